@@ -1,0 +1,3 @@
+from brainyolo.cli import main
+
+raise SystemExit(main())

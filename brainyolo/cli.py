@@ -1,0 +1,204 @@
+"""The ``brainyolo`` command: ``convert``, ``detect``, ``evaluate``, ``demo``, ``benchmark``.
+
+Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
+partial output (everything is written to temporary files first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from brainyolo import __version__
+from brainyolo.errors import BrainyoloError
+
+
+def _percentile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"percentile {value} is outside (0, 100]")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _existing(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise BrainyoloError(path, "no such file or folder")
+    return path
+
+
+def cmd_convert(args) -> int:
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import calibration_images, convert_darknet
+
+    cfg, weights = _existing(args.cfg), _existing(args.weights)
+    images = calibration_images(_existing(args.calib), args.calib_count)
+    started = time.perf_counter()
+    model = convert_darknet(cfg, weights, images, args.norm, args.percentile, args.names,
+                            calibration_source=args.calib, progress=not args.quiet)
+    save_model(model, args.output)
+    print(f"wrote {args.output}: {len(model.graph.layers)} layers, {args.norm}-norm, "
+          f"lambda = p{args.percentile:g} of {len(images)} calibration images "
+          f"({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def cmd_detect(args) -> int:
+    from brainyolo.fileio import staged_directory, write_json
+    from brainyolo.modelfile import load_model
+    from brainyolo.pictures import draw_detections
+    from brainyolo.pipeline import ann_detections
+
+    model = load_model(_existing(args.model))
+    paths = [_existing(p) for p in args.images]
+    records = []
+    with staged_directory(args.output) as stage:
+        for path, detections in ann_detections(model.graph, paths, args.threshold):
+            records += detections.records(path.name, model.graph.class_names)
+            draw_detections(path, detections, model.graph.class_names,
+                            stage / f"{path.stem}_ann.png", args.show_threshold, "ANN")
+        write_json(stage / "detections.json", records)
+    print(f"{len(records)} detections in {len(paths)} images -> {args.output}/detections.json")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from tqdm import tqdm
+
+    from brainyolo.evaluation import coco_map, read_coco_instances, read_yolo_labels
+    from brainyolo.fileio import staged_directory, write_json
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import load_model
+    from brainyolo.pipeline import ann_detections
+
+    model = load_model(_existing(args.model))
+    names = model.graph.class_names
+    paths = list_images(_existing(args.images))
+    if args.count:
+        paths = paths[:args.count]
+    if not paths:
+        raise BrainyoloError(args.images, "holds no images")
+    truths = (read_yolo_labels(paths, _existing(args.labels), len(names)) if args.labels else
+              read_coco_instances(paths, _existing(args.coco), names))
+    records = []
+    progress = tqdm(ann_detections(model.graph, paths), total=len(paths), desc="ANN",
+                    unit="image", disable=args.quiet)
+    for path, detections in progress:
+        records += detections.records(path.name, names)
+    metrics = {"ann": coco_map(truths, records, len(names))}
+    with staged_directory(args.output) as stage:
+        write_json(stage / "detections_ann.json", records)
+        write_json(stage / "metrics.json", metrics)
+    ann = metrics["ann"]
+    print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, "
+          f"mAP@[.5:.95] = {ann['mAP']:.4f} -> {args.output}/metrics.json")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from brainyolo.demo import run_demo
+
+    run_demo(args.output, progress=not args.quiet)
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    from brainyolo.benchmark import run_benchmark
+
+    run_benchmark(args)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="brainyolo", description="Spiking-YOLO in Brian2: Darknet Tiny YOLO -> spiking network.")
+    parser.add_argument("--version", action="version", version=f"brainyolo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("convert", help="Darknet cfg + weights + calibration -> model.h5",
+                            description="Fold batch-norm, measure activation percentiles on "
+                                        "calibration images, write the HDF5 model file.")
+    p.add_argument("--cfg", required=True, help="Darknet .cfg")
+    p.add_argument("--weights", required=True, help="Darknet .weights")
+    p.add_argument("--names", help="class names file (default: a *.names beside the cfg)")
+    p.add_argument("--calib", required=True, help="folder of calibration (training) images")
+    p.add_argument("--calib-count", type=_positive_int, help="use the first N images (by name)")
+    p.add_argument("--norm", choices=("channel", "layer"), default="channel",
+                   help="normalization (default: channel)")
+    p.add_argument("--percentile", type=_percentile, default=99.9,
+                   help="lambda percentile in (0, 100] (default: 99.9)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
+    p.set_defaults(run=cmd_convert)
+
+    p = commands.add_parser("detect", help="detections of a model on images",
+                            description="Detect objects; writes OUT_DIR/detections.json and an "
+                                        "annotated picture per image.")
+    p.add_argument("model", help="model file (.h5) from 'brainyolo convert'")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--mode", choices=("ann",), default="ann",
+                   help="ann: the numpy reference network (snn: coming with the Brian2 core)")
+    p.add_argument("--threshold", type=float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument("--show-threshold", type=float, default=0.25,
+                   help="smallest score drawn on the pictures (default 0.25)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.set_defaults(run=cmd_detect)
+
+    p = commands.add_parser("evaluate", help="mAP of a model on a labelled image folder",
+                            description="Evaluate with pycocotools; writes OUT_DIR/metrics.json "
+                                        "and the detections.")
+    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("--images", required=True, help="folder of images")
+    truth = p.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--labels", help="folder of YOLO txt labels (class cx cy w h, normalized)")
+    truth.add_argument("--coco", help="COCO instances JSON")
+    p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
+    p.add_argument("--mode", choices=("ann",), default="ann")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("demo", help="the whole pipeline on the embedded default model",
+                            description="Convert the embedded default model with generated "
+                                        "calibration scenes and detect on a generated picture.")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.set_defaults(run=cmd_demo)
+
+    p = commands.add_parser("benchmark", help="speed and memory figures",
+                            description="numpy forward vs OpenCV, calibration memory vs images.")
+    p.add_argument("--cfg", help="Darknet cfg (default: ../shared yolov3-tiny if present)")
+    p.add_argument("--weights", help="Darknet weights")
+    p.add_argument("--images", help="folder of images (default: ../shared calibration set)")
+    p.add_argument("--repeat", type=_positive_int, default=10, help="timed forward passes")
+    p.add_argument("--threads", type=_positive_int, default=2, help="BLAS / OpenCV threads")
+    p.set_defaults(run=cmd_benchmark)
+
+    for sub in commands.choices.values():
+        sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except BrainyoloError as err:
+        print(f"brainyolo: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("brainyolo: interrupted", file=sys.stderr)
+        return 130

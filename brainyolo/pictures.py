@@ -1,0 +1,42 @@
+"""Annotated pictures: detections drawn on the original image."""
+
+from __future__ import annotations
+
+import colorsys
+import os
+
+from PIL import Image, ImageDraw, ImageFont
+
+from brainyolo.heads import Detections
+
+
+def class_colour(index: int) -> tuple[int, int, int]:
+    """A stable, well-separated colour per class (golden-ratio hue steps)."""
+    r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.85, 0.95)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_detections(image_path: str | os.PathLike, detections: Detections, class_names: list[str],
+                    out_path: str | os.PathLike, min_score: float = 0.25, title: str = "") -> None:
+    """Save ``image_path`` with the detections scoring at least ``min_score`` drawn on it."""
+    with Image.open(image_path) as source:
+        image = source.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    width = max(2, round(max(image.size) / 300))
+    for box, score, cls in zip(detections.boxes, detections.scores, detections.classes,
+                               strict=True):
+        if score < min_score:
+            continue
+        x, y, w, h = (float(v) for v in box)
+        colour = class_colour(int(cls))
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
+        label = f"{class_names[cls]} {score:.2f}"
+        left, top, right, bottom = draw.textbbox((x, y), label, font=font)
+        top_y = max(0.0, y - (bottom - top) - 4)
+        draw.rectangle([x, top_y, x + (right - left) + 4, top_y + (bottom - top) + 4], fill=colour)
+        draw.text((x + 2, top_y + 2), label, fill=(0, 0, 0), font=font)
+    if title:
+        draw.text((4, 4), title, fill=(255, 255, 255), font=font, stroke_width=2,
+                  stroke_fill=(0, 0, 0))
+    image.save(out_path)
