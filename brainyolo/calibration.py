@@ -162,7 +162,7 @@ def calibrate(graph: Graph, image_paths: Iterable, percentile: float = DEFAULT_P
     _, height, width = graph.input_shape
     images = iterate_letterboxed(image_paths, width, height)
     for _, chw, _ in tqdm(images, total=len(image_paths), desc="calibration", unit="image",
-                          disable=not progress, leave=False):
+                          disable=None if progress else True, leave=False):
         outputs = forward(graph, chw, capture=True)
         for index in convs:
             streams[index].update(outputs[index])

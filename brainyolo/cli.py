@@ -97,7 +97,7 @@ def cmd_evaluate(args) -> int:
               read_coco_instances(paths, _existing(args.coco), names))
     records = []
     progress = tqdm(ann_detections(model.graph, paths), total=len(paths), desc="ANN",
-                    unit="image", disable=args.quiet)
+                    unit="image", disable=True if args.quiet else None)
     for path, detections in progress:
         records += detections.records(path.name, names)
     metrics = {"ann": coco_map(truths, records, len(names))}

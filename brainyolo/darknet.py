@@ -171,7 +171,7 @@ def _previous(index: int) -> tuple[int, ...]:
 
 @section_reader("convolutional", "conv")
 def _read_conv(opts: _Options, index: int) -> Conv:
-    size = opts.int("size")
+    filters, size = opts.int("filters"), opts.int("size")
     if opts.int("groups", 1) != 1:
         opts.fail("groups other than 1 are not supported")
     if opts.int("dilation", 1) != 1:
@@ -180,7 +180,7 @@ def _read_conv(opts: _Options, index: int) -> Conv:
     if activation not in ("leaky", "linear"):
         opts.fail(f"activation '{activation}' is not supported (leaky or linear)")
     pad = size // 2 if opts.int("pad", 0) else opts.int("padding", 0)
-    return Conv(_previous(index), filters=opts.int("filters"), size=size,
+    return Conv(_previous(index), filters=filters, size=size,
                 stride=opts.int("stride", 1), pad=pad, activation=activation,
                 alpha=LEAKY_SLOPE if activation == "leaky" else 1.0)
 

@@ -1,0 +1,209 @@
+"""The command line: happy paths, and bad input -> one error line naming the file, exit 2, no output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import pytest
+from conftest import TRAIN, VAL, write_images
+
+from brainyolo.cli import main
+
+pytestmark = pytest.mark.codegen_independent
+
+
+def run_cli(*args, cwd=None):
+    """The installed command in a subprocess: (exit status, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "brainyolo", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_help_lists_subcommands():
+    code, out, _ = run_cli("--help")
+    assert code == 0
+    for command in ("convert", "detect", "evaluate", "demo", "benchmark"):
+        assert command in out
+
+
+@pytest.fixture
+def calib(tmp_path):
+    return write_images(tmp_path / "calib", 3)[0].parent
+
+
+def test_convert_detect_evaluate_happy_path(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    model = tmp_path / "m.h5"
+    assert main(["convert", "--cfg", str(cfg), "--weights", str(weights), "--calib", str(calib),
+                 "--calib-count", "2", "--norm", "layer", "--percentile", "99", "-o", str(model), "-q"]) == 0
+    with h5py.File(model) as f:
+        assert f.attrs["normalization"] == "layer" and f["calibration"].attrs["images"] == 2
+        assert f["provenance"].attrs["calibration_first_image"] == "img000.png"
+    out = tmp_path / "det"
+    images = sorted(calib.iterdir())
+    assert main(["detect", str(model), *map(str, images), "--threshold", "0.3", "-o", str(out), "-q"]) == 0
+    records = json.loads((out / "detections.json").read_text())
+    assert all(set(r) == {"file_name", "category_id", "category_name", "bbox", "score"} for r in records)
+    assert all(r["score"] > 0.3 and r["category_name"] in "abc" for r in records)
+    assert len(list(out.glob("*_ann.png"))) == 3
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "img000.txt").write_text("0 0.5 0.5 0.4 0.4\n2 0.2 0.3 0.1 0.1")
+    ev = tmp_path / "ev"
+    assert main(["evaluate", str(model), "--images", str(calib), "--labels", str(labels), "-o", str(ev),
+                 "-q"]) == 0
+    metrics = json.loads((ev / "metrics.json").read_text())
+    assert 0 <= metrics["ann"]["mAP50"] <= 1 and metrics["ann"]["objects"] == 2
+
+
+def _assert_clean_failure(result, path_text, problem, leftovers):
+    code, out, err = result
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("brainyolo: error: "), err
+    assert path_text in lines[0] and problem in lines[0], lines[0]
+    for leftover in leftovers:
+        assert not leftover.exists(), f"{leftover} left behind"
+    parent = leftovers[0].parent
+    assert not [p for p in parent.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+def test_truncated_weights(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    bad = tmp_path / "bad.weights"
+    bad.write_bytes(weights.read_bytes()[:-40])
+    out = tmp_path / "m.h5"
+    _assert_clean_failure(run_cli("convert", "--cfg", cfg, "--weights", bad, "--calib", calib, "-o", out),
+                          "bad.weights", "expected", [out])
+
+
+def test_oversized_weights(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    bad = tmp_path / "big.weights"
+    bad.write_bytes(weights.read_bytes() + b"\0" * 8)
+    out = tmp_path / "m.h5"
+    _assert_clean_failure(run_cli("convert", "--cfg", cfg, "--weights", bad, "--calib", calib, "-o", out),
+                          "big.weights", "found", [out])
+
+
+@pytest.mark.parametrize("edit, problem", [(("[maxpool]", "[reorg3d]"), "is not supported"),
+                                           (("filters=8\n", ""), "missing required key 'filters'")])
+def test_bad_cfg(tmp_path, tiny_model, calib, edit, problem):
+    cfg, weights = tiny_model
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(cfg.read_text().replace(*edit, 1))
+    out = tmp_path / "m.h5"
+    _assert_clean_failure(run_cli("convert", "--cfg", bad, "--weights", weights, "--calib", calib, "-o", out),
+                          "bad.cfg", problem, [out])
+
+
+def test_unreadable_calibration_image(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    (calib / "zz_broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "m.h5"
+    _assert_clean_failure(run_cli("convert", "--cfg", cfg, "--weights", weights, "--calib", calib, "-o", out),
+                          "zz_broken.jpg", "cannot read image", [out])
+
+
+def test_empty_calibration_folder(tmp_path, tiny_model):
+    cfg, weights = tiny_model
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "m.h5"
+    _assert_clean_failure(run_cli("convert", "--cfg", cfg, "--weights", weights, "--calib", empty, "-o", out),
+                          "empty", "holds no images", [out])
+
+
+@pytest.mark.parametrize("value", ["0", "100.5", "-3", "abc"])
+def test_percentile_outside_range(tmp_path, tiny_model, calib, value):
+    cfg, weights = tiny_model
+    out = tmp_path / "m.h5"
+    code, _, err = run_cli("convert", "--cfg", cfg, "--weights", weights, "--calib", calib,
+                           "--percentile", value, "-o", out)
+    assert code == 2 and "--percentile" in err and not out.exists()
+    assert err.strip().splitlines()[-1].startswith("brainyolo convert: error:")
+
+
+def test_wrong_model_version_and_unreadable_image(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    model = tmp_path / "m.h5"
+    assert main(["convert", "--cfg", str(cfg), "--weights", str(weights), "--calib", str(calib),
+                 "-o", str(model), "-q"]) == 0
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG garbage")
+    out = tmp_path / "det"
+    _assert_clean_failure(run_cli("detect", model, sorted(calib.iterdir())[0], broken, "-o", out),
+                          "broken.png", "cannot read image", [out])
+    with h5py.File(model, "r+") as f:
+        f.attrs["schema_version"] = 99
+    _assert_clean_failure(run_cli("detect", model, sorted(calib.iterdir())[0], "-o", out),
+                          "m.h5", "schema version 99", [out])
+
+
+def test_missing_input_file(tmp_path):
+    out = tmp_path / "det"
+    _assert_clean_failure(run_cli("detect", tmp_path / "nope.h5", "x.jpg", "-o", out), "nope.h5",
+                          "no such", [out])
+
+
+def test_demo_writes_its_report(tmp_path):
+    out = tmp_path / "demo"
+    code, stdout, err = run_cli("demo", "-o", out, "-q")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["layers"] == 21 and report["calibration_images"] == 16
+    assert (out / "model.h5").exists() and (out / "scene_ann.png").exists()
+
+
+@pytest.mark.shared
+@pytest.mark.long
+def test_evaluate_real_yolov3_tiny_on_128_coco_images(tmp_path):
+    """ANN mAP@0.5 of yolov3-tiny on the 128 val images; the independent OpenCV pipeline gives 0.292."""
+    from conftest import YOLOV3_TINY
+
+    model = tmp_path / "y3.h5"
+    assert main(["convert", "--cfg", str(YOLOV3_TINY / "yolov3-tiny.cfg"), "--weights",
+                 str(YOLOV3_TINY / "yolov3-tiny.weights"), "--calib", str(TRAIN / "images"),
+                 "--calib-count", "4", "-o", str(model), "-q"]) == 0
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(model), "--images", str(VAL / "images"), "--labels", str(VAL / "labels"),
+                 "-o", str(out), "-q"]) == 0
+    ann = json.loads((out / "metrics.json").read_text())["ann"]
+    assert ann["images"] == 128
+    assert ann["mAP50"] == pytest.approx(0.292, abs=0.005)
+    assert ann["mAP"] == pytest.approx(0.167, abs=0.01)
+
+
+@pytest.mark.shared
+def test_coco_json_ground_truth_maps_names(tmp_path):
+    """COCO instances JSON (ids 1..90, other spellings) maps onto coco.names classes."""
+    from brainyolo.evaluation import read_coco_instances
+    from brainyolo.images import list_images
+
+    names = (TRAIN.parent.parent / "models/yolov3-tiny/coco.names").read_text().split("\n")
+    paths = list_images(TRAIN / "images")[:16]
+    truths = read_coco_instances(paths, TRAIN / "instances_train2017_first128.json", names)
+    data = json.loads((TRAIN / "instances_train2017_first128.json").read_text())
+    ids = {Path_name(i["file_name"]): i["id"] for i in data["images"]}
+    for truth in truths:
+        anns = [a for a in data["annotations"] if a["image_id"] == ids[truth.file_name] and not a["iscrowd"]]
+        assert len(truth.classes) == len(anns)
+    cats = {c["id"]: c["name"] for c in data["categories"]}
+    motorbikes = [a for a in data["annotations"] if cats[a["category_id"]] == "motorcycle"]
+    if motorbikes:
+        assert names.index("motorbike") in {int(c) for t in truths for c in t.classes} or \
+            all(ids_inverse(ids, a["image_id"]) not in {t.file_name for t in truths} for a in motorbikes)
+
+
+def Path_name(name):  # noqa: N802 - tiny helper
+    from pathlib import Path
+
+    return Path(name).name
+
+
+def ids_inverse(ids, image_id):
+    return next(k for k, v in ids.items() if v == image_id)
