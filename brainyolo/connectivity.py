@@ -1,6 +1,7 @@
 """Explicit connectivity of convolution layers: which input neuron reaches which output neuron.
 
-Neurons are numbered in ``(channel, row, column)`` order, as the layers' arrays are flattened.
+Neurons are numbered position-major, channel-minor, as in the Brian2 network: the neuron of
+channel ``c`` at ``(y, x)`` of a ``(C, H, W)`` layer is ``(y * W + x) * C + c``.
 This is the unrolled view (one synapse per weight use) that Brian2's ``Synapses`` needs; it serves
 small networks (per-synapse plasticity or delays) and is the reference the weight-shared
 convolution object is tested against. It is also how the exact fan-out of every neuron, borders
@@ -37,8 +38,8 @@ def conv_connectivity(in_shape: tuple[int, int, int], filters: int, size: int, s
             y, x = oy * stride + dy - pad, ox * stride + dx - pad
             valid = (y >= 0) & (y < height) & (x >= 0) & (x < width)
             y, x, oyv, oxv = y[valid], x[valid], oy[valid], ox[valid]
-            pre.append((c * height * width + y * width + x).ravel())
-            post.append((f * out_h * out_w + oyv * out_w + oxv).ravel())
+            pre.append(((y * width + x) * channels + c).ravel())
+            post.append(((oyv * out_w + oxv) * filters + f).ravel())
             entry = ((f * channels + c) * size + dy) * size + dx  # (filters * channels, 1)
             kernel.append(np.broadcast_to(entry, (len(f), y.size)).ravel())
     return np.concatenate(pre), np.concatenate(post), np.concatenate(kernel)
@@ -48,7 +49,9 @@ def conv_fan_out(in_shape: tuple[int, int, int], filters: int, size: int, stride
                  pad: int) -> np.ndarray:
     """Number of synapses leaving each input neuron (borders included), shape ``in_shape``."""
     pre, _, _ = conv_connectivity(in_shape, filters, size, stride, pad)
-    return np.bincount(pre, minlength=int(np.prod(in_shape))).reshape(in_shape)
+    channels, height, width = in_shape
+    counts = np.bincount(pre, minlength=channels * height * width)
+    return counts.reshape(height, width, channels).transpose(2, 0, 1)
 
 
 def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[int, int, int],
@@ -61,6 +64,7 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     import brian2
 
     from brainyolo.neurons import NEGATIVE_EVENT
+
 
     filters, _, size, _ = weight.shape
     pre, post, kernel = conv_connectivity(in_shape, filters, size, stride, pad)

@@ -9,6 +9,15 @@ import pytest
 from brainyolo.connectivity import conv_connectivity, conv_fan_out, unrolled_conv_synapses
 from brainyolo.neurons import NEGATIVE_EVENT, load_neuron_model, neuron_group
 from brainyolo.reference import conv2d
+from brainyolo.spiking import from_neuron_order, to_neuron_order
+
+
+@pytest.mark.codegen_independent
+def test_neuron_order_round_trip():
+    x = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    flat = to_neuron_order(x)
+    assert flat[:2].tolist() == [x[0, 0, 0], x[1, 0, 0]]  # channel-minor
+    np.testing.assert_array_equal(from_neuron_order(flat, x.shape), x)
 
 
 @pytest.mark.codegen_independent
@@ -19,8 +28,8 @@ def test_connectivity_reproduces_conv(k, stride, pad):
     x, w = rng.standard_normal(in_shape), rng.standard_normal((filters, 3, k, k))
     pre, post, kernel = conv_connectivity(in_shape, filters, k, stride, pad)
     expected = conv2d(x, w, np.zeros(filters), stride, pad)
-    out = np.bincount(post, weights=w.ravel()[kernel] * x.ravel()[pre], minlength=expected.size)
-    np.testing.assert_allclose(out.reshape(expected.shape), expected, atol=1e-12)
+    out = np.bincount(post, weights=w.ravel()[kernel] * to_neuron_order(x)[pre], minlength=expected.size)
+    np.testing.assert_allclose(from_neuron_order(out, expected.shape), expected, atol=1e-12)
     fan = conv_fan_out(in_shape, filters, k, stride, pad)
     assert fan.sum() == len(pre)
     if (k, stride, pad) == (3, 1, 1):
@@ -42,7 +51,7 @@ def test_unrolled_synapses_deliver_signed_spikes_exactly():
     positive = brian2.SpikeMonitor(source, record=False)
     negative = brian2.EventMonitor(source, NEGATIVE_EVENT, record=False)
     brian2.Network(source, target, synapses, positive, negative).run(60 * brian2.ms)
-    net = (np.asarray(positive.count[:]) - np.asarray(negative.count[:])).reshape(in_shape)
+    net = np.asarray(positive.count[:]) - np.asarray(negative.count[:])
     assert (np.asarray(negative.count[:]) > 0).any() and (np.asarray(positive.count[:]) > 0).any()
-    expected = conv2d(net.astype(float), weight, np.zeros(filters), stride, pad)
-    np.testing.assert_allclose(np.asarray(target.v[:]).reshape(out_shape), expected, atol=1e-9)
+    expected = conv2d(from_neuron_order(net, in_shape).astype(float), weight, np.zeros(filters), stride, pad)
+    np.testing.assert_allclose(from_neuron_order(target.v[:], out_shape), expected, atol=1e-9)

@@ -1,0 +1,93 @@
+"""Weight-shared connections as Brian2 objects run by Brian2's code generation.
+
+:class:`SharedConvolution` is shaped like Brian2's own ``EventMonitor``: a ``Group`` whose
+``CodeRunner`` reads the source's event spaces (``_spikespace``; with signed neurons also
+``_negative_spikespace``), holds the kernel once as its own array, and adds ``+w`` (``-w`` for a
+negative spike) to the target's ``v``. Work is proportional to spikes times fan-out; silent
+neurons cost nothing. Its templates are ``shared_convolution`` in ``templates/cpp_standalone``
+(OpenMP: output channels are split between threads, so no two threads write the same neuron)
+and ``templates/numpy``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from brian2.core.names import Nameable
+from brian2.core.variables import Variables
+from brian2.groups.group import CodeRunner, Group
+
+from brainyolo.graph import conv_output_size
+from brainyolo.neurons import NEGATIVE_EVENT
+from brainyolo.spiking.device import code_object_class_for_current_device
+
+
+def kernel_to_cdxf(weight: np.ndarray) -> np.ndarray:
+    """``(F, C, k, k)`` kernel -> flat ``[c][dy][dx][f]`` (output channel fastest)."""
+    return np.ascontiguousarray(np.asarray(weight).transpose(1, 2, 3, 0)).ravel()
+
+
+class SharedConvolution(Group, CodeRunner):
+    """A convolution from ``source`` spikes onto ``target.v`` with one shared kernel.
+
+    Parameters
+    ----------
+    source, target : NeuronGroup
+        Neurons numbered position-major, channel-minor (see :mod:`brainyolo.spiking`).
+    weight : ndarray, shape (F, C, k, k)
+    in_shape : (C, H, W)
+        Shape of the source layer.
+    stride, pad : int
+        As in Darknet (zero padding on every side).
+    signed : bool
+        Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
+        source defines that event.
+    when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
+    """
+
+    add_to_magic_network = True
+    invalidates_magic_network = True
+
+    def __init__(self, source, target, weight, in_shape, stride: int = 1, pad: int = 0,
+                 signed: bool | None = None, when: str = "synapses", order: int = 0,
+                 name: str = "sharedconvolution*"):
+        weight = np.asarray(weight)
+        filters, channels, size, size2 = weight.shape
+        c, h, w = (int(v) for v in in_shape)
+        if size != size2 or channels != c:
+            raise ValueError(f"kernel {weight.shape} does not fit input shape {in_shape}")
+        if len(source) != c * h * w:
+            raise ValueError(f"source has {len(source)} neurons, input shape {in_shape} needs {c * h * w}")
+        out_h, out_w = conv_output_size(h, size, stride, pad), conv_output_size(w, size, stride, pad)
+        if len(target) != filters * out_h * out_w:
+            raise ValueError(f"target has {len(target)} neurons, the convolution makes "
+                             f"{filters * out_h * out_w}")
+        if signed is None:
+            signed = NEGATIVE_EVENT in source.events
+        self.source, self.target, self.signed = source, target, signed
+        self.in_shape, self.out_shape = (c, h, w), (filters, out_h, out_w)
+        self.size, self.stride, self.pad = size, stride, pad
+
+        Nameable.__init__(self, name=name)
+        self.variables = Variables(self)
+        self.variables.add_reference("_spikespace", source)
+        needed = ["_spikespace", "_target_v", "_kernel", "synaptic_events"]
+        if signed:
+            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
+            needed.append("_negative_spikespace")
+        self.variables.add_reference("_target_v", target, "v")
+        v_dtype = target.variables["v"].dtype
+        self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
+                                 values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
+        self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))
+        self.variables.add_constant("N", 1)  # a VariableOwner's size: this object is one connection
+        for key, value in {"_C": c, "_H": h, "_W": w, "_F": filters, "_OH": out_h, "_OW": out_w,
+                           "_K": size, "_S": stride, "_P": pad}.items():
+            self.variables.add_constant(key, value)
+        needed += ["_C", "_H", "_W", "_F", "_OH", "_OW", "_K", "_S", "_P"]
+        CodeRunner.__init__(self, group=self, code="", template="shared_convolution",
+                            name=None, clock=source.clock, when=when, order=order,
+                            needed_variables=needed, template_kwds={"signed": signed},
+                            codeobj_class=code_object_class_for_current_device())
+        self.add_dependency(source)
+        self.add_dependency(target)
+        self._enable_group_attributes()

@@ -1,0 +1,54 @@
+"""brainyolo's Brian2 code objects and standalone device.
+
+brainyolo's own templates (the weight-shared convolution, the spiking max-pool) live in
+``spiking/templates/<target>/`` and are found through templaters *derived* from Brian2's
+(``Templater.derive``), so every Brian2 template stays available unchanged. The device
+``brainyolo_standalone`` is Brian2's C++ standalone device whose default code object class uses
+the derived templater, the way brian2genn and brian2cuda extend Brian2.
+
+Runtime mode uses the numpy target (small networks and tests).
+"""
+
+from __future__ import annotations
+
+from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
+from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+from brian2.devices.device import RuntimeDevice, all_devices, get_device
+
+DEVICE_NAME = "brainyolo_standalone"
+
+
+class BrainyoloCPPStandaloneCodeObject(CPPStandaloneCodeObject):
+    """C++ standalone code object that also finds brainyolo's templates."""
+
+    templater = CPPStandaloneCodeObject.templater.derive(
+        "brainyolo.spiking", templates_dir="templates/cpp_standalone")
+
+
+class BrainyoloNumpyCodeObject(NumpyCodeObject):
+    """numpy runtime code object that also finds brainyolo's templates."""
+
+    templater = NumpyCodeObject.templater.derive("brainyolo.spiking", templates_dir="templates/numpy")
+
+
+class BrainyoloStandaloneDevice(CPPStandaloneDevice):
+    """Brian2's C++ standalone device with brainyolo's templates available to every object."""
+
+    def code_object_class(self, codeobj_class=None, fallback_pref=None):
+        if codeobj_class is None:
+            return BrainyoloCPPStandaloneCodeObject
+        return codeobj_class
+
+
+all_devices[DEVICE_NAME] = BrainyoloStandaloneDevice()
+
+
+def code_object_class_for_current_device():
+    """The code object class brainyolo's own objects must use on the active device."""
+    device = get_device()
+    if isinstance(device, CPPStandaloneDevice):
+        return BrainyoloCPPStandaloneCodeObject
+    if isinstance(device, RuntimeDevice):
+        return BrainyoloNumpyCodeObject
+    raise NotImplementedError(f"brainyolo's connections have no templates for device {device!r}")
