@@ -28,6 +28,9 @@ else:  # pragma: no cover
 NEGATIVE_EVENT = "negative_spike"
 """Name of the signed neurons' custom Brian2 event."""
 
+TIME_STEP_MS = 1.0
+"""One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
+
 _KEYS = {"description", "model", "threshold", "reset", "events", "parameters"}
 
 
@@ -131,7 +134,7 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
 
     Parameters that are variables of the model (``v_th : 1 (shared, constant)``) are set on the
     group; the others (``t_step``) become the group's namespace. Extra events get their reset with
-    ``run_on_event``.
+    ``run_on_event``. The group's clock ticks once per time step (:data:`TIME_STEP_MS`).
     """
     import brian2
 
@@ -141,7 +144,7 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     namespace = {k: v for k, v in values.items() if k not in equations.names}
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
                                events=events, method=method, namespace=namespace,
-                               name=name or "neurongroup*")
+                               dt=TIME_STEP_MS * brian2.ms, name=name or "neurongroup*")
     for event, spec in model.events.items():
         if spec.reset:
             group.run_on_event(event, spec.reset)

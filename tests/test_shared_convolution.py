@@ -1,0 +1,114 @@
+"""The weight-shared convolution equals Brian2's unrolled Synapses, spike for spike.
+
+Weights and input currents are dyadic rationals, so every sum is exact in any order: a single
+differing spike is a logic error, not rounding.
+"""
+
+from __future__ import annotations
+
+import brian2
+import numpy as np
+import pytest
+
+from brainyolo.connectivity import conv_fan_out, unrolled_conv_synapses
+from brainyolo.graph import conv_output_size
+from brainyolo.neurons import NEGATIVE_EVENT, load_neuron_model, neuron_group
+from brainyolo.spiking import from_neuron_order
+from brainyolo.spiking.connections import SharedConvolution
+
+CASES = [  # (in_shape, filters, k, stride, pad)
+    ((3, 7, 6), 4, 3, 1, 1),
+    ((3, 7, 6), 4, 3, 2, 1),
+    ((2, 5, 5), 3, 1, 1, 0),
+    ((2, 6, 7), 5, 2, 2, 0),
+    ((2, 6, 6), 3, 5, 1, 2),
+    ((4, 4, 4), 2, 3, 3, 2),
+]
+STEPS = 40
+
+
+def build_case(index, case, connectivity):
+    """Source of signed IBT neurons with constant currents -> connection -> IBT targets."""
+    in_shape, filters, k, stride, pad = case
+    rng = np.random.default_rng(100 + index)
+    currents = rng.integers(-64, 64, int(np.prod(in_shape))) / 64
+    weight = rng.integers(-32, 33, (filters, in_shape[0], k, k)) / 16
+    model = load_neuron_model("if_signed_ibt")
+    source = neuron_group(model, len(currents), alpha=0.25, name=f"source{index}")
+    source.I = currents
+    out_n = filters * conv_output_size(in_shape[1], k, stride, pad) * conv_output_size(in_shape[2], k, stride, pad)
+    target = neuron_group(model, out_n, alpha=0.25, name=f"target{index}")
+    if connectivity == "shared":
+        connection = SharedConvolution(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
+    else:
+        connection = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
+    monitors = [brian2.SpikeMonitor(target, name=f"pos{index}"),
+                brian2.EventMonitor(target, NEGATIVE_EVENT, name=f"neg{index}"),
+                brian2.SpikeMonitor(source, record=False, name=f"srcpos{index}"),
+                brian2.EventMonitor(source, NEGATIVE_EVENT, record=False, name=f"srcneg{index}")]
+    return [source, target, connection, *monitors]
+
+
+def results(objects):
+    _, target, connection, pos, neg, src_pos, src_neg = objects
+    out = {"pos_i": pos.i[:], "pos_t": pos.t_[:], "neg_i": neg.i[:], "neg_t": neg.t_[:], "v": target.v[:],
+           "src_pos": src_pos.count[:], "src_neg": src_neg.count[:]}
+    out = {key: np.array(value, copy=True) for key, value in out.items()}  # monitors' memory is reused later
+    if isinstance(connection, SharedConvolution):
+        out["events"] = int(connection.synaptic_events[0])
+    return out
+
+
+def run_all(connectivity):
+    per_case = [build_case(i, case, connectivity) for i, case in enumerate(CASES)]
+    brian2.Network(*[o for objects in per_case for o in objects]).run(STEPS * brian2.ms)
+    return [results(objects) for objects in per_case]
+
+
+@pytest.fixture(scope="module")
+def unrolled_runtime():
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    return run_all("unrolled")
+
+
+def assert_same_spikes(ours, reference):
+    for key in ("pos_i", "pos_t", "neg_i", "neg_t", "v"):
+        np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+    assert len(ours["pos_i"]) > 0 and len(ours["neg_i"]) > 0  # both pathways were exercised
+
+
+def expected_events(case, result):
+    """Exact synaptic events: every source spike (either sign) times its real fan-out."""
+    in_shape, filters, k, stride, pad = case
+    fan = conv_fan_out(in_shape, filters, k, stride, pad)
+    spikes = from_neuron_order(result["src_pos"] + result["src_neg"], in_shape)
+    return int((spikes * fan).sum())
+
+
+def test_shared_equals_unrolled_numpy_runtime(unrolled_runtime):
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    ours = run_all("shared")
+    for case, mine, reference in zip(CASES, ours, unrolled_runtime, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == expected_events(case, mine)
+
+
+@pytest.mark.standalone_only
+@pytest.mark.parametrize("threads", [2])
+def test_shared_equals_unrolled_cpp_standalone(unrolled_runtime, tmp_path, threads):
+    import brainyolo.spiking.device  # noqa: F401 - registers the device
+
+    brian2.set_device("brainyolo_standalone", directory=str(tmp_path / "build"))
+    brian2.prefs.devices.cpp_standalone.openmp_threads = threads
+    try:
+        ours = run_all("shared")
+    finally:
+        brian2.device.reinit()
+        brian2.device.activate()
+        brian2.set_device("runtime")
+        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
+    for case, mine, reference in zip(CASES, ours, unrolled_runtime, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == expected_events(case, mine)
