@@ -63,12 +63,17 @@ class NeuronModel:
 
     name: str
     model: str
-    threshold: str
-    reset: str
+    threshold: str | None = None
+    reset: str | None = None
     description: str = ""
     events: dict[str, Event] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     source: str = ""
+
+    @property
+    def spiking(self) -> bool:
+        """Whether the neuron emits (positive) spikes at all."""
+        return self.threshold is not None
 
     @property
     def signed(self) -> bool:
@@ -94,15 +99,19 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     unknown = set(data) - _KEYS
     if unknown:
         raise BrainyoloError(path, f"unknown keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
-    for key in ("model", "threshold", "reset"):
-        if not isinstance(data.get(key), str):
-            raise BrainyoloError(path, f"missing text entry '{key}'")
+    if not isinstance(data.get("model"), str):
+        raise BrainyoloError(path, "missing text entry 'model'")
+    for key in ("threshold", "reset"):
+        if key in data and not isinstance(data[key], str):
+            raise BrainyoloError(path, f"entry '{key}' must be text")
+    if "reset" in data and "threshold" not in data:
+        raise BrainyoloError(path, "a 'reset' needs a 'threshold'")
     try:
         events = {name: Event(str(spec["condition"]), str(spec.get("reset", "")))
                   for name, spec in data.get("events", {}).items()}
     except (KeyError, TypeError, AttributeError):
         raise BrainyoloError(path, "every [events.NAME] needs a 'condition'") from None
-    return NeuronModel(path.stem, data["model"], data["threshold"], data["reset"],
+    return NeuronModel(path.stem, data["model"], data.get("threshold"), data.get("reset"),
                        str(data.get("description", "")), events,
                        {k: str(v) for k, v in data.get("parameters", {}).items()}, str(path))
 

@@ -39,8 +39,18 @@ def net_rates(model_name, inputs, steps=T, **parameters):
     return pos, neg
 
 
-def test_all_four_models_are_shipped():
-    assert {"if_signed_ibt", "if_signed", "if_relu", "lif_signed_ibt"} <= set(available_neuron_models())
+def test_all_models_are_shipped():
+    assert {"if_signed_ibt", "if_signed", "if_relu", "lif_signed_ibt", "integrate", "relay",
+            "maxpool"} <= set(available_neuron_models())
+
+
+def test_integrate_only_neuron_accumulates():
+    model = load_neuron_model("integrate")
+    assert not model.spiking and not model.signed
+    group = neuron_group(model, 3)
+    group.I = [0.25, -0.5, 0.0]
+    brian2.Network(group).run(8 * brian2.ms)
+    np.testing.assert_allclose(group.v[:], [2.0, -4.0, 0.0])
 
 
 def test_signed_ibt_rate_is_leaky_relu():
@@ -85,7 +95,7 @@ def test_edited_copy_by_path_changes_dynamics(tmp_path):
     assert abs(pos[0] - 0.2) <= 1 / T
 
 
-@pytest.mark.parametrize("content, problem", [("model = 'v : 1'\n", "missing text entry 'threshold'"),
+@pytest.mark.parametrize("content, problem", [("threshold = 'v > 1'\n", "missing text entry 'model'"),
                                               ("model = [1\n", "not valid TOML"),
                                               ("model='v:1'\nthreshold='v>1'\nreset='v=0'\nspeed=3\n",
                                                "unknown keys"),

@@ -91,3 +91,61 @@ class SharedConvolution(Group, CodeRunner):
         self.add_dependency(source)
         self.add_dependency(target)
         self._enable_group_attributes()
+
+
+class SpikingMaxPool(Group, CodeRunner):
+    """Darknet max-pool on spikes: the target's ``m`` tracks its window's maximum net input count.
+
+    Counts the source's net spikes per neuron (``+1`` spike, ``-1`` negative spike) and, for every
+    pool neuron whose window holds a neuron that spiked this step, writes the window's maximum
+    count into the target's ``m`` (pixels outside the input never count, as Darknet pads with
+    -inf). Pool neurons (``equations/maxpool.toml``) fire until their own net count equals ``m``,
+    so a pool neuron's count is the maximum of its inputs' counts one step earlier.
+
+    Parameters
+    ----------
+    source : NeuronGroup
+        Layer of shape ``in_shape``, neurons position-major, channel-minor.
+    target : NeuronGroup
+        Pool neurons with a variable ``m``.
+    size, stride, pad : int
+        Darknet's max-pool parameters (window starts at ``-(pad // 2)``).
+    """
+
+    add_to_magic_network = True
+    invalidates_magic_network = True
+
+    def __init__(self, source, target, in_shape, size: int, stride: int, pad: int,
+                 when: str = "synapses", order: int = 0, name: str = "spikingmaxpool*"):
+        c, h, w = (int(v) for v in in_shape)
+        out_h, out_w = (h + pad - size) // stride + 1, (w + pad - size) // stride + 1
+        if len(source) != c * h * w or len(target) != c * out_h * out_w:
+            raise ValueError(f"pool of {in_shape} needs {c * h * w} source and {c * out_h * out_w} "
+                             f"target neurons, got {len(source)} and {len(target)}")
+        if "m" not in target.variables:
+            raise ValueError("the pool's target neurons need a variable 'm'")
+        self.source, self.target = source, target
+        self.in_shape, self.out_shape = (c, h, w), (c, out_h, out_w)
+        signed = NEGATIVE_EVENT in source.events
+        Nameable.__init__(self, name=name)
+        self.variables = Variables(self)
+        self.variables.add_reference("_spikespace", source)
+        needed = ["_spikespace", "_target_m", "input_count"]
+        if signed:
+            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
+            needed.append("_negative_spikespace")
+        self.variables.add_reference("_target_m", target, "m")
+        self.variables.add_array("input_count", size=len(source), dtype=np.int32,
+                                 values=np.zeros(len(source), np.int32))
+        self.variables.add_constant("N", 1)
+        for key, value in {"_C": c, "_H": h, "_W": w, "_OH": out_h, "_OW": out_w, "_K": size,
+                           "_S": stride, "_OFF": pad // 2}.items():
+            self.variables.add_constant(key, value)
+        needed += ["_C", "_H", "_W", "_OH", "_OW", "_K", "_S", "_OFF"]
+        CodeRunner.__init__(self, group=self, code="", template="spiking_maxpool", name=None,
+                            clock=source.clock, when=when, order=order, needed_variables=needed,
+                            template_kwds={"signed": signed},
+                            codeobj_class=code_object_class_for_current_device())
+        self.add_dependency(source)
+        self.add_dependency(target)
+        self._enable_group_attributes()

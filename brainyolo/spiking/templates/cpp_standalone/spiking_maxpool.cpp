@@ -1,0 +1,50 @@
+{# Spiking max-pool: count the source's net spikes, write window maxima into the target's m. #}
+{# USES_VARIABLES { _spikespace, _target_m, input_count, _C, _H, _W, _OH, _OW, _K, _S, _OFF } #}
+{% extends 'common_group.cpp' %}
+
+{% block maincode %}
+    {% set spaces = [(_spikespace, '1')] %}
+    {% if signed %}
+    {% set spaces = spaces + [(_negative_spikespace, '-1')] %}
+    {% endif %}
+    // 1. net spike counts of the inputs
+    {% for space, sign in spaces %}
+    for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
+        {{input_count}}[{{space}}[_s]] += {{sign}};
+    {% endfor %}
+    // 2. every pool neuron whose window holds a neuron that spiked: recompute its maximum
+    {% for space, sign in spaces %}
+    for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
+    {
+        const int32_t _pre = {{space}}[_s];
+        const int _c = _pre % _C;
+        const int _y = (_pre / _C) / _W;
+        const int _x = (_pre / _C) % _W;
+        // outputs o with o*S - OFF <= y <= o*S - OFF + K - 1
+        int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
+        _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
+        int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
+        _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
+        const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
+        const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+        for (int _oy = _oy0; _oy <= _oy1; _oy++)
+            for (int _ox = _ox0; _ox <= _ox1; _ox++)
+            {
+                int32_t _best = INT_MIN;
+                for (int _dy = 0; _dy < _K; _dy++)
+                {
+                    const int _iy = _oy * _S - _OFF + _dy;
+                    if (_iy < 0 || _iy >= _H) continue;
+                    for (int _dx = 0; _dx < _K; _dx++)
+                    {
+                        const int _ix = _ox * _S - _OFF + _dx;
+                        if (_ix < 0 || _ix >= _W) continue;
+                        const int32_t _n = {{input_count}}[((int64_t)_iy * _W + _ix) * _C + _c];
+                        if (_n > _best) _best = _n;
+                    }
+                }
+                {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c] = _best;
+            }
+    }
+    {% endfor %}
+{% endblock %}
