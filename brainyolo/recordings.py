@@ -1,0 +1,186 @@
+"""Monitors of a spiking run and the ``recordings.h5`` file they are written to.
+
+What is recorded, per image:
+
+* every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events);
+* the spike trains (step and sign) of a sample of neurons per layer, for rasters;
+* the output layers' membrane ``v`` (and, with the spike-count read-out, their net spike count
+  ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve.
+
+Schema version 1 (arrays in ``(C, H, W)`` layout, steps counted from 1)::
+
+    /                         attrs: format="brainyolo-recordings", schema_version=1, steps,
+                                     checkpoints, time_step_ms, neuron, output, input,
+                                     normalization, connectivity, device, model_file, model_sha256
+    /images/NNNN              attrs: file_name, image_width, image_height
+    /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
+                              sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
+                              sample), sample_spike_step, sample_spike_sign (+1 / -1)
+    /images/NNNN/output/LL    datasets v (checkpoints, C, H, W) and, for the spike read-out,
+                              net_count (checkpoints, C, H, W)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import reduce
+
+import brian2
+import h5py
+import numpy as np
+
+from brainyolo.neurons import NEGATIVE_EVENT
+from brainyolo.spiking import from_neuron_order
+from brainyolo.spiking.builder import SpikingNetwork
+
+FORMAT = "brainyolo-recordings"
+SCHEMA_VERSION = 1
+
+
+def sample_slice(n_neurons: int, shape, size: int) -> slice:
+    """A contiguous block of up to ``size`` neurons around the map's centre (neuron order)."""
+    c, h, w = shape
+    start = min(((h // 2) * w + w // 2) * c, max(n_neurons - size, 0))
+    return slice(start, min(start + size, n_neurons))
+
+
+@dataclass
+class _LayerMonitors:
+    positive: object | None
+    negative: object | None
+    sample: slice
+    sample_positive: object | None
+    sample_negative: object | None
+
+
+class Recorder:
+    """Creates the monitors for ``network`` and reads them back after a run.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    steps : int
+    checkpoints : list of int
+        Steps (1..steps) at which the output layers are read; ``steps`` is always included.
+    sample_neurons : int
+        Neurons per layer whose spike trains are kept.
+    """
+
+    def __init__(self, network: SpikingNetwork, steps: int, checkpoints, sample_neurons: int = 20):
+        self.network, self.steps = network, steps
+        self.checkpoints = sorted({int(c) for c in checkpoints if 0 < int(c) <= steps} | {steps})
+        self.layers: dict[int, _LayerMonitors] = {}
+        self._objects = []
+        for index in network.own_layers():
+            group = network.layers[index].group
+            spiking = "spike" in group.events
+            signed = NEGATIVE_EVENT in group.events
+            block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
+            monitors = _LayerMonitors(
+                brian2.SpikeMonitor(group, record=False, name=f"count{index:02d}") if spiking else None,
+                brian2.EventMonitor(group, NEGATIVE_EVENT, record=False, name=f"negcount{index:02d}")
+                if signed else None, block,
+                brian2.SpikeMonitor(group[block], name=f"sample{index:02d}") if spiking else None,
+                brian2.EventMonitor(group[block], NEGATIVE_EVENT, name=f"negsample{index:02d}")
+                if signed else None)
+            self.layers[index] = monitors
+            self._objects += [m for m in (monitors.positive, monitors.negative, monitors.sample_positive,
+                                          monitors.sample_negative) if m is not None]
+        # Intermediate checkpoints: StateMonitors at the start of a step see the state after
+        # (step) completed steps; the last checkpoint is the final state.
+        early = [c for c in self.checkpoints if c < steps]
+        self.interval = reduce(math.gcd, early) if early else None
+        self.outputs = {}
+        for index in network.output_layers:
+            group = network.layers[index].group
+            variables = ["v"] + (["net_count"] if "net_count" in group.variables else [])
+            monitor = None
+            if self.interval:
+                monitor = brian2.StateMonitor(group, variables, record=True, when="start",
+                                              dt=self.interval * brian2.ms, name=f"output{index:02d}")
+                self._objects.append(monitor)
+            self.outputs[index] = (group, variables, monitor)
+
+    def objects(self) -> list:
+        return list(self._objects)
+
+    def collect(self) -> dict:
+        """Read every monitor into plain numpy arrays in ``(C, H, W)`` layout."""
+        net = self.network
+        data = {"layers": {}, "output": {}}
+        for index, m in self.layers.items():
+            shape = net.layers[index].shape
+            n = int(np.prod(shape))
+            pos = np.asarray(m.positive.count[:], np.int32) if m.positive is not None else np.zeros(n, np.int32)
+            neg = np.asarray(m.negative.count[:], np.int32) if m.negative is not None else np.zeros(n, np.int32)
+            ids, steps, signs = [], [], []
+            for monitor, sign in ((m.sample_positive, 1), (m.sample_negative, -1)):
+                if monitor is not None:
+                    ids.append(np.asarray(monitor.i[:], np.int32))
+                    steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
+                    signs.append(np.full(len(ids[-1]), sign, np.int8))
+            order = np.lexsort((np.concatenate(ids), np.concatenate(steps))) if ids else np.zeros(0, int)
+            flat = np.arange(m.sample.start, m.sample.stop)
+            c, h, w = shape
+            sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
+            data["layers"][index] = {
+                "kind": net.graph.layers[index].kind, "shape": shape,
+                "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
+                "sample_neuron": sample,
+                "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
+                "sample_spike_step": np.concatenate(steps)[order] if ids else np.zeros(0, np.int32),
+                "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8)}
+        for index, (group, variables, monitor) in self.outputs.items():
+            shape = net.layers[index].shape
+            out = {}
+            for name in variables:
+                rows = []
+                for step in self.checkpoints:
+                    if step == self.steps:
+                        rows.append(np.asarray(getattr(group, name)[:]))
+                    else:
+                        rows.append(np.asarray(getattr(monitor, name)[:, step // self.interval]))
+                out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
+            data["output"][index] = out
+        return data
+
+
+def open_recordings(path, attrs: dict) -> h5py.File:
+    """Create ``recordings.h5`` (the caller writes images into it, then closes it)."""
+    f = h5py.File(path, "w")
+    f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "time_step_ms": 1.0, **attrs})
+    f.create_group("images")
+    return f
+
+
+def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
+    """Add one image's recordings to an open recordings file."""
+    group = f["images"].create_group(f"{number:04d}")
+    group.attrs.update(info)
+    layers = group.create_group("layers")
+    for index, layer in data["layers"].items():
+        g = layers.create_group(f"{index:02d}")
+        g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
+        for key, value in layer.items():
+            if key not in ("kind", "shape"):
+                g.create_dataset(key, data=value, compression="gzip" if np.size(value) > 4096 else None)
+    outputs = group.create_group("output")
+    for index, values in data["output"].items():
+        g = outputs.create_group(f"{index:02d}")
+        for key, value in values.items():
+            g.create_dataset(key, data=value, compression="gzip")
+
+
+def read_recordings(path) -> h5py.File:
+    """Open a recordings file for reading; another format or schema version is refused."""
+    from brainyolo.errors import BrainyoloError
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
+    if f.attrs.get("format") != FORMAT or int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
+        f.close()
+        raise BrainyoloError(path, f"not a {FORMAT} file of schema version {SCHEMA_VERSION}")
+    return f

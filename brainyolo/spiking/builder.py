@@ -1,0 +1,290 @@
+"""HDF5 model -> Brian2 network: one NeuronGroup and one connection object per layer.
+
+One build rule per layer kind (:data:`build_rule`):
+
+* ``Conv``: a group of the chosen neuron model (``Vth = 1`` and the layer's leaky slope ``alpha``
+  when the model has those parameters), biases as a constant current ``I = b~``; a
+  :class:`SharedConvolution` (or unrolled ``Synapses``) from the previous layer. A convolution
+  reading the image gets the image's first convolution, computed once per image, as current.
+  Convolutions feeding a head are the output layer: integrate-only neurons (Vmem read-out) or
+  signed spiking neurons with ``alpha = 1`` and a net spike counter (spike-count read-out).
+* ``MaxPool``: max-pool neurons and a :class:`SpikingMaxPool`.
+* ``Upsample`` and multi-input ``Route``: relay neurons fed by index-mapped ``Synapses`` (one per
+  input); a single-input ``Route`` and the heads reuse their input's group.
+
+One simulation time step is 1 ms of Brian2 time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import brian2
+import numpy as np
+
+from brainyolo.connectivity import conv_fan_out, unrolled_conv_synapses
+from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
+from brainyolo.modelfile import ConvertedModel
+from brainyolo.neurons import NEGATIVE_EVENT, Event, NeuronModel, load_neuron_model, neuron_group
+from brainyolo.reference import conv2d
+from brainyolo.registry import Registry
+from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool
+
+OUTPUT_MODES = ("vmem", "spikes")
+CONNECTIVITIES = ("shared", "unrolled")
+INPUT_MODES = ("current", "poisson")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How the spiking network is built.
+
+    Attributes
+    ----------
+    neuron : str
+        Neuron model of the hidden layers: a name in ``equations/`` or a path.
+    output : {"vmem", "spikes"}
+        Output layer read-out.
+    connectivity : {"shared", "unrolled"}
+        Weight-shared convolution objects, or one Brian2 synapse per weight use (small networks).
+    input : {"current", "poisson"}
+        The image as a constant current into the first layer, or as Poisson spikes (rate = pixel
+        value per step) through the first convolution.
+    normalization : {"channel", "layer"} or None
+        None: the model file's own.
+    """
+
+    neuron: str = "if_signed_ibt"
+    output: str = "vmem"
+    connectivity: str = "shared"
+    input: str = "current"
+    normalization: str | None = None
+
+    def __post_init__(self):
+        for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
+                               (self.input, INPUT_MODES)):
+            if value not in allowed:
+                raise ValueError(f"{value!r} is not one of {allowed}")
+
+
+@dataclass
+class LayerGroup:
+    """The Brian2 objects of one graph layer."""
+
+    group: object
+    shape: tuple[int, int, int]
+    connections: list = field(default_factory=list)
+    fan_out: list = field(default_factory=list)  # per outgoing connection: fan-out per neuron (neuron order)
+    own: bool = True  # False where the group is another layer's (single route, heads)
+
+
+@dataclass
+class SpikingNetwork:
+    """The built network and what is needed to feed it images and read it out."""
+
+    model: ConvertedModel
+    graph: Graph
+    lambdas: list[np.ndarray]
+    options: BuildOptions
+    layers: dict[int, LayerGroup]
+    output_layers: list[int]
+    image_layers: list[int]  # convolutions whose current depends on the image
+    poisson: object | None = None
+
+    def objects(self) -> list:
+        """Every Brian2 object of the network (groups and connections, once each)."""
+        seen, objects = set(), []
+        for layer in self.layers.values():
+            for obj in [layer.group, *layer.connections]:
+                if obj is not None and id(obj) not in seen:
+                    seen.add(id(obj))
+                    objects.append(obj)
+        if self.poisson is not None:
+            objects.append(self.poisson)
+        return objects
+
+    def own_layers(self) -> list[int]:
+        return [i for i, layer in self.layers.items() if layer.own]
+
+    def image_inputs(self, image: np.ndarray) -> dict:
+        """Per-image values: ``{VariableView: values}`` for the image-dependent variables."""
+        values = {}
+        for index in self.image_layers:
+            layer = self.graph.layers[index]
+            current = conv2d(image, layer.weight, layer.bias, layer.stride, layer.pad)
+            values[self.layers[index].group.I] = to_neuron_order(current)
+        if self.poisson is not None:
+            values[self.poisson.rates] = to_neuron_order(np.clip(image, 0, 1)) * 1000.0 * brian2.Hz
+        return values
+
+
+@dataclass
+class _Context:
+    net: SpikingNetwork
+    shapes: list
+    hidden: NeuronModel
+    output: NeuronModel
+    feeds_head: set
+
+
+build_rule = Registry("Brian2 build")
+
+
+def _parameters(model: NeuronModel, alpha: float) -> dict:
+    names = set(model.parameters) | set(brian2.Equations(model.model).names)
+    values = {}
+    if "v_th" in names:
+        values["v_th"] = 1.0
+    if "alpha" in names:
+        values["alpha"] = alpha
+    return values
+
+
+def with_net_counter(model: NeuronModel) -> NeuronModel:
+    """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike."""
+    events = dict(model.events)
+    if NEGATIVE_EVENT in events:
+        neg = events[NEGATIVE_EVENT]
+        events[NEGATIVE_EVENT] = Event(neg.condition, (neg.reset + "\n" if neg.reset else "") + "net_count -= 1")
+    return dataclasses.replace(model, model=model.model + "\nnet_count : 1\n",
+                               reset=(model.reset + "\n" if model.reset else "") + "net_count += 1",
+                               events=events)
+
+
+def _source(ctx: _Context, index: int):
+    return ctx.net.layers[index].group, ctx.shapes[index]
+
+
+@build_rule.register(Conv)
+def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
+    is_output = index in ctx.feeds_head
+    model = ctx.output if is_output else ctx.hidden
+    alpha = 1.0 if is_output else layer.alpha
+    shape = ctx.shapes[index]
+    group = neuron_group(model, int(np.prod(shape)), name=f"layer{index:02d}", **_parameters(model, alpha))
+    group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    ctx.net.layers[index] = LayerGroup(group, shape)
+    if is_output:
+        ctx.net.output_layers.append(index)
+    (source_index,) = layer.inputs
+    if source_index == INPUT:
+        if ctx.net.options.input == "current":
+            ctx.net.image_layers.append(index)
+            return
+        in_shape = ctx.net.model.graph.input_shape
+        source = brian2.PoissonGroup(int(np.prod(in_shape)), rates=0 * brian2.Hz,
+                                     dt=1 * brian2.ms, name="image_poisson")
+        ctx.net.poisson = source
+        source_layer = None
+    else:
+        source, in_shape = _source(ctx, source_index)
+        source_layer = ctx.net.layers[source_index]
+    if ctx.net.options.connectivity == "shared":
+        connection = SharedConvolution(source, group, layer.weight, in_shape, layer.stride, layer.pad,
+                                       name=f"conv{index:02d}")
+    else:
+        connection = unrolled_conv_synapses(source, group, layer.weight, in_shape, layer.stride, layer.pad,
+                                            signed=NEGATIVE_EVENT in getattr(source, "events", {}),
+                                            name=f"conv{index:02d}")
+    ctx.net.layers[index].connections.append(connection)
+    fan = to_neuron_order(conv_fan_out(in_shape, layer.filters, layer.size, layer.stride, layer.pad))
+    if source_layer is not None:
+        source_layer.fan_out.append(fan)
+
+
+@build_rule.register(MaxPool)
+def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
+    (source_index,) = layer.inputs
+    source, in_shape = _source(ctx, source_index)
+    shape = ctx.shapes[index]
+    group = neuron_group(load_neuron_model("maxpool"), int(np.prod(shape)), name=f"layer{index:02d}")
+    pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
+    ctx.net.layers[index] = LayerGroup(group, shape, [pool])
+    ctx.net.layers[source_index].fan_out.append(to_neuron_order(_pool_fan_out(in_shape, layer)))
+
+
+def _pool_fan_out(in_shape, layer: MaxPool) -> np.ndarray:
+    """How many pool windows hold each input neuron."""
+    c, h, w = in_shape
+    out_h, out_w = (h + layer.pad - layer.size) // layer.stride + 1, (w + layer.pad - layer.size) // layer.stride + 1
+    counts = np.zeros((h, w), np.int64)
+    offset = layer.pad // 2
+    for oy in range(out_h):
+        for ox in range(out_w):
+            y0, x0 = oy * layer.stride - offset, ox * layer.stride - offset
+            counts[max(y0, 0):max(min(y0 + layer.size, h), 0), max(x0, 0):max(min(x0 + layer.size, w), 0)] += 1
+    return np.broadcast_to(counts, (c, h, w))
+
+
+def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
+    shape = ctx.shapes[index]
+    group = neuron_group(load_neuron_model("relay"), int(np.prod(shape)), name=f"layer{index:02d}")
+    connections = []
+    for k, (source_index, pre, post) in enumerate(sources):
+        source = ctx.net.layers[source_index].group
+        synapses = brian2.Synapses(source, group, on_pre={"pre": "v_post += 1", "neg": "v_post -= 1"},
+                                   on_event={"pre": "spike", "neg": NEGATIVE_EVENT}, dt=1 * brian2.ms,
+                                   name=f"relay{index:02d}_{k}")
+        synapses.connect(i=pre, j=post)
+        connections.append(synapses)
+        ctx.net.layers[source_index].fan_out.append(np.bincount(pre, minlength=len(source)))
+    ctx.net.layers[index] = LayerGroup(group, shape, connections)
+
+
+def _grid_index(shape, channel_offset=0, total_channels=None):
+    """Neuron index of every (c, y, x) of ``shape`` in a layer with ``total_channels`` channels."""
+    c, h, w = shape
+    total = total_channels or c
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    return (yy * w + xx) * total + channel_offset + cc
+
+
+@build_rule.register(Upsample)
+def _build_upsample(layer: Upsample, index: int, ctx: _Context) -> None:
+    (source_index,) = layer.inputs
+    in_shape, shape = ctx.shapes[source_index], ctx.shapes[index]
+    post = _grid_index(shape)
+    pre = np.repeat(np.repeat(_grid_index(in_shape), layer.stride, axis=1), layer.stride, axis=2)
+    _relay(ctx, index, [(source_index, pre.ravel(), post.ravel())])
+
+
+@build_rule.register(Route)
+def _build_route(layer: Route, index: int, ctx: _Context) -> None:
+    if len(layer.inputs) == 1:
+        source = ctx.net.layers[layer.inputs[0]]
+        ctx.net.layers[index] = LayerGroup(source.group, source.shape, own=False)
+        return
+    shape, offset, sources = ctx.shapes[index], 0, []
+    for source_index in layer.inputs:
+        in_shape = ctx.shapes[source_index]
+        sources.append((source_index, _grid_index(in_shape).ravel(),
+                        _grid_index(in_shape, offset, shape[0]).ravel()))
+        offset += in_shape[0]
+    _relay(ctx, index, sources)
+
+
+@build_rule.register(YoloHead)
+@build_rule.register(RegionHead)
+def _build_head(layer, index: int, ctx: _Context) -> None:
+    source = ctx.net.layers[layer.inputs[0]]
+    ctx.net.layers[index] = LayerGroup(source.group, source.shape, own=False)
+
+
+def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions()) -> SpikingNetwork:
+    """Build the Brian2 objects of ``model`` (in the active Brian2 device)."""
+    norm = options.normalization or model.normalization
+    lambdas = model.lambdas(norm)
+    graph = model.normalized_graph(norm)
+    hidden = load_neuron_model(options.neuron)
+    if not hidden.spiking:
+        raise ValueError(f"neuron model {hidden.name} does not spike: it cannot be a hidden layer")
+    output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
+    net = SpikingNetwork(model, graph, lambdas, options, {}, [], [])
+    feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
+    ctx = _Context(net, graph.shapes(), hidden, output, feeds_head)
+    for index, layer in enumerate(graph.layers):
+        build_rule(layer, index, ctx)
+    return net

@@ -1,0 +1,208 @@
+"""Run a converted model as a spiking network on images, compiling the C++ once.
+
+With the ``cpp_standalone`` device the network is generated and compiled once per (model file,
+neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
+``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
+passed through Brian2's ``run_args`` (no code generation, no compilation). A build folder is
+locked while it is written, and every run writes its results into a folder of its own, so runs
+may happen at once. The ``runtime`` device (numpy) rebuilds per image: for small networks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import brian2
+import numpy as np
+
+from brainyolo import __version__
+from brainyolo.fileio import sha256_of
+from brainyolo.images import letterbox, load_image
+from brainyolo.modelfile import load_model
+from brainyolo.neurons import load_neuron_model
+from brainyolo.recordings import Recorder, open_recordings, write_image
+from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network
+from brainyolo.spiking.device import DEVICE_NAME
+
+DEVICES = ("cpp_standalone", "runtime")
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Everything that shapes a simulation besides the model and the images."""
+
+    steps: int = 300
+    checkpoints: tuple[int, ...] = ()
+    device: str = "cpp_standalone"
+    threads: int = 2
+    float32: bool = False
+    sample_neurons: int = 20
+    build: BuildOptions = field(default_factory=BuildOptions)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "builds"
+
+
+def build_key(model_sha256: str, settings: SimulationSettings) -> str:
+    """Identity of a compiled binary: model, neuron file text, options, versions."""
+    neuron = load_neuron_model(settings.build.neuron)
+    parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
+             "settings": asdict(settings), "brainyolo": __version__, "brian2": brian2.__version__}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
+    """Exact synaptic events per source layer: every spike (either sign) times its fan-out."""
+    from brainyolo.spiking import to_neuron_order
+
+    events = {}
+    for index, layer in network.layers.items():
+        if not layer.own or not layer.fan_out:
+            continue
+        spikes = to_neuron_order(counts[index]["positive_count"] + counts[index]["negative_count"])
+        events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
+                                for fan in layer.fan_out))
+    return events
+
+
+def _configure(settings: SimulationSettings) -> None:
+    brian2.prefs.core.default_float_dtype = np.float32 if settings.float32 else np.float64
+    brian2.prefs.codegen.target = "numpy"
+
+
+def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True) -> dict:
+    """Simulate every image; write ``run_dir/recordings.h5`` and ``run_dir/run_info.json``.
+
+    Returns the run information (also written to run_info.json).
+    """
+    from tqdm import tqdm
+
+    from brainyolo.fileio import atomic_path, write_json
+
+    if settings.device not in DEVICES:
+        raise ValueError(f"device {settings.device!r} not in {DEVICES}")
+    model = load_model(model_path)
+    model_sha = sha256_of(model_path)
+    _, height, width = model.graph.input_shape
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {"model_file": str(model_path), "steps": settings.steps, "device": settings.device,
+            "threads": settings.threads if settings.device == "cpp_standalone" else 1,
+            "float32": settings.float32, "neuron": settings.build.neuron, "output": settings.build.output,
+            "input": settings.build.input, "connectivity": settings.build.connectivity,
+            "normalization": settings.build.normalization or model.normalization,
+            "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0, "peak_memory_bytes": 0,
+            "images": [], "layer_spikes": {}}
+    attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
+                                  "connectivity")}
+    attrs.update(model_file=str(model_path), model_sha256=model_sha)
+    runner = _StandaloneRunner(model, model_sha, settings) if settings.device == "cpp_standalone" else None
+    try:
+        with atomic_path(run_dir / "recordings.h5") as tmp:
+            recordings = None
+            bar = tqdm(image_paths, desc="simulate", unit="image", disable=None if progress else True)
+            for number, path in enumerate(bar):
+                chw, box = letterbox(load_image(path), width, height)
+                if runner is not None:
+                    network, recorder, data, timing = runner.run(chw)
+                else:
+                    network, recorder, data, timing = _run_runtime(model, settings, chw)
+                if recordings is None:
+                    attrs["checkpoints"] = recorder.checkpoints
+                    recordings = open_recordings(tmp, attrs)
+                write_image(recordings, number, {"file_name": Path(path).name, "image_width": box.image_size[0],
+                                                 "image_height": box.image_size[1]}, data)
+                events = synaptic_events(network, data["layers"])
+                image_info = {"file_name": Path(path).name, **timing, "synaptic_events": sum(events.values())}
+                info["images"].append(image_info)
+                for key in ("build_seconds", "run_seconds", "synaptic_events"):
+                    info[key] += image_info[key]
+                info["peak_memory_bytes"] = max(info["peak_memory_bytes"], timing.get("peak_memory_bytes", 0))
+                for index, layer in data["layers"].items():
+                    totals = info["layer_spikes"].setdefault(str(index), {
+                        "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0,
+                        "negative": 0})
+                    totals["positive"] += int(layer["positive_count"].sum())
+                    totals["negative"] += int(layer["negative_count"].sum())
+            info["checkpoints"] = attrs.get("checkpoints", [])
+            if recordings is not None:
+                recordings.close()
+    finally:
+        if runner is not None:
+            runner.close()
+    steps_total = settings.steps * max(len(info["images"]), 1)
+    info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total
+    info["synaptic_events_per_second"] = info["synaptic_events"] / max(info["run_seconds"], 1e-9)
+    write_json(run_dir / "run_info.json", info)
+    return info
+
+
+def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray):
+    brian2.set_device("runtime")
+    brian2.start_scope()
+    _configure(settings)
+    network = build_network(model, settings.build)
+    recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps], settings.sample_neurons)
+    for variable, values in network.image_inputs(chw).items():
+        variable[:] = values
+    net = brian2.Network(network.objects() + recorder.objects())
+    started = time.perf_counter()
+    net.run(settings.steps * brian2.ms)
+    elapsed = time.perf_counter() - started
+    return network, recorder, recorder.collect(), {"build_seconds": 0.0, "run_seconds": elapsed}
+
+
+class _StandaloneRunner:
+    """One compiled binary, many images."""
+
+    def __init__(self, model, model_sha: str, settings: SimulationSettings):
+        from filelock import FileLock
+
+        self.settings = settings
+        self.directory = cache_root() / build_key(model_sha, settings)
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        brian2.set_device(DEVICE_NAME, build_on_run=False)
+        _configure(settings)
+        prefs = brian2.prefs.devices.cpp_standalone
+        prefs.openmp_threads = settings.threads if settings.threads > 1 else 0
+        prefs.run_cmd_unix = [sys.executable, "-m", "brainyolo.spiking.measure", "./main"]
+        self.network = build_network(model, settings.build)
+        self.recorder = Recorder(self.network, settings.steps, settings.checkpoints or [settings.steps],
+                                 settings.sample_neurons)
+        net = brian2.Network(self.network.objects() + self.recorder.objects())
+        net.run(settings.steps * brian2.ms)
+        started = time.perf_counter()
+        with FileLock(str(self.directory) + ".lock"):
+            brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
+        self.build_seconds = time.perf_counter() - started
+
+    def run(self, chw: np.ndarray):
+        results = f"results/{uuid.uuid4().hex}"
+        started = time.perf_counter()
+        brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
+                          run_args=self.network.image_inputs(chw))
+        elapsed = time.perf_counter() - started
+        data = self.recorder.collect()
+        result_dir = self.directory / results
+        peak = result_dir / "peak_memory_bytes"
+        timing = {"build_seconds": self.build_seconds, "run_seconds": elapsed,
+                  "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
+        self.build_seconds = 0.0  # later images reuse the binary
+        shutil.rmtree(result_dir, ignore_errors=True)
+        return self.network, self.recorder, data, timing
+
+    def close(self):
+        brian2.device.reinit()
+        brian2.device.activate()
+        brian2.set_device("runtime")
+        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
+        brian2.prefs.devices.cpp_standalone.run_cmd_unix = "./main"
