@@ -1,0 +1,110 @@
+"""Whole spiking networks built from model files: rates approach the ANN; both devices agree."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from conftest import write_images
+
+from brainyolo.images import letterbox, load_image
+from brainyolo.modelfile import load_model, save_model
+from brainyolo.pipeline import convert_darknet
+from brainyolo.reference import forward
+from brainyolo.spiking.builder import BuildOptions
+from brainyolo.spiking.simulate import SimulationSettings, simulate
+
+
+@pytest.fixture(scope="module")
+def tiny_h5(tmp_path_factory, tiny_cfg_text):
+    from conftest import write_random_model
+
+    folder = tmp_path_factory.mktemp("tinysnn")
+    cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])
+    images = write_images(folder / "calib", 4, seed=5)
+    model = convert_darknet(cfg, weights, images, "channel", 99.9, progress=False)
+    save_model(model, folder / "m.h5")
+    return folder / "m.h5", images[0]
+
+
+def layer_errors(model_path, image, run_dir, steps):
+    """Mean |rate - normalized ANN activation| per hidden convolution; Vmem/t error per output."""
+    model = load_model(model_path)
+    graph = model.normalized_graph()
+    activations = forward(graph, letterbox(load_image(image), 96, 96)[0], capture=True, dtype=np.float64)
+    errors = {}
+    with h5py.File(run_dir / "recordings.h5") as f:
+        image_group = f["images/0000"]
+        outputs = {int(k) for k in image_group["output"]}
+        for name, group in image_group["layers"].items():
+            index = int(name)
+            if group.attrs["kind"] == "Conv" and index not in outputs:
+                rate = (group["positive_count"][()] - group["negative_count"][()]) / steps
+                # rates saturate at one spike per step (activations above lambda are clipped)
+                errors[index] = np.abs(rate - np.minimum(activations[index], 1.0)).mean()
+        for index in outputs:
+            v = image_group["output"][f"{index:02d}"]["v"][-1] / steps
+            errors[f"out{index}"] = np.abs(v - activations[index]).mean()
+    return errors
+
+
+def test_rates_approach_ann_activations(tiny_h5, tmp_path):
+    model_path, image = tiny_h5
+    errors = {}
+    for steps in (40, 320):
+        simulate(model_path, [image], SimulationSettings(steps=steps, device="runtime"), tmp_path / str(steps),
+                 progress=False)
+        errors[steps] = layer_errors(model_path, image, tmp_path / str(steps), steps)
+    for key in errors[40]:
+        assert errors[320][key] < errors[40][key], key
+    assert errors[320][0] <= 2 / 320  # the first layer's rate is its activation within ~1/T
+
+
+def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
+    model_path, image = tiny_h5
+    info = simulate(model_path, [image, image], SimulationSettings(steps=20, checkpoints=(5, 10), device="runtime",
+                                                                   sample_neurons=7), tmp_path, progress=False)
+    saved = json.loads((tmp_path / "run_info.json").read_text())
+    assert saved["steps"] == 20 and saved["checkpoints"] == [5, 10, 20] and len(saved["images"]) == 2
+    for key in ("build_seconds", "run_seconds", "synaptic_events", "peak_memory_bytes", "device", "threads",
+                "layer_spikes"):
+        assert key in saved
+    assert info["synaptic_events"] > 0 and saved["images"][0]["synaptic_events"] == saved["images"][1]["synaptic_events"]
+    with h5py.File(tmp_path / "recordings.h5") as f:
+        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 1
+        layer = f["images/0001/layers/00"]
+        assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
+        steps = layer["sample_spike_step"][()]
+        assert steps.min() >= 1 and steps.max() <= 20 and set(layer["sample_spike_sign"][()]) <= {-1, 1}
+        assert f["images/0000/output/12/v"].shape == (3, 24, 6, 6)
+        # the sampled trains are consistent with the counts of the sampled neurons
+        c, y, x = layer["sample_neuron"][()].T
+        pos = layer["positive_count"][()][c, y, x]
+        signs, ids = layer["sample_spike_sign"][()], layer["sample_spike_neuron"][()]
+        np.testing.assert_array_equal(np.bincount(ids[signs > 0], minlength=7), pos)
+
+
+@pytest.mark.standalone_only
+def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    model_path, image = tiny_h5
+    runs = {}
+    for device in ("runtime", "cpp_standalone"):
+        runs[device] = simulate(model_path, [image, image], SimulationSettings(
+            steps=30, checkpoints=(10,), device=device, threads=2, build=BuildOptions(output="spikes")),
+            tmp_path / device, progress=False)
+    standalone = runs["cpp_standalone"]["images"]
+    assert standalone[0]["build_seconds"] > 0 and standalone[1]["build_seconds"] == 0  # compiled once
+    assert standalone[0]["peak_memory_bytes"] > 0
+    with h5py.File(tmp_path / "runtime/recordings.h5") as a, h5py.File(tmp_path / "cpp_standalone/recordings.h5") as b:
+        compared = 0
+        for name in ("images/0000/layers", "images/0001/layers", "images/0000/output"):
+            for layer in a[name]:
+                for key in a[name][layer]:
+                    np.testing.assert_allclose(a[name][layer][key][()], b[name][layer][key][()], atol=1e-9,
+                                               err_msg=f"{name}/{layer}/{key}")
+                    compared += 1
+        assert compared > 50
+    assert runs["runtime"]["synaptic_events"] == runs["cpp_standalone"]["synaptic_events"] > 0
