@@ -1,4 +1,4 @@
-"""The ``brainyolo`` command: ``convert``, ``detect``, ``evaluate``, ``demo``, ``benchmark``.
+"""The ``brainyolo`` command: ``convert``, ``detect``, ``evaluate``, ``simulate``, ``demo``, ``benchmark``.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -110,6 +110,39 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _checkpoints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of steps") from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError("checkpoints are positive step numbers")
+    return values
+
+
+def cmd_simulate(args) -> int:
+    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, simulate
+
+    model = _existing(args.model)
+    images = [_existing(p) for p in args.images]
+    if args.checkpoints and args.checkpoints[-1] > args.steps:
+        raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
+    from brainyolo.neurons import load_neuron_model
+
+    load_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
+    settings = SimulationSettings(
+        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
+        float32=args.float32, sample_neurons=args.sample_neurons,
+        build=BuildOptions(neuron=args.neuron, output=args.output, connectivity=args.connectivity,
+                           input=args.input, normalization=args.norm))
+    info = simulate(model, images, settings, args.output_dir, progress=not args.quiet)
+    print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
+          f"run {info['run_seconds']:.1f} s ({info['ms_per_step']:.1f} ms/step), "
+          f"{info['synaptic_events']:.3g} synaptic events -> {args.output_dir}/recordings.h5")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from brainyolo.demo import run_demo
 
@@ -170,6 +203,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("ann",), default="ann")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.set_defaults(run=cmd_evaluate)
+
+    p = commands.add_parser("simulate", help="run a model as a Brian2 spiking network",
+                            description="Simulate the converted model as signed IF neurons in Brian2; writes "
+                                        "RUN_DIR/recordings.h5 and RUN_DIR/run_info.json.")
+    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--steps", type=_positive_int, required=True, help="time steps (1 step = 1 ms)")
+    p.add_argument("--checkpoints", type=_checkpoints, help="steps at which the output layer is read, e.g. "
+                                                            "100,300,1000 (the last step always is)")
+    p.add_argument("--neuron", default="if_signed_ibt",
+                   help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
+    p.add_argument("--output", choices=("vmem", "spikes"), default="vmem",
+                   help="output layer: integrate-only (vmem) or signed spiking (spikes)")
+    p.add_argument("--device", choices=("cpp_standalone", "runtime"), default="cpp_standalone")
+    p.add_argument("--threads", type=_positive_int, default=2, help="OpenMP threads (cpp_standalone)")
+    p.add_argument("--connectivity", choices=("shared", "unrolled"), default="shared",
+                   help="weight-shared convolution objects, or one Brian2 synapse per weight (small nets)")
+    p.add_argument("--input", choices=("current", "poisson"), default="current",
+                   help="image as constant current into layer 0, or as Poisson spikes")
+    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
+    p.add_argument("--float32", action="store_true", help="single-precision state variables")
+    p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
+    p.add_argument("-o", "--output-dir", required=True, help="run directory")
+    p.set_defaults(run=cmd_simulate)
 
     p = commands.add_parser("demo", help="the whole pipeline on the embedded default model",
                             description="Convert the embedded default model with generated "

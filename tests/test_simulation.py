@@ -71,7 +71,8 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
     for key in ("build_seconds", "run_seconds", "synaptic_events", "peak_memory_bytes", "device", "threads",
                 "layer_spikes"):
         assert key in saved
-    assert info["synaptic_events"] > 0 and saved["images"][0]["synaptic_events"] == saved["images"][1]["synaptic_events"]
+    first, second = saved["images"]
+    assert info["synaptic_events"] > 0 and first["synaptic_events"] == second["synaptic_events"]
     with h5py.File(tmp_path / "recordings.h5") as f:
         assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 1
         layer = f["images/0001/layers/00"]
