@@ -1,8 +1,13 @@
 """``brainyolo benchmark``: speed and memory figures, printed side by side.
 
-* ANN forward time per image: brainyolo's numpy reference vs OpenCV's Darknet importer, same
-  model, same letterboxed input, same thread count, one process.
-* Calibration peak memory (tracemalloc, which sees numpy's buffers) for 16 and for 128 images.
+* ``ann``: ANN forward time per image, brainyolo's numpy reference vs OpenCV's Darknet importer
+  (same model, same letterboxed input, same thread count, one process); calibration peak memory
+  (tracemalloc, which sees numpy's buffers) for 16 and for 128 images.
+* ``conv``: one convolution layer of the model (its real kernel, on a cropped map) built as
+  brainyolo's weight-shared object and as Brian2's unrolled ``Synapses``, both in C++ standalone:
+  run time per step, synaptic events per second, peak memory of the binary, and the ratios.
+* ``snn``: the whole model in C++ standalone on one image: build time, ms per step, synaptic
+  events per second, peak memory.
 
 Figures, not pass/fail: the goals are in the README and the issue notes.
 """
@@ -13,6 +18,8 @@ import statistics
 import time
 import tracemalloc
 from pathlib import Path
+
+import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -34,13 +41,20 @@ def _time(function, repeat: int) -> tuple[float, float]:
 
 
 def run_benchmark(args) -> None:
-    from brainyolo.calibration import calibrate
-    from brainyolo.darknet import load_darknet
-    from brainyolo.errors import BrainyoloError
-    from brainyolo.images import letterbox, list_images, load_image
-    from brainyolo.reference import head_maps
-
+    parts = args.only.split(",") if args.only else ["ann", "conv", "snn"]
     _set_threads(args.threads)
+    cfg, weights, images = _inputs(args)
+    if "ann" in parts:
+        ann_benchmark(args, cfg, weights, images)
+    if "conv" in parts:
+        conv_benchmark(args, cfg, weights)
+    if "snn" in parts:
+        snn_benchmark(args, cfg, weights, images)
+
+
+def _inputs(args):
+    from brainyolo.errors import BrainyoloError
+
     cfg = Path(args.cfg) if args.cfg else SHARED / "models/yolov3-tiny/yolov3-tiny.cfg"
     weights = Path(args.weights) if args.weights else SHARED / "models/yolov3-tiny/yolov3-tiny.weights"
     images = Path(args.images) if args.images else SHARED / "data/coco-train2017-first128/images"
@@ -48,6 +62,15 @@ def run_benchmark(args) -> None:
         if not path.exists():
             raise BrainyoloError(path, "not found (pass --cfg/--weights/--images, or put ../shared "
                                        "beside the checkout)")
+    return cfg, weights, images
+
+
+def ann_benchmark(args, cfg, weights, images) -> None:
+    from brainyolo.calibration import calibrate
+    from brainyolo.darknet import load_darknet
+    from brainyolo.images import letterbox, list_images, load_image
+    from brainyolo.reference import head_maps
+
     graph = load_darknet(cfg, weights).folded_graph()
     paths = list_images(images)
     _, height, width = graph.input_shape
@@ -84,3 +107,113 @@ def run_benchmark(args) -> None:
         print(f"calibration {len(subset):4d} images  peak {peaks[count] / 2**20:7.1f} MiB  "
               f"{seconds / len(subset) * 1e3:6.0f} ms/image")
     print(f"calibration memory 128 vs 16 images: {peaks[128] / peaks[16]:.3f}x (flat = 1.0)")
+
+
+def _standalone_conv_run(connectivity: str, weight, in_shape, stride, pad, steps, threads, directory):
+    """Build and run source -> conv -> target in C++ standalone; (seconds, events, peak bytes)."""
+    import sys
+
+    import brian2
+
+    from brainyolo.connectivity import unrolled_conv_synapses
+    from brainyolo.graph import conv_output_size
+    from brainyolo.neurons import load_neuron_model, neuron_group
+    from brainyolo.spiking.connections import SharedConvolution
+    from brainyolo.spiking.device import DEVICE_NAME
+
+    brian2.set_device(DEVICE_NAME, build_on_run=False)
+    prefs = brian2.prefs.devices.cpp_standalone
+    prefs.openmp_threads = threads if threads > 1 else 0
+    prefs.run_cmd_unix = [sys.executable, "-m", "brainyolo.spiking.measure", "./main"]
+    try:
+        model = load_neuron_model("if_signed_ibt")
+        rng = np.random.default_rng(0)
+        source = neuron_group(model, int(np.prod(in_shape)), name="source")
+        source.I = rng.uniform(-0.5, 0.6, len(source))  # about 0.25 spikes per neuron per step
+        filters = weight.shape[0]
+        out_n = filters * conv_output_size(in_shape[1], weight.shape[2], stride, pad) * \
+            conv_output_size(in_shape[2], weight.shape[2], stride, pad)
+        target = neuron_group(model, out_n, name="target")
+        if connectivity == "shared":
+            connection = SharedConvolution(source, target, weight, in_shape, stride, pad, name="conv")
+        else:
+            connection = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad, name="conv")
+        counter = brian2.SpikeMonitor(source, record=False, name="counter")
+        negative = brian2.EventMonitor(source, "negative_spike", record=False, name="negcounter")
+        brian2.Network(source, target, connection, counter, negative).run(steps * brian2.ms)
+        brian2.device.build(directory=str(directory), compile=True, run=False, with_output=False)
+        start = time.perf_counter()
+        brian2.device.run(directory=str(directory), results_directory="results", with_output=False)
+        seconds = time.perf_counter() - start
+        from brainyolo.connectivity import conv_fan_out
+        from brainyolo.spiking import to_neuron_order
+
+        fan = to_neuron_order(conv_fan_out(in_shape, filters, weight.shape[2], stride, pad))
+        spikes = np.asarray(counter.count[:], np.int64) + np.asarray(negative.count[:], np.int64)
+        events = int(spikes @ fan)
+        peak = int((Path(directory) / "results" / "peak_memory_bytes").read_text())
+        return seconds, events, peak
+    finally:
+        brian2.device.reinit()
+        brian2.device.activate()
+        brian2.set_device("runtime")
+        prefs.openmp_threads = 0
+        prefs.run_cmd_unix = "./main"
+
+
+def conv_benchmark(args, cfg, weights) -> None:
+    import tempfile
+
+    from brainyolo.darknet import load_darknet
+    from brainyolo.graph import Conv
+
+    graph = load_darknet(cfg, weights).folded_graph()
+    convs = [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
+    index = convs[1] if len(convs) > 1 else convs[0]
+    layer = graph.layers[index]
+    in_channels = layer.weight.shape[1]
+    in_shape = (in_channels, args.conv_size, args.conv_size)
+    weight = layer.weight.astype(np.float64) / np.abs(layer.weight).max()
+    synapses = layer.filters * in_channels * layer.size ** 2 * args.conv_size ** 2
+    print(f"conv layer {index} ({in_channels}->{layer.filters}, {layer.size}x{layer.size}) on a "
+          f"{args.conv_size}x{args.conv_size} map: {synapses / 1e6:.1f} M synapses when unrolled, "
+          f"{args.conv_steps} steps, {args.threads} threads")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
+        for kind in ("shared", "unrolled"):
+            results[kind] = _standalone_conv_run(kind, weight, in_shape, layer.stride, layer.pad,
+                                                 args.conv_steps, args.threads, Path(tmp) / kind)
+    (ts, es, ms), (tu, eu, mu) = results["shared"], results["unrolled"]
+    assert es == eu, "both connectivities must see the same spikes"
+    print(f"  {'':22s}{'weight-shared':>16s}{'unrolled':>16s}{'ratio':>10s}")
+    print(f"  {'ms per step':22s}{1e3 * ts / args.conv_steps:16.2f}{1e3 * tu / args.conv_steps:16.2f}"
+          f"{tu / ts:9.1f}x")
+    print(f"  {'G synaptic events/s':22s}{es / ts / 1e9:16.2f}{eu / tu / 1e9:16.2f}")
+    print(f"  {'peak memory (MiB)':22s}{ms / 2**20:16.1f}{mu / 2**20:16.1f}{mu / ms:9.1f}x")
+
+
+def snn_benchmark(args, cfg, weights, images) -> None:
+    import tempfile
+
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet
+    from brainyolo.spiking.simulate import SimulationSettings, simulate
+
+    paths = list_images(images)
+    with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
+        model = convert_darknet(cfg, weights, paths[:8], progress=False)
+        save_model(model, Path(tmp) / "model.h5")
+        settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
+                                      float32=args.float32)
+        info = simulate(Path(tmp) / "model.h5", paths[:2], settings, Path(tmp) / "run", progress=False)
+    neurons = sum(v["neurons"] for v in info["layer_spikes"].values())
+    first, second = info["images"]
+    print(f"spiking {cfg.name}: {neurons / 1e6:.2f} M neurons, {args.snn_steps} steps, {args.threads} threads, "
+          f"{'float32' if args.float32 else 'float64'}, cpp_standalone")
+    print(f"  build (code generation + compilation) {first['build_seconds']:.1f} s; second image "
+          f"{second['build_seconds']:.1f} s")
+    for image in (first, second):
+        print(f"  {image['file_name']}: {1e3 * image['run_seconds'] / args.snn_steps:.1f} ms/step "
+              f"(bar 50, goal 25), {image['synaptic_events'] / image['run_seconds'] / 1e9:.2f} G synaptic "
+              f"events/s, peak memory {image['peak_memory_bytes'] / 2**30:.2f} GiB (bar 2, goal 1)")

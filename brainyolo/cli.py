@@ -235,12 +235,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_demo)
 
     p = commands.add_parser("benchmark", help="speed and memory figures",
-                            description="numpy forward vs OpenCV, calibration memory vs images.")
+                            description="ANN: numpy forward vs OpenCV, calibration memory vs images. "
+                                        "conv: weight-shared vs unrolled conv layer. snn: whole network.")
     p.add_argument("--cfg", help="Darknet cfg (default: ../shared yolov3-tiny if present)")
     p.add_argument("--weights", help="Darknet weights")
     p.add_argument("--images", help="folder of images (default: ../shared calibration set)")
     p.add_argument("--repeat", type=_positive_int, default=10, help="timed forward passes")
-    p.add_argument("--threads", type=_positive_int, default=2, help="BLAS / OpenCV threads")
+    p.add_argument("--threads", type=_positive_int, default=2, help="BLAS / OpenCV / OpenMP threads")
+    p.add_argument("--only", help="comma-separated parts: ann, conv, snn (default: all)")
+    p.add_argument("--conv-size", type=_positive_int, default=52, help="map size of the conv comparison")
+    p.add_argument("--conv-steps", type=_positive_int, default=200, help="steps of the conv comparison")
+    p.add_argument("--snn-steps", type=_positive_int, default=100, help="steps of the whole-network run")
+    p.add_argument("--float32", action="store_true", help="whole network in single precision")
     p.set_defaults(run=cmd_benchmark)
 
     for sub in commands.choices.values():

@@ -45,13 +45,25 @@ def conv_connectivity(in_shape: tuple[int, int, int], filters: int, size: int, s
     return np.concatenate(pre), np.concatenate(post), np.concatenate(kernel)
 
 
+def _axis_fan_out(n: int, size: int, stride: int, pad: int) -> np.ndarray:
+    """For each input position along one axis, how many kernel offsets reach a valid output."""
+    n_out = conv_output_size(n, size, stride, pad)
+    counts = np.zeros(n, np.int64)
+    for offset in range(size):
+        t = np.arange(n) + pad - offset  # = output position * stride
+        counts += (t >= 0) & (t % stride == 0) & (t // stride < n_out)
+    return counts
+
+
 def conv_fan_out(in_shape: tuple[int, int, int], filters: int, size: int, stride: int,
                  pad: int) -> np.ndarray:
-    """Number of synapses leaving each input neuron (borders included), shape ``in_shape``."""
-    pre, _, _ = conv_connectivity(in_shape, filters, size, stride, pad)
+    """Number of synapses leaving each input neuron (borders included), shape ``in_shape``.
+
+    Separable: ``filters * rows(y) * columns(x)``; no synapse is enumerated.
+    """
     channels, height, width = in_shape
-    counts = np.bincount(pre, minlength=channels * height * width)
-    return counts.reshape(height, width, channels).transpose(2, 0, 1)
+    per_position = np.outer(_axis_fan_out(height, size, stride, pad), _axis_fan_out(width, size, stride, pad))
+    return np.broadcast_to(filters * per_position, (channels, height, width))
 
 
 def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[int, int, int],

@@ -109,3 +109,61 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
                     compared += 1
         assert compared > 50
     assert runs["runtime"]["synaptic_events"] == runs["cpp_standalone"]["synaptic_events"] > 0
+
+
+def _counts(path):
+    with h5py.File(path) as f:
+        layers = f["images/0000/layers"]
+        return {name: (layers[name]["positive_count"][()], layers[name]["negative_count"][()]) for name in layers}
+
+
+def test_unrolled_network_equals_shared_network(tiny_h5, tmp_path):
+    """The whole network built with Brian2 Synapses per weight gives the same spikes."""
+    model_path, image = tiny_h5
+    for connectivity in ("shared", "unrolled"):
+        simulate(model_path, [image], SimulationSettings(steps=15, device="runtime",
+                                                         build=BuildOptions(connectivity=connectivity)),
+                 tmp_path / connectivity, progress=False)
+    shared, unrolled = _counts(tmp_path / "shared/recordings.h5"), _counts(tmp_path / "unrolled/recordings.h5")
+    assert shared.keys() == unrolled.keys()
+    for name in shared:
+        for a, b in zip(shared[name], unrolled[name], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_poisson_input_rates_follow_first_layer(tiny_h5, tmp_path):
+    """With Poisson pixels, the first layer's net rate still tracks its normalized activation."""
+    model_path, image = tiny_h5
+    steps = 300
+    simulate(model_path, [image], SimulationSettings(steps=steps, device="runtime",
+                                                     build=BuildOptions(input="poisson")), tmp_path, progress=False)
+    model = load_model(model_path)
+    activation = forward(model.normalized_graph(), letterbox(load_image(image), 96, 96)[0], capture=True)[0]
+    positive, negative = _counts(tmp_path / "recordings.h5")["00"]
+    rate = (positive - negative) / steps
+    error = np.abs(rate - np.minimum(activation, 1)).mean()
+    assert error < 0.1 * np.abs(activation).mean() + 0.02
+    assert np.corrcoef(rate.ravel(), activation.ravel())[0, 1] > 0.95
+
+
+@pytest.mark.standalone_only
+def test_two_runs_at_once_share_one_build(tiny_h5, tmp_path, monkeypatch):
+    """Two `brainyolo simulate` processes on the same model and options, at the same time."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    model_path, image = tiny_h5
+    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--steps", "12",
+               "--threads", "1", "-q", "-o"]
+    runs = [subprocess.Popen([*command, str(tmp_path / f"run{k}")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for k in range(2)]
+    for run in runs:
+        _, err = run.communicate(timeout=900)
+        assert run.returncode == 0, err
+    a, b = _counts(tmp_path / "run0/recordings.h5"), _counts(tmp_path / "run1/recordings.h5")
+    for name in a:
+        np.testing.assert_array_equal(a[name][0], b[name][0])
+    builds = [json.loads((tmp_path / f"run{k}/run_info.json").read_text())["build_seconds"] for k in range(2)]
+    assert len(list((tmp_path / "cache/builds").glob("*/main"))) == 1  # one binary for both
+    assert min(builds) < 0.5 * max(builds)  # the second waited for the first build and did not compile again

@@ -10,6 +10,8 @@ may happen at once. The ``runtime`` device (numpy) rebuilds per image: for small
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -46,6 +48,22 @@ class SimulationSettings:
     float32: bool = False
     sample_neurons: int = 20
     build: BuildOptions = field(default_factory=BuildOptions)
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path, exclusive: bool):
+    """Reader-writer lock on a build folder: builds are exclusive, runs of the binary shared.
+
+    A build rewrites sources and static arrays, so it must not overlap a run reading them; runs
+    write into results folders of their own and may overlap each other.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(directory) + ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cache_root() -> Path:
@@ -165,8 +183,6 @@ class _StandaloneRunner:
     """One compiled binary, many images."""
 
     def __init__(self, model, model_sha: str, settings: SimulationSettings):
-        from filelock import FileLock
-
         self.settings = settings
         self.directory = cache_root() / build_key(model_sha, settings)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
@@ -180,17 +196,18 @@ class _StandaloneRunner:
                                  settings.sample_neurons)
         net = brian2.Network(self.network.objects() + self.recorder.objects())
         net.run(settings.steps * brian2.ms)
-        started = time.perf_counter()
-        with FileLock(str(self.directory) + ".lock"):
+        with build_lock(self.directory, exclusive=True):
+            started = time.perf_counter()  # the build's own time, not the wait for the lock
             brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
-        self.build_seconds = time.perf_counter() - started
+            self.build_seconds = time.perf_counter() - started
 
     def run(self, chw: np.ndarray):
         results = f"results/{uuid.uuid4().hex}"
-        started = time.perf_counter()
-        brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
-                          run_args=self.network.image_inputs(chw))
-        elapsed = time.perf_counter() - started
+        with build_lock(self.directory, exclusive=False):
+            started = time.perf_counter()
+            brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
+                              run_args=self.network.image_inputs(chw))
+            elapsed = time.perf_counter() - started
         data = self.recorder.collect()
         result_dir = self.directory / results
         peak = result_dir / "peak_memory_bytes"
