@@ -21,6 +21,23 @@ from brainyolo.neurons import NEGATIVE_EVENT
 from brainyolo.spiking.device import code_object_class_for_current_device
 
 
+def axis_targets(n: int, size: int, stride: int, pad: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per input position along one axis, the (kernel offset, output position) pairs it reaches.
+
+    Returns ``count`` (n,) and ``pairs`` (n, size, 2), padded with -1: the scatter's lookup
+    tables, so that the per-spike loop needs no division or modulo.
+    """
+    count = np.zeros(n, np.int32)
+    pairs = np.full((n, size, 2), -1, np.int32)
+    for position in range(n):
+        for offset in range(size):
+            t = position + pad - offset
+            if t >= 0 and t % stride == 0 and t // stride < n_out:
+                pairs[position, count[position]] = (offset, t // stride)
+                count[position] += 1
+    return count, pairs
+
+
 def kernel_to_cdxf(weight: np.ndarray) -> np.ndarray:
     """``(F, C, k, k)`` kernel -> flat ``[c][dy][dx][f]`` (output channel fastest)."""
     return np.ascontiguousarray(np.asarray(weight).transpose(1, 2, 3, 0)).ravel()
@@ -80,6 +97,12 @@ class SharedConvolution(Group, CodeRunner):
                                  values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
         self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))
         self.variables.add_constant("N", 1)  # a VariableOwner's size: this object is one connection
+        for axis, (n, n_out) in {"row": (h, out_h), "col": (w, out_w)}.items():
+            count, pairs = axis_targets(n, size, stride, pad, n_out)
+            self.variables.add_array(f"_{axis}_count", size=n, dtype=np.int32, values=count, read_only=True)
+            self.variables.add_array(f"_{axis}_pairs", size=pairs.size, dtype=np.int32, values=pairs.ravel(),
+                                     read_only=True)
+        needed += ["_row_count", "_row_pairs", "_col_count", "_col_pairs"]
         for key, value in {"_C": c, "_H": h, "_W": w, "_F": filters, "_OH": out_h, "_OW": out_w,
                            "_K": size, "_S": stride, "_P": pad}.items():
             self.variables.add_constant(key, value)

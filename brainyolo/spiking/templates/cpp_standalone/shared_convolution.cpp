@@ -1,7 +1,7 @@
 {# Weight-shared, event-driven convolution: source spikes -> target v.        #}
 {# Neurons are position-major, channel-minor; _kernel is [c][dy][dx][f].      #}
-{# USES_VARIABLES { _spikespace, _target_v, _kernel, synaptic_events,
-                    _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
+{# USES_VARIABLES { _spikespace, _target_v, _kernel, synaptic_events, _row_count, _row_pairs,
+                    _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
@@ -28,27 +28,26 @@
                 const int _position = _pre / _C;
                 const int _y = _position / _W;
                 const int _x = _position % _W;
-                for (int _dy = 0; _dy < _K; _dy++)
+                // lookup tables: (kernel offset, output position) pairs per input row / column
+                const int32_t * _rows = {{_row_pairs}} + 2 * _K * _y;
+                const int32_t * _cols = {{_col_pairs}} + 2 * _K * _x;
+                const int _n_rows = {{_row_count}}[_y];
+                const int _n_cols = {{_col_count}}[_x];
+                for (int _r = 0; _r < _n_rows; _r++)
                 {
-                    const int _ty = _y + _P - _dy;
-                    if (_ty < 0 || _ty % _S != 0) continue;
-                    const int _oy = _ty / _S;
-                    if (_oy >= _OH) continue;
-                    for (int _dx = 0; _dx < _K; _dx++)
+                    const int _dy = _rows[2 * _r], _oy = _rows[2 * _r + 1];
+                    for (int _q = 0; _q < _n_cols; _q++)
                     {
-                        const int _tx = _x + _P - _dx;
-                        if (_tx < 0 || _tx % _S != 0) continue;
-                        const int _ox = _tx / _S;
-                        if (_ox >= _OW) continue;
+                        const int _dx = _cols[2 * _q], _ox = _cols[2 * _q + 1];
                         {{c_data_type(variables['_target_v'].dtype)}} * __restrict _post =
                             {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
                         const {{c_data_type(variables['_kernel'].dtype)}} * __restrict _w =
                             {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
                         for (int _f = _f_begin; _f < _f_end; _f++)
                             _post[_f] {{ '+=' if sign == '1' else '-=' }} _w[_f];
-                        _my_events += _f_end - _f_begin;
                     }
                 }
+                _my_events += (int64_t)_n_rows * _n_cols * (_f_end - _f_begin);
             }
         }
         {% endfor %}

@@ -12,11 +12,14 @@
     for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
         {{input_count}}[{{space}}[_s]] += {{sign}};
     {% endfor %}
-    // 2. every pool neuron whose window holds a neuron that spiked: recompute its maximum
-    {% for space, sign in spaces %}
+    // 2. Negative spikes: a window's maximum can only fall if the input that spiked held it:
+    //    rescan those windows (with every count of this step already applied).
+    // 3. Positive spikes: the maximum can only rise, to the input's new count: O(1).
+    {% for space, sign in spaces | reverse %}
     for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
     {
         const int32_t _pre = {{space}}[_s];
+        const int32_t _count = {{input_count}}[_pre];
         const int _c = _pre % _C;
         const int _y = (_pre / _C) / _W;
         const int _x = (_pre / _C) % _W;
@@ -30,6 +33,11 @@
         for (int _oy = _oy0; _oy <= _oy1; _oy++)
             for (int _ox = _ox0; _ox <= _ox1; _ox++)
             {
+                {{c_data_type(variables['_target_m'].dtype)}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
+                {% if sign == '1' %}
+                if (_count > _m) _m = _count;
+                {% else %}
+                if (_count + 1 < _m) continue;  // this input did not hold the maximum
                 int32_t _best = INT_MIN;
                 for (int _dy = 0; _dy < _K; _dy++)
                 {
@@ -43,7 +51,8 @@
                         if (_n > _best) _best = _n;
                     }
                 }
-                {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c] = _best;
+                _m = _best;
+                {% endif %}
             }
     }
     {% endfor %}
