@@ -1,5 +1,6 @@
-{# Weight-shared, event-driven convolution: source spikes -> target v.        #}
-{# Neurons are position-major, channel-minor; _kernel is [c][dy][dx][f].      #}
+{# Weight-shared, event-driven convolution: source spikes -> target v.                        #}
+{# Neurons are position-major, channel-minor; _kernel is [c][dy][dx][f], so one spike adds one #}
+{# contiguous vector of output channels per reached output position.                          #}
 {# USES_VARIABLES { _spikespace, _target_v, _kernel, synaptic_events, _row_count, _row_pairs,
                     _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
 {% extends 'common_group.cpp' %}
@@ -9,21 +10,20 @@
     {% if signed %}
     {% set spaces = spaces + [(_negative_spikespace, '-1')] %}
     {% endif %}
+    {% set v_type = c_data_type(variables['_target_v'].dtype) %}
+    {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
-    {{ openmp_pragma('parallel') }}
+    {% for space, sign in spaces %}
     {
-        const int _n_threads = {{ openmp_pragma('get_num_threads') }};
-        const int _thread = {{ openmp_pragma('get_thread_num') }};
-        // Each thread owns a contiguous range of output channels: no write conflicts.
-        const int _f_begin = (int)(((int64_t)_F * _thread) / _n_threads);
-        const int _f_end = (int)(((int64_t)_F * (_thread + 1)) / _n_threads);
-        int64_t _my_events = 0;
-        {% for space, sign in spaces %}
+        const int32_t * __restrict _spikes = {{space}};
+        const int32_t _n_spikes = _spikes[_num_spikespace - 1];
+        // Scatter spikes [_first, _last) onto the target (full output-channel vectors).
+        auto _scatter = [&](int32_t _first, int32_t _last) -> int64_t
         {
-            const int32_t _n_spikes = {{space}}[_num_spikespace - 1];
-            for (int32_t _s = 0; _s < _n_spikes; _s++)
+            int64_t _n_events = 0;
+            for (int32_t _s = _first; _s < _last; _s++)
             {
-                const int32_t _pre = {{space}}[_s];
+                const int32_t _pre = _spikes[_s];
                 const int _c = _pre % _C;
                 const int _position = _pre / _C;
                 const int _y = _position / _W;
@@ -39,22 +39,62 @@
                     for (int _q = 0; _q < _n_cols; _q++)
                     {
                         const int _dx = _cols[2 * _q], _ox = _cols[2 * _q + 1];
-                        {{c_data_type(variables['_target_v'].dtype)}} * __restrict _post =
-                            {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
-                        const {{c_data_type(variables['_kernel'].dtype)}} * __restrict _w =
-                            {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
-                        for (int _f = _f_begin; _f < _f_end; _f++)
+                        {{v_type}} * __restrict _post = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
+                        const {{w_type}} * __restrict _w = {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
+                        for (int _f = 0; _f < _F; _f++)
                             _post[_f] {{ '+=' if sign == '1' else '-=' }} _w[_f];
                     }
                 }
-                _my_events += (int64_t)_n_rows * _n_cols * (_f_end - _f_begin);
+                _n_events += (int64_t)_n_rows * _n_cols * _F;
+            }
+            return _n_events;
+        };
+        {% if openmp_pragma('with_openmp') %}
+        // Spikes are sorted by neuron index, hence by input row. Thread t takes the spikes of one
+        // band of rows; the spikes of a band's last rows, whose outputs the next band's spikes may
+        // also reach, are deferred to a serial pass: no two threads write the same neuron.
+        const int _n_bands = {{ openmp_pragma('get_num_threads') }} < 64 ? {{ openmp_pragma('get_num_threads') }} : 64;
+        int32_t _band_start[65], _band_defer[64];
+        _band_start[0] = 0;
+        _band_start[_n_bands] = _n_spikes;
+        for (int _b = 1; _b < _n_bands; _b++)
+        {
+            // balance spike counts, then move the cut to the start of a row
+            int32_t _cut = (int32_t)(((int64_t)_n_spikes * _b) / _n_bands);
+            if (_cut < _band_start[_b - 1]) _cut = _band_start[_b - 1];
+            if (_cut < _n_spikes)
+            {
+                const int _row = (_spikes[_cut] / _C) / _W;
+                while (_cut > _band_start[_b - 1] && (_spikes[_cut - 1] / _C) / _W == _row) _cut--;
+            }
+            _band_start[_b] = _cut;
+        }
+        for (int _b = 0; _b < _n_bands; _b++)
+        {
+            _band_defer[_b] = _band_start[_b + 1];
+            if (_b + 1 < _n_bands && _band_start[_b + 1] < _n_spikes)
+            {
+                // first output row the next band can reach, and the first input row reaching it
+                const int _next_row = (_spikes[_band_start[_b + 1]] / _C) / _W;
+                const int _lowest_out = {{_row_count}}[_next_row] > 0 ?
+                    {{_row_pairs}}[2 * _K * _next_row + 2 * ({{_row_count}}[_next_row] - 1) + 1] : 0;
+                const int _first_conflict_row = _lowest_out * _S - _P;
+                int32_t _d = _band_start[_b + 1];
+                while (_d > _band_start[_b] && (_spikes[_d - 1] / _C) / _W >= _first_conflict_row) _d--;
+                _band_defer[_b] = _d;
             }
         }
-        {% endfor %}
-        {% if openmp_pragma('with_openmp') %}
-        #pragma omp atomic
+        int64_t _parallel_events = 0;
+        #pragma omp parallel for schedule(static) reduction(+:_parallel_events)
+        for (int _b = 0; _b < _n_bands; _b++)
+            _parallel_events += _scatter(_band_start[_b], _band_defer[_b]);
+        _events_this_step += _parallel_events;
+        for (int _b = 0; _b < _n_bands; _b++)
+            _events_this_step += _scatter(_band_defer[_b], _band_start[_b + 1]);
+        {% else %}
+        _events_this_step += _scatter(0, _n_spikes);
         {% endif %}
-        _events_this_step += _my_events;
     }
+    {% endfor %}
     {{synaptic_events}}[0] += _events_this_step;
 {% endblock %}
