@@ -207,3 +207,25 @@ def Path_name(name):  # noqa: N802 - tiny helper
 
 def ids_inverse(ids, image_id):
     return next(k for k, v in ids.items() if v == image_id)
+
+
+def test_simulate_runtime_and_bad_input(tmp_path, tiny_model, calib):
+    cfg, weights = tiny_model
+    model = tmp_path / "m.h5"
+    assert main(["convert", "--cfg", str(cfg), "--weights", str(weights), "--calib", str(calib), "-o", str(model),
+                 "-q"]) == 0
+    image = sorted(calib.iterdir())[0]
+    run = tmp_path / "run"
+    assert main(["simulate", str(model), str(image), "--steps", "12", "--checkpoints", "4,8", "--device", "runtime",
+                 "--output", "spikes", "-o", str(run), "-q"]) == 0
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["checkpoints"] == [4, 8, 12] and info["output"] == "spikes" and info["device"] == "runtime"
+    with h5py.File(run / "recordings.h5") as f:
+        assert set(f["images/0000/output/12"]) == {"v", "net_count"}
+    bad_neuron = tmp_path / "broken_neuron.toml"
+    bad_neuron.write_text("model = [\n")
+    out = tmp_path / "run2"
+    _assert_clean_failure(run_cli("simulate", model, image, "--steps", "5", "--device", "runtime", "--neuron",
+                                  bad_neuron, "-o", out), "broken_neuron.toml", "not valid TOML", [out])
+    code, _, err = run_cli("simulate", model, image, "--steps", "5", "--checkpoints", "9", "-o", out)
+    assert code == 2 and "beyond --steps" in err and not out.exists()

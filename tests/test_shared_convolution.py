@@ -31,25 +31,26 @@ CASES = [  # (in_shape, filters, k, stride, pad)
 STEPS = 40
 
 
-def build_case(index, case, connectivity):
+def build_case(index, case, connectivity, scatter="auto", tag=""):
     """Source of signed IBT neurons with constant currents -> connection -> IBT targets."""
     in_shape, filters, k, stride, pad = case
     rng = np.random.default_rng(100 + index)
     currents = rng.integers(-64, 64, int(np.prod(in_shape))) / 64
     weight = rng.integers(-32, 33, (filters, in_shape[0], k, k)) / 16
     model = load_neuron_model("if_signed_ibt")
-    source = neuron_group(model, len(currents), alpha=0.25, name=f"source{index}")
+    source = neuron_group(model, len(currents), alpha=0.25, name=f"source{tag}{index}")
     source.I = currents
     out_n = filters * conv_output_size(in_shape[1], k, stride, pad) * conv_output_size(in_shape[2], k, stride, pad)
-    target = neuron_group(model, out_n, alpha=0.25, name=f"target{index}")
+    target = neuron_group(model, out_n, alpha=0.25, name=f"target{tag}{index}")
     if connectivity == "shared":
-        connection = SharedConvolution(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
+        connection = SharedConvolution(source, target, weight, in_shape, stride, pad, scatter=scatter,
+                                       name=f"conv{tag}{index}")
     else:
         connection = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
-    monitors = [brian2.SpikeMonitor(target, name=f"pos{index}"),
-                brian2.EventMonitor(target, NEGATIVE_EVENT, name=f"neg{index}"),
-                brian2.SpikeMonitor(source, record=False, name=f"srcpos{index}"),
-                brian2.EventMonitor(source, NEGATIVE_EVENT, record=False, name=f"srcneg{index}")]
+    monitors = [brian2.SpikeMonitor(target, name=f"pos{tag}{index}"),
+                brian2.EventMonitor(target, NEGATIVE_EVENT, name=f"neg{tag}{index}"),
+                brian2.SpikeMonitor(source, record=False, name=f"srcpos{tag}{index}"),
+                brian2.EventMonitor(source, NEGATIVE_EVENT, record=False, name=f"srcneg{tag}{index}")]
     return [source, target, connection, *monitors]
 
 
@@ -63,8 +64,10 @@ def results(objects):
     return out
 
 
-def run_all(connectivity):
-    per_case = [build_case(i, case, connectivity) for i, case in enumerate(CASES)]
+def run_all(connectivity, scatters=("auto",)):
+    """Every case once per scatter order, all in one network (one compilation in standalone)."""
+    per_case = [build_case(i, case, connectivity, scatter, tag=scatter) for scatter in scatters
+                for i, case in enumerate(CASES)]
     brian2.Network(*[o for objects in per_case for o in objects]).run(STEPS * brian2.ms)
     return [results(objects) for objects in per_case]
 
@@ -107,12 +110,12 @@ def test_shared_equals_unrolled_cpp_standalone(unrolled_runtime, tmp_path, threa
     brian2.set_device("brainyolo_standalone", directory=str(tmp_path / "build"))
     brian2.prefs.devices.cpp_standalone.openmp_threads = threads
     try:
-        ours = run_all("shared")
+        ours = run_all("shared", scatters=("rows", "channels"))
     finally:
         brian2.device.reinit()
         brian2.device.activate()
         brian2.set_device("runtime")
         brian2.prefs.devices.cpp_standalone.openmp_threads = 0
-    for case, mine, reference in zip(CASES, ours, unrolled_runtime, strict=True):
+    for case, mine, reference in zip(CASES * 2, ours, unrolled_runtime * 2, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == expected_events(case, mine)

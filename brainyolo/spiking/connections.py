@@ -20,6 +20,9 @@ from brainyolo.graph import conv_output_size
 from brainyolo.neurons import NEGATIVE_EVENT
 from brainyolo.spiking.device import code_object_class_for_current_device
 
+CHANNEL_ORDER_KERNEL_BYTES = 256 * 1024
+"""Kernels larger than this are scattered channel by channel (``scatter="auto"``)."""
+
 
 def axis_targets(n: int, size: int, stride: int, pad: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Per input position along one axis, the (kernel offset, output position) pairs it reaches.
@@ -58,6 +61,12 @@ class SharedConvolution(Group, CodeRunner):
     signed : bool
         Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
         source defines that event.
+    scatter : {"auto", "rows", "channels"}
+        Order in which a step's spikes are scattered in C++. ``rows``: in neuron order, OpenMP
+        threads take bands of input rows (best while the kernel fits in cache). ``channels``:
+        grouped by input channel so that each channel's kernel slice is read once per step from
+        memory, threads split the output channels (best for large kernels). ``auto``: channels
+        when the kernel exceeds :data:`CHANNEL_ORDER_KERNEL_BYTES`. Both give the same sums.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     """
 
@@ -65,7 +74,7 @@ class SharedConvolution(Group, CodeRunner):
     invalidates_magic_network = True
 
     def __init__(self, source, target, weight, in_shape, stride: int = 1, pad: int = 0,
-                 signed: bool | None = None, when: str = "synapses", order: int = 0,
+                 signed: bool | None = None, scatter: str = "auto", when: str = "synapses", order: int = 0,
                  name: str = "sharedconvolution*"):
         weight = np.asarray(weight)
         filters, channels, size, size2 = weight.shape
@@ -93,6 +102,11 @@ class SharedConvolution(Group, CodeRunner):
             needed.append("_negative_spikespace")
         self.variables.add_reference("_target_v", target, "v")
         v_dtype = target.variables["v"].dtype
+        if scatter == "auto":
+            scatter = "channels" if weight.size * np.dtype(v_dtype).itemsize > CHANNEL_ORDER_KERNEL_BYTES else "rows"
+        if scatter not in ("rows", "channels"):
+            raise ValueError(f"scatter {scatter!r} is not 'auto', 'rows' or 'channels'")
+        self.scatter = scatter
         self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
                                  values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
         self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))
@@ -103,13 +117,17 @@ class SharedConvolution(Group, CodeRunner):
             self.variables.add_array(f"_{axis}_pairs", size=pairs.size, dtype=np.int32, values=pairs.ravel(),
                                      read_only=True)
         needed += ["_row_count", "_row_pairs", "_col_count", "_col_pairs"]
+        if scatter == "channels":  # scratch space for the per-step counting sort by channel
+            for key, length in (("_sorted", len(source)), ("_channel_start", c + 1)):
+                self.variables.add_array(key, size=length, dtype=np.int32, values=np.zeros(length, np.int32))
+            needed += ["_sorted", "_channel_start"]
         for key, value in {"_C": c, "_H": h, "_W": w, "_F": filters, "_OH": out_h, "_OW": out_w,
                            "_K": size, "_S": stride, "_P": pad}.items():
             self.variables.add_constant(key, value)
         needed += ["_C", "_H", "_W", "_F", "_OH", "_OW", "_K", "_S", "_P"]
         CodeRunner.__init__(self, group=self, code="", template="shared_convolution",
                             name=None, clock=source.clock, when=when, order=order,
-                            needed_variables=needed, template_kwds={"signed": signed},
+                            needed_variables=needed, template_kwds={"signed": signed, "scatter": scatter},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

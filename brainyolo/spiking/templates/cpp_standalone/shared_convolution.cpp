@@ -17,13 +17,14 @@
     {
         const int32_t * __restrict _spikes = {{space}};
         const int32_t _n_spikes = _spikes[_num_spikespace - 1];
-        // Scatter spikes [_first, _last) onto the target (full output-channel vectors).
-        auto _scatter = [&](int32_t _first, int32_t _last) -> int64_t
+        // Scatter spikes _list[_first.._last) onto output channels [_f0, _f1) of the target.
+        auto _scatter = [&](const int32_t * __restrict _list, int32_t _first, int32_t _last,
+                            int _f0, int _f1) -> int64_t
         {
             int64_t _n_events = 0;
             for (int32_t _s = _first; _s < _last; _s++)
             {
-                const int32_t _pre = _spikes[_s];
+                const int32_t _pre = _list[_s];
                 const int _c = _pre % _C;
                 const int _position = _pre / _C;
                 const int _y = _position / _W;
@@ -41,15 +42,34 @@
                         const int _dx = _cols[2 * _q], _ox = _cols[2 * _q + 1];
                         {{v_type}} * __restrict _post = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
                         const {{w_type}} * __restrict _w = {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
-                        for (int _f = 0; _f < _F; _f++)
+                        for (int _f = _f0; _f < _f1; _f++)
                             _post[_f] {{ '+=' if sign == '1' else '-=' }} _w[_f];
                     }
                 }
-                _n_events += (int64_t)_n_rows * _n_cols * _F;
+                _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);
             }
             return _n_events;
         };
+        {% if scatter == 'channels' %}
+        // Group the spikes by input channel (stable counting sort), so that each channel's kernel
+        // slice is fetched once per step; OpenMP threads split the output channels.
+        int32_t * __restrict _start = {{_channel_start}};
+        for (int _c = 0; _c <= _C; _c++) _start[_c] = 0;
+        for (int32_t _s = 0; _s < _n_spikes; _s++) _start[_spikes[_s] % _C + 1]++;
+        for (int _c = 0; _c < _C; _c++) _start[_c + 1] += _start[_c];
+        for (int32_t _s = 0; _s < _n_spikes; _s++) {{_sorted}}[_start[_spikes[_s] % _C]++] = _spikes[_s];
         {% if openmp_pragma('with_openmp') %}
+        const int _n_parts = {{ openmp_pragma('get_num_threads') }};
+        int64_t _parallel_events = 0;
+        #pragma omp parallel for schedule(static) reduction(+:_parallel_events)
+        for (int _part = 0; _part < _n_parts; _part++)
+            _parallel_events += _scatter({{_sorted}}, 0, _n_spikes, (int)(((int64_t)_F * _part) / _n_parts),
+                                         (int)(((int64_t)_F * (_part + 1)) / _n_parts));
+        _events_this_step += _parallel_events;
+        {% else %}
+        _events_this_step += _scatter({{_sorted}}, 0, _n_spikes, 0, _F);
+        {% endif %}
+        {% elif openmp_pragma('with_openmp') %}
         // Spikes are sorted by neuron index, hence by input row. Thread t takes the spikes of one
         // band of rows; the spikes of a band's last rows, whose outputs the next band's spikes may
         // also reach, are deferred to a serial pass: no two threads write the same neuron.
@@ -87,12 +107,12 @@
         int64_t _parallel_events = 0;
         #pragma omp parallel for schedule(static) reduction(+:_parallel_events)
         for (int _b = 0; _b < _n_bands; _b++)
-            _parallel_events += _scatter(_band_start[_b], _band_defer[_b]);
+            _parallel_events += _scatter(_spikes, _band_start[_b], _band_defer[_b], 0, _F);
         _events_this_step += _parallel_events;
         for (int _b = 0; _b < _n_bands; _b++)
-            _events_this_step += _scatter(_band_defer[_b], _band_start[_b + 1]);
+            _events_this_step += _scatter(_spikes, _band_defer[_b], _band_start[_b + 1], 0, _F);
         {% else %}
-        _events_this_step += _scatter(0, _n_spikes);
+        _events_this_step += _scatter(_spikes, 0, _n_spikes, 0, _F);
         {% endif %}
     }
     {% endfor %}
