@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
 def _configure(settings: SimulationSettings) -> None:
     brian2.prefs.core.default_float_dtype = np.float32 if settings.float32 else np.float64
     brian2.prefs.codegen.target = "numpy"
+    # brainyolo's OpenMP code paths are tested spike for spike against serial runs
+    brian2.BrianLogger.suppress_name("openmp")
+    # Brian2 checks set values against 1e50, which overflows a float32 cast: harmless
+    warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
 
 
 def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True) -> dict:
