@@ -20,6 +20,12 @@ from brainyolo.graph import conv_output_size
 from brainyolo.neurons import NEGATIVE_EVENT
 from brainyolo.spiking.device import code_object_class_for_current_device
 
+
+def event_spaces(signed: bool) -> list[tuple[str, str]]:
+    """The source event spaces a connection reads, with the sign of their spikes (for templates)."""
+    return [("_spikespace", "+"), ("_negative_spikespace", "-")] if signed else [("_spikespace", "+")]
+
+
 CHANNEL_ORDER_KERNEL_BYTES = 256 * 1024
 """Kernels larger than this are scattered channel by channel (``scatter="auto"``)."""
 
@@ -127,7 +133,8 @@ class SharedConvolution(Group, CodeRunner):
         needed += ["_C", "_H", "_W", "_F", "_OH", "_OW", "_K", "_S", "_P"]
         CodeRunner.__init__(self, group=self, code="", template="shared_convolution",
                             name=None, clock=source.clock, when=when, order=order,
-                            needed_variables=needed, template_kwds={"signed": signed, "scatter": scatter},
+                            needed_variables=needed,
+                            template_kwds={"event_spaces": event_spaces(signed), "scatter": scatter},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)
@@ -185,7 +192,7 @@ class SpikingMaxPool(Group, CodeRunner):
         needed += ["_C", "_H", "_W", "_OH", "_OW", "_K", "_S", "_OFF"]
         CodeRunner.__init__(self, group=self, code="", template="spiking_maxpool", name=None,
                             clock=source.clock, when=when, order=order, needed_variables=needed,
-                            template_kwds={"signed": signed},
+                            template_kwds={"event_spaces": event_spaces(signed)},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

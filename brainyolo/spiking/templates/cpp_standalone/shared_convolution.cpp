@@ -6,14 +6,11 @@
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
-    {% set spaces = [(_spikespace, '1')] %}
-    {% if signed %}
-    {% set spaces = spaces + [(_negative_spikespace, '-1')] %}
-    {% endif %}
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
-    {% for space, sign in spaces %}
+    {% for name, sign in event_spaces %}
+    {% set space = get_array_name(variables[name]) %}
     {
         const int32_t * __restrict _spikes = {{space}};
         const int32_t _n_spikes = _spikes[_num_spikespace - 1];
@@ -43,7 +40,7 @@
                         {{v_type}} * __restrict _post = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
                         const {{w_type}} * __restrict _w = {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
                         for (int _f = _f0; _f < _f1; _f++)
-                            _post[_f] {{ '+=' if sign == '1' else '-=' }} _w[_f];
+                            _post[_f] {{ sign }}= _w[_f];
                     }
                 }
                 _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);

@@ -3,19 +3,17 @@
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
-    {% set spaces = [(_spikespace, '1')] %}
-    {% if signed %}
-    {% set spaces = spaces + [(_negative_spikespace, '-1')] %}
-    {% endif %}
     // 1. net spike counts of the inputs
-    {% for space, sign in spaces %}
+    {% for name, sign in event_spaces %}
+    {% set space = get_array_name(variables[name]) %}
     for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
-        {{input_count}}[{{space}}[_s]] += {{sign}};
+        {{input_count}}[{{space}}[_s]] {{ sign }}= 1;
     {% endfor %}
     // 2. Negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied).
     // 3. Positive spikes: the maximum can only rise, to the input's new count: O(1).
-    {% for space, sign in spaces | reverse %}
+    {% for name, sign in event_spaces | reverse %}
+    {% set space = get_array_name(variables[name]) %}
     for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
     {
         const int32_t _pre = {{space}}[_s];
@@ -34,7 +32,7 @@
             for (int _ox = _ox0; _ox <= _ox1; _ox++)
             {
                 {{c_data_type(variables['_target_m'].dtype)}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
-                {% if sign == '1' %}
+                {% if sign == '+' %}
                 if (_count > _m) _m = _count;
                 {% else %}
                 if (_count + 1 < _m) continue;  // this input did not hold the maximum
