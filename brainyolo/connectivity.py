@@ -66,6 +66,20 @@ def conv_fan_out(in_shape: tuple[int, int, int], filters: int, size: int, stride
     return np.broadcast_to(filters * per_position, (channels, height, width))
 
 
+def pool_fan_out(in_shape: tuple[int, int, int], size: int, stride: int, pad: int) -> np.ndarray:
+    """How many Darknet max-pool windows hold each input neuron, shape ``in_shape`` (separable)."""
+    channels, height, width = in_shape
+
+    def axis(n: int) -> np.ndarray:
+        counts = np.zeros(n, np.int64)
+        for o in range((n + pad - size) // stride + 1):
+            start = o * stride - pad // 2
+            counts[max(start, 0):max(min(start + size, n), 0)] += 1
+        return counts
+
+    return np.broadcast_to(np.outer(axis(height), axis(width)), (channels, height, width))
+
+
 def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[int, int, int],
                            stride: int, pad: int, signed: bool = True, name: str | None = None):
     """A Brian2 ``Synapses`` with one synapse per weight use of the convolution.

@@ -6,7 +6,7 @@ import brian2
 import numpy as np
 import pytest
 
-from brainyolo.connectivity import conv_connectivity, conv_fan_out, unrolled_conv_synapses
+from brainyolo.connectivity import conv_connectivity, conv_fan_out, pool_fan_out, unrolled_conv_synapses
 from brainyolo.neurons import NEGATIVE_EVENT, load_neuron_model, neuron_group
 from brainyolo.reference import conv2d
 from brainyolo.spiking import from_neuron_order, to_neuron_order
@@ -34,6 +34,16 @@ def test_connectivity_reproduces_conv(k, stride, pad):
     np.testing.assert_array_equal(to_neuron_order(fan), np.bincount(pre, minlength=x.size))
     if (k, stride, pad) == (3, 1, 1):
         assert fan[0, 3, 3] == filters * 9 and fan[0, 0, 0] == filters * 4  # interior vs corner
+
+
+@pytest.mark.codegen_independent
+def test_pool_fan_out_by_hand():
+    # Darknet size-2 stride-1 pool on 3 pixels: windows [0,1], [1,2], [2] -> 1, 2, 2 windows per pixel
+    np.testing.assert_array_equal(pool_fan_out((2, 3, 3), 2, 1, 1)[1], [[1, 2, 2], [2, 4, 4], [2, 4, 4]])
+    # size-2 stride-2 on an odd map: the last pixel's window is cut by the border, every pixel in one window
+    assert (pool_fan_out((1, 5, 5), 2, 2, 1) == 1).all()
+    # size 3 stride 2, Darknet padding 2 (window starts at -1): windows [-1..1], [1..3], [3..5] on 5 pixels
+    np.testing.assert_array_equal(pool_fan_out((1, 1, 5), 3, 2, 2)[0, 0], [1, 2, 1, 2, 1])
 
 
 def test_unrolled_synapses_deliver_signed_spikes_exactly():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import brian2
 import numpy as np
 
-from brainyolo.connectivity import conv_fan_out, unrolled_conv_synapses
+from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
 from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.neurons import NEGATIVE_EVENT, Event, NeuronModel, load_neuron_model, neuron_group
@@ -189,9 +189,9 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
                                             signed=NEGATIVE_EVENT in getattr(source, "events", {}),
                                             name=f"conv{index:02d}")
     ctx.net.layers[index].connections.append(connection)
-    fan = to_neuron_order(conv_fan_out(in_shape, layer.filters, layer.size, layer.stride, layer.pad))
-    if source_layer is not None:
-        source_layer.fan_out.append(fan)
+    if source_layer is not None:  # (Poisson input spikes are not recorded, so not counted as events)
+        source_layer.fan_out.append(
+            to_neuron_order(conv_fan_out(in_shape, layer.filters, layer.size, layer.stride, layer.pad)))
 
 
 @build_rule.register(MaxPool)
@@ -202,20 +202,8 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     group = neuron_group(load_neuron_model("maxpool"), int(np.prod(shape)), name=f"layer{index:02d}")
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
-    ctx.net.layers[source_index].fan_out.append(to_neuron_order(_pool_fan_out(in_shape, layer)))
-
-
-def _pool_fan_out(in_shape, layer: MaxPool) -> np.ndarray:
-    """How many pool windows hold each input neuron."""
-    c, h, w = in_shape
-    out_h, out_w = (h + layer.pad - layer.size) // layer.stride + 1, (w + layer.pad - layer.size) // layer.stride + 1
-    counts = np.zeros((h, w), np.int64)
-    offset = layer.pad // 2
-    for oy in range(out_h):
-        for ox in range(out_w):
-            y0, x0 = oy * layer.stride - offset, ox * layer.stride - offset
-            counts[max(y0, 0):max(min(y0 + layer.size, h), 0), max(x0, 0):max(min(x0 + layer.size, w), 0)] += 1
-    return np.broadcast_to(counts, (c, h, w))
+    ctx.net.layers[source_index].fan_out.append(
+        to_neuron_order(pool_fan_out(in_shape, layer.size, layer.stride, layer.pad)))
 
 
 def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
