@@ -157,6 +157,9 @@ def test_demo_writes_its_report(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["layers"] == 21 and report["calibration_images"] == 16
     assert (out / "model.h5").exists() and (out / "scene_ann.png").exists()
+    assert (out / "run" / "recordings.h5").exists() and report["snn"]["synaptic_events"] > 0
+    rates = report["snn"]["firing_rates_per_step"]
+    assert "00 Conv" in rates and 0 < rates["00 Conv"]["positive_rate"] <= 1
 
 
 @pytest.mark.shared
