@@ -111,28 +111,23 @@ def ann_benchmark(args, cfg, weights, images) -> None:
 
 def _standalone_conv_run(connectivity: str, weight, in_shape, stride, pad, steps, threads, directory):
     """Build and run source -> conv -> target in C++ standalone; (seconds, events, peak bytes)."""
-    import sys
-
     import brian2
 
-    from brainyolo.connectivity import unrolled_conv_synapses
+    from brainyolo.connectivity import conv_fan_out, unrolled_conv_synapses
     from brainyolo.graph import conv_output_size
     from brainyolo.neurons import load_neuron_model, neuron_group
+    from brainyolo.spiking import to_neuron_order
     from brainyolo.spiking.connections import SharedConvolution
-    from brainyolo.spiking.device import DEVICE_NAME
+    from brainyolo.spiking.device import standalone
 
-    brian2.set_device(DEVICE_NAME, build_on_run=False)
-    prefs = brian2.prefs.devices.cpp_standalone
-    prefs.openmp_threads = threads if threads > 1 else 0
-    prefs.run_cmd_unix = [sys.executable, "-m", "brainyolo.spiking.measure", "./main"]
-    try:
+    with standalone(threads, measure_memory=True, build_on_run=False):
         model = load_neuron_model("if_signed_ibt")
         rng = np.random.default_rng(0)
         source = neuron_group(model, int(np.prod(in_shape)), name="source")
         source.I = rng.uniform(-0.5, 0.6, len(source))  # about 0.25 spikes per neuron per step
-        filters = weight.shape[0]
-        out_n = filters * conv_output_size(in_shape[1], weight.shape[2], stride, pad) * \
-            conv_output_size(in_shape[2], weight.shape[2], stride, pad)
+        filters, size = weight.shape[0], weight.shape[2]
+        out_n = filters * conv_output_size(in_shape[1], size, stride, pad) * \
+            conv_output_size(in_shape[2], size, stride, pad)
         target = neuron_group(model, out_n, name="target")
         if connectivity == "shared":
             connection = SharedConvolution(source, target, weight, in_shape, stride, pad, name="conv")
@@ -144,20 +139,10 @@ def _standalone_conv_run(connectivity: str, weight, in_shape, stride, pad, steps
         brian2.device.build(directory=str(directory), compile=True, run=False, with_output=False)
         brian2.device.run(directory=str(directory), results_directory="results", with_output=False)
         seconds = brian2.device._last_run_time  # the simulation loop, timed inside the binary
-        from brainyolo.connectivity import conv_fan_out
-        from brainyolo.spiking import to_neuron_order
-
-        fan = to_neuron_order(conv_fan_out(in_shape, filters, weight.shape[2], stride, pad))
+        fan = to_neuron_order(conv_fan_out(in_shape, filters, size, stride, pad))
         spikes = np.asarray(counter.count[:], np.int64) + np.asarray(negative.count[:], np.int64)
-        events = int(spikes @ fan)
         peak = int((Path(directory) / "results" / "peak_memory_bytes").read_text())
-        return seconds, events, peak
-    finally:
-        brian2.device.reinit()
-        brian2.device.activate()
-        brian2.set_device("runtime")
-        prefs.openmp_threads = 0
-        prefs.run_cmd_unix = "./main"
+        return seconds, int(spikes @ fan), peak
 
 
 def conv_benchmark(args, cfg, weights) -> None:

@@ -170,17 +170,3 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
         g = outputs.create_group(f"{index:02d}")
         for key, value in values.items():
             g.create_dataset(key, data=value, compression="gzip")
-
-
-def read_recordings(path) -> h5py.File:
-    """Open a recordings file for reading; another format or schema version is refused."""
-    from brainyolo.errors import BrainyoloError
-
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
-    if f.attrs.get("format") != FORMAT or int(f.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-        f.close()
-        raise BrainyoloError(path, f"not a {FORMAT} file of schema version {SCHEMA_VERSION}")
-    return f

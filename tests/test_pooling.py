@@ -67,14 +67,9 @@ def test_pool_count_is_window_max_numpy_runtime():
 
 @pytest.mark.standalone_only
 def test_pool_count_is_window_max_cpp_standalone(tmp_path):
-    import brainyolo.spiking.device  # noqa: F401
+    from brainyolo.spiking.device import standalone
 
-    brian2.set_device("brainyolo_standalone", directory=str(tmp_path / "build"))
-    try:
+    with standalone(directory=str(tmp_path / "build")):
         per_case = run_cases()
         for case, objects in zip(CASES, per_case, strict=True):
             check(case, objects)
-    finally:
-        brian2.device.reinit()
-        brian2.device.activate()
-        brian2.set_device("runtime")

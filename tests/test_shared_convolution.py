@@ -105,17 +105,10 @@ def test_shared_equals_unrolled_numpy_runtime(unrolled_runtime):
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("threads", [2])
 def test_shared_equals_unrolled_cpp_standalone(unrolled_runtime, tmp_path, threads):
-    import brainyolo.spiking.device  # noqa: F401 - registers the device
+    from brainyolo.spiking.device import standalone
 
-    brian2.set_device("brainyolo_standalone", directory=str(tmp_path / "build"))
-    brian2.prefs.devices.cpp_standalone.openmp_threads = threads
-    try:
+    with standalone(threads, directory=str(tmp_path / "build")):
         ours = run_all("shared", scatters=("rows", "channels"))
-    finally:
-        brian2.device.reinit()
-        brian2.device.activate()
-        brian2.set_device("runtime")
-        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
     for case, mine, reference in zip(CASES * 2, ours, unrolled_runtime * 2, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == expected_events(case, mine)

@@ -11,6 +11,10 @@ Runtime mode uses the numpy target (small networks and tests).
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
+import brian2
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
@@ -52,3 +56,36 @@ def code_object_class_for_current_device():
     if isinstance(device, RuntimeDevice):
         return BrainyoloNumpyCodeObject
     raise NotImplementedError(f"brainyolo's connections have no templates for device {device!r}")
+
+
+def use_standalone(threads: int = 1, measure_memory: bool = False, **device_options) -> None:
+    """Make ``brainyolo_standalone`` the active device, with ``threads`` OpenMP threads.
+
+    ``measure_memory`` runs the binary through :mod:`brainyolo.spiking.measure`, which writes its
+    peak memory into the results folder. ``device_options`` go to ``brian2.set_device``.
+    """
+    brian2.set_device(DEVICE_NAME, **device_options)
+    prefs = brian2.prefs.devices.cpp_standalone
+    prefs.openmp_threads = threads if threads > 1 else 0
+    if measure_memory:
+        prefs.run_cmd_unix = [sys.executable, "-m", "brainyolo.spiking.measure", "./main"]
+
+
+def back_to_runtime() -> None:
+    """Forget the standalone project and return to Brian2's runtime device with default prefs."""
+    brian2.device.reinit()
+    brian2.device.activate()
+    brian2.set_device("runtime")
+    prefs = brian2.prefs.devices.cpp_standalone
+    prefs.openmp_threads = 0
+    prefs.run_cmd_unix = "./main"
+
+
+@contextlib.contextmanager
+def standalone(threads: int = 1, measure_memory: bool = False, **device_options):
+    """``use_standalone`` for the duration of a ``with`` block, then ``back_to_runtime``."""
+    use_standalone(threads, measure_memory, **device_options)
+    try:
+        yield
+    finally:
+        back_to_runtime()

@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
 import warnings
@@ -33,7 +32,7 @@ from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.recordings import Recorder, open_recordings, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network
-from brainyolo.spiking.device import DEVICE_NAME
+from brainyolo.spiking.device import back_to_runtime, use_standalone
 
 DEVICES = ("cpp_standalone", "runtime")
 
@@ -191,11 +190,8 @@ class _StandaloneRunner:
         self.settings = settings
         self.directory = cache_root() / build_key(model_sha, settings)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        brian2.set_device(DEVICE_NAME, build_on_run=False)
+        use_standalone(settings.threads, measure_memory=True, build_on_run=False)
         _configure(settings)
-        prefs = brian2.prefs.devices.cpp_standalone
-        prefs.openmp_threads = settings.threads if settings.threads > 1 else 0
-        prefs.run_cmd_unix = [sys.executable, "-m", "brainyolo.spiking.measure", "./main"]
         self.network = build_network(model, settings.build)
         self.recorder = Recorder(self.network, settings.steps, settings.checkpoints or [settings.steps],
                                  settings.sample_neurons)
@@ -227,8 +223,4 @@ class _StandaloneRunner:
         return self.network, self.recorder, data, timing
 
     def close(self):
-        brian2.device.reinit()
-        brian2.device.activate()
-        brian2.set_device("runtime")
-        brian2.prefs.devices.cpp_standalone.openmp_threads = 0
-        brian2.prefs.devices.cpp_standalone.run_cmd_unix = "./main"
+        back_to_runtime()
