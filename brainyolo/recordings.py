@@ -32,7 +32,7 @@ import numpy as np
 
 from brainyolo.neurons import NEGATIVE_EVENT
 from brainyolo.spiking import from_neuron_order
-from brainyolo.spiking.builder import SpikingNetwork
+from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 1
@@ -47,8 +47,7 @@ def sample_slice(n_neurons: int, shape, size: int) -> slice:
 
 @dataclass
 class _LayerMonitors:
-    positive: object | None
-    negative: object | None
+    group: object
     sample: slice
     sample_positive: object | None
     sample_negative: object | None
@@ -56,6 +55,9 @@ class _LayerMonitors:
 
 class Recorder:
     """Creates the monitors for ``network`` and reads them back after a run.
+
+    Spike counts are the groups' own counters (:data:`~brainyolo.spiking.builder.SPIKE_COUNTERS`,
+    kept by the neurons' resets); sampled spike trains and output checkpoints are Brian2 monitors.
 
     Parameters
     ----------
@@ -78,15 +80,12 @@ class Recorder:
             signed = NEGATIVE_EVENT in group.events
             block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
             monitors = _LayerMonitors(
-                brian2.SpikeMonitor(group, record=False, name=f"count{index:02d}") if spiking else None,
-                brian2.EventMonitor(group, NEGATIVE_EVENT, record=False, name=f"negcount{index:02d}")
-                if signed else None, block,
+                group, block,
                 brian2.SpikeMonitor(group[block], name=f"sample{index:02d}") if spiking else None,
                 brian2.EventMonitor(group[block], NEGATIVE_EVENT, name=f"negsample{index:02d}")
                 if signed else None)
             self.layers[index] = monitors
-            self._objects += [m for m in (monitors.positive, monitors.negative, monitors.sample_positive,
-                                          monitors.sample_negative) if m is not None]
+            self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative) if m is not None]
         # Intermediate checkpoints: StateMonitors at the start of a step see the state after
         # (step) completed steps; the last checkpoint is the final state.
         early = [c for c in self.checkpoints if c < steps]
@@ -112,8 +111,8 @@ class Recorder:
         for index, m in self.layers.items():
             shape = net.layers[index].shape
             n = int(np.prod(shape))
-            pos = np.asarray(m.positive.count[:], np.int32) if m.positive is not None else np.zeros(n, np.int32)
-            neg = np.asarray(m.negative.count[:], np.int32) if m.negative is not None else np.zeros(n, np.int32)
+            pos, neg = (np.asarray(m.group.variables[name].get_value(), np.int32)
+                        if name in m.group.variables else np.zeros(n, np.int32) for name in SPIKE_COUNTERS)
             ids, steps, signs = [], [], []
             for monitor, sign in ((m.sample_positive, 1), (m.sample_negative, -1)):
                 if monitor is not None:

@@ -24,6 +24,7 @@ import brian2
 import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
+from brainyolo.errors import BrainyoloError
 from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.neurons import NEGATIVE_EVENT, Event, NeuronModel, load_neuron_model, neuron_group
@@ -153,6 +154,32 @@ def with_net_counter(model: NeuronModel) -> NeuronModel:
                                events=events)
 
 
+SPIKE_COUNTERS = ("positive_count", "negative_count")
+"""Per-neuron counters of +1 spikes and of -1 spikes that every spiking group gets."""
+
+
+def with_spike_counters(model: NeuronModel) -> NeuronModel:
+    """``model`` plus :data:`SPIKE_COUNTERS`, incremented by its resets.
+
+    Counting in the resets costs one increment per spike inside Brian2's (OpenMP-parallel)
+    reset code, where a ``SpikeMonitor(record=False)`` per layer would be a second, serial pass.
+    """
+    if not model.spiking:
+        return model
+    clash = set(SPIKE_COUNTERS) & set(brian2.Equations(model.model).names)
+    if clash:
+        raise BrainyoloError(model.source or model.name,
+                             f"variable name {sorted(clash)[0]!r} is reserved for brainyolo's spike counters")
+    positive, negative = SPIKE_COUNTERS
+    events = dict(model.events)
+    if NEGATIVE_EVENT in events:
+        neg = events[NEGATIVE_EVENT]
+        events[NEGATIVE_EVENT] = Event(neg.condition, (neg.reset + "\n" if neg.reset else "") + f"{negative} += 1")
+    return dataclasses.replace(model, model=model.model + f"\n{positive} : integer\n{negative} : integer\n",
+                               reset=(model.reset + "\n" if model.reset else "") + f"{positive} += 1",
+                               events=events)
+
+
 def _source(ctx: _Context, index: int):
     return ctx.net.layers[index].group, ctx.shapes[index]
 
@@ -199,7 +226,8 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     (source_index,) = layer.inputs
     source, in_shape = _source(ctx, source_index)
     shape = ctx.shapes[index]
-    group = neuron_group(load_neuron_model("maxpool"), int(np.prod(shape)), name=f"layer{index:02d}")
+    group = neuron_group(with_spike_counters(load_neuron_model("maxpool")), int(np.prod(shape)),
+                         name=f"layer{index:02d}")
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
     ctx.net.layers[source_index].fan_out.append(
@@ -209,7 +237,8 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
 def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
     """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
     shape = ctx.shapes[index]
-    group = neuron_group(load_neuron_model("relay"), int(np.prod(shape)), name=f"layer{index:02d}")
+    group = neuron_group(with_spike_counters(load_neuron_model("relay")), int(np.prod(shape)),
+                         name=f"layer{index:02d}")
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):
         source = ctx.net.layers[source_index].group
@@ -270,6 +299,7 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
     if not hidden.spiking:
         raise ValueError(f"neuron model {hidden.name} does not spike: it cannot be a hidden layer")
     output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
+    hidden, output = with_spike_counters(hidden), with_spike_counters(output)
     net = SpikingNetwork(model, graph, lambdas, options, {}, [], [])
     feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
     ctx = _Context(net, graph.shapes(), hidden, output, feeds_head)

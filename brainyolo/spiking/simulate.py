@@ -101,6 +101,68 @@ def _configure(settings: SimulationSettings) -> None:
     warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
 
 
+@dataclass
+class ImageResult:
+    """One image's simulation: its letterbox, recordings (``Recorder.collect``) and timing."""
+
+    path: Path
+    box: object  # brainyolo.images.Letterbox
+    data: dict
+    timing: dict
+    synaptic_events: int
+    checkpoints: list[int]
+
+    def info(self) -> dict:
+        return {"file_name": self.path.name, **self.timing, "synaptic_events": self.synaptic_events}
+
+
+class Simulator:
+    """Runs a converted model on images one at a time (with ``cpp_standalone``: compiled once).
+
+    Use as a context manager; :meth:`run` simulates one image.
+    """
+
+    def __init__(self, model_path, settings: SimulationSettings):
+        if settings.device not in DEVICES:
+            raise ValueError(f"device {settings.device!r} not in {DEVICES}")
+        self.model_path, self.settings = Path(model_path), settings
+        self.model = load_model(model_path)
+        self.model_sha = sha256_of(model_path)
+        self._runner = None
+        if settings.device == "cpp_standalone":
+            self._runner = _StandaloneRunner(self.model, self.model_sha, settings)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    def run(self, path) -> ImageResult:
+        _, height, width = self.model.graph.input_shape
+        chw, box = letterbox(load_image(path), width, height)
+        if self._runner is not None:
+            network, recorder, data, timing = self._runner.run(chw)
+        else:
+            network, recorder, data, timing = _run_runtime(self.model, self.settings, chw)
+        events = sum(synaptic_events(network, data["layers"]).values())
+        return ImageResult(Path(path), box, data, timing, events, recorder.checkpoints)
+
+    def run_info(self) -> dict:
+        """The settings part of ``run_info.json`` (timings are added per image)."""
+        s = self.settings
+        return {"model_file": str(self.model_path), "steps": s.steps, "device": s.device,
+                "threads": s.threads if s.device == "cpp_standalone" else 1,
+                "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
+                "input": s.build.input, "connectivity": s.build.connectivity,
+                "normalization": s.build.normalization or self.model.normalization}
+
+
 def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True) -> dict:
     """Simulate every image; write ``run_dir/recordings.h5`` and ``run_dir/run_info.json``.
 
@@ -110,46 +172,31 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
 
     from brainyolo.fileio import atomic_path, write_json
 
-    if settings.device not in DEVICES:
-        raise ValueError(f"device {settings.device!r} not in {DEVICES}")
-    model = load_model(model_path)
-    model_sha = sha256_of(model_path)
-    _, height, width = model.graph.input_shape
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    info = {"model_file": str(model_path), "steps": settings.steps, "device": settings.device,
-            "threads": settings.threads if settings.device == "cpp_standalone" else 1,
-            "float32": settings.float32, "neuron": settings.build.neuron, "output": settings.build.output,
-            "input": settings.build.input, "connectivity": settings.build.connectivity,
-            "normalization": settings.build.normalization or model.normalization,
-            "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0, "peak_memory_bytes": 0,
-            "images": [], "layer_spikes": {}}
-    attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
-                                  "connectivity")}
-    attrs.update(model_file=str(model_path), model_sha256=model_sha)
-    runner = _StandaloneRunner(model, model_sha, settings) if settings.device == "cpp_standalone" else None
-    try:
+    with Simulator(model_path, settings) as simulator:
+        info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
+                "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
+        attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
+                                      "connectivity")}
+        attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
+        run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "recordings.h5") as tmp:
             recordings = None
             bar = tqdm(image_paths, desc="simulate", unit="image", disable=None if progress else True)
             for number, path in enumerate(bar):
-                chw, box = letterbox(load_image(path), width, height)
-                if runner is not None:
-                    network, recorder, data, timing = runner.run(chw)
-                else:
-                    network, recorder, data, timing = _run_runtime(model, settings, chw)
+                result = simulator.run(path)
                 if recordings is None:
-                    attrs["checkpoints"] = recorder.checkpoints
+                    attrs["checkpoints"] = result.checkpoints
                     recordings = open_recordings(tmp, attrs)
-                write_image(recordings, number, {"file_name": Path(path).name, "image_width": box.image_size[0],
-                                                 "image_height": box.image_size[1]}, data)
-                events = synaptic_events(network, data["layers"])
-                image_info = {"file_name": Path(path).name, **timing, "synaptic_events": sum(events.values())}
+                box = result.box
+                write_image(recordings, number, {"file_name": result.path.name, "image_width": box.image_size[0],
+                                                 "image_height": box.image_size[1]}, result.data)
+                image_info = result.info()
                 info["images"].append(image_info)
                 for key in ("build_seconds", "run_seconds", "synaptic_events"):
                     info[key] += image_info[key]
-                info["peak_memory_bytes"] = max(info["peak_memory_bytes"], timing.get("peak_memory_bytes", 0))
-                for index, layer in data["layers"].items():
+                info["peak_memory_bytes"] = max(info["peak_memory_bytes"], image_info.get("peak_memory_bytes", 0))
+                for index, layer in result.data["layers"].items():
                     totals = info["layer_spikes"].setdefault(str(index), {
                         "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0,
                         "negative": 0})
@@ -158,9 +205,6 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
             info["checkpoints"] = attrs.get("checkpoints", [])
             if recordings is not None:
                 recordings.close()
-    finally:
-        if runner is not None:
-            runner.close()
     steps_total = settings.steps * max(len(info["images"]), 1)
     info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total
     info["synaptic_events_per_second"] = info["synaptic_events"] / max(info["run_seconds"], 1e-9)

@@ -1,57 +1,130 @@
 {# Spiking max-pool: count the source's net spikes, write window maxima into the target's m. #}
+{# With OpenMP and windows that do not overlap (size <= stride), threads take bands of input  #}
+{# rows cut where a new row of windows starts, so no two threads write the same pool neuron.  #}
 {# USES_VARIABLES { _spikespace, _target_m, input_count, _C, _H, _W, _OH, _OW, _K, _S, _OFF } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
-    // 1. net spike counts of the inputs
+    {% set m_type = c_data_type(variables['_target_m'].dtype) %}
+    // 1. net spike counts of the inputs (a neuron is in at most one event space per step)
     {% for name, sign in event_spaces %}
-    {% set space = get_array_name(variables[name]) %}
-    for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
-        {{input_count}}[{{space}}[_s]] {{ sign }}= 1;
+    {
+        const int32_t * __restrict _spikes = {{ get_array_name(variables[name]) }};
+        const int32_t _n_spikes = _spikes[_num_spikespace - 1];
+        {{ openmp_pragma('parallel-static') }}
+        for (int32_t _s = 0; _s < _n_spikes; _s++)
+            {{input_count}}[_spikes[_s]] {{ sign }}= 1;
+    }
     {% endfor %}
     // 2. Negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied).
     // 3. Positive spikes: the maximum can only rise, to the input's new count: O(1).
-    {% for name, sign in event_spaces | reverse %}
-    {% set space = get_array_name(variables[name]) %}
-    for (int32_t _s = 0; _s < {{space}}[_num_spikespace - 1]; _s++)
+    // Spikes [_first, _last) of one event space (sorted by neuron index).
+    auto _negative = [&](const int32_t * __restrict _spikes, int32_t _first, int32_t _last)
     {
-        const int32_t _pre = {{space}}[_s];
-        const int32_t _count = {{input_count}}[_pre];
-        const int _c = _pre % _C;
-        const int _y = (_pre / _C) / _W;
-        const int _x = (_pre / _C) % _W;
-        // outputs o with o*S - OFF <= y <= o*S - OFF + K - 1
-        int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
-        _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
-        int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
-        _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
-        const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
-        const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
-        for (int _oy = _oy0; _oy <= _oy1; _oy++)
-            for (int _ox = _ox0; _ox <= _ox1; _ox++)
-            {
-                {{c_data_type(variables['_target_m'].dtype)}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
-                {% if sign == '+' %}
-                if (_count > _m) _m = _count;
-                {% else %}
-                if (_count + 1 < _m) continue;  // this input did not hold the maximum
-                int32_t _best = INT_MIN;
-                for (int _dy = 0; _dy < _K; _dy++)
+        for (int32_t _s = _first; _s < _last; _s++)
+        {
+            const int32_t _pre = _spikes[_s];
+            const int32_t _count = {{input_count}}[_pre];
+            const int _c = _pre % _C;
+            const int _y = (_pre / _C) / _W;
+            const int _x = (_pre / _C) % _W;
+            // outputs o with o*S - OFF <= y <= o*S - OFF + K - 1
+            int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
+            _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
+            int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
+            _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
+            const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
+            const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+            for (int _oy = _oy0; _oy <= _oy1; _oy++)
+                for (int _ox = _ox0; _ox <= _ox1; _ox++)
                 {
-                    const int _iy = _oy * _S - _OFF + _dy;
-                    if (_iy < 0 || _iy >= _H) continue;
-                    for (int _dx = 0; _dx < _K; _dx++)
+                    {{m_type}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
+                    if (_count + 1 < _m) continue;  // this input did not hold the maximum
+                    int32_t _best = INT_MIN;
+                    for (int _dy = 0; _dy < _K; _dy++)
                     {
-                        const int _ix = _ox * _S - _OFF + _dx;
-                        if (_ix < 0 || _ix >= _W) continue;
-                        const int32_t _n = {{input_count}}[((int64_t)_iy * _W + _ix) * _C + _c];
-                        if (_n > _best) _best = _n;
+                        const int _iy = _oy * _S - _OFF + _dy;
+                        if (_iy < 0 || _iy >= _H) continue;
+                        for (int _dx = 0; _dx < _K; _dx++)
+                        {
+                            const int _ix = _ox * _S - _OFF + _dx;
+                            if (_ix < 0 || _ix >= _W) continue;
+                            const int32_t _n = {{input_count}}[((int64_t)_iy * _W + _ix) * _C + _c];
+                            _best = _n > _best ? _n : _best;
+                        }
                     }
+                    _m = _best;
                 }
-                _m = _best;
-                {% endif %}
-            }
+        }
+    };
+    auto _positive = [&](const int32_t * __restrict _spikes, int32_t _first, int32_t _last)
+    {
+        for (int32_t _s = _first; _s < _last; _s++)
+        {
+            const int32_t _pre = _spikes[_s];
+            const {{m_type}} _count = {{input_count}}[_pre];
+            const int _c = _pre % _C;
+            const int _y = (_pre / _C) / _W;
+            const int _x = (_pre / _C) % _W;
+            int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
+            _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
+            int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
+            _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
+            const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
+            const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+            for (int _oy = _oy0; _oy <= _oy1; _oy++)
+                for (int _ox = _ox0; _ox <= _ox1; _ox++)
+                {
+                    {{m_type}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
+                    _m = _count > _m ? _count : _m;
+                }
+        }
+    };
+    const int32_t * __restrict _positive_spikes = {{ get_array_name(variables['_spikespace']) }};
+    const int32_t _n_positive = _positive_spikes[_num_spikespace - 1];
+    {% if event_spaces | length > 1 %}
+    const int32_t * __restrict _negative_spikes = {{ get_array_name(variables['_negative_spikespace']) }};
+    const int32_t _n_negative = _negative_spikes[_num_spikespace - 1];
+    {% endif %}
+    {% if openmp_pragma('with_openmp') %}
+    // First spike whose input row is >= row, in a sorted spike list.
+    auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
+    {
+        int32_t _lo = 0, _hi = _n;
+        while (_lo < _hi)
+        {
+            const int32_t _mid = _lo + (_hi - _lo) / 2;
+            if ((_spikes[_mid] / _C) / _W < _row) _lo = _mid + 1; else _hi = _mid;
+        }
+        return _lo;
+    };
+    const int _n_bands = (_K <= _S) ? ({{ openmp_pragma('get_num_threads') }} < 64 ? {{ openmp_pragma('get_num_threads') }} : 64) : 1;
+    int _band_row[65];
+    for (int _b = 0; _b <= _n_bands; _b++)
+    {
+        // a row where a new row of windows starts: (row + OFF) % S == 0
+        const int _o = (int)(((int64_t)_OH * _b) / _n_bands);
+        _band_row[_b] = _b == _n_bands ? _H : (_o * _S - _OFF > 0 ? _o * _S - _OFF : 0);
     }
-    {% endfor %}
+    #pragma omp parallel for schedule(static)
+    for (int _b = 0; _b < _n_bands; _b++)
+    {
+        {% if event_spaces | length > 1 %}
+        _negative(_negative_spikes, _first_in_row(_negative_spikes, _n_negative, _band_row[_b]),
+                  _first_in_row(_negative_spikes, _n_negative, _band_row[_b + 1]));
+        {% endif %}
+        _positive(_positive_spikes, _first_in_row(_positive_spikes, _n_positive, _band_row[_b]),
+                  _first_in_row(_positive_spikes, _n_positive, _band_row[_b + 1]));
+    }
+    {% else %}
+    {% if event_spaces | length > 1 %}
+    _negative(_negative_spikes, 0, _n_negative);
+    {% endif %}
+    _positive(_positive_spikes, 0, _n_positive);
+    {% endif %}
+{% endblock %}
+
+{% block extra_headers %}
+#include <climits>
 {% endblock %}

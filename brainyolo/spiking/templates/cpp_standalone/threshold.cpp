@@ -1,4 +1,5 @@
-{# brainyolo's thresholder: Brian2's own (serial) threshold template, plus an OpenMP path.      #}
+{# brainyolo's thresholder: Brian2's own (serial) threshold template, branch-free without      #}
+{# refractoriness (a spiking layer's events are hard to predict), plus an OpenMP path.          #}
 {# With OpenMP, the neurons are cut into one contiguous chunk per thread; each chunk writes its #}
 {# events in place at the chunk's start, then the blocks are moved together in chunk order:    #}
 {# exactly the ordered event list of the serial scan.                                          #}
@@ -24,13 +25,18 @@
         {
             const size_t _vectorisation_idx = _idx;
             {{vector_code|autoindent}}
+            {% if _uses_refractory %}
             if (_cond) {
                 {{_eventspace}}[_begin + _count++] = _idx;
-                {% if _uses_refractory %}
                 {{not_refractory}}[_idx] = false;
                 {{lastspike}}[_idx] = {{t}};
-                {% endif %}
             }
+            {% else %}
+            // branch-free: the slot is written whatever _cond (it lies in this chunk, at or
+            // before _idx), and only kept when _cond holds
+            {{_eventspace}}[_begin + _count] = _idx;
+            _count += (_cond != 0);
+            {% endif %}
         }
         _chunk_count[_chunk] = _count;
     }
@@ -48,13 +54,16 @@
     {
         const size_t _vectorisation_idx = _idx;
         {{vector_code|autoindent}}
+        {% if _uses_refractory %}
         if(_cond) {
             {{_eventspace}}[_count++] = _idx;
-            {% if _uses_refractory %}
             {{not_refractory}}[_idx] = false;
             {{lastspike}}[_idx] = {{t}};
-            {% endif %}
         }
+        {% else %}
+        {{_eventspace}}[_count] = _idx;
+        _count += (_cond != 0);
+        {% endif %}
     }
     {% endif %}
     {{_eventspace}}[N] = _count;
