@@ -66,10 +66,12 @@ def test_pool_count_is_window_max_numpy_runtime():
 
 
 @pytest.mark.standalone_only
-def test_pool_count_is_window_max_cpp_standalone(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pool_count_is_window_max_cpp_standalone(tmp_path, threads):
+    """Serial, and with 2 OpenMP threads (non-overlapping windows: row bands per thread)."""
     from brainyolo.spiking.device import standalone
 
-    with standalone(directory=str(tmp_path / "build")):
+    with standalone(threads=threads, directory=str(tmp_path / "build")):
         per_case = run_cases()
         for case, objects in zip(CASES, per_case, strict=True):
             check(case, objects)
