@@ -1,4 +1,4 @@
-"""The ``brainyolo`` command: ``convert``, ``detect``, ``evaluate``, ``simulate``, ``demo``, ``benchmark``.
+"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, demo, run, fetch, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -58,55 +58,130 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _simulation_settings(args):
+    """SimulationSettings from the shared simulation options of simulate / detect / evaluate."""
+    from brainyolo.neurons import load_neuron_model
+    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    if args.checkpoints and args.checkpoints[-1] > args.steps:
+        raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
+    load_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
+    output = getattr(args, "output_layer", None) or getattr(args, "decode", "vmem")
+    return SimulationSettings(
+        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
+        float32=args.float32, sample_neurons=args.sample_neurons,
+        build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
+                           input=args.input, normalization=args.norm))
+
+
 def cmd_detect(args) -> int:
     from brainyolo.fileio import staged_directory, write_json
     from brainyolo.modelfile import load_model
     from brainyolo.pictures import draw_detections
-    from brainyolo.pipeline import ann_detections
+    from brainyolo.pipeline import ann_detections, snn_detect
 
-    model = load_model(_existing(args.model))
+    model_path = _existing(args.model)
+    model = load_model(model_path)
     paths = [_existing(p) for p in args.images]
+    if args.mode == "snn":
+        if not args.steps:
+            raise BrainyoloError(None, "--mode snn needs --steps")
+        settings = _simulation_settings(args)
+        with staged_directory(args.output_dir) as stage:
+            records = snn_detect(model_path, paths, settings, stage, args.decode, args.threshold,
+                                 args.show_threshold, progress=not args.quiet)
+        last = max(records)
+        print(f"{len(records[last])} detections in {len(paths)} images after {last} steps ({args.decode} "
+              f"read-out; checkpoints {', '.join(map(str, records))}) -> {args.output_dir}/detections.json")
+        return 0
     records = []
-    with staged_directory(args.output) as stage:
+    with staged_directory(args.output_dir) as stage:
         for path, detections in ann_detections(model.graph, paths, args.threshold):
             records += detections.records(path.name, model.graph.class_names)
             draw_detections(path, detections, model.graph.class_names,
                             stage / f"{path.stem}_ann.png", args.show_threshold, "ANN")
         write_json(stage / "detections.json", records)
-    print(f"{len(records)} detections in {len(paths)} images -> {args.output}/detections.json")
+    print(f"{len(records)} detections in {len(paths)} images -> {args.output_dir}/detections.json")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from brainyolo.decoding import decode_run, write_detections
+    from brainyolo.fileio import staged_directory
+
+    run_dir = _existing(args.run_dir)
+    records, _ = decode_run(run_dir, args.decode, args.model, args.threshold)
+    with staged_directory(args.output_dir) as stage:
+        write_detections(stage, records)
+    last = max(records)
+    print(f"decoded {run_dir} ({args.decode}): {len(records[last])} detections after {last} steps, "
+          f"{len(records)} checkpoints -> {args.output_dir}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
-    from brainyolo.evaluation import coco_map, read_coco_instances, read_yolo_labels
+    from brainyolo.decoding import write_detections
+    from brainyolo.evaluation import coco_map, read_coco_instances, read_voc_annotations, read_yolo_labels, voc_map
     from brainyolo.fileio import staged_directory, write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
-    from brainyolo.pipeline import ann_detections
+    from brainyolo.pipeline import ann_detections, evaluate_snn
 
-    model = load_model(_existing(args.model))
+    model_path = _existing(args.model)
+    model = load_model(model_path)
     names = model.graph.class_names
     paths = list_images(_existing(args.images))
     if args.count:
         paths = paths[:args.count]
     if not paths:
         raise BrainyoloError(args.images, "holds no images")
-    truths = (read_yolo_labels(paths, _existing(args.labels), len(names)) if args.labels else
-              read_coco_instances(paths, _existing(args.coco), names))
+    if args.mode == "snn" and not args.steps:
+        raise BrainyoloError(None, "--mode snn needs --steps")
+    settings = _simulation_settings(args) if args.mode == "snn" else None
+    if args.labels:
+        truths = read_yolo_labels(paths, _existing(args.labels), len(names))
+    elif args.coco:
+        truths = read_coco_instances(paths, _existing(args.coco), names)
+    else:
+        truths = read_voc_annotations(paths, _existing(args.voc), names)
+
+    def scores(records):
+        metrics = coco_map(truths, records, len(names))
+        if args.voc:
+            metrics.update(voc_map(truths, records, len(names)))
+        return metrics
+
     records = []
     progress = tqdm(ann_detections(model.graph, paths), total=len(paths), desc="ANN",
                     unit="image", disable=True if args.quiet else None)
     for path, detections in progress:
         records += detections.records(path.name, names)
-    metrics = {"ann": coco_map(truths, records, len(names))}
-    with staged_directory(args.output) as stage:
-        write_json(stage / "detections_ann.json", records)
-        write_json(stage / "metrics.json", metrics)
+    metrics = {"ann": scores(records), "images": len(paths)}
+    snn_records = {}
+    if args.mode == "snn":
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        snn_records = evaluate_snn(model_path, paths, settings, out, args.decode, progress=not args.quiet)
+        metrics["snn"] = {str(step): scores(recs) for step, recs in snn_records.items()}
+        metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode, "neuron": args.neuron,
+                                   "normalization": args.norm or model.normalization, "input": args.input}
+        write_json(out / "detections_ann.json", records)
+        write_detections(out, snn_records)
+        write_json(out / "metrics.json", metrics)
+    else:
+        with staged_directory(args.output_dir) as stage:
+            write_json(stage / "detections_ann.json", records)
+            write_json(stage / "metrics.json", metrics)
     ann = metrics["ann"]
-    print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, "
-          f"mAP@[.5:.95] = {ann['mAP']:.4f} -> {args.output}/metrics.json")
+    print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, mAP@[.5:.95] = {ann['mAP']:.4f}"
+          + (f", VOC07 mAP = {ann['mAP_voc07']:.4f}" if args.voc else ""))
+    for step, m in metrics.get("snn", {}).items():
+        ratio = f"{m['mAP50'] / ann['mAP50']:6.1%} of the ANN" if ann["mAP50"] > 0 else "ANN at 0"
+        print(f"SNN {int(step):6d} steps: mAP@0.5 = {m['mAP50']:.4f} ({ratio}), mAP@[.5:.95] = {m['mAP']:.4f}")
+    print(f"-> {args.output_dir}/metrics.json")
     return 0
 
 
@@ -121,21 +196,11 @@ def _checkpoints(text: str) -> tuple[int, ...]:
 
 
 def cmd_simulate(args) -> int:
-    from brainyolo.spiking.builder import BuildOptions
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.spiking.simulate import simulate
 
     model = _existing(args.model)
     images = [_existing(p) for p in args.images]
-    if args.checkpoints and args.checkpoints[-1] > args.steps:
-        raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
-    from brainyolo.neurons import load_neuron_model
-
-    load_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
-    settings = SimulationSettings(
-        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
-        float32=args.float32, sample_neurons=args.sample_neurons,
-        build=BuildOptions(neuron=args.neuron, output=args.output, connectivity=args.connectivity,
-                           input=args.input, normalization=args.norm))
+    settings = _simulation_settings(args)
     info = simulate(model, images, settings, args.output_dir, progress=not args.quiet)
     print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
           f"run {info['run_seconds']:.1f} s ({info['ms_per_step']:.1f} ms/step), "
@@ -150,11 +215,56 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from brainyolo.experiment import load_run_file, run_experiment, summary_table
+
+    run_file = _existing(args.run_file)
+    spec = load_run_file(run_file)
+    out = Path(args.output_dir) if args.output_dir else run_file.resolve().parent / spec.name
+    summary = run_experiment(spec, out, progress=not args.quiet)
+    print(summary_table(summary), end="")
+    print(f"-> {out} (summary.md, summary.json, map_vs_steps.png) in {summary['seconds']:.0f} s")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from brainyolo.fetch import fetch
+
+    for entry in fetch(args.model_name, args.output_dir, args.mirror, progress=not args.quiet):
+        pinned = "verified" if entry["pinned"] else "NOT PINNED (no published value known): record it"
+        print(f"{entry['file']}  sha256 {entry['sha256']}  {pinned}")
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     from brainyolo.benchmark import run_benchmark
 
     run_benchmark(args)
     return 0
+
+
+def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
+    """The simulation options shared by simulate, detect --mode snn and evaluate --mode snn."""
+    p.add_argument("--steps", type=_positive_int, required=not decode, help="time steps (1 step = 1 ms)")
+    p.add_argument("--checkpoints", type=_checkpoints, help="steps at which the output layer is read, e.g. "
+                                                            "100,300,1000 (the last step always is)")
+    if decode:
+        p.add_argument("--decode", choices=("vmem", "spikes"), default="vmem",
+                       help="read-out: accumulated output V (vmem) or output spike counts (spikes)")
+    else:
+        p.add_argument("--output", dest="output_layer", choices=("vmem", "spikes"), default="vmem",
+                       help="output layer: integrate-only (vmem) or signed spiking (spikes)")
+    p.add_argument("--neuron", default="if_signed_ibt",
+                   help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
+    p.add_argument("--device", choices=("cpp_standalone", "runtime"), default="cpp_standalone")
+    p.add_argument("--threads", type=_positive_int, default=2, help="OpenMP threads (cpp_standalone)")
+    p.add_argument("--connectivity", choices=("shared", "unrolled"), default="shared",
+                   help="weight-shared convolution objects, or one Brian2 synapse per weight (small nets)")
+    p.add_argument("--input", choices=("current", "poisson"), default="current",
+                   help="image as constant current into layer 0, or as Poisson spikes")
+    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
+    p.add_argument("--float32", action="store_true", help="single-precision state variables")
+    p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,30 +288,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.set_defaults(run=cmd_convert)
 
-    p = commands.add_parser("detect", help="detections of a model on images",
-                            description="Detect objects; writes OUT_DIR/detections.json and an "
-                                        "annotated picture per image.")
+    p = commands.add_parser("detect", help="detections of a model on images (ANN or SNN)",
+                            description="Detect objects; writes OUT_DIR/detections.json and annotated pictures. "
+                                        "--mode snn simulates the spiking network (OUT_DIR/run/), decodes the "
+                                        "output layer at every checkpoint (OUT_DIR/checkpoints/) and draws ANN "
+                                        "and SNN side by side.")
     p.add_argument("model", help="model file (.h5) from 'brainyolo convert'")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--mode", choices=("ann",), default="ann",
-                   help="ann: the numpy reference network (snn: coming with the Brian2 core)")
+    p.add_argument("--mode", choices=("ann", "snn"), default="ann",
+                   help="ann: the numpy reference network; snn: the Brian2 spiking network")
     p.add_argument("--threshold", type=float, default=0.25, help="score threshold (default 0.25)")
     p.add_argument("--show-threshold", type=float, default=0.25,
                    help="smallest score drawn on the pictures (default 0.25)")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    _simulation_options(p, decode=True)
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_detect)
 
-    p = commands.add_parser("evaluate", help="mAP of a model on a labelled image folder",
-                            description="Evaluate with pycocotools; writes OUT_DIR/metrics.json "
-                                        "and the detections.")
+    p = commands.add_parser("decode", help="detections from a run directory's recordings",
+                            description="Decode RUN_DIR/recordings.h5 offline: output-layer V (vmem) or net spike "
+                                        "counts (spikes) at every checkpoint -> OUT_DIR/detections.json (last "
+                                        "step) and OUT_DIR/checkpoints/detections_t{STEP}.json.")
+    p.add_argument("run_dir", help="run directory of 'brainyolo simulate'")
+    p.add_argument("--decode", choices=("vmem", "spikes"), default="vmem", help="read-out (default vmem)")
+    p.add_argument("--model", help="the run's model file, if it moved")
+    p.add_argument("--threshold", type=float, default=0.005, help="score threshold (default 0.005)")
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
+    p.set_defaults(run=cmd_decode)
+
+    p = commands.add_parser("evaluate", help="mAP of a model on a labelled image folder (ANN, SNN)",
+                            description="Evaluate with pycocotools (and VOC AP with --voc); writes "
+                                        "OUT_DIR/metrics.json and the detections. --mode snn adds the SNN's "
+                                        "mAP at every checkpoint; per-image results are kept as each image "
+                                        "finishes, so an interrupted evaluation resumes where it stopped.")
     p.add_argument("model", help="model file (.h5)")
     p.add_argument("--images", required=True, help="folder of images")
     truth = p.add_mutually_exclusive_group(required=True)
     truth.add_argument("--labels", help="folder of YOLO txt labels (class cx cy w h, normalized)")
     truth.add_argument("--coco", help="COCO instances JSON")
+    truth.add_argument("--voc", help="folder of Pascal VOC XML annotations (adds VOC07 11-point and all-point AP)")
     p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
-    p.add_argument("--mode", choices=("ann",), default="ann")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--mode", choices=("ann", "snn"), default="ann")
+    _simulation_options(p, decode=True)
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_evaluate)
 
     p = commands.add_parser("simulate", help="run a model as a Brian2 spiking network",
@@ -209,22 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "RUN_DIR/recordings.h5 and RUN_DIR/run_info.json.")
     p.add_argument("model", help="model file (.h5)")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--steps", type=_positive_int, required=True, help="time steps (1 step = 1 ms)")
-    p.add_argument("--checkpoints", type=_checkpoints, help="steps at which the output layer is read, e.g. "
-                                                            "100,300,1000 (the last step always is)")
-    p.add_argument("--neuron", default="if_signed_ibt",
-                   help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
-    p.add_argument("--output", choices=("vmem", "spikes"), default="vmem",
-                   help="output layer: integrate-only (vmem) or signed spiking (spikes)")
-    p.add_argument("--device", choices=("cpp_standalone", "runtime"), default="cpp_standalone")
-    p.add_argument("--threads", type=_positive_int, default=2, help="OpenMP threads (cpp_standalone)")
-    p.add_argument("--connectivity", choices=("shared", "unrolled"), default="shared",
-                   help="weight-shared convolution objects, or one Brian2 synapse per weight (small nets)")
-    p.add_argument("--input", choices=("current", "poisson"), default="current",
-                   help="image as constant current into layer 0, or as Poisson spikes")
-    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
-    p.add_argument("--float32", action="store_true", help="single-precision state variables")
-    p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
+    _simulation_options(p, decode=False)
     p.add_argument("-o", "--output-dir", required=True, help="run directory")
     p.set_defaults(run=cmd_simulate)
 
@@ -233,6 +346,24 @@ def build_parser() -> argparse.ArgumentParser:
                                         "calibration scenes and detect on a generated picture.")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.set_defaults(run=cmd_demo)
+
+    p = commands.add_parser("run", help="run an experiment described by a TOML run file",
+                            description="Run every configuration of a run file (model, calibration, images, "
+                                        "simulation, normalization x neuron x read-out grid) and score it at "
+                                        "every checkpoint next to the ANN; writes RUN_FILE's folder/NAME/ "
+                                        "(summary.md, summary.json, map_vs_steps.png). Resumes if interrupted.")
+    p.add_argument("run_file", help="TOML run file, e.g. runs/demo.toml")
+    p.add_argument("-o", "--output", dest="output_dir", help="output folder (default: beside the run file, "
+                                                             "named after the run)")
+    p.set_defaults(run=cmd_run)
+
+    p = commands.add_parser("fetch", help="download a real Darknet model (sha256-checked)",
+                            description="Download cfg, weights and class names from the official addresses; "
+                                        "every file's sha256 is checked before it is saved.")
+    p.add_argument("model_name", choices=("yolov3-tiny", "yolov2-tiny-voc", "yolov2-tiny"))
+    p.add_argument("--mirror", help="URL prefix holding the same file names, instead of the official addresses")
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
+    p.set_defaults(run=cmd_fetch)
 
     p = commands.add_parser("benchmark", help="speed and memory figures",
                             description="ANN: numpy forward vs OpenCV, calibration memory vs images. "

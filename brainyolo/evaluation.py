@@ -32,6 +32,7 @@ class GroundTruth:
     height: int
     boxes: np.ndarray
     classes: np.ndarray
+    difficult: np.ndarray | None = None  # VOC's "difficult" flags (ignored by VOC AP), else None
 
 
 def read_yolo_labels(image_paths, labels_dir: str | os.PathLike, n_classes: int) -> list[GroundTruth]:
@@ -102,6 +103,111 @@ def read_coco_instances(image_paths, json_path: str | os.PathLike,
         truths.append(GroundTruth(Path(image_path).name, int(info["width"]), int(info["height"]),
                                   boxes, classes))
     return truths
+
+
+def read_voc_annotations(image_paths, folder: str | os.PathLike, class_names: list[str]) -> list[GroundTruth]:
+    """One :class:`GroundTruth` per image from Pascal VOC XML files ``FOLDER/<stem>.xml``.
+
+    Boxes are VOC's 1-based inclusive pixel corners turned into ``[xmin - 1, ymin - 1, w, h]``;
+    objects of classes the model does not know are skipped; ``difficult`` flags are kept.
+    """
+    import xml.etree.ElementTree as ElementTree
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BrainyoloError(folder, "VOC annotations folder does not exist")
+    index_of = {_canonical(n): i for i, n in enumerate(class_names)}
+    truths = []
+    for image_path in image_paths:
+        xml = folder / (Path(image_path).stem + ".xml")
+        try:
+            root = ElementTree.parse(xml).getroot()
+            size = root.find("size")
+            width, height = int(size.findtext("width")), int(size.findtext("height"))
+            boxes, classes, difficult = [], [], []
+            for obj in root.iter("object"):
+                cls = index_of.get(_canonical(obj.findtext("name", "")))
+                if cls is None:
+                    continue
+                bb = obj.find("bndbox")
+                x0, y0, x1, y1 = (float(bb.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+                boxes.append([x0 - 1, y0 - 1, x1 - x0 + 1, y1 - y0 + 1])
+                classes.append(cls)
+                difficult.append(int(obj.findtext("difficult", "0") or 0) == 1)
+        except OSError as err:
+            raise BrainyoloError(xml, f"cannot read VOC annotation: {err.strerror or err}") from None
+        except (ElementTree.ParseError, AttributeError, TypeError, ValueError) as err:
+            raise BrainyoloError(xml, f"not a VOC annotation (size, object/name, bndbox): {err}") from None
+        truths.append(GroundTruth(Path(image_path).name, width, height, np.asarray(boxes, np.float64).reshape(-1, 4),
+                                  np.asarray(classes, np.int64), np.asarray(difficult, bool)))
+    return truths
+
+
+def _box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one ``[x, y, w, h]`` box with many (continuous coordinates)."""
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
+    y1 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return inter / (box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter)
+
+
+def voc_average_precision(recall: np.ndarray, precision: np.ndarray, eleven_point: bool) -> float:
+    """VOC AP from a precision-recall curve: VOC2007's 11-point or the all-point (VOC2010+) area."""
+    if eleven_point:
+        return float(np.mean([precision[recall >= t].max() if (recall >= t).any() else 0.0
+                              for t in np.linspace(0, 1, 11)]))
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]  # precision envelope
+    changes = np.flatnonzero(r[1:] != r[:-1])
+    return float(np.sum((r[changes + 1] - r[changes]) * p[changes + 1]))
+
+
+def voc_map(truths: list[GroundTruth], detections: list[dict], n_classes: int, iou: float = 0.5) -> dict:
+    """Pascal VOC mAP at IoU ``iou``: VOC2007 11-point and all-point, per class and mean.
+
+    Detections are matched greedily by descending score to the best-overlapping unmatched object;
+    matches to ``difficult`` objects count neither way; classes without objects are left out of the mean.
+    """
+    by_image = {t.file_name: t for t in truths}
+    ap07, ap_all = {}, {}
+    for cls in range(n_classes):
+        objects = {name: (t.boxes[t.classes == cls],
+                          (t.difficult[t.classes == cls] if t.difficult is not None
+                           else np.zeros(int((t.classes == cls).sum()), bool)))
+                   for name, t in by_image.items()}
+        positives = sum(int((~d).sum()) for _, d in objects.values())
+        if positives == 0:
+            continue
+        dets = sorted((d for d in detections if d["category_id"] == cls and d["file_name"] in by_image),
+                      key=lambda d: -d["score"])
+        used = {name: np.zeros(len(b), bool) for name, (b, _) in objects.items()}
+        tp, fp = [], []
+        for d in dets:
+            boxes, difficult = objects[d["file_name"]]
+            overlaps = _box_iou(np.asarray(d["bbox"], np.float64), boxes) if len(boxes) else np.zeros(0)
+            best = int(np.argmax(overlaps)) if len(overlaps) else -1
+            if best >= 0 and overlaps[best] >= iou:
+                if difficult[best]:
+                    continue
+                if not used[d["file_name"]][best]:
+                    used[d["file_name"]][best] = True
+                    tp.append(1)
+                    fp.append(0)
+                    continue
+            tp.append(0)
+            fp.append(1)
+        tp, fp = np.cumsum(tp), np.cumsum(fp)
+        recall = tp / positives if len(tp) else np.zeros(0)
+        precision = tp / np.maximum(tp + fp, np.finfo(float).eps) if len(tp) else np.zeros(0)
+        ap07[cls] = voc_average_precision(recall, precision, True) if len(tp) else 0.0
+        ap_all[cls] = voc_average_precision(recall, precision, False) if len(tp) else 0.0
+    return {"mAP_voc07": float(np.mean(list(ap07.values()))) if ap07 else 0.0,
+            "mAP_voc": float(np.mean(list(ap_all.values()))) if ap_all else 0.0,
+            "AP_voc07_per_class": {int(k): round(v, 6) for k, v in ap07.items()},
+            "AP_voc_per_class": {int(k): round(v, 6) for k, v in ap_all.items()}}
 
 
 def coco_map(truths: list[GroundTruth], detections: list[dict], n_classes: int) -> dict:

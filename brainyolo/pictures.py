@@ -40,3 +40,18 @@ def draw_detections(image_path: str | os.PathLike, detections: Detections, class
         draw.text((4, 4), title, fill=(255, 255, 255), font=font, stroke_width=2,
                   stroke_fill=(0, 0, 0))
     image.save(out_path)
+
+
+def side_by_side(pictures: list[str | os.PathLike], out_path: str | os.PathLike, gap: int = 6) -> None:
+    """Save ``pictures`` (files of the same height or not) next to each other, left to right."""
+    images = []
+    for path in pictures:
+        with Image.open(path) as source:
+            images.append(source.convert("RGB"))
+    height = max(im.height for im in images)
+    canvas = Image.new("RGB", (sum(im.width for im in images) + gap * (len(images) - 1), height), (255, 255, 255))
+    x = 0
+    for im in images:
+        canvas.paste(im, (x, 0))
+        x += im.width + gap
+    canvas.save(out_path)

@@ -53,3 +53,91 @@ def ann_detections(graph: Graph, image_paths: Iterable[Path],
     _, height, width = graph.input_shape
     for path, chw, box in iterate_letterboxed(image_paths, width, height):
         yield path, detect_from_heads(graph, head_maps(graph, chw), box, threshold)
+
+
+def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
+               threshold: float = EVAL_THRESHOLD, show_threshold: float = 0.25, progress: bool = True) -> dict:
+    """Simulate, decode and draw: ``out_dir/run/``, ``detections.json``, ``checkpoints/``, pictures.
+
+    Each picture shows the ANN's detections and the SNN's (last step) side by side.
+    Returns ``{step: records}``.
+    """
+    from brainyolo.decoding import decode_run, write_detections
+    from brainyolo.modelfile import load_model
+    from brainyolo.pictures import draw_detections, side_by_side
+    from brainyolo.spiking.simulate import simulate
+
+    simulate(model_path, image_paths, settings, out_dir / "run", progress=progress)
+    records, found = decode_run(out_dir / "run", decode, model_path, threshold)
+    write_detections(out_dir, records)
+    graph = load_model(model_path).graph
+    names = graph.class_names
+    last = max(records)
+    for path, ann in ann_detections(graph, image_paths, threshold):
+        ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
+        draw_detections(path, ann, names, ann_png, show_threshold, "ANN")
+        draw_detections(path, found[path.name][last], names, snn_png, show_threshold,
+                        f"SNN {decode}, {last} steps")
+        side_by_side([ann_png, snn_png], out_dir / f"{path.stem}_ann_vs_snn.png")
+        ann_png.unlink()
+        snn_png.unlink()
+    return records
+
+
+def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
+                 progress: bool = True) -> dict[int, list[dict]]:
+    """Simulate and decode every image, resumably; return ``{step: records of all images}``.
+
+    Each image's detections at every checkpoint go to ``out_dir/snn_images/<stem>.json`` (written
+    atomically) as soon as the image is done; a later call with the same settings skips them, so an
+    interrupted evaluation resumes with no image lost or done twice. ``out_dir/snn_settings.json``
+    pins the settings; another evaluation in the same folder is refused.
+    """
+    import json
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    from brainyolo.decoding import Decoder
+    from brainyolo.fileio import write_json
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.simulate import Simulator
+
+    model = load_model(model_path)
+    names = model.graph.class_names
+    pinned = {"model_sha256": sha256_of(model_path), "decode": decode, "settings": asdict(settings)}
+    pinned = json.loads(json.dumps(pinned, default=str))
+    per_image = out_dir / "snn_images"
+    settings_file = out_dir / "snn_settings.json"
+    if settings_file.exists():
+        if json.loads(settings_file.read_text()) != pinned:
+            raise BrainyoloError(out_dir, "holds an SNN evaluation with other settings (model, steps, "
+                                          "decoding or simulation options): use another output folder")
+    else:
+        per_image.mkdir(parents=True, exist_ok=True)
+        write_json(settings_file, pinned)
+    per_image.mkdir(parents=True, exist_ok=True)
+    stems = [p.stem for p in image_paths]
+    if len(set(stems)) != len(stems):
+        raise BrainyoloError(None, "image names must be unique (per-image results are kept by name)")
+    todo = [p for p in image_paths if not (per_image / f"{p.stem}.json").exists()]
+    if todo:
+        decoder = Decoder.for_model(model, settings.build.normalization, decode,
+                                    poisson_input=settings.build.input == "poisson")
+        bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
+                   disable=None if progress else True)
+        with Simulator(model_path, settings) as simulator:
+            for path in todo:
+                result = simulator.run(path)
+                found = decoder.detections(result.data["output"], result.checkpoints, result.box)
+                write_json(per_image / f"{path.stem}.json", {
+                    "file_name": path.name, "synaptic_events": result.synaptic_events, **result.timing,
+                    "detections": {str(step): d.records(path.name, names) for step, d in found.items()}})
+                bar.update(1)
+        bar.close()
+    records: dict[int, list[dict]] = {}
+    for path in image_paths:
+        done = json.loads((per_image / f"{path.stem}.json").read_text())
+        for step, recs in done["detections"].items():
+            records.setdefault(int(step), []).extend(recs)
+    return dict(sorted(records.items()))

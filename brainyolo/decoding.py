@@ -1,0 +1,200 @@
+"""Offline decoding: output-layer recordings -> head maps -> detections, at every checkpoint.
+
+The output layers (the convolutions feeding the heads) integrate their input; after ``t`` steps
+their recorded state ``A(t)`` is the accumulated normalized input:
+
+* ``vmem`` read-out: ``A(t) = V(t)``, the membrane of integrate-only neurons;
+* ``spikes`` read-out: ``A(t) = net_count(t) * Vth``, what signed output neurons (symmetric
+  thresholds) have emitted as spikes.
+
+The bias (a constant current ``b~``) enters from the first step, the synaptic input only once the
+first spikes have crossed the network: a layer fed by the image fires from step 1, and each
+further spiking layer (convolution, pool, relay) adds one step of delay ``d``. The normalized
+activation is estimated as::
+
+    a~(t) = b~ + (A(t) - t * b~) / (t - d)        (t > d; a~ = b~ before)
+
+and the head map as ``lambda_out * a~`` (channel-wise or layer-wise ``lambda`` of the output
+layer), which is what the ANN's head sees. Heads are then decoded exactly as for the ANN
+(:func:`brainyolo.heads.detect_from_heads`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from brainyolo.errors import BrainyoloError
+from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample
+from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
+from brainyolo.images import Letterbox
+from brainyolo.modelfile import ConvertedModel
+
+DECODERS = ("vmem", "spikes")
+
+
+def spike_delays(graph: Graph, poisson_input: bool = False) -> list[int]:
+    """Per layer, the number of steps before its neurons can first spike.
+
+    A convolution fed by the image as a current spikes from the first step (delay 0; 1 with
+    Poisson input spikes). Every spiking layer adds one step to its inputs' largest delay; a
+    single-input route and the heads have their input's delay.
+    """
+    delays: list[int] = []
+    for layer in graph.layers:
+        sources = [(0 if poisson_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
+        spiking = isinstance(layer, (Conv, MaxPool, Upsample)) or (isinstance(layer, Route) and len(sources) > 1)
+        delays.append(max(sources) + (1 if spiking else 0))
+    return delays
+
+
+def estimate_activation(accumulated: np.ndarray, steps, bias: np.ndarray, delay: int) -> np.ndarray:
+    """Normalized activation estimates from accumulated input at several checkpoints.
+
+    Parameters
+    ----------
+    accumulated : ndarray, shape (K, C, H, W)
+        ``A(t)`` at the K checkpoints.
+    steps : sequence of int, length K
+    bias : ndarray, shape (C,)
+        The layer's normalized bias ``b~`` (its constant current per step).
+    delay : int
+        Steps before synaptic input arrives.
+    """
+    steps = np.asarray(steps, np.float64)[:, None, None, None]
+    bias = np.asarray(bias, np.float64)[None, :, None, None]
+    synaptic = accumulated - steps * bias
+    return bias + np.where(steps > delay, synaptic / np.maximum(steps - delay, 1), 0.0)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """What is needed to turn one image's output recordings into detections."""
+
+    graph: Graph  # normalized graph (its output biases are b~)
+    lambdas: list[np.ndarray]
+    delays: list[int]
+    decode: str = "vmem"
+    threshold: float = EVAL_THRESHOLD
+    v_th: float = 1.0
+
+    @classmethod
+    def for_model(cls, model: ConvertedModel, normalization: str | None = None, decode: str = "vmem",
+                  poisson_input: bool = False, threshold: float = EVAL_THRESHOLD) -> Decoder:
+        if decode not in DECODERS:
+            raise ValueError(f"decode {decode!r} is not one of {DECODERS}")
+        graph = model.normalized_graph(normalization)
+        return cls(graph, model.lambdas(normalization), spike_delays(graph, poisson_input), decode, threshold)
+
+    def output_delay(self, index: int) -> int:
+        """Steps before output layer ``index`` integrates synaptic input (one more for its spikes).
+
+        Its input layer first spikes at step ``delay + 1`` and that spike reaches ``V`` in the same step.
+        """
+        delay = max(self.delays[i] for i in self.graph.layers[index].inputs if i != INPUT)
+        return delay + (1 if self.decode == "spikes" else 0)
+
+    def head_maps(self, outputs: dict, steps) -> list[list[np.ndarray]]:
+        """Per checkpoint, the head maps (one per head, ``(C, H, W)``) estimated from ``outputs``.
+
+        ``outputs[index]`` holds ``v`` and (spike read-out) ``net_count``, shape (K, C, H, W).
+        """
+        maps = []
+        for head in self.graph.heads():
+            index = self.graph.layers[head].inputs[0]
+            record = outputs[index]
+            if self.decode == "vmem":
+                accumulated = np.asarray(record["v"], np.float64)
+            else:
+                if "net_count" not in record:
+                    raise ValueError("the spike-count read-out needs recordings made with --output spikes")
+                accumulated = np.asarray(record["net_count"], np.float64) * self.v_th
+            bias = self.graph.layers[index].bias
+            estimate = estimate_activation(accumulated, steps, bias, self.output_delay(index))
+            maps.append(estimate * np.asarray(self.lambdas[index], np.float64)[None, :, None, None])
+        return [[m[k] for m in maps] for k in range(len(steps))]
+
+    def detections(self, outputs: dict, steps, box: Letterbox) -> dict[int, Detections]:
+        """Detections at every checkpoint step."""
+        return {int(step): detect_from_heads(self.graph, maps, box, self.threshold)
+                for step, maps in zip(steps, self.head_maps(outputs, steps), strict=True)}
+
+
+def read_run(run_dir: str | os.PathLike):
+    """Open ``RUN_DIR/recordings.h5``; yield ``(attrs, image attrs, outputs)`` per image."""
+    path = Path(run_dir) / "recordings.h5"
+    if not path.exists():
+        raise BrainyoloError(path, "not found (is this a run directory of `brainyolo simulate`?)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise BrainyoloError(path, f"not a readable HDF5 file: {err}") from None
+    with f:
+        if f.attrs.get("format") != "brainyolo-recordings":
+            raise BrainyoloError(path, "not a brainyolo recordings file")
+        attrs = dict(f.attrs)
+        for name in sorted(f["images"]):
+            image = f["images"][name]
+            outputs = {int(k): {key: image["output"][k][key][()] for key in image["output"][k]}
+                       for k in image["output"]}
+            yield attrs, dict(image.attrs), outputs
+
+
+def checkpoint_file(step: int) -> str:
+    """Name of a checkpoint's detections file in ``OUT_DIR/checkpoints/``."""
+    return f"detections_t{int(step)}.json"
+
+
+def write_detections(out_dir: Path, per_step: dict[int, list[dict]]) -> None:
+    """``OUT_DIR/detections.json`` (last step) and ``OUT_DIR/checkpoints/detections_t{STEP}.json``."""
+    from brainyolo.fileio import write_json
+
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for step, records in per_step.items():
+        write_json(out_dir / "checkpoints" / checkpoint_file(step), records)
+    write_json(out_dir / "detections.json", per_step[max(per_step)])
+
+
+def decode_run(run_dir, decode: str = "vmem", model_path=None,
+               threshold: float = EVAL_THRESHOLD) -> tuple[dict[int, list[dict]], dict[str, dict[int, Detections]]]:
+    """Decode every image of a run directory at every checkpoint.
+
+    Returns
+    -------
+    records : {step: [detection records of all images]} (the ANN's JSON format)
+    detections : {file_name: {step: Detections}}
+    """
+    from brainyolo.fileio import sha256_of
+    from brainyolo.modelfile import load_model
+
+    records: dict[int, list[dict]] = {}
+    detections: dict[str, dict[int, Detections]] = {}
+    decoder = None
+    for attrs, image, outputs in read_run(run_dir):
+        if decoder is None:
+            path = Path(model_path or attrs["model_file"])
+            if not path.exists():
+                raise BrainyoloError(path, "the run's model file is not there (pass --model)")
+            if sha256_of(path) != attrs["model_sha256"]:
+                raise BrainyoloError(path, "is not the model file this run simulated (sha256 differs)")
+            if decode == "spikes" and attrs["output"] != "spikes":
+                raise BrainyoloError(Path(run_dir) / "recordings.h5",
+                                     "the spike-count read-out needs a run made with --output spikes")
+            model = load_model(path)
+            decoder = Decoder.for_model(model, str(attrs["normalization"]), decode,
+                                        poisson_input=attrs["input"] == "poisson", threshold=threshold)
+            _, height, width = model.graph.input_shape
+            names = model.graph.class_names
+            steps = [int(s) for s in attrs["checkpoints"]]
+        box = Letterbox((int(image["image_width"]), int(image["image_height"])), (width, height))
+        found = decoder.detections(outputs, steps, box)
+        detections[str(image["file_name"])] = found
+        for step, dets in found.items():
+            records.setdefault(step, []).extend(dets.records(str(image["file_name"]), names))
+    if decoder is None:
+        raise BrainyoloError(Path(run_dir) / "recordings.h5", "holds no images")
+    return records, detections

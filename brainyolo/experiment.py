@@ -1,0 +1,340 @@
+"""Experiments described by TOML run files: ``brainyolo run runs/NAME.toml`` -> ``runs/NAME/``.
+
+A run file names the model, the calibration and evaluation images, the simulation and one or
+more spiking configurations (normalization x neuron file x read-out); every configuration is
+evaluated on every image at every checkpoint, next to the ANN. Paths are relative to the run
+file. Example (``runs/demo.toml``)::
+
+    name = "demo"
+    description = "The embedded detector on generated scenes"
+
+    [model]
+    embedded = true            # or: cfg = "...", weights = "...", names = "..."
+
+    [calibration]
+    scenes = 32                # generated scenes (brainyolo.scenes), or: folder = "...", count = N
+    seed = 2020
+    percentile = 99.9
+
+    [images]
+    scenes = 8                 # or: folder = "...", with labels = "..." | coco = "..." | voc = "..."
+    seed = 2021
+    count = 8                  # (with a folder: the first N images by name)
+
+    [simulation]
+    steps = 1000
+    checkpoints = [50, 100, 200, 300, 500, 750, 1000]
+    device = "cpp_standalone"
+    threads = 2
+    float32 = false
+    input = "current"
+
+    [monitors]
+    record_images = 1          # images also simulated into CONFIG/run/ (recordings.h5) for analysis
+    sample_neurons = 20
+
+    [grid]                     # every combination is one configuration
+    normalization = ["channel"]
+    neuron = ["if_signed_ibt"]
+    decode = ["vmem"]
+
+Outputs (``runs/NAME/``): ``model/`` (Darknet files of an embedded model), ``model.h5``,
+``scenes/`` (generated images), one folder per configuration (``CONFIG/metrics.json``, per-image
+results, ``CONFIG/run/``), ``summary.json``, ``summary.md`` and ``map_vs_steps.png``. An interrupted
+run resumes: finished images and configurations are not simulated again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brainyolo.errors import BrainyoloError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_SECTIONS = {"name", "description", "model", "calibration", "images", "simulation", "monitors", "grid"}
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Generated scenes (``scenes`` > 0) or a folder of images with ground truth."""
+
+    scenes: int = 0
+    seed: int = 0
+    folder: str = ""
+    count: int = 0
+    labels: str = ""
+    coco: str = ""
+    voc: str = ""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A parsed run file (paths already resolved against the file's folder)."""
+
+    name: str = "demo"
+    description: str = "The embedded detector on generated scenes"
+    model: dict = field(default_factory=lambda: {"embedded": True})
+    calibration: ImageSource = ImageSource(scenes=32, seed=2020)
+    percentile: float = 99.9
+    images: ImageSource = ImageSource(scenes=8, seed=2021, count=8)
+    steps: int = 1000
+    checkpoints: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000)
+    device: str = "cpp_standalone"
+    threads: int = 2
+    float32: bool = False
+    input: str = "current"
+    record_images: int = 1
+    sample_neurons: int = 20
+    normalization: tuple[str, ...] = ("channel",)
+    neuron: tuple[str, ...] = ("if_signed_ibt",)
+    decode: tuple[str, ...] = ("vmem",)
+
+    def configurations(self) -> list[tuple[str, str, str]]:
+        """Every (normalization, neuron, decode) of the grid."""
+        return list(itertools.product(self.normalization, self.neuron, self.decode))
+
+
+def config_name(normalization: str, neuron: str, decode: str) -> str:
+    return f"{normalization}-{Path(neuron).stem}-{decode}"
+
+
+def load_run_file(path: str | os.PathLike) -> RunSpec:
+    """Read and check a run file; every problem is one :class:`BrainyoloError` naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as err:
+        raise BrainyoloError(path, f"cannot read run file: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise BrainyoloError(path, f"not valid TOML: {err}") from None
+    unknown = set(data) - _SECTIONS
+    if unknown:
+        raise BrainyoloError(path, f"unknown entries {sorted(unknown)} (allowed: {sorted(_SECTIONS)})")
+    base = path.resolve().parent
+
+    def resolve(value: str) -> str:
+        return str((base / value).resolve()) if value else ""
+
+    def table(name: str, allowed: set[str]) -> dict:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise BrainyoloError(path, f"[{name}] must be a table")
+        extra = set(value) - allowed
+        if extra:
+            raise BrainyoloError(path, f"[{name}] has unknown keys {sorted(extra)} (allowed: {sorted(allowed)})")
+        return value
+
+    def source(name: str, allowed: set[str]) -> ImageSource:
+        t = table(name, allowed)
+        if bool(t.get("scenes")) == bool(t.get("folder")):
+            raise BrainyoloError(path, f"[{name}] needs either scenes = N or folder = \"...\"")
+        truths = [k for k in ("labels", "coco", "voc") if t.get(k)]
+        if name == "images" and t.get("folder") and len(truths) != 1:
+            raise BrainyoloError(path, "[images] with a folder needs exactly one of labels, coco, voc")
+        try:
+            return ImageSource(int(t.get("scenes", 0)), int(t.get("seed", 0)), resolve(t.get("folder", "")),
+                               int(t.get("count", 0)), resolve(t.get("labels", "")), resolve(t.get("coco", "")),
+                               resolve(t.get("voc", "")))
+        except (TypeError, ValueError) as err:
+            raise BrainyoloError(path, f"[{name}]: {err}") from None
+
+    model = table("model", {"embedded", "cfg", "weights", "names"})
+    if not model.get("embedded") and not (model.get("cfg") and model.get("weights")):
+        raise BrainyoloError(path, "[model] needs embedded = true, or cfg and weights")
+    model = {"embedded": True} if model.get("embedded") else {
+        k: resolve(model[k]) for k in ("cfg", "weights", "names") if model.get(k)}
+    calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
+    sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input"})
+    monitors = table("monitors", {"record_images", "sample_neurons"})
+    grid = table("grid", {"normalization", "neuron", "decode"})
+    defaults = RunSpec()
+    try:
+        spec = RunSpec(
+            name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
+            model=model,
+            calibration=source("calibration", {"scenes", "seed", "folder", "count", "percentile"}),
+            percentile=float(calibration.get("percentile", defaults.percentile)),
+            images=source("images", {"scenes", "seed", "folder", "count", "labels", "coco", "voc"}),
+            steps=int(sim.get("steps", defaults.steps)),
+            checkpoints=tuple(sorted({int(c) for c in sim.get("checkpoints", defaults.checkpoints)})),
+            device=str(sim.get("device", defaults.device)), threads=int(sim.get("threads", defaults.threads)),
+            float32=bool(sim.get("float32", defaults.float32)), input=str(sim.get("input", defaults.input)),
+            record_images=int(monitors.get("record_images", defaults.record_images)),
+            sample_neurons=int(monitors.get("sample_neurons", defaults.sample_neurons)),
+            normalization=tuple(grid.get("normalization", defaults.normalization)),
+            neuron=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
+                         for n in grid.get("neuron", defaults.neuron)),
+            decode=tuple(grid.get("decode", defaults.decode)))
+    except (TypeError, ValueError) as err:
+        raise BrainyoloError(path, f"bad value: {err}") from None
+    if spec.steps < 1 or any(not 0 < c <= spec.steps for c in spec.checkpoints):
+        raise BrainyoloError(path, "steps must be positive and checkpoints within 1..steps")
+    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes"))):
+        bad = [v for v in getattr(spec, key) if v not in allowed]
+        if bad:
+            raise BrainyoloError(path, f"[grid] {key} {bad[0]!r} is not one of {allowed}")
+    if spec.device not in ("cpp_standalone", "runtime") or spec.input not in ("current", "poisson"):
+        raise BrainyoloError(path, "[simulation] device is cpp_standalone or runtime; input current or poisson")
+    from brainyolo.neurons import load_neuron_model
+
+    for neuron in spec.neuron:
+        try:
+            load_neuron_model(neuron)
+        except BrainyoloError as err:
+            raise BrainyoloError(path, f"[grid] neuron: {err}") from None
+    return spec
+
+
+def _truths(source: ImageSource, paths: list[Path], names: list[str], generated: Path):
+    from brainyolo.evaluation import read_coco_instances, read_voc_annotations, read_yolo_labels
+
+    if source.scenes:
+        return read_yolo_labels(paths, generated / "labels", len(names))
+    if source.labels:
+        return read_yolo_labels(paths, source.labels, len(names))
+    if source.coco:
+        return read_coco_instances(paths, source.coco, names)
+    return read_voc_annotations(paths, source.voc, names)
+
+
+def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
+    """Convert the run's model (once) into ``out_dir/model.h5``; return its path."""
+    from brainyolo.fileio import atomic_path
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import calibration_images, convert_darknet
+
+    model_h5 = out_dir / "model.h5"
+    if model_h5.exists():
+        return model_h5
+    if spec.model.get("embedded"):
+        from brainyolo.demo import embedded_model
+
+        cfg, weights, names = embedded_model(out_dir / "model")
+    else:
+        cfg, weights, names = spec.model["cfg"], spec.model["weights"], spec.model.get("names")
+    if spec.calibration.scenes:
+        from brainyolo import scenes
+
+        calib = scenes.write_scenes(out_dir / "scenes" / "calibration", spec.calibration.scenes,
+                                    spec.calibration.seed)  # (rewritten in full if a run was cut short)
+        source = f"{spec.calibration.scenes} generated scenes (seed {spec.calibration.seed})"
+    else:
+        calib = calibration_images(spec.calibration.folder, spec.calibration.count or None)
+        source = spec.calibration.folder
+    model = convert_darknet(cfg, weights, calib, "channel", spec.percentile, names,
+                            calibration_source=source, progress=progress)
+    with atomic_path(model_h5) as tmp:
+        save_model(model, tmp)
+    return model_h5
+
+
+def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = True) -> dict:
+    """Run every configuration of ``spec`` into ``out_dir``; return the summary."""
+    from brainyolo.evaluation import coco_map, voc_map
+    from brainyolo.fileio import write_json
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import load_model
+    from brainyolo.pipeline import ann_detections, evaluate_snn
+    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, simulate
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_h5 = prepare_model(spec, out_dir, progress)
+    model = load_model(model_h5)
+    names = model.graph.class_names
+    generated = out_dir / "scenes" / "evaluation"
+    if spec.images.scenes:
+        from brainyolo import scenes
+        from brainyolo.fileio import staged_directory
+
+        if not (generated / "labels").is_dir():
+            with staged_directory(generated) as stage:
+                scenes.write_scenes(stage, spec.images.scenes, spec.images.seed)
+        paths = list_images(generated / "images")
+    else:
+        paths = list_images(spec.images.folder)[:spec.images.count or None]
+        if not paths:
+            raise BrainyoloError(spec.images.folder, "holds no images")
+    truths = _truths(spec.images, paths, names, generated)
+
+    def scores(records):
+        metrics = coco_map(truths, records, len(names))
+        if spec.images.voc:
+            metrics.update(voc_map(truths, records, len(names)))
+        return metrics
+
+    ann_records = []
+    for path, detections in ann_detections(model.graph, paths):
+        ann_records += detections.records(path.name, names)
+    summary = {"name": spec.name, "description": spec.description, "images": len(paths),
+               "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
+               "configurations": {}}
+    write_json(out_dir / "detections_ann.json", ann_records)
+    for normalization, neuron, decode in spec.configurations():
+        name = config_name(normalization, neuron, decode)
+        folder = out_dir / name
+        settings = SimulationSettings(
+            steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device, threads=spec.threads,
+            float32=spec.float32, sample_neurons=spec.sample_neurons,
+            build=BuildOptions(neuron=neuron, output=decode, input=spec.input, normalization=normalization))
+        if progress:
+            print(f"{spec.name}: {name}", flush=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        records = evaluate_snn(model_h5, paths, settings, folder, decode, progress)
+        per_step = {str(step): scores(recs) for step, recs in records.items()}
+        write_json(folder / "metrics.json", {"ann": summary["ann"], "snn": per_step})
+        if spec.record_images and not (folder / "run" / "run_info.json").exists():
+            simulate(model_h5, paths[:spec.record_images], settings, folder / "run", progress=progress)
+        summary["configurations"][name] = {"normalization": normalization, "neuron": neuron, "decode": decode,
+                                           "snn": per_step,
+                                           "steps_to_fraction_of_ann": steps_to_fraction(per_step, summary["ann"])}
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    write_json(out_dir / "summary.json", summary)
+    (out_dir / "summary.md").write_text(summary_table(summary))
+    from brainyolo.figures import plot_map_vs_steps
+
+    plot_map_vs_steps(summary, out_dir / "map_vs_steps.png")
+    return summary
+
+
+FRACTIONS = (0.9, 0.95, 0.98)
+
+
+def steps_to_fraction(per_step: dict, ann: dict, fractions=FRACTIONS, metric: str = "mAP50") -> dict:
+    """First checkpoint at which the SNN reaches each fraction of the ANN's mAP (None: not reached)."""
+    steps = sorted(int(s) for s in per_step)
+    return {f"{f:g}": next((s for s in steps if ann[metric] > 0 and per_step[str(s)][metric] >= f * ann[metric]),
+                           None) for f in fractions}
+
+
+def summary_table(summary: dict) -> str:
+    """Markdown table: mAP@0.5 per configuration and checkpoint, the ANN beside it."""
+    steps = summary["checkpoints"] or [summary["steps"]]
+    steps = sorted(set(steps) | {summary["steps"]})
+    ann = summary["ann"]["mAP50"]
+    lines = [f"# {summary['name']}: mAP@0.5 (ANN {ann:.4f}) on {summary['images']} images", "",
+             "| configuration | " + " | ".join(f"{s} steps" for s in steps) + " |",
+             "|---|" + "---:|" * len(steps)]
+    for name, config in summary["configurations"].items():
+        cells = [f"{config['snn'][str(s)]['mAP50']:.4f}" for s in steps]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| ANN | " + " | ".join(f"{ann:.4f}" for _ in steps) + " |")
+    lines += ["", "Checkpoint at which the SNN first reaches a fraction of the ANN's mAP@0.5 (- : not within "
+              f"{summary['steps']} steps):", "",
+              "| configuration | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " |",
+              "|---|" + "---:|" * len(FRACTIONS)]
+    for name, config in summary["configurations"].items():
+        reached = steps_to_fraction(config["snn"], summary["ann"])
+        lines.append(f"| {name} | " + " | ".join(str(reached[f"{f:g}"] or "-") for f in FRACTIONS) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,62 @@
+"""VOC-style AP (VOC07 11-point and all-point) against hand-computed cases; VOC XML reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brainyolo.errors import BrainyoloError
+from brainyolo.evaluation import GroundTruth, read_voc_annotations, voc_average_precision, voc_map
+
+pytestmark = pytest.mark.codegen_independent
+
+
+def _det(name, cls, box, score):
+    return {"file_name": name, "category_id": cls, "bbox": box, "score": score}
+
+
+def test_voc_map_by_hand():
+    truths = [GroundTruth("a.jpg", 100, 100, np.array([[0, 0, 10, 10], [20, 20, 10, 10], [40, 40, 10, 10.]]),
+                          np.array([0, 0, 0]), np.array([False, True, False])),
+              GroundTruth("b.jpg", 100, 100, np.array([[5, 5, 20, 20.]]), np.array([1]), np.array([False]))]
+    detections = [_det("a.jpg", 0, [0, 0, 10, 10], 0.9),     # TP
+                  _det("a.jpg", 0, [0, 0, 10, 10], 0.8),     # duplicate: FP
+                  _det("a.jpg", 0, [20, 20, 10, 10], 0.7),   # on a difficult object: ignored
+                  _det("a.jpg", 0, [70, 70, 5, 5], 0.6),     # FP
+                  _det("a.jpg", 0, [41, 40, 10, 10], 0.5),   # IoU 0.82: TP
+                  _det("b.jpg", 2, [5, 5, 20, 20], 0.9)]     # a class with no objects: not in the mean
+    # class 0: TP FP FP TP over 2 objects -> recall .5 .5 .5 1, precision 1 .5 .33 .5
+    result = voc_map(truths, detections, 3)
+    assert result["AP_voc_per_class"] == {0: 0.75, 1: 0.0}
+    assert result["AP_voc07_per_class"][0] == pytest.approx((6 * 1 + 5 * 0.5) / 11, abs=1e-6)
+    assert result["mAP_voc"] == pytest.approx(0.375)
+    assert result["mAP_voc07"] == pytest.approx((6 + 2.5) / 11 / 2)
+
+
+def test_average_precision_shapes():
+    recall, precision = np.array([0.2, 0.4, 0.4, 0.8]), np.array([1.0, 1.0, 0.66, 0.8])
+    # all-point: envelope 1 up to 0.4, then 0.8 up to 0.8 -> 0.4 * 1 + 0.4 * 0.8
+    assert voc_average_precision(recall, precision, False) == pytest.approx(0.72)
+    # 11-point: t = 0..0.4 -> 1 (5 points), 0.5..0.8 -> 0.8 (4 points), 0.9, 1.0 -> 0
+    assert voc_average_precision(recall, precision, True) == pytest.approx((5 + 3.2) / 11)
+
+
+def test_read_voc_annotations(tmp_path):
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "x.xml").write_text(
+        "<annotation><size><width>50</width><height>40</height><depth>3</depth></size>"
+        "<object><name>dog</name><difficult>1</difficult><bndbox><xmin>1</xmin><ymin>2</ymin>"
+        "<xmax>10</xmax><ymax>20</ymax></bndbox></object>"
+        "<object><name>unicorn</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax>"
+        "</bndbox></object>"
+        "<object><name>pottedplant</name><bndbox><xmin>5</xmin><ymin>6</ymin><xmax>7</xmax><ymax>8</ymax>"
+        "</bndbox></object></annotation>")
+    (truth,) = read_voc_annotations([tmp_path / "x.jpg"], tmp_path / "ann", ["cat", "dog", "pottedplant"])
+    assert (truth.width, truth.height) == (50, 40)
+    np.testing.assert_array_equal(truth.boxes, [[0, 1, 10, 19], [4, 5, 3, 3]])
+    assert truth.classes.tolist() == [1, 2] and truth.difficult.tolist() == [True, False]
+    (tmp_path / "ann" / "y.xml").write_text("<annotation><size><width>5</width></size>")
+    with pytest.raises(BrainyoloError, match="y.xml: not a VOC annotation"):
+        read_voc_annotations([tmp_path / "y.jpg"], tmp_path / "ann", ["cat"])
+    with pytest.raises(BrainyoloError, match="z.xml: cannot read"):
+        read_voc_annotations([tmp_path / "z.jpg"], tmp_path / "ann", ["cat"])

@@ -1,0 +1,120 @@
+"""Run files (``brainyolo run``) and resumable SNN evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_random_model
+
+from brainyolo import scenes
+from brainyolo.cli import main
+from brainyolo.errors import BrainyoloError
+from brainyolo.experiment import RunSpec, load_run_file, run_experiment
+
+pytestmark = pytest.mark.codegen_independent
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+
+
+def test_shipped_run_files_parse():
+    assert load_run_file(RUNS / "demo.toml") == RunSpec()  # the demo's experiment, spelled out
+    table1 = load_run_file(RUNS / "table1-ablation.toml")
+    assert len(table1.configurations()) == 8
+    assert {c[1] for c in table1.configurations()} == {"if_signed", "if_signed_ibt"}
+    coco = load_run_file(RUNS / "coco-yolov3-tiny.toml")
+    assert coco.model["weights"].endswith("shared/models/yolov3-tiny/yolov3-tiny.weights")
+    assert coco.images.labels and coco.images.count == 16
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\ndecode = ['x']\n",
+     "decode 'x' is not one of"),
+    ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[simulation]\nsteps = 5\n"
+     "checkpoints = [9]\n", "checkpoints within"),
+    ("[model]\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n", "[model] needs"),
+    ("[model]\nembedded = true\n[images]\nfolder = 'x'\n[calibration]\nscenes = 2\n", "exactly one of labels"),
+    ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\nneuron = ['nope']\n",
+     "no such neuron model"),
+    ("colour = 1\n", "unknown entries ['colour']"),
+    ("[model\n", "not valid TOML"),
+])
+def test_bad_run_files(tmp_path, text, problem):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(BrainyoloError, match="bad.toml") as err:
+        load_run_file(path)
+    assert problem in str(err.value)
+
+
+def test_run_file_end_to_end_and_resume(tmp_path, tiny_cfg_text, monkeypatch, capsys):
+    cfg, weights = write_random_model(tiny_cfg_text, tmp_path / "m", seed=2, names=["a", "b", "c"])
+    images = scenes.write_scenes(tmp_path / "val", 3, 5)
+    for label in (tmp_path / "val" / "labels").iterdir():  # the test model has 3 classes
+        rows = np.loadtxt(label, ndmin=2)
+        rows[:, 0] %= 3
+        np.savetxt(label, rows, fmt="%d %.6f %.6f %.6f %.6f")
+    run_file = tmp_path / "small.toml"
+    run_file.write_text(
+        'name = "small"\n[model]\ncfg = "m/model.cfg"\nweights = "m/model.weights"\n'
+        '[calibration]\nscenes = 4\nseed = 1\n[images]\nfolder = "val/images"\nlabels = "val/labels"\n'
+        '[simulation]\nsteps = 30\ncheckpoints = [10, 20]\ndevice = "runtime"\n[monitors]\nrecord_images = 1\n'
+        '[grid]\nnormalization = ["layer", "channel"]\nneuron = ["if_signed_ibt"]\ndecode = ["vmem"]\n')
+    assert main(["run", str(run_file), "-q"]) == 0
+    out = tmp_path / "small"
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["configurations"]) == {"layer-if_signed_ibt-vmem", "channel-if_signed_ibt-vmem"}
+    for name, config in summary["configurations"].items():
+        assert set(config["snn"]) == {"10", "20", "30"}
+        assert len(list((out / name / "snn_images").iterdir())) == len(images)
+        assert (out / name / "run" / "recordings.h5").exists()
+    assert (out / "map_vs_steps.png").stat().st_size > 0
+    assert "| channel-if_signed_ibt-vmem |" in (out / "summary.md").read_text()
+    assert "| ANN |" in capsys.readouterr().out
+
+    # resume: every image is done, so nothing is simulated again
+    from brainyolo.spiking import simulate as simulate_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(simulate_module.Simulator, "run", refuse)
+    again = run_experiment(load_run_file(run_file), out, progress=False)
+    assert again["configurations"] == summary["configurations"]
+
+
+def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cfg_text, monkeypatch):
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet, evaluate_snn
+    from brainyolo.spiking import simulate as simulate_module
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    cfg, weights = write_random_model(tiny_cfg_text, tmp_path / "m", seed=2, names=["a", "b", "c"])
+    images = scenes.write_scenes(tmp_path / "val", 4, 5)
+    save_model(convert_darknet(cfg, weights, images[:2], progress=False), tmp_path / "m.h5")
+    settings = SimulationSettings(steps=20, checkpoints=(10,), device="runtime")
+    real_run = simulate_module.Simulator.run
+    simulated = []
+
+    def flaky(self, path):
+        if len(simulated) == 2:
+            raise KeyboardInterrupt
+        simulated.append(Path(path).name)
+        return real_run(self, path)
+
+    monkeypatch.setattr(simulate_module.Simulator, "run", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_snn(tmp_path / "m.h5", images, settings, tmp_path / "eval", progress=False)
+    assert sorted(p.name for p in (tmp_path / "eval" / "snn_images").iterdir()) == ["scene0000.json",
+                                                                                  "scene0001.json"]
+    simulated.clear()
+    monkeypatch.setattr(simulate_module.Simulator, "run", lambda self, path: (simulated.append(Path(path).name),
+                                                                               real_run(self, path))[1])
+    records = evaluate_snn(tmp_path / "m.h5", images, settings, tmp_path / "eval", progress=False)
+    assert simulated == ["scene0002.png", "scene0003.png"]  # only the missing images, once each
+    assert sorted(records) == [10, 20]
+    assert {r["file_name"] for r in records[20]} <= {p.name for p in images}
+    # another evaluation in the same folder is refused
+    with pytest.raises(BrainyoloError, match="other settings"):
+        evaluate_snn(tmp_path / "m.h5", images, SimulationSettings(steps=25, device="runtime"), tmp_path / "eval")
