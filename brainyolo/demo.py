@@ -1,13 +1,16 @@
-"""``brainyolo demo``: the pipeline end to end on the embedded default model, no download.
+"""``brainyolo demo``: the whole pipeline on the embedded default detector, no download.
 
-Steps: write the embedded model as Darknet files, calibrate on generated scenes, convert to the
-HDF5 model file, detect with the ANN, and run the spiking network for a few steps (numpy runtime,
-no compiler needed), reporting each layer's firing rates.
+Steps (the experiment of ``runs/demo.toml``, :class:`brainyolo.experiment.RunSpec`'s defaults):
 
-Until the trained embedded detector exists (it comes with the spiking decoding work), the embedded
-model is the reduced yolov3-tiny architecture of ``data/tiny-yolov3.cfg`` with seeded random
-weights: the demo then shows the machinery (Darknet files written and read back, calibration,
-conversion, HDF5, detection), not meaningful detections, and its report says so.
+1. write the embedded detector (``data/tiny-yolov3.cfg`` + ``.weights``, trained on generated
+   scenes by :mod:`brainyolo.training`) as Darknet files; calibrate on 32 generated scenes and
+   convert (channel-norm, p99.9) to ``model.h5``;
+2. detect with the ANN on 8 fresh scenes;
+3. simulate the spiking network in Brian2 C++ standalone (compiled once, reused per image) for
+   1000 steps into ``run/`` (recordings.h5, run_info.json);
+4. decode the output layer's V at every checkpoint into detections (``checkpoints/``) and score
+   them (COCO mAP) next to the ANN;
+5. draw ANN vs SNN pictures, the mAP-vs-steps curve and a short report.
 """
 
 from __future__ import annotations
@@ -17,77 +20,96 @@ import time
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-from brainyolo import darknet, scenes
-from brainyolo.fileio import staged_directory
-from brainyolo.modelfile import load_model, save_model
-from brainyolo.pictures import draw_detections
-from brainyolo.pipeline import ann_detections, convert_darknet
-
-SEED = 2020
-SNN_STEPS = 60
+from brainyolo import scenes
 
 
 def embedded_model(folder: Path) -> tuple[Path, Path, Path]:
-    """Write the embedded default model's cfg, weights and names into ``folder``."""
+    """Write the embedded default detector's cfg, weights and class names into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    cfg = folder / "tiny-yolov3.cfg"
-    cfg.write_text(resources.files("brainyolo").joinpath("data/tiny-yolov3.cfg").read_text())
-    names = folder / "scenes.names"
-    names.write_text("\n".join(scenes.CLASS_NAMES) + "\n")
-    sections = darknet.read_cfg(cfg)
-    graph = darknet.graph_from_sections(sections, cfg)
-    flags = darknet.batch_normalize_flags(sections, cfg)
-    params = darknet.random_parameters(graph, flags, np.random.default_rng(SEED))
-    weights = folder / "tiny-yolov3.weights"
-    darknet.write_weights(weights, darknet.WeightsHeader(0, 2, 0, 0), params)
-    return cfg, weights, names
+    data = resources.files("brainyolo").joinpath("data")
+    paths = []
+    for name in ("tiny-yolov3.cfg", "tiny-yolov3.weights", "scenes.names"):
+        (folder / name).write_bytes(data.joinpath(name).read_bytes())
+        paths.append(folder / name)
+    return tuple(paths)
 
 
 def run_demo(out_dir, progress: bool = True) -> dict:
-    """Run the demo into ``out_dir``; return the report as a dict (also written as report.json)."""
-    started = time.perf_counter()
-    with staged_directory(out_dir) as stage:
-        cfg, weights, names = embedded_model(stage / "model")
-        calib = scenes.write_scenes(stage / "calibration", 16, SEED)
-        (picture,) = scenes.write_scenes(stage / "scene", 1, SEED + 1)
-        model = convert_darknet(cfg, weights, calib, "channel", 99.9, names,
-                                calibration_source="generated scenes", progress=progress)
-        save_model(model, stage / "model.h5")
-        model = load_model(stage / "model.h5")
-        records = []
-        for path, detections in ann_detections(model.graph, [picture], threshold=0.25):
-            records += detections.records(path.name, model.graph.class_names)
-            draw_detections(path, detections, model.graph.class_names, stage / "scene_ann.png",
-                            0.25, "ANN (random weights)")
-        (stage / "detections.json").write_text(json.dumps(records, indent=2) + "\n")
-        from brainyolo.spiking.simulate import SimulationSettings, simulate
+    """Run the demo into ``out_dir``; return the report (also written as report.json)."""
+    from brainyolo.decoding import decode_run, write_detections
+    from brainyolo.evaluation import coco_map, read_yolo_labels
+    from brainyolo.experiment import RunSpec, prepare_model
+    from brainyolo.figures import plot_map_vs_steps
+    from brainyolo.fileio import staged_directory, write_json
+    from brainyolo.modelfile import load_model
+    from brainyolo.pictures import draw_detections, side_by_side
+    from brainyolo.pipeline import ann_detections
+    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, simulate
 
-        info = simulate(stage / "model.h5", [picture], SimulationSettings(steps=SNN_STEPS, device="runtime"),
-                        stage / "run", progress=progress)
-        rates = {f"{int(k):02d} {v['kind']}": {
-            "positive_rate": round(v["positive"] / v["neurons"] / SNN_STEPS, 4),
-            "negative_rate": round(v["negative"] / v["neurons"] / SNN_STEPS, 4)}
-            for k, v in info["layer_spikes"].items()}
-        report = {"model": f"embedded tiny-yolov3 (random weights, seed {SEED})",
-                  "layers": len(model.graph.layers), "calibration_images": len(calib),
-                  "detections": len(records),
-                  "snn": {"steps": SNN_STEPS, "device": "runtime", "synaptic_events": info["synaptic_events"],
-                          "firing_rates_per_step": rates},
-                  "seconds": round(time.perf_counter() - started, 2)}
-        (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-        (stage / "report.txt").write_text(
-            "brainyolo demo\n"
-            f"model: {report['model']}, {report['layers']} layers, channel-norm, "
-            f"lambda = p99.9 of {len(calib)} generated scenes\n"
-            f"ANN detections on scene/images/{picture.name}: {len(records)} (score >= 0.25)\n"
-            f"spiking network, {SNN_STEPS} steps (Brian2 numpy runtime): run/recordings.h5, "
-            f"{info['synaptic_events']:.3g} synaptic events; +1 / -1 spikes per neuron per step:\n"
-            + "".join(f"  layer {name:14s} {r['positive_rate']:.4f} / {r['negative_rate']:.4f}\n"
-                      for name, r in rates.items())
-            + "The embedded model is untrained until the trained default detector lands: these "
-            "detections show the pipeline, not accuracy.\n")
-    print(f"demo written to {out_dir} in {report['seconds']} s: model.h5, scene_ann.png, "
-          f"detections.json, run/recordings.h5, report.txt")
-    return report
+    started = time.perf_counter()
+    spec = RunSpec()
+    out_dir = Path(out_dir)
+    with staged_directory(out_dir) as stage:
+        model_h5 = prepare_model(spec, stage, progress)
+        model = load_model(model_h5)
+        names = model.graph.class_names
+        paths = scenes.write_scenes(stage / "scenes" / "evaluation", spec.images.scenes, spec.images.seed)
+        truths = read_yolo_labels(paths, stage / "scenes" / "evaluation" / "labels", len(names))
+        ann = {path.name: dets for path, dets in ann_detections(model.graph, paths)}
+        ann_records = [r for path in paths for r in ann[path.name].records(path.name, names)]
+        write_json(stage / "detections_ann.json", ann_records)
+        settings = SimulationSettings(steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device,
+                                      threads=spec.threads, sample_neurons=spec.sample_neurons,
+                                      build=BuildOptions(neuron=spec.neuron[0], output=spec.decode[0]))
+        info = simulate(model_h5, paths, settings, stage / "run", progress=progress)
+        records, found = decode_run(stage / "run", spec.decode[0], model_h5)
+        write_detections(stage, records)
+        ann_map = coco_map(truths, ann_records, len(names))
+        snn_map = {str(step): coco_map(truths, recs, len(names)) for step, recs in records.items()}
+        summary = {"name": "demo", "images": len(paths), "ann": ann_map,
+                   "configurations": {"channel-norm, IBT, Vmem": {"snn": snn_map}}}
+        plot_map_vs_steps(summary, stage / "map_vs_steps.png")
+        steps = sorted(records)
+        early = steps[min(1, len(steps) - 1)]
+        for path in paths[:3]:
+            panels = [stage / f"{path.stem}_{tag}.png" for tag in ("ann", "early", "last")]
+            draw_detections(path, ann[path.name], names, panels[0], 0.25, "ANN")
+            draw_detections(path, found[path.name][early], names, panels[1], 0.25, f"SNN {early} steps")
+            draw_detections(path, found[path.name][steps[-1]], names, panels[2], 0.25, f"SNN {steps[-1]} steps")
+            side_by_side(panels, stage / f"{path.stem}_ann_vs_snn.png")
+            for panel in panels:
+                panel.unlink()
+        final = snn_map[str(steps[-1])]["mAP50"]
+        report = {
+            "model": "embedded tiny-yolov3 (1/4 width, 96x96, 4 classes), trained on generated scenes",
+            "layers": len(model.graph.layers), "calibration_images": spec.calibration.scenes,
+            "images": len(paths), "ann": {k: ann_map[k] for k in ("mAP50", "mAP")},
+            "snn": {"steps": spec.steps, "device": info["device"], "threads": info["threads"],
+                    "neuron": settings.build.neuron, "decode": spec.decode[0],
+                    "build_seconds": round(info["build_seconds"], 1), "ms_per_step": round(info["ms_per_step"], 3),
+                    "synaptic_events": info["synaptic_events"],
+                    "mAP50_per_step": {s: round(m["mAP50"], 4) for s, m in snn_map.items()},
+                    "fraction_of_ann_mAP50": round(final / ann_map["mAP50"], 4) if ann_map["mAP50"] else None},
+            "seconds": round(time.perf_counter() - started, 1)}
+        write_json(stage / "report.json", report)
+        lines = [
+            "brainyolo demo",
+            f"model: {report['model']}; {report['layers']} layers; channel-norm, lambda = p{spec.percentile:g} "
+            f"of {spec.calibration.scenes} generated scenes",
+            f"images: {len(paths)} fresh generated scenes (seed {spec.images.seed})",
+            f"ANN: mAP@0.5 = {ann_map['mAP50']:.4f}, mAP@[.5:.95] = {ann_map['mAP']:.4f}",
+            f"SNN: {settings.build.neuron} neurons, Vmem read-out, Brian2 {info['device']} "
+            f"({info['threads']} threads): build {info['build_seconds']:.1f} s, "
+            f"{info['ms_per_step']:.2f} ms/step, {info['synaptic_events']:.3g} synaptic events",
+            "  steps   mAP@0.5   of ANN",
+            *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
+                                                       if ann_map["mAP50"] else "-")
+              for s, m in snn_map.items()],
+            "files: model.h5, run/ (recordings.h5, run_info.json), detections_ann.json, detections.json, "
+            "checkpoints/, *_ann_vs_snn.png, map_vs_steps.png",
+            f"total {report['seconds']:.0f} s"]
+        (stage / "report.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"-> {out_dir}")
+    return json.loads((out_dir / "report.json").read_text())

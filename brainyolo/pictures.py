@@ -9,6 +9,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from brainyolo.heads import Detections
 
+MIN_SIDE = 384
+"""Pictures whose longer side is shorter than this are enlarged by an integer factor."""
+
 
 def class_colour(index: int) -> tuple[int, int, int]:
     """A stable, well-separated colour per class (golden-ratio hue steps)."""
@@ -21,6 +24,9 @@ def draw_detections(image_path: str | os.PathLike, detections: Detections, class
     """Save ``image_path`` with the detections scoring at least ``min_score`` drawn on it."""
     with Image.open(image_path) as source:
         image = source.convert("RGB")
+    zoom = max(1, -(-MIN_SIDE // max(image.size)))  # small pictures are enlarged so labels stay legible
+    if zoom > 1:
+        image = image.resize((image.width * zoom, image.height * zoom), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     width = max(2, round(max(image.size) / 300))
@@ -28,7 +34,7 @@ def draw_detections(image_path: str | os.PathLike, detections: Detections, class
                                strict=True):
         if score < min_score:
             continue
-        x, y, w, h = (float(v) for v in box)
+        x, y, w, h = (float(v) * zoom for v in box)
         colour = class_colour(int(cls))
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
         label = f"{class_names[cls]} {score:.2f}"

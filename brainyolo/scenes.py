@@ -10,7 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-CLASS_NAMES = ["square", "disc", "triangle"]
+CLASS_NAMES = ["rectangle", "ellipse", "triangle", "cross"]
+
+MAX_OVERLAP_IOU = 0.35
+"""Objects are placed so that no two boxes overlap by more than this IoU (occluded, not hidden)."""
 
 
 @dataclass
@@ -22,34 +25,69 @@ class Scene:
     classes: np.ndarray
 
 
+def _iou(a, b) -> float:
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def _draw_object(draw: ImageDraw.ImageDraw, cls: int, box, colour) -> None:
+    x0, y0, w, h = box
+    x1, y1 = x0 + w, y0 + h
+    if cls == 0:
+        draw.rectangle([x0, y0, x1, y1], fill=colour)
+    elif cls == 1:
+        draw.ellipse([x0, y0, x1, y1], fill=colour)
+    elif cls == 2:
+        draw.polygon([(x0 + w / 2, y0), (x0, y1), (x1, y1)], fill=colour)
+    else:  # a plus sign, arms a third of the box wide
+        draw.rectangle([x0 + w / 3, y0, x1 - w / 3, y1], fill=colour)
+        draw.rectangle([x0, y0 + h / 3, x1, y1 - h / 3], fill=colour)
+
+
 def make_scene(rng: np.random.Generator, size: tuple[int, int] = (128, 96),
-               max_objects: int = 4) -> Scene:
-    """One scene: a noisy gradient background, clutter strokes, 1..max_objects shapes."""
+               max_objects: int = 5) -> Scene:
+    """One scene: a noisy gradient background, clutter strokes and dots, 1..max_objects shapes.
+
+    Shapes vary in class, colour, scale (12-50 % of the shorter side), aspect ratio (0.6-1.6) and
+    position; they may overlap (box IoU up to :data:`MAX_OVERLAP_IOU`); each box is the shape's
+    full extent, occluded or not.
+    """
     width, height = size
     gradient = np.linspace(0, 1, width)[None, :, None] * rng.uniform(-60, 60, 3)
     base = rng.uniform(60, 190, 3) + gradient + rng.normal(0, 12, (height, width, 3))
     image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    background = np.asarray(image, np.float64).reshape(-1, 3).mean(axis=0)
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.integers(2, 6)):  # clutter
+    for _ in range(rng.integers(2, 7)):  # clutter: strokes and small dots
         points = [tuple(int(v) for v in rng.uniform(0, (width, height))) for _ in range(3)]
         draw.line(points, fill=tuple(int(v) for v in rng.uniform(0, 255, 3)), width=int(rng.integers(1, 3)))
+        x, y = rng.uniform(0, (width, height))
+        r = rng.uniform(1, 3)
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(v) for v in rng.uniform(0, 255, 3)))
     boxes, classes = [], []
     for _ in range(rng.integers(1, max_objects + 1)):
-        side = float(rng.uniform(0.12, 0.45) * min(width, height))
-        x0, y0 = rng.uniform(0, width - side), rng.uniform(0, height - side)
-        cls = int(rng.integers(len(CLASS_NAMES)))
-        colour = tuple(int(v) for v in rng.uniform(0, 255, 3))
-        shape = [x0, y0, x0 + side, y0 + side]
-        if cls == 0:
-            draw.rectangle(shape, fill=colour)
-        elif cls == 1:
-            draw.ellipse(shape, fill=colour)
+        for _attempt in range(20):
+            side = float(rng.uniform(0.12, 0.5) * min(width, height))
+            aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+            w, h = min(side * np.sqrt(aspect), width - 1), min(side / np.sqrt(aspect), height - 1)
+            box = [float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h]
+            if all(_iou(box, other) <= MAX_OVERLAP_IOU for other in boxes):
+                break
         else:
-            draw.polygon([(x0 + side / 2, y0), (x0, y0 + side), (x0 + side, y0 + side)], fill=colour)
-        boxes.append([x0, y0, side, side])
+            continue
+        colour = rng.uniform(0, 255, 3)
+        while np.abs(colour - background).sum() < 120:  # visible against the background
+            colour = rng.uniform(0, 255, 3)
+        cls = int(rng.integers(len(CLASS_NAMES)))
+        _draw_object(draw, cls, box, tuple(int(v) for v in colour))
+        boxes.append(box)
         classes.append(cls)
     image = image.filter(ImageFilter.GaussianBlur(0.6))
-    return Scene(image, np.asarray(boxes), np.asarray(classes, np.int64))
+    return Scene(image, np.asarray(boxes).reshape(-1, 4), np.asarray(classes, np.int64))
 
 
 def write_scenes(folder, count: int, seed: int, size: tuple[int, int] = (128, 96)) -> list:
