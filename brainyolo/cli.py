@@ -1,4 +1,4 @@
-"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, demo, run, fetch, benchmark.
+"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, analyze, demo, run, fetch, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -236,6 +236,19 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from brainyolo.analysis import analyze
+
+    index = analyze([_existing(p) for p in args.inputs], args.output_dir, args.layer, args.channel, args.images,
+                    progress=not args.quiet)
+    made = [f for f in index["figures"].values() if f]
+    print(f"{len(made)} figures ({', '.join(k for k, f in index['figures'].items() if f)}), table 2, population "
+          f"statistics for layer {index['layer']} channel {index['channel']} -> {args.output_dir}")
+    for note in index.get("notes", []):
+        print(f"note: {note}")
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     from brainyolo.benchmark import run_benchmark
 
@@ -356,6 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", dest="output_dir", help="output folder (default: beside the run file, "
                                                              "named after the run)")
     p.set_defaults(run=cmd_run)
+
+    p = commands.add_parser("analyze", help="figures and tables from recorded runs (Spiking-YOLO Figs. 1-9, Table 2)",
+                            description="Firing rates, rasters, mAP vs time steps, detections over time, energy "
+                                        "and population statistics from run directories (or experiment / demo "
+                                        "folders); each figure as PNG with its data as CSV or JSON.")
+    p.add_argument("inputs", nargs="+", help="run directories, experiment folders (brainyolo run) or demo folders")
+    p.add_argument("--layer", type=int, help="convolution for Figs. 3-5 (default: the second hidden one)")
+    p.add_argument("--channel", type=int, help="channel for Fig. 3 (default: the one layer-norm starves most)")
+    p.add_argument("--images", help="folder holding the runs' pictures (Fig. 8), if not found by itself")
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
+    p.set_defaults(run=cmd_analyze)
 
     p = commands.add_parser("fetch", help="download a real Darknet model (sha256-checked)",
                             description="Download cfg, weights and class names from the official addresses; "

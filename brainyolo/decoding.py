@@ -124,6 +124,24 @@ class Decoder:
                 for step, maps in zip(steps, self.head_maps(outputs, steps), strict=True)}
 
 
+def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) -> Path:
+    """The model file a run simulated: ``model_path``, else the recorded path, else a file of the
+    same name beside the run directory or in it (runs made in a staging folder, moved folders);
+    checked against the recorded sha256."""
+    from brainyolo.fileio import sha256_of
+
+    recorded = Path(str(attrs["model_file"]))
+    run_dir = Path(run_dir)
+    candidates = [Path(model_path)] if model_path else [recorded, run_dir.parent / recorded.name,
+                                                        run_dir / recorded.name]
+    path = next((c for c in candidates if c.exists()), None)
+    if path is None:
+        raise BrainyoloError(candidates[0], "the run's model file is not there (pass --model)")
+    if sha256_of(path) != attrs["model_sha256"]:
+        raise BrainyoloError(path, "is not the model file this run simulated (sha256 differs)")
+    return path
+
+
 def read_run(run_dir: str | os.PathLike):
     """Open ``RUN_DIR/recordings.h5``; yield ``(attrs, image attrs, outputs)`` per image."""
     path = Path(run_dir) / "recordings.h5"
@@ -168,7 +186,6 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
     records : {step: [detection records of all images]} (the ANN's JSON format)
     detections : {file_name: {step: Detections}}
     """
-    from brainyolo.fileio import sha256_of
     from brainyolo.modelfile import load_model
 
     records: dict[int, list[dict]] = {}
@@ -176,11 +193,7 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
     decoder = None
     for attrs, image, outputs in read_run(run_dir):
         if decoder is None:
-            path = Path(model_path or attrs["model_file"])
-            if not path.exists():
-                raise BrainyoloError(path, "the run's model file is not there (pass --model)")
-            if sha256_of(path) != attrs["model_sha256"]:
-                raise BrainyoloError(path, "is not the model file this run simulated (sha256 differs)")
+            path = find_model_file(run_dir, attrs, model_path)
             if decode == "spikes" and attrs["output"] != "spikes":
                 raise BrainyoloError(Path(run_dir) / "recordings.h5",
                                      "the spike-count read-out needs a run made with --output spikes")

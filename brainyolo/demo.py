@@ -9,7 +9,8 @@ Steps (the experiment of ``runs/demo.toml``, :class:`brainyolo.experiment.RunSpe
 3. simulate the spiking network in Brian2 C++ standalone (compiled once, reused per image) for
    1000 steps into ``run/`` (recordings.h5, run_info.json);
 4. decode the output layer's V at every checkpoint into detections (``checkpoints/``) and score
-   them (COCO mAP) next to the ANN;
+   them (COCO mAP) next to the ANN; simulate the first scene under layer-norm too (numpy runtime,
+   300 steps, ``run_layer_norm/``) so that ``brainyolo analyze`` can compare the normalizations;
 5. draw ANN vs SNN pictures, the mAP-vs-steps curve and a short report.
 """
 
@@ -21,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 
 from brainyolo import scenes
+
+COMPANION_STEPS = 300
 
 
 def embedded_model(folder: Path) -> tuple[Path, Path, Path]:
@@ -63,6 +66,11 @@ def run_demo(out_dir, progress: bool = True) -> dict:
                                       threads=spec.threads, sample_neurons=spec.sample_neurons,
                                       build=BuildOptions(neuron=spec.neuron[0], output=spec.decode[0]))
         info = simulate(model_h5, paths, settings, stage / "run", progress=progress)
+        # a layer-norm companion of the first scene, for `brainyolo analyze` (Figs. 3-5 compare the
+        # normalizations); numpy runtime, no second compilation
+        simulate(model_h5, paths[:1], SimulationSettings(steps=COMPANION_STEPS, device="runtime",
+                                                         build=BuildOptions(normalization="layer")),
+                 stage / "run_layer_norm", progress=progress)
         records, found = decode_run(stage / "run", spec.decode[0], model_h5)
         write_detections(stage, records)
         ann_map = coco_map(truths, ann_records, len(names))
@@ -106,8 +114,10 @@ def run_demo(out_dir, progress: bool = True) -> dict:
             *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
                                                        if ann_map["mAP50"] else "-")
               for s, m in snn_map.items()],
-            "files: model.h5, run/ (recordings.h5, run_info.json), detections_ann.json, detections.json, "
-            "checkpoints/, *_ann_vs_snn.png, map_vs_steps.png",
+            "files: model.h5, run/ (recordings.h5, run_info.json), run_layer_norm/ (first scene, layer-norm, "
+            f"{COMPANION_STEPS} steps, numpy runtime), detections_ann.json, detections.json, checkpoints/, "
+            "*_ann_vs_snn.png, map_vs_steps.png",
+            "next: brainyolo analyze DIR -o DIR/analysis (figures and energy from these recordings)",
             f"total {report['seconds']:.0f} s"]
         (stage / "report.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

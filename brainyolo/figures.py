@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,3 +31,122 @@ def plot_map_vs_steps(summary: dict, out_path: str | os.PathLike, metric: str = 
     fig.tight_layout()
     fig.savefig(out_path)
     plt.close(fig)
+
+
+def _finish(fig, ax_or_axes, out_path) -> None:
+    fig.tight_layout()
+    fig.savefig(out_path)
+    plt.close(fig)
+
+
+def plot_layer_norm_channel_maxima(rows: list[dict], out_path) -> None:
+    """Fig. 1: per layer, every channel's maximum activation divided by the layer-norm lambda.
+
+    ``rows``: ``{"layer", "values" (per channel), "mean", "min"}`` per convolution.
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
+    for k, row in enumerate(rows):
+        values = np.asarray(row["values"])
+        jitter = (np.random.default_rng(k).random(len(values)) - 0.5) * 0.5
+        ax.scatter(np.full(len(values), k) + jitter, values, s=6, alpha=0.5, color="tab:blue",
+                   label="channel maximum / layer lambda" if k == 0 else None)
+        for key, colour in (("mean", "tab:orange"), ("min", "tab:red")):
+            ax.plot([k - 0.35, k + 0.35], [row[key]] * 2, color=colour, lw=2,
+                    label=f"layer {'mean' if key == 'mean' else 'minimum'}" if k == 0 else None)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)), [str(r["layer"]) for r in rows])
+    ax.set_xlabel("convolution (layer index)")
+    ax.set_ylabel("normalized maximum activation (log)")
+    ax.set_title("Layer-norm: channel maxima relative to the layer's lambda (Spiking-YOLO Fig. 1)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="lower left")
+    _finish(fig, ax, out_path)
+
+
+def plot_rate_distributions(series: dict[str, np.ndarray], title: str, out_path, bins: int = 20) -> None:
+    """Fig. 3: number of neurons per firing-rate bin (log counts), one line per run."""
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    edges = np.linspace(0, 1, bins + 1)
+    for label, rates in series.items():
+        counts, _ = np.histogram(np.clip(rates, 0, 1), edges)
+        ax.step(edges[:-1], np.maximum(counts, 0.8), where="post", label=label, lw=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("firing rate (spikes per time step, either sign)")
+    ax.set_ylabel("number of neurons (log)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _finish(fig, ax, out_path)
+
+
+def plot_channel_rates(series: dict[str, np.ndarray], title: str, out_path) -> None:
+    """Fig. 4: mean firing rate per channel of one layer, one bar series per run."""
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
+    width = 0.8 / max(len(series), 1)
+    for k, (label, rates) in enumerate(series.items()):
+        ax.bar(np.arange(len(rates)) + k * width - 0.4 + width / 2, rates, width=width, label=label)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("mean firing rate (spikes per step)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    _finish(fig, ax, out_path)
+
+
+def plot_rasters(panels: dict[str, dict], title: str, out_path, neurons: int = 20) -> None:
+    """Fig. 5: spike rasters of sampled neurons, +1 spikes black, -1 spikes red, one panel per run.
+
+    ``panels[label]``: ``{"neuron", "step", "sign", "steps"}`` arrays of the sampled trains.
+    """
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), dpi=120, squeeze=False)
+    for ax, (label, p) in zip(axes[:, 0], panels.items(), strict=True):
+        keep = p["neuron"] < neurons
+        for sign, colour, name in ((1, "black", "+1 spike"), (-1, "tab:red", "-1 spike")):
+            sel = keep & (p["sign"] == sign)
+            ax.scatter(p["step"][sel], p["neuron"][sel], marker="|", s=30, color=colour, label=name, lw=1)
+        ax.set_xlim(0, min(q["steps"] for q in panels.values()) + 1)  # the same window for every run
+        ax.set_ylim(-0.5, neurons - 0.5)
+        ax.set_ylabel("sampled neuron")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[-1, 0].set_xlabel("time step (1 ms)")
+    fig.suptitle(title, fontsize=10)
+    _finish(fig, axes, out_path)
+
+
+def plot_population(series: dict[str, dict], out_path) -> None:
+    """Population statistics over time: mean firing rate and negative-spike fraction per layer."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=120, sharex=True)
+    for label, data in series.items():
+        top.plot(data["step"], data["rate"], lw=1, label=label)
+        bottom.plot(data["step"], data["negative_fraction"], lw=1, label=label)
+    top.set_ylabel("mean firing rate\n(spikes per neuron per step)")
+    bottom.set_ylabel("fraction of negative spikes")
+    bottom.set_xlabel("time step (1 ms)")
+    top.set_title("Population activity over time, per layer")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    top.legend(fontsize=7, ncol=3)
+    _finish(fig, (top, bottom), out_path)
+
+
+def plot_energy(table: dict, title: str, out_path) -> None:
+    """Fig. 9: ANN vs SNN energy per image for 32-bit float and int operations (log scale)."""
+    kinds = ["float32", "int32"]
+    ann = [table["energy_joules"][k]["ann"] for k in kinds]
+    snn = [table["energy_joules"][k]["snn"] for k in kinds]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    x = np.arange(len(kinds))
+    bars_ann = ax.bar(x - 0.2, ann, 0.4, label=f"ANN ({table['ann_macs']:.3g} MACs)")
+    bars_snn = ax.bar(x + 0.2, snn, 0.4, label=f"SNN, {table['steps']} steps ({table['snn_acs']:.3g} ACs)")
+    for bars in (bars_ann, bars_snn):
+        for bar in bars:
+            ax.annotate(f"{bar.get_height():.2e} J", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(x, ["32-bit float\n(MAC 4.6 pJ, AC 0.9 pJ)", "32-bit int\n(MAC 3.2 pJ, AC 0.1 pJ)"])
+    ax.set_ylabel("energy per image (J, log)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.margins(y=0.3)
+    _finish(fig, ax, out_path)

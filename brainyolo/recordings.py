@@ -4,10 +4,13 @@ What is recorded, per image:
 
 * every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events);
 * the spike trains (step and sign) of a sample of neurons per layer, for rasters;
+* every layer's population count of +1 and of -1 spikes at every step (Brian2's
+  ``PopulationRateMonitor``, for the negative event too), for population statistics over time;
 * the output layers' membrane ``v`` (and, with the spike-count read-out, their net spike count
   ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve.
 
-Schema version 1 (arrays in ``(C, H, W)`` layout, steps counted from 1)::
+Schema version 2 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
+population datasets)::
 
     /                         attrs: format="brainyolo-recordings", schema_version=1, steps,
                                      checkpoints, time_step_ms, neuron, output, input,
@@ -15,7 +18,8 @@ Schema version 1 (arrays in ``(C, H, W)`` layout, steps counted from 1)::
     /images/NNNN              attrs: file_name, image_width, image_height
     /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
-                              sample), sample_spike_step, sample_spike_sign (+1 / -1)
+                              sample), sample_spike_step, sample_spike_sign (+1 / -1);
+                              population_positive, population_negative (steps,) int32
     /images/NNNN/output/LL    datasets v (checkpoints, C, H, W) and, for the spike read-out,
                               net_count (checkpoints, C, H, W)
 """
@@ -30,12 +34,12 @@ import brian2
 import h5py
 import numpy as np
 
-from brainyolo.neurons import NEGATIVE_EVENT
+from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
 
 FORMAT = "brainyolo-recordings"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
@@ -45,12 +49,31 @@ def sample_slice(n_neurons: int, shape, size: int) -> slice:
     return slice(start, min(start + size, n_neurons))
 
 
+class EventRateMonitor(brian2.PopulationRateMonitor):
+    """Brian2's ``PopulationRateMonitor`` for any event of a group (it reads that event's space)."""
+
+    def __init__(self, source, event: str = "spike", name: str = "eventratemonitor*"):
+        super().__init__(source, name=name)
+        if event != "spike":
+            del self.variables._variables["_spikespace"]
+            self.variables.add_reference("_spikespace", source, f"_{event}space")
+
+
+def _population_counts(monitor, n_neurons: int, steps: int) -> np.ndarray:
+    """Events per step from a rate monitor (rate x neurons x step length), int32."""
+    if monitor is None:
+        return np.zeros(steps, np.int32)
+    return np.rint(np.asarray(monitor.rate_[:]) * n_neurons * TIME_STEP_MS / 1000).astype(np.int32)
+
+
 @dataclass
 class _LayerMonitors:
     group: object
     sample: slice
     sample_positive: object | None
     sample_negative: object | None
+    population_positive: object | None = None
+    population_negative: object | None = None
 
 
 class Recorder:
@@ -83,9 +106,13 @@ class Recorder:
                 group, block,
                 brian2.SpikeMonitor(group[block], name=f"sample{index:02d}") if spiking else None,
                 brian2.EventMonitor(group[block], NEGATIVE_EVENT, name=f"negsample{index:02d}")
-                if signed else None)
+                if signed else None,
+                EventRateMonitor(group, "spike", name=f"population{index:02d}") if spiking else None,
+                EventRateMonitor(group, NEGATIVE_EVENT, name=f"negpopulation{index:02d}") if signed else None)
             self.layers[index] = monitors
-            self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative) if m is not None]
+            self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative,
+                                          monitors.population_positive, monitors.population_negative)
+                              if m is not None]
         # Intermediate checkpoints: StateMonitors at the start of a step see the state after
         # (step) completed steps; the last checkpoint is the final state.
         early = [c for c in self.checkpoints if c < steps]
@@ -129,7 +156,9 @@ class Recorder:
                 "sample_neuron": sample,
                 "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
                 "sample_spike_step": np.concatenate(steps)[order] if ids else np.zeros(0, np.int32),
-                "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8)}
+                "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8),
+                **{f"population_{sign}": _population_counts(monitor, n, self.steps)
+                   for sign, monitor in (("positive", m.population_positive), ("negative", m.population_negative))}}
         for index, (group, variables, monitor) in self.outputs.items():
             shape = net.layers[index].shape
             out = {}

@@ -74,7 +74,7 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
     first, second = saved["images"]
     assert info["synaptic_events"] > 0 and first["synaptic_events"] == second["synaptic_events"]
     with h5py.File(tmp_path / "recordings.h5") as f:
-        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 1
+        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 2
         layer = f["images/0001/layers/00"]
         assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
         steps = layer["sample_spike_step"][()]
@@ -85,6 +85,12 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
         pos = layer["positive_count"][()][c, y, x]
         signs, ids = layer["sample_spike_sign"][()], layer["sample_spike_neuron"][()]
         np.testing.assert_array_equal(np.bincount(ids[signs > 0], minlength=7), pos)
+        # population counts per step add up to every layer's total counts (both signs)
+        for name, group in f["images/0000/layers"].items():
+            for sign in ("positive", "negative"):
+                population = group[f"population_{sign}"][()]
+                assert population.shape == (20,), name
+                assert population.sum() == group[f"{sign}_count"][()].sum(), (name, sign)
 
 
 STANDALONE = {"steps": 30, "checkpoints": (10,), "threads": 2, "output": "spikes"}
