@@ -249,7 +249,7 @@ def collect_inputs(paths) -> tuple[list[Path], list[dict], list[Path]]:
             summaries.append(summary)
             runs += [path / name / "run" for name in summary["configurations"]
                      if (path / name / "run" / "recordings.h5").exists()]
-            pictures.append(path / "scenes" / "evaluation" / "images")
+            pictures.append(Path(summary.get("images_folder", path / "scenes" / "evaluation" / "images")))
         elif (path / "report.json").exists() and (path / "run" / "recordings.h5").exists():
             import json
 

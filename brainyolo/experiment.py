@@ -278,6 +278,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
     for path, detections in ann_detections(model.graph, paths):
         ann_records += detections.records(path.name, names)
     summary = {"name": spec.name, "description": spec.description, "images": len(paths),
+               "images_folder": str(paths[0].parent),
                "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
                "configurations": {}}
     write_json(out_dir / "detections_ann.json", ann_records)
