@@ -367,7 +367,7 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
             stats_rows.append([number, s["kind"], s["neurons"], f"{s['mean_rate']:.6g}",
                                f"{s['negative_fraction']:.6g}", f"{s['silent_fraction']:.6g}"])
             over = population_over_time(lay, window=max(1, main.steps // 100))
-            if over is not None:
+            if over is not None and over["rate"].any():  # (integrate-only output layers never spike)
                 window = max(1, main.steps // 100)
                 series[f"{number:02d} {s['kind']}"] = {"step": (np.arange(len(over["rate"])) + 1) * window, **over}
         _write_csv(stage / "population_statistics.csv",
