@@ -25,7 +25,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out
@@ -71,19 +70,10 @@ class Run:
 
 def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Run:
     """Read ``RUN_DIR/recordings.h5`` (every dataset of every layer) and the run's model file."""
-    from brainyolo.decoding import find_model_file
+    from brainyolo.decoding import find_model_file, open_recordings_file
     from brainyolo.modelfile import load_model
 
-    path = Path(run_dir) / "recordings.h5"
-    if not path.exists():
-        raise BrainyoloError(path, "not found (is this a run directory of `brainyolo simulate`?)")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise BrainyoloError(path, f"not a readable HDF5 file: {err}") from None
-    with f:
-        if f.attrs.get("format") != "brainyolo-recordings":
-            raise BrainyoloError(path, "not a brainyolo recordings file")
+    with open_recordings_file(run_dir) as f:
         attrs = dict(f.attrs)
         images = []
         for name in sorted(f["images"]):

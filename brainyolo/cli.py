@@ -124,7 +124,7 @@ def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
     from brainyolo.decoding import write_detections
-    from brainyolo.evaluation import coco_map, read_coco_instances, read_voc_annotations, read_yolo_labels, voc_map
+    from brainyolo.evaluation import read_ground_truth, score
     from brainyolo.fileio import staged_directory, write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
@@ -141,18 +141,12 @@ def cmd_evaluate(args) -> int:
     if args.mode == "snn" and not args.steps:
         raise BrainyoloError(None, "--mode snn needs --steps")
     settings = _simulation_settings(args) if args.mode == "snn" else None
-    if args.labels:
-        truths = read_yolo_labels(paths, _existing(args.labels), len(names))
-    elif args.coco:
-        truths = read_coco_instances(paths, _existing(args.coco), names)
-    else:
-        truths = read_voc_annotations(paths, _existing(args.voc), names)
+    source = _existing(args.labels or args.coco or args.voc)
+    truths = read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
+                               voc=args.voc and source)
 
     def scores(records):
-        metrics = coco_map(truths, records, len(names))
-        if args.voc:
-            metrics.update(voc_map(truths, records, len(names)))
-        return metrics
+        return score(truths, records, len(names), voc=bool(args.voc))
 
     records = []
     progress = tqdm(ann_detections(model.graph, paths), total=len(paths), desc="ANN",
@@ -160,7 +154,6 @@ def cmd_evaluate(args) -> int:
     for path, detections in progress:
         records += detections.records(path.name, names)
     metrics = {"ann": scores(records), "images": len(paths)}
-    snn_records = {}
     if args.mode == "snn":
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)

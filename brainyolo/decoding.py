@@ -142,8 +142,8 @@ def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) ->
     return path
 
 
-def read_run(run_dir: str | os.PathLike):
-    """Open ``RUN_DIR/recordings.h5``; yield ``(attrs, image attrs, outputs)`` per image."""
+def open_recordings_file(run_dir: str | os.PathLike) -> h5py.File:
+    """``RUN_DIR/recordings.h5`` opened for reading, or one clear error naming the file."""
     path = Path(run_dir) / "recordings.h5"
     if not path.exists():
         raise BrainyoloError(path, "not found (is this a run directory of `brainyolo simulate`?)")
@@ -151,9 +151,15 @@ def read_run(run_dir: str | os.PathLike):
         f = h5py.File(path, "r")
     except OSError as err:
         raise BrainyoloError(path, f"not a readable HDF5 file: {err}") from None
-    with f:
-        if f.attrs.get("format") != "brainyolo-recordings":
-            raise BrainyoloError(path, "not a brainyolo recordings file")
+    if f.attrs.get("format") != "brainyolo-recordings":
+        f.close()
+        raise BrainyoloError(path, "not a brainyolo recordings file")
+    return f
+
+
+def read_run(run_dir: str | os.PathLike):
+    """Open ``RUN_DIR/recordings.h5``; yield ``(attrs, image attrs, outputs)`` per image."""
+    with open_recordings_file(run_dir) as f:
         attrs = dict(f.attrs)
         for name in sorted(f["images"]):
             image = f["images"][name]

@@ -246,3 +246,20 @@ def coco_map(truths: list[GroundTruth], detections: list[dict], n_classes: int) 
         evaluator.summarize()
     return {"mAP50": float(evaluator.stats[1]), "mAP": float(evaluator.stats[0]),
             "images": len(truths), "objects": len(gt["annotations"]), "detections": len(results)}
+
+
+def read_ground_truth(image_paths, class_names: list[str], labels=None, coco=None, voc=None) -> list[GroundTruth]:
+    """Ground truth from whichever source is given: YOLO labels folder, COCO JSON or VOC XML folder."""
+    if labels:
+        return read_yolo_labels(image_paths, labels, len(class_names))
+    if coco:
+        return read_coco_instances(image_paths, coco, class_names)
+    return read_voc_annotations(image_paths, voc, class_names)
+
+
+def score(truths: list[GroundTruth], detections: list[dict], n_classes: int, voc: bool = False) -> dict:
+    """COCO mAP (pycocotools), plus VOC07 and all-point AP with ``voc``."""
+    metrics = coco_map(truths, detections, n_classes)
+    if voc:
+        metrics.update(voc_map(truths, detections, n_classes))
+    return metrics

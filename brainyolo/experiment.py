@@ -194,18 +194,6 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
     return spec
 
 
-def _truths(source: ImageSource, paths: list[Path], names: list[str], generated: Path):
-    from brainyolo.evaluation import read_coco_instances, read_voc_annotations, read_yolo_labels
-
-    if source.scenes:
-        return read_yolo_labels(paths, generated / "labels", len(names))
-    if source.labels:
-        return read_yolo_labels(paths, source.labels, len(names))
-    if source.coco:
-        return read_coco_instances(paths, source.coco, names)
-    return read_voc_annotations(paths, source.voc, names)
-
-
 def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
     """Convert the run's model (once) into ``out_dir/model.h5``; return its path."""
     from brainyolo.fileio import atomic_path
@@ -239,7 +227,7 @@ def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
 
 def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = True) -> dict:
     """Run every configuration of ``spec`` into ``out_dir``; return the summary."""
-    from brainyolo.evaluation import coco_map, voc_map
+    from brainyolo.evaluation import read_ground_truth, score
     from brainyolo.fileio import write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
@@ -266,13 +254,12 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         paths = list_images(spec.images.folder)[:spec.images.count or None]
         if not paths:
             raise BrainyoloError(spec.images.folder, "holds no images")
-    truths = _truths(spec.images, paths, names, generated)
+    source = spec.images
+    truths = read_ground_truth(paths, names, labels=generated / "labels" if source.scenes else source.labels,
+                               coco=source.coco, voc=source.voc)
 
     def scores(records):
-        metrics = coco_map(truths, records, len(names))
-        if spec.images.voc:
-            metrics.update(voc_map(truths, records, len(names)))
-        return metrics
+        return score(truths, records, len(names), voc=bool(source.voc))
 
     ann_records = []
     for path, detections in ann_detections(model.graph, paths):

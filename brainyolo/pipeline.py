@@ -114,7 +114,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
             raise BrainyoloError(out_dir, "holds an SNN evaluation with other settings (model, steps, "
                                           "decoding or simulation options): use another output folder")
     else:
-        per_image.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         write_json(settings_file, pinned)
     per_image.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in image_paths]

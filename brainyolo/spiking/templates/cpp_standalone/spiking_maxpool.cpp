@@ -19,6 +19,19 @@
     // 2. Negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied).
     // 3. Positive spikes: the maximum can only rise, to the input's new count: O(1).
+    // The channel of input neuron _pre and the pool outputs o holding it: o*S - OFF <= y <= o*S - OFF + K - 1.
+    auto _windows = [&](int32_t _pre, int &_c, int &_oy0, int &_oy1, int &_ox0, int &_ox1)
+    {
+        _c = _pre % _C;
+        const int _y = (_pre / _C) / _W;
+        const int _x = (_pre / _C) % _W;
+        _oy0 = _y + _OFF - _K + _S;
+        _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
+        _ox0 = _x + _OFF - _K + _S;
+        _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
+        _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
+        _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+    };
     // Spikes [_first, _last) of one event space (sorted by neuron index).
     auto _negative = [&](const int32_t * __restrict _spikes, int32_t _first, int32_t _last)
     {
@@ -26,16 +39,8 @@
         {
             const int32_t _pre = _spikes[_s];
             const int32_t _count = {{input_count}}[_pre];
-            const int _c = _pre % _C;
-            const int _y = (_pre / _C) / _W;
-            const int _x = (_pre / _C) % _W;
-            // outputs o with o*S - OFF <= y <= o*S - OFF + K - 1
-            int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
-            _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
-            int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
-            _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
-            const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
-            const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+            int _c, _oy0, _oy1, _ox0, _ox1;
+            _windows(_pre, _c, _oy0, _oy1, _ox0, _ox1);
             for (int _oy = _oy0; _oy <= _oy1; _oy++)
                 for (int _ox = _ox0; _ox <= _ox1; _ox++)
                 {
@@ -64,15 +69,8 @@
         {
             const int32_t _pre = _spikes[_s];
             const {{m_type}} _count = {{input_count}}[_pre];
-            const int _c = _pre % _C;
-            const int _y = (_pre / _C) / _W;
-            const int _x = (_pre / _C) % _W;
-            int _oy0 = (_y + _OFF - _K + 1 + _S - 1);
-            _oy0 = _oy0 >= 0 ? _oy0 / _S : 0;
-            int _ox0 = (_x + _OFF - _K + 1 + _S - 1);
-            _ox0 = _ox0 >= 0 ? _ox0 / _S : 0;
-            const int _oy1 = (_y + _OFF) / _S < _OH - 1 ? (_y + _OFF) / _S : _OH - 1;
-            const int _ox1 = (_x + _OFF) / _S < _OW - 1 ? (_x + _OFF) / _S : _OW - 1;
+            int _c, _oy0, _oy1, _ox0, _ox1;
+            _windows(_pre, _c, _oy0, _oy1, _ox0, _ox1);
             for (int _oy = _oy0; _oy <= _oy1; _oy++)
                 for (int _ox = _ox0; _ox <= _ox1; _ox++)
                 {
