@@ -66,6 +66,16 @@ def _population_counts(monitor, n_neurons: int, steps: int) -> np.ndarray:
     return np.rint(np.asarray(monitor.rate_[:]) * n_neurons * TIME_STEP_MS / 1000).astype(np.int32)
 
 
+def _sample_monitor(group, block: slice, event: str, name: str):
+    """An ``EventMonitor`` of ``group[block]`` scheduled right after ``event``'s thresholder.
+
+    (Brian2 schedules a monitor of a subgroup after the group's *spike* thresholder; a custom event
+    is tested later, in ``after_thresholds``, so it would be recorded one step late.)
+    """
+    thresholder = group.thresholder[event]
+    return brian2.EventMonitor(group[block], event, when=thresholder.when, order=thresholder.order + 1, name=name)
+
+
 @dataclass
 class _LayerMonitors:
     group: object
@@ -104,9 +114,8 @@ class Recorder:
             block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
             monitors = _LayerMonitors(
                 group, block,
-                brian2.SpikeMonitor(group[block], name=f"sample{index:02d}") if spiking else None,
-                brian2.EventMonitor(group[block], NEGATIVE_EVENT, name=f"negsample{index:02d}")
-                if signed else None,
+                _sample_monitor(group, block, "spike", f"sample{index:02d}") if spiking else None,
+                _sample_monitor(group, block, NEGATIVE_EVENT, f"negsample{index:02d}") if signed else None,
                 EventRateMonitor(group, "spike", name=f"population{index:02d}") if spiking else None,
                 EventRateMonitor(group, NEGATIVE_EVENT, name=f"negpopulation{index:02d}") if signed else None)
             self.layers[index] = monitors

@@ -82,9 +82,9 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
         assert f["images/0000/output/12/v"].shape == (3, 24, 6, 6)
         # the sampled trains are consistent with the counts of the sampled neurons
         c, y, x = layer["sample_neuron"][()].T
-        pos = layer["positive_count"][()][c, y, x]
         signs, ids = layer["sample_spike_sign"][()], layer["sample_spike_neuron"][()]
-        np.testing.assert_array_equal(np.bincount(ids[signs > 0], minlength=7), pos)
+        for sign, key in ((1, "positive_count"), (-1, "negative_count")):
+            np.testing.assert_array_equal(np.bincount(ids[signs == sign], minlength=7), layer[key][()][c, y, x])
         # population counts per step add up to every layer's total counts (both signs)
         for name, group in f["images/0000/layers"].items():
             for sign in ("positive", "negative"):
@@ -153,6 +153,42 @@ def test_unrolled_network_equals_shared_network(tiny_h5, tmp_path):
     for name in shared:
         for a, b in zip(shared[name], unrolled[name], strict=True):
             np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_signed_layers_are_thresholded_and_integrated_in_one_pass(tiny_h5):
+    from brainyolo.neurons import NEGATIVE_EVENT
+    from brainyolo.spiking.builder import build_network
+    from brainyolo.spiking.thresholder import SignedThresholder
+
+    for fused in (True, False):
+        net = build_network(load_model(tiny_h5[0]), BuildOptions(output="spikes", fused_thresholds=fused))
+        signed = [net.layers[i].group for i in net.own_layers()]
+        assert signed and all(NEGATIVE_EVENT in group.events for group in signed)
+        for group in signed:
+            thresholders = {id(group.thresholder[event]) for event in ("spike", NEGATIVE_EVENT)}
+            assert len(thresholders) == (1 if fused else 2)
+            assert isinstance(group.thresholder["spike"], SignedThresholder) == fused
+            integrated = group.equations.diff_eq_names and group.state_updater not in group.contained_objects
+            assert bool(integrated) == (fused and bool(group.equations.diff_eq_names))
+        assert any(group.equations.diff_eq_names for group in signed)
+
+
+@pytest.mark.parametrize("neuron", ["if_signed_ibt", "lif_signed_ibt"])
+def test_fused_thresholders_equal_brian2s_two_thresholders(tiny_h5, tmp_path, neuron):
+    """One SignedThresholder per signed layer (integrating the equations in the same pass) gives the
+    events of Brian2's StateUpdater and two Thresholders."""
+    model_path, image = tiny_h5
+    for fused in (True, False):
+        options = BuildOptions(neuron=neuron, output="spikes", fused_thresholds=fused)
+        simulate(model_path, [image], SimulationSettings(steps=25, device="runtime", sample_neurons=50, build=options),
+                 tmp_path / str(fused), progress=False)
+    with h5py.File(tmp_path / "True/recordings.h5") as a, h5py.File(tmp_path / "False/recordings.h5") as b:
+        layers = a["images/0000/layers"]
+        assert sum(layers[name]["negative_count"][()].sum() > 0 for name in layers) >= 3
+        for name in layers:
+            for key in layers[name]:
+                np.testing.assert_array_equal(layers[name][key][()], b["images/0000/layers"][name][key][()],
+                                              err_msg=f"{name}/{key}")
 
 
 def test_poisson_input_rates_follow_first_layer(tiny_h5, tmp_path):

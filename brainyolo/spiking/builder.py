@@ -32,6 +32,7 @@ from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool
+from brainyolo.spiking.thresholder import fuse_thresholders
 
 OUTPUT_MODES = ("vmem", "spikes")
 CONNECTIVITIES = ("shared", "unrolled")
@@ -55,6 +56,9 @@ class BuildOptions:
         value per step) through the first convolution.
     normalization : {"channel", "layer"} or None
         None: the model file's own.
+    fused_thresholds : bool
+        Test both events of a signed neuron in one pass (:class:`SignedThresholder`; the same
+        events, one scan of ``v`` instead of two); False keeps Brian2's two thresholders.
     """
 
     neuron: str = "if_signed_ibt"
@@ -62,6 +66,7 @@ class BuildOptions:
     connectivity: str = "shared"
     input: str = "current"
     normalization: str | None = None
+    fused_thresholds: bool = True
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
@@ -180,6 +185,14 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
                                events=events)
 
 
+def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parameters):
+    """The layer's NeuronGroup; a signed one gets a :class:`SignedThresholder` if the options say so."""
+    group = neuron_group(model, n, name=f"layer{index:02d}", **parameters)
+    if ctx.net.options.fused_thresholds and model.spiking and model.signed:
+        fuse_thresholders(group)
+    return group
+
+
 def _source(ctx: _Context, index: int):
     return ctx.net.layers[index].group, ctx.shapes[index]
 
@@ -190,7 +203,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     model = ctx.output if is_output else ctx.hidden
     alpha = 1.0 if is_output else layer.alpha
     shape = ctx.shapes[index]
-    group = neuron_group(model, int(np.prod(shape)), name=f"layer{index:02d}", **_parameters(model, alpha))
+    group = _layer_group(ctx, model, int(np.prod(shape)), index, **_parameters(model, alpha))
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
@@ -226,8 +239,7 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     (source_index,) = layer.inputs
     source, in_shape = _source(ctx, source_index)
     shape = ctx.shapes[index]
-    group = neuron_group(with_spike_counters(load_neuron_model("maxpool")), int(np.prod(shape)),
-                         name=f"layer{index:02d}")
+    group = _layer_group(ctx, with_spike_counters(load_neuron_model("maxpool")), int(np.prod(shape)), index)
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
     ctx.net.layers[source_index].fan_out.append(
@@ -237,8 +249,7 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
 def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
     """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
     shape = ctx.shapes[index]
-    group = neuron_group(with_spike_counters(load_neuron_model("relay")), int(np.prod(shape)),
-                         name=f"layer{index:02d}")
+    group = _layer_group(ctx, with_spike_counters(load_neuron_model("relay")), int(np.prod(shape)), index)
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):
         source = ctx.net.layers[source_index].group

@@ -1,0 +1,85 @@
+"""One pass over the neurons for both events of a signed neuron.
+
+Brian2 gives every event of a ``NeuronGroup`` its own ``Thresholder``: a signed layer scans all
+its neurons twice per step, once for ``spike`` (``v >= v_th``) and once for ``negative_spike``
+(``v <= -v_th/alpha``). :class:`SignedThresholder` evaluates both conditions in the same pass and
+fills both event spaces, in ascending neuron order as Brian2's own thresholder does. Both
+conditions are read from the group (that is, from the neuron's equation file), at the same point
+of the step (the ``thresholds`` slot, before any synapse or reset changes ``v``), so the events
+are exactly those of the two separate thresholders. Templates: ``signed_threshold`` in
+``templates/cpp_standalone`` (OpenMP: one contiguous chunk of neurons per thread, conditions
+gathered 64 neurons at a time into bit masks) and ``templates/numpy``.
+"""
+
+from __future__ import annotations
+
+from brian2.core.variables import Variables
+from brian2.groups.group import CodeRunner
+
+from brainyolo.neurons import NEGATIVE_EVENT
+from brainyolo.spiking.device import code_object_class_for_current_device
+
+
+class SignedThresholder(CodeRunner):
+    """Thresholder of a group's ``spike`` and ``negative_event`` events in one code object.
+
+    Parameters
+    ----------
+    group : NeuronGroup
+        A group with a threshold, the event ``negative_event`` and no refractoriness.
+    negative_event : str
+        Name of the second event (default :data:`brainyolo.neurons.NEGATIVE_EVENT`).
+    state_update : bool
+        Also run the group's state update in this pass (the caller removes the group's own
+        ``StateUpdater`` from the network; :func:`fuse_thresholders` does).
+    """
+
+    def __init__(self, group, negative_event: str = NEGATIVE_EVENT, state_update: bool = False,
+                 when: str = "thresholds"):
+        if "spike" not in group.events or negative_event not in group.events:
+            raise ValueError(f"group {group.name} needs a threshold and the event {negative_event!r}")
+        if group._refractory is not False:
+            raise ValueError(f"group {group.name} is refractory: keep Brian2's own thresholders")
+        if state_update and group.equations.stochastic_variables:
+            raise ValueError(f"group {group.name} has stochastic equations: keep its own state updater")
+        self.negative_event = negative_event
+        self.state_update = state_update
+        self.variables = Variables(self)
+        self.variables.add_auxiliary_variable("_cond", dtype=bool)
+        self.variables.add_auxiliary_variable("_negative_cond", dtype=bool)
+        negative_space = f"_{negative_event}space"
+        CodeRunner.__init__(
+            self, group, "signed_threshold", code="", clock=group.clock, when=when, order=group.order,
+            name=f"{group.name}_signed_thresholder", needed_variables=["_spikespace", negative_space],
+            template_kwds={"eventspace_variable": group.variables["_spikespace"],
+                           "negative_eventspace_variable": group.variables[negative_space]},
+            codeobj_class=code_object_class_for_current_device())
+
+    def update_abstract_code(self, run_namespace):
+        conditions = (f"_cond = {self.group.events['spike']}\n"
+                      f"_negative_cond = {self.group.events[self.negative_event]}")
+        if self.state_update:
+            updater = self.group.state_updater
+            updater.update_abstract_code(run_namespace)
+            conditions = f"{updater.abstract_code}\n{conditions}"
+        self.abstract_code = conditions
+
+
+def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:
+    """Replace ``group``'s two thresholders (``spike``, ``negative_event``) by one
+    :class:`SignedThresholder`; both events keep their names, spaces and resets.
+
+    A deterministic state update moves into the same pass (the group's ``StateUpdater`` leaves
+    the network; ``group.state_updater`` stays for inspection).
+    """
+    updater = getattr(group, "state_updater", None)
+    state_update = (updater is not None and updater in group.contained_objects
+                    and len(group.equations.diff_eq_names) > 0 and not group.equations.stochastic_variables)
+    fused = SignedThresholder(group, negative_event, state_update=state_update)
+    for event in ("spike", negative_event):
+        group.contained_objects.remove(group.thresholder[event])
+        group.thresholder[event] = fused
+    if state_update:
+        group.contained_objects.remove(updater)
+    group.contained_objects.append(fused)
+    return fused
