@@ -394,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conv-size", type=_positive_int, default=52, help="map size of the conv comparison")
     p.add_argument("--conv-steps", type=_positive_int, default=200, help="steps of the conv comparison")
     p.add_argument("--snn-steps", type=_positive_int, default=100, help="steps of the whole-network run")
+    p.add_argument("--snn-repeat", type=_positive_int, default=2,
+                   help="runs of each of the two images through the compiled network")
     p.add_argument("--float32", action="store_true", help="whole network in single precision")
     p.set_defaults(run=cmd_benchmark)
 

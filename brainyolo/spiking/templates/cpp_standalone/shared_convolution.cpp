@@ -5,6 +5,10 @@
                     _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
 {% extends 'common_group.cpp' %}
 
+{% block extra_headers %}
+#include <vector>
+{% endblock %}
+
 {% block maincode %}
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
@@ -66,10 +70,11 @@
         {% else %}
         _events_this_step += _scatter({{_sorted}}, 0, _n_spikes, 0, _F);
         {% endif %}
-        {% elif openmp_pragma('with_openmp') %}
+        {% else %}
         // Spikes are sorted by neuron index, hence by input row. Thread t takes the spikes of one
         // band of rows; the spikes of a band's last rows, whose outputs the next band's spikes may
         // also reach, are deferred to a serial pass: no two threads write the same neuron.
+        // (Without OpenMP: one band, nothing deferred.)
         const int _n_bands = {{ openmp_pragma('get_num_threads') }} < 64 ? {{ openmp_pragma('get_num_threads') }} : 64;
         int32_t _band_start[65], _band_defer[64];
         _band_start[0] = 0;
@@ -102,14 +107,28 @@
             }
         }
         int64_t _parallel_events = 0;
+        {% if openmp_pragma('with_openmp') %}
         #pragma omp parallel for schedule(static) reduction(+:_parallel_events)
+        {% endif %}
         for (int _b = 0; _b < _n_bands; _b++)
+        {
+            {% if scatter == 'row_channels' %}
+            // Group the band's spikes by input channel (stable counting sort into the band's own
+            // part of _sorted): each channel's kernel slice is then read once per band.
+            const int32_t _first = _band_start[_b], _last = _band_defer[_b];
+            std::vector<int32_t> _start(_C + 1, 0);
+            for (int32_t _s = _first; _s < _last; _s++) _start[_spikes[_s] % _C + 1]++;
+            _start[0] = _first;
+            for (int _c = 0; _c < _C; _c++) _start[_c + 1] += _start[_c];
+            for (int32_t _s = _first; _s < _last; _s++) {{_sorted}}[_start[_spikes[_s] % _C]++] = _spikes[_s];
+            _parallel_events += _scatter({{_sorted}}, _first, _last, 0, _F);
+            {% else %}
             _parallel_events += _scatter(_spikes, _band_start[_b], _band_defer[_b], 0, _F);
+            {% endif %}
+        }
         _events_this_step += _parallel_events;
         for (int _b = 0; _b < _n_bands; _b++)
             _events_this_step += _scatter(_spikes, _band_defer[_b], _band_start[_b + 1], 0, _F);
-        {% else %}
-        _events_this_step += _scatter(_spikes, 0, _n_spikes, 0, _F);
         {% endif %}
     }
     {% endfor %}
