@@ -192,6 +192,38 @@ def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
             "macs": sum(e["image_macs"] for e in per_layer.values()), "other_events": other}
 
 
+def operations_at_checkpoints(graph: Graph, layers: dict[int, dict], checkpoints) -> list[dict] | None:
+    """SNN operations of one image up to each checkpoint step, exactly.
+
+    Each weight-shared convolution recorded the synaptic events it had delivered by every checkpoint
+    (``input_events``: source spikes x real fan-out); bias ACs are neurons x steps; the image
+    convolution is its MACs, once. Returns one ``{"steps", "acs", "macs"}`` per checkpoint, or None
+    for runs without those records (unrolled connectivity, recordings before schema 3).
+    """
+    shapes, rows = graph.shapes(), []
+    convs = [(index, layer) for index, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
+    image_macs = sum(ann_macs(graph)[index] for index, layer in convs if _resolve(graph, layer.inputs[0]) == INPUT)
+    spiking = [index for index, layer in convs if _resolve(graph, layer.inputs[0]) != INPUT]
+    if any("input_events" not in layers.get(index, {}) for index in spiking):
+        return None
+    neurons = sum(int(np.prod(shapes[index])) for index, _ in convs)
+    for k, step in enumerate(checkpoints):
+        events = sum(int(layers[index]["input_events"][k]) for index in spiking)
+        rows.append({"steps": int(step), "acs": events + neurons * int(step), "macs": image_macs})
+    return rows
+
+
+def energy_over_steps(rows: list[dict]) -> list[dict]:
+    """SNN energy (float32, int32, TrueNorth) at every checkpoint of :func:`operations_at_checkpoints`."""
+    out = []
+    for row in rows:
+        joules = {kind: (row["macs"] * MAC_PJ[kind] + row["acs"] * AC_PJ[kind]) * 1e-12 for kind in MAC_PJ}
+        out.append({**row, "snn_joules": joules,
+                    "truenorth_joules": (row["acs"] + 2 * row["macs"]) / TRUENORTH_FLOPS_PER_WATT,
+                    "truenorth_seconds": row["steps"] * TRUENORTH_STEP_SECONDS})
+    return out
+
+
 def energy_table(graph: Graph, operations: dict, steps: int) -> dict:
     """ANN vs SNN energy per image (Fig. 9) and the TrueNorth-vs-GPU estimate (Table 2)."""
     macs = sum(ann_macs(graph).values())
@@ -344,6 +376,15 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
         table = {**energy_table(graph, ops, main.steps), "image": main.images[0].file_name,
                  "run": str(main.path), "per_layer": {str(k): v for k, v in ops["per_layer"].items()},
                  "other_events": ops["other_events"], "paper": PAPER}
+        checkpoints = [int(c) for c in np.atleast_1d(main.attrs.get("checkpoints", [main.steps]))]
+        rows = operations_at_checkpoints(graph, main.images[0].layers, checkpoints)
+        if rows is not None:
+            table["over_steps"] = energy_over_steps(rows)
+            accuracy = _map_of_run(main, summaries)
+            if accuracy is not None:
+                table["accuracy"] = accuracy
+                for row in table["over_steps"]:
+                    row["mAP50"] = accuracy["snn"].get(str(row["steps"]), {}).get("mAP50")
         figures.plot_energy(table, f"Energy per image: ANN vs SNN ({main.images[0].file_name}, {main.steps} steps)",
                             stage / "fig9_energy.png")
         write_json(stage / "fig9_table2_energy.json", table)
@@ -402,6 +443,16 @@ def _fig8(run: Run, picture_dirs: list[Path], stage: Path) -> str | None:
     return "fig8_detections_over_time.png"
 
 
+def _map_of_run(run: Run, summaries: list[dict]) -> dict | None:
+    """mAP per checkpoint of the experiment configuration ``run`` belongs to (``NAME/run``), if known."""
+    for summary in summaries:
+        config = summary["configurations"].get(run.path.parent.name)
+        if config is not None and run.path.name == "run":
+            return {"ann_mAP50": summary["ann"]["mAP50"], "images": summary["images"], "snn": config["snn"],
+                    "configuration": run.path.parent.name}
+    return None
+
+
 def energy_markdown(table: dict) -> str:
     """Table 2 and Fig. 9's numbers as markdown, formulas beside them, the paper's values for reference."""
     e, t2, p = table["energy_joules"], table["table2"], table["paper"]
@@ -422,4 +473,23 @@ def energy_markdown(table: dict) -> str:
              f"{AC_PJ['int32']} pJ (Horowitz 2014). Paper ({p['source']}): Tiny YOLO {p['tiny_yolo_gflops']} GFLOPs, "
              f"{p['tiny_yolo_gpu_joules']} J on GPU; Spiking-YOLO {p['spiking_yolo_truenorth_joules']} J on TrueNorth "
              f"(channel-norm, {p['spiking_yolo_steps']} steps)."]
+    if table.get("over_steps"):
+        accuracy = table.get("accuracy")
+        head = "| steps | SNN ACs | float32 SNN J | int32 SNN J | TrueNorth J | TrueNorth latency |"
+        rule = "|---:|---:|---:|---:|---:|---:|"
+        if accuracy:
+            head, rule = head + " mAP@0.5 | % of ANN |", rule + "---:|---:|"
+        lines += ["", "## At every checkpoint (exact: events each convolution delivered by then)", "", head, rule]
+        for row in table["over_steps"]:
+            line = (f"| {row['steps']} | {row['acs']:.4g} | {row['snn_joules']['float32']:.4g} | "
+                    f"{row['snn_joules']['int32']:.4g} | {row['truenorth_joules']:.4g} | "
+                    f"{row['truenorth_seconds']:.4g} s |")
+            if accuracy:
+                value = row.get("mAP50")
+                line += (f" {value:.3f} | {100 * value / accuracy['ann_mAP50']:.1f} |" if value is not None
+                         else " | |")
+            lines.append(line)
+        if accuracy:
+            lines += ["", f"mAP@0.5 of configuration {accuracy['configuration']} on {accuracy['images']} images "
+                          f"(ANN {accuracy['ann_mAP50']:.3f}); energy is that of the image above."]
     return "\n".join(lines) + "\n"

@@ -154,6 +154,13 @@ def open_recordings_file(run_dir: str | os.PathLike) -> h5py.File:
     if f.attrs.get("format") != "brainyolo-recordings":
         f.close()
         raise BrainyoloError(path, "not a brainyolo recordings file")
+    from brainyolo.recordings import READABLE_SCHEMA_VERSIONS
+
+    version = int(f.attrs.get("schema_version", -1))
+    if version not in READABLE_SCHEMA_VERSIONS:
+        f.close()
+        raise BrainyoloError(path, f"recordings schema version {version} (this brainyolo reads "
+                                   f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     return f
 
 

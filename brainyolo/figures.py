@@ -131,11 +131,18 @@ def plot_population(series: dict[str, dict], out_path) -> None:
 
 
 def plot_energy(table: dict, title: str, out_path) -> None:
-    """Fig. 9: ANN vs SNN energy per image for 32-bit float and int operations (log scale)."""
+    """Fig. 9: ANN vs SNN energy per image for 32-bit float and int operations (log scale).
+
+    With ``table["over_steps"]`` (energy at every checkpoint) a second panel shows the SNN's energy
+    growing with time steps against the ANN's and the GPU's, and, when the run's mAP per checkpoint
+    is known, the first checkpoints at 95 % and 98 % of the ANN's mAP@0.5.
+    """
     kinds = ["float32", "int32"]
     ann = [table["energy_joules"][k]["ann"] for k in kinds]
     snn = [table["energy_joules"][k]["snn"] for k in kinds]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+    over = table.get("over_steps")
+    fig, axes = plt.subplots(1, 2 if over else 1, figsize=(13 if over else 6.5, 4.8), dpi=120, squeeze=False)
+    ax = axes[0, 0]
     x = np.arange(len(kinds))
     bars_ann = ax.bar(x - 0.2, ann, 0.4, label=f"ANN ({table['ann_macs']:.3g} MACs)")
     bars_snn = ax.bar(x + 0.2, snn, 0.4, label=f"SNN, {table['steps']} steps ({table['snn_acs']:.3g} ACs)")
@@ -149,4 +156,31 @@ def plot_energy(table: dict, title: str, out_path) -> None:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     ax.margins(y=0.3)
-    _finish(fig, ax, out_path)
+    if over:
+        ax = axes[0, 1]
+        steps = [row["steps"] for row in over]
+        for kind, colour in zip(kinds, ("tab:orange", "tab:green"), strict=True):
+            ax.plot(steps, [row["snn_joules"][kind] for row in over], marker="o", color=colour,
+                    label=f"SNN {kind}")
+            ax.axhline(table["energy_joules"][kind]["ann"], color=colour, linestyle="--", lw=1,
+                       label=f"ANN {kind}")
+        ax.plot(steps, [row["truenorth_joules"] for row in over], marker="s", color="tab:purple",
+                label="SNN on TrueNorth (400 GFLOPS/W)")
+        ax.axhline(table["table2"]["gpu_joules"], color="black", linestyle=":", lw=1.2,
+                   label="ANN on GPU (250 W, 14 TFLOPS)")
+        accuracy = table.get("accuracy")
+        if accuracy:
+            for fraction, style in ((0.95, (0, (4, 2))), (0.98, (0, (1, 1)))):
+                reached = [row["steps"] for row in over
+                           if row.get("mAP50") is not None and row["mAP50"] >= fraction * accuracy["ann_mAP50"]]
+                if reached:
+                    ax.axvline(reached[0], color="grey", linestyle=style, lw=1,
+                               label=f"{fraction:.0%} of ANN mAP@0.5 at {reached[0]} steps")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("time steps (1 step = 1 ms)")
+        ax.set_ylabel("energy per image up to this step (J, log)")
+        ax.set_title("Energy vs time steps (exact operation counts at each checkpoint)", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
+    _finish(fig, axes, out_path)

@@ -7,19 +7,23 @@ What is recorded, per image:
 * every layer's population count of +1 and of -1 spikes at every step (Brian2's
   ``PopulationRateMonitor``, for the negative event too), for population statistics over time;
 * the output layers' membrane ``v`` (and, with the spike-count read-out, their net spike count
-  ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve.
+  ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve;
+* for every weight-shared convolution, the synaptic events it has delivered (each source spike times
+  its real fan-out) by every checkpoint step, so that energy is known at every checkpoint too.
 
-Schema version 2 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
-population datasets)::
+Schema version 3 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
+population datasets, version 2 the events at checkpoints; both are still read)::
 
-    /                         attrs: format="brainyolo-recordings", schema_version=1, steps,
+    /                         attrs: format="brainyolo-recordings", schema_version=3, steps,
                                      checkpoints, time_step_ms, neuron, output, input,
                                      normalization, connectivity, device, model_file, model_sha256
     /images/NNNN              attrs: file_name, image_width, image_height
     /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
-                              population_positive, population_negative (steps,) int32
+                              population_positive, population_negative (steps,) int32;
+                              for a convolution layer built weight-shared: input_events
+                              (checkpoints,) int64, events delivered into the layer by then
     /images/NNNN/output/LL    datasets v (checkpoints, C, H, W) and, for the spike read-out,
                               net_count (checkpoints, C, H, W)
 """
@@ -37,9 +41,11 @@ import numpy as np
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
+from brainyolo.spiking.connections import SharedConvolution
 
 FORMAT = "brainyolo-recordings"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
@@ -136,6 +142,17 @@ class Recorder:
                                               dt=self.interval * brian2.ms, name=f"output{index:02d}")
                 self._objects.append(monitor)
             self.outputs[index] = (group, variables, monitor)
+        # Synaptic events delivered by each weight-shared convolution, at the same checkpoints.
+        self.events = {}
+        for index in network.own_layers():
+            for connection in network.layers[index].connections:
+                if isinstance(connection, SharedConvolution):
+                    monitor = None
+                    if self.interval:
+                        monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="start",
+                                                      dt=self.interval * brian2.ms, name=f"events{index:02d}")
+                        self._objects.append(monitor)
+                    self.events[index] = (connection, monitor)
 
     def objects(self) -> list:
         return list(self._objects)
@@ -180,6 +197,11 @@ class Recorder:
                         rows.append(np.asarray(getattr(monitor, name)[:, step // self.interval]))
                 out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
             data["output"][index] = out
+        for index, (connection, monitor) in self.events.items():
+            data["layers"][index]["input_events"] = np.array(
+                [int(connection.synaptic_events[0]) if step == self.steps
+                 else int(np.asarray(monitor.synaptic_events)[0, step // self.interval])
+                 for step in self.checkpoints], np.int64)
         return data
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainyolo.analysis import ann_macs, energy_table, layer_statistics, population_over_time, snn_operations
+from brainyolo.analysis import (
+    ann_macs,
+    energy_over_steps,
+    energy_table,
+    layer_statistics,
+    operations_at_checkpoints,
+    population_over_time,
+    snn_operations,
+)
 from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route
 
 pytestmark = pytest.mark.codegen_independent
@@ -63,6 +71,23 @@ def test_energy_by_hand():
     assert t2["truenorth_seconds"] == pytest.approx(0.01)
 
 
+def test_energy_at_checkpoints_by_hand():
+    # events recorded by layers 2 and 4's convolutions at steps 5 and 10 (the last ones are the
+    # counts x fan-out of test_snn_operations_by_hand)
+    layers = {**LAYERS, 2: {**LAYERS[2], "input_events": np.array([6, 15])}, 4: {"input_events": np.array([4, 16])}}
+    rows = operations_at_checkpoints(tiny_graph(), layers, [5, 10])
+    neurons = 32 + 12 + 4  # bias: one AC per neuron of every convolution per step
+    assert rows == [{"steps": 5, "acs": 6 + 4 + neurons * 5, "macs": 288},
+                    {"steps": 10, "acs": 15 + 16 + neurons * 10, "macs": 288}]
+    assert rows[-1]["acs"] == snn_operations(tiny_graph(), LAYERS, STEPS)["acs"]
+    energy = energy_over_steps(rows)
+    assert energy[0]["snn_joules"]["float32"] == pytest.approx(288 * 4.6e-12 + 250 * 0.9e-12)
+    assert energy[0]["snn_joules"]["int32"] == pytest.approx(288 * 3.2e-12 + 250 * 0.1e-12)
+    assert energy[1]["truenorth_joules"] == pytest.approx((511 + 2 * 288) / 400e9)
+    assert energy[0]["truenorth_seconds"] == pytest.approx(0.005)
+    assert operations_at_checkpoints(tiny_graph(), LAYERS, [10]) is None  # no records, no guess
+
+
 def test_paper_table2_gpu_figure():
     """The formula reproduces the paper's GPU number: Tiny YOLO's 6.97 GFLOPs -> 0.12 J."""
     from brainyolo.analysis import GPU_FLOPS, GPU_WATTS
@@ -117,6 +142,9 @@ def test_analyze_command_writes_every_figure(tmp_path, tiny_cfg_text):
     assert [float(r.split(",")[2]) for r in rows[1:]] == pytest.approx(channel_rates.tolist(), rel=1e-5)
     energy = json.loads((tmp_path / "fig" / "fig9_table2_energy.json").read_text())
     assert energy["snn_acs"] == snn_operations(run.model.graph, run.images[0].layers, 40)["acs"]
+    assert [row["steps"] for row in energy["over_steps"]] == [10, 20, 40]
+    assert energy["over_steps"][-1]["acs"] == energy["snn_acs"]
+    assert "## At every checkpoint" in (tmp_path / "fig" / "table2_energy.md").read_text()
     raster = json.loads((tmp_path / "fig" / "fig5_raster.json").read_text())
     assert len(raster["channel-norm"]["step"]) == len(counts["sample_spike_step"])
     assert "fig8" in out or "7 figures" in out

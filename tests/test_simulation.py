@@ -74,7 +74,7 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
     first, second = saved["images"]
     assert info["synaptic_events"] > 0 and first["synaptic_events"] == second["synaptic_events"]
     with h5py.File(tmp_path / "recordings.h5") as f:
-        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 2
+        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 3
         layer = f["images/0001/layers/00"]
         assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
         steps = layer["sample_spike_step"][()]
@@ -91,6 +91,28 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
                 population = group[f"population_{sign}"][()]
                 assert population.shape == (20,), name
                 assert population.sum() == group[f"{sign}_count"][()].sum(), (name, sign)
+        # events delivered by each convolution at the checkpoints: rising, and at the end exactly
+        # the source's spikes times their fan-out
+        from brainyolo.analysis import load_run, snn_operations
+
+        run = load_run(tmp_path)
+        expected = snn_operations(run.model.normalized_graph(), run.images[0].layers, 20)["per_layer"]
+        checked = 0
+        for index, entry in expected.items():
+            events = run.images[0].layers[index].get("input_events")
+            if entry["image_macs"]:
+                assert events is None  # the first convolution sees the image, not spikes
+                continue
+            assert events.shape == (3,) and np.all(np.diff(events) >= 0) and events[0] > 0
+            assert events[-1] == entry["synaptic_acs"], index
+            checked += 1
+        assert checked >= 3
+    # a run stopped at the first checkpoint delivered exactly the events recorded there
+    simulate(model_path, [image], SimulationSettings(steps=5, device="runtime"), tmp_path / "five", progress=False)
+    short = load_run(tmp_path / "five").images[0].layers
+    for index in expected:
+        if "input_events" in short[index]:
+            assert short[index]["input_events"][-1] == run.images[0].layers[index]["input_events"][0], index
 
 
 STANDALONE = {"steps": 30, "checkpoints": (10,), "threads": 2, "output": "spikes"}
