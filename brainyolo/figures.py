@@ -9,6 +9,7 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 
 def plot_map_vs_steps(summary: dict, out_path: str | os.PathLike, metric: str = "mAP50") -> None:
@@ -57,9 +58,13 @@ def plot_layer_norm_channel_maxima(rows: list[dict], out_path) -> None:
     ax.set_xticks(range(len(rows)), [str(r["layer"]) for r in rows])
     ax.set_xlabel("convolution (layer index)")
     ax.set_ylabel("normalized maximum activation (log)")
-    ax.set_title("Layer-norm: channel maxima relative to the layer's lambda (Spiking-YOLO Fig. 1)")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+    ax.set_title("Layer-norm: channel maxima relative to the layer's lambda (Spiking-YOLO Fig. 1)", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, loc="lower left")
+    # legend above the axes: below it, it would hide a deep layer's minimum
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3, frameon=False)
     _finish(fig, ax, out_path)
 
 
@@ -93,18 +98,27 @@ def plot_channel_rates(series: dict[str, np.ndarray], title: str, out_path) -> N
     _finish(fig, ax, out_path)
 
 
-def plot_rasters(panels: dict[str, dict], title: str, out_path, neurons: int = 20) -> None:
+RASTER_WINDOW = 200
+"""Steps shown by :func:`plot_rasters` (single spikes stay visible; the data files hold them all)."""
+
+
+def plot_rasters(panels: dict[str, dict], title: str, out_path, neurons: int = 20,
+                 window: int = RASTER_WINDOW) -> None:
     """Fig. 5: spike rasters of sampled neurons, +1 spikes black, -1 spikes red, one panel per run.
 
-    ``panels[label]``: ``{"neuron", "step", "sign", "steps"}`` arrays of the sampled trains.
+    ``panels[label]``: ``{"neuron", "step", "sign", "steps"}`` arrays of the sampled trains. The
+    first ``window`` steps are shown, the same for every run.
     """
+    shown = min(window, min(q["steps"] for q in panels.values()))
+    if shown < min(q["steps"] for q in panels.values()):
+        title = f"{title}, first {shown} of {min(q['steps'] for q in panels.values())} steps"
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), dpi=120, squeeze=False)
     for ax, (label, p) in zip(axes[:, 0], panels.items(), strict=True):
         keep = p["neuron"] < neurons
         for sign, colour, name in ((1, "black", "+1 spike"), (-1, "tab:red", "-1 spike")):
             sel = keep & (p["sign"] == sign)
             ax.scatter(p["step"][sel], p["neuron"][sel], marker="|", s=30, color=colour, label=name, lw=1)
-        ax.set_xlim(0, min(q["steps"] for q in panels.values()) + 1)  # the same window for every run
+        ax.set_xlim(0, shown + 1)  # the same window for every run
         ax.set_ylim(-0.5, neurons - 0.5)
         ax.set_ylabel("sampled neuron")
         ax.set_title(label, fontsize=9)
