@@ -1,24 +1,18 @@
 {# Spiking max-pool: count the source's net spikes, write window maxima into the target's m. #}
 {# With OpenMP and windows that do not overlap (size <= stride), threads take bands of input  #}
-{# rows cut where a new row of windows starts, so no two threads write the same pool neuron.  #}
+{# rows cut where a new row of windows starts, so no two threads write the same pool neuron or #}
+{# input count.                                                                                #}
 {# USES_VARIABLES { _spikespace, _target_m, input_count, _C, _H, _W, _OH, _OW, _K, _S, _OFF } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
     {% set m_type = c_data_type(variables['_target_m'].dtype) %}
-    // 1. net spike counts of the inputs (a neuron is in at most one event space per step)
-    {% for name, sign in event_spaces %}
-    {
-        const int32_t * __restrict _spikes = {{ get_array_name(variables[name]) }};
-        const int32_t _n_spikes = _spikes[_num_spikespace - 1];
-        {{ openmp_pragma('parallel-static') }}
-        for (int32_t _s = 0; _s < _n_spikes; _s++)
-            {{input_count}}[_spikes[_s]] {{ sign }}= 1;
-    }
-    {% endfor %}
-    // 2. Negative spikes: a window's maximum can only fall if the input that spiked held it:
-    //    rescan those windows (with every count of this step already applied).
-    // 3. Positive spikes: the maximum can only rise, to the input's new count: O(1).
+    // Per band of input rows (all rows without OpenMP, or when windows overlap):
+    // 1. net spike counts of the band's inputs (a neuron is in at most one event space per step);
+    // 2. negative spikes: a window's maximum can only fall if the input that spiked held it:
+    //    rescan those windows (with every count of this step already applied: a band holds every
+    //    input of its windows);
+    // 3. positive spikes: the maximum can only rise, to the input's new count: O(1).
     // The channel of input neuron _pre and the pool outputs o holding it: o*S - OFF <= y <= o*S - OFF + K - 1.
     auto _windows = [&](int32_t _pre, int &_c, int &_oy0, int &_oy1, int &_ox0, int &_ox1)
     {
@@ -85,7 +79,6 @@
     const int32_t * __restrict _negative_spikes = {{ get_array_name(variables['_negative_spikespace']) }};
     const int32_t _n_negative = _negative_spikes[_num_spikespace - 1];
     {% endif %}
-    {% if openmp_pragma('with_openmp') %}
     // First spike whose input row is >= row, in a sorted spike list.
     auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
     {
@@ -105,22 +98,24 @@
         const int _o = (int)(((int64_t)_OH * _b) / _n_bands);
         _band_row[_b] = _b == _n_bands ? _H : (_o * _S - _OFF > 0 ? _o * _S - _OFF : 0);
     }
+    {% if openmp_pragma('with_openmp') %}
     #pragma omp parallel for schedule(static)
+    {% endif %}
     for (int _b = 0; _b < _n_bands; _b++)
     {
+        const int32_t _positive_first = _first_in_row(_positive_spikes, _n_positive, _band_row[_b]);
+        const int32_t _positive_last = _first_in_row(_positive_spikes, _n_positive, _band_row[_b + 1]);
+        for (int32_t _s = _positive_first; _s < _positive_last; _s++)
+            {{input_count}}[_positive_spikes[_s]] += 1;
         {% if event_spaces | length > 1 %}
-        _negative(_negative_spikes, _first_in_row(_negative_spikes, _n_negative, _band_row[_b]),
-                  _first_in_row(_negative_spikes, _n_negative, _band_row[_b + 1]));
+        const int32_t _negative_first = _first_in_row(_negative_spikes, _n_negative, _band_row[_b]);
+        const int32_t _negative_last = _first_in_row(_negative_spikes, _n_negative, _band_row[_b + 1]);
+        for (int32_t _s = _negative_first; _s < _negative_last; _s++)
+            {{input_count}}[_negative_spikes[_s]] -= 1;
+        _negative(_negative_spikes, _negative_first, _negative_last);
         {% endif %}
-        _positive(_positive_spikes, _first_in_row(_positive_spikes, _n_positive, _band_row[_b]),
-                  _first_in_row(_positive_spikes, _n_positive, _band_row[_b + 1]));
+        _positive(_positive_spikes, _positive_first, _positive_last);
     }
-    {% else %}
-    {% if event_spaces | length > 1 %}
-    _negative(_negative_spikes, 0, _n_negative);
-    {% endif %}
-    _positive(_positive_spikes, 0, _n_positive);
-    {% endif %}
 {% endblock %}
 
 {% block extra_headers %}
