@@ -99,7 +99,7 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
         on_pre["neg"] = "v_post -= w"
         on_event["neg"] = NEGATIVE_EVENT
     synapses = brian2.Synapses(source, target, "w : 1 (constant)", on_pre=on_pre, on_event=on_event,
-                               dt=source.clock.dt, name=name or "synapses*")
+                               clock=source.clock, name=name or "synapses*")
     synapses.connect(i=pre, j=post)
     synapses.w = weight.ravel()[kernel]
     return synapses

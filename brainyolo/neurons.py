@@ -137,13 +137,14 @@ def parameter_values(model: NeuronModel, **overrides) -> dict:
     return values
 
 
-def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: str = "euler",
+def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: str = "euler", clock=None,
                  **parameters):
     """A Brian2 ``NeuronGroup`` of ``n`` neurons of ``model``.
 
     Parameters that are variables of the model (``v_th : 1 (shared, constant)``) are set on the
     group; the others (``t_step``) become the group's namespace. Extra events get their reset with
-    ``run_on_event``. The group's clock ticks once per time step (:data:`TIME_STEP_MS`).
+    ``run_on_event``. The group's clock ticks once per time step (:data:`TIME_STEP_MS`): ``clock``
+    if given (a network's shared clock), else a clock of its own.
     """
     import brian2
 
@@ -153,7 +154,8 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     namespace = {k: v for k, v in values.items() if k not in equations.names}
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
                                events=events, method=method, namespace=namespace,
-                               dt=TIME_STEP_MS * brian2.ms, name=name or "neurongroup*")
+                               name=name or "neurongroup*",
+                               **({"clock": clock} if clock is not None else {"dt": TIME_STEP_MS * brian2.ms}))
     for event, spec in model.events.items():
         if spec.reset:
             group.run_on_event(event, spec.reset)

@@ -41,6 +41,7 @@ import numpy as np
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
+from brainyolo.spiking.clocks import checkpoint_clock
 from brainyolo.spiking.connections import SharedConvolution
 
 FORMAT = "brainyolo-recordings"
@@ -132,6 +133,7 @@ class Recorder:
         # (step) completed steps; the last checkpoint is the final state.
         early = [c for c in self.checkpoints if c < steps]
         self.interval = reduce(math.gcd, early) if early else None
+        clock = checkpoint_clock(self.interval) if self.interval else None
         self.outputs = {}
         for index in network.output_layers:
             group = network.layers[index].group
@@ -139,7 +141,7 @@ class Recorder:
             monitor = None
             if self.interval:
                 monitor = brian2.StateMonitor(group, variables, record=True, when="start",
-                                              dt=self.interval * brian2.ms, name=f"output{index:02d}")
+                                              clock=clock, name=f"output{index:02d}")
                 self._objects.append(monitor)
             self.outputs[index] = (group, variables, monitor)
         # Synaptic events delivered by each weight-shared convolution, at the same checkpoints.
@@ -150,7 +152,7 @@ class Recorder:
                     monitor = None
                     if self.interval:
                         monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="start",
-                                                      dt=self.interval * brian2.ms, name=f"events{index:02d}")
+                                                      clock=clock, name=f"events{index:02d}")
                         self._objects.append(monitor)
                     self.events[index] = (connection, monitor)
 

@@ -157,6 +157,43 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
     assert runs["runtime"]["synaptic_events"] == runs["cpp_standalone"]["synaptic_events"] > 0
 
 
+@pytest.mark.standalone_only
+def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, build_cache):
+    """A second Simulator in the same process, then another process, regenerate identical sources.
+
+    Brian2 names an object after a live one with a suffix, and writes the clocks in set order: either
+    would change the sources and make would recompile (the experiment runner simulates twice).
+    """
+    import subprocess
+    import sys
+
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    with Simulator(model_path, settings) as simulator:
+        first = simulator.run(image)
+        folder = simulator._runner.directory
+
+    def built():
+        files = [folder / "main", *folder.glob("*.cpp"), *folder.glob("code_objects/*.[co]*")]
+        return {path.relative_to(folder): path.stat().st_mtime_ns for path in files}
+
+    before = built()
+    assert len(before) > 20
+    with Simulator(model_path, settings) as simulator:
+        second = simulator.run(image)
+    assert built() == before
+    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--steps",
+               str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
+               "--output", STANDALONE["output"], "-q", "-o", str(tmp_path / "run")]
+    subprocess.run(command, check=True, capture_output=True)
+    assert built() == before
+    assert second.synaptic_events == first.synaptic_events > 0
+
+
 def _counts(path):
     with h5py.File(path) as f:
         layers = f["images/0000/layers"]

@@ -31,6 +31,7 @@ from brainyolo.neurons import NEGATIVE_EVENT, Event, NeuronModel, load_neuron_mo
 from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.clocks import time_step_clock
 from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool
 from brainyolo.spiking.thresholder import fuse_thresholders
 
@@ -98,6 +99,7 @@ class SpikingNetwork:
     output_layers: list[int]
     image_layers: list[int]  # convolutions whose current depends on the image
     poisson: object | None = None
+    clock: object = None  # the time-step clock every object of the network runs on
 
     def objects(self) -> list:
         """Every Brian2 object of the network (groups and connections, once each)."""
@@ -187,7 +189,7 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
 
 def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parameters):
     """The layer's NeuronGroup; a signed one gets a :class:`SignedThresholder` if the options say so."""
-    group = neuron_group(model, n, name=f"layer{index:02d}", **parameters)
+    group = neuron_group(model, n, name=f"layer{index:02d}", clock=ctx.net.clock, **parameters)
     if ctx.net.options.fused_thresholds and model.spiking and model.signed:
         fuse_thresholders(group)
     return group
@@ -215,7 +217,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
             return
         in_shape = ctx.net.model.graph.input_shape
         source = brian2.PoissonGroup(int(np.prod(in_shape)), rates=0 * brian2.Hz,
-                                     dt=1 * brian2.ms, name="image_poisson")
+                                     clock=ctx.net.clock, name="image_poisson")
         ctx.net.poisson = source
         source_layer = None
     else:
@@ -254,7 +256,7 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     for k, (source_index, pre, post) in enumerate(sources):
         source = ctx.net.layers[source_index].group
         synapses = brian2.Synapses(source, group, on_pre={"pre": "v_post += 1", "neg": "v_post -= 1"},
-                                   on_event={"pre": "spike", "neg": NEGATIVE_EVENT}, dt=1 * brian2.ms,
+                                   on_event={"pre": "spike", "neg": NEGATIVE_EVENT}, clock=ctx.net.clock,
                                    name=f"relay{index:02d}_{k}")
         synapses.connect(i=pre, j=post)
         connections.append(synapses)
@@ -311,7 +313,7 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
         raise ValueError(f"neuron model {hidden.name} does not spike: it cannot be a hidden layer")
     output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
     hidden, output = with_spike_counters(hidden), with_spike_counters(output)
-    net = SpikingNetwork(model, graph, lambdas, options, {}, [], [])
+    net = SpikingNetwork(model, graph, lambdas, options, {}, [], [], clock=time_step_clock())
     feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
     ctx = _Context(net, graph.shapes(), hidden, output, feeds_head)
     for index, layer in enumerate(graph.layers):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -234,6 +235,10 @@ class _StandaloneRunner:
         self.settings = settings
         self.directory = cache_root() / build_key(model_sha, settings)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
+        # An earlier network of this process, kept alive by reference cycles until the next garbage
+        # collection, would keep its names: Brian2 would then suffix this one's ("..._codeobject_1"),
+        # the sources would change and the cached build recompile.
+        gc.collect()
         use_standalone(settings.threads, measure_memory=True, build_on_run=False)
         _configure(settings)
         self.network = build_network(model, settings.build)
@@ -267,4 +272,5 @@ class _StandaloneRunner:
         return self.network, self.recorder, data, timing
 
     def close(self):
+        self.network = self.recorder = None
         back_to_runtime()
