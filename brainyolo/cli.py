@@ -1,4 +1,5 @@
-"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, analyze, demo, run, fetch, benchmark.
+"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, analyze, demo, run, fetch, cache,
+benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -32,6 +33,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
     return value
 
 
@@ -242,6 +253,29 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from brainyolo.spiking.simulate import cache_root, cached_builds, remove_builds
+
+    def describe(build) -> str:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(build.last_used))
+        return f"{build.path.name}  {build.size_bytes / 2**20:8.1f} MiB  last used {used}"
+
+    if args.clear or args.older_than is not None:
+        removed, busy = remove_builds(args.older_than or 0.0)
+        for build in removed:
+            print(f"removed {describe(build)}")
+        for build in busy:
+            print(f"kept (in use) {describe(build)}")
+        print(f"{len(removed)} builds removed, {sum(b.size_bytes for b in removed) / 2**20:.1f} MiB freed "
+              f"from {cache_root()}")
+        return 0
+    builds = cached_builds()
+    for build in builds:
+        print(describe(build))
+    print(f"{len(builds)} builds, {sum(b.size_bytes for b in builds) / 2**20:.1f} MiB in {cache_root()}")
+    return 0
+
+
 def cmd_benchmark(args) -> int:
     from brainyolo.benchmark import run_benchmark
 
@@ -381,6 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", help="URL prefix holding the same file names, instead of the official addresses")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_fetch)
+
+    p = commands.add_parser("cache", help="list or remove compiled networks in the build cache",
+                            description="The C++ standalone builds kept in $BRAINYOLO_CACHE (default "
+                                        "~/.cache/brainyolo/builds), least recently used first. A build "
+                                        "being compiled or run is never removed.")
+    p.add_argument("--clear", action="store_true", help="remove every build")
+    p.add_argument("--older-than", type=_non_negative, metavar="DAYS", help="remove builds unused for DAYS days")
+    p.set_defaults(run=cmd_cache)
 
     p = commands.add_parser("benchmark", help="speed and memory figures",
                             description="ANN: numpy forward vs OpenCV, calibration memory vs images. "

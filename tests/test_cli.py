@@ -243,3 +243,32 @@ def test_simulate_runtime_and_bad_input(tmp_path, tiny_model, calib):
                                   bad_neuron, "-o", out), "broken_neuron.toml", "not valid TOML", [out])
     code, _, err = run_cli("simulate", model, image, "--steps", "5", "--checkpoints", "9", "-o", out)
     assert code == 2 and "beyond --steps" in err and not out.exists()
+
+
+def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, monkeypatch, capsys):
+    import fcntl
+    import time
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path))
+    builds = tmp_path / "builds"
+    old = time.time() - 3 * 86400
+    for name, size, used in (("old", 3000, old), ("recent", 1000, time.time()), ("busy", 2000, old - 60)):
+        (builds / name / "code_objects").mkdir(parents=True)
+        (builds / name / "main").write_bytes(b"x" * size)
+        (builds / name / "code_objects" / "a.o").write_bytes(b"y" * size)
+        for path in (builds / name / "main", builds / name):
+            os.utime(path, (used, used))
+    assert main(["cache"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[:3]] == ["busy", "old", "recent"]  # least recently used first
+    assert listed[-1].startswith("3 builds, 0.0 MiB")
+    with open(builds / "busy.lock", "a+") as lock:  # a run of the busy build holds its lock
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        assert main(["cache", "--older-than", "1"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in builds.iterdir() if p.is_dir()) == ["busy", "recent"]
+    assert "removed old" in out and "kept (in use) busy" in out and "1 builds removed" in out
+    assert main(["cache", "--clear"]) == 0
+    assert not [p for p in builds.iterdir() if p.is_dir()]
+    with pytest.raises(SystemExit):
+        main(["cache", "--older-than", "-1"])

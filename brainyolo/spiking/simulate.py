@@ -71,6 +71,53 @@ def cache_root() -> Path:
     return Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "builds"
 
 
+@dataclass(frozen=True)
+class CachedBuild:
+    """One compiled network in the build cache."""
+
+    path: Path
+    size_bytes: int
+    last_used: float  # seconds since the epoch: the latest build or run
+
+
+def cached_builds() -> list[CachedBuild]:
+    """The build cache's compiled networks, least recently used first."""
+    builds = []
+    for path in cache_root().glob("*"):
+        if not path.is_dir():
+            continue
+        sizes = [f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()]
+        # a run creates (then removes) its folder under results/: that folder's time is the last use
+        used = [p.stat().st_mtime for p in (path, path / "results", path / "main") if p.exists()]
+        builds.append(CachedBuild(path, sum(sizes), max(used)))
+    return sorted(builds, key=lambda b: b.last_used)
+
+
+def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list[CachedBuild]]:
+    """Delete cached builds not used for ``older_than_days``; return (removed, busy).
+
+    A build that is being compiled or run holds its lock: it is left alone and listed as busy.
+    The empty lock files stay (removing one could let two processes lock different files).
+    """
+    limit = time.time() - older_than_days * 86400
+    removed, busy = [], []
+    for build in cached_builds():
+        if build.last_used > limit:
+            continue
+        with open(str(build.path) + ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy.append(build)
+                continue
+            try:
+                shutil.rmtree(build.path)
+                removed.append(build)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    return removed, busy
+
+
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
     neuron = load_neuron_model(settings.build.neuron)
