@@ -86,11 +86,19 @@ def cached_builds() -> list[CachedBuild]:
     for path in cache_root().glob("*"):
         if not path.is_dir():
             continue
-        sizes = [f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink()]
         # a run creates (then removes) its folder under results/: that folder's time is the last use
-        used = [p.stat().st_mtime for p in (path, path / "results", path / "main") if p.exists()]
-        builds.append(CachedBuild(path, sum(sizes), max(used)))
+        used = [_stat(p).st_mtime for p in (path, path / "results", path / "main") if p.exists()]
+        size = sum(_stat(f).st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+        builds.append(CachedBuild(path, size, max(used)))
     return sorted(builds, key=lambda b: b.last_used)
+
+
+def _stat(path: Path) -> os.stat_result:
+    """``path.stat()``, or zeros for a file that a concurrent run just removed."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return os.stat_result((0,) * 10)
 
 
 def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list[CachedBuild]]:
