@@ -33,6 +33,9 @@ SORTED_BANDS_KERNEL_BYTES = 1024 * 1024
 
 SCATTER_ORDERS = ("auto", "rows", "row_channels", "channels")
 
+MAX_BANDS = 64
+"""Most row bands (OpenMP threads) a scatter uses; ``row_channels`` keeps sort counters per band."""
+
 
 def axis_targets(n: int, size: int, stride: int, pad: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Per input position along one axis, the (kernel offset, output position) pairs it reaches.
@@ -131,13 +134,11 @@ class SharedConvolution(Group, CodeRunner):
             self.variables.add_array(f"_{axis}_pairs", size=pairs.size, dtype=np.int32, values=pairs.ravel(),
                                      read_only=True)
         needed += ["_row_count", "_row_pairs", "_col_count", "_col_pairs"]
-        if scatter != "rows":  # scratch space for the per-step counting sort by channel
-            self.variables.add_array("_sorted", size=len(source), dtype=np.int32,
-                                     values=np.zeros(len(source), np.int32))
-            needed.append("_sorted")
-        if scatter == "channels":
-            self.variables.add_array("_channel_start", size=c + 1, dtype=np.int32, values=np.zeros(c + 1, np.int32))
-            needed.append("_channel_start")
+        if scatter != "rows":  # scratch space for the per-step counting sort by channel (per band)
+            counters = (c + 1) * (MAX_BANDS if scatter == "row_channels" else 1)
+            for key, length in (("_sorted", len(source)), ("_channel_start", counters)):
+                self.variables.add_array(key, size=length, dtype=np.int32, values=np.zeros(length, np.int32))
+            needed += ["_sorted", "_channel_start"]
         for key, value in {"_C": c, "_H": h, "_W": w, "_F": filters, "_OH": out_h, "_OW": out_w,
                            "_K": size, "_S": stride, "_P": pad}.items():
             self.variables.add_constant(key, value)
@@ -145,7 +146,8 @@ class SharedConvolution(Group, CodeRunner):
         CodeRunner.__init__(self, group=self, code="", template="shared_convolution",
                             name=None, clock=source.clock, when=when, order=order,
                             needed_variables=needed,
-                            template_kwds={"event_spaces": event_spaces(signed), "scatter": scatter},
+                            template_kwds={"event_spaces": event_spaces(signed), "scatter": scatter,
+                                          "max_bands": MAX_BANDS},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

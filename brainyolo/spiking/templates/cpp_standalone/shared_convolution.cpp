@@ -5,10 +5,6 @@
                     _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
 {% extends 'common_group.cpp' %}
 
-{% block extra_headers %}
-#include <vector>
-{% endblock %}
-
 {% block maincode %}
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
@@ -51,14 +47,21 @@
             }
             return _n_events;
         };
+        {% if scatter != 'rows' %}
+        // Stable counting sort of spikes [_first, _last) by input channel into the same range of
+        // _sorted, with C + 1 counters of scratch: each channel's kernel slice is then read once.
+        auto _sort_by_channel = [&](int32_t _first, int32_t _last, int32_t * __restrict _start)
+        {
+            for (int _c = 0; _c <= _C; _c++) _start[_c] = 0;
+            for (int32_t _s = _first; _s < _last; _s++) _start[_spikes[_s] % _C + 1]++;
+            _start[0] = _first;
+            for (int _c = 0; _c < _C; _c++) _start[_c + 1] += _start[_c];
+            for (int32_t _s = _first; _s < _last; _s++) {{_sorted}}[_start[_spikes[_s] % _C]++] = _spikes[_s];
+        };
+        {% endif %}
         {% if scatter == 'channels' %}
-        // Group the spikes by input channel (stable counting sort), so that each channel's kernel
-        // slice is fetched once per step; OpenMP threads split the output channels.
-        int32_t * __restrict _start = {{_channel_start}};
-        for (int _c = 0; _c <= _C; _c++) _start[_c] = 0;
-        for (int32_t _s = 0; _s < _n_spikes; _s++) _start[_spikes[_s] % _C + 1]++;
-        for (int _c = 0; _c < _C; _c++) _start[_c + 1] += _start[_c];
-        for (int32_t _s = 0; _s < _n_spikes; _s++) {{_sorted}}[_start[_spikes[_s] % _C]++] = _spikes[_s];
+        // All spikes grouped by channel; OpenMP threads split the output channels.
+        _sort_by_channel(0, _n_spikes, {{_channel_start}});
         {% if openmp_pragma('with_openmp') %}
         const int _n_parts = {{ openmp_pragma('get_num_threads') }};
         int64_t _parallel_events = 0;
@@ -75,8 +78,8 @@
         // band of rows; the spikes of a band's last rows, whose outputs the next band's spikes may
         // also reach, are deferred to a serial pass: no two threads write the same neuron.
         // (Without OpenMP: one band, nothing deferred.)
-        const int _n_bands = {{ openmp_pragma('get_num_threads') }} < 64 ? {{ openmp_pragma('get_num_threads') }} : 64;
-        int32_t _band_start[65], _band_defer[64];
+        const int _n_bands = {{ openmp_pragma('get_num_threads') }} < {{max_bands}} ? {{ openmp_pragma('get_num_threads') }} : {{max_bands}};
+        int32_t _band_start[{{max_bands}} + 1], _band_defer[{{max_bands}}];
         _band_start[0] = 0;
         _band_start[_n_bands] = _n_spikes;
         for (int _b = 1; _b < _n_bands; _b++)
@@ -113,15 +116,9 @@
         for (int _b = 0; _b < _n_bands; _b++)
         {
             {% if scatter == 'row_channels' %}
-            // Group the band's spikes by input channel (stable counting sort into the band's own
-            // part of _sorted): each channel's kernel slice is then read once per band.
-            const int32_t _first = _band_start[_b], _last = _band_defer[_b];
-            std::vector<int32_t> _start(_C + 1, 0);
-            for (int32_t _s = _first; _s < _last; _s++) _start[_spikes[_s] % _C + 1]++;
-            _start[0] = _first;
-            for (int _c = 0; _c < _C; _c++) _start[_c + 1] += _start[_c];
-            for (int32_t _s = _first; _s < _last; _s++) {{_sorted}}[_start[_spikes[_s] % _C]++] = _spikes[_s];
-            _parallel_events += _scatter({{_sorted}}, _first, _last, 0, _F);
+            // the band's spikes grouped by channel, in the band's own part of _sorted
+            _sort_by_channel(_band_start[_b], _band_defer[_b], {{_channel_start}} + _b * (_C + 1));
+            _parallel_events += _scatter({{_sorted}}, _band_start[_b], _band_defer[_b], 0, _F);
             {% else %}
             _parallel_events += _scatter(_spikes, _band_start[_b], _band_defer[_b], 0, _F);
             {% endif %}
