@@ -70,10 +70,10 @@ class Run:
 
 def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Run:
     """Read ``RUN_DIR/recordings.h5`` (every dataset of every layer) and the run's model file."""
-    from brainyolo.decoding import find_model_file, open_recordings_file
+    from brainyolo.decoding import find_model_file, reading_recordings
     from brainyolo.modelfile import load_model
 
-    with open_recordings_file(run_dir) as f:
+    with reading_recordings(run_dir) as f:
         attrs = dict(f.attrs)
         images = []
         for name in sorted(f["images"]):
@@ -84,7 +84,14 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
                 layers[int(key)] = {"kind": str(layer.attrs["kind"]), "shape": shape,
                                     **{k: layer[k][()] for k in layer}}
             images.append(ImageRecording(str(group.attrs["file_name"]), layers))
-    return Run(Path(run_dir), attrs, load_model(find_model_file(run_dir, attrs, model_path)), images)
+    model = load_model(find_model_file(run_dir, attrs, model_path))
+    shapes = model.graph.shapes()
+    for image in images:
+        for index, layer in image.layers.items():
+            if not 0 <= index < len(shapes) or layer["shape"] != shapes[index]:
+                raise BrainyoloError(Path(run_dir) / "recordings.h5", f"image {image.file_name!r}: recorded layer "
+                                     f"{index} does not match the model's layers (shape {layer['shape']})")
+    return Run(Path(run_dir), attrs, model, images)
 
 
 # ---------------------------------------------------------------- firing statistics

@@ -1,5 +1,5 @@
 """The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, analyze, demo, run, fetch, cache,
-benchmark.
+check, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -8,12 +8,13 @@ partial output (everything is written to temporary files first).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from brainyolo import __version__
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 
 
 def _percentile(text: str) -> float:
@@ -71,13 +72,12 @@ def cmd_convert(args) -> int:
 
 def _simulation_settings(args):
     """SimulationSettings from the shared simulation options of simulate / detect / evaluate."""
-    from brainyolo.neurons import load_neuron_model
-    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.builder import BuildOptions, hidden_neuron_model
     from brainyolo.spiking.simulate import SimulationSettings
 
     if args.checkpoints and args.checkpoints[-1] > args.steps:
         raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
-    load_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
+    hidden_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
     output = getattr(args, "output_layer", None) or getattr(args, "decode", "vmem")
     return SimulationSettings(
         steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
@@ -200,12 +200,19 @@ def _checkpoints(text: str) -> tuple[int, ...]:
 
 
 def cmd_simulate(args) -> int:
+    from brainyolo.fileio import staged_directory
+    from brainyolo.images import load_image
+    from brainyolo.modelfile import load_model
     from brainyolo.spiking.simulate import simulate
 
     model = _existing(args.model)
+    load_model(model)  # checked before anything is built or written
     images = [_existing(p) for p in args.images]
+    for image in images:
+        load_image(image)
     settings = _simulation_settings(args)
-    info = simulate(model, images, settings, args.output_dir, progress=not args.quiet)
+    with staged_directory(args.output_dir) as stage:
+        info = simulate(model, images, settings, stage, progress=not args.quiet)
     print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
           f"run {info['run_seconds']:.1f} s ({info['ms_per_step']:.1f} ms/step), "
           f"{info['synaptic_events']:.3g} synaptic events -> {args.output_dir}/recordings.h5")
@@ -273,6 +280,60 @@ def cmd_cache(args) -> int:
     for build in builds:
         print(describe(build))
     print(f"{len(builds)} builds, {sum(b.size_bytes for b in builds) / 2**20:.1f} MiB in {cache_root()}")
+    return 0
+
+
+def _check_one(path: Path, cfg: Path | None) -> str:
+    """Validate one file with the reader brainyolo uses for its kind; return a one-line description."""
+    from brainyolo.images import IMAGE_SUFFIXES
+
+    suffix = path.suffix.lower()
+    if path.is_dir() or path.name == "recordings.h5":
+        from brainyolo.decoding import reading_recordings
+
+        with reading_recordings(path if path.is_dir() else path.parent) as f:
+            return f"recordings, {len(f['images'])} images x {int(f.attrs['steps'])} steps"
+    if suffix == ".cfg":
+        from brainyolo.darknet import graph_from_sections, read_cfg
+
+        graph = graph_from_sections(read_cfg(path), path)
+        return f"Darknet cfg, {len(graph.layers)} layers, input {'x'.join(map(str, graph.input_shape))}"
+    if suffix == ".weights":
+        from brainyolo.darknet import batch_normalize_flags, graph_from_sections, read_cfg, read_weights
+
+        if cfg is None:
+            raise BrainyoloError(path, "checking weights needs their cfg (--cfg)")
+        sections = read_cfg(cfg)
+        header, params = read_weights(path, graph_from_sections(sections, cfg), batch_normalize_flags(sections, cfg))
+        return f"Darknet weights {header.major}.{header.minor}.{header.revision}, {len(params)} convolutions"
+    if suffix in (".h5", ".hdf5"):
+        from brainyolo.modelfile import load_model
+
+        model = load_model(path)
+        return f"model file, {len(model.graph.layers)} layers, {model.normalization}-norm"
+    if suffix == ".toml":
+        from brainyolo.experiment import load_run_file
+        from brainyolo.fileio import read_toml
+        from brainyolo.spiking.builder import hidden_neuron_model
+
+        if isinstance(read_toml(path, "neuron model or run file").get("model"), str):
+            model = hidden_neuron_model(path)
+            return f"neuron model{' (signed)' if model.signed else ''}, parameters {', '.join(model.parameters)}"
+        spec = load_run_file(path)
+        return f"run file {spec.name!r}, {len(spec.configurations())} configurations x {spec.steps} steps"
+    if suffix in IMAGE_SUFFIXES:
+        from brainyolo.images import load_image
+
+        height, width, _ = load_image(path).shape
+        return f"image {width}x{height}"
+    raise BrainyoloError(path, "unknown kind of file (cfg, weights, .h5, .toml, an image or a run directory)")
+
+
+def cmd_check(args) -> int:
+    cfg = _existing(args.cfg) if args.cfg else None
+    for text in args.paths:
+        path = _existing(text)
+        print(f"{path}: ok: {_check_one(path, cfg)}")
     return 0
 
 
@@ -424,6 +485,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=_non_negative, metavar="DAYS", help="remove builds unused for DAYS days")
     p.set_defaults(run=cmd_cache)
 
+    p = commands.add_parser("check", help="validate input files without running anything",
+                            description="Read each file with the reader brainyolo uses for its kind and report "
+                                        "'ok' or the first problem: Darknet cfg and weights (--cfg), model files, "
+                                        "run directories (recordings), neuron and run files (.toml), images. "
+                                        "Exit status 2 at the first bad file.")
+    p.add_argument("paths", nargs="+", help="files or run directories")
+    p.add_argument("--cfg", help="the cfg that .weights files belong to")
+    p.set_defaults(run=cmd_check)
+
     p = commands.add_parser("benchmark", help="speed and memory figures",
                             description="ANN: numpy forward vs OpenCV, calibration memory vs images. "
                                         "conv: weight-shared vs unrolled conv layer. snn: whole network.")
@@ -447,13 +517,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    0: done. 2: bad input (one line ``brainyolo: error: FILE: PROBLEM`` on stderr; nothing
+    half-written). 130: interrupted. 1: an unexpected failure inside brainyolo, also one line
+    (``BRAINYOLO_DEBUG=1`` shows the traceback): it is a bug, please report it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args)
     except BrainyoloError as err:
-        print(f"brainyolo: error: {err}", file=sys.stderr)
+        print(f"brainyolo: error: {one_line(str(err), 2000)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("brainyolo: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("brainyolo: error: out of memory", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - one line instead of a traceback, the traceback on request
+        if os.environ.get("BRAINYOLO_DEBUG"):
+            raise
+        print(f"brainyolo: error: internal error {type(err).__name__}: {one_line(str(err))} (a bug in brainyolo: "
+              "please report it; BRAINYOLO_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1

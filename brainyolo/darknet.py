@@ -27,12 +27,14 @@ from brainyolo.graph import (
     INPUT,
     Conv,
     Graph,
+    GraphError,
     Layer,
     MaxPool,
     RegionHead,
     Route,
     Upsample,
     YoloHead,
+    validate_graph,
 )
 from brainyolo.registry import Registry
 
@@ -80,12 +82,22 @@ def parse_cfg_text(text: str, path: str | os.PathLike = "<cfg>") -> list[Section
     return sections
 
 
+MAX_CFG_BYTES = 1 << 20
+"""Largest cfg file read (yolov3's is 8 KiB)."""
+
+
 def read_cfg(path: str | os.PathLike) -> list[Section]:
-    """Read and split a cfg file (a missing final newline is fine)."""
+    """Read and split a cfg file (UTF-8 text; a missing final newline is fine)."""
     try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as err:
+        if Path(path).stat().st_size > MAX_CFG_BYTES:
+            raise BrainyoloError(path, f"larger than {MAX_CFG_BYTES >> 20} MiB: not a Darknet cfg")
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as err:
         raise BrainyoloError(path, f"cannot read cfg: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise BrainyoloError(path, f"cannot read cfg: not UTF-8 text (byte {err.start})") from None
+    if "\x00" in text:
+        raise BrainyoloError(path, "cannot read cfg: holds NUL bytes (not a text file)")
     return parse_cfg_text(text, path)
 
 
@@ -223,7 +235,10 @@ def _read_yolo(opts: _Options, index: int) -> YoloHead:
 
 @section_reader("region")
 def _read_region(opts: _Options, index: int) -> RegionHead:
-    anchors = np.asarray(opts.floats("anchors"), np.float32).reshape(-1, 2)
+    anchors = opts.floats("anchors")
+    if len(anchors) % 2:
+        opts.fail("anchors must come in (width, height) pairs")
+    anchors = np.asarray(anchors, np.float32).reshape(-1, 2)
     num = opts.int("num")
     if num != len(anchors):
         opts.fail(f"num={num} but {len(anchors)} anchor pairs")
@@ -248,9 +263,10 @@ def graph_from_sections(sections: Sequence[Section], path="<cfg>",
         layers.append(reader(_Options(section, path), len(layers)))
     graph = Graph(input_shape, layers, [])
     try:
-        graph.shapes()
-    except ValueError as err:
-        raise BrainyoloError(path, str(err)) from None
+        validate_graph(graph)
+    except GraphError as err:
+        where = f"line {sections[err.layer + 1].line}: " if err.layer is not None else ""
+        raise BrainyoloError(path, f"{where}{err}") from None
     heads = [graph.layers[i] for i in graph.heads()]
     classes = {head.classes for head in heads}
     if len(classes) > 1:
@@ -345,6 +361,10 @@ def sections_from_graph(graph: Graph, batch_normalize: Sequence[bool] | None = N
 # --------------------------------------------------------------------------------------------
 
 
+KNOWN_WEIGHTS_VERSIONS = ((0, 0), (0, 1), (0, 2))
+"""(major, minor) of the weights headers Darknet has written (the revision is free)."""
+
+
 @dataclass
 class WeightsHeader:
     """The header of a ``.weights`` file. ``seen`` is int64 from version 0.2 on, int32 before."""
@@ -422,22 +442,37 @@ def parameter_count(graph: Graph, batch_normalize: Sequence[bool]) -> int:
 def read_weights(path: str | os.PathLike, graph: Graph,
                  batch_normalize: Sequence[bool]) -> tuple[WeightsHeader, list[ConvParams]]:
     """Read a ``.weights`` file for ``graph``; its size must match the cfg exactly."""
+    expected = parameter_count(graph, batch_normalize)
     try:
-        data = Path(path).read_bytes()
+        size = Path(path).stat().st_size
+        if size > 64 + 4 * expected:  # refuse before reading a file far too large
+            data = b""
+        else:
+            data = Path(path).read_bytes()
     except OSError as err:
         raise BrainyoloError(path, f"cannot read weights: {err.strerror or err}") from None
-    if len(data) < 16:
-        raise BrainyoloError(path, f"{len(data)} bytes is too short for a Darknet weights header")
-    major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
+    if size < 12:
+        raise BrainyoloError(path, f"{size} bytes is too short for a Darknet weights header")
+    if data:
+        major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
+    else:
+        with open(path, "rb") as f:
+            major, minor, revision = (int(v) for v in np.frombuffer(f.read(12), "<i4", 3))
+    if (major, minor) not in KNOWN_WEIGHTS_VERSIONS or not 0 <= revision < 1000:
+        raise BrainyoloError(path, f"weights header version {major}.{minor}.{revision} is not one Darknet writes "
+                                   f"(known: {', '.join(f'{a}.{b}.x' for a, b in KNOWN_WEIGHTS_VERSIONS)}): "
+                                   "not a Darknet weights file?")
     header = WeightsHeader(major, minor, revision, 0)
-    header.seen = int(np.frombuffer(data, "<i8" if header.seen_is_int64 else "<i4", 1, 12)[0])
-    body = len(data) - header.nbytes
-    expected = parameter_count(graph, batch_normalize)
+    if size < header.nbytes:
+        raise BrainyoloError(path, f"{size} bytes is too short for the {header.nbytes}-byte header of "
+                                   f"version {major}.{minor}")
+    body = size - header.nbytes
     if body % 4 or body // 4 != expected:
         extra = f" and {body % 4} stray bytes" if body % 4 else ""
         raise BrainyoloError(path, f"expected {expected} float32 parameters after the "
                                    f"{header.nbytes}-byte header (version {major}.{minor}."
                                    f"{revision}), found {body // 4}{extra}")
+    header.seen = int(np.frombuffer(data, "<i8" if header.seen_is_int64 else "<i4", 1, 12)[0])
     values = np.frombuffer(data, "<f4", expected, header.nbytes)
     params, offset = [], 0
 
@@ -447,11 +482,19 @@ def read_weights(path: str | os.PathLike, graph: Graph,
         offset += count
         return chunk.reshape(shape) if shape else chunk
 
-    for (_, shape), bn in zip(_conv_layout(graph, batch_normalize), batch_normalize, strict=True):
+    for (index, shape), bn in zip(_conv_layout(graph, batch_normalize), batch_normalize, strict=True):
         n = shape[0]
         biases = take(n)
         scales, mean, var = (take(n), take(n), take(n)) if bn else (None, None, None)
-        params.append(ConvParams(biases, take(int(np.prod(shape)), shape), scales, mean, var))
+        entry = ConvParams(biases, take(int(np.prod(shape)), shape), scales, mean, var)
+        for name, array in zip(("biases", "scales", "rolling_mean", "rolling_variance", "weights"),
+                               (biases, scales, mean, var, entry.weights), strict=True):
+            if array is not None and not np.all(np.isfinite(array)):
+                raise BrainyoloError(path, f"layer {index} (convolution): {name} hold values that are not "
+                                           "finite (NaN or infinite)")
+        if bn and not np.all(var >= 0):
+            raise BrainyoloError(path, f"layer {index} (convolution): rolling_variance holds negative values")
+        params.append(entry)
     return header, params
 
 

@@ -21,6 +21,7 @@ layer), which is what the ANN's head sees. Heads are then decoded exactly as for
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import Letterbox
@@ -124,6 +125,20 @@ class Decoder:
                 for step, maps in zip(steps, self.head_maps(outputs, steps), strict=True)}
 
 
+def output_problem(graph: Graph, outputs: dict, checkpoints: int, spikes: bool) -> str | None:
+    """What keeps ``outputs`` (one image's output recordings) from being decoded with ``graph``, or None."""
+    shapes = graph.shapes()
+    for head in graph.heads():
+        index = graph.layers[head].inputs[0]
+        expected = (checkpoints, *shapes[index])
+        if index not in outputs:
+            return f"layer {index}, which feeds a head, was not recorded"
+        for name in ("v", "net_count") if spikes else ("v",):
+            if name not in outputs[index] or np.shape(outputs[index][name]) != expected:
+                return f"output layer {index}: {name} is not of shape {expected}"
+    return None
+
+
 def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) -> Path:
     """The model file a run simulated: ``model_path``, else the recorded path, else a file of the
     same name beside the run directory or in it (runs made in a staging folder, moved folders);
@@ -134,7 +149,13 @@ def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) ->
     run_dir = Path(run_dir)
     candidates = [Path(model_path)] if model_path else [recorded, run_dir.parent / recorded.name,
                                                         run_dir / recorded.name]
-    path = next((c for c in candidates if c.exists()), None)
+    def usable(candidate: Path) -> bool:
+        try:
+            return candidate.is_file()
+        except (OSError, ValueError):  # a recorded name too long, or with a NUL byte
+            return False
+
+    path = next((c for c in candidates if usable(c)), None)
     if path is None:
         raise BrainyoloError(candidates[0], "the run's model file is not there (pass --model)")
     if sha256_of(path) != attrs["model_sha256"]:
@@ -143,30 +164,59 @@ def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) ->
 
 
 def open_recordings_file(run_dir: str | os.PathLike) -> h5py.File:
-    """``RUN_DIR/recordings.h5`` opened for reading, or one clear error naming the file."""
+    """``RUN_DIR/recordings.h5`` opened for reading and checked, or one clear error naming the file.
+
+    Checked before it is returned: the format and schema version, the content checksum (files
+    written since it exists), and the structure (:func:`brainyolo.recordings.check_recordings`).
+    """
+    from brainyolo.integrity import verify
+    from brainyolo.recordings import READABLE_SCHEMA_VERSIONS, check_recordings
+
     path = Path(run_dir) / "recordings.h5"
-    if not path.exists():
+    if not path.is_file():
         raise BrainyoloError(path, "not found (is this a run directory of `brainyolo simulate`?)")
     try:
         f = h5py.File(path, "r")
-    except OSError as err:
-        raise BrainyoloError(path, f"not a readable HDF5 file: {err}") from None
-    if f.attrs.get("format") != "brainyolo-recordings":
+    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, sometimes as others
+        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
+    try:
+        if f.attrs.get("format") != "brainyolo-recordings":
+            raise BrainyoloError(path, "not a brainyolo recordings file")
+        version = f.attrs.get("schema_version", -1)
+        if not isinstance(version, (int, np.integer)) or int(version) not in READABLE_SCHEMA_VERSIONS:
+            raise BrainyoloError(path, f"recordings schema version {version} (this brainyolo reads "
+                                       f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
+        if verify(f) is False:
+            raise BrainyoloError(path, "damaged recordings: the content checksum does not match (changed or "
+                                       "corrupted after it was written)")
+        check_recordings(f)
+    except BrainyoloError:
         f.close()
-        raise BrainyoloError(path, "not a brainyolo recordings file")
-    from brainyolo.recordings import READABLE_SCHEMA_VERSIONS
-
-    version = int(f.attrs.get("schema_version", -1))
-    if version not in READABLE_SCHEMA_VERSIONS:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
         f.close()
-        raise BrainyoloError(path, f"recordings schema version {version} (this brainyolo reads "
-                                   f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
+        raise BrainyoloError(path, f"damaged recordings: {one_line(err)}") from None
     return f
+
+
+@contextlib.contextmanager
+def reading_recordings(run_dir: str | os.PathLike):
+    """Open and check ``RUN_DIR/recordings.h5`` (:func:`open_recordings_file`); a failure while the
+    block reads it (an unchecked file's damaged chunk) becomes one error naming the file."""
+    path = Path(run_dir) / "recordings.h5"
+    f = open_recordings_file(run_dir)
+    try:
+        with f:
+            yield f
+    except (BrainyoloError, GeneratorExit, KeyboardInterrupt):
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise BrainyoloError(path, f"damaged recordings: {one_line(err)}") from None
 
 
 def read_run(run_dir: str | os.PathLike):
     """Open ``RUN_DIR/recordings.h5``; yield ``(attrs, image attrs, outputs)`` per image."""
-    with open_recordings_file(run_dir) as f:
+    with reading_recordings(run_dir) as f:
         attrs = dict(f.attrs)
         for name in sorted(f["images"]):
             image = f["images"][name]
@@ -216,6 +266,10 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
             _, height, width = model.graph.input_shape
             names = model.graph.class_names
             steps = [int(s) for s in attrs["checkpoints"]]
+        problem = output_problem(decoder.graph, outputs, len(steps), attrs["output"] == "spikes")
+        if problem:
+            raise BrainyoloError(Path(run_dir) / "recordings.h5", f"image {image['file_name']!r}: {problem} "
+                                                                  f"(does the run belong to {path}?)")
         box = Letterbox((int(image["image_width"]), int(image["image_height"])), (width, height))
         found = decoder.detections(outputs, steps, box)
         detections[str(image["file_name"])] = found

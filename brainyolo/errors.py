@@ -25,3 +25,14 @@ class BrainyoloError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.problem}" if self.path is not None else self.problem
+
+
+def one_line(err: BaseException | str, limit: int = 300) -> str:
+    """An exception's message as one short line (h5py's "object 'x' doesn't exist" as "'x' is missing")."""
+    import re
+
+    text = " ".join(str(err).split()) or type(err).__name__
+    missing = re.search(r"object '([^']*)' doesn't exist", text)
+    if missing:
+        text = f"'{missing.group(1)}' is missing"
+    return text if len(text) <= limit else text[:limit] + " ..."

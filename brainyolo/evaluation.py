@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 
 # COCO category name -> Darknet coco.names spelling.
 NAME_ALIASES = {"motorcycle": "motorbike", "airplane": "aeroplane", "couch": "sofa",
@@ -47,8 +47,8 @@ def read_yolo_labels(image_paths, labels_dir: str | os.PathLike, n_classes: int)
         try:
             with Image.open(image_path) as image:
                 width, height = image.size
-        except OSError as err:
-            raise BrainyoloError(image_path, f"cannot read image: {err}") from None
+        except Exception as err:  # noqa: BLE001 - Pillow raises many kinds on damaged files
+            raise BrainyoloError(image_path, f"cannot read image: {one_line(err)}") from None
         label = labels_dir / (Path(image_path).stem + ".txt")
         rows = np.zeros((0, 5))
         if label.exists():
@@ -56,15 +56,15 @@ def read_yolo_labels(image_paths, labels_dir: str | os.PathLike, n_classes: int)
                 rows = np.loadtxt(label, ndmin=2)
             except ValueError as err:
                 raise BrainyoloError(label, f"not 'class cx cy w h' rows: {err}") from None
-            if rows.size and (rows.shape[1] != 5 or rows[:, 0].min() < 0
-                              or rows[:, 0].max() >= n_classes):
-                raise BrainyoloError(label, f"expected rows 'class cx cy w h' with 0 <= class < "
-                                            f"{n_classes}")
+            if rows.size and (rows.shape[1] != 5 or not np.all(np.isfinite(rows)) or rows[:, 0].min() < 0
+                              or rows[:, 0].max() >= n_classes or np.any(rows[:, 0] != np.round(rows[:, 0]))):
+                raise BrainyoloError(label, f"expected rows 'class cx cy w h' of finite numbers with a whole "
+                                            f"class 0 <= class < {n_classes}")
         rows = rows.reshape(-1, 5)
         boxes = np.stack([(rows[:, 1] - rows[:, 3] / 2) * width, (rows[:, 2] - rows[:, 4] / 2) *
                           height, rows[:, 3] * width, rows[:, 4] * height], axis=1)
-        truths.append(GroundTruth(Path(image_path).name, width, height, boxes,
-                                  rows[:, 0].astype(np.int64)))
+        truths.append(_checked(GroundTruth(Path(image_path).name, width, height, boxes,
+                                           rows[:, 0].astype(np.int64)), label))
     return truths
 
 
@@ -77,32 +77,43 @@ def read_coco_instances(image_paths, json_path: str | os.PathLike,
                         class_names: list[str]) -> list[GroundTruth]:
     """One :class:`GroundTruth` per image from a COCO instances JSON (crowd boxes skipped)."""
     try:
-        data = json.loads(Path(json_path).read_text())
+        data = json.loads(Path(json_path).read_bytes())
         categories = {c["id"]: c["name"] for c in data["categories"]}
         images = {Path(i["file_name"]).name: i for i in data["images"]}
         annotations = data["annotations"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise BrainyoloError(json_path, f"not a COCO instances file: {err}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        raise BrainyoloError(json_path, f"not a COCO instances file: {one_line(err)}") from None
     index_of = {_canonical(n): i for i, n in enumerate(class_names)}
     mapping = {cid: index_of.get(_canonical(name)) for cid, name in categories.items()}
     unmapped = sorted(name for cid, name in categories.items() if mapping[cid] is None)
     if len(unmapped) == len(categories):
         raise BrainyoloError(json_path, "none of its categories matches a model class name")
-    by_image: dict[int, list] = {}
-    for ann in annotations:
-        if not ann.get("iscrowd", 0) and mapping.get(ann["category_id"]) is not None:
-            by_image.setdefault(ann["image_id"], []).append(ann)
-    truths = []
-    for image_path in image_paths:
-        info = images.get(Path(image_path).name)
-        if info is None:
-            raise BrainyoloError(json_path, f"has no entry for image {Path(image_path).name}")
-        anns = by_image.get(info["id"], [])
-        boxes = np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4)
-        classes = np.asarray([mapping[a["category_id"]] for a in anns], np.int64)
-        truths.append(GroundTruth(Path(image_path).name, int(info["width"]), int(info["height"]),
-                                  boxes, classes))
+    try:
+        by_image: dict[int, list] = {}
+        for ann in annotations:
+            if not ann.get("iscrowd", 0) and mapping.get(ann["category_id"]) is not None:
+                by_image.setdefault(ann["image_id"], []).append(ann)
+        truths = []
+        for image_path in image_paths:
+            info = images.get(Path(image_path).name)
+            if info is None:
+                raise BrainyoloError(json_path, f"has no entry for image {Path(image_path).name}")
+            anns = by_image.get(info["id"], [])
+            boxes = np.asarray([a["bbox"] for a in anns], np.float64).reshape(-1, 4)
+            classes = np.asarray([mapping[a["category_id"]] for a in anns], np.int64)
+            truths.append(_checked(GroundTruth(Path(image_path).name, int(info["width"]), int(info["height"]),
+                                               boxes, classes), json_path))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise BrainyoloError(json_path, f"not a COCO instances file: {one_line(err)}") from None
     return truths
+
+
+def _checked(truth: GroundTruth, source) -> GroundTruth:
+    """``truth`` if its image size is positive and its boxes finite, else one error naming ``source``."""
+    if truth.width < 1 or truth.height < 1 or not np.all(np.isfinite(truth.boxes)):
+        raise BrainyoloError(source, f"image {truth.file_name}: size {truth.width}x{truth.height} or a box "
+                                     "is not a positive, finite number")
+    return truth
 
 
 def read_voc_annotations(image_paths, folder: str | os.PathLike, class_names: list[str]) -> list[GroundTruth]:
@@ -138,8 +149,9 @@ def read_voc_annotations(image_paths, folder: str | os.PathLike, class_names: li
             raise BrainyoloError(xml, f"cannot read VOC annotation: {err.strerror or err}") from None
         except (ElementTree.ParseError, AttributeError, TypeError, ValueError) as err:
             raise BrainyoloError(xml, f"not a VOC annotation (size, object/name, bndbox): {err}") from None
-        truths.append(GroundTruth(Path(image_path).name, width, height, np.asarray(boxes, np.float64).reshape(-1, 4),
-                                  np.asarray(classes, np.int64), np.asarray(difficult, bool)))
+        truths.append(_checked(GroundTruth(Path(image_path).name, width, height,
+                                           np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(classes, np.int64),
+                                           np.asarray(difficult, bool)), xml))
     return truths
 
 

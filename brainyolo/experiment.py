@@ -47,18 +47,15 @@ run resumes: finished images and configurations are not simulated again.
 from __future__ import annotations
 
 import itertools
+import math
 import os
-import sys
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from brainyolo.errors import BrainyoloError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from brainyolo.fileio import read_toml
 
 _SECTIONS = {"name", "description", "model", "calibration", "images", "simulation", "monitors", "grid"}
 
@@ -107,15 +104,49 @@ def config_name(normalization: str, neuron: str, decode: str) -> str:
     return f"{normalization}-{Path(neuron).stem}-{decode}"
 
 
+MAX_RUN_FILE_BYTES = 256 * 1024
+"""Largest run file read."""
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+"""A run's name: one plain folder name (the outputs go to RUN_FILE's folder/NAME/)."""
+
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", list: "a list"}
+
+
+def _typed(path, section: str, table: dict, key: str, kind: type, default, low=None, high=None):
+    """``table[key]`` (or ``default``) if it is of ``kind`` and within ``low..high``, else one error."""
+    if key not in table:
+        return default
+    value = table[key]
+    where = f"[{section}] {key}" if section else key
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if kind is float and ok and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise BrainyoloError(path, f"{where} = {value!r} must be {_KINDS[kind]}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise BrainyoloError(path, f"{where} = {value!r} is outside {low}..{high}")
+    return value
+
+
+def _text_list(path, section: str, table: dict, key: str, default: tuple) -> tuple:
+    value = table.get(key, list(default))
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise BrainyoloError(path, f"[{section}] {key} must be a non-empty list of text entries")
+    return tuple(value)
+
+
 def load_run_file(path: str | os.PathLike) -> RunSpec:
-    """Read and check a run file; every problem is one :class:`BrainyoloError` naming the file."""
+    """Read and check a run file; every problem is one :class:`BrainyoloError` naming the file.
+
+    Every entry is checked for its type (a whole number is not a float, ``true`` is not
+    ``"true"``) and range before anything runs; ``name`` must be a plain folder name, so that the
+    outputs stay inside the run file's folder.
+    """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as err:
-        raise BrainyoloError(path, f"cannot read run file: {err.strerror or err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise BrainyoloError(path, f"not valid TOML: {err}") from None
+    data = read_toml(path, "run file", MAX_RUN_FILE_BYTES)
     unknown = set(data) - _SECTIONS
     if unknown:
         raise BrainyoloError(path, f"unknown entries {sorted(unknown)} (allowed: {sorted(_SECTIONS)})")
@@ -135,63 +166,94 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
 
     def source(name: str, allowed: set[str]) -> ImageSource:
         t = table(name, allowed)
-        if bool(t.get("scenes")) == bool(t.get("folder")):
+        scenes = _typed(path, name, t, "scenes", int, 0, 0, 100_000)
+        folder = _typed(path, name, t, "folder", str, "")
+        if bool(scenes) == bool(folder):
             raise BrainyoloError(path, f"[{name}] needs either scenes = N or folder = \"...\"")
-        truths = [k for k in ("labels", "coco", "voc") if t.get(k)]
-        if name == "images" and t.get("folder") and len(truths) != 1:
+        truths = {k: _typed(path, name, t, k, str, "") for k in ("labels", "coco", "voc") if k in allowed}
+        if name == "images" and folder and sum(bool(v) for v in truths.values()) != 1:
             raise BrainyoloError(path, "[images] with a folder needs exactly one of labels, coco, voc")
-        try:
-            return ImageSource(int(t.get("scenes", 0)), int(t.get("seed", 0)), resolve(t.get("folder", "")),
-                               int(t.get("count", 0)), resolve(t.get("labels", "")), resolve(t.get("coco", "")),
-                               resolve(t.get("voc", "")))
-        except (TypeError, ValueError) as err:
-            raise BrainyoloError(path, f"[{name}]: {err}") from None
+        return ImageSource(scenes, _typed(path, name, t, "seed", int, 0, 0, 2**32 - 1), resolve(folder),
+                           _typed(path, name, t, "count", int, 0, 0, 10_000_000),
+                           *(resolve(truths.get(k, "")) for k in ("labels", "coco", "voc")))
 
+    name = _typed(path, "", data, "name", str, path.stem)
+    if not _NAME.match(name) or ".." in name:
+        raise BrainyoloError(path, f"name = {name!r} must be a plain folder name (letters, digits, . _ -): the "
+                                   "outputs go beside the run file, or where -o says")
+    description = _typed(path, "", data, "description", str, "")
     model = table("model", {"embedded", "cfg", "weights", "names"})
-    if not model.get("embedded") and not (model.get("cfg") and model.get("weights")):
+    embedded = _typed(path, "model", model, "embedded", bool, False)
+    files = {k: _typed(path, "model", model, k, str, "") for k in ("cfg", "weights", "names")}
+    if not embedded and not (files["cfg"] and files["weights"]):
         raise BrainyoloError(path, "[model] needs embedded = true, or cfg and weights")
-    model = {"embedded": True} if model.get("embedded") else {
-        k: resolve(model[k]) for k in ("cfg", "weights", "names") if model.get(k)}
+    model = {"embedded": True} if embedded else {k: resolve(v) for k, v in files.items() if v}
     calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
     sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
     grid = table("grid", {"normalization", "neuron", "decode"})
     defaults = RunSpec()
-    try:
-        spec = RunSpec(
-            name=str(data.get("name", path.stem)), description=str(data.get("description", "")),
-            model=model,
-            calibration=source("calibration", {"scenes", "seed", "folder", "count", "percentile"}),
-            percentile=float(calibration.get("percentile", defaults.percentile)),
-            images=source("images", {"scenes", "seed", "folder", "count", "labels", "coco", "voc"}),
-            steps=int(sim.get("steps", defaults.steps)),
-            checkpoints=tuple(sorted({int(c) for c in sim.get("checkpoints", defaults.checkpoints)})),
-            device=str(sim.get("device", defaults.device)), threads=int(sim.get("threads", defaults.threads)),
-            float32=bool(sim.get("float32", defaults.float32)), input=str(sim.get("input", defaults.input)),
-            record_images=int(monitors.get("record_images", defaults.record_images)),
-            sample_neurons=int(monitors.get("sample_neurons", defaults.sample_neurons)),
-            normalization=tuple(grid.get("normalization", defaults.normalization)),
-            neuron=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
-                         for n in grid.get("neuron", defaults.neuron)),
-            decode=tuple(grid.get("decode", defaults.decode)))
-    except (TypeError, ValueError) as err:
-        raise BrainyoloError(path, f"bad value: {err}") from None
-    if spec.steps < 1 or any(not 0 < c <= spec.steps for c in spec.checkpoints):
-        raise BrainyoloError(path, "steps must be positive and checkpoints within 1..steps")
+    percentile = _typed(path, "calibration", calibration, "percentile", float, defaults.percentile)
+    if not 0 < percentile <= 100:
+        raise BrainyoloError(path, f"[calibration] percentile = {percentile!r} is outside (0, 100]")
+    steps = _typed(path, "simulation", sim, "steps", int, defaults.steps, 1, 10_000_000)
+    checkpoints = sim.get("checkpoints", list(defaults.checkpoints))
+    if not isinstance(checkpoints, list) or not all(isinstance(c, int) and not isinstance(c, bool)
+                                                    and 0 < c <= steps for c in checkpoints):
+        raise BrainyoloError(path, f"[simulation] checkpoints must be a list of steps within 1..{steps}")
+    spec = RunSpec(
+        name=name, description=description, model=model,
+        calibration=source("calibration", {"scenes", "seed", "folder", "count", "percentile"}),
+        percentile=percentile,
+        images=source("images", {"scenes", "seed", "folder", "count", "labels", "coco", "voc"}),
+        steps=steps, checkpoints=tuple(sorted(set(checkpoints))),
+        device=_typed(path, "simulation", sim, "device", str, defaults.device),
+        threads=_typed(path, "simulation", sim, "threads", int, defaults.threads, 1, 1024),
+        float32=_typed(path, "simulation", sim, "float32", bool, defaults.float32),
+        input=_typed(path, "simulation", sim, "input", str, defaults.input),
+        record_images=_typed(path, "monitors", monitors, "record_images", int, defaults.record_images, 0, 10_000),
+        sample_neurons=_typed(path, "monitors", monitors, "sample_neurons", int, defaults.sample_neurons, 1,
+                              100_000),
+        normalization=_text_list(path, "grid", grid, "normalization", defaults.normalization),
+        neuron=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
+                     for n in _text_list(path, "grid", grid, "neuron", defaults.neuron)),
+        decode=_text_list(path, "grid", grid, "decode", defaults.decode))
     for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes"))):
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:
             raise BrainyoloError(path, f"[grid] {key} {bad[0]!r} is not one of {allowed}")
     if spec.device not in ("cpp_standalone", "runtime") or spec.input not in ("current", "poisson"):
         raise BrainyoloError(path, "[simulation] device is cpp_standalone or runtime; input current or poisson")
-    from brainyolo.neurons import load_neuron_model
+    from brainyolo.spiking.builder import hidden_neuron_model
 
     for neuron in spec.neuron:
         try:
-            load_neuron_model(neuron)
+            hidden_neuron_model(neuron)
         except BrainyoloError as err:
             raise BrainyoloError(path, f"[grid] neuron: {err}") from None
     return spec
+
+
+def check_inputs(spec: RunSpec) -> None:
+    """Read every input a run names (model files, image folders, ground truth) before any output exists.
+
+    Raises
+    ------
+    BrainyoloError
+        Naming the first file or folder that cannot be used.
+    """
+    from brainyolo.images import list_images
+
+    if not spec.model.get("embedded"):
+        from brainyolo.darknet import load_darknet
+
+        load_darknet(spec.model["cfg"], spec.model["weights"], spec.model.get("names"))
+    for source in (spec.calibration, spec.images):
+        if source.folder and not list_images(source.folder):
+            raise BrainyoloError(source.folder, "holds no images")
+    for truth in (spec.images.labels, spec.images.coco, spec.images.voc):
+        if truth and not Path(truth).exists():
+            raise BrainyoloError(truth, "no such file or folder")
 
 
 def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
@@ -236,6 +298,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     started = time.perf_counter()
+    check_inputs(spec)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_h5 = prepare_model(spec, out_dir, progress)

@@ -68,6 +68,35 @@ def staged_directory(out_dir: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def read_toml(path: str | os.PathLike, what: str, max_bytes: int = 256 * 1024) -> dict:
+    """A TOML file's table, or one :class:`~brainyolo.errors.BrainyoloError` naming the file and the problem.
+
+    Refused before parsing: a file over ``max_bytes``, text that is not UTF-8.
+    """
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    from brainyolo.errors import BrainyoloError
+
+    path = Path(path)
+    try:
+        if path.stat().st_size > max_bytes:
+            raise BrainyoloError(path, f"larger than {max_bytes // 1024} KiB: not a {what}")
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise BrainyoloError(path, f"cannot read {what}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise BrainyoloError(path, f"not UTF-8 text (byte {err.start})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise BrainyoloError(path, f"not valid TOML: {err}") from None
+    except RecursionError:
+        raise BrainyoloError(path, "not valid TOML: nested too deeply") from None
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -226,3 +226,173 @@ def _region_shape(layer: RegionHead, inputs: list[Shape]) -> Shape:
     if c != expected:
         raise ValueError(f"region head expects {expected} channels, gets {c}")
     return (c, h, w)
+
+
+# --------------------------------------------------------------------------------------------
+# validation: every reader (Darknet cfg, model file) checks its graph here before it acts
+# --------------------------------------------------------------------------------------------
+
+MAX_INPUT_SIDE = 4096
+"""Largest network input height or width."""
+
+MAX_CHANNELS = 16384
+"""Most channels (filters) a layer may have."""
+
+MAX_KERNEL = 32
+"""Largest convolution or max-pool window side."""
+
+MAX_UPSAMPLE = 32
+"""Largest up-sampling factor."""
+
+MAX_LAYERS = 1000
+"""Most layers in a graph."""
+
+MAX_LAYER_VALUES = 1 << 26
+"""Most activations (channels x height x width) in one layer."""
+
+MAX_NETWORK_VALUES = 1 << 28
+"""Most activations in all layers together (neurons of the spiking network)."""
+
+class GraphError(ValueError):
+    """A graph that brainyolo cannot use; ``layer`` is the offending layer's index (None: the input)."""
+
+    def __init__(self, problem: str, layer: int | None = None):
+        super().__init__(problem)
+        self.layer = layer
+
+
+check_layer = Registry("layer check")
+"""Per layer kind: ``rule(layer, input_shapes)`` raises ``ValueError`` naming what is wrong."""
+
+
+def _whole(layer, name: str, low: int, high: int) -> None:
+    value = getattr(layer, name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a whole number, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name}={value} is outside {low}..{high}")
+
+
+def _finite_array(value, name: str, shape: tuple | None = None, positive: bool = False) -> None:
+    if not isinstance(value, np.ndarray) or not (np.issubdtype(value.dtype, np.floating)
+                                                 or np.issubdtype(value.dtype, np.integer)):
+        raise ValueError(f"{name} must be an array of numbers")
+    if shape is not None and value.shape != shape:
+        raise ValueError(f"{name} has shape {value.shape}, expected {shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} holds values that are not finite (NaN or infinite)")
+    if positive and not np.all(value > 0):
+        raise ValueError(f"{name} must be positive")
+
+
+@check_layer.register(Conv)
+def _check_conv(layer: Conv, inputs: list[Shape]) -> None:
+    (c, _, _), = inputs
+    _whole(layer, "filters", 1, MAX_CHANNELS)
+    _whole(layer, "size", 1, MAX_KERNEL)
+    _whole(layer, "stride", 1, MAX_KERNEL)
+    _whole(layer, "pad", 0, layer.size)
+    if layer.activation not in ("leaky", "linear"):
+        raise ValueError(f"activation {layer.activation!r} is not leaky or linear")
+    if isinstance(layer.alpha, bool) or not isinstance(layer.alpha, (float, int, np.floating)) \
+            or not 0 < layer.alpha <= 1:
+        raise ValueError(f"alpha={layer.alpha!r} is not a slope in (0, 1]")
+    if layer.weight is not None:
+        _finite_array(layer.weight, "weight", (layer.filters, c, layer.size, layer.size))
+    if layer.bias is not None:
+        _finite_array(layer.bias, "bias", (layer.filters,))
+    if (layer.weight is None) != (layer.bias is None):
+        raise ValueError("has a weight without a bias, or a bias without a weight")
+
+
+@check_layer.register(MaxPool)
+def _check_maxpool(layer: MaxPool, inputs: list[Shape]) -> None:
+    (_, h, w), = inputs
+    _whole(layer, "size", 1, MAX_KERNEL)
+    _whole(layer, "stride", 1, MAX_KERNEL)
+    _whole(layer, "pad", 0, layer.size)
+    if layer.size > min(h, w) + layer.pad:
+        raise ValueError(f"a {layer.size}x{layer.size} window does not fit the {h}x{w} input (pad {layer.pad})")
+
+
+@check_layer.register(Upsample)
+def _check_upsample(layer: Upsample, inputs: list[Shape]) -> None:
+    _whole(layer, "stride", 1, MAX_UPSAMPLE)
+
+
+@check_layer.register(Route)
+def _check_route(layer: Route, inputs: list[Shape]) -> None:
+    if not inputs:
+        raise ValueError("a route needs at least one input layer")
+
+
+def _check_anchors(anchors, name: str) -> None:
+    if not isinstance(anchors, np.ndarray) or anchors.ndim != 2 or anchors.shape[1] != 2 or len(anchors) == 0:
+        raise ValueError(f"{name} must be (width, height) pairs")
+    _finite_array(anchors, name, positive=True)
+
+
+@check_layer.register(YoloHead)
+def _check_yolo(layer: YoloHead, inputs: list[Shape]) -> None:
+    _whole(layer, "classes", 1, MAX_CHANNELS)
+    _check_anchors(layer.all_anchors, "anchors")
+    if not layer.mask or any(isinstance(m, bool) or not isinstance(m, (int, np.integer))
+                             or not 0 <= m < len(layer.all_anchors) for m in layer.mask):
+        raise ValueError(f"mask {tuple(layer.mask)} does not pick from the {len(layer.all_anchors)} anchors")
+
+
+@check_layer.register(RegionHead)
+def _check_region(layer: RegionHead, inputs: list[Shape]) -> None:
+    _whole(layer, "classes", 1, MAX_CHANNELS)
+    _whole(layer, "coords", 4, 4)
+    _check_anchors(layer.anchors, "anchors")
+
+
+def validate_graph(graph: Graph) -> list[Shape]:
+    """Check everything a reader must know before it acts on ``graph``; return the shapes.
+
+    Input shape (3 channels, sides 1..:data:`MAX_INPUT_SIDE`), every layer's inputs (earlier
+    layers), fields (types, ranges, finite arrays of the right shapes, by the :data:`check_layer`
+    rule of its kind), shapes that fit together (:data:`infer_shape`), and sizes that bound memory
+    and time (:data:`MAX_LAYER_VALUES`, :data:`MAX_NETWORK_VALUES`).
+
+    Raises
+    ------
+    GraphError
+        One line: ``layer N (Kind): problem`` or ``input shape ...``; ``.layer`` is N.
+    """
+    shape = tuple(graph.input_shape)
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in shape):
+        raise GraphError(f"input shape {graph.input_shape} is not (channels, height, width)")
+    c, h, w = shape
+    if c != 3 or not (1 <= h <= MAX_INPUT_SIDE and 1 <= w <= MAX_INPUT_SIDE):
+        raise GraphError(f"input shape {c}x{h}x{w}: brainyolo reads RGB images (3 channels) of sides "
+                         f"1..{MAX_INPUT_SIDE}")
+    if not graph.layers or len(graph.layers) > MAX_LAYERS:
+        raise GraphError(f"a network has 1..{MAX_LAYERS} layers, this one {len(graph.layers)}")
+    shapes: list[Shape] = []
+    total = 0
+    for index, layer in enumerate(graph.layers):
+        try:
+            if not isinstance(layer, Layer) or not isinstance(layer.inputs, tuple) or any(
+                    isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not INPUT <= i < index
+                    for i in layer.inputs):
+                raise ValueError(f"inputs {getattr(layer, 'inputs', None)} are not earlier layers")
+            if len(layer.inputs) != 1 and not isinstance(layer, Route):
+                raise ValueError(f"reads {len(layer.inputs)} layers; only a route joins several")
+            inputs = [graph.input_shape if i == INPUT else shapes[i] for i in layer.inputs]
+            check_layer(layer, inputs)
+            out = infer_shape(layer, inputs)
+            if any(v < 1 for v in out):
+                raise ValueError(f"its output {out} is empty")
+            size = int(np.prod(out, dtype=np.int64))
+            if size > MAX_LAYER_VALUES:
+                raise ValueError(f"its output {out[0]}x{out[1]}x{out[2]} is larger than {MAX_LAYER_VALUES:,} values")
+        except (ValueError, NotImplementedError) as err:
+            raise GraphError(f"layer {index} ({type(layer).__name__}): {err}", index) from None
+        total += size
+        if total > MAX_NETWORK_VALUES:
+            raise GraphError(f"the network has more than {MAX_NETWORK_VALUES:,} activations (at layer {index})",
+                             index)
+        shapes.append(out)
+    return shapes

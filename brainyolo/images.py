@@ -8,6 +8,7 @@ module reproduces that exactly so that the numpy reference sees what Darknet see
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +21,54 @@ from brainyolo.errors import BrainyoloError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
 
+MAX_IMAGE_PIXELS = 64_000_000
+"""Largest image (width x height) read: a bigger one is refused before it is decoded."""
+
+_SIXTEEN_BIT = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0, "I": 65535.0}
+"""Single-channel integer modes and the value that stands for white (PIL opens 16-bit PNGs so)."""
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image as float32 RGB ``(H, W, 3)`` in [0, 1] (grey and RGBA are converted)."""
+    """Read an image as float32 RGB ``(H, W, 3)`` in [0, 1].
+
+    Grey, palette and RGBA images are converted; 16-bit grey images keep their full range
+    (divided by 65535, not clipped to 8 bits); float images are clipped to [0, 1]. An image of
+    more than :data:`MAX_IMAGE_PIXELS` pixels, or one that cannot be decoded whole, is refused
+    with one :class:`BrainyoloError` naming the file.
+    """
     try:
-        with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        reason = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
-        raise BrainyoloError(path, f"cannot read image: {reason}") from None
-    return rgb / np.float32(255.0)
+        with warnings.catch_warnings():  # no stray warning line: the size check below says it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise BrainyoloError(path, f"{width}x{height} pixels is more than the {MAX_IMAGE_PIXELS:,} "
+                                           "brainyolo reads (a decompression bomb?)")
+            if image.mode in _SIXTEEN_BIT:
+                grey = np.asarray(image, dtype=np.float32) / np.float32(_SIXTEEN_BIT[image.mode])
+                rgb = np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2)
+            elif image.mode == "F":
+                grey = np.asarray(image, dtype=np.float32)
+                if not np.all(np.isfinite(grey)):
+                    raise BrainyoloError(path, "holds pixel values that are not finite numbers")
+                rgb = np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2)
+            else:
+                rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    except BrainyoloError:
+        raise
+    except UnidentifiedImageError:
+        raise BrainyoloError(path, "cannot read image: not a readable image") from None
+    except Image.DecompressionBombError:
+        raise BrainyoloError(path, "cannot read image: too many pixels (a decompression bomb?)") from None
+    except MemoryError:
+        raise BrainyoloError(path, "cannot read image: too large for memory") from None
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many kinds on damaged data
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise BrainyoloError(path, f"cannot read image: {reason} (damaged or truncated?)") from None
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
+        raise BrainyoloError(path, f"cannot read image: unexpected pixel layout {rgb.shape}")
+    return np.ascontiguousarray(rgb, dtype=np.float32)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -92,9 +132,9 @@ class Letterbox:
     @property
     def scaled_size(self) -> tuple[int, int]:
         (w, h), (net_w, net_h) = self.image_size, self.network_size
-        if net_w / w < net_h / h:
-            return net_w, (h * net_w) // w
-        return (w * net_h) // h, net_h
+        if net_w / w < net_h / h:  # (at least one pixel: a 1000x1 picture still has a row)
+            return net_w, max(1, (h * net_w) // w)
+        return max(1, (w * net_h) // h), net_h
 
     @property
     def offset(self) -> tuple[int, int]:

@@ -3,7 +3,8 @@
 Schema version 1 (every name below is fixed; see README "Model file")::
 
     /                     attrs: format="brainyolo-model", schema_version=1, brainyolo_version,
-                                 created_utc, normalization ("channel" | "layer")
+                                 created_utc, normalization ("channel" | "layer"),
+                                 content_sha256 (:mod:`brainyolo.integrity`; absent in older files)
     /network              attrs: input_shape (C, H, W); dataset class_names (UTF-8 strings)
     /network/layers/NNN   one group per layer, in order: attrs kind and the layer's scalar fields
                           (inputs, size, stride, pad, activation, alpha, classes, mask, ...);
@@ -34,9 +35,10 @@ import numpy as np
 from brainyolo import __version__
 from brainyolo.calibration import Calibration, HistogramSpec, LayerStatistics
 from brainyolo.conversion import NORMALIZATIONS, normalize_graph, output_lambdas
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import atomic_path
-from brainyolo.graph import Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
+from brainyolo.graph import Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead, validate_graph
+from brainyolo.integrity import seal, verify
 
 FORMAT = "brainyolo-model"
 SCHEMA_VERSION = 1
@@ -87,29 +89,33 @@ def _write_fields(group: h5py.Group, obj) -> None:
 
 def _read_layer(group: h5py.Group):
     kind = group.attrs["kind"]
-    cls = LAYER_CLASSES.get(kind)
+    cls = LAYER_CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise KeyError(f"unknown layer kind {kind!r} in {group.name}")
     hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
         hint = str(hints[f.name])
-        if f.name in group:
-            values[f.name] = np.asarray(group[f.name][()])
-        elif f.name in group.attrs:
+        if f.name in group.attrs:
             raw = group.attrs[f.name]
+            array = np.atleast_1d(np.asarray(raw))
             if "tuple" in hint:
-                values[f.name] = tuple(int(v) for v in np.atleast_1d(raw))
-            elif hint == "<class 'bool'>":
-                values[f.name] = bool(raw)
-            elif hint == "<class 'int'>":
-                values[f.name] = int(raw)
-            elif hint == "<class 'float'>":
-                values[f.name] = float(raw)
+                if array.dtype.kind not in "iu" or array.ndim != 1:
+                    raise ValueError(f"{group.name}: {f.name} is not a list of whole numbers")
+                values[f.name] = tuple(int(v) for v in array)
+            elif hint in ("<class 'bool'>", "<class 'int'>", "<class 'float'>"):
+                if array.shape != (1,) or array.dtype.kind not in ("iub" if hint != "<class 'float'>" else "iubf"):
+                    raise ValueError(f"{group.name}: {f.name} is not a single {hint[8:-2]}")
+                values[f.name] = {"<class 'bool'>": bool, "<class 'int'>": int, "<class 'float'>": float}[hint](
+                    array[0])
+            elif isinstance(raw, str):
+                values[f.name] = raw
             else:
-                values[f.name] = str(raw)
+                raise ValueError(f"{group.name}: {f.name} is not text")
+        elif f.name in group:
+            values[f.name] = np.asarray(group[f.name][()])
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise KeyError(f"{group.name}/{f.name}")
+            raise KeyError(f"{group.name}/{f.name} is missing")
     return cls(**values)
 
 
@@ -141,51 +147,127 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
             _write_fields(group, stats)
         provenance = f.create_group("provenance")
         provenance.attrs.update(model.provenance)
+        seal(f)
 
 
 def load_model(path: str | os.PathLike) -> ConvertedModel:
-    """Read a model file; another schema version or a damaged file raises :class:`BrainyoloError`."""
+    """Read and validate a model file.
+
+    Every problem raises one :class:`BrainyoloError` naming the file and the offending item:
+    another schema version, a file damaged or changed since it was written (its content checksum,
+    :mod:`brainyolo.integrity`, when it has one), a layer whose fields, shapes or numbers do not
+    make sense (:func:`brainyolo.graph.validate_graph`), calibration that does not fit its layer.
+    """
     try:
         f = h5py.File(path, "r")
     except FileNotFoundError:
         raise BrainyoloError(path, "no such model file") from None
-    except OSError:
+    except IsADirectoryError:
+        raise BrainyoloError(path, "is a folder, not a model file") from None
+    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, sometimes as others
         raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise BrainyoloError(path, "not a brainyolo model file (no format='brainyolo-model')")
-        version = int(f.attrs.get("schema_version", -1))
-        if version != SCHEMA_VERSION:
-            raise BrainyoloError(path, f"model schema version {version} is not supported "
-                                       f"(brainyolo {__version__} reads version {SCHEMA_VERSION})")
-        try:
-            network = f["network"]
-            layer_groups = network["layers"]
-            layers = [_read_layer(layer_groups[name]) for name in sorted(layer_groups)]
-            graph = Graph(tuple(int(v) for v in network.attrs["input_shape"]), layers,
-                          [s.decode() if isinstance(s, bytes) else str(s)
-                           for s in network["class_names"][()]])
-            cal = f["calibration"]
-            spec = HistogramSpec(float(cal.attrs["histogram_low"]),
-                                 float(cal.attrs["histogram_high"]),
-                                 float(cal.attrs["histogram_resolution"]))
-            stats = {int(name): LayerStatistics(
-                np.asarray(cal[name]["channel_percentile"][()]),
-                np.asarray(cal[name]["channel_max"][()]),
-                float(cal[name].attrs["layer_percentile"]), float(cal[name].attrs["layer_max"]))
-                for name in cal}
-            calibration = Calibration(stats, float(cal.attrs["percentile"]),
-                                      int(cal.attrs["images"]), spec)
-            provenance = {k: (v.item() if isinstance(v, np.generic) else v)
-                          for k, v in f["provenance"].attrs.items()}
-            normalization = str(f.attrs["normalization"])
-            graph.shapes()
-        except (KeyError, ValueError, TypeError, OSError) as err:
-            raise BrainyoloError(path, f"damaged model file: {err}") from None
-    missing = [i for i, layer in enumerate(graph.layers)
-               if isinstance(layer, Conv) and (i not in stats or layer.weight is None)]
-    if missing or normalization not in NORMALIZATIONS:
-        raise BrainyoloError(path, f"damaged model file: convolutions {missing} lack weights or "
-                                   "calibration" if missing else
-                                   f"unknown normalization {normalization!r}")
-    return ConvertedModel(graph, calibration, normalization, provenance)
+    try:
+        with f:
+            if _text_attr(f.attrs, "format") != FORMAT:
+                raise BrainyoloError(path, "not a brainyolo model file (no format='brainyolo-model')")
+            version = _int_attr(f.attrs, "schema_version")
+            if version != SCHEMA_VERSION:
+                raise BrainyoloError(path, f"model schema version {version} is not supported "
+                                           f"(brainyolo {__version__} reads version {SCHEMA_VERSION})")
+            if verify(f) is False:
+                raise BrainyoloError(path, "damaged model file: the content checksum does not match (changed or "
+                                           "corrupted after it was written)")
+            model = _read_model(f)
+    except BrainyoloError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
+        raise BrainyoloError(path, f"damaged model file: {one_line(err)}") from None
+    try:
+        validate_model(model)
+    except ValueError as err:
+        raise BrainyoloError(path, f"invalid model file: {err}") from None
+    return model
+
+
+def _text_attr(attrs, key: str) -> str | None:
+    value = attrs.get(key)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _int_attr(attrs, key: str) -> int:
+    value = attrs.get(key)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return -1
+
+
+def _read_model(f: h5py.File) -> ConvertedModel:
+    network = f["network"]
+    layer_groups = network["layers"]
+    names = sorted(layer_groups)
+    if names != [f"{i:03d}" for i in range(len(names))]:
+        raise KeyError(f"layers are not numbered 000..{len(names) - 1:03d}")
+    layers = [_read_layer(layer_groups[name]) for name in names]
+    shape = np.asarray(network.attrs["input_shape"])
+    if shape.shape != (3,) or shape.dtype.kind not in "iu":
+        raise ValueError("input_shape is not three whole numbers")
+    graph = Graph(tuple(int(v) for v in shape), layers,
+                  [s.decode() if isinstance(s, bytes) else str(s) for s in network["class_names"][()]])
+    cal = f["calibration"]
+    spec = HistogramSpec(float(cal.attrs["histogram_low"]), float(cal.attrs["histogram_high"]),
+                         float(cal.attrs["histogram_resolution"]))
+    stats = {}
+    for name in cal:
+        if not name.isdigit():
+            raise KeyError(f"calibration entry {name!r} is not a layer number")
+        stats[int(name)] = LayerStatistics(
+            np.asarray(cal[name]["channel_percentile"][()], np.float64),
+            np.asarray(cal[name]["channel_max"][()], np.float64),
+            float(cal[name].attrs["layer_percentile"]), float(cal[name].attrs["layer_max"]))
+    calibration = Calibration(stats, float(cal.attrs["percentile"]), int(cal.attrs["images"]), spec)
+    provenance = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f["provenance"].attrs.items()}
+    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance)
+
+
+def validate_model(model: ConvertedModel) -> None:
+    """Check a model before anything uses it.
+
+    Raises
+    ------
+    ValueError
+        One line naming the offending layer or entry.
+    """
+    graph, cal = model.graph, model.calibration
+    shapes = validate_graph(graph)
+    if model.normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {model.normalization!r}")
+    classes = {graph.layers[i].classes for i in graph.heads()}
+    if len(classes) > 1:
+        raise ValueError(f"heads disagree on the number of classes: {sorted(classes)}")
+    if classes and len(graph.class_names) != classes.pop():
+        raise ValueError(f"{len(graph.class_names)} class names for {graph.layers[graph.heads()[0]].classes} classes")
+    if any(len(name) > 200 for name in graph.class_names):
+        raise ValueError("a class name is longer than 200 characters")
+    if not (0 < cal.percentile <= 100) or cal.images < 0:
+        raise ValueError(f"calibration percentile {cal.percentile} is outside (0, 100] or images < 0")
+    spec = cal.spec
+    if not (0 < spec.low < spec.high < np.inf and 0 < spec.resolution < np.inf) or spec.bins > 10_000_000:
+        raise ValueError("calibration histogram low/high/resolution are not 0 < low < high, resolution > 0")
+    convs = {i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv)}
+    extra = sorted(set(cal.layers) - convs)
+    if extra:
+        raise ValueError(f"calibration entry {extra[0]} is not a convolution")
+    for index in sorted(convs):
+        layer = graph.layers[index]
+        if layer.weight is None or index not in cal.layers:
+            raise ValueError(f"layer {index} (Conv): lacks its weight, bias or calibration")
+        stats = cal.layers[index]
+        for name in ("channel_percentile", "channel_max"):
+            values = getattr(stats, name)
+            if values.shape != (shapes[index][0],) or not np.all(np.isfinite(values)):
+                raise ValueError(f"calibration of layer {index}: {name} is not {shapes[index][0]} finite numbers")
+        if not (np.all(stats.channel_percentile > 0) and np.all(stats.channel_max >= 0)
+                and 0 < stats.layer_percentile < np.inf and 0 <= stats.layer_max < np.inf):
+            raise ValueError(f"calibration of layer {index}: percentiles must be positive and maxima >= 0")

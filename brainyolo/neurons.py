@@ -14,16 +14,14 @@ Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from brainyolo.errors import BrainyoloError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from brainyolo.errors import BrainyoloError, one_line
+from brainyolo.fileio import read_toml
+from brainyolo.quantities import parse_quantity
 
 NEGATIVE_EVENT = "negative_spike"
 """Name of the signed neurons' custom Brian2 event."""
@@ -81,8 +79,91 @@ class NeuronModel:
         return NEGATIVE_EVENT in self.events
 
 
+MAX_FILE_BYTES = 64 * 1024
+"""Largest neuron file read."""
+
+MAX_STATEMENT = 4000
+"""Longest equation, condition or reset text, in characters."""
+
+MAX_LITERAL_EXPONENT = 64
+"""Largest literal exponent in an equation string (sympy evaluates integer powers exactly)."""
+
+_FOREIGN = re.compile(r"[\"'\[\]{}\\;`@$]|__|\blambda\b|\bimport\b|[A-Za-z_)]\s*\.\s*[A-Za-z_]")
+"""Text that is no part of a Brian2 statement: quotes, brackets, dunders, attributes, lambda, import."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_statement(text: str, where: str) -> None:
+    """Refuse a Brian2 statement that could hang its symbolic parser.
+
+    Brian2 parses equations with sympy, which evaluates powers of integer literals exactly:
+    ``9**9**9`` would never finish. An exponent must be a number of magnitude at most
+    :data:`MAX_LITERAL_EXPONENT`, a name, or parentheses without a power inside, and powers do not chain.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where`` and the problem.
+    """
+    if len(text) > MAX_STATEMENT:
+        raise ValueError(f"{where} is longer than {MAX_STATEMENT} characters")
+    if any(not (c.isprintable() or c in "\n\t\r") for c in text):
+        raise ValueError(f"{where} holds control characters")
+    # Brian2's statements need none of these; refusing them keeps Python-object tricks out of its parser
+    foreign = _FOREIGN.search(text)
+    if foreign:
+        raise ValueError(f"{where}: {foreign.group(0).strip()!r} has no place in a Brian2 equation")
+    tokens = re.findall(r"\*\*|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_]\w*|\S", text)
+    for i, token in enumerate(tokens):
+        if token != "**":
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j] in "+-":
+            j += 1
+        if j >= len(tokens):
+            continue  # Brian2 reports the syntax error
+        exponent, after = tokens[j], j + 1
+        if exponent == "(":
+            depth = 0
+            for k in range(j, len(tokens)):
+                depth += {"(": 1, ")": -1}.get(tokens[k], 0)
+                if tokens[k] == "**":
+                    raise ValueError(f"{where}: a power inside an exponent is not allowed")
+                if (tokens[k][0].isdigit() or tokens[k][0] == ".") and float(tokens[k]) > MAX_LITERAL_EXPONENT:
+                    raise ValueError(f"{where}: exponent {tokens[k]} is larger than {MAX_LITERAL_EXPONENT}")
+                if depth == 0:
+                    after = k + 1
+                    break
+        elif exponent[0].isdigit() or exponent[0] == ".":
+            if float(exponent) > MAX_LITERAL_EXPONENT:
+                raise ValueError(f"{where}: exponent {exponent} is larger than {MAX_LITERAL_EXPONENT}")
+        if after < len(tokens) and tokens[after] == "**":
+            raise ValueError(f"{where}: chained powers (a**b**c) are not allowed")
+
+
+def _text(data: dict, key: str, path, where: str | None = None) -> str | None:
+    if key not in data:
+        return None
+    value = data[key]
+    where = where or f"entry '{key}'"
+    if not isinstance(value, str):
+        raise BrainyoloError(path, f"{where} must be text")
+    try:
+        check_statement(value, where)
+    except ValueError as err:
+        raise BrainyoloError(path, str(err)) from None
+    return value
+
+
 def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
-    """Read a neuron model by name (``equations/NAME.toml``) or by path."""
+    """Read a neuron model by name (``equations/NAME.toml``) or by path.
+
+    Every entry is checked for its type and every parameter value parsed
+    (:func:`brainyolo.quantities.parse_quantity`) before the model is returned; Brian2 itself
+    checks the equations when a group is made (:func:`brainyolo.spiking.builder.hidden_neuron_model`
+    does so at load for the models used as hidden layers).
+    """
     path = Path(name_or_path)
     if path.suffix != ".toml" and os.sep not in str(name_or_path):
         found = [f / f"{name_or_path}.toml" for f in equation_folders() if (f / f"{name_or_path}.toml").exists()]
@@ -90,49 +171,64 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
             raise BrainyoloError(name_or_path, "no such neuron model (known: "
                                                f"{', '.join(available_neuron_models())})")
         path = found[0]
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as err:
-        raise BrainyoloError(path, f"cannot read neuron model: {err.strerror or err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise BrainyoloError(path, f"not valid TOML: {err}") from None
+    data = read_toml(path, "neuron model", MAX_FILE_BYTES)
     unknown = set(data) - _KEYS
     if unknown:
         raise BrainyoloError(path, f"unknown keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
     if not isinstance(data.get("model"), str):
         raise BrainyoloError(path, "missing text entry 'model'")
-    for key in ("threshold", "reset"):
-        if key in data and not isinstance(data[key], str):
-            raise BrainyoloError(path, f"entry '{key}' must be text")
-    if "reset" in data and "threshold" not in data:
+    model_text = _text(data, "model", path)
+    threshold, reset = _text(data, "threshold", path), _text(data, "reset", path)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise BrainyoloError(path, "entry 'description' must be text")
+    if reset is not None and threshold is None:
         raise BrainyoloError(path, "a 'reset' needs a 'threshold'")
-    try:
-        events = {name: Event(str(spec["condition"]), str(spec.get("reset", "")))
-                  for name, spec in data.get("events", {}).items()}
-    except (KeyError, TypeError, AttributeError):
-        raise BrainyoloError(path, "every [events.NAME] needs a 'condition'") from None
-    return NeuronModel(path.stem, data["model"], data.get("threshold"), data.get("reset"),
-                       str(data.get("description", "")), events,
-                       {k: str(v) for k, v in data.get("parameters", {}).items()}, str(path))
-
-
-def _unit_namespace() -> dict:
-    import brian2
-    from brian2.units.fundamentalunits import Quantity, Unit
-
-    return {k: v for k, v in vars(brian2).items() if isinstance(v, (Unit, Quantity))}
+    if threshold is not None and not threshold.strip():
+        raise BrainyoloError(path, "entry 'threshold' is empty")
+    events = {}
+    tables = data.get("events", {})
+    if not isinstance(tables, dict):
+        raise BrainyoloError(path, "'events' must be a table of [events.NAME] tables")
+    for name, spec in tables.items():
+        if not isinstance(spec, dict) or "condition" not in spec:
+            raise BrainyoloError(path, f"[events.{name}] needs a 'condition'")
+        if not _IDENTIFIER.match(name) or name == "spike":
+            raise BrainyoloError(path, f"[events.{name}]: the event name must be an identifier other than 'spike'")
+        extra = set(spec) - {"condition", "reset"}
+        if extra:
+            raise BrainyoloError(path, f"[events.{name}] has unknown keys {sorted(extra)} (allowed: condition, reset)")
+        condition = _text(spec, "condition", path, f"[events.{name}] condition")
+        if not condition.strip():
+            raise BrainyoloError(path, f"[events.{name}] condition is empty")
+        events[name] = Event(condition, _text(spec, "reset", path, f"[events.{name}] reset") or "")
+    parameters = data.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
+    for name, value in parameters.items():
+        if not _IDENTIFIER.match(name):
+            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"50*ms\"")
+    model = NeuronModel(path.stem, model_text, threshold, reset, description, events,
+                        {k: str(v) for k, v in parameters.items()}, str(path))
+    parameter_values(model)  # every value parses, or one error naming it
+    return model
 
 
 def parameter_values(model: NeuronModel, **overrides) -> dict:
-    """The model's parameters evaluated with Brian2 units, ``overrides`` applied."""
-    namespace = _unit_namespace()
+    """The model's parameters as numbers or Brian2 quantities, ``overrides`` applied.
+
+    Values are read by :func:`brainyolo.quantities.parse_quantity` (a small grammar: numbers,
+    Brian2 unit names, ``+ - * / **`` and parentheses); file content is never evaluated as code.
+    """
     values = {}
     for name, text in model.parameters.items():
         try:
-            values[name] = eval(text, {"__builtins__": {}}, namespace)  # noqa: S307 - units only
-        except Exception as err:  # noqa: BLE001 - report any bad expression with its file
+            values[name] = parse_quantity(text)
+        except ValueError as err:
             raise BrainyoloError(model.source or model.name,
-                                 f"parameter {name} = {text!r} is not a quantity: {err}") from None
+                                 f"parameter {name} = {one_line(repr(text), 60)} is not a quantity: {err}") from None
     values.update(overrides)
     return values
 

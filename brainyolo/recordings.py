@@ -16,7 +16,8 @@ population datasets, version 2 the events at checkpoints; both are still read)::
 
     /                         attrs: format="brainyolo-recordings", schema_version=3, steps,
                                      checkpoints, time_step_ms, neuron, output, input,
-                                     normalization, connectivity, device, model_file, model_sha256
+                                     normalization, connectivity, device, model_file, model_sha256,
+                                     content_sha256 (:mod:`brainyolo.integrity`)
     /images/NNNN              attrs: file_name, image_width, image_height
     /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
@@ -231,3 +232,110 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
         g = outputs.create_group(f"{index:02d}")
         for key, value in values.items():
             g.create_dataset(key, data=value, compression="gzip")
+
+
+MAX_STEPS = 10_000_000
+"""Most time steps a recordings file may claim."""
+
+_ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": ("current", "poisson"),
+              "normalization": ("channel", "layer"), "model_file": None, "model_sha256": None}
+_ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime")}
+
+
+def _scalar_int(value, what: str, low: int, high: int) -> int:
+    array = np.asarray(value)
+    if array.shape not in ((), (1,)) or array.dtype.kind not in "iu":
+        raise ValueError(f"{what} is not a whole number")
+    number = int(array.reshape(-1)[0])
+    if not low <= number <= high:
+        raise ValueError(f"{what} = {number} is outside {low}..{high}")
+    return number
+
+
+def _whole_numbers(layer, name: str, where: str, shape: tuple, low=None, high=None) -> np.ndarray:
+    data = layer[name] if name in layer else None
+    if not isinstance(data, h5py.Dataset) or data.shape != shape or data.dtype.kind not in "iu":
+        raise ValueError(f"{where}/{name} is missing or not whole numbers of shape {shape}")
+    values = data[()]
+    if values.size and ((low is not None and values.min() < low) or (high is not None and values.max() > high)):
+        raise ValueError(f"{where}/{name} holds values outside {low}..{high}")
+    return values
+
+
+def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoints: int) -> None:
+    """Spike counts, population series, spike samples and delivered events of one recorded layer."""
+    for counts in SPIKE_COUNTERS:
+        _whole_numbers(layer, counts, where, shape, 0)
+    series = [name in layer for name in ("population_positive", "population_negative")]
+    if any(series):  # (schema 1 has neither)
+        for name in ("population_positive", "population_negative"):
+            _whole_numbers(layer, name, where, (steps,), 0)
+    if "sample_neuron" in layer:
+        n = layer["sample_neuron"].shape[0] if layer["sample_neuron"].ndim == 2 else -1
+        sample = _whole_numbers(layer, "sample_neuron", where, (max(n, 0), 3), 0)
+        if sample.size and np.any(sample >= np.asarray(shape)[None, :]):
+            raise ValueError(f"{where}/sample_neuron names neurons outside the layer's shape {shape}")
+        spikes = layer["sample_spike_step"].shape if "sample_spike_step" in layer else None
+        if spikes is None or len(spikes) != 1:
+            raise ValueError(f"{where}/sample_spike_step is missing or not a list of steps")
+        _whole_numbers(layer, "sample_spike_neuron", where, spikes, 0, max(n - 1, 0))
+        _whole_numbers(layer, "sample_spike_step", where, spikes, 1, steps)
+        _whole_numbers(layer, "sample_spike_sign", where, spikes, -1, 1)
+    if "input_events" in layer:
+        _whole_numbers(layer, "input_events", where, (checkpoints,), 0)
+
+
+def check_recordings(f: h5py.File) -> None:
+    """Check a recordings file's structure before anything reads it (schema versions 1-3).
+
+    Root attributes (types, allowed values, ``1 <= checkpoints <= steps``), every image's
+    attributes (file name, positive image size) and datasets: spike counts and ``v`` of the layer's
+    shape, one ``v`` row per checkpoint, finite numbers. The model-dependent part (which layers
+    feed the heads, their shapes) is checked by the decoder that knows the model.
+
+    Raises
+    ------
+    ValueError
+        One line naming the offending attribute or dataset.
+    """
+    attrs = f.attrs
+    steps = _scalar_int(attrs.get("steps"), "attribute steps", 1, MAX_STEPS)
+    checkpoints = np.asarray(attrs.get("checkpoints"))
+    if checkpoints.ndim != 1 or checkpoints.dtype.kind not in "iu" or len(checkpoints) == 0:
+        raise ValueError("attribute checkpoints is not a list of steps")
+    if np.any(np.diff(checkpoints) <= 0) or checkpoints[0] < 1 or checkpoints[-1] != steps:
+        raise ValueError(f"attribute checkpoints must rise within 1..steps and end at steps ({steps})")
+    for key, allowed in [*_ROOT_TEXT.items(), *((k, a) for k, a in _ROOT_OPTIONAL.items() if k in attrs)]:
+        value = attrs.get(key)
+        if not isinstance(value, str) or (allowed is not None and value not in allowed):
+            raise ValueError(f"attribute {key} is {value!r}" + (f", not one of {allowed}" if allowed else ", not text"))
+    if "images" not in f or not isinstance(f["images"], h5py.Group):
+        raise ValueError("the group /images is missing")
+    for name in f["images"]:
+        image = f["images"][name]
+        where = f"/images/{name}"
+        if not isinstance(image, h5py.Group) or not isinstance(image.attrs.get("file_name"), str):
+            raise ValueError(f"{where}: attribute file_name is missing")
+        for key in ("image_width", "image_height"):
+            _scalar_int(image.attrs.get(key), f"{where}: attribute {key}", 1, 1 << 20)
+        for part in ("layers", "output"):
+            if part not in image or not isinstance(image[part], h5py.Group):
+                raise ValueError(f"{where}/{part} is missing")
+        for key, layer in image["layers"].items():
+            shape = np.asarray(layer.attrs.get("shape"))
+            if not key.isdigit() or shape.shape != (3,) or shape.dtype.kind not in "iu" or np.any(shape < 1) \
+                    or not isinstance(layer.attrs.get("kind"), str):
+                raise ValueError(f"{where}/layers/{key}: attributes kind and shape (C, H, W) are missing or wrong")
+            _check_layer_datasets(layer, f"{where}/layers/{key}", tuple(int(v) for v in shape), steps,
+                                  len(checkpoints))
+        for key, output in image["output"].items():
+            if not key.isdigit() or not isinstance(output, h5py.Group) or "v" not in output:
+                raise ValueError(f"{where}/output/{key}: dataset v is missing")
+            for variable in output:
+                data = output[variable]
+                if not isinstance(data, h5py.Dataset) or data.ndim != 4 or data.shape[0] != len(checkpoints) \
+                        or data.dtype.kind not in "fiu":
+                    raise ValueError(f"{where}/output/{key}/{variable}: not one (C, H, W) map per checkpoint "
+                                     f"({len(checkpoints)})")
+                if not np.all(np.isfinite(data[()])):
+                    raise ValueError(f"{where}/output/{key}/{variable} holds values that are not finite")

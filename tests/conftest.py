@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +117,116 @@ def converted_yolov3_tiny(tmp_path_factory):
                             calibration_images(TRAIN / "images", 8), progress=False)
     save_model(model, path)
     return path
+
+
+# ------------------------------------------------------------------ bad input: the CLI's promise
+
+FUZZ_CFG = """[net]
+width=16
+height=16
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=4
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=12
+size=1
+stride=1
+pad=1
+activation=linear
+
+[yolo]
+mask=0,1
+anchors=4,4, 8,8
+classes=1
+num=2
+"""
+
+CASE_SECONDS = 60
+"""A case still running after this long is a hang."""
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``brainyolo ARGV`` in this process: (exit status, stdout, stderr); a hang fails the test."""
+    from brainyolo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_SECONDS)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # argparse
+                code = exit_.code
+    except Hang:
+        pytest.fail(f"brainyolo {' '.join(argv)} ran longer than {CASE_SECONDS} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_promise(argv: list[str], output: Path | None = None) -> int:
+    """Success, or one clean error line with exit 2 and nothing written to ``output``."""
+    code, stdout, stderr = run_cli(argv)
+    if os.environ.get("BRAINYOLO_FUZZ_LOG"):  # outcome of every case, for the README's tally
+        with open(os.environ["BRAINYOLO_FUZZ_LOG"], "a") as log:
+            log.write(f"{argv[0]}\t{code}\t{' '.join(stderr.split())[:300]}\n")
+    assert "Traceback" not in stdout + stderr, stderr
+    if code == 0:
+        return code
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("brainyolo: error: "), (code, stderr)
+    if output is not None:
+        assert not output.exists(), f"{output} was written although the command failed"
+        leftovers = [p.name for p in output.parent.glob(f".{output.name}.*")]
+        assert not leftovers, f"temporary files left behind: {leftovers}"
+    return code
+
+
+def convert_argv(corpus: dict, out: Path, cfg: Path | None = None, weights: Path | None = None) -> list[str]:
+    """``brainyolo convert`` of the corpus's Darknet files (or the given ``cfg`` / ``weights``) into ``out``."""
+    return ["convert", "--cfg", str(cfg or corpus["cfg"]), "--weights", str(weights or corpus["weights"]),
+            "--names", str(corpus["names"]), "--calib", str(corpus["images"][0].parent), "-q", "-o", str(out)]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> dict:
+    """Valid inputs of every kind, made once: the seeds that the mutations start from."""
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet
+
+    root = tmp_path_factory.mktemp("fuzz-seeds")
+    cfg, weights = write_random_model(FUZZ_CFG, root / "darknet", names=["thing"])
+    images = write_images(root / "images", 2, size=(24, 20))
+    model = root / "model.h5"
+    save_model(convert_darknet(cfg, weights, images, progress=False), model)
+    run = root / "run"
+    code, _, stderr = run_cli(["simulate", str(model), str(images[0]), "--steps", "4", "--checkpoints", "2",
+                               "--device", "runtime", "-q", "-o", str(run)])
+    assert code == 0, stderr
+    repo = Path(__file__).resolve().parents[1]
+    return {"root": root, "cfg": cfg, "weights": weights, "names": cfg.with_suffix(".names"), "images": images,
+            "model": model, "run": run, "neuron": repo / "equations" / "lif_signed_ibt.toml",
+            "run_file": repo / "runs" / "demo.toml"}
+
+

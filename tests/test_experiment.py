@@ -32,7 +32,7 @@ def test_shipped_run_files_parse():
     ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\ndecode = ['x']\n",
      "decode 'x' is not one of"),
     ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[simulation]\nsteps = 5\n"
-     "checkpoints = [9]\n", "checkpoints within"),
+     "checkpoints = [9]\n", "checkpoints must be a list of steps within 1..5"),
     ("[model]\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n", "[model] needs"),
     ("[model]\nembedded = true\n[images]\nfolder = 'x'\n[calibration]\nscenes = 2\n", "exactly one of labels"),
     ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\nneuron = ['nope']\n",

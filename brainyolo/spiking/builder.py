@@ -18,16 +18,18 @@ One simulation time step is 1 ms of Brian2 time.
 from __future__ import annotations
 
 import dataclasses
+import gc
+import warnings
 from dataclasses import dataclass, field
 
 import brian2
 import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.modelfile import ConvertedModel
-from brainyolo.neurons import NEGATIVE_EVENT, Event, NeuronModel, load_neuron_model, neuron_group
+from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS, Event, NeuronModel, load_neuron_model, neuron_group
 from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
@@ -187,6 +189,82 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
                                events=events)
 
 
+HIDDEN_VARIABLES = ("v", "I")
+"""Variables a hidden-layer neuron model must have: the membrane (recorded) and the bias current."""
+
+
+def hidden_neuron_model(name_or_path) -> NeuronModel:
+    """A neuron model fit for the hidden layers, checked by Brian2 itself before any work.
+
+    Beyond :func:`~brainyolo.neurons.load_neuron_model`'s checks: the model spikes, has the
+    variables :data:`HIDDEN_VARIABLES`, and Brian2 accepts its equations, threshold, events and
+    resets (with the spike counters and the net counter brainyolo adds) in a two-neuron group run
+    for one step on the numpy target. Brian2's own error, whatever it is, becomes one line naming
+    the file. The trial runs once per file content.
+
+    Raises
+    ------
+    BrainyoloError
+    """
+    model = load_neuron_model(name_or_path)
+    where = model.source or model.name
+    if not model.spiking:
+        raise BrainyoloError(where, "has no 'threshold': a hidden-layer neuron must spike")
+    _brian2_trial(model)
+    return model
+
+
+_TRIED: set = set()
+
+
+def _brian2_trial(model: NeuronModel) -> None:
+    from brian2.utils.logger import catch_logs
+
+    key = (model.model, model.threshold, model.reset, tuple(model.events.items()), tuple(model.parameters.items()))
+    if key in _TRIED:
+        return
+    where = model.source or model.name
+    try:
+        equations = brian2.Equations(model.model)
+    except Exception as err:  # noqa: BLE001 - Brian2's parser raises many kinds
+        raise BrainyoloError(where, f"model: Brian2 cannot read the equations: {_brian2_problem(err)}") from None
+    missing = [name for name in HIDDEN_VARIABLES if name not in equations.names]
+    if missing:
+        raise BrainyoloError(where, f"model: a hidden-layer neuron needs the variables {list(HIDDEN_VARIABLES)}; "
+                                    f"{missing[0]!r} is missing")
+    trial = with_spike_counters(with_net_counter(model))
+    if not isinstance(brian2.get_device(), brian2.devices.RuntimeDevice):
+        return  # a standalone device is being set up: the build itself reports any error
+    previous, problem = brian2.prefs.codegen.target, None
+    # Brian2's warnings (also of objects collected after a failure) and numpy's stay quiet
+    with catch_logs(), warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            brian2.prefs.codegen.target = "numpy"
+            group = neuron_group(trial, 2, name="brainyolo_neuron_check*", **_parameters(model, 0.1))
+            network = brian2.Network(group)
+            if model.signed:
+                fuse_thresholders(group)
+            network.run(TIME_STEP_MS * brian2.ms, namespace={})
+            _TRIED.add(key)
+        except BrainyoloError as err:
+            problem = err.problem
+        except Exception as err:  # noqa: BLE001 - whatever Brian2 rejects is a problem of the file
+            problem = f"Brian2 rejects the model: {_brian2_problem(err)}"
+        finally:
+            brian2.prefs.codegen.target = previous
+            group = network = None
+            gc.collect()
+    if problem is not None:
+        raise BrainyoloError(where, problem)
+
+
+def _brian2_problem(err: Exception) -> str:
+    """Brian2's error in one line (a ``BrianObjectException`` by the error it wraps)."""
+    cause = err.__cause__ or err.__context__
+    return one_line(cause if type(err).__name__ == "BrianObjectException" and cause is not None else err)
+
+
 def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parameters):
     """The layer's NeuronGroup; a signed one gets a :class:`SignedThresholder` if the options say so."""
     group = neuron_group(model, n, name=f"layer{index:02d}", clock=ctx.net.clock, **parameters)
@@ -308,9 +386,7 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
     norm = options.normalization or model.normalization
     lambdas = model.lambdas(norm)
     graph = model.normalized_graph(norm)
-    hidden = load_neuron_model(options.neuron)
-    if not hidden.spiking:
-        raise ValueError(f"neuron model {hidden.name} does not spike: it cannot be a hidden layer")
+    hidden = hidden_neuron_model(options.neuron)
     output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
     hidden, output = with_spike_counters(hidden), with_spike_counters(output)
     net = SpikingNetwork(model, graph, lambdas, options, {}, [], [], clock=time_step_clock())

@@ -29,6 +29,7 @@ import numpy as np
 from brainyolo import __version__
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
+from brainyolo.integrity import seal
 from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.recordings import Recorder, open_recordings, write_image
@@ -260,6 +261,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
                     totals["negative"] += int(layer["negative_count"].sum())
             info["checkpoints"] = attrs.get("checkpoints", [])
             if recordings is not None:
+                seal(recordings)
                 recordings.close()
     steps_total = settings.steps * max(len(info["images"]), 1)
     info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total
