@@ -18,23 +18,11 @@ from __future__ import annotations
 
 import json
 import time
-from importlib import resources
 from pathlib import Path
 
 from brainyolo import scenes
 
 COMPANION_STEPS = 300
-
-
-def embedded_model(folder: Path) -> tuple[Path, Path, Path]:
-    """Write the embedded default detector's cfg, weights and class names into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    data = resources.files("brainyolo").joinpath("data")
-    paths = []
-    for name in ("tiny-yolov3.cfg", "tiny-yolov3.weights", "scenes.names"):
-        (folder / name).write_bytes(data.joinpath(name).read_bytes())
-        paths.append(folder / name)
-    return tuple(paths)
 
 
 def run_demo(out_dir, progress: bool = True) -> dict:

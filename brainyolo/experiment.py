@@ -266,7 +266,7 @@ def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
     if model_h5.exists():
         return model_h5
     if spec.model.get("embedded"):
-        from brainyolo.demo import embedded_model
+        from brainyolo.embedded import embedded_model
 
         cfg, weights, names = embedded_model(out_dir / "model")
     else:
