@@ -70,20 +70,27 @@ def cmd_convert(args) -> int:
     return 0
 
 
-def _simulation_settings(args):
-    """SimulationSettings from the shared simulation options of simulate / detect / evaluate."""
+def _simulation_settings(args, model):
+    """SimulationSettings from the shared simulation options of simulate / detect / evaluate, checked
+    against ``model`` (a ConvertedModel) before anything is built or written."""
+    from brainyolo.parameters import ParameterSettings, parse_setting, read_parameter_file
     from brainyolo.spiking.builder import BuildOptions, hidden_neuron_model
-    from brainyolo.spiking.simulate import SimulationSettings
+    from brainyolo.spiking.simulate import SimulationSettings, run_parameters
 
     if args.checkpoints and args.checkpoints[-1] > args.steps:
         raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
     hidden_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
     output = getattr(args, "output_layer", None) or getattr(args, "decode", "vmem")
-    return SimulationSettings(
+    parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
+    for text in args.settings:
+        parameters = parameters + parse_setting(text)
+    settings = SimulationSettings(
         steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
-        float32=args.float32, sample_neurons=args.sample_neurons,
+        float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
                            input=args.input, normalization=args.norm))
+    run_parameters(model, settings)
+    return settings
 
 
 def cmd_detect(args) -> int:
@@ -98,7 +105,7 @@ def cmd_detect(args) -> int:
     if args.mode == "snn":
         if not args.steps:
             raise BrainyoloError(None, "--mode snn needs --steps")
-        settings = _simulation_settings(args)
+        settings = _simulation_settings(args, model)
         with staged_directory(args.output_dir) as stage:
             records = snn_detect(model_path, paths, settings, stage, args.decode, args.threshold,
                                  args.show_threshold, progress=not args.quiet)
@@ -151,7 +158,7 @@ def cmd_evaluate(args) -> int:
         raise BrainyoloError(args.images, "holds no images")
     if args.mode == "snn" and not args.steps:
         raise BrainyoloError(None, "--mode snn needs --steps")
-    settings = _simulation_settings(args) if args.mode == "snn" else None
+    settings = _simulation_settings(args, model) if args.mode == "snn" else None
     source = _existing(args.labels or args.coco or args.voc)
     truths = read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
                                voc=args.voc and source)
@@ -206,11 +213,11 @@ def cmd_simulate(args) -> int:
     from brainyolo.spiking.simulate import simulate
 
     model = _existing(args.model)
-    load_model(model)  # checked before anything is built or written
+    converted = load_model(model)  # checked before anything is built or written
     images = [_existing(p) for p in args.images]
     for image in images:
         load_image(image)
-    settings = _simulation_settings(args)
+    settings = _simulation_settings(args, converted)
     with staged_directory(args.output_dir) as stage:
         info = simulate(model, images, settings, stage, progress=not args.quiet)
     print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
@@ -366,6 +373,11 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
     p.add_argument("--float32", action="store_true", help="single-precision state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
+                   help="a neuron parameter of one hidden layer (or 'all') for this run, without recompiling: "
+                        "e.g. all.v_init=0.5, 3.v_th=0.8 (repeatable; after --params)")
+    p.add_argument("--params", metavar="FILE.toml", help="neuron parameters per layer ([all], [LAYER] tables), "
+                                                         "e.g. runs/yolov3-tiny-tuned.toml")
 
 
 def build_parser() -> argparse.ArgumentParser:

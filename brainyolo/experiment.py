@@ -37,6 +37,7 @@ file. Example (``runs/demo.toml``)::
     normalization = ["channel"]
     neuron = ["if_signed_ibt"]
     decode = ["vmem"]
+    parameters = [""]          # --params files swept with one compilation ("": the neuron file's values)
 
 Outputs (``runs/NAME/``): ``model/`` (Darknet files of an embedded model), ``model.h5``,
 ``scenes/`` (generated images), one folder per configuration (``CONFIG/metrics.json``, per-image
@@ -94,14 +95,16 @@ class RunSpec:
     normalization: tuple[str, ...] = ("channel",)
     neuron: tuple[str, ...] = ("if_signed_ibt",)
     decode: tuple[str, ...] = ("vmem",)
+    parameters: tuple[str, ...] = ("",)
 
-    def configurations(self) -> list[tuple[str, str, str]]:
-        """Every (normalization, neuron, decode) of the grid."""
-        return list(itertools.product(self.normalization, self.neuron, self.decode))
+    def configurations(self) -> list[tuple[str, str, str, str]]:
+        """Every (normalization, neuron, decode, parameter file) of the grid (``""``: the neuron file's own)."""
+        return list(itertools.product(self.normalization, self.neuron, self.decode, self.parameters))
 
 
-def config_name(normalization: str, neuron: str, decode: str) -> str:
-    return f"{normalization}-{Path(neuron).stem}-{decode}"
+def config_name(normalization: str, neuron: str, decode: str, parameters: str = "") -> str:
+    """A configuration's folder name; a parameter file adds its stem."""
+    return f"{normalization}-{Path(neuron).stem}-{decode}" + (f"-{Path(parameters).stem}" if parameters else "")
 
 
 MAX_RUN_FILE_BYTES = 256 * 1024
@@ -136,6 +139,23 @@ def _text_list(path, section: str, table: dict, key: str, default: tuple) -> tup
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise BrainyoloError(path, f"[{section}] {key} must be a non-empty list of text entries")
     return tuple(value)
+
+
+def _parameter_files(path, grid: dict, resolve) -> tuple[str, ...]:
+    """``[grid] parameters``: parameter files (``--params`` format, relative to the run file), ``""`` for
+    none; each file is read and checked now."""
+    from brainyolo.parameters import read_parameter_file
+
+    files = grid.get("parameters", [""])
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise BrainyoloError(path, "[grid] parameters must be a non-empty list of parameter files (\"\" for none)")
+    resolved = tuple(resolve(f) for f in files)
+    for file in resolved:
+        if file:
+            if not Path(file).is_file():
+                raise BrainyoloError(path, f"[grid] parameters: {file} is not a file")
+            read_parameter_file(file)
+    return resolved
 
 
 def load_run_file(path: str | os.PathLike) -> RunSpec:
@@ -191,7 +211,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
     calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
     sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
-    grid = table("grid", {"normalization", "neuron", "decode"})
+    grid = table("grid", {"normalization", "neuron", "decode", "parameters"})
     defaults = RunSpec()
     percentile = _typed(path, "calibration", calibration, "percentile", float, defaults.percentile)
     if not 0 < percentile <= 100:
@@ -217,7 +237,8 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         normalization=_text_list(path, "grid", grid, "normalization", defaults.normalization),
         neuron=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
                      for n in _text_list(path, "grid", grid, "neuron", defaults.neuron)),
-        decode=_text_list(path, "grid", grid, "decode", defaults.decode))
+        decode=_text_list(path, "grid", grid, "decode", defaults.decode),
+        parameters=_parameter_files(path, grid, resolve))
     for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes"))):
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:
@@ -242,12 +263,24 @@ def check_inputs(spec: RunSpec) -> None:
     BrainyoloError
         Naming the first file or folder that cannot be used.
     """
+    import tempfile
+
+    from brainyolo.darknet import load_darknet
     from brainyolo.images import list_images
+    from brainyolo.parameters import read_parameter_file, resolve
+    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, parameter_defaults
 
-    if not spec.model.get("embedded"):
-        from brainyolo.darknet import load_darknet
+    if spec.model.get("embedded"):
+        from brainyolo.embedded import embedded_model
 
-        load_darknet(spec.model["cfg"], spec.model["weights"], spec.model.get("names"))
+        with tempfile.TemporaryDirectory() as tmp:
+            graph = load_darknet(*embedded_model(Path(tmp))).graph
+    else:
+        graph = load_darknet(spec.model["cfg"], spec.model["weights"], spec.model.get("names")).graph
+    for neuron in spec.neuron:
+        model = hidden_neuron_model(neuron)
+        for file in filter(None, spec.parameters):
+            resolve(read_parameter_file(file), model, hidden_layers(graph), parameter_defaults(graph, model), file)
     for source in (spec.calibration, spec.images):
         if source.folder and not list_images(source.folder):
             raise BrainyoloError(source.folder, "holds no images")
@@ -293,6 +326,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
     from brainyolo.fileio import write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
+    from brainyolo.parameters import ParameterSettings, read_parameter_file
     from brainyolo.pipeline import ann_detections, evaluate_snn
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
@@ -332,12 +366,13 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
                "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
                "configurations": {}}
     write_json(out_dir / "detections_ann.json", ann_records)
-    for normalization, neuron, decode in spec.configurations():
-        name = config_name(normalization, neuron, decode)
+    for normalization, neuron, decode, parameter_file in spec.configurations():
+        name = config_name(normalization, neuron, decode, parameter_file)
         folder = out_dir / name
         settings = SimulationSettings(
             steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device, threads=spec.threads,
             float32=spec.float32, sample_neurons=spec.sample_neurons,
+            parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
             build=BuildOptions(neuron=neuron, output=decode, input=spec.input, normalization=normalization))
         if progress:
             print(f"{spec.name}: {name}", flush=True)
@@ -348,7 +383,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         if spec.record_images and not (folder / "run" / "run_info.json").exists():
             simulate(model_h5, paths[:spec.record_images], settings, folder / "run", progress=progress)
         summary["configurations"][name] = {"normalization": normalization, "neuron": neuron, "decode": decode,
-                                           "snn": per_step,
+                                           "parameters": parameter_file, "snn": per_step,
                                            "steps_to_fraction_of_ann": steps_to_fraction(per_step, summary["ann"])}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_json(out_dir / "summary.json", summary)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import assert_promise, convert_argv
+from conftest import assert_promise, convert_argv
 
 pytestmark = pytest.mark.codegen_independent
 

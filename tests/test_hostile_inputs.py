@@ -19,7 +19,7 @@ from PIL import Image
 
 from brainyolo.images import load_image
 from brainyolo.integrity import seal
-from tests.conftest import FUZZ_CFG, assert_promise, convert_argv, run_cli, write_random_model
+from conftest import FUZZ_CFG, assert_promise, convert_argv, run_cli, write_random_model
 
 pytestmark = pytest.mark.codegen_independent
 

@@ -289,3 +289,165 @@ def test_two_runs_at_once_share_one_build(tiny_h5, tmp_path, build_cache):
         np.testing.assert_array_equal(a[name][0], b[name][0])
     assert len(list((build_cache / "builds").glob("*/main"))) == 1  # one binary for both runs (and the test above)
     assert not list((build_cache / "builds").glob("*/results/*"))  # each run cleaned its own results
+
+
+# ------------------------------------------------------------------------------------------ run parameters
+
+
+def _scaled_model(model_path, out_path, factor: float):
+    """The model with every hidden convolution's bias (and the first layer's weight) times ``factor``."""
+    from brainyolo.spiking.builder import hidden_layers
+
+    model = load_model(model_path)
+    graph = model.graph
+    for index in hidden_layers(graph):
+        layer = graph.layers[index]
+        changes = {"bias": layer.bias * np.float32(factor)}
+        if layer.inputs == (-1,):
+            changes["weight"] = layer.weight * np.float32(factor)
+        graph = graph.replace(index, **changes)
+    model.graph = graph
+    save_model(model, out_path)
+    return out_path
+
+
+def test_thresholds_keep_the_network_meaning(tiny_h5, tmp_path):
+    """All hidden thresholds 0.5 equal thresholds 1 with biases and the image current doubled.
+
+    With u = v / v_th a layer integrates b / v_th + sum(w * spikes): the spike trains are those of the
+    network whose biases are b / v_th (exact in binary floating point for v_th = 0.5), provided that a
+    spike of a layer with threshold v_th delivers v_th * w downstream, as the per-channel scale does.
+    """
+    from brainyolo.parameters import parse_setting
+
+    model_path, image = tiny_h5
+    doubled = _scaled_model(model_path, tmp_path / "doubled.h5", 2.0)
+    steps = 40
+    half = SimulationSettings(steps=steps, device="runtime", parameters=parse_setting("all.v_th=0.5"))
+    simulate(model_path, [image], half, tmp_path / "half", progress=False)
+    simulate(doubled, [image], SimulationSettings(steps=steps, device="runtime"), tmp_path / "doubled",
+             progress=False)
+    a, b = _counts(tmp_path / "half/recordings.h5"), _counts(tmp_path / "doubled/recordings.h5")
+    assert a.keys() == b.keys()
+    spikes = 0
+    for name in a:
+        for x, y in zip(a[name], b[name], strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=name)
+            spikes += int(x.sum())
+    assert spikes > 1000
+    # and a run without the setting differs (the test can fail)
+    simulate(model_path, [image], SimulationSettings(steps=steps, device="runtime"), tmp_path / "one",
+             progress=False)
+    assert any(not np.array_equal(x, y) for name in a
+               for x, y in zip(a[name], _counts(tmp_path / "one/recordings.h5")[name], strict=True))
+
+
+def test_initial_membrane_hand_computed_on_the_image_layer(tiny_h5, tmp_path):
+    """Layer 0 integrates its constant current I from V(0) = v_init * v_th: after T steps it has
+    emitted floor(V(0) + T * I) spikes (0 < I < 1, v_th = 1: at most one crossing per step)."""
+    from brainyolo.parameters import parse_setting
+    from brainyolo.reference import conv2d
+
+    model_path, image = tiny_h5
+    steps = 25
+    settings = SimulationSettings(steps=steps, device="runtime", parameters=parse_setting("0.v_init=0.5"))
+    simulate(model_path, [image], settings, tmp_path / "run", progress=False)
+    model = load_model(model_path)
+    layer = model.normalized_graph().layers[0]
+    current = conv2d(letterbox(load_image(image), 96, 96)[0], layer.weight, layer.bias, layer.stride, layer.pad)
+    expected = 0.5 + steps * current.astype(np.float64)
+    positive = _counts(tmp_path / "run/recordings.h5")["00"][0]
+    clear = (current > 0) & (current < 1) & (np.abs(expected - np.round(expected)) > 1e-6)
+    assert clear.sum() > 1000
+    np.testing.assert_array_equal(positive[clear], np.floor(expected[clear]))
+
+
+@pytest.mark.standalone_only
+def test_parameters_change_through_run_args_without_recompiling(tiny_h5, tmp_path, build_cache):
+    """The compiled binary takes v_th, alpha and v_init per run: recordings equal a runtime network
+    given the same values, and no source, object file or binary changes."""
+    from brainyolo.parameters import parse_setting
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    base = dict(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"], threads=STANDALONE["threads"],
+                build=BuildOptions(output=STANDALONE["output"]))
+    changed = parse_setting("all.v_th=0.75") + parse_setting("2.alpha=0.2") + parse_setting("all.v_init=0.5")
+    with Simulator(model_path, SimulationSettings(device="cpp_standalone", **base)) as simulator:
+        simulator.run(image)
+        folder = simulator._runner.directory
+    files = [folder / "main", *folder.glob("*.cpp"), *folder.glob("code_objects/*.[co]*")]
+    before = {path: path.stat().st_mtime_ns for path in files}
+    info = simulate(model_path, [image], SimulationSettings(device="cpp_standalone", parameters=changed, **base),
+                    tmp_path / "standalone", progress=False)
+    assert info["images"][0]["build_seconds"] == 0
+    assert {path: path.stat().st_mtime_ns for path in files} == before
+    simulate(model_path, [image], SimulationSettings(device="runtime", parameters=changed, **base),
+             tmp_path / "runtime", progress=False)
+    a, b = _counts(tmp_path / "standalone/recordings.h5"), _counts(tmp_path / "runtime/recordings.h5")
+    for name in a:
+        for x, y in zip(a[name], b[name], strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=name)
+    with h5py.File(tmp_path / "standalone/recordings.h5") as f:
+        recorded = json.loads(f.attrs["parameters"])
+    assert recorded["2"] == {"v_th": 0.75, "alpha": 0.2, "v_init": 0.5}
+
+
+TWO_PHASE = "if_signed_ibt_two_phase"
+
+
+def _run_counts(model_path, image, tmp_path, name, neuron="if_signed_ibt", settings="", steps=30):
+    from brainyolo.parameters import ParameterSettings, parse_setting
+
+    parameters = ParameterSettings()
+    for text in filter(None, settings.split()):
+        parameters = parameters + parse_setting(text)
+    simulate(model_path, [image], SimulationSettings(steps=steps, device="runtime", parameters=parameters,
+                                                     build=BuildOptions(neuron=neuron)), tmp_path / name,
+             progress=False)
+    return _counts(tmp_path / name / "recordings.h5")
+
+
+def _assert_same_counts(a, b):
+    for name in a:
+        for x, y in zip(a[name], b[name], strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_two_phase_thresholds_at_both_ends_of_the_switch(tiny_h5, tmp_path):
+    """A switch after the last step is a one-phase network at the early threshold (downstream scale
+    included); a switch at 0 ms ignores the early threshold."""
+    model_path, image = tiny_h5
+    one_half = _run_counts(model_path, image, tmp_path, "half", settings="all.v_th=0.5")
+    early_all_run = _run_counts(model_path, image, tmp_path, "early", TWO_PHASE,
+                                "all.v_th_early=0.5 all.t_switch=1*second")
+    _assert_same_counts(one_half, early_all_run)
+    one = _run_counts(model_path, image, tmp_path, "one")
+    never = _run_counts(model_path, image, tmp_path, "never", TWO_PHASE, "all.v_th_early=0.5 all.t_switch=0*ms")
+    _assert_same_counts(one, never)
+
+
+def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
+    """Layer 0 (constant current I) against a literal port of the neuron file's rule: theta = 0.4 before
+    step 12, 1 after; +1 spike at v >= theta (v -= theta), -1 spike at v <= -theta/alpha (v += theta/alpha)."""
+    from brainyolo.reference import conv2d
+
+    model_path, image = tiny_h5
+    steps, switch = 30, 12
+    counts = _run_counts(model_path, image, tmp_path, "two", TWO_PHASE, f"0.v_th_early=0.4 0.t_switch={switch}*ms",
+                         steps)
+    layer = load_model(model_path).normalized_graph().layers[0]
+    current = conv2d(letterbox(load_image(image), 96, 96)[0], layer.weight, layer.bias, layer.stride,
+                     layer.pad).astype(np.float64)
+    v, positive, negative = np.zeros_like(current), np.zeros(current.shape, int), np.zeros(current.shape, int)
+    for step in range(steps):
+        theta = 0.4 if step < switch else 1.0
+        v += current
+        up, down = v >= theta, v <= -theta / layer.alpha
+        v[up] -= theta
+        v[down] += theta / layer.alpha
+        positive += up
+        negative += down
+    np.testing.assert_array_equal(counts["00"][0], positive)
+    np.testing.assert_array_equal(counts["00"][1], negative)
+    assert 0 < positive.sum() and (positive != _run_counts(model_path, image, tmp_path, "one", steps=steps)["00"][0]).any()

@@ -29,7 +29,15 @@ from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_syn
 from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.modelfile import ConvertedModel
-from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS, Event, NeuronModel, load_neuron_model, neuron_group
+from brainyolo.neurons import (
+    NEGATIVE_EVENT,
+    TIME_STEP_MS,
+    Event,
+    NeuronModel,
+    load_neuron_model,
+    neuron_group,
+    parameter_values,
+)
 from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
@@ -129,6 +137,41 @@ class SpikingNetwork:
             values[self.poisson.rates] = to_neuron_order(np.clip(image, 0, 1)) * 1000.0 * brian2.Hz
         return values
 
+    def hidden_layers(self) -> list[int]:
+        """The hidden spiking convolutions: the layers whose neuron parameters a run may set."""
+        return hidden_layers(self.graph)
+
+    def parameter_inputs(self, values: dict[int, dict[str, float]]) -> dict:
+        """Per-run values of the neuron parameters: ``{VariableView: value}``.
+
+        ``values`` (:func:`brainyolo.parameters.resolve`) gives every hidden layer's shared
+        variables and ``v_init``; the initial membrane becomes ``v_init * v_th`` and every
+        weight-shared convolution scales its input channels by their source layers' thresholds
+        (a spike stands for ``v_th`` of its input).
+        """
+        from brainyolo.parameters import INITIAL
+
+        inputs = {}
+        for index, layer_values in values.items():
+            group = self.layers[index].group
+            for name, value in layer_values.items():
+                if name == INITIAL:
+                    inputs[group.v] = value * layer_values.get("v_th", 1.0)
+                else:
+                    inputs[getattr(group, name)] = brian2.Quantity(value, dim=group.variables[name].dim)
+        late = spike_values(self.graph, {i: v.get("v_th", 1.0) for i, v in values.items()})
+        # two-phase neurons: before t_switch a spike stands for v_th_early
+        early = spike_values(self.graph, {i: v.get("v_th_early", v.get("v_th", 1.0)) for i, v in values.items()})
+        switch = spike_values(self.graph, {i: round(v.get("t_switch", 0.0) / (TIME_STEP_MS * 1e-3))
+                                           for i, v in values.items()}, default=0)
+        for layer in self.layers.values():
+            for connection in layer.connections:
+                if isinstance(connection, SharedConvolution) and connection.source_layer is not None:
+                    inputs[connection.scale] = late[connection.source_layer]
+                    inputs[connection.scale_early] = early[connection.source_layer]
+                    inputs[connection.switch_step] = switch[connection.source_layer].astype(np.int32)
+        return inputs
+
 
 @dataclass
 class _Context:
@@ -140,6 +183,66 @@ class _Context:
 
 
 build_rule = Registry("Brian2 build")
+
+spike_value_rule = Registry("spike value")
+"""Per layer kind: what one spike of each output channel stands for, from its inputs' values."""
+
+
+@spike_value_rule.register(Conv)
+def _conv_spike_value(layer: Conv, index: int, inputs: list[np.ndarray], v_th: dict, default: float) -> np.ndarray:
+    return np.full(layer.filters, float(v_th.get(index, default)))
+
+
+@spike_value_rule.register(MaxPool)
+@spike_value_rule.register(Upsample)
+@spike_value_rule.register(YoloHead)
+@spike_value_rule.register(RegionHead)
+def _passed_spike_value(layer, index: int, inputs: list[np.ndarray], v_th: dict, default: float) -> np.ndarray:
+    return inputs[0]
+
+
+@spike_value_rule.register(Route)
+def _route_spike_value(layer: Route, index: int, inputs: list[np.ndarray], v_th: dict, default: float) -> np.ndarray:
+    return np.concatenate(inputs)
+
+
+def spike_values(graph: Graph, v_th: dict[int, float], default: float = 1.0) -> list[np.ndarray]:
+    """Per layer, per output channel, the input one spike stands for (its spiking source's ``v_th``).
+
+    Convolutions with threshold ``v_th[index]`` (else ``default``); max-pool, relays and heads pass
+    their inputs' values on. Image spikes (Poisson input) stand for ``default``. (Any per-layer
+    quantity that travels with the spikes propagates the same way: the switch step of two-phase
+    thresholds, say.)
+    """
+    values: list[np.ndarray] = []
+    for index, layer in enumerate(graph.layers):
+        inputs = [np.full(graph.input_shape[0], default) if i == INPUT else values[i] for i in layer.inputs]
+        values.append(spike_value_rule(layer, index, inputs, v_th, default))
+    return values
+
+
+def hidden_layers(graph: Graph) -> list[int]:
+    """The convolutions built of the hidden neuron model: all but those feeding a head."""
+    feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
+    return [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv) and i not in feeds_head]
+
+
+def parameter_defaults(graph: Graph, model: NeuronModel) -> dict[int, dict[str, float]]:
+    """Every hidden layer's runtime parameters as built: ``v_th`` 1, ``alpha`` the layer's slope, the
+    neuron file's values for its other shared variables and ``v_init`` (0 where it has none)."""
+    from brainyolo.parameters import INITIAL, runtime_names
+
+    file_values = parameter_values(model)
+    defaults = {}
+    for index in hidden_layers(graph):
+        built = _parameters(model, graph.layers[index].alpha)
+        values = {}
+        for name in runtime_names(model):
+            value = built.get(name, file_values.get(name, 0.0))
+            values[name] = float(np.asarray(value))
+        values.setdefault(INITIAL, 0.0)
+        defaults[index] = values
+    return defaults
 
 
 def _parameters(model: NeuronModel, alpha: float) -> dict:
@@ -304,6 +407,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     if ctx.net.options.connectivity == "shared":
         connection = SharedConvolution(source, group, layer.weight, in_shape, layer.stride, layer.pad,
                                        name=f"conv{index:02d}")
+        connection.source_layer = None if source_index == INPUT else source_index
     else:
         connection = unrolled_conv_synapses(source, group, layer.weight, in_shape, layer.stride, layer.pad,
                                             signed=NEGATIVE_EVENT in getattr(source, "events", {}),

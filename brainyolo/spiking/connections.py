@@ -112,7 +112,8 @@ class SharedConvolution(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         self.variables.add_reference("_spikespace", source)
-        needed = ["_spikespace", "_target_v", "_kernel", "synaptic_events"]
+        needed = ["_spikespace", "_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
+                  "synaptic_events"]
         if signed:
             self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
             needed.append("_negative_spikespace")
@@ -126,6 +127,13 @@ class SharedConvolution(Group, CodeRunner):
         self.scatter = scatter
         self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
                                  values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
+        # What one spike of each input channel stands for (its source layer's threshold), and for
+        # two-phase neurons the value before the step at which the source's threshold switches.
+        self.variables.add_array("scale", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
+        self.variables.add_array("scale_early", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
+        self.variables.add_array("switch_step", size=c, dtype=np.int32, values=np.zeros(c, np.int32))
+        self.variables.create_clock_variables(source.clock)
+        self.source_layer = None  # the graph layer of the source (set by the builder; None: the image)
         self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))
         self.variables.add_constant("N", 1)  # a VariableOwner's size: this object is one connection
         for axis, (n, n_out) in {"row": (h, out_h), "col": (w, out_w)}.items():

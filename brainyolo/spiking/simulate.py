@@ -11,6 +11,7 @@ may happen at once. The ``runtime`` device (numpy) rebuilds per image: for small
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import gc
 import hashlib
@@ -27,11 +28,13 @@ import brian2
 import numpy as np
 
 from brainyolo import __version__
+from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
 from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
+from brainyolo.parameters import ParameterSettings
 from brainyolo.recordings import Recorder, open_recordings, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network
 from brainyolo.spiking.device import back_to_runtime, use_standalone
@@ -50,6 +53,8 @@ class SimulationSettings:
     float32: bool = False
     sample_neurons: int = 20
     build: BuildOptions = field(default_factory=BuildOptions)
+    parameters: ParameterSettings = field(default_factory=ParameterSettings)
+    """Per-layer neuron parameters of the runs (:mod:`brainyolo.parameters`): not part of the build."""
 
 
 @contextlib.contextmanager
@@ -130,8 +135,9 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
     neuron = load_neuron_model(settings.build.neuron)
+    built = {k: v for k, v in asdict(settings).items() if k != "parameters"}  # runs set those
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
-             "settings": asdict(settings), "brainyolo": __version__, "brian2": brian2.__version__}
+             "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -185,6 +191,7 @@ class Simulator:
         self.model_path, self.settings = Path(model_path), settings
         self.model = load_model(model_path)
         self.model_sha = sha256_of(model_path)
+        self.parameters = run_parameters(self.model, settings)  # checked before anything is built
         self._runner = None
         if settings.device == "cpp_standalone":
             self._runner = _StandaloneRunner(self.model, self.model_sha, settings)
@@ -200,15 +207,21 @@ class Simulator:
             self._runner.close()
             self._runner = None
 
-    def run(self, path) -> ImageResult:
+    def run(self, path, parameters: dict[int, dict[str, float]] | None = None) -> ImageResult:
+        """Simulate one image; ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
         _, height, width = self.model.graph.input_shape
         chw, box = letterbox(load_image(path), width, height)
+        parameters = self.parameters if parameters is None else parameters
         if self._runner is not None:
-            network, recorder, data, timing = self._runner.run(chw)
+            network, recorder, data, timing = self._runner.run(chw, parameters)
         else:
-            network, recorder, data, timing = _run_runtime(self.model, self.settings, chw)
+            network, recorder, data, timing = _run_runtime(self.model, self.settings, chw, parameters)
         events = sum(synaptic_events(network, data["layers"]).values())
         return ImageResult(Path(path), box, data, timing, events, recorder.checkpoints)
+
+    def resolve_parameters(self, settings) -> dict[int, dict[str, float]]:
+        """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
+        return run_parameters(self.model, dataclasses.replace(self.settings, parameters=settings))
 
     def run_info(self) -> dict:
         """The settings part of ``run_info.json`` (timings are added per image)."""
@@ -217,7 +230,8 @@ class Simulator:
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
                 "input": s.build.input, "connectivity": s.build.connectivity,
-                "normalization": s.build.normalization or self.model.normalization}
+                "normalization": s.build.normalization or self.model.normalization,
+                "parameters": {str(k): v for k, v in self.parameters.items()}}
 
 
 def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True) -> dict:
@@ -235,6 +249,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
                 "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
         attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
                                       "connectivity")}
+        attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
         attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
         run_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(run_dir / "recordings.h5") as tmp:
@@ -270,13 +285,32 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
     return info
 
 
-def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray):
+def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, float]]:
+    """Every hidden layer's neuron parameters for the runs: the built values with the settings applied.
+
+    Raises
+    ------
+    BrainyoloError
+        A setting the neuron file or the graph does not allow (before anything is built).
+    """
+    from brainyolo.parameters import resolve
+    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, parameter_defaults
+
+    neuron = hidden_neuron_model(settings.build.neuron)
+    graph = model.graph
+    if settings.parameters.entries and settings.build.connectivity != "shared":
+        raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
+                                   "(--connectivity shared)")
+    return resolve(settings.parameters, neuron, hidden_layers(graph), parameter_defaults(graph, neuron))
+
+
+def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict):
     brian2.set_device("runtime")
     brian2.start_scope()
     _configure(settings)
     network = build_network(model, settings.build)
     recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps], settings.sample_neurons)
-    for variable, values in network.image_inputs(chw).items():
+    for variable, values in {**network.image_inputs(chw), **network.parameter_inputs(parameters)}.items():
         variable[:] = values
     net = brian2.Network(network.objects() + recorder.objects())
     started = time.perf_counter()
@@ -308,12 +342,13 @@ class _StandaloneRunner:
             brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
             self.build_seconds = time.perf_counter() - started
 
-    def run(self, chw: np.ndarray):
+    def run(self, chw: np.ndarray, parameters: dict):
         results = f"results/{uuid.uuid4().hex}"
+        run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters)}
         with build_lock(self.directory, exclusive=False):
             started = time.perf_counter()
             brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
-                              run_args=self.network.image_inputs(chw))
+                              run_args=run_args)
             elapsed = time.perf_counter() - started
         data = self.recorder.collect()
         result_dir = self.directory / results

@@ -1,7 +1,7 @@
 {# Weight-shared, event-driven convolution: source spikes -> target v.                        #}
 {# Neurons are position-major, channel-minor; _kernel is [c][dy][dx][f], so one spike adds one #}
 {# contiguous vector of output channels per reached output position.                          #}
-{# USES_VARIABLES { _spikespace, _target_v, _kernel, synaptic_events, _row_count, _row_pairs,
+{# USES_VARIABLES { _spikespace, _target_v, _kernel, scale, scale_early, switch_step, t_in_timesteps, synaptic_events, _row_count, _row_pairs,
                     _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
 {% extends 'common_group.cpp' %}
 
@@ -9,6 +9,7 @@
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
+    const int64_t _step = {{t_in_timesteps}}[0];  // this step's number (0-based), as the sources' thresholds saw it
     {% for name, sign in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
@@ -23,6 +24,8 @@
             {
                 const int32_t _pre = _list[_s];
                 const int _c = _pre % _C;
+                // what one spike of channel _c stands for: its source's threshold (early phase: before switch_step)
+                const {{v_type}} _value = _step < {{switch_step}}[_c] ? {{scale_early}}[_c] : {{scale}}[_c];
                 const int _position = _pre / _C;
                 const int _y = _position / _W;
                 const int _x = _position % _W;
@@ -40,7 +43,7 @@
                         {{v_type}} * __restrict _post = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
                         const {{w_type}} * __restrict _w = {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
                         for (int _f = _f0; _f < _f1; _f++)
-                            _post[_f] {{ sign }}= _w[_f];
+                            _post[_f] {{ sign }}= _value * _w[_f];
                     }
                 }
                 _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);

@@ -1,0 +1,189 @@
+"""Per-layer neuron parameters for one run of a compiled network: set, read, checked, resolved.
+
+A neuron file's *shared* variables (``v_th : 1 (shared, constant)``, ``alpha``, a leak ``tau``) and
+its initial membrane ``v_init`` (a fraction of ``v_th``) can take another value in every layer,
+for every run of the compiled binary (Brian2's ``run_args``): a parameter sweep needs one
+compilation. Settings come from the command line (``--set LAYER.NAME=VALUE``, repeatable) and
+from files (``--params FILE.toml``)::
+
+    [all]          # every hidden spiking layer
+    v_init = 0.5
+    [3]            # layer 3 (graph index, as in the cfg's layer numbering)
+    v_th = 0.8
+    [12]
+    v_th = "1.2"
+    tau = "20*ms"
+
+Later settings override earlier ones; a layer's own table overrides ``[all]``. Values are numbers
+or text in :mod:`brainyolo.quantities`' grammar (units as in the neuron file).
+
+Thresholds keep the network's meaning: a spike of a layer with threshold ``v_th`` stands for
+``v_th`` of its input, so the connections out of it deliver ``±v_th·w`` (a per-input-channel
+scale of each weight-shared convolution, passed to the binary too; max-pool and relay layers pass
+their sources' values on). Rate quantization changes, the computed function does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainyolo.errors import BrainyoloError
+from brainyolo.fileio import read_toml
+from brainyolo.quantities import parse_quantity
+
+INITIAL = "v_init"
+"""The initial membrane, as a fraction of ``v_th`` (0: Spiking-YOLO's V(0) = 0)."""
+
+ALL = "all"
+"""The selector of every hidden spiking layer."""
+
+_SETTING = re.compile(r"\s*(all|\d+)\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*\Z")
+
+
+@dataclass(frozen=True)
+class ParameterSettings:
+    """Parameter settings in the order given: ``(selector, name, value)``, selector ``"all"`` or a layer index.
+
+    Values are floats, or Brian2 quantities where units were given (``tau = "20*ms"``); a plain
+    number for a parameter with units is taken in SI units (seconds).
+    """
+
+    entries: tuple[tuple[str, str, float], ...] = ()
+
+    def __add__(self, other: ParameterSettings) -> ParameterSettings:
+        return ParameterSettings(self.entries + other.entries)
+
+    def for_layer(self, index: int) -> dict[str, float]:
+        """This layer's settings: ``[all]`` first, its own after (the later of two equal keys wins)."""
+        values = {name: value for selector, name, value in self.entries if selector == ALL}
+        values.update({name: value for selector, name, value in self.entries if selector == str(index)})
+        return values
+
+    def layers(self) -> set[int]:
+        """The layer indices named explicitly."""
+        return {int(selector) for selector, _, _ in self.entries if selector != ALL}
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        """``{selector: {name: value}}``, as written to ``params.toml`` and recordings."""
+        out: dict[str, dict[str, float]] = {}
+        for selector, name, value in self.entries:
+            out.setdefault(selector, {})[name] = value
+        return out
+
+
+def _value(text, where: str, source):
+    """A number, or a Brian2 quantity (units are checked against the neuron file when resolved)."""
+    try:
+        value = parse_quantity(text)
+    except ValueError as err:
+        raise BrainyoloError(source, f"{where}: {err}") from None
+    import brian2
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    return value if brian2.get_dimensions(value) is not DIMENSIONLESS else float(np.asarray(value))
+
+
+def parse_setting(text: str) -> ParameterSettings:
+    """One ``--set LAYER.NAME=VALUE`` (``LAYER`` a layer index or ``all``)."""
+    match = _SETTING.match(text)
+    if match is None:
+        raise BrainyoloError(None, f"--set {text!r}: expected LAYER.NAME=VALUE, LAYER a layer index or 'all' "
+                                   "(e.g. 3.v_th=0.8, all.v_init=0.5)")
+    selector, name, value = match.groups()
+    return ParameterSettings(((selector, name, _value(value, f"--set {text!r}", None)),))
+
+
+def read_parameter_file(path) -> ParameterSettings:
+    """Settings from a ``--params`` TOML file (tables ``[all]`` and ``[LAYER]``)."""
+    data = read_toml(path, "parameter file", 64 * 1024)
+    entries = []
+    for selector, table in data.items():
+        if not isinstance(table, dict):
+            raise BrainyoloError(path, f"{selector} must be a table ([all] or [LAYER]) of NAME = VALUE entries")
+        if selector != ALL and not selector.isdigit():
+            raise BrainyoloError(path, f"[{selector}]: tables are [all] or [LAYER] with a layer index")
+        for name, value in table.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise BrainyoloError(path, f"[{selector}] {name!r} is not a parameter name")
+            entries.append((selector if selector == ALL else str(int(selector)), name,
+                            _value(value, f"[{selector}] {name}", path)))
+    return ParameterSettings(tuple(entries))
+
+
+def write_parameter_file(path, settings: ParameterSettings, header: str = "") -> None:
+    """``settings`` as a ``--params`` file (atomically)."""
+    from brainyolo.fileio import atomic_path
+
+    lines = [f"# {line}" for line in header.splitlines()]
+    for selector, values in settings.as_dict().items():
+        lines += ["", f"[{selector}]"] + [f"{name} = {value!r}" if isinstance(value, float) else f'{name} = "{value!r}"'
+                                          for name, value in values.items()]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines).lstrip("\n") + "\n")
+
+
+def runtime_names(model) -> dict[str, object]:
+    """The parameters of a neuron model that a run may change: name -> Brian2 dimensions.
+
+    Its shared variables (``(shared)`` in the equations) and :data:`INITIAL`.
+    """
+    import brian2
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    equations = brian2.Equations(model.model)
+    from brian2.equations.equations import PARAMETER
+
+    names = {name: equations[name].dim for name in equations.names
+             if equations[name].type == PARAMETER and "shared" in equations[name].flags}
+    names[INITIAL] = DIMENSIONLESS
+    return names
+
+
+def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
+            source=None) -> dict[int, dict[str, float]]:
+    """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The hidden layers' neuron model: what may be set.
+    layers : list of int
+        The layers that take settings (the hidden spiking convolutions).
+    defaults : {layer: {name: value}}
+        Each layer's values as built (``v_th``, ``alpha``, ..., ``v_init``).
+
+    Raises
+    ------
+    BrainyoloError
+        A layer that takes no settings, a name the neuron file does not have as a shared variable,
+        a non-positive threshold or slope, a value that is not finite.
+    """
+    import brian2
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    names = runtime_names(model)
+    unknown_layers = sorted(settings.layers() - set(layers))
+    if unknown_layers:
+        raise BrainyoloError(source, f"layer {unknown_layers[0]} takes no neuron parameters (hidden spiking "
+                                     f"layers: {', '.join(map(str, layers))})")
+    resolved = {}
+    for index in layers:
+        values = dict(defaults[index])
+        for name, value in settings.for_layer(index).items():
+            if name not in names:
+                raise BrainyoloError(source, f"{name!r} is not a parameter of the neuron model {model.name} that a run "
+                                             f"can set (shared variables: {', '.join(sorted(names))})")
+            if brian2.get_dimensions(value) is not names[name] and not (
+                    brian2.get_dimensions(value) is DIMENSIONLESS and names[name] is not DIMENSIONLESS):
+                raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} in "
+                                             f"{model.name} ({names[name]})")
+            value = float(np.asarray(value))
+            if not np.isfinite(value) or (name in ("v_th", "alpha", "tau") and value <= 0):
+                raise BrainyoloError(source, f"layer {index}: {name} = {value:g} must be finite"
+                                             + (" and positive" if name in ("v_th", "alpha", "tau") else ""))
+            values[name] = value
+        resolved[index] = values
+    return resolved
