@@ -1,5 +1,5 @@
-"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, analyze, demo, run, fetch, cache,
-check, benchmark.
+"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, tune, analyze, demo, run, fetch,
+cache, check, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -223,6 +223,38 @@ def cmd_simulate(args) -> int:
     print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
           f"run {info['run_seconds']:.1f} s ({info['ms_per_step']:.1f} ms/step), "
           f"{info['synaptic_events']:.3g} synaptic events -> {args.output_dir}/recordings.h5")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.builder import hidden_neuron_model
+    from brainyolo.tuning import TuneSettings, check_space, run_tune, same_images, tuning_images
+
+    model_path = _existing(args.model)
+    model = load_model(model_path)
+    folder, paths = tuning_images(model, args.images, args.count)
+    if args.evaluation_images:
+        from brainyolo.images import list_images
+
+        evaluation = _existing(args.evaluation_images)
+        if evaluation.resolve() == folder.resolve():
+            raise BrainyoloError(folder, "is the evaluation folder: tune on other images (the calibration images)")
+        shared = same_images(paths, list_images(evaluation))
+        if shared:
+            raise BrainyoloError(folder, f"holds {len(shared)} of the evaluation images ({shared[0]}, ...): tune on "
+                                         "other images")
+    labels = _existing(args.labels) if args.labels else None
+    tune = TuneSettings(steps=args.steps, trials=args.trials, space=tuple(args.space.split(",")), pick=args.pick,
+                        keep=args.keep, seed=args.seed)
+    settings = _simulation_settings(args, model)
+    check_space(tune.space, hidden_neuron_model(args.neuron), tune)
+    summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet)
+    chosen, base = summary["chosen"], summary["baseline"]
+    print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {args.steps} steps: chosen trial "
+          f"{summary['chosen_trial']}: {summary['metric']} {chosen['accuracy']:.4f} (baseline {base['accuracy']:.4f}), "
+          f"{chosen['events_per_image']:.4g} synaptic events per image ({summary['events_ratio']:.2f}x the "
+          f"baseline's) -> {args.output_dir}/params.toml, trials.csv, pareto.png")
     return 0
 
 
@@ -453,6 +485,31 @@ def build_parser() -> argparse.ArgumentParser:
     _simulation_options(p, decode=False)
     p.add_argument("-o", "--output-dir", required=True, help="run directory")
     p.set_defaults(run=cmd_simulate)
+
+    p = commands.add_parser("tune", help="threshold balancing by Bayesian optimization (accuracy vs synaptic events)",
+                            description="Search per-layer neuron parameters (thresholds; --space adds v_init and "
+                                        "two-phase thresholds) with optuna's multi-objective TPE sampler: accuracy "
+                                        "at step T (agreement AP@0.5 with the ANN's own detections, or mAP@0.5 with "
+                                        "--labels) against synaptic events per image. Every trial runs the compiled "
+                                        "network; the study (TUNE_DIR/study.db) resumes where it stopped. Writes "
+                                        "params.toml (for --params), trials.csv, pareto.png, summary.json.")
+    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
+                                    "evaluation images")
+    p.add_argument("--count", type=_positive_int, help="the first N tuning images")
+    p.add_argument("--labels", help="YOLO labels of the tuning images: score mAP@0.5 instead of the agreement")
+    p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
+                                                "tuning images")
+    p.add_argument("--trials", type=_positive_int, required=True, help="trials in all (a resumed study counts its "
+                                                                       "finished ones)")
+    p.add_argument("--space", default="thresholds", help="comma-separated: thresholds, init, two_phase")
+    p.add_argument("--pick", choices=("frugal", "accuracy"), default="frugal",
+                   help="frugal: fewest events within --keep of the best accuracy; accuracy: the most accurate")
+    p.add_argument("--keep", type=float, default=0.98, help="fraction of the best accuracy kept by --pick frugal")
+    p.add_argument("--seed", type=int, default=2021, help="sampler seed")
+    _simulation_options(p, decode=True)
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="tuning folder")
+    p.set_defaults(run=cmd_tune)
 
     p = commands.add_parser("demo", help="the whole pipeline on the embedded default model",
                             description="Convert the embedded default model with generated "
