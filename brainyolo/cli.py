@@ -355,9 +355,15 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         from brainyolo.fileio import read_toml
         from brainyolo.spiking.builder import hidden_neuron_model
 
-        if isinstance(read_toml(path, "neuron model or run file").get("model"), str):
+        data = read_toml(path, "neuron model, run or parameter file")
+        if isinstance(data.get("model"), str):
             model = hidden_neuron_model(path)
             return f"neuron model{' (signed)' if model.signed else ''}, parameters {', '.join(model.parameters)}"
+        if data and all(key == "all" or key.isdigit() for key in data):
+            from brainyolo.parameters import read_parameter_file
+
+            settings = read_parameter_file(path)
+            return f"parameter file, {len(settings.entries)} settings (checked against a model when used)"
         spec = load_run_file(path)
         return f"run file {spec.name!r}, {len(spec.configurations())} configurations x {spec.steps} steps"
     if suffix in IMAGE_SUFFIXES:

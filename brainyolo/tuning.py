@@ -26,6 +26,7 @@ import csv
 import fcntl
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -243,11 +244,17 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                    disable=None if progress else True)
         while done < tune.trials:
+            started = time.perf_counter()
             study.optimize(objective, n_trials=1, catch=())
             done += 1
             bar.update(1)
             best = study.best_trials
             bar.set_postfix(front=len(best), best_ap=f"{max(t.values[0] for t in best):.3f}")
+            if progress and bar.disable:  # no terminal (a log file): one line per trial instead of the bar
+                last = study.trials[-1]
+                print(f"tune: trial {last.number} ({done}/{tune.trials}): accuracy {last.values[0]:.4f}, "
+                      f"{last.values[1]:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
+                      f"{len(best)} trials", flush=True)
         bar.close()
     summary = write_results(study, tune, out_dir, resolved_base, labels is not None)
     fcntl.flock(lock, fcntl.LOCK_UN)

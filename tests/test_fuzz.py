@@ -21,10 +21,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import assert_promise, convert_argv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import assert_promise, convert_argv
 
 pytestmark = pytest.mark.codegen_independent
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import FUZZ_CFG, assert_promise, convert_argv, run_cli, write_random_model
 from PIL import Image
 
 from brainyolo.images import load_image
 from brainyolo.integrity import seal
-from conftest import FUZZ_CFG, assert_promise, convert_argv, run_cli, write_random_model
 
 pytestmark = pytest.mark.codegen_independent
 

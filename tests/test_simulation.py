@@ -13,7 +13,7 @@ from brainyolo.images import letterbox, load_image
 from brainyolo.modelfile import load_model, save_model
 from brainyolo.pipeline import convert_darknet
 from brainyolo.reference import forward
-from brainyolo.spiking.builder import BuildOptions
+from brainyolo.spiking.builder import SPIKE_COUNTERS, BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, simulate
 
 
@@ -374,20 +374,27 @@ def test_parameters_change_through_run_args_without_recompiling(tiny_h5, tmp_pat
                 build=BuildOptions(output=STANDALONE["output"]))
     changed = parse_setting("all.v_th=0.75") + parse_setting("2.alpha=0.2") + parse_setting("all.v_init=0.5")
     with Simulator(model_path, SimulationSettings(device="cpp_standalone", **base)) as simulator:
-        simulator.run(image)
+        default = simulator.run(image)
         folder = simulator._runner.directory
-    files = [folder / "main", *folder.glob("*.cpp"), *folder.glob("code_objects/*.[co]*")]
-    before = {path: path.stat().st_mtime_ns for path in files}
-    info = simulate(model_path, [image], SimulationSettings(device="cpp_standalone", parameters=changed, **base),
-                    tmp_path / "standalone", progress=False)
-    assert info["images"][0]["build_seconds"] == 0
+        files = [folder / "main", *folder.glob("*.cpp"), *folder.glob("code_objects/*.[co]*")]
+        before = {path: path.stat().st_mtime_ns for path in files}
+        result = simulator.run(image, simulator.resolve_parameters(changed))
+    assert result.timing["build_seconds"] == 0
+    assert {path: path.stat().st_mtime_ns for path in files} == before
+    # a new simulation with these parameters (another Simulator) regenerates identical files: no recompilation
+    simulate(model_path, [image], SimulationSettings(device="cpp_standalone", parameters=changed, **base),
+             tmp_path / "standalone", progress=False)
     assert {path: path.stat().st_mtime_ns for path in files} == before
     simulate(model_path, [image], SimulationSettings(device="runtime", parameters=changed, **base),
              tmp_path / "runtime", progress=False)
     a, b = _counts(tmp_path / "standalone/recordings.h5"), _counts(tmp_path / "runtime/recordings.h5")
     for name in a:
-        for x, y in zip(a[name], b[name], strict=True):
+        for x, y, z in zip(a[name], b[name], (result.data["layers"][int(name)][k] for k in SPIKE_COUNTERS),
+                           strict=True):
             np.testing.assert_array_equal(x, y, err_msg=name)
+            np.testing.assert_array_equal(x, z, err_msg=name)
+    assert any(not np.array_equal(default.data["layers"][i]["positive_count"], layer["positive_count"])
+               for i, layer in result.data["layers"].items())
     with h5py.File(tmp_path / "standalone/recordings.h5") as f:
         recorded = json.loads(f.attrs["parameters"])
     assert recorded["2"] == {"v_th": 0.75, "alpha": 0.2, "v_init": 0.5}
@@ -450,4 +457,5 @@ def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
         negative += down
     np.testing.assert_array_equal(counts["00"][0], positive)
     np.testing.assert_array_equal(counts["00"][1], negative)
-    assert 0 < positive.sum() and (positive != _run_counts(model_path, image, tmp_path, "one", steps=steps)["00"][0]).any()
+    one_phase = _run_counts(model_path, image, tmp_path, "one", steps=steps)["00"][0]
+    assert 0 < positive.sum() and (positive != one_phase).any()

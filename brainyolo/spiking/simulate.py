@@ -28,7 +28,7 @@ import brian2
 import numpy as np
 
 from brainyolo import __version__
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
@@ -339,7 +339,13 @@ class _StandaloneRunner:
         net.run(settings.steps * brian2.ms)
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
-            brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
+            try:
+                brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
+            except Exception as err:  # noqa: BLE001 - Brian2 reports a failed compilation as RuntimeError
+                back_to_runtime()
+                raise BrainyoloError(settings.build.neuron, "the C++ build of the network failed (the neuron "
+                                                            f"file's equations, or the compiler): {one_line(err)}") \
+                    from None
             self.build_seconds = time.perf_counter() - started
 
     def run(self, chw: np.ndarray, parameters: dict):

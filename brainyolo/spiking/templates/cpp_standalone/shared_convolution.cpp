@@ -9,7 +9,7 @@
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
-    const int64_t _step = {{t_in_timesteps}}[0];  // this step's number (0-based), as the sources' thresholds saw it
+    const int64_t _step = {{t_in_timesteps}};  // this step's number (0-based), as the sources' thresholds saw it
     {% for name, sign in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
