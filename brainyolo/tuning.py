@@ -17,7 +17,8 @@ again with its parameters. The Pareto front is ``pareto.png``, every trial is a 
 Search space (``space``): ``thresholds`` (per hidden layer, ``v_th`` log-uniform in
 :data:`THRESHOLD_RANGE`), ``init`` (one ``v_init`` for all layers in [0, 1]), ``two_phase``
 (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a fraction of ``v_th``
-and the switch step). Trial 0 is the neuron file's own values (the baseline).
+and the switch step). Trial 0 is the neuron file's own values (the baseline); the next ones are
+:func:`warm_start` points, then :data:`RANDOM_TRIALS` random ones, then TPE.
 """
 
 from __future__ import annotations
@@ -36,8 +37,16 @@ from brainyolo.errors import BrainyoloError
 from brainyolo.parameters import ALL, INITIAL, ParameterSettings
 
 SPACES = ("thresholds", "init", "two_phase")
-THRESHOLD_RANGE = (0.25, 4.0)
-"""The range of every layer's ``v_th`` (log-uniform), around the normalized default 1."""
+THRESHOLD_RANGE = (0.5, 2.0)
+"""The range of every layer's ``v_th`` (log-uniform), around the normalized default 1: with λ-normalized
+activations mostly in [0, 1], a threshold outside it either floods the network or starves it (random
+per-layer thresholds in [0.25, 4] lost most detections in a first study on yolov3-tiny)."""
+
+WARM_START = (1.5, 2.0)
+"""Uniform thresholds (every layer the same) tried right after the baseline, before the sampler's own."""
+
+RANDOM_TRIALS = 5
+"""Random trials before TPE models the objectives (optuna's default is 10)."""
 
 EARLY_RANGE = (0.1, 1.0)
 """The early threshold of two-phase neurons, as a fraction of ``v_th``."""
@@ -96,14 +105,24 @@ def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int) -> Par
     return ParameterSettings(tuple(entries))
 
 
-def baseline(layers: list[int], space: tuple[str, ...], steps: int) -> dict:
-    """Optuna parameters of the neuron file's own values (trial 0)."""
-    params = {f"v_th_{index}": 1.0 for index in layers} if "thresholds" in space else {}
+def baseline(layers: list[int], space: tuple[str, ...], steps: int, v_th: float = 1.0, v_init: float = 0.0) -> dict:
+    """Optuna parameters of the neuron file's own values (trial 0), or of uniform ``v_th`` and ``v_init``."""
+    params = {f"v_th_{index}": v_th for index in layers} if "thresholds" in space else {}
     if "init" in space:
-        params[INITIAL] = 0.0
+        params[INITIAL] = v_init
     if "two_phase" in space:
         params.update(early_fraction=1.0, t_switch=1)
     return params
+
+
+def warm_start(layers: list[int], space: tuple[str, ...], steps: int) -> list[dict]:
+    """The first trials: the baseline, then (with ``init``) V(0) = v_th/2, then uniform thresholds."""
+    points = [baseline(layers, space, steps)]
+    if "init" in space:
+        points.append(baseline(layers, space, steps, v_init=0.5))
+    if "thresholds" in space:
+        points += [baseline(layers, space, steps, v_th, 0.5 if "init" in space else 0.0) for v_th in WARM_START]
+    return points
 
 
 def agreement_truths(ann: dict, paths, class_count: int):
@@ -208,7 +227,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(f"sqlite:///{out_dir / 'study.db'}")
     study = optuna.create_study(study_name=STUDY, storage=storage, directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.TPESampler(seed=tune.seed, multivariate=True),
+                                sampler=optuna.samplers.TPESampler(seed=tune.seed, multivariate=True,
+                                                                   n_startup_trials=RANDOM_TRIALS),
                                 load_if_exists=True)
     if study.user_attrs.get("pinned") not in (None, pinned):
         raise BrainyoloError(out_dir, "holds a study with other settings (model, images, steps, space, neuron or "
@@ -220,7 +240,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         storage.set_trial_state_values(stale._trial_id, optuna.trial.TrialState.FAIL)
         study.enqueue_trial(stale.params)
     if not study.trials:
-        study.enqueue_trial(baseline(layers, tune.space, tune.steps))
+        for point in warm_start(layers, tune.space, tune.steps):
+            study.enqueue_trial(point)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
                                 poisson_input=simulation.build.input == "poisson")
@@ -244,14 +265,14 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                    disable=None if progress else True)
         while done < tune.trials:
-            started = time.perf_counter()
-            study.optimize(objective, n_trials=1, catch=())
+            started, finished = time.perf_counter(), []
+            study.optimize(objective, n_trials=1, catch=(), callbacks=[lambda _, trial: finished.append(trial)])
             done += 1
             bar.update(1)
             best = study.best_trials
             bar.set_postfix(front=len(best), best_ap=f"{max(t.values[0] for t in best):.3f}")
             if progress and bar.disable:  # no terminal (a log file): one line per trial instead of the bar
-                last = study.trials[-1]
+                last = finished[-1]
                 print(f"tune: trial {last.number} ({done}/{tune.trials}): accuracy {last.values[0]:.4f}, "
                       f"{last.values[1]:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
                       f"{len(best)} trials", flush=True)

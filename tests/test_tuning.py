@@ -26,9 +26,10 @@ def test_pareto_front_and_pick_by_hand():
     assert pick(points, "frugal", 0.80) == 3
 
 
-def _tune(corpus, out, trials, *extra):
+def _tune(corpus, out, trials, *extra, quiet=True):
     return run_cli(["tune", str(corpus["model"]), "--images", str(corpus["images"][0].parent), "--steps", "6",
-                    "--trials", str(trials), "--device", "runtime", "-q", "-o", str(out), *extra])
+                    "--trials", str(trials), "--device", "runtime", *(["-q"] if quiet else []), "-o", str(out),
+                    *extra])
 
 
 def _rows(out):
@@ -49,8 +50,10 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
     study = optuna.load_study(study_name="brainyolo-tune", storage=f"sqlite:///{out / 'study.db'}")
     cut = study.ask()
     cut_value = cut.suggest_float("v_th_0", 0.25, 4.0, log=True)
-    code, _, stderr = _tune(corpus, out, 5)
+    code, stdout, stderr = _tune(corpus, out, 5, quiet=False)
     assert code == 0, stderr
+    # without a terminal (a log), one line per trial instead of the bar; trial 3 (cut off) failed, 4 reran it
+    assert [line.split()[2] for line in stdout.splitlines() if line.startswith("tune: trial")] == ["4", "5"]
     rows = _rows(out)
     assert len(rows) == 5 and rows[:3] == [{**r, "pareto": rows[i]["pareto"]} for i, r in enumerate(first)]
     assert sum(float(r["v_th_0"]) == pytest.approx(cut_value, rel=1e-5) for r in rows) == 1
