@@ -379,6 +379,10 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         folder.mkdir(parents=True, exist_ok=True)
         records = evaluate_snn(model_h5, paths, settings, folder, decode, progress)
         per_step = {str(step): scores(recs) for step, recs in records.items()}
+        events = conv_events_per_image(folder, paths)
+        for step, metrics in per_step.items():
+            if step in events:
+                metrics["conv_events_per_image"] = events[step]
         write_json(folder / "metrics.json", {"ann": summary["ann"], "snn": per_step})
         if spec.record_images and not (folder / "run" / "run_info.json").exists():
             simulate(model_h5, paths[:spec.record_images], settings, folder / "run", progress=progress)
@@ -392,6 +396,17 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
 
     plot_map_vs_steps(summary, out_dir / "map_vs_steps.png")
     return summary
+
+
+def conv_events_per_image(folder: Path, paths) -> dict[str, float]:
+    """Mean synaptic events delivered by the convolutions per image, at each checkpoint (from the
+    evaluation's per-image results; empty for results written before they were kept)."""
+    import json
+
+    done = [json.loads((folder / "snn_images" / f"{p.stem}.json").read_text()) for p in paths]
+    if not done or any("conv_events" not in d for d in done):
+        return {}
+    return {step: sum(d["conv_events"][step] for d in done) / len(done) for step in done[0]["conv_events"]}
 
 
 FRACTIONS = (0.9, 0.95, 0.98)
@@ -416,6 +431,13 @@ def summary_table(summary: dict) -> str:
         cells = [f"{config['snn'][str(s)]['mAP50']:.4f}" for s in steps]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| ANN | " + " | ".join(f"{ann:.4f}" for _ in steps) + " |")
+    if any("conv_events_per_image" in c["snn"][str(s)] for c in summary["configurations"].values() for s in steps):
+        lines += ["", "Synaptic events delivered by the convolutions per image (accumulate operations) by each "
+                  "checkpoint:", "", "| configuration | " + " | ".join(f"{s} steps" for s in steps) + " |",
+                  "|---|" + "---:|" * len(steps)]
+        for name, config in summary["configurations"].items():
+            cells = [f"{config['snn'][str(s)].get('conv_events_per_image', float('nan')):.3g}" for s in steps]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Checkpoint at which the SNN first reaches a fraction of the ANN's mAP@0.5 (- : not within "
               f"{summary['steps']} steps):", "",
               "| configuration | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " |",

@@ -84,6 +84,13 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     return records
 
 
+def checkpoint_conv_events(data: dict, checkpoints) -> dict[str, int]:
+    """Synaptic events delivered by the weight-shared convolutions up to each checkpoint (recordings'
+    ``input_events``, summed over layers): the accumulate operations of an image by then."""
+    layers = [layer["input_events"] for layer in data["layers"].values() if "input_events" in layer]
+    return {str(step): int(sum(int(events[k]) for events in layers)) for k, step in enumerate(checkpoints)}
+
+
 def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
                  progress: bool = True) -> dict[int, list[dict]]:
     """Simulate and decode every image, resumably; return ``{step: records of all images}``.
@@ -132,6 +139,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
                 found = decoder.detections(result.data["output"], result.checkpoints, result.box)
                 write_json(per_image / f"{path.stem}.json", {
                     "file_name": path.name, "synaptic_events": result.synaptic_events, **result.timing,
+                    "conv_events": checkpoint_conv_events(result.data, result.checkpoints),
                     "detections": {str(step): d.records(path.name, names) for step, d in found.items()}})
                 bar.update(1)
         bar.close()

@@ -264,8 +264,9 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
 
         bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                    disable=None if progress else True)
+        finished = []  # the trials run here, in order (optuna's callback)
         while done < tune.trials:
-            started, finished = time.perf_counter(), []
+            started = time.perf_counter()
             study.optimize(objective, n_trials=1, catch=(), callbacks=[lambda _, trial: finished.append(trial)])
             done += 1
             bar.update(1)

@@ -118,3 +118,20 @@ def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cf
     # another evaluation in the same folder is refused
     with pytest.raises(BrainyoloError, match="other settings"):
         evaluate_snn(tmp_path / "m.h5", images, SimulationSettings(steps=25, device="runtime"), tmp_path / "eval")
+
+
+def test_conv_events_at_checkpoints_by_hand(tmp_path):
+    import json
+
+    import numpy as np
+
+    from brainyolo.experiment import conv_events_per_image
+    from brainyolo.pipeline import checkpoint_conv_events
+
+    data = {"layers": {0: {"kind": "Conv"}, 2: {"input_events": np.array([10, 30])},
+                       5: {"input_events": np.array([1, 4])}}}
+    assert checkpoint_conv_events(data, [100, 300]) == {"100": 11, "300": 34}
+    (tmp_path / "snn_images").mkdir()
+    for name, events in (("a", {"100": 11, "300": 34}), ("b", {"100": 1, "300": 6})):
+        (tmp_path / "snn_images" / f"{name}.json").write_text(json.dumps({"conv_events": events}))
+    assert conv_events_per_image(tmp_path, [tmp_path / "a.png", tmp_path / "b.png"]) == {"100": 6.0, "300": 20.0}
