@@ -119,10 +119,17 @@ def write_parameter_file(path, settings: ParameterSettings, header: str = "") ->
 
     lines = [f"# {line}" for line in header.splitlines()]
     for selector, values in settings.as_dict().items():
-        lines += ["", f"[{selector}]"] + [f"{name} = {value!r}" if isinstance(value, float) else f'{name} = "{value!r}"'
-                                          for name, value in values.items()]
+        lines += ["", f"[{selector}]"] + [f"{name} = {_toml_value(value)}" for name, value in values.items()]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines).lstrip("\n") + "\n")
+
+
+def _toml_value(value) -> str:
+    """A setting as TOML: a float as a number, a quantity (or its text) as a string in the grammar."""
+    if isinstance(value, (int, float)):
+        return repr(float(value))
+    text = value if isinstance(value, str) else repr(value)
+    return '"' + text.replace('"', "") + '"'
 
 
 def runtime_names(model) -> dict[str, object]:

@@ -259,7 +259,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                 records += found[tune.steps].records(path.name, names)
                 events += result.synaptic_events
             accuracy = score(truths, records, len(names))["mAP50"]
-            trial.set_user_attr("parameters", settings.as_dict())
+            # (quantities such as a --set tau = 20*ms are kept as their text: the study stores JSON)
+            trial.set_user_attr("parameters", json.loads(json.dumps(settings.as_dict(), default=repr)))
             return float(accuracy), events / len(image_paths)
 
         bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
