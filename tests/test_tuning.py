@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from brainyolo.tuning import pareto_front, pick
+from brainyolo.tuning import THRESHOLD_RANGE, pareto_front, pick
 
 pytestmark = pytest.mark.codegen_independent
 
@@ -49,7 +49,7 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
     # a trial cut off mid-run (asked, never told): it is run again with its parameters, once
     study = optuna.load_study(study_name="brainyolo-tune", storage=f"sqlite:///{out / 'study.db'}")
     cut = study.ask()
-    cut_value = cut.suggest_float("v_th_0", 0.25, 4.0, log=True)
+    cut_value = cut.suggest_float("v_th_0", *THRESHOLD_RANGE, log=True)
     code, stdout, stderr = _tune(corpus, out, 5, quiet=False)
     assert code == 0, stderr
     # without a terminal (a log), one line per trial instead of the bar; trial 3 (cut off) failed, 4 reran it
