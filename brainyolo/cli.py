@@ -74,12 +74,11 @@ def _simulation_settings(args, model):
     """SimulationSettings from the shared simulation options of simulate / detect / evaluate, checked
     against ``model`` (a ConvertedModel) before anything is built or written."""
     from brainyolo.parameters import ParameterSettings, parse_setting, read_parameter_file
-    from brainyolo.spiking.builder import BuildOptions, hidden_neuron_model
+    from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, run_parameters
 
     if args.checkpoints and args.checkpoints[-1] > args.steps:
         raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
-    hidden_neuron_model(args.neuron)  # a bad neuron file fails here, before any work
     output = getattr(args, "output_layer", None) or getattr(args, "decode", "vmem")
     parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
     for text in args.settings:
@@ -89,7 +88,7 @@ def _simulation_settings(args, model):
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
                            input=args.input, normalization=args.norm))
-    run_parameters(model, settings)
+    run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 
 
@@ -228,8 +227,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_tune(args) -> int:
     from brainyolo.modelfile import load_model
-    from brainyolo.spiking.builder import hidden_neuron_model
-    from brainyolo.tuning import TuneSettings, check_space, run_tune, same_images, tuning_images
+    from brainyolo.tuning import TuneSettings, run_tune, same_images, tuning_images
 
     model_path = _existing(args.model)
     model = load_model(model_path)
@@ -247,8 +245,7 @@ def cmd_tune(args) -> int:
     labels = _existing(args.labels) if args.labels else None
     tune = TuneSettings(steps=args.steps, trials=args.trials, space=tuple(args.space.split(",")), pick=args.pick,
                         keep=args.keep, seed=args.seed)
-    settings = _simulation_settings(args, model)
-    check_space(tune.space, hidden_neuron_model(args.neuron), tune)
+    settings = _simulation_settings(args, model)  # (run_tune checks the search space)
     summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet)
     chosen, base = summary["chosen"], summary["baseline"]
     print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {args.steps} steps: chosen trial "
@@ -338,13 +335,13 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         graph = graph_from_sections(read_cfg(path), path)
         return f"Darknet cfg, {len(graph.layers)} layers, input {'x'.join(map(str, graph.input_shape))}"
     if suffix == ".weights":
-        from brainyolo.darknet import batch_normalize_flags, graph_from_sections, read_cfg, read_weights
+        from brainyolo.darknet import load_darknet
 
         if cfg is None:
             raise BrainyoloError(path, "checking weights needs their cfg (--cfg)")
-        sections = read_cfg(cfg)
-        header, params = read_weights(path, graph_from_sections(sections, cfg), batch_normalize_flags(sections, cfg))
-        return f"Darknet weights {header.major}.{header.minor}.{header.revision}, {len(params)} convolutions"
+        darknet = load_darknet(cfg, path)
+        header = darknet.header
+        return f"Darknet weights {header.major}.{header.minor}.{header.revision}, {len(darknet.params)} convolutions"
     if suffix in (".h5", ".hdf5"):
         from brainyolo.modelfile import load_model
 

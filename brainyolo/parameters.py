@@ -138,11 +138,10 @@ def runtime_names(model) -> dict[str, object]:
     Its shared variables (``(shared)`` in the equations) and :data:`INITIAL`.
     """
     import brian2
+    from brian2.equations.equations import PARAMETER
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
     equations = brian2.Equations(model.model)
-    from brian2.equations.equations import PARAMETER
-
     names = {name: equations[name].dim for name in equations.names
              if equations[name].type == PARAMETER and "shared" in equations[name].flags}
     names[INITIAL] = DIMENSIONLESS

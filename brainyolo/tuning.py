@@ -216,7 +216,6 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
             with Image.open(path) as image:
                 ann[path.name] = (detections.records(path.name, names), image.size)
         truths = agreement_truths(ann, image_paths, len(names))
-    resolved_base = None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = open(out_dir / ".tune.lock", "a+")  # noqa: SIM115 - held for the whole study
@@ -296,7 +295,7 @@ def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled
     points = np.asarray([t.values for t in trials], np.float64)
     front = pareto_front(points)
     chosen = pick(points, tune.pick, tune.keep)
-    baseline_row = next((i for i, t in enumerate(trials) if t.number == min(t.number for t in trials)), 0)
+    baseline_row = min(range(len(trials)), key=lambda i: trials[i].number)  # trial 0, the neuron file's values
     metric = "mAP@0.5" if labelled else "agreement AP@0.5"
     keys = sorted({k for t in trials for k in t.params})
     with atomic_path(out_dir / "trials.csv") as tmp, open(tmp, "w", newline="") as f:

@@ -137,10 +137,6 @@ class SpikingNetwork:
             values[self.poisson.rates] = to_neuron_order(np.clip(image, 0, 1)) * 1000.0 * brian2.Hz
         return values
 
-    def hidden_layers(self) -> list[int]:
-        """The hidden spiking convolutions: the layers whose neuron parameters a run may set."""
-        return hidden_layers(self.graph)
-
     def parameter_inputs(self, values: dict[int, dict[str, float]]) -> dict:
         """Per-run values of the neuron parameters: ``{VariableView: value}``.
 
