@@ -15,6 +15,7 @@ from pathlib import Path
 
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
+from brainyolo.machine import usable_cores
 
 
 def _percentile(text: str) -> float:
@@ -84,7 +85,8 @@ def _simulation_settings(args, model):
     for text in args.settings:
         parameters = parameters + parse_setting(text)
     settings = SimulationSettings(
-        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device, threads=args.threads,
+        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device,
+        threads=args.threads or usable_cores(),
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
                            input=args.input, normalization=args.norm))
@@ -400,7 +402,8 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--neuron", default="if_signed_ibt",
                    help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
     p.add_argument("--device", choices=("cpp_standalone", "runtime"), default="cpp_standalone")
-    p.add_argument("--threads", type=_positive_int, default=2, help="OpenMP threads (cpp_standalone)")
+    p.add_argument("--threads", type=_positive_int, help="OpenMP threads (cpp_standalone; default: the cores this "
+                                                          "process may use)")
     p.add_argument("--connectivity", choices=("shared", "unrolled"), default="shared",
                    help="weight-shared convolution objects, or one Brian2 synapse per weight (small nets)")
     p.add_argument("--input", choices=("current", "poisson"), default="current",
@@ -500,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
                                     "evaluation images")
     p.add_argument("--count", type=_positive_int, help="the first N tuning images")
-    p.add_argument("--labels", help="YOLO labels of the tuning images: score mAP@0.5 instead of the agreement")
+    p.add_argument("--labels", help="ground truth of the tuning images (a folder of YOLO labels or a COCO "
+                                    "instances .json): score mAP@0.5 instead of the agreement")
     p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
                                                 "tuning images")
     p.add_argument("--trials", type=_positive_int, required=True, help="trials in all (a resumed study counts its "

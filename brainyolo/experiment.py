@@ -25,7 +25,7 @@ file. Example (``runs/demo.toml``)::
     steps = 1000
     checkpoints = [50, 100, 200, 300, 500, 750, 1000]
     device = "cpp_standalone"
-    threads = 2
+    threads = 2                # default: the cores this process may use
     float32 = false
     input = "current"
 
@@ -57,6 +57,7 @@ from pathlib import Path
 
 from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import read_toml
+from brainyolo.machine import usable_cores
 
 _SECTIONS = {"name", "description", "model", "calibration", "images", "simulation", "monitors", "grid"}
 
@@ -87,7 +88,7 @@ class RunSpec:
     steps: int = 1000
     checkpoints: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000)
     device: str = "cpp_standalone"
-    threads: int = 2
+    threads: int = field(default_factory=usable_cores)
     float32: bool = False
     input: str = "current"
     record_images: int = 1

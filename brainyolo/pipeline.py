@@ -133,7 +133,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
                                     poisson_input=settings.build.input == "poisson")
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
-        with Simulator(model_path, settings) as simulator:
+        with Simulator(model_path, settings, progress=progress) as simulator:
             for path in todo:
                 result = simulator.run(path)
                 found = decoder.detections(result.data["output"], result.checkpoints, result.box)

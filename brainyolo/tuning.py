@@ -179,7 +179,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         How every trial simulates (steps, device, threads, neuron file); its parameters are the
         starting point that trials override.
     labels : path, optional
-        YOLO labels of the tuning images: mAP@0.5 instead of the agreement with the ANN.
+        Ground truth of the tuning images, a folder of YOLO labels or a COCO instances ``.json``:
+        mAP@0.5 instead of the agreement with the ANN.
     """
     import dataclasses
 
@@ -207,7 +208,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
               "simulation": asdict(simulation)}
     pinned = json.loads(json.dumps(pinned, default=str))  # as the study stores it (lists, not tuples)
     if labels:
-        truths = read_ground_truth(image_paths, names, labels=labels)
+        kind = "coco" if Path(labels).suffix.lower() == ".json" else "labels"
+        truths = read_ground_truth(image_paths, names, **{kind: labels})
     else:
         ann = {}
         from PIL import Image
@@ -245,7 +247,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
                                 poisson_input=simulation.build.input == "poisson")
 
-    with Simulator(model_path, simulation) as simulator:
+    with Simulator(model_path, simulation, progress=progress) as simulator:
         resolved_base = simulator.parameters
 
         def objective(trial) -> tuple[float, float]:

@@ -1,6 +1,17 @@
-"""Run the standalone binary and record its own peak memory (``peak_memory_bytes`` in its results).
+"""Run the standalone binary: record its own peak memory and show its progress.
 
 Used as Brian2's ``run_cmd_unix``: ``python -m brainyolo.spiking.measure ./main ARGS...``.
+
+* Peak memory: ``peak_memory_bytes`` in the run's results folder.
+* Progress: the binary's report function (:data:`REPORT_CODE`, compiled in by
+  :class:`brainyolo.spiking.simulate.Simulator`) prints ``brainyolo-progress ELAPSED COMPLETED``
+  lines. With ``$BRAINYOLO_PROGRESS`` set (``MODE|STEPS|EVERY|LABEL``, see :func:`progress_setting`)
+  they become one line on stderr: rewritten in place on a terminal (``tty``) once a run has taken
+  ``EVERY`` seconds (:data:`SHOW_AFTER`), or one line every ``EVERY`` seconds in a log (``log``,
+  :data:`LOG_EVERY`).
+  Without it nothing is shown. Every other line of the binary goes to stdout as before.
+* OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless the caller set one): a thread
+  that waits at a barrier sleeps instead of spinning on a core another process needs.
 """
 
 from __future__ import annotations
@@ -10,9 +21,109 @@ import resource
 import subprocess
 import sys
 
+MARK = "brainyolo-progress"
+REPORT_CODE = f'std::cout << "{MARK} " << elapsed << " " << completed << std::endl;'
+"""Body of the binary's report function (Brian2's ``report``: elapsed wall seconds, completed fraction)."""
+
+REPORT_PERIOD_SECONDS = 1.0
+SHOW_AFTER = 2.0
+"""A terminal shows the progress of runs that take longer than this (seconds)."""
+LOG_EVERY = 30.0
+"""A log gets one progress line per this many seconds of a run (none for shorter runs)."""
+MODES = ("tty", "log")
+
+
+def progress_setting(mode: str, steps: int, label: str, every: float | None = None) -> str:
+    """The value of ``$BRAINYOLO_PROGRESS`` for a run of ``steps`` steps named ``label``.
+
+    ``every``: seconds before a terminal shows the line, or between two lines of a log (default
+    :data:`SHOW_AFTER` or :data:`LOG_EVERY`).
+    """
+    if mode not in MODES:
+        raise ValueError(f"progress mode {mode!r} not in {MODES}")
+    if every is None:
+        every = SHOW_AFTER if mode == "tty" else LOG_EVERY
+    return f"{mode}|{int(steps)}|{float(every)!r}|{label}"
+
+
+def progress_text(label: str, steps: int, elapsed: float, completed: float) -> str:
+    """One progress line: steps done, wall milliseconds per step so far, time left at that pace.
+
+    >>> progress_text("a.jpg", 300, 4.5, 0.5)
+    'a.jpg: 150/300 steps, 30.0 ms/step, 5 s left'
+    """
+    done = int(round(completed * steps))
+    text = f"{label}: {done}/{steps} steps"
+    if done > 0:
+        per_step = elapsed / done
+        left = per_step * (steps - done)
+        text += f", {1e3 * per_step:.1f} ms/step, {_duration(left)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class ProgressLine:
+    """Turns the binary's report lines into what ``mode`` shows on ``stream``."""
+
+    def __init__(self, setting: str, stream):
+        mode, steps, every, label = setting.split("|", 3)
+        if mode not in MODES:
+            raise ValueError(f"progress mode {mode!r} not in {MODES}")
+        self.mode, self.steps, self.label, self.stream = mode, int(steps), label, stream
+        self.every = float(every)
+        self.shown = False
+        self.next_log = self.every
+
+    def report(self, elapsed: float, completed: float) -> None:
+        text = progress_text(self.label, self.steps, elapsed, completed)
+        if self.mode == "tty":
+            if completed < 1.0 and elapsed >= self.every:
+                self.stream.write("\r" + text + "\033[K")
+                self.stream.flush()
+                self.shown = True
+        elif elapsed >= self.next_log and completed < 1.0:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            while self.next_log <= elapsed:
+                self.next_log += max(self.every, REPORT_PERIOD_SECONDS)
+
+    def close(self) -> None:
+        if self.shown:  # leave the terminal line as it was
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
 
 def main(argv: list[str]) -> int:
-    code = subprocess.call(argv)
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    setting = env.pop("BRAINYOLO_PROGRESS", "")
+    try:
+        line = ProgressLine(setting, sys.stderr) if setting else None
+    except ValueError:  # a malformed setting shows nothing rather than failing the run
+        line = None
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True, bufsize=1) as child:
+        for text in child.stdout:
+            if text.startswith(MARK + " "):
+                try:
+                    elapsed, completed = (float(x) for x in text.split()[1:3])
+                except ValueError:
+                    continue
+                if line is not None:
+                    line.report(elapsed, completed)
+            else:
+                sys.stdout.write(text)
+        code = child.wait()
+    if line is not None:
+        line.close()
+    sys.stdout.flush()
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
     if "--results_dir" in argv:
         results = argv[argv.index("--results_dir") + 1]

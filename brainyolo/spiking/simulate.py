@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 import warnings
@@ -32,12 +33,14 @@ from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
+from brainyolo.machine import usable_cores
 from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.parameters import ParameterSettings
 from brainyolo.recordings import Recorder, open_recordings, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network
 from brainyolo.spiking.device import back_to_runtime, use_standalone
+from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
 
 DEVICES = ("cpp_standalone", "runtime")
 
@@ -49,7 +52,8 @@ class SimulationSettings:
     steps: int = 300
     checkpoints: tuple[int, ...] = ()
     device: str = "cpp_standalone"
-    threads: int = 2
+    threads: int = field(default_factory=usable_cores)
+    """OpenMP threads of the C++ binary (default: the cores this process may use)."""
     float32: bool = False
     sample_neurons: int = 20
     build: BuildOptions = field(default_factory=BuildOptions)
@@ -182,10 +186,14 @@ class ImageResult:
 class Simulator:
     """Runs a converted model on images one at a time (with ``cpp_standalone``: compiled once).
 
-    Use as a context manager; :meth:`run` simulates one image.
+    Use as a context manager; :meth:`run` simulates one image. With ``progress`` the binary shows
+    each run's steps, ms/step and time left on stderr (:mod:`brainyolo.spiking.measure`): in place on
+    a terminal, a line every half minute in a log (``progress_every`` seconds instead: after that
+    long on a terminal, between two lines of a log).
     """
 
-    def __init__(self, model_path, settings: SimulationSettings):
+    def __init__(self, model_path, settings: SimulationSettings, progress: bool = False,
+                 progress_every: float | None = None):
         if settings.device not in DEVICES:
             raise ValueError(f"device {settings.device!r} not in {DEVICES}")
         self.model_path, self.settings = Path(model_path), settings
@@ -193,6 +201,7 @@ class Simulator:
         self.model_sha = sha256_of(model_path)
         self.parameters = run_parameters(self.model, settings)  # checked before anything is built
         self._runner = None
+        self.progress, self.progress_every = progress, progress_every
         if settings.device == "cpp_standalone":
             self._runner = _StandaloneRunner(self.model, self.model_sha, settings)
 
@@ -213,7 +222,11 @@ class Simulator:
         chw, box = letterbox(load_image(path), width, height)
         parameters = self.parameters if parameters is None else parameters
         if self._runner is not None:
-            network, recorder, data, timing = self._runner.run(chw, parameters)
+            show = None
+            if self.progress:
+                show = progress_setting("tty" if sys.stderr.isatty() else "log", self.settings.steps,
+                                        Path(path).name, self.progress_every)
+            network, recorder, data, timing = self._runner.run(chw, parameters, show)
         else:
             network, recorder, data, timing = _run_runtime(self.model, self.settings, chw, parameters)
         events = sum(synaptic_events(network, data["layers"]).values())
@@ -244,7 +257,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
     from brainyolo.fileio import atomic_path, write_json
 
     run_dir = Path(run_dir)
-    with Simulator(model_path, settings) as simulator:
+    with Simulator(model_path, settings, progress=progress) as simulator:
         info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
                 "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
         attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
@@ -319,6 +332,25 @@ def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameter
     return network, recorder, recorder.collect(), {"build_seconds": 0.0, "run_seconds": elapsed}
 
 
+@contextlib.contextmanager
+def _environment(**values):
+    """Set (a value) or unset (None) environment variables for the ``with`` block."""
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class _StandaloneRunner:
     """One compiled binary, many images."""
 
@@ -336,7 +368,8 @@ class _StandaloneRunner:
         self.recorder = Recorder(self.network, settings.steps, settings.checkpoints or [settings.steps],
                                  settings.sample_neurons)
         net = brian2.Network(self.network.objects() + self.recorder.objects())
-        net.run(settings.steps * brian2.ms)
+        # the report function prints machine-readable progress lines (shown or not per run)
+        net.run(settings.steps * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second)
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
@@ -348,10 +381,11 @@ class _StandaloneRunner:
                     from None
             self.build_seconds = time.perf_counter() - started
 
-    def run(self, chw: np.ndarray, parameters: dict):
+    def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None):
+        """Run the binary on one image; ``progress``: a ``$BRAINYOLO_PROGRESS`` value, or None (silent)."""
         results = f"results/{uuid.uuid4().hex}"
         run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters)}
-        with build_lock(self.directory, exclusive=False):
+        with build_lock(self.directory, exclusive=False), _environment(BRAINYOLO_PROGRESS=progress):
             started = time.perf_counter()
             brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
                               run_args=run_args)
