@@ -8,6 +8,7 @@ partial output (everything is written to temporary files first).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -176,7 +177,8 @@ def cmd_evaluate(args) -> int:
     if args.mode == "snn":
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        snn_records = evaluate_snn(model_path, paths, settings, out, args.decode, progress=not args.quiet)
+        snn_records = evaluate_snn(model_path, paths, settings, out, args.decode, progress=not args.quiet,
+                                   farm=_farm(args))
         metrics["snn"] = {str(step): scores(recs) for step, recs in snn_records.items()}
         metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode, "neuron": args.neuron,
                                    "normalization": args.norm or model.normalization, "input": args.input}
@@ -248,7 +250,8 @@ def cmd_tune(args) -> int:
     tune = TuneSettings(steps=args.steps, trials=args.trials, space=tuple(args.space.split(",")), pick=args.pick,
                         keep=args.keep, seed=args.seed)
     settings = _simulation_settings(args, model)  # (run_tune checks the search space)
-    summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet)
+    summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet,
+                       farm=_farm(args))
     chosen, base = summary["chosen"], summary["baseline"]
     print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {args.steps} steps: chosen trial "
           f"{summary['chosen_trial']}: {summary['metric']} {chosen['accuracy']:.4f} (baseline {base['accuracy']:.4f}), "
@@ -269,8 +272,10 @@ def cmd_run(args) -> int:
 
     run_file = _existing(args.run_file)
     spec = load_run_file(run_file)
+    if args.threads:
+        spec = dataclasses.replace(spec, threads=args.threads)
     out = Path(args.output_dir) if args.output_dir else run_file.resolve().parent / spec.name
-    summary = run_experiment(spec, out, progress=not args.quiet)
+    summary = run_experiment(spec, out, progress=not args.quiet, farm=_farm(args))
     print(summary_table(summary), end="")
     print(f"-> {out} (summary.md, summary.json, map_vs_steps.png) in {summary['seconds']:.0f} s")
     return 0
@@ -388,6 +393,20 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def _farm_options(p: argparse.ArgumentParser, what: str) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=_positive_int, help=f"run {what} on a local Dask cluster of N worker "
+                                                             "processes (OpenMP threads of each: --threads)")
+    group.add_argument("--scheduler", metavar="ADDRESS", help=f"run {what} on an existing Dask cluster "
+                                                              "(e.g. tcp://host:8786)")
+
+
+def _farm(args):
+    from brainyolo.farm import Farm
+
+    return Farm(workers=getattr(args, "workers", None) or 0, scheduler=getattr(args, "scheduler", None))
+
+
 def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     """The simulation options shared by simulate, detect --mode snn and evaluate --mode snn."""
     p.add_argument("--steps", type=_positive_int, required=not decode, help="time steps (1 step = 1 ms)")
@@ -480,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
     p.add_argument("--mode", choices=("ann", "snn"), default="ann")
     _simulation_options(p, decode=True)
+    _farm_options(p, "the SNN's images")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_evaluate)
 
@@ -515,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", type=float, default=0.98, help="fraction of the best accuracy kept by --pick frugal")
     p.add_argument("--seed", type=int, default=2021, help="sampler seed")
     _simulation_options(p, decode=True)
+    _farm_options(p, "the trials (one per worker at a time)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="tuning folder")
     p.set_defaults(run=cmd_tune)
 
@@ -530,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "every checkpoint next to the ANN; writes RUN_FILE's folder/NAME/ "
                                         "(summary.md, summary.json, map_vs_steps.png). Resumes if interrupted.")
     p.add_argument("run_file", help="TOML run file, e.g. runs/demo.toml")
+    _farm_options(p, "every configuration's images")
+    p.add_argument("--threads", type=_positive_int, help="OpenMP threads per simulation (default: the run file's)")
     p.add_argument("-o", "--output", dest="output_dir", help="output folder (default: beside the run file, "
                                                              "named after the run)")
     p.set_defaults(run=cmd_run)

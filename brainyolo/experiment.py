@@ -321,8 +321,11 @@ def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
     return model_h5
 
 
-def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = True) -> dict:
-    """Run every configuration of ``spec`` into ``out_dir``; return the summary."""
+def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = True, farm=None) -> dict:
+    """Run every configuration of ``spec`` into ``out_dir``; return the summary.
+
+    ``farm`` (:class:`brainyolo.farm.Farm`): the images of every configuration as tasks of a Dask cluster.
+    """
     from brainyolo.evaluation import read_ground_truth, score
     from brainyolo.fileio import write_json
     from brainyolo.images import list_images
@@ -378,7 +381,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         if progress:
             print(f"{spec.name}: {name}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
-        records = evaluate_snn(model_h5, paths, settings, folder, decode, progress)
+        records = evaluate_snn(model_h5, paths, settings, folder, decode, progress, farm)
         per_step = {str(step): scores(recs) for step, recs in records.items()}
         events = conv_events_per_image(folder, paths)
         for step, metrics in per_step.items():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from brainyolo.calibration import DEFAULT_PERCENTILE, HistogramSpec, calibrate
 from brainyolo.darknet import load_darknet
-from brainyolo.errors import BrainyoloError
+from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import sha256_of
 from brainyolo.graph import Graph
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
@@ -91,9 +92,75 @@ def checkpoint_conv_events(data: dict, checkpoints) -> dict[str, int]:
     return {str(step): int(sum(int(events[k]) for events in layers)) for k, step in enumerate(checkpoints)}
 
 
+def image_record(result, decoder, names: list[str]) -> dict:
+    """One image's evaluation result (``snn_images/<stem>.json``): detections at every checkpoint,
+    synaptic events, timings."""
+    found = decoder.detections(result.data["output"], result.checkpoints, result.box)
+    name = result.path.name
+    return {"file_name": name, "synaptic_events": result.synaptic_events, **result.timing,
+            "conv_events": checkpoint_conv_events(result.data, result.checkpoints),
+            "detections": {str(step): d.records(name, names) for step, d in found.items()}}
+
+
+def snn_image_task(model_data, model_sha256: str, version: str, settings, decode: str, item) -> dict:
+    """A cluster task: simulate and decode one image ``item = (file name, bytes)`` on a worker."""
+    import json
+    from dataclasses import asdict
+
+    from brainyolo import farm
+    from brainyolo.decoding import Decoder
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.simulate import Simulator
+
+    farm.check_version(version)
+    name, data = item
+    with farm.worker_lock():
+        model_path = farm.model_on_worker(model_data, model_sha256)
+
+        def make():
+            model = load_model(model_path)
+            decoder = Decoder.for_model(model, settings.build.normalization, decode,
+                                        poisson_input=settings.build.input == "poisson")
+            return Simulator(model_path, settings), decoder, model.graph.class_names
+
+        key = json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True)
+        simulator, decoder, names = farm.kept_on_worker(key, make)
+        with farm.image_file(name, data) as path:
+            return image_record(simulator.run(path), decoder, names)
+
+
+def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, decode: str, farm, bar) -> None:
+    """The images ``paths`` as cluster tasks; each result written here (atomically) as it arrives."""
+    from brainyolo import __version__
+    from brainyolo.farm import client_for, run_tasks, share
+    from brainyolo.fileio import write_json
+
+    model_data = Path(model_path).read_bytes()
+    sha = hashlib.sha256(model_data).hexdigest()
+    failed = []
+    with client_for(farm) as client:
+        model = share(client, model_data)
+        items = [(path.name, path.read_bytes()) for path in paths]
+        stems = {path.name: path.stem for path in paths}
+        for (name, _), record, error in run_tasks(client, snn_image_task, items, model, sha, __version__,
+                                                  settings, decode, progress=lambda _: bar.update(1),
+                                                  key="brainyolo-image"):
+            if error is None:
+                write_json(per_image / f"{stems[name]}.json", record)
+            else:
+                failed.append((name, error))
+    if failed:
+        name, error = failed[0]
+        raise BrainyoloError(None, f"{len(failed)} of {len(paths)} images failed on the cluster ({name}: "
+                                   f"{one_line(error)}); the others are saved: run again to retry them")
+
+
 def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
-                 progress: bool = True) -> dict[int, list[dict]]:
+                 progress: bool = True, farm=None) -> dict[int, list[dict]]:
     """Simulate and decode every image, resumably; return ``{step: records of all images}``.
+
+    With an active ``farm`` (:class:`brainyolo.farm.Farm`) the images are tasks of a Dask cluster;
+    the results are the serial ones, written here as they arrive.
 
     Each image's detections at every checkpoint go to ``out_dir/snn_images/<stem>.json`` (written
     atomically) as soon as the image is done; a later call with the same settings skips them, so an
@@ -133,15 +200,14 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
                                     poisson_input=settings.build.input == "poisson")
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
-        with Simulator(model_path, settings, progress=progress) as simulator:
-            for path in todo:
-                result = simulator.run(path)
-                found = decoder.detections(result.data["output"], result.checkpoints, result.box)
-                write_json(per_image / f"{path.stem}.json", {
-                    "file_name": path.name, "synaptic_events": result.synaptic_events, **result.timing,
-                    "conv_events": checkpoint_conv_events(result.data, result.checkpoints),
-                    "detections": {str(step): d.records(path.name, names) for step, d in found.items()}})
-                bar.update(1)
+        if farm is not None and farm.active:
+            _evaluate_on_farm(model_path, todo, settings, per_image, decode, farm, bar)
+        else:
+            with Simulator(model_path, settings, progress=progress) as simulator:
+                for path in todo:
+                    write_json(per_image / f"{path.stem}.json",
+                               image_record(simulator.run(path), decoder, names))
+                    bar.update(1)
         bar.close()
     records: dict[int, list[dict]] = {}
     for path in image_paths:

@@ -170,7 +170,7 @@ def same_images(a: list[Path], b: list[Path]) -> list[str]:
 
 
 def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation, out_dir,
-             labels=None, progress: bool = True) -> dict:
+             labels=None, progress: bool = True, farm=None) -> dict:
     """Run (or resume) a tuning study into ``out_dir``; return its summary.
 
     Parameters
@@ -181,6 +181,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     labels : path, optional
         Ground truth of the tuning images, a folder of YOLO labels or a COCO instances ``.json``:
         mAP@0.5 instead of the agreement with the ANN.
+    farm : brainyolo.farm.Farm, optional
+        Trials as tasks of a Dask cluster (as many at once as the cluster has worker threads).
     """
     import dataclasses
 
@@ -247,43 +249,138 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
                                 poisson_input=simulation.build.input == "poisson")
 
-    with Simulator(model_path, simulation, progress=progress) as simulator:
-        resolved_base = simulator.parameters
+    bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
+               disable=None if progress else True)
 
-        def objective(trial) -> tuple[float, float]:
-            settings = simulation.parameters + suggest(trial, layers, tune.space, tune.steps)
-            parameters = simulator.resolve_parameters(settings)
-            records, events = [], 0
-            for path in image_paths:
-                result = simulator.run(path, parameters)
-                found = decoder.detections(result.data["output"], result.checkpoints, result.box)
-                records += found[tune.steps].records(path.name, names)
-                events += result.synaptic_events
-            accuracy = score(truths, records, len(names))["mAP50"]
-            # (quantities such as a --set tau = 20*ms are kept as their text: the study stores JSON)
-            trial.set_user_attr("parameters", json.loads(json.dumps(settings.as_dict(), default=repr)))
-            return float(accuracy), events / len(image_paths)
+    count = [done]  # finished trials, the resumed ones included
 
-        bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
-                   disable=None if progress else True)
-        finished = []  # the trials run here, in order (optuna's callback)
-        while done < tune.trials:
-            started = time.perf_counter()
-            study.optimize(objective, n_trials=1, catch=(), callbacks=[lambda _, trial: finished.append(trial)])
-            done += 1
-            bar.update(1)
-            best = study.best_trials
-            bar.set_postfix(front=len(best), best_ap=f"{max(t.values[0] for t in best):.3f}")
-            if progress and bar.disable:  # no terminal (a log file): one line per trial instead of the bar
-                last = finished[-1]
-                print(f"tune: trial {last.number} ({done}/{tune.trials}): accuracy {last.values[0]:.4f}, "
-                      f"{last.values[1]:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
-                      f"{len(best)} trials", flush=True)
-        bar.close()
+    def shown(number: int, accuracy: float, events: float, started: float) -> None:
+        """A finished trial on the bar (or one line of a log)."""
+        count[0] += 1
+        bar.update(1)
+        best = study.best_trials
+        bar.set_postfix(front=len(best), best_ap=f"{max(t.values[0] for t in best):.3f}")
+        if progress and bar.disable:  # no terminal (a log file): one line per trial instead of the bar
+            print(f"tune: trial {number} ({count[0]}/{tune.trials}): accuracy {accuracy:.4f}, "
+                  f"{events:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
+                  f"{len(best)} trials", flush=True)
+
+    def settings_of(trial):
+        settings = simulation.parameters + suggest(trial, layers, tune.space, tune.steps)
+        # (quantities such as a --set tau = 20*ms are kept as their text: the study stores JSON)
+        trial.set_user_attr("parameters", json.loads(json.dumps(settings.as_dict(), default=repr)))
+        return settings
+
+    if farm is not None and farm.active:
+        from brainyolo.spiking.simulate import run_parameters
+
+        resolved_base = run_parameters(model, simulation)
+        _trials_on_farm(study, model_path, image_paths, simulation, tune, farm, settings_of, truths, names, shown,
+                        count)
+    else:
+        with Simulator(model_path, simulation, progress=progress) as simulator:
+            resolved_base = simulator.parameters
+
+            def objective(trial) -> tuple[float, float]:
+                parameters = simulator.resolve_parameters(settings_of(trial))
+                records, events = [], 0
+                for path in image_paths:
+                    result = simulator.run(path, parameters)
+                    found = decoder.detections(result.data["output"], result.checkpoints, result.box)
+                    records += found[tune.steps].records(path.name, names)
+                    events += result.synaptic_events
+                return float(score(truths, records, len(names))["mAP50"]), events / len(image_paths)
+
+            finished = []  # the trials run here, in order (optuna's callback)
+            while count[0] < tune.trials:
+                started = time.perf_counter()
+                study.optimize(objective, n_trials=1, catch=(),
+                               callbacks=[lambda _, trial: finished.append(trial)])
+                shown(finished[-1].number, *finished[-1].values, started)
+    bar.close()
     summary = write_results(study, tune, out_dir, resolved_base, labels is not None)
     fcntl.flock(lock, fcntl.LOCK_UN)
     lock.close()
     return summary
+
+
+def trial_task(model_data, model_sha256: str, version: str, simulation, images, item) -> tuple[list, int]:
+    """A cluster task: one trial's parameters ``item`` (:class:`ParameterSettings`) on every tuning
+    image ``images`` (``[(file name, bytes)]``); returns the detection records at the last step and
+    the synaptic events of all images."""
+    from brainyolo import farm
+    from brainyolo.decoding import Decoder
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.simulate import Simulator
+
+    farm.check_version(version)
+    with farm.worker_lock():
+        model_path = farm.model_on_worker(model_data, model_sha256)
+
+        def make():
+            model = load_model(model_path)
+            decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
+                                        poisson_input=simulation.build.input == "poisson")
+            return Simulator(model_path, simulation), decoder, model.graph.class_names
+
+        key = json.dumps(["tune", model_sha256, asdict(simulation)], default=str, sort_keys=True)
+        simulator, decoder, names = farm.kept_on_worker(key, make)
+        parameters = simulator.resolve_parameters(item)
+        records, events = [], 0
+        for name, data in images:
+            with farm.image_file(name, data) as path:
+                result = simulator.run(path, parameters)
+            found = decoder.detections(result.data["output"], result.checkpoints, result.box)
+            records += found[simulation.steps].records(name, names)
+            events += result.synaptic_events
+        return records, events
+
+
+def _trials_on_farm(study, model_path, image_paths, simulation, tune, farm, settings_of, truths, names, shown,
+                    count) -> None:
+    """Trials as cluster tasks, one per worker at a time (optuna's ask and tell); a trial whose task
+    failed is asked again with the same parameters (at most ``farm.retries`` times in all)."""
+    import hashlib
+
+    import optuna
+    from distributed import wait
+
+    from brainyolo import __version__
+    from brainyolo.errors import one_line
+    from brainyolo.evaluation import score
+    from brainyolo.farm import client_for, share
+
+    model_data = Path(model_path).read_bytes()
+    sha = hashlib.sha256(model_data).hexdigest()
+    failures = 0
+    with client_for(farm) as client:
+        model = share(client, model_data)
+        images = share(client, [(p.name, p.read_bytes()) for p in image_paths])
+        slots = max(1, sum(client.nthreads().values()))
+        running: dict = {}
+        while count[0] < tune.trials:
+            while len(running) < slots and count[0] + len(running) < tune.trials:
+                trial = study.ask()
+                future = client.submit(trial_task, model, sha, __version__, simulation, images, settings_of(trial),
+                                       key=f"brainyolo-trial-{trial.number}-{os.urandom(4).hex()}", pure=False)
+                running[future] = (trial, time.perf_counter())
+            finished, _ = wait(list(running), return_when="FIRST_COMPLETED")
+            for future in finished:
+                trial, started = running.pop(future)
+                try:
+                    records, events = future.result()
+                except Exception as err:  # noqa: BLE001 - the trial is asked again, or the study stops
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    study.enqueue_trial(trial.params)
+                    failures += 1
+                    if failures > farm.retries:
+                        raise BrainyoloError(None, f"trial {trial.number} failed on the cluster: {one_line(err)} "
+                                                   "(the finished trials are kept: run again to go on)") from None
+                    continue
+                accuracy = float(score(truths, records, len(names))["mAP50"])
+                events_per_image = events / len(image_paths)
+                study.tell(trial, [accuracy, events_per_image])
+                shown(trial.number, accuracy, events_per_image, started)
 
 
 def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled: bool) -> dict:

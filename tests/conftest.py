@@ -164,13 +164,15 @@ def _alarm(signum, frame):
     raise Hang
 
 
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``brainyolo ARGV`` in this process: (exit status, stdout, stderr); a hang fails the test."""
+def run_cli(argv: list[str], seconds: int | None = None) -> tuple[int, str, str]:
+    """``brainyolo ARGV`` in this process: (exit status, stdout, stderr); running longer than
+    ``seconds`` (default ``CASE_SECONDS``) fails the test as a hang."""
     from brainyolo.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(CASE_SECONDS)
+    seconds = seconds or CASE_SECONDS
+    signal.alarm(seconds)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -178,7 +180,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
             except SystemExit as exit_:  # argparse
                 code = exit_.code
     except Hang:
-        pytest.fail(f"brainyolo {' '.join(argv)} ran longer than {CASE_SECONDS} s")
+        pytest.fail(f"brainyolo {' '.join(argv)} ran longer than {seconds} s")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -90,3 +90,22 @@ def test_tune_refuses_the_evaluation_images(corpus, tmp_path):
     for folder in (corpus["images"][0].parent, copy):  # the same folder, or the same pictures elsewhere
         code, _, stderr = _tune(corpus, tmp_path / "tune", 2, "--evaluation-images", str(folder))
         assert code == 2 and "evaluation" in stderr and not (tmp_path / "tune").exists(), stderr
+
+
+def test_tune_on_a_local_cluster_equals_the_serial_study(corpus, tmp_path):
+    """--workers 2: the same enqueued trials (baseline, uniform thresholds) give the same scores."""
+    code, _, stderr = _tune(corpus, tmp_path / "serial", 3)
+    assert code == 0, stderr
+    code, _, stderr = _tune(corpus, tmp_path / "farm", 3, "--workers", "2")
+    assert code == 0, stderr
+    serial, farm = _rows(tmp_path / "serial"), _rows(tmp_path / "farm")
+    assert len(farm) == 3
+    key = next(k for k in serial[0] if "AP" in k)
+
+    def point(row):
+        return tuple(sorted((k, v) for k, v in row.items() if k.startswith("v_th")))
+
+    scores = {point(r): (r[key], r["events_per_image"]) for r in serial}
+    assert len(scores) == 3
+    for row in farm:
+        assert scores[point(row)] == (row[key], row["events_per_image"])
