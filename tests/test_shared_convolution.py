@@ -31,12 +31,18 @@ CASES = [  # (in_shape, filters, k, stride, pad)
 STEPS = 40
 
 
-def build_case(index, case, connectivity, scatter="rows", tag=""):
-    """Source of signed IBT neurons with constant currents -> connection -> IBT targets."""
+def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True):
+    """Source of signed IBT neurons with constant currents -> connection -> IBT targets.
+
+    ``dyadic=False``: weights and currents are arbitrary floats (float sums would depend on order).
+    """
     in_shape, filters, k, stride, pad = case
     rng = np.random.default_rng(100 + index)
     currents = rng.integers(-64, 64, int(np.prod(in_shape))) / 64
     weight = rng.integers(-32, 33, (filters, in_shape[0], k, k)) / 16
+    if not dyadic:
+        currents = rng.uniform(-0.9, 0.9, currents.shape)
+        weight = rng.normal(0.0, 0.45, weight.shape)
     model = load_neuron_model("if_signed_ibt")
     source = neuron_group(model, len(currents), alpha=0.25, name=f"source{tag}{index}")
     source.I = currents
@@ -64,9 +70,9 @@ def results(objects):
     return out
 
 
-def run_all(connectivity, scatters=("rows",)):
+def run_all(connectivity, scatters=("rows",), dyadic=True):
     """Every case once per scatter order, all in one network (one compilation in standalone)."""
-    per_case = [build_case(i, case, connectivity, scatter, tag=scatter) for scatter in scatters
+    per_case = [build_case(i, case, connectivity, scatter, tag=scatter, dyadic=dyadic) for scatter in scatters
                 for i, case in enumerate(CASES)]
     brian2.Network(*[o for objects in per_case for o in objects]).run(STEPS * brian2.ms)
     return [results(objects) for objects in per_case]
@@ -113,3 +119,39 @@ def test_shared_equals_unrolled_cpp_standalone(unrolled_runtime, tmp_path, threa
     for case, mine, reference in zip(CASES * n, ours, unrolled_runtime * n, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == expected_events(case, mine)
+
+
+@pytest.fixture(scope="module")
+def float_runtime():
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    return run_all("shared", dyadic=False)
+
+
+def test_float_weights_would_make_sums_depend_on_order():
+    """The premise of the next test: with these weights, float32 sums in two orders differ."""
+    rng = np.random.default_rng(100)
+    terms = rng.normal(0.0, 0.45, (1000, 64)).astype(np.float32)
+    forward = np.zeros(64, np.float32)
+    for row in terms:
+        forward += row
+    backward = np.zeros(64, np.float32)
+    for row in terms[::-1]:
+        backward += row
+    assert np.any(forward != backward)
+
+
+@pytest.mark.standalone_only
+@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels")), (1, ("rows", "channels"))])
+def test_runs_are_bit_identical_for_any_threads_and_scatter_order(float_runtime, tmp_path, threads, scatters):
+    """Arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
+    scatter order, 1 or 2 OpenMP threads and the numpy runtime give the same spikes and the same v,
+    bit for bit."""
+    from brainyolo.spiking.device import standalone
+
+    with standalone(threads, directory=str(tmp_path / "build")):
+        ours = run_all("shared", scatters=scatters, dyadic=False)
+    n = len(scatters)
+    for mine, reference in zip(ours, float_runtime * n, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == reference["events"]

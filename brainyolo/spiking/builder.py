@@ -42,7 +42,7 @@ from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
-from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool
+from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool, input_shift
 from brainyolo.spiking.thresholder import fuse_thresholders
 
 OUTPUT_MODES = ("vmem", "spikes")
@@ -166,6 +166,9 @@ class SpikingNetwork:
                     inputs[connection.scale] = late[connection.source_layer]
                     inputs[connection.scale_early] = early[connection.source_layer]
                     inputs[connection.switch_step] = switch[connection.source_layer].astype(np.int32)
+                    largest = np.maximum(np.abs(late[connection.source_layer]), np.abs(early[connection.source_layer]))
+                    inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)],
+                                                              np.int32)
         return inputs
 
 

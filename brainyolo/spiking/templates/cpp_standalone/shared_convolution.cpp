@@ -1,8 +1,10 @@
 {# Weight-shared, event-driven convolution: source spikes -> target v.                        #}
 {# Neurons are position-major, channel-minor; _kernel is [c][dy][dx][f], so one spike adds one #}
-{# contiguous vector of output channels per reached output position.                          #}
+{# contiguous vector of output channels per reached output position. A step's input is summed #}
+{# in fixed point (int32, grid 2^-input_shift) into _input, then added to v once per neuron:    #}
+{# integer sums do not depend on their order (threads, scatter mode): see connections.py.      #}
 {# USES_VARIABLES { _spikespace, _target_v, _kernel, scale, scale_early, switch_step, t_in_timesteps, synaptic_events, _row_count, _row_pairs,
-                    _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P } #}
+                    _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P, input_shift, _kernel_fixed, _kernel_phase, _input } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
@@ -10,6 +12,26 @@
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
     const int64_t _step = {{t_in_timesteps}};  // this step's number (0-based), as the sources' thresholds saw it
+    const int32_t _shift = {{input_shift}}[0];
+    {
+        // A channel's fixed-point kernel slice: its kernel times what one of its spikes stands for
+        // (its source's threshold; before switch_step the early one), rounded once to the grid.
+        // Made at the first step and again when the channel's value changes phase.
+        const double _unit = std::ldexp(1.0, _shift);
+        const int64_t _slice = (int64_t)_K * _K * _F;
+        for (int _c = 0; _c < _C; _c++)
+        {
+            const int32_t _phase = _step < {{switch_step}}[_c] ? 1 : 2;
+            if ({{_kernel_phase}}[_c] == _phase)
+                continue;
+            const double _value = _phase == 1 ? (double){{scale_early}}[_c] : (double){{scale}}[_c];
+            const {{w_type}} * __restrict _w = {{_kernel}} + _c * _slice;
+            int32_t * __restrict _fixed = {{_kernel_fixed}} + _c * _slice;
+            for (int64_t _j = 0; _j < _slice; _j++)
+                _fixed[_j] = (int32_t)std::nearbyint((double)_w[_j] * _value * _unit);
+            {{_kernel_phase}}[_c] = _phase;
+        }
+    }
     {% for name, sign in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
@@ -24,8 +46,6 @@
             {
                 const int32_t _pre = _list[_s];
                 const int _c = _pre % _C;
-                // what one spike of channel _c stands for: its source's threshold (early phase: before switch_step)
-                const {{v_type}} _value = _step < {{switch_step}}[_c] ? {{scale_early}}[_c] : {{scale}}[_c];
                 const int _position = _pre / _C;
                 const int _y = _position / _W;
                 const int _x = _position % _W;
@@ -40,10 +60,10 @@
                     for (int _q = 0; _q < _n_cols; _q++)
                     {
                         const int _dx = _cols[2 * _q], _ox = _cols[2 * _q + 1];
-                        {{v_type}} * __restrict _post = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F;
-                        const {{w_type}} * __restrict _w = {{_kernel}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
+                        int32_t * __restrict _post = {{_input}} + ((int64_t)_oy * _OW + _ox) * _F;
+                        const int32_t * __restrict _w = {{_kernel_fixed}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
                         for (int _f = _f0; _f < _f1; _f++)
-                            _post[_f] {{ sign }}= _value * _w[_f];
+                            _post[_f] {{ sign }}= _w[_f];
                     }
                 }
                 _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);
@@ -132,5 +152,16 @@
         {% endif %}
     }
     {% endfor %}
+    {
+        // the step's input, once per neuron in a fixed order: v += _input * 2^-shift; _input = 0
+        const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
+        const int64_t _n_target = (int64_t)_OH * _OW * _F;
+        {{ openmp_pragma('parallel-static') }}
+        for (int64_t _i = 0; _i < _n_target; _i++)
+        {
+            {{_target_v}}[_i] += ({{v_type}}){{_input}}[_i] * _grid;
+            {{_input}}[_i] = 0;
+        }
+    }
     {{synaptic_events}}[0] += _events_this_step;
 {% endblock %}
