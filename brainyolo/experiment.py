@@ -366,7 +366,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
     for path, detections in ann_detections(model.graph, paths):
         ann_records += detections.records(path.name, names)
     summary = {"name": spec.name, "description": spec.description, "images": len(paths),
-               "images_folder": str(paths[0].parent),
+               "images_folder": str(paths[0].parent), "operations": operation_costs(model.graph),
                "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
                "configurations": {}}
     write_json(out_dir / "detections_ann.json", ann_records)
@@ -449,4 +449,45 @@ def summary_table(summary: dict) -> str:
     for name, config in summary["configurations"].items():
         reached = steps_to_fraction(config["snn"], summary["ann"])
         lines.append(f"| {name} | " + " | ".join(str(reached[f"{f:g}"] or "-") for f in FRACTIONS) + " |")
+    costs = summary.get("operations")
+    if costs and any("conv_events_per_image" in c["snn"][str(s)] for c in summary["configurations"].values()
+                     for s in steps):
+        lines += ["", "At the first checkpoint reaching each fraction: synaptic events per image and the energy "
+                  "per image against the ANN's (float32 / int32; SNN: synaptic and bias accumulates plus the "
+                  f"image convolution's MACs; ANN: {costs['ann_macs']:.3g} MACs):", "",
+                  "| configuration | " + " | ".join(f"{f:.0%}: events, energy" for f in FRACTIONS) + " |",
+                  "|---|" + "---:|" * len(FRACTIONS)]
+        for name, config in summary["configurations"].items():
+            reached = steps_to_fraction(config["snn"], summary["ann"])
+            cells = []
+            for f in FRACTIONS:
+                step = reached[f"{f:g}"]
+                events = config["snn"][str(step)].get("conv_events_per_image") if step else None
+                if events is None:
+                    cells.append("-")
+                    continue
+                ratios = energy_ratios(costs, events, step)
+                cells.append(f"{events:.3g}, {ratios['float32']:.2f}× / {ratios['int32']:.2f}×")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def operation_costs(graph) -> dict:
+    """What the energy of an image needs besides its synaptic events: the ANN's MACs, the SNN's image
+    convolution MACs (once) and its neurons that add a bias every step (see :mod:`brainyolo.analysis`)."""
+    from brainyolo.analysis import ann_macs, operations_at_checkpoints
+
+    layers = {index: {"input_events": [0]} for index in range(len(graph.layers))}
+    base = operations_at_checkpoints(graph, layers, [1])
+    zero = operations_at_checkpoints(graph, layers, [0])
+    return {"ann_macs": int(sum(ann_macs(graph).values())), "image_macs": int(base[0]["macs"]),
+            "bias_acs_per_step": int(base[0]["acs"] - zero[0]["acs"])}
+
+
+def energy_ratios(costs: dict, events: float, steps: int) -> dict[str, float]:
+    """SNN energy over ANN energy per image, float32 and int32 (Horowitz costs of :mod:`brainyolo.analysis`)."""
+    from brainyolo.analysis import AC_PJ, MAC_PJ
+
+    acs = events + costs["bias_acs_per_step"] * steps
+    return {kind: (costs["image_macs"] * MAC_PJ[kind] + acs * AC_PJ[kind]) / (costs["ann_macs"] * MAC_PJ[kind])
+            for kind in MAC_PJ}

@@ -135,3 +135,12 @@ def test_conv_events_at_checkpoints_by_hand(tmp_path):
     for name, events in (("a", {"100": 11, "300": 34}), ("b", {"100": 1, "300": 6})):
         (tmp_path / "snn_images" / f"{name}.json").write_text(json.dumps({"conv_events": events}))
     assert conv_events_per_image(tmp_path, [tmp_path / "a.png", tmp_path / "b.png"]) == {"100": 6.0, "300": 20.0}
+
+
+def test_energy_ratios_hand_computed():
+    from brainyolo.experiment import energy_ratios
+
+    costs = {"ann_macs": 1000, "image_macs": 100, "bias_acs_per_step": 10}
+    ratios = energy_ratios(costs, 5000, 20)  # 5000 synaptic + 200 bias ACs, 100 MACs
+    assert ratios["float32"] == pytest.approx((100 * 4.6 + 5200 * 0.9) / (1000 * 4.6))
+    assert ratios["int32"] == pytest.approx((100 * 3.2 + 5200 * 0.1) / (1000 * 3.2))
