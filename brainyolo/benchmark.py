@@ -8,6 +8,9 @@
   run time per step, synaptic events per second, peak memory of the binary, and the ratios.
 * ``snn``: the whole model in C++ standalone on one image: build time, ms per step, synaptic
   events per second, peak memory.
+* ``busy``: the whole model on one image alone, then beside one busy process (a CPU-bound loop at
+  normal priority), with OpenMP's passive waiting (the default) and with spinning waits
+  (``OMP_WAIT_POLICY=ACTIVE``, the behaviour before): ms per step and the slowdowns side by side.
 
 Figures, not pass/fail: the goals are in the README and the issue notes.
 """
@@ -41,7 +44,7 @@ def _time(function, repeat: int) -> tuple[float, float]:
 
 
 def run_benchmark(args) -> None:
-    parts = args.only.split(",") if args.only else ["ann", "conv", "snn"]
+    parts = args.only.split(",") if args.only else ["ann", "conv", "snn", "busy"]
     _set_threads(args.threads)
     cfg, weights, images = _inputs(args)
     if "ann" in parts:
@@ -50,6 +53,8 @@ def run_benchmark(args) -> None:
         conv_benchmark(args, cfg, weights)
     if "snn" in parts:
         snn_benchmark(args, cfg, weights, images)
+    if "busy" in parts:
+        busy_benchmark(args, cfg, weights, images)
 
 
 def _inputs(args):
@@ -208,3 +213,51 @@ def snn_benchmark(args, cfg, weights, images) -> None:
     print(f"  ms/step over {len(runs)} runs: median {statistics.median(per_step):.1f}, best {min(per_step):.1f}, "
           f"worst {max(per_step):.1f} (bar 50, goal 25); peak memory "
           f"{max(r['peak_memory_bytes'] for r in runs) / 2**30:.2f} GiB (bar 2, goal 1)")
+
+
+def busy_benchmark(args, cfg, weights, images) -> None:
+    """ms/step alone and beside one busy process, with passive and with spinning OpenMP waits."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet
+    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+
+    path = list_images(images)[0]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
+        model_path = Path(tmp) / "model.h5"
+        save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), model_path)
+        settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
+                                      float32=args.float32)
+        saved = os.environ.get("OMP_WAIT_POLICY")
+        with Simulator(model_path, settings) as simulator:
+            simulator.run(path)  # the build, and a warm-up run
+            for policy in ("PASSIVE", "ACTIVE"):
+                for busy in (False, True):
+                    os.environ["OMP_WAIT_POLICY"] = policy
+                    loop = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+                    try:
+                        time.sleep(0.5 if busy else 0)
+                        runs = [simulator.run(path).timing["run_seconds"] for _ in range(args.snn_repeat)]
+                    finally:
+                        if saved is None:
+                            del os.environ["OMP_WAIT_POLICY"]
+                        else:
+                            os.environ["OMP_WAIT_POLICY"] = saved
+                        if loop is not None:
+                            loop.kill()
+                            loop.wait()
+                    results[policy, busy] = 1e3 * statistics.median(runs) / args.snn_steps
+    print(f"spiking {cfg.name} on {path.name}, {args.snn_steps} steps, {args.threads} threads, "
+          f"{'float32' if args.float32 else 'float64'}: median ms/step of {args.snn_repeat} runs")
+    alone = results["PASSIVE", False]
+    labels = {"PASSIVE": "passive waits (default)", "ACTIVE": "spinning waits (OMP_WAIT_POLICY=ACTIVE)"}
+    for policy, label in labels.items():
+        print(f"  {label}: alone {results[policy, False]:.1f}, beside one busy process {results[policy, True]:.1f} "
+              f"({results[policy, True] / results[policy, False]:.2f}x its own alone, "
+              f"{results[policy, True] / alone:.2f}x passive alone)")
