@@ -81,12 +81,16 @@ def _simulation_settings(args, model):
 
     if args.checkpoints and args.checkpoints[-1] > args.steps:
         raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
-    output = getattr(args, "output_layer", None) or getattr(args, "decode", "vmem")
+    from brainyolo.decoding import late_checkpoints, output_mode
+
+    decode = getattr(args, "decode", "vmem")
+    output = getattr(args, "output_layer", None) or output_mode(decode)
     parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
     for text in args.settings:
         parameters = parameters + parse_setting(text)
     settings = SimulationSettings(
-        steps=args.steps, checkpoints=args.checkpoints or (), device=args.device,
+        steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode)
+        if decode == "vmem-late" else args.checkpoints or (), device=args.device,
         threads=args.threads or usable_cores(),
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
@@ -251,7 +255,7 @@ def cmd_tune(args) -> int:
                         keep=args.keep, seed=args.seed)
     settings = _simulation_settings(args, model)  # (run_tune checks the search space)
     summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet,
-                       farm=_farm(args))
+                       farm=_farm(args), decode=args.decode)
     chosen, base = summary["chosen"], summary["baseline"]
     print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {args.steps} steps: chosen trial "
           f"{summary['chosen_trial']}: {summary['metric']} {chosen['accuracy']:.4f} (baseline {base['accuracy']:.4f}), "
@@ -413,8 +417,10 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--checkpoints", type=_checkpoints, help="steps at which the output layer is read, e.g. "
                                                             "100,300,1000 (the last step always is)")
     if decode:
-        p.add_argument("--decode", choices=("vmem", "spikes"), default="vmem",
-                       help="read-out: accumulated output V (vmem) or output spike counts (spikes)")
+        p.add_argument("--decode", choices=("vmem", "spikes", "vmem-late"), default="vmem",
+                       help="read-out: accumulated output V (vmem), output spike counts (spikes), or V over the "
+                            "late half of the run (vmem-late: the start-up transient discarded; records half-way "
+                            "checkpoints too)")
     else:
         p.add_argument("--output", dest="output_layer", choices=("vmem", "spikes"), default="vmem",
                        help="output layer: integrate-only (vmem) or signed spiking (spikes)")
@@ -479,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "counts (spikes) at every checkpoint -> OUT_DIR/detections.json (last "
                                         "step) and OUT_DIR/checkpoints/detections_t{STEP}.json.")
     p.add_argument("run_dir", help="run directory of 'brainyolo simulate'")
-    p.add_argument("--decode", choices=("vmem", "spikes"), default="vmem", help="read-out (default vmem)")
+    p.add_argument("--decode", choices=("vmem", "spikes", "vmem-late"), default="vmem",
+                   help="read-out (default vmem)")
     p.add_argument("--model", help="the run's model file, if it moved")
     p.add_argument("--threshold", type=float, default=0.005, help="score threshold (default 0.005)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")

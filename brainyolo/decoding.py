@@ -15,8 +15,17 @@ activation is estimated as::
     a~(t) = b~ + (A(t) - t * b~) / (t - d)        (t > d; a~ = b~ before)
 
 and the head map as ``lambda_out * a~`` (channel-wise or layer-wise ``lambda`` of the output
-layer), which is what the ANN's head sees. Heads are then decoded exactly as for the ANN
-(:func:`brainyolo.heads.detect_from_heads`).
+layer), which is what the ANN's head sees.
+
+* ``vmem-late`` read-out: the ``vmem`` read-out over the *late half* of the run only,
+  ``a~(t) = b~ + (A(t) - A(t0) - (t - t0) * b~) / (t - t0)`` with ``t0`` the latest recorded
+  checkpoint at or before ``t/2`` (and after ``d``; without one, the whole run as ``vmem``). The
+  network needs many steps before its deep layers fire at their steady rates (each spiking layer
+  integrates up to its threshold before its first spike), and that transient stays in ``A(t)``:
+  discarding it trades half of the steps for an estimate free of the start-up
+  (:func:`late_checkpoints` adds the half-way checkpoints the simulation must record).
+
+Heads are then decoded exactly as for the ANN (:func:`brainyolo.heads.detect_from_heads`).
 """
 
 from __future__ import annotations
@@ -35,7 +44,26 @@ from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import Letterbox
 from brainyolo.modelfile import ConvertedModel
 
-DECODERS = ("vmem", "spikes")
+DECODERS = ("vmem", "spikes", "vmem-late")
+
+
+def output_mode(decode: str) -> str:
+    """The output layer a read-out needs: ``spikes`` for the spike count, integrate-only otherwise."""
+    return "spikes" if decode == "spikes" else "vmem"
+
+
+def late_checkpoints(checkpoints, steps: int, decode: str) -> tuple[int, ...]:
+    """The checkpoints to record for ``decode``: with ``vmem-late`` also half of each (and of ``steps``).
+
+    >>> late_checkpoints((100, 300), 300, "vmem-late")
+    (50, 100, 150, 300)
+    >>> late_checkpoints((100, 300), 300, "vmem")
+    (100, 300)
+    """
+    wanted = set(checkpoints)
+    if decode == "vmem-late":
+        wanted |= {t // 2 for t in (*checkpoints, steps) if t // 2 > 0} | {steps}
+    return tuple(sorted(wanted))
 
 
 def spike_delays(graph: Graph, poisson_input: bool = False) -> list[int]:
@@ -70,6 +98,21 @@ def estimate_activation(accumulated: np.ndarray, steps, bias: np.ndarray, delay:
     bias = np.asarray(bias, np.float64)[None, :, None, None]
     synaptic = accumulated - steps * bias
     return bias + np.where(steps > delay, synaptic / np.maximum(steps - delay, 1), 0.0)
+
+
+def estimate_activation_late(accumulated: np.ndarray, steps, bias: np.ndarray, delay: int) -> np.ndarray:
+    """:func:`estimate_activation` over the late half: from the latest checkpoint ``t0 <= t/2`` (``t0 > delay``)."""
+    steps = [int(s) for s in steps]
+    full = estimate_activation(accumulated, steps, bias, delay)
+    bias = np.asarray(bias, np.float64)[:, None, None]
+    out = full.copy()
+    for k, t in enumerate(steps):
+        earlier = [j for j, s in enumerate(steps) if delay < s <= t / 2]
+        if earlier:
+            j = max(earlier, key=lambda i: steps[i])
+            window = t - steps[j]
+            out[k] = bias + (accumulated[k] - accumulated[j] - window * bias) / window
+    return out
 
 
 @dataclass(frozen=True)
@@ -108,14 +151,15 @@ class Decoder:
         for head in self.graph.heads():
             index = self.graph.layers[head].inputs[0]
             record = outputs[index]
-            if self.decode == "vmem":
+            if self.decode in ("vmem", "vmem-late"):
                 accumulated = np.asarray(record["v"], np.float64)
             else:
                 if "net_count" not in record:
                     raise ValueError("the spike-count read-out needs recordings made with --output spikes")
                 accumulated = np.asarray(record["net_count"], np.float64) * self.v_th
             bias = self.graph.layers[index].bias
-            estimate = estimate_activation(accumulated, steps, bias, self.output_delay(index))
+            estimate = (estimate_activation_late if self.decode == "vmem-late" else estimate_activation)(
+                accumulated, steps, bias, self.output_delay(index))
             maps.append(estimate * np.asarray(self.lambdas[index], np.float64)[None, :, None, None])
         return [[m[k] for m in maps] for k in range(len(steps))]
 

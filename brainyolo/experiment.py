@@ -240,7 +240,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
                      for n in _text_list(path, "grid", grid, "neuron", defaults.neuron)),
         decode=_text_list(path, "grid", grid, "decode", defaults.decode),
         parameters=_parameter_files(path, grid, resolve))
-    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes"))):
+    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes", "vmem-late"))):
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:
             raise BrainyoloError(path, f"[grid] {key} {bad[0]!r} is not one of {allowed}")
@@ -326,6 +326,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
 
     ``farm`` (:class:`brainyolo.farm.Farm`): the images of every configuration as tasks of a Dask cluster.
     """
+    from brainyolo.decoding import late_checkpoints, output_mode
     from brainyolo.evaluation import read_ground_truth, score
     from brainyolo.fileio import write_json
     from brainyolo.images import list_images
@@ -374,10 +375,12 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         name = config_name(normalization, neuron, decode, parameter_file)
         folder = out_dir / name
         settings = SimulationSettings(
-            steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device, threads=spec.threads,
+            steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode)
+            if decode == "vmem-late" else spec.checkpoints, device=spec.device, threads=spec.threads,
             float32=spec.float32, sample_neurons=spec.sample_neurons,
             parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
-            build=BuildOptions(neuron=neuron, output=decode, input=spec.input, normalization=normalization))
+            build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input,
+                               normalization=normalization))
         if progress:
             print(f"{spec.name}: {name}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)

@@ -170,7 +170,7 @@ def same_images(a: list[Path], b: list[Path]) -> list[str]:
 
 
 def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation, out_dir,
-             labels=None, progress: bool = True, farm=None) -> dict:
+             labels=None, progress: bool = True, farm=None, decode: str | None = None) -> dict:
     """Run (or resume) a tuning study into ``out_dir``; return its summary.
 
     Parameters
@@ -183,6 +183,9 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         mAP@0.5 instead of the agreement with the ANN.
     farm : brainyolo.farm.Farm, optional
         Trials as tasks of a Dask cluster (as many at once as the cluster has worker threads).
+    decode : str, optional
+        The read-out scored at step T (:data:`brainyolo.decoding.DECODERS`; default: the output
+        layer's own, ``vmem`` or ``spikes``).
     """
     import dataclasses
 
@@ -200,7 +203,11 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     model = load_model(model_path)
     neuron = hidden_neuron_model(simulation.build.neuron)
     check_space(tune.space, neuron, tune)
-    simulation = dataclasses.replace(simulation, steps=tune.steps, checkpoints=(tune.steps,))
+    from brainyolo.decoding import late_checkpoints
+
+    decode = decode or simulation.build.output
+    simulation = dataclasses.replace(simulation, steps=tune.steps,
+                                     checkpoints=late_checkpoints((tune.steps,), tune.steps, decode))
     layers = hidden_layers(model.graph)
     names = model.graph.class_names
     pinned = {"model_sha256": sha256_of(model_path), "images": [p.name for p in image_paths],
@@ -208,6 +215,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                                                                                                    "keep")},
               "neuron": Path(neuron.source).read_text() if neuron.source else neuron.name,
               "simulation": asdict(simulation)}
+    if decode != simulation.build.output:  # (studies made before other read-outs pinned none)
+        pinned["decode"] = decode
     pinned = json.loads(json.dumps(pinned, default=str))  # as the study stores it (lists, not tuples)
     if labels:
         kind = "coco" if Path(labels).suffix.lower() == ".json" else "labels"
@@ -246,7 +255,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         for point in warm_start(layers, tune.space, tune.steps):
             study.enqueue_trial(point)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
+    decoder = Decoder.for_model(model, simulation.build.normalization, decode,
                                 poisson_input=simulation.build.input == "poisson")
 
     bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
@@ -275,8 +284,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         from brainyolo.spiking.simulate import run_parameters
 
         resolved_base = run_parameters(model, simulation)
-        _trials_on_farm(study, model_path, image_paths, simulation, tune, farm, settings_of, truths, names, shown,
-                        count)
+        _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, farm, settings_of, truths, names,
+                        shown, count)
     else:
         with Simulator(model_path, simulation, progress=progress) as simulator:
             resolved_base = simulator.parameters
@@ -304,7 +313,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     return summary
 
 
-def trial_task(model_data, model_sha256: str, version: str, simulation, images, item) -> tuple[list, int]:
+def trial_task(model_data, model_sha256: str, version: str, simulation, decode: str, images,
+               item) -> tuple[list, int]:
     """A cluster task: one trial's parameters ``item`` (:class:`ParameterSettings`) on every tuning
     image ``images`` (``[(file name, bytes)]``); returns the detection records at the last step and
     the synaptic events of all images."""
@@ -319,11 +329,11 @@ def trial_task(model_data, model_sha256: str, version: str, simulation, images, 
 
         def make():
             model = load_model(model_path)
-            decoder = Decoder.for_model(model, simulation.build.normalization, simulation.build.output,
+            decoder = Decoder.for_model(model, simulation.build.normalization, decode,
                                         poisson_input=simulation.build.input == "poisson")
             return Simulator(model_path, simulation), decoder, model.graph.class_names
 
-        key = json.dumps(["tune", model_sha256, asdict(simulation)], default=str, sort_keys=True)
+        key = json.dumps(["tune", model_sha256, asdict(simulation), decode], default=str, sort_keys=True)
         simulator, decoder, names = farm.kept_on_worker(key, make)
         parameters = simulator.resolve_parameters(item)
         records, events = [], 0
@@ -336,8 +346,8 @@ def trial_task(model_data, model_sha256: str, version: str, simulation, images, 
         return records, events
 
 
-def _trials_on_farm(study, model_path, image_paths, simulation, tune, farm, settings_of, truths, names, shown,
-                    count) -> None:
+def _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, farm, settings_of, truths, names,
+                    shown, count) -> None:
     """Trials as cluster tasks, one per worker at a time (optuna's ask and tell); a trial whose task
     failed is asked again with the same parameters (at most ``farm.retries`` times in all)."""
     import hashlib
@@ -361,7 +371,8 @@ def _trials_on_farm(study, model_path, image_paths, simulation, tune, farm, sett
         while count[0] < tune.trials:
             while len(running) < slots and count[0] + len(running) < tune.trials:
                 trial = study.ask()
-                future = client.submit(trial_task, model, sha, __version__, simulation, images, settings_of(trial),
+                future = client.submit(trial_task, model, sha, __version__, simulation, decode, images,
+                                       settings_of(trial),
                                        key=f"brainyolo-trial-{trial.number}-{os.urandom(4).hex()}", pure=False)
                 running[future] = (trial, time.perf_counter())
             finished, _ = wait(list(running), return_when="FIRST_COMPLETED")

@@ -50,6 +50,20 @@ def test_estimate_activation_by_hand():
     np.testing.assert_allclose(estimate.ravel(), [0.5, 0.5, 0.75, 0.75])
 
 
+def test_late_half_estimate_by_hand():
+    # bias 0.1 per step; synaptic input 0.5 per step from step 6 (a start-up of 5 steps, delay 2)
+    from brainyolo.decoding import estimate_activation_late, late_checkpoints
+
+    steps = [10, 20, 40]
+    v = np.array([0.1 * t + 0.5 * max(t - 5, 0) for t in steps]).reshape(3, 1, 1, 1)
+    late = estimate_activation_late(v, steps, np.array([0.1]), delay=2)
+    # 40: from 20 on, (21.5 - 9.5 - 2) / 20 + 0.1; 20: from 10 on; 10: no checkpoint in (2, 5]: whole run
+    np.testing.assert_allclose(late.ravel(), [0.1 + 2.5 / 8, 0.6, 0.6])
+    np.testing.assert_allclose(estimate_activation(v, steps, np.array([0.1]), 2).ravel(),
+                               [0.1 + 2.5 / 8, 0.1 + 7.5 / 18, 0.1 + 17.5 / 38])
+    assert late_checkpoints((10, 40), 40, "vmem-late") == (5, 10, 20, 40)
+
+
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory, tiny_cfg_text):
     folder = tmp_path_factory.mktemp("decoding")
