@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from brainyolo import __version__
@@ -154,6 +155,24 @@ def kept_on_worker(key: str, make: Callable):
             old[0].close()
         _WORKER.update(key=key, value=make())
     return _WORKER["value"]
+
+
+def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str):
+    """On a worker, with :func:`worker_lock` held: ``(Simulator, Decoder, class names)`` for the model
+    of ``model_data`` with ``settings`` and the read-out ``decode``, built once per worker process."""
+    from brainyolo.decoding import Decoder
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path = model_on_worker(model_data, model_sha256)
+
+    def make():
+        model = load_model(model_path)
+        decoder = Decoder.for_model(model, settings.build.normalization, decode,
+                                    poisson_input=settings.build.input == "poisson")
+        return Simulator(model_path, settings), decoder, model.graph.class_names
+
+    return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)
 
 
 @contextlib.contextmanager

@@ -104,27 +104,12 @@ def image_record(result, decoder, names: list[str]) -> dict:
 
 def snn_image_task(model_data, model_sha256: str, version: str, settings, decode: str, item) -> dict:
     """A cluster task: simulate and decode one image ``item = (file name, bytes)`` on a worker."""
-    import json
-    from dataclasses import asdict
-
     from brainyolo import farm
-    from brainyolo.decoding import Decoder
-    from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator
 
     farm.check_version(version)
     name, data = item
     with farm.worker_lock():
-        model_path = farm.model_on_worker(model_data, model_sha256)
-
-        def make():
-            model = load_model(model_path)
-            decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                        poisson_input=settings.build.input == "poisson")
-            return Simulator(model_path, settings), decoder, model.graph.class_names
-
-        key = json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True)
-        simulator, decoder, names = farm.kept_on_worker(key, make)
+        simulator, decoder, names = farm.worker_simulator(model_data, model_sha256, settings, decode)
         with farm.image_file(name, data) as path:
             return image_record(simulator.run(path), decoder, names)
 

@@ -319,22 +319,10 @@ def trial_task(model_data, model_sha256: str, version: str, simulation, decode: 
     image ``images`` (``[(file name, bytes)]``); returns the detection records at the last step and
     the synaptic events of all images."""
     from brainyolo import farm
-    from brainyolo.decoding import Decoder
-    from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator
 
     farm.check_version(version)
     with farm.worker_lock():
-        model_path = farm.model_on_worker(model_data, model_sha256)
-
-        def make():
-            model = load_model(model_path)
-            decoder = Decoder.for_model(model, simulation.build.normalization, decode,
-                                        poisson_input=simulation.build.input == "poisson")
-            return Simulator(model_path, simulation), decoder, model.graph.class_names
-
-        key = json.dumps(["tune", model_sha256, asdict(simulation), decode], default=str, sort_keys=True)
-        simulator, decoder, names = farm.kept_on_worker(key, make)
+        simulator, decoder, names = farm.worker_simulator(model_data, model_sha256, simulation, decode)
         parameters = simulator.resolve_parameters(item)
         records, events = [], 0
         for name, data in images:

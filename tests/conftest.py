@@ -70,6 +70,20 @@ def tiny_cfg_text() -> str:
     return (TEST_DATA / "reduced-yolov3-tiny.cfg").read_text()
 
 
+@pytest.fixture(scope="session")
+def tiny_converted(tmp_path_factory, tiny_cfg_text):
+    """(model file, two images): the reduced yolov3-tiny with random weights (seed 11), converted
+    channel-wise on 4 random images (seed 5)."""
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet
+
+    folder = tmp_path_factory.mktemp("tiny-converted")
+    cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])
+    images = write_images(folder / "calib", 4, seed=5)
+    save_model(convert_darknet(cfg, weights, images, "channel", 99.9, progress=False), folder / "m.h5")
+    return folder / "m.h5", images[:2]
+
+
 @pytest.fixture
 def tiny_model(tmp_path, tiny_cfg_text):
     """(cfg, weights) of the reduced yolov3-tiny with random weights and 3 class names."""

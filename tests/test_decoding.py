@@ -6,13 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_images, write_random_model
 
 from brainyolo.decoding import Decoder, decode_run, estimate_activation, spike_delays
 from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample, YoloHead
 from brainyolo.images import letterbox, load_image
-from brainyolo.modelfile import load_model, save_model
-from brainyolo.pipeline import convert_darknet
+from brainyolo.modelfile import load_model
 from brainyolo.reference import head_maps
 from brainyolo.spiking.builder import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, Simulator, simulate
@@ -65,12 +63,8 @@ def test_late_half_estimate_by_hand():
 
 
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory, tiny_cfg_text):
-    folder = tmp_path_factory.mktemp("decoding")
-    cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])
-    images = write_images(folder / "calib", 4, seed=5)
-    save_model(convert_darknet(cfg, weights, images, "channel", 99.9, progress=False), folder / "m.h5")
-    return folder / "m.h5", images[:2]
+def small_model(tiny_converted):
+    return tiny_converted
 
 
 @pytest.mark.parametrize("decode", ["vmem", "spikes"])

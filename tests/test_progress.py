@@ -84,11 +84,11 @@ def test_wrapper_passes_output_renders_progress_and_waits_passively(tmp_path):
 
 
 @pytest.mark.standalone_only
-def test_the_compiled_binary_reports_its_progress(tiny_h5_progress, capfd):
+def test_the_compiled_binary_reports_its_progress(tiny_converted, capfd):
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
-    model_path, image = tiny_h5_progress
+    model_path, (image, _) = tiny_converted
     settings = SimulationSettings(steps=40, device="cpp_standalone", threads=1, build=BuildOptions(output="spikes"))
     with Simulator(model_path, settings, progress=True, progress_every=0) as simulator:
         capfd.readouterr()
@@ -101,17 +101,3 @@ def test_the_compiled_binary_reports_its_progress(tiny_h5_progress, capfd):
     assert err and err[0] == f"{image.name}: 0/40 steps"
     assert all(line.startswith(f"{image.name}: ") and "/40 steps" in line for line in err)
     assert shown.synaptic_events == quiet.synaptic_events > 0
-
-
-@pytest.fixture(scope="module")
-def tiny_h5_progress(tmp_path_factory, tiny_cfg_text):
-    from conftest import write_images, write_random_model
-
-    from brainyolo.modelfile import save_model
-    from brainyolo.pipeline import convert_darknet
-
-    folder = tmp_path_factory.mktemp("progress")
-    cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])
-    images = write_images(folder / "calib", 2, seed=5)
-    save_model(convert_darknet(cfg, weights, images, "channel", 99.9, progress=False), folder / "m.h5")
-    return folder / "m.h5", images[0]

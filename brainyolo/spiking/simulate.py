@@ -335,20 +335,19 @@ def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameter
 @contextlib.contextmanager
 def _environment(**values):
     """Set (a value) or unset (None) environment variables for the ``with`` block."""
+    def put(settings: dict) -> None:
+        for name, value in settings.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
     saved = {name: os.environ.get(name) for name in values}
     try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        put(values)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        put(saved)
 
 
 class _StandaloneRunner:
