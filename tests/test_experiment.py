@@ -23,6 +23,9 @@ def test_shipped_run_files_parse():
     table1 = load_run_file(RUNS / "table1-ablation.toml")
     assert len(table1.configurations()) == 8
     assert {c[1] for c in table1.configurations()} == {"if_signed", "if_signed_ibt"}
+    for run_file in RUNS.glob("*.toml"):  # every shipped run file (the others are parameter files)
+        if "[model]" in run_file.read_text():
+            assert load_run_file(run_file).configurations(), run_file
     coco = load_run_file(RUNS / "coco-yolov3-tiny.toml")
     assert coco.model["weights"].endswith("shared/models/yolov3-tiny/yolov3-tiny.weights")
     assert coco.images.labels and coco.images.count == 16
