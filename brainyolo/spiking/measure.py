@@ -109,7 +109,8 @@ def main(argv: list[str]) -> int:
         line = ProgressLine(setting, sys.stderr) if setting else None
     except ValueError:  # a malformed setting shows nothing rather than failing the run
         line = None
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, text=True, bufsize=1) as child:
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, env=env, encoding="utf-8", errors="replace",
+                          bufsize=1) as child:
         for text in child.stdout:
             if text.startswith(MARK + " "):
                 try:
