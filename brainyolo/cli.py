@@ -89,8 +89,8 @@ def _simulation_settings(args, model):
     for text in args.settings:
         parameters = parameters + parse_setting(text)
     settings = SimulationSettings(
-        steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode)
-        if decode == "vmem-late" else args.checkpoints or (), device=args.device,
+        steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode),
+        device=args.device,
         threads=args.threads or usable_cores(),
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,

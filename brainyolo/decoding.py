@@ -60,10 +60,9 @@ def late_checkpoints(checkpoints, steps: int, decode: str) -> tuple[int, ...]:
     >>> late_checkpoints((100, 300), 300, "vmem")
     (100, 300)
     """
-    wanted = set(checkpoints)
-    if decode == "vmem-late":
-        wanted |= {t // 2 for t in (*checkpoints, steps) if t // 2 > 0} | {steps}
-    return tuple(sorted(wanted))
+    if decode != "vmem-late":
+        return tuple(checkpoints)
+    return tuple(sorted(set(checkpoints) | {t // 2 for t in (*checkpoints, steps) if t // 2 > 0} | {steps}))
 
 
 def spike_delays(graph: Graph, poisson_input: bool = False) -> list[int]:

@@ -375,8 +375,8 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         name = config_name(normalization, neuron, decode, parameter_file)
         folder = out_dir / name
         settings = SimulationSettings(
-            steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode)
-            if decode == "vmem-late" else spec.checkpoints, device=spec.device, threads=spec.threads,
+            steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode),
+            device=spec.device, threads=spec.threads,
             float32=spec.float32, sample_neurons=spec.sample_neurons,
             parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
             build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input,
@@ -480,11 +480,10 @@ def operation_costs(graph) -> dict:
     convolution MACs (once) and its neurons that add a bias every step (see :mod:`brainyolo.analysis`)."""
     from brainyolo.analysis import ann_macs, operations_at_checkpoints
 
-    layers = {index: {"input_events": [0]} for index in range(len(graph.layers))}
-    base = operations_at_checkpoints(graph, layers, [1])
-    zero = operations_at_checkpoints(graph, layers, [0])
-    return {"ann_macs": int(sum(ann_macs(graph).values())), "image_macs": int(base[0]["macs"]),
-            "bias_acs_per_step": int(base[0]["acs"] - zero[0]["acs"])}
+    layers = {index: {"input_events": [0, 0]} for index in range(len(graph.layers))}
+    zero, one = operations_at_checkpoints(graph, layers, [0, 1])  # no synaptic events: bias ACs only
+    return {"ann_macs": int(sum(ann_macs(graph).values())), "image_macs": int(one["macs"]),
+            "bias_acs_per_step": int(one["acs"] - zero["acs"])}
 
 
 def energy_ratios(costs: dict, events: float, steps: int) -> dict[str, float]:

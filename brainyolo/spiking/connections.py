@@ -12,9 +12,10 @@ to a fixed-point grid of ``2**-input_shift`` (:func:`input_shift` picks the fine
 sum of one step can overflow 31 bits), spikes add these integers into the connection's own
 ``_input`` buffer, and at the end of the step ``v += _input * 2**-input_shift`` once per neuron.
 Integer sums do not depend on their order, so the spikes of a run do not depend on the number of
-OpenMP threads or the scatter order (float sums would: float addition is not associative). The
-grid is far finer than float32's resolution of the same quantities (yolov3-tiny: ``2**-22`` or
-finer for inputs of order 1). Its templates are ``shared_convolution`` in ``templates/cpp_standalone``
+OpenMP threads or the scatter order (float sums would: float addition is not associative). For
+yolov3-tiny the grid is ``2**-22`` to ``2**-26`` at threshold 1, about float32's own resolution
+near 1: each term is rounded once, as a float32 sum would round it. A step without synaptic events
+leaves ``v`` alone. Its templates are ``shared_convolution`` in ``templates/cpp_standalone``
 (OpenMP: threads take bands of input rows and the spikes at band edges, whose targets two bands
 share, are scattered afterwards; or threads split the output channels; either way no two threads
 write the same neuron) and ``templates/numpy``.

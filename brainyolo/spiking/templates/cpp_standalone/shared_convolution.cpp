@@ -152,6 +152,7 @@
         {% endif %}
     }
     {% endfor %}
+    if (_events_this_step > 0)
     {
         // the step's input, once per neuron in a fixed order: v += _input * 2^-shift; _input = 0
         const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
