@@ -38,6 +38,7 @@ file. Example (``runs/demo.toml``)::
     neuron = ["if_signed_ibt"]
     decode = ["vmem"]
     parameters = [""]          # --params files swept with one compilation ("": the neuron file's values)
+    precision = ["float64", "float32"]  # optional: overrides [simulation] float32, adds -float64 / -float32
 
 Outputs (``runs/NAME/``): ``model/`` (Darknet files of an embedded model), ``model.h5``,
 ``scenes/`` (generated images), one folder per configuration (``CONFIG/metrics.json``, per-image
@@ -97,15 +98,27 @@ class RunSpec:
     neuron: tuple[str, ...] = ("if_signed_ibt",)
     decode: tuple[str, ...] = ("vmem",)
     parameters: tuple[str, ...] = ("",)
+    precision: tuple[str, ...] = ()
+    """``[grid] precision`` ("float32", "float64"); empty: ``[simulation] float32`` for every configuration."""
 
-    def configurations(self) -> list[tuple[str, str, str, str]]:
-        """Every (normalization, neuron, decode, parameter file) of the grid (``""``: the neuron file's own)."""
-        return list(itertools.product(self.normalization, self.neuron, self.decode, self.parameters))
+    def configurations(self) -> list[tuple[str, str, str, str, str]]:
+        """Every (normalization, neuron, decode, parameter file, precision) of the grid (parameter file ``""``:
+        the neuron file's own; precision ``""``: ``[simulation] float32``)."""
+        return list(itertools.product(self.normalization, self.neuron, self.decode, self.parameters,
+                                      self.precision or ("",)))
+
+    def uses_float32(self, precision: str) -> bool:
+        """Whether a configuration of this precision (``""``: the simulation's own) runs in float32."""
+        return precision == "float32" if precision else self.float32
 
 
-def config_name(normalization: str, neuron: str, decode: str, parameters: str = "") -> str:
-    """A configuration's folder name; a parameter file adds its stem."""
-    return f"{normalization}-{Path(neuron).stem}-{decode}" + (f"-{Path(parameters).stem}" if parameters else "")
+PRECISIONS = ("float32", "float64")
+
+
+def config_name(normalization: str, neuron: str, decode: str, parameters: str = "", precision: str = "") -> str:
+    """A configuration's folder name; a parameter file adds its stem, a ``[grid] precision`` its name."""
+    return (f"{normalization}-{Path(neuron).stem}-{decode}" + (f"-{Path(parameters).stem}" if parameters else "")
+            + (f"-{precision}" if precision else ""))
 
 
 MAX_RUN_FILE_BYTES = 256 * 1024
@@ -212,7 +225,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
     calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
     sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
-    grid = table("grid", {"normalization", "neuron", "decode", "parameters"})
+    grid = table("grid", {"normalization", "neuron", "decode", "parameters", "precision"})
     defaults = RunSpec()
     percentile = _typed(path, "calibration", calibration, "percentile", float, defaults.percentile)
     if not 0 < percentile <= 100:
@@ -239,8 +252,10 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         neuron=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
                      for n in _text_list(path, "grid", grid, "neuron", defaults.neuron)),
         decode=_text_list(path, "grid", grid, "decode", defaults.decode),
-        parameters=_parameter_files(path, grid, resolve))
-    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes", "vmem-late"))):
+        parameters=_parameter_files(path, grid, resolve),
+        precision=_text_list(path, "grid", grid, "precision", ()) if "precision" in grid else ())
+    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes", "vmem-late")),
+                         ("precision", PRECISIONS)):
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:
             raise BrainyoloError(path, f"[grid] {key} {bad[0]!r} is not one of {allowed}")
@@ -371,13 +386,13 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
                "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
                "configurations": {}}
     write_json(out_dir / "detections_ann.json", ann_records)
-    for normalization, neuron, decode, parameter_file in spec.configurations():
-        name = config_name(normalization, neuron, decode, parameter_file)
+    for normalization, neuron, decode, parameter_file, precision in spec.configurations():
+        name = config_name(normalization, neuron, decode, parameter_file, precision)
         folder = out_dir / name
         settings = SimulationSettings(
             steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode),
             device=spec.device, threads=spec.threads,
-            float32=spec.float32, sample_neurons=spec.sample_neurons,
+            float32=spec.uses_float32(precision), sample_neurons=spec.sample_neurons,
             parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
             build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input,
                                normalization=normalization))
@@ -394,7 +409,8 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         if spec.record_images and not (folder / "run" / "run_info.json").exists():
             simulate(model_h5, paths[:spec.record_images], settings, folder / "run", progress=progress)
         summary["configurations"][name] = {"normalization": normalization, "neuron": neuron, "decode": decode,
-                                           "parameters": parameter_file, "snn": per_step,
+                                           "parameters": parameter_file,
+                                           "float32": spec.uses_float32(precision), "snn": per_step,
                                            "steps_to_fraction_of_ann": steps_to_fraction(per_step, summary["ann"])}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_json(out_dir / "summary.json", summary)

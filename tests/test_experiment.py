@@ -40,6 +40,8 @@ def test_shipped_run_files_parse():
     ("[model]\nembedded = true\n[images]\nfolder = 'x'\n[calibration]\nscenes = 2\n", "exactly one of labels"),
     ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\nneuron = ['nope']\n",
      "no such neuron model"),
+    ("[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n[grid]\nprecision = ['half']\n",
+     "precision 'half' is not one of"),
     ("colour = 1\n", "unknown entries ['colour']"),
     ("[model\n", "not valid TOML"),
 ])
@@ -49,6 +51,23 @@ def test_bad_run_files(tmp_path, text, problem):
     with pytest.raises(BrainyoloError, match="bad.toml") as err:
         load_run_file(path)
     assert problem in str(err.value)
+
+
+def test_precision_axis(tmp_path):
+    """``[grid] precision`` overrides ``[simulation] float32`` per configuration and names it; without it
+    every configuration keeps the simulation's precision and its old folder name (resume finds it)."""
+    from brainyolo.experiment import config_name
+
+    head = "[model]\nembedded = true\n[images]\nscenes = 2\n[calibration]\nscenes = 2\n"
+    path = tmp_path / "p.toml"
+    path.write_text(head + "[simulation]\nfloat32 = true\n[grid]\nprecision = ['float64', 'float32']\n")
+    spec = load_run_file(path)
+    chosen = [(config_name(*c), spec.uses_float32(c[4])) for c in spec.configurations()]
+    assert chosen == [("channel-if_signed_ibt-vmem-float64", False), ("channel-if_signed_ibt-vmem-float32", True)]
+    path.write_text(head + "[simulation]\nfloat32 = true\n")
+    spec = load_run_file(path)
+    assert [(config_name(*c), spec.uses_float32(c[4])) for c in spec.configurations()] == [
+        ("channel-if_signed_ibt-vmem", True)]
 
 
 def test_run_file_end_to_end_and_resume(tmp_path, tiny_cfg_text, monkeypatch, capsys):
