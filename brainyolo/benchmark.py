@@ -11,12 +11,17 @@
 * ``busy``: the whole model on one image alone, then beside one busy process (a CPU-bound loop at
   normal priority), with OpenMP's passive waiting (the default) and with spinning waits
   (``OMP_WAIT_POLICY=ACTIVE``, the behaviour before): ms per step and the slowdowns side by side.
+* ``profile``: the whole model on one image with Brian2's code-object timers (``profile=True``): ms
+  per step per layer (its incoming connection: convolution, pool or relay; its neurons: state
+  update, thresholds, resets), the synaptic events per second, and the machine's memory bandwidth
+  (a streaming copy) with the events per second it would allow if every event went to memory.
 
 Figures, not pass/fail: the goals are in the README and the issue notes.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import tracemalloc
@@ -44,7 +49,7 @@ def _time(function, repeat: int) -> tuple[float, float]:
 
 
 def run_benchmark(args) -> None:
-    parts = args.only.split(",") if args.only else ["ann", "conv", "snn", "busy"]
+    parts = args.only.split(",") if args.only else ["ann", "conv", "snn", "busy", "profile"]
     _set_threads(args.threads)
     cfg, weights, images = _inputs(args)
     if "ann" in parts:
@@ -55,6 +60,8 @@ def run_benchmark(args) -> None:
         snn_benchmark(args, cfg, weights, images)
     if "busy" in parts:
         busy_benchmark(args, cfg, weights, images)
+    if "profile" in parts:
+        profile_benchmark(args, cfg, weights, images)
 
 
 def _inputs(args):
@@ -261,3 +268,72 @@ def busy_benchmark(args, cfg, weights, images) -> None:
         print(f"  {label}: alone {results[policy, False]:.1f}, beside one busy process {results[policy, True]:.1f} "
               f"({results[policy, True] / results[policy, False]:.2f}x its own alone, "
               f"{results[policy, True] / alone:.2f}x passive alone)")
+
+
+def memory_bandwidth(megabytes: int = 256, repeat: int = 5) -> float:
+    """Bytes per second of a streaming copy of ``megabytes`` (best of ``repeat``; read + write counted)."""
+    source = np.ones(megabytes * 2**20 // 8)
+    target = np.empty_like(source)
+    best = min(_time(lambda: np.copyto(target, source), repeat))
+    return 2 * source.nbytes / (best / 1e3)
+
+
+_CODE_OBJECT = re.compile(r"(conv|pool|relay|layer)(\d+)")
+
+
+def layer_profile(profile: dict[str, float]) -> tuple[dict[int, dict[str, float]], float]:
+    """Code-object seconds (Brian2's profile) per layer: {layer: {"connection": s, "neurons": s}} and the
+    seconds of everything else (monitors, the image input, the clock).
+
+    >>> layer_profile({"conv02_codeobject": 2.0, "layer02_stateupdater_codeobject": 1.0,
+    ...                "relay20_0_codeobject": 0.5, "statemonitor_codeobject": 0.25})
+    ({2: {'connection': 2.0, 'neurons': 1.0}, 20: {'connection': 0.5, 'neurons': 0.0}}, 0.25)
+    """
+    layers, other = {}, 0.0
+    for name, seconds in profile.items():
+        match = _CODE_OBJECT.match(name)
+        if match is None:
+            other += seconds
+            continue
+        entry = layers.setdefault(int(match.group(2)), {"connection": 0.0, "neurons": 0.0})
+        entry["neurons" if match.group(1) == "layer" else "connection"] += seconds
+    return dict(sorted(layers.items())), other
+
+
+def profile_benchmark(args, cfg, weights, images) -> None:
+    """ms/step per layer from Brian2's code-object timers, events/s against memory bandwidth."""
+    import tempfile
+
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import load_model, save_model
+    from brainyolo.pipeline import convert_darknet
+    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+
+    path = list_images(images)[0]
+    with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
+        model_path = Path(tmp) / "model.h5"
+        save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), model_path)
+        kinds = {index: layer.kind for index, layer in enumerate(load_model(model_path).graph.layers)}
+        settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
+                                      float32=args.float32, profile=True)
+        with Simulator(model_path, settings) as simulator:
+            simulator.run(path)  # the build, and a warm-up run
+            result = simulator.run(path)
+    steps = args.snn_steps
+    layers, other = layer_profile(result.timing["profile"])
+    total = sum(e["connection"] + e["neurons"] for e in layers.values()) + other
+    print(f"profile of spiking {cfg.name} on {path.name}, {steps} steps, {args.threads} threads, "
+          f"{'float32' if args.float32 else 'float64'}: {1e3 * result.timing['run_seconds'] / steps:.1f} ms/step "
+          f"(loop), code objects {1e3 * total / steps:.1f} ms/step")
+    print("  layer  kind            connection ms/step  neurons ms/step  share")
+    for index, entry in layers.items():
+        share = (entry["connection"] + entry["neurons"]) / total
+        print(f"  {index:5d}  {kinds.get(index, '?'):14s}  {1e3 * entry['connection'] / steps:18.2f}  "
+              f"{1e3 * entry['neurons'] / steps:15.2f}  {share:5.1%}")
+    print(f"  other (monitors, input, clock): {1e3 * other / steps:.2f} ms/step ({other / total:.1%})")
+    rate = result.synaptic_events / result.timing["run_seconds"]
+    bandwidth = memory_bandwidth()
+    print(f"  {result.synaptic_events / steps:.3g} synaptic events per step, {rate / 1e9:.2f} G events/s; "
+          f"memory bandwidth (streaming copy, one thread) {bandwidth / 1e9:.1f} GB/s: "
+          f"{bandwidth / 8 / 1e9:.2f} G events/s if every event read and wrote a 4-byte int in memory, "
+          f"{bandwidth / 12 / 1e9:.2f} G with its 4-byte weight read from memory too")

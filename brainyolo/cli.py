@@ -608,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="folder of images (default: ../shared calibration set)")
     p.add_argument("--repeat", type=_positive_int, default=10, help="timed forward passes")
     p.add_argument("--threads", type=_positive_int, default=2, help="BLAS / OpenCV / OpenMP threads")
-    p.add_argument("--only", help="comma-separated parts: ann, conv, snn, busy (default: all)")
+    p.add_argument("--only", help="comma-separated parts: ann, conv, snn, busy, profile (default: all)")
     p.add_argument("--conv-size", type=_positive_int, default=52, help="map size of the conv comparison")
     p.add_argument("--conv-steps", type=_positive_int, default=200, help="steps of the conv comparison")
     p.add_argument("--snn-steps", type=_positive_int, default=100, help="steps of the whole-network run")

@@ -59,6 +59,9 @@ class SimulationSettings:
     build: BuildOptions = field(default_factory=BuildOptions)
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
     """Per-layer neuron parameters of the runs (:mod:`brainyolo.parameters`): not part of the build."""
+    profile: bool = False
+    """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
+    ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
 
 
 @contextlib.contextmanager
@@ -350,6 +353,20 @@ def _environment(**values):
         put(saved)
 
 
+def read_profile(path: Path) -> dict[str, float]:
+    """Brian2's ``profiling_info.txt`` (lines ``code_object<TAB>seconds``) as {code object: seconds}."""
+    profile = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2:
+            raise BrainyoloError(path, f"line {number} is not 'code object, seconds'")
+        try:
+            profile[parts[0]] = float(parts[1])
+        except ValueError:
+            raise BrainyoloError(path, f"line {number}: {parts[1]!r} is not a number of seconds") from None
+    return profile
+
+
 class _StandaloneRunner:
     """One compiled binary, many images."""
 
@@ -368,7 +385,8 @@ class _StandaloneRunner:
                                  settings.sample_neurons)
         net = brian2.Network(self.network.objects() + self.recorder.objects())
         # the report function prints machine-readable progress lines (shown or not per run)
-        net.run(settings.steps * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second)
+        net.run(settings.steps * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
+                profile=settings.profile)
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
@@ -398,6 +416,8 @@ class _StandaloneRunner:
                   "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
                   "process_seconds": elapsed,
                   "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
+        if self.settings.profile:
+            timing["profile"] = read_profile(result_dir / "profiling_info.txt")
         self.build_seconds = 0.0  # later images reuse the binary
         shutil.rmtree(result_dir, ignore_errors=True)
         return self.network, self.recorder, data, timing
