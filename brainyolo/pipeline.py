@@ -140,6 +140,13 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
                                    f"{one_line(error)}); the others are saved: run again to retry them")
 
 
+def _without_threads(pinned: dict) -> dict:
+    """Pinned evaluation settings less the thread count and profiling: spikes do not depend on them
+    (deterministic by construction), so an evaluation may resume with other threads."""
+    settings = {k: v for k, v in pinned.get("settings", {}).items() if k not in ("threads", "profile")}
+    return {**pinned, "settings": settings}
+
+
 def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
                  progress: bool = True, farm=None) -> dict[int, list[dict]]:
     """Simulate and decode every image, resumably; return ``{step: records of all images}``.
@@ -169,7 +176,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     per_image = out_dir / "snn_images"
     settings_file = out_dir / "snn_settings.json"
     if settings_file.exists():
-        if json.loads(settings_file.read_text()) != pinned:
+        if _without_threads(json.loads(settings_file.read_text())) != _without_threads(pinned):
             raise BrainyoloError(out_dir, "holds an SNN evaluation with other settings (model, steps, "
                                           "decoding or simulation options): use another output folder")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -133,8 +134,10 @@ def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cf
     simulated.clear()
     monkeypatch.setattr(simulate_module.Simulator, "run", lambda self, path: (simulated.append(Path(path).name),
                                                                                real_run(self, path))[1])
-    records = evaluate_snn(tmp_path / "m.h5", images, settings, tmp_path / "eval", progress=False)
-    assert simulated == ["scene0002.png", "scene0003.png"]  # only the missing images, once each
+    # resumed with another thread count (the spikes do not depend on it): only the missing images, once each
+    records = evaluate_snn(tmp_path / "m.h5", images, dataclasses.replace(settings, threads=settings.threads + 1),
+                           tmp_path / "eval", progress=False)
+    assert simulated == ["scene0002.png", "scene0003.png"]
     assert sorted(records) == [10, 20]
     assert {r["file_name"] for r in records[20]} <= {p.name for p in images}
     # another evaluation in the same folder is refused
