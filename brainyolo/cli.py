@@ -294,6 +294,22 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def cmd_scenes(args) -> int:
+    from brainyolo import scenes
+    from brainyolo.fileio import staged_directory
+
+    out = Path(args.output_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BrainyoloError(out, "is not an empty folder: scenes go into a new or empty one (never mixed "
+                                  "with other scenes)")
+    with staged_directory(out) as stage:
+        scenes.write_scenes(stage, args.count, args.seed)
+        (stage / "classes.names").write_text("\n".join(scenes.CLASS_NAMES) + "\n")
+    print(f"{args.count} scenes (seed {args.seed}): {out / 'images'}, YOLO labels in {out / 'labels'}, "
+          f"class names in {out / 'classes.names'}")
+    return 0
+
+
 def cmd_analyze(args) -> int:
     from brainyolo.analysis import analyze
 
@@ -582,6 +598,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", help="URL prefix holding the same file names, instead of the official addresses")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_fetch)
+
+    p = commands.add_parser("scenes", help="write generated scenes with YOLO labels (fresh test data)",
+                            description="The seeded scene generator the demo, calibration and training use: "
+                                        "DIR/images/sceneNNNN.png, DIR/labels/sceneNNNN.txt (class cx cy w h, "
+                                        "normalized) and DIR/classes.names. The same seed gives the same scenes.")
+    p.add_argument("--count", type=_positive_int, required=True, help="number of scenes")
+    p.add_argument("--seed", type=int, required=True, help="generator seed (training used 7; pick another)")
+    p.add_argument("-o", "--output", dest="output_dir", required=True, help="a new or empty folder")
+    p.set_defaults(run=cmd_scenes)
 
     p = commands.add_parser("cache", help="list or remove compiled networks in the build cache",
                             description="The C++ standalone builds kept in $BRAINYOLO_CACHE (default "

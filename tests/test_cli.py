@@ -272,3 +272,29 @@ def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, 
     assert not [p for p in builds.iterdir() if p.is_dir()]
     with pytest.raises(SystemExit):
         main(["cache", "--older-than", "-1"])
+
+
+def test_scenes_command_writes_the_generators_scenes(tmp_path):
+    from importlib import resources
+
+    from brainyolo import scenes
+    from brainyolo.evaluation import read_ground_truth
+    from brainyolo.images import list_images
+
+    code, out, err = run_cli("scenes", "--count", 3, "--seed", 11, "-o", tmp_path / "s")
+    assert code == 0, err
+    reference = scenes.write_scenes(tmp_path / "ref", 3, 11)  # the generator the demo and training use
+    for path in reference:
+        assert (tmp_path / "s" / "images" / path.name).read_bytes() == path.read_bytes()
+        label = path.parent.parent / "labels" / f"{path.stem}.txt"
+        assert (tmp_path / "s" / "labels" / label.name).read_text() == label.read_text()
+    names = (tmp_path / "s" / "classes.names").read_text().split()
+    assert names == resources.files("brainyolo").joinpath("data/scenes.names").read_text().split()
+    images = list_images(tmp_path / "s" / "images")
+    truths = read_ground_truth(images, names, labels=tmp_path / "s" / "labels")  # usable as --images/--labels
+    assert len(truths) == 3
+    # a folder with other scenes is refused, nothing written
+    before = sorted(p.name for p in (tmp_path / "s" / "images").iterdir())
+    code, out, err = run_cli("scenes", "--count", 5, "--seed", 12, "-o", tmp_path / "s")
+    assert code == 2 and err.count("\n") == 1 and "is not an empty folder" in err and str(tmp_path / "s") in err
+    assert sorted(p.name for p in (tmp_path / "s" / "images").iterdir()) == before
