@@ -294,6 +294,30 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from brainyolo.evaluation import paired_bootstrap, read_ground_truth
+    from brainyolo.experiment import configuration_records
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import load_model
+
+    run_dir = _existing(args.run_dir)
+    names = load_model(_existing(args.model or Path(run_dir) / "model.h5")).graph.class_names
+    (label_a, a, files_a), (label_b, b, files_b) = (configuration_records(run_dir, s) for s in (args.a, args.b))
+    common = sorted(set(files_a) & set(files_b))
+    if not common:
+        raise BrainyoloError(run_dir, f"{label_a} and {label_b} share no image")
+    paths = [p for p in list_images(_existing(args.images)) if p.name in set(common)]
+    if len(paths) != len(common):
+        raise BrainyoloError(args.images, f"lacks {len(common) - len(paths)} of the compared images")
+    source = _existing(args.labels or args.coco)
+    truths = read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source)
+    result = paired_bootstrap(truths, a, b, len(names), args.resamples, args.seed)
+    verdict = "within the images' noise" if result["low"] <= 0 <= result["high"] else "beyond the images' noise"
+    print(f"{label_a} - {label_b}: mAP@0.5 {result['difference']:+.4f} (95 % interval {result['low']:+.4f} .. "
+          f"{result['high']:+.4f}, {args.resamples} paired bootstrap resamples of {len(paths)} images): {verdict}")
+    return 0
+
+
 def cmd_scenes(args) -> int:
     from brainyolo import scenes
     from brainyolo.fileio import staged_directory
@@ -598,6 +622,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mirror", help="URL prefix holding the same file names, instead of the official addresses")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=cmd_fetch)
+
+    p = commands.add_parser("compare", help="is one configuration's mAP@0.5 above another's beyond image noise?",
+                            description="Paired bootstrap over the images of two detectors' mAP@0.5 difference, "
+                                        "from a run's (or an SNN evaluation's) per-image results: A and B are "
+                                        "CONFIG@STEP (a configuration folder and a checkpoint) or ANN.")
+    p.add_argument("run_dir", help="brainyolo run's output folder (or evaluate --mode snn's, CONFIG '.')")
+    p.add_argument("a", help="CONFIG@STEP or ANN")
+    p.add_argument("b", help="CONFIG@STEP or ANN")
+    p.add_argument("--images", required=True, help="folder of the evaluated images")
+    truth = p.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--labels", help="folder of YOLO txt labels")
+    truth.add_argument("--coco", help="COCO instances JSON")
+    p.add_argument("--model", help="model file for the class names (default: RUN_DIR/model.h5)")
+    p.add_argument("--resamples", type=_positive_int, default=200, help="bootstrap resamples (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="resampling seed")
+    p.set_defaults(run=cmd_compare)
 
     p = commands.add_parser("scenes", help="write generated scenes with YOLO labels (fresh test data)",
                             description="The seeded scene generator the demo, calibration and training use: "

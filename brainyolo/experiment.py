@@ -509,3 +509,35 @@ def energy_ratios(costs: dict, events: float, steps: int) -> dict[str, float]:
     acs = events + costs["bias_acs_per_step"] * steps
     return {kind: (costs["image_macs"] * MAC_PJ[kind] + acs * AC_PJ[kind]) / (costs["ann_macs"] * MAC_PJ[kind])
             for kind in MAC_PJ}
+
+
+def configuration_records(run_dir, spec: str) -> tuple[str, list[dict], list[str]]:
+    """A run's detections named ``CONFIG@STEP`` (or ``ANN``): (label, records, file names of its images).
+
+    ``CONFIG`` is a configuration folder of ``run_dir`` (its per-image results); ``STEP`` one of its
+    checkpoints. Also works on an ``evaluate --mode snn`` output folder with ``.`` as ``CONFIG``.
+    """
+    import json
+
+    run_dir = Path(run_dir)
+    if spec == "ANN":
+        path = run_dir / "detections_ann.json"
+        if not path.is_file():
+            raise BrainyoloError(path, "not found: is this a run's (or an evaluation's) output folder?")
+        records = json.loads(path.read_text())
+        return "ANN", records, sorted({r["file_name"] for r in records})
+    name, _, step = spec.rpartition("@")
+    if not name or not step.isdigit():
+        raise BrainyoloError(None, f"{spec!r}: name a configuration and a checkpoint as CONFIG@STEP (or ANN)")
+    folder = run_dir / name / "snn_images"
+    done = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not done:
+        raise BrainyoloError(folder, "holds no per-image SNN results")
+    records, files = [], []
+    for path in done:
+        image = json.loads(path.read_text())
+        if step not in image.get("detections", {}):
+            raise BrainyoloError(path, f"has no checkpoint {step} (it has {', '.join(image['detections'])})")
+        records += image["detections"][step]
+        files.append(image["file_name"])
+    return spec, records, files

@@ -60,3 +60,57 @@ def test_read_voc_annotations(tmp_path):
         read_voc_annotations([tmp_path / "y.jpg"], tmp_path / "ann", ["cat"])
     with pytest.raises(BrainyoloError, match="z.xml: cannot read"):
         read_voc_annotations([tmp_path / "z.jpg"], tmp_path / "ann", ["cat"])
+
+
+def _four_images():
+    truths = [GroundTruth(f"im{i}.png", 100, 100, np.array([[10.0, 10.0, 40.0, 40.0]]), np.array([0]))
+              for i in range(4)]
+    hit = [{"file_name": f"im{i}.png", "category_id": 0, "bbox": [10.0, 10.0, 40.0, 40.0], "score": 0.9}
+           for i in range(4)]
+    return truths, hit
+
+
+def test_paired_bootstrap_by_hand():
+    from brainyolo.evaluation import paired_bootstrap
+
+    truths, hit = _four_images()
+    # B finds the objects of images 0 and 1 only: recall 1/2 at precision 1 -> COCO's 101-point AP 51/101
+    result = paired_bootstrap(truths, hit, hit[:2], n_classes=2, resamples=60, seed=3)
+    assert result["difference"] == pytest.approx(1 - 51 / 101)
+    # every resample: B can only lose; all four images of one kind drawn gives 0 (P = 1/8), never above 1
+    assert 0 <= result["low"] < result["difference"] < result["high"] <= 1
+    same = paired_bootstrap(truths, hit, list(hit), n_classes=2, resamples=10)
+    assert (same["difference"], same["low"], same["high"]) == (0, 0, 0)
+
+
+def test_compare_command(tmp_path, capsys, tiny_converted):
+    import json
+
+    from brainyolo.cli import main
+    from brainyolo.experiment import configuration_records
+
+    truths, hit = _four_images()
+    run = tmp_path / "run"
+    for i, record in enumerate(hit):
+        (run / "cfg" / "snn_images").mkdir(parents=True, exist_ok=True)
+        image = {"file_name": record["file_name"], "detections": {"10": [record] if i < 2 else [], "20": [record]}}
+        (run / "cfg" / "snn_images" / f"im{i}.json").write_text(json.dumps(image))
+    (run / "detections_ann.json").write_text(json.dumps(hit))
+    assert configuration_records(run, "cfg@10")[1] == hit[:2]
+    with pytest.raises(BrainyoloError, match="has no checkpoint 30"):
+        configuration_records(run, "cfg@30")
+    with pytest.raises(BrainyoloError, match="CONFIG@STEP"):
+        configuration_records(run, "cfg")
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for t in truths:
+        Image.new("RGB", (100, 100)).save(tmp_path / "images" / t.file_name)
+        (tmp_path / "labels" / t.file_name.replace(".png", ".txt")).write_text("0 0.3 0.3 0.4 0.4\n")
+    model = tiny_converted[0]  # (only its class names: three, two without objects here)
+    assert main(["compare", str(run), "ANN", "cfg@10", "--images", str(tmp_path / "images"), "--labels",
+                 str(tmp_path / "labels"), "--model", str(model), "--resamples", "20"]) == 0
+    out = capsys.readouterr().out
+    assert f"mAP@0.5 {1 - 51 / 101:+.4f}" in out and "20 paired bootstrap resamples of 4 images" in out
+
