@@ -8,10 +8,10 @@ through their names (Darknet's coco.names spells a few of them differently).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
