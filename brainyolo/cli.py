@@ -94,7 +94,7 @@ def _simulation_settings(args, model):
         threads=args.threads or usable_cores(),
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
-                           input=args.input, normalization=args.norm))
+                           input=args.input, normalization=args.norm, schedule=args.schedule.replace("-", "_")))
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 
@@ -474,6 +474,9 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--input", choices=("current", "poisson"), default="current",
                    help="image as constant current into layer 0, or as Poisson spikes")
     p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
+    p.add_argument("--schedule", choices=("delayed", "same-step"), default="delayed",
+                   help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
+                        "same-step: layer by layer within each step (spikingjelly, snnTorch)")
     p.add_argument("--float32", action="store_true", help="single-precision state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",

@@ -65,13 +65,21 @@ def late_checkpoints(checkpoints, steps: int, decode: str) -> tuple[int, ...]:
     return tuple(sorted(set(checkpoints) | {t // 2 for t in (*checkpoints, steps) if t // 2 > 0} | {steps}))
 
 
-def spike_delays(graph: Graph, poisson_input: bool = False) -> list[int]:
+SCHEDULES = ("delayed", "same_step")
+"""How a step's spikes travel (:class:`brainyolo.spiking.builder.BuildOptions`): ``delayed`` (one step per
+spiking layer, Spiking-YOLO's simulation) or ``same_step`` (layer by layer within the step)."""
+
+
+def spike_delays(graph: Graph, poisson_input: bool = False, schedule: str = "delayed") -> list[int]:
     """Per layer, the number of steps before its neurons can first spike.
 
     A convolution fed by the image as a current spikes from the first step (delay 0; 1 with
     Poisson input spikes). Every spiking layer adds one step to its inputs' largest delay; a
-    single-input route and the heads have their input's delay.
+    single-input route and the heads have their input's delay. With the ``same_step`` schedule a
+    spike reaches every later layer within its step: every delay is 0.
     """
+    if schedule == "same_step":
+        return [0] * len(graph.layers)
     delays: list[int] = []
     for layer in graph.layers:
         sources = [(0 if poisson_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
@@ -124,22 +132,29 @@ class Decoder:
     decode: str = "vmem"
     threshold: float = EVAL_THRESHOLD
     v_th: float = 1.0
+    schedule: str = "delayed"
 
     @classmethod
     def for_model(cls, model: ConvertedModel, normalization: str | None = None, decode: str = "vmem",
-                  poisson_input: bool = False, threshold: float = EVAL_THRESHOLD) -> Decoder:
+                  poisson_input: bool = False, threshold: float = EVAL_THRESHOLD,
+                  schedule: str = "delayed") -> Decoder:
         if decode not in DECODERS:
             raise ValueError(f"decode {decode!r} is not one of {DECODERS}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
         graph = model.normalized_graph(normalization)
-        return cls(graph, model.lambdas(normalization), spike_delays(graph, poisson_input), decode, threshold)
+        return cls(graph, model.lambdas(normalization), spike_delays(graph, poisson_input, schedule), decode,
+                   threshold, schedule=schedule)
 
     def output_delay(self, index: int) -> int:
         """Steps before output layer ``index`` integrates synaptic input (one more for its spikes).
 
-        Its input layer first spikes at step ``delay + 1`` and that spike reaches ``V`` in the same step.
+        Its input layer first spikes at step ``delay + 1`` and that spike reaches ``V`` in the same step;
+        delayed, an output neuron's threshold runs before that step's input arrives (its spikes follow one
+        step later); same-step, after it.
         """
         delay = max(self.delays[i] for i in self.graph.layers[index].inputs if i != INPUT)
-        return delay + (1 if self.decode == "spikes" else 0)
+        return delay + (1 if self.decode == "spikes" and self.schedule == "delayed" else 0)
 
     def head_maps(self, outputs: dict, steps) -> list[list[np.ndarray]]:
         """Per checkpoint, the head maps (one per head, ``(C, H, W)``) estimated from ``outputs``.
@@ -305,7 +320,8 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
                                      "the spike-count read-out needs a run made with --output spikes")
             model = load_model(path)
             decoder = Decoder.for_model(model, str(attrs["normalization"]), decode,
-                                        poisson_input=attrs["input"] == "poisson", threshold=threshold)
+                                        poisson_input=attrs["input"] == "poisson", threshold=threshold,
+                                        schedule=str(attrs.get("schedule", "delayed")))
             _, height, width = model.graph.input_shape
             names = model.graph.class_names
             steps = [int(s) for s in attrs["checkpoints"]]

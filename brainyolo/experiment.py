@@ -28,6 +28,7 @@ file. Example (``runs/demo.toml``)::
     threads = 2                # default: the cores this process may use
     float32 = false
     input = "current"
+    schedule = "delayed"       # or "same_step": spikes cross every layer within their step
 
     [monitors]
     record_images = 1          # images also simulated into CONFIG/run/ (recordings.h5) for analysis
@@ -92,6 +93,7 @@ class RunSpec:
     threads: int = field(default_factory=usable_cores)
     float32: bool = False
     input: str = "current"
+    schedule: str = "delayed"
     record_images: int = 1
     sample_neurons: int = 20
     normalization: tuple[str, ...] = ("channel",)
@@ -223,7 +225,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         raise BrainyoloError(path, "[model] needs embedded = true, or cfg and weights")
     model = {"embedded": True} if embedded else {k: resolve(v) for k, v in files.items() if v}
     calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
-    sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input"})
+    sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input", "schedule"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
     grid = table("grid", {"normalization", "neuron", "decode", "parameters", "precision"})
     defaults = RunSpec()
@@ -245,6 +247,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         threads=_typed(path, "simulation", sim, "threads", int, defaults.threads, 1, 1024),
         float32=_typed(path, "simulation", sim, "float32", bool, defaults.float32),
         input=_typed(path, "simulation", sim, "input", str, defaults.input),
+        schedule=_typed(path, "simulation", sim, "schedule", str, defaults.schedule),
         record_images=_typed(path, "monitors", monitors, "record_images", int, defaults.record_images, 0, 10_000),
         sample_neurons=_typed(path, "monitors", monitors, "sample_neurons", int, defaults.sample_neurons, 1,
                               100_000),
@@ -259,8 +262,10 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:
             raise BrainyoloError(path, f"[grid] {key} {bad[0]!r} is not one of {allowed}")
-    if spec.device not in ("cpp_standalone", "runtime") or spec.input not in ("current", "poisson"):
-        raise BrainyoloError(path, "[simulation] device is cpp_standalone or runtime; input current or poisson")
+    if spec.device not in ("cpp_standalone", "runtime") or spec.input not in ("current", "poisson") \
+            or spec.schedule not in ("delayed", "same_step"):
+        raise BrainyoloError(path, "[simulation] device is cpp_standalone or runtime; input current or poisson; "
+                                   "schedule delayed or same_step")
     from brainyolo.spiking.builder import hidden_neuron_model
 
     for neuron in spec.neuron:
@@ -394,7 +399,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
             device=spec.device, threads=spec.threads,
             float32=spec.uses_float32(precision), sample_neurons=spec.sample_neurons,
             parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
-            build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input,
+            build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input, schedule=spec.schedule,
                                normalization=normalization))
         if progress:
             print(f"{spec.name}: {name}", flush=True)

@@ -169,7 +169,7 @@ def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str
     def make():
         model = load_model(model_path)
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    poisson_input=settings.build.input == "poisson")
+                                    poisson_input=settings.build.input == "poisson", schedule=settings.build.schedule)
         return Simulator(model_path, settings), decoder, model.graph.class_names
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)

@@ -140,10 +140,17 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
                                    f"{one_line(error)}); the others are saved: run again to retry them")
 
 
+PINNED_DEFAULTS = {"schedule": "delayed"}
+"""Build options added since evaluations were first pinned, with the value older ones ran with."""
+
+
 def _without_threads(pinned: dict) -> dict:
     """Pinned evaluation settings less the thread count and profiling: spikes do not depend on them
-    (deterministic by construction), so an evaluation may resume with other threads."""
+    (deterministic by construction), so an evaluation may resume with other threads; options newer
+    than the pinned file count as their former behaviour."""
     settings = {k: v for k, v in pinned.get("settings", {}).items() if k not in ("threads", "profile")}
+    if isinstance(settings.get("build"), dict):
+        settings["build"] = {**PINNED_DEFAULTS, **settings["build"]}
     return {**pinned, "settings": settings}
 
 
@@ -189,7 +196,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     todo = [p for p in image_paths if not (per_image / f"{p.stem}.json").exists()]
     if todo:
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    poisson_input=settings.build.input == "poisson")
+                                    poisson_input=settings.build.input == "poisson", schedule=settings.build.schedule)
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
         if farm is not None and farm.active:

@@ -256,7 +256,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
             study.enqueue_trial(point)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     decoder = Decoder.for_model(model, simulation.build.normalization, decode,
-                                poisson_input=simulation.build.input == "poisson")
+                                poisson_input=simulation.build.input == "poisson", schedule=simulation.build.schedule)
 
     bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                disable=None if progress else True)

@@ -459,3 +459,82 @@ def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
     np.testing.assert_array_equal(counts["00"][1], negative)
     one_phase = _run_counts(model_path, image, tmp_path, "one", steps=steps)["00"][0]
     assert 0 < positive.sum() and (positive != one_phase).any()
+
+
+def _first_input_steps(run_dir, model_path, steps):
+    """Per output layer, the first recorded step whose V is not the bias alone (t * b~), and the bias check."""
+    graph = load_model(model_path).normalized_graph()
+    first = {}
+    with h5py.File(run_dir / "recordings.h5") as f:
+        for index, group in f["images/0000/output"].items():
+            v = group["v"][()]  # (checkpoints, C, H, W): every step 1..steps
+            bias = graph.layers[int(index)].bias.astype(np.float64)[None, :, None, None]
+            only_bias = np.all(np.abs(v - np.arange(1, steps + 1)[:, None, None, None] * bias) < 1e-9, axis=(1, 2, 3))
+            first[int(index)] = int(np.argmin(only_bias)) + 1 if not only_bias.all() else steps + 1
+    return first
+
+
+@pytest.mark.parametrize("schedule", ["delayed", "same_step"])
+def test_schedules_deliver_when_the_decoder_assumes(tiny_h5, tmp_path, schedule):
+    """Output membranes get no synaptic input before the decoder's delay (and get it right after it, in
+    these networks); same-step spikes cross the network within their step. Biases are zeroed: a
+    hidden neuron's own bias makes it fire without any input, which no delay bounds."""
+    from brainyolo.decoding import Decoder
+    from brainyolo.graph import Conv
+
+    source, image = tiny_h5
+    model = load_model(source)
+    for layer in model.graph.layers:
+        if isinstance(layer, Conv):
+            layer.bias = np.zeros_like(layer.bias)
+    model_path = tmp_path / "no-bias.h5"
+    save_model(model, model_path)
+    steps = 16
+    firsts = {}
+    for kind in ("delayed", schedule):
+        settings = SimulationSettings(steps=steps, checkpoints=tuple(range(1, steps + 1)), device="runtime",
+                                      build=BuildOptions(schedule=kind))
+        simulate(model_path, [image], settings, tmp_path / kind, progress=False)
+        firsts[kind] = _first_input_steps(tmp_path / kind, model_path, steps)
+        decoder = Decoder.for_model(load_model(model_path), schedule=kind)
+        # layer 12 reads a single chain of layers: no input before the decoder's delay (neurons may
+        # need a few steps to reach their thresholds, so it may come later). Layer 19 reads a route of
+        # an early and a late path: delayed, the early path's spikes arrive before the route's delay,
+        # which is its latest input's by design.
+        assert firsts[kind][12] > decoder.output_delay(12), (kind, firsts)
+    assert firsts["delayed"][12] > 11
+    if schedule == "same_step":
+        assert all(decoder.output_delay(i) == 0 for i in firsts["same_step"])
+        assert all(firsts["same_step"][i] < firsts["delayed"][i] - 5 for i in firsts["delayed"]), firsts
+
+
+def test_same_step_rates_approach_ann_activations(tiny_h5, tmp_path):
+    model_path, image = tiny_h5
+    errors = {}
+    for steps in (40, 320):
+        settings = SimulationSettings(steps=steps, device="runtime", build=BuildOptions(schedule="same_step"))
+        simulate(model_path, [image], settings, tmp_path / str(steps), progress=False)
+        errors[steps] = layer_errors(model_path, image, tmp_path / str(steps), steps)
+    for key in errors[40]:
+        assert errors[320][key] < errors[40][key], key
+    assert errors[320][0] <= 2 / 320
+
+
+@pytest.mark.standalone_only
+def test_same_step_runtime_and_cpp_standalone_identical(tiny_h5, tmp_path, build_cache):
+    """Brian2's standalone code runs the same-step order too (its own objects and the custom ones)."""
+    model_path, image = tiny_h5
+    for device in ("runtime", "cpp_standalone"):
+        simulate(model_path, [image], SimulationSettings(steps=30, checkpoints=(10, 30), device=device, threads=2,
+                                                         build=BuildOptions(schedule="same_step")),
+                 tmp_path / device, progress=False)
+    with h5py.File(tmp_path / "runtime/recordings.h5") as a, h5py.File(tmp_path / "cpp_standalone/recordings.h5") as b:
+        compared = 0
+        for name in ("images/0000/layers", "images/0000/output"):
+            for layer in a[name]:
+                for key in a[name][layer]:
+                    np.testing.assert_array_equal(a[name][layer][key][()], b[name][layer][key][()],
+                                                  err_msg=f"{name}/{layer}/{key}")
+                    compared += 1
+        assert compared > 20
+        assert a.attrs["schedule"] == b.attrs["schedule"] == "same_step"

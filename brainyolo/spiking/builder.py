@@ -26,6 +26,7 @@ import brian2
 import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
+from brainyolo.decoding import SCHEDULES
 from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.modelfile import ConvertedModel
@@ -70,6 +71,13 @@ class BuildOptions:
     fused_thresholds : bool
         Test both events of a signed neuron in one pass (:class:`SignedThresholder`; the same
         events, one scan of ``v`` instead of two); False keeps Brian2's two thresholders.
+    schedule : {"delayed", "same_step"}
+        ``delayed`` (Brian2's slots: every layer's state update, then thresholds, then connections,
+        then resets): a spike reaches the next layer's membrane in its step and can make it fire in
+        the next, one step per spiking layer (Spiking-YOLO). ``same_step``: layer by layer in
+        topological order, each layer's incoming connections, state update, threshold and reset
+        before the next layer's (:func:`same_step_schedule`): a spike crosses the whole network
+        within its step, as layer-by-layer SNN frameworks (spikingjelly, snnTorch) compute it.
     """
 
     neuron: str = "if_signed_ibt"
@@ -78,10 +86,11 @@ class BuildOptions:
     input: str = "current"
     normalization: str | None = None
     fused_thresholds: bool = True
+    schedule: str = "delayed"
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
-                               (self.input, INPUT_MODES)):
+                               (self.input, INPUT_MODES), (self.schedule, SCHEDULES)):
             if value not in allowed:
                 raise ValueError(f"{value!r} is not one of {allowed}")
 
@@ -497,4 +506,47 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
     ctx = _Context(net, graph.shapes(), hidden, output, feeds_head)
     for index, layer in enumerate(graph.layers):
         build_rule(layer, index, ctx)
+    if options.schedule == "same_step":
+        same_step_schedule(net)
     return net
+
+
+_STAGES = {"connection": 0, "update": 1, "threshold": 2, "reset": 3}
+"""Within one layer of the ``same_step`` schedule: incoming connections, state update, threshold, reset."""
+
+
+def _stage(obj) -> int:
+    from brian2.groups.neurongroup import Resetter, StateUpdater, Thresholder
+
+    from brainyolo.spiking.thresholder import SignedThresholder
+
+    if isinstance(obj, StateUpdater):
+        return _STAGES["update"]
+    if isinstance(obj, (Thresholder, SignedThresholder)):  # (the fused one also updates the state first)
+        return _STAGES["threshold"]
+    if isinstance(obj, Resetter):
+        return _STAGES["reset"]
+    return _STAGES["update"]  # anything else a group runs every step (e.g. run_regularly)
+
+
+def same_step_schedule(net: SpikingNetwork) -> None:
+    """Run every layer's objects in one scheduling slot, layer by layer in graph (topological) order.
+
+    Graph order is topological (a layer reads only earlier layers), so when layer ``l``'s
+    connections run, the spikes of their sources in this step are already in the event spaces.
+    Poisson input spikes come first. Monitors keep their own slot (after everything).
+    """
+    slot, stride = "groups", len(_STAGES)
+    if net.poisson is not None:
+        for obj in [net.poisson, *net.poisson.contained_objects]:
+            obj.when, obj.order = slot, -stride
+    for index, layer in net.layers.items():
+        if not layer.own:
+            continue
+        base = index * stride
+        for connection in layer.connections:
+            for obj in [connection, *getattr(connection, "contained_objects", [])]:
+                obj.when, obj.order = slot, base + _STAGES["connection"]
+        layer.group.when, layer.group.order = slot, base + _STAGES["update"]
+        for obj in layer.group.contained_objects:
+            obj.when, obj.order = slot, base + _stage(obj)

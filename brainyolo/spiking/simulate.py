@@ -245,7 +245,7 @@ class Simulator:
         return {"model_file": str(self.model_path), "steps": s.steps, "device": s.device,
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
-                "input": s.build.input, "connectivity": s.build.connectivity,
+                "input": s.build.input, "connectivity": s.build.connectivity, "schedule": s.build.schedule,
                 "normalization": s.build.normalization or self.model.normalization,
                 "parameters": {str(k): v for k, v in self.parameters.items()}}
 
@@ -264,7 +264,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
         info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
                 "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
         attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
-                                      "connectivity")}
+                                      "connectivity", "schedule")}
         attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
         attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
         run_dir.mkdir(parents=True, exist_ok=True)
