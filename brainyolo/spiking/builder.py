@@ -534,7 +534,9 @@ def same_step_schedule(net: SpikingNetwork) -> None:
 
     Graph order is topological (a layer reads only earlier layers), so when layer ``l``'s
     connections run, the spikes of their sources in this step are already in the event spaces.
-    Poisson input spikes come first. Monitors keep their own slot (after everything).
+    Poisson input spikes come first. Monitors are not part of the network: the recorder, made
+    afterwards, puts its state monitors at the start of a step and each sampled spike monitor right
+    after its layer's (rescheduled) thresholder.
     """
     slot, stride = "groups", len(_STAGES)
     if net.poisson is not None:
