@@ -144,7 +144,7 @@ PINNED_DEFAULTS = {"schedule": "delayed"}
 """Build options added since evaluations were first pinned, with the value older ones ran with."""
 
 
-def _without_threads(pinned: dict) -> dict:
+def _comparable_pin(pinned: dict) -> dict:
     """Pinned evaluation settings less the thread count and profiling: spikes do not depend on them
     (deterministic by construction), so an evaluation may resume with other threads; options newer
     than the pinned file count as their former behaviour."""
@@ -183,7 +183,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     per_image = out_dir / "snn_images"
     settings_file = out_dir / "snn_settings.json"
     if settings_file.exists():
-        if _without_threads(json.loads(settings_file.read_text())) != _without_threads(pinned):
+        if _comparable_pin(json.loads(settings_file.read_text())) != _comparable_pin(pinned):
             raise BrainyoloError(out_dir, "holds an SNN evaluation with other settings (model, steps, "
                                           "decoding or simulation options): use another output folder")
     else:
