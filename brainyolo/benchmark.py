@@ -188,22 +188,30 @@ def conv_benchmark(args, cfg, weights) -> None:
     print(f"  {'peak memory (MiB)':22s}{ms / 2**20:16.1f}{mu / 2**20:16.1f}{mu / ms:9.1f}x")
 
 
+def _benchmark_model(cfg, weights, images, folder) -> Path:
+    """The model converted (calibrated on the first 8 images) into ``folder/model.h5``."""
+    from brainyolo.images import list_images
+    from brainyolo.modelfile import save_model
+    from brainyolo.pipeline import convert_darknet
+
+    path = Path(folder) / "model.h5"
+    save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), path)
+    return path
+
+
 def snn_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
     from brainyolo.images import list_images
-    from brainyolo.modelfile import save_model
-    from brainyolo.pipeline import convert_darknet
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     paths = list_images(images)
     with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
-        model = convert_darknet(cfg, weights, paths[:8], progress=False)
-        save_model(model, Path(tmp) / "model.h5")
+        model_path = _benchmark_model(cfg, weights, images, tmp)
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
                                       float32=args.float32)
         # each image `snn_repeat` times through the same binary: the spread shows the machine's noise
-        info = simulate(Path(tmp) / "model.h5", paths[:2] * args.snn_repeat, settings, Path(tmp) / "run",
+        info = simulate(model_path, paths[:2] * args.snn_repeat, settings, Path(tmp) / "run",
                         progress=False)
     neurons = sum(v["neurons"] for v in info["layer_spikes"].values())
     runs = info["images"]
@@ -230,15 +238,12 @@ def busy_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
     from brainyolo.images import list_images
-    from brainyolo.modelfile import save_model
-    from brainyolo.pipeline import convert_darknet
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     path = list_images(images)[0]
     results = {}
     with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
-        model_path = Path(tmp) / "model.h5"
-        save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), model_path)
+        model_path = _benchmark_model(cfg, weights, images, tmp)
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
                                       float32=args.float32)
         saved = os.environ.get("OMP_WAIT_POLICY")
@@ -305,14 +310,12 @@ def profile_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
     from brainyolo.images import list_images
-    from brainyolo.modelfile import load_model, save_model
-    from brainyolo.pipeline import convert_darknet
+    from brainyolo.modelfile import load_model
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     path = list_images(images)[0]
     with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
-        model_path = Path(tmp) / "model.h5"
-        save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), model_path)
+        model_path = _benchmark_model(cfg, weights, images, tmp)
         kinds = {index: layer.kind for index, layer in enumerate(load_model(model_path).graph.layers)}
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
                                       float32=args.float32, profile=True)

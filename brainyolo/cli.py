@@ -29,6 +29,25 @@ def _percentile(text: str) -> float:
     return value
 
 
+def _truth_options(p, voc: bool = True) -> None:
+    """The ground-truth source of an image folder: exactly one of --labels, --coco (and --voc)."""
+    truth = p.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--labels", help="folder of YOLO txt labels (class cx cy w h, normalized)")
+    truth.add_argument("--coco", help="COCO instances JSON")
+    if voc:
+        truth.add_argument("--voc", help="folder of Pascal VOC XML annotations (adds VOC07 11-point and all-point AP)")
+
+
+def _ground_truth(args, paths, names):
+    """The ground truth of ``paths`` from whichever of --labels / --coco / --voc was given."""
+    from brainyolo.evaluation import read_ground_truth
+
+    voc = getattr(args, "voc", None)
+    source = _existing(args.labels or args.coco or voc)
+    return read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
+                             voc=voc and source)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -148,7 +167,7 @@ def cmd_evaluate(args) -> int:
     from tqdm import tqdm
 
     from brainyolo.decoding import write_detections
-    from brainyolo.evaluation import read_ground_truth, score
+    from brainyolo.evaluation import score
     from brainyolo.fileio import staged_directory, write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
@@ -165,9 +184,7 @@ def cmd_evaluate(args) -> int:
     if args.mode == "snn" and not args.steps:
         raise BrainyoloError(None, "--mode snn needs --steps")
     settings = _simulation_settings(args, model) if args.mode == "snn" else None
-    source = _existing(args.labels or args.coco or args.voc)
-    truths = read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
-                               voc=args.voc and source)
+    truths = _ground_truth(args, paths, names)
 
     def scores(records):
         return score(truths, records, len(names), voc=bool(args.voc))
@@ -295,7 +312,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from brainyolo.evaluation import paired_bootstrap, read_ground_truth
+    from brainyolo.evaluation import paired_bootstrap
     from brainyolo.experiment import configuration_records
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
@@ -309,8 +326,7 @@ def cmd_compare(args) -> int:
     paths = [p for p in list_images(_existing(args.images)) if p.name in set(common)]
     if len(paths) != len(common):
         raise BrainyoloError(args.images, f"lacks {len(common) - len(paths)} of the compared images")
-    source = _existing(args.labels or args.coco)
-    truths = read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source)
+    truths = _ground_truth(args, paths, names)
     result = paired_bootstrap(truths, a, b, len(names), args.resamples, args.seed)
     verdict = "within the images' noise" if result["low"] <= 0 <= result["high"] else "beyond the images' noise"
     print(f"{label_a} - {label_b}: mAP@0.5 {result['difference']:+.4f} (95 % interval {result['low']:+.4f} .. "
@@ -542,10 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "finishes, so an interrupted evaluation resumes where it stopped.")
     p.add_argument("model", help="model file (.h5)")
     p.add_argument("--images", required=True, help="folder of images")
-    truth = p.add_mutually_exclusive_group(required=True)
-    truth.add_argument("--labels", help="folder of YOLO txt labels (class cx cy w h, normalized)")
-    truth.add_argument("--coco", help="COCO instances JSON")
-    truth.add_argument("--voc", help="folder of Pascal VOC XML annotations (adds VOC07 11-point and all-point AP)")
+    _truth_options(p)
     p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
     p.add_argument("--mode", choices=("ann", "snn"), default="ann")
     _simulation_options(p, decode=True)
@@ -634,9 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", help="CONFIG@STEP or ANN")
     p.add_argument("b", help="CONFIG@STEP or ANN")
     p.add_argument("--images", required=True, help="folder of the evaluated images")
-    truth = p.add_mutually_exclusive_group(required=True)
-    truth.add_argument("--labels", help="folder of YOLO txt labels")
-    truth.add_argument("--coco", help="COCO instances JSON")
+    _truth_options(p, voc=False)
     p.add_argument("--model", help="model file for the class names (default: RUN_DIR/model.h5)")
     p.add_argument("--resamples", type=_positive_int, default=200, help="bootstrap resamples (default 200)")
     p.add_argument("--seed", type=int, default=0, help="resampling seed")

@@ -549,6 +549,5 @@ def same_step_schedule(net: SpikingNetwork) -> None:
         for connection in layer.connections:
             for obj in [connection, *getattr(connection, "contained_objects", [])]:
                 obj.when, obj.order = slot, base + _STAGES["connection"]
-        layer.group.when, layer.group.order = slot, base + _STAGES["update"]
         for obj in layer.group.contained_objects:
             obj.when, obj.order = slot, base + _stage(obj)
