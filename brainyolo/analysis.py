@@ -29,7 +29,7 @@ import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out
 from brainyolo.errors import BrainyoloError
-from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample
+from brainyolo.graph import CONV_KINDS, INPUT, Graph, MaxPool, Route, Upsample
 
 MAC_PJ = {"float32": 4.6, "int32": 3.2}
 AC_PJ = {"float32": 0.9, "int32": 0.1}
@@ -147,20 +147,27 @@ def normalized_channel_maxima(model, layer_index: int, statistic: str = "max") -
 
 def ann_macs(graph: Graph) -> dict[int, int]:
     """Multiply-accumulates per convolution for one image."""
+    return {index: sum(macs.values()) for index, macs in branch_macs(graph).items()}
+
+
+def branch_macs(graph: Graph) -> dict[int, dict[int, int]]:
+    """Multiply-accumulates per convolution and input layer (a membrane shortcut has two) for one image."""
     shapes = graph.shapes()
     macs = {}
     for index, layer in enumerate(graph.layers):
-        if isinstance(layer, Conv):
-            channels = graph.input_shape[0] if layer.inputs[0] == INPUT else shapes[layer.inputs[0]][0]
+        if isinstance(layer, CONV_KINDS):
             _, out_h, out_w = shapes[index]
-            macs[index] = out_h * out_w * layer.filters * channels * layer.size * layer.size
+            macs[index] = {}
+            for source, _, size, _, _ in layer.branches():
+                channels = graph.input_shape[0] if source == INPUT else shapes[source][0]
+                macs[index][source] = out_h * out_w * layer.filters * channels * size * size
     return macs
 
 
 def _resolve(graph: Graph, index: int) -> int:
     """The layer whose neurons stand for ``index`` (a single-input route or a head reuses its input's)."""
     layer = graph.layers[index]
-    while index != INPUT and not isinstance(layer, (Conv, MaxPool, Upsample)) and not (
+    while index != INPUT and not isinstance(layer, (*CONV_KINDS, MaxPool, Upsample)) and not (
             isinstance(layer, Route) and len(layer.inputs) > 1):
         index = layer.inputs[0]
         layer = graph.layers[index] if index != INPUT else None
@@ -176,15 +183,16 @@ def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
     shapes = graph.shapes()
     per_layer, other = {}, 0
     for index, layer in enumerate(graph.layers):
-        if isinstance(layer, Conv):
-            source = _resolve(graph, layer.inputs[0])
+        if isinstance(layer, CONV_KINDS):
             entry = {"synaptic_acs": 0, "bias_acs": int(np.prod(shapes[index])) * steps, "image_macs": 0}
-            if source == INPUT:
-                entry["image_macs"] = ann_macs(graph)[index]
-            else:
-                counts = layers[source]["positive_count"].astype(np.int64) + layers[source]["negative_count"]
-                fan = conv_fan_out(shapes[source], layer.filters, layer.size, layer.stride, layer.pad)
-                entry["synaptic_acs"] = int((counts * fan).sum())
+            for branch, _, size, stride, pad in layer.branches():
+                source = _resolve(graph, branch)
+                if source == INPUT:
+                    entry["image_macs"] += branch_macs(graph)[index][INPUT]
+                else:
+                    counts = layers[source]["positive_count"].astype(np.int64) + layers[source]["negative_count"]
+                    entry["synaptic_acs"] += int((counts * conv_fan_out(shapes[source], layer.filters, size, stride,
+                                                                        pad)).sum())
             per_layer[index] = entry
         elif isinstance(layer, (MaxPool, Upsample, Route)) and _resolve(graph, index) == index:
             for source_index in layer.inputs:
@@ -208,9 +216,9 @@ def operations_at_checkpoints(graph: Graph, layers: dict[int, dict], checkpoints
     for runs without those records (unrolled connectivity, recordings before schema 3).
     """
     shapes, rows = graph.shapes(), []
-    convs = [(index, layer) for index, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
-    image_macs = sum(ann_macs(graph)[index] for index, layer in convs if _resolve(graph, layer.inputs[0]) == INPUT)
-    spiking = [index for index, layer in convs if _resolve(graph, layer.inputs[0]) != INPUT]
+    convs = [(index, layer) for index, layer in enumerate(graph.layers) if isinstance(layer, CONV_KINDS)]
+    image_macs = sum(branch_macs(graph)[index].get(INPUT, 0) for index, _ in convs)
+    spiking = [index for index, layer in convs if any(_resolve(graph, b[0]) != INPUT for b in layer.branches())]
     if any("input_events" not in layers.get(index, {}) for index in spiking):
         return None
     neurons = sum(int(np.prod(shapes[index])) for index, _ in convs)
@@ -316,21 +324,27 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
         by_norm.setdefault(run.normalization, run)
     main = by_norm.get("channel", runs[0])
     graph = main.model.graph
-    hidden = [i for i, lay in enumerate(graph.layers) if isinstance(lay, Conv) and lay.activation == "leaky"]
+    hidden = [i for i, lay in enumerate(graph.layers) if isinstance(lay, CONV_KINDS)
+              and lay.activation in ("leaky", "spike")]
     layer = hidden[min(1, len(hidden) - 1)] if layer is None else layer
-    if layer not in main.images[0].layers or graph.layers[layer].kind != "Conv":
+    if layer not in main.images[0].layers or layer not in hidden:
         raise BrainyoloError(None, f"--layer {layer} is not a recorded convolution (choose from {hidden})")
-    fig1_rows = [{"layer": i, "values": normalized_channel_maxima(main.model, i).tolist()} for i in hidden]
+    converted = main.model.calibration is not None  # (a directly trained network has no normalization)
+    fig1_rows = [{"layer": i, "values": normalized_channel_maxima(main.model, i).tolist()} for i in hidden
+                 ] if converted else []
     for row in fig1_rows:
         row["mean"], row["min"] = float(np.mean(row["values"])), float(np.min(row["values"]))
-    if channel is None:  # the channel that layer-norm starves most
-        channel = int(np.argmin(normalized_channel_maxima(main.model, layer)))
+    if channel is None:  # the channel that layer-norm starves most (a direct SNN's: the busiest)
+        channel = (int(np.argmin(normalized_channel_maxima(main.model, layer))) if converted else
+                   int(np.argmax(main.images[0].layers[layer]["positive_count"].sum(axis=(1, 2)))))
     index = {"inputs": [str(r.path) for r in runs], "layer": layer, "channel": channel, "figures": {}}
-    compared = {f"{run.normalization}-norm": run for run in by_norm.values()}
+    compared = {(f"{run.normalization}-norm" if run.model.calibration is not None else "directly trained"): run
+                for run in by_norm.values()}
     with staged_directory(out_dir) as stage:
-        figures.plot_layer_norm_channel_maxima(fig1_rows, stage / "fig1_layer_norm_channel_maxima.png")
-        write_json(stage / "fig1_layer_norm_channel_maxima.json", fig1_rows)
-        index["figures"]["fig1"] = "fig1_layer_norm_channel_maxima.png"
+        if converted:
+            figures.plot_layer_norm_channel_maxima(fig1_rows, stage / "fig1_layer_norm_channel_maxima.png")
+            write_json(stage / "fig1_layer_norm_channel_maxima.json", fig1_rows)
+        index["figures"]["fig1"] = "fig1_layer_norm_channel_maxima.png" if converted else None
 
         rates = {label: firing_rates(run.images[0].layers[layer], run.steps) for label, run in compared.items()}
         figures.plot_rate_distributions(

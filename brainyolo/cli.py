@@ -75,6 +75,22 @@ def _existing(text: str) -> Path:
     return path
 
 
+MODEL_HELP = ("model file (.h5) from 'brainyolo convert', or embedded / embedded-direct (the shipped detectors: "
+              "the embedded ANN converted as the demo does / the directly trained SNN)")
+
+
+def _no_ann_of_direct(model, model_path, mode: str) -> None:
+    if model.direct and mode == "ann":
+        raise BrainyoloError(model_path, "is a directly trained spiking network: it has no ANN (use --mode snn)")
+
+
+def _model_file(text: str) -> Path:
+    """A model argument: a model file, or ``embedded`` / ``embedded-direct`` (the shipped detectors)."""
+    from brainyolo.embedded import model_file
+
+    return _existing(str(model_file(text)))
+
+
 def cmd_convert(args) -> int:
     from brainyolo.modelfile import save_model
     from brainyolo.pipeline import calibration_images, convert_darknet
@@ -124,9 +140,10 @@ def cmd_detect(args) -> int:
     from brainyolo.pictures import draw_detections
     from brainyolo.pipeline import ann_detections, snn_detect
 
-    model_path = _existing(args.model)
+    model_path = _model_file(args.model)
     model = load_model(model_path)
     paths = [_existing(p) for p in args.images]
+    _no_ann_of_direct(model, model_path, args.mode)
     if args.mode == "snn":
         if not args.steps:
             raise BrainyoloError(None, "--mode snn needs --steps")
@@ -173,7 +190,7 @@ def cmd_evaluate(args) -> int:
     from brainyolo.modelfile import load_model
     from brainyolo.pipeline import ann_detections, evaluate_snn
 
-    model_path = _existing(args.model)
+    model_path = _model_file(args.model)
     model = load_model(model_path)
     names = model.graph.class_names
     paths = list_images(_existing(args.images))
@@ -181,6 +198,7 @@ def cmd_evaluate(args) -> int:
         paths = paths[:args.count]
     if not paths:
         raise BrainyoloError(args.images, "holds no images")
+    _no_ann_of_direct(model, model_path, args.mode)
     if args.mode == "snn" and not args.steps:
         raise BrainyoloError(None, "--mode snn needs --steps")
     settings = _simulation_settings(args, model) if args.mode == "snn" else None
@@ -190,18 +208,19 @@ def cmd_evaluate(args) -> int:
         return score(truths, records, len(names), voc=bool(args.voc))
 
     records = []
-    progress = tqdm(ann_detections(model.graph, paths), total=len(paths), desc="ANN",
-                    unit="image", disable=True if args.quiet else None)
+    progress = tqdm(ann_detections(model.graph, paths) if not model.direct else [], total=len(paths), desc="ANN",
+                    unit="image", disable=True if args.quiet or model.direct else None)
     for path, detections in progress:
         records += detections.records(path.name, names)
-    metrics = {"ann": scores(records), "images": len(paths)}
+    metrics = {"ann": None if model.direct else scores(records), "images": len(paths)}
     if args.mode == "snn":
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         snn_records = evaluate_snn(model_path, paths, settings, out, args.decode, progress=not args.quiet,
                                    farm=_farm(args))
         metrics["snn"] = {str(step): scores(recs) for step, recs in snn_records.items()}
-        metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode, "neuron": args.neuron,
+        metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode,
+                                   "neuron": model.spiking.neuron if model.direct else args.neuron,
                                    "normalization": args.norm or model.normalization, "input": args.input}
         write_json(out / "detections_ann.json", records)
         write_detections(out, snn_records)
@@ -211,10 +230,12 @@ def cmd_evaluate(args) -> int:
             write_json(stage / "detections_ann.json", records)
             write_json(stage / "metrics.json", metrics)
     ann = metrics["ann"]
-    print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, mAP@[.5:.95] = {ann['mAP']:.4f}"
-          + (f", VOC07 mAP = {ann['mAP_voc07']:.4f}" if args.voc else ""))
+    if ann is not None:
+        print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, mAP@[.5:.95] = {ann['mAP']:.4f}"
+              + (f", VOC07 mAP = {ann['mAP_voc07']:.4f}" if args.voc else ""))
     for step, m in metrics.get("snn", {}).items():
-        ratio = f"{m['mAP50'] / ann['mAP50']:6.1%} of the ANN" if ann["mAP50"] > 0 else "ANN at 0"
+        ratio = ("directly trained" if ann is None else
+                 f"{m['mAP50'] / ann['mAP50']:6.1%} of the ANN" if ann["mAP50"] > 0 else "ANN at 0")
         print(f"SNN {int(step):6d} steps: mAP@0.5 = {m['mAP50']:.4f} ({ratio}), mAP@[.5:.95] = {m['mAP']:.4f}")
     print(f"-> {args.output_dir}/metrics.json")
     return 0
@@ -236,7 +257,7 @@ def cmd_simulate(args) -> int:
     from brainyolo.modelfile import load_model
     from brainyolo.spiking.simulate import simulate
 
-    model = _existing(args.model)
+    model = _model_file(args.model)
     converted = load_model(model)  # checked before anything is built or written
     images = [_existing(p) for p in args.images]
     for image in images:
@@ -254,8 +275,11 @@ def cmd_tune(args) -> int:
     from brainyolo.modelfile import load_model
     from brainyolo.tuning import TuneSettings, run_tune, same_images, tuning_images
 
-    model_path = _existing(args.model)
+    model_path = _model_file(args.model)
     model = load_model(model_path)
+    if model.direct and not args.labels:
+        raise BrainyoloError(model_path, "is a directly trained spiking network: it has no ANN to agree with "
+                                         "(tune it against ground truth with --labels)")
     folder, paths = tuning_images(model, args.images, args.count)
     if args.evaluation_images:
         from brainyolo.images import list_images
@@ -528,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "--mode snn simulates the spiking network (OUT_DIR/run/), decodes the "
                                         "output layer at every checkpoint (OUT_DIR/checkpoints/) and draws ANN "
                                         "and SNN side by side.")
-    p.add_argument("model", help="model file (.h5) from 'brainyolo convert'")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--mode", choices=("ann", "snn"), default="ann",
                    help="ann: the numpy reference network; snn: the Brian2 spiking network")
@@ -556,7 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "OUT_DIR/metrics.json and the detections. --mode snn adds the SNN's "
                                         "mAP at every checkpoint; per-image results are kept as each image "
                                         "finishes, so an interrupted evaluation resumes where it stopped.")
-    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--images", required=True, help="folder of images")
     _truth_options(p)
     p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
@@ -569,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("simulate", help="run a model as a Brian2 spiking network",
                             description="Simulate the converted model as signed IF neurons in Brian2; writes "
                                         "RUN_DIR/recordings.h5 and RUN_DIR/run_info.json.")
-    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("images", nargs="+", help="image files")
     _simulation_options(p, decode=False)
     p.add_argument("-o", "--output-dir", required=True, help="run directory")
@@ -582,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "--labels) against synaptic events per image. Every trial runs the compiled "
                                         "network; the study (TUNE_DIR/study.db) resumes where it stopped. Writes "
                                         "params.toml (for --params), trials.csv, pareto.png, summary.json.")
-    p.add_argument("model", help="model file (.h5)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
                                     "evaluation images")
     p.add_argument("--count", type=_positive_int, help="the first N tuning images")

@@ -39,7 +39,7 @@ import h5py
 import numpy as np
 
 from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample
+from brainyolo.graph import INPUT, Conv, ConvAdd, Graph, MaxPool, Route, Upsample
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import Letterbox
 from brainyolo.modelfile import ConvertedModel
@@ -70,6 +70,12 @@ SCHEDULES = ("delayed", "same_step")
 spiking layer, Spiking-YOLO's simulation) or ``same_step`` (layer by layer within the step)."""
 
 
+def model_schedule(model: ConvertedModel, schedule: str) -> str:
+    """The schedule ``model`` runs with: ``schedule`` for a converted network; ``same_step`` for a
+    directly trained one, which its framework computed layer by layer within each step."""
+    return "same_step" if model.direct else schedule
+
+
 def spike_delays(graph: Graph, poisson_input: bool = False, schedule: str = "delayed") -> list[int]:
     """Per layer, the number of steps before its neurons can first spike.
 
@@ -83,7 +89,8 @@ def spike_delays(graph: Graph, poisson_input: bool = False, schedule: str = "del
     delays: list[int] = []
     for layer in graph.layers:
         sources = [(0 if poisson_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
-        spiking = isinstance(layer, (Conv, MaxPool, Upsample)) or (isinstance(layer, Route) and len(sources) > 1)
+        spiking = isinstance(layer, (Conv, ConvAdd, MaxPool, Upsample)) or (
+            isinstance(layer, Route) and len(sources) > 1)
         delays.append(max(sources) + (1 if spiking else 0))
     return delays
 
@@ -143,6 +150,7 @@ class Decoder:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
         graph = model.normalized_graph(normalization)
+        schedule = model_schedule(model, schedule)
         return cls(graph, model.lambdas(normalization), spike_delays(graph, poisson_input, schedule), decode,
                    threshold, schedule=schedule)
 

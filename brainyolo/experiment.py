@@ -57,6 +57,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brainyolo.embedded import CALIBRATION_SCENES, CALIBRATION_SEED, PERCENTILE
 from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import read_toml
 from brainyolo.machine import usable_cores
@@ -84,8 +85,8 @@ class RunSpec:
     name: str = "demo"
     description: str = "The embedded detector on generated scenes"
     model: dict = field(default_factory=lambda: {"embedded": True})
-    calibration: ImageSource = ImageSource(scenes=32, seed=2020)
-    percentile: float = 99.9
+    calibration: ImageSource = ImageSource(scenes=CALIBRATION_SCENES, seed=CALIBRATION_SEED)
+    percentile: float = PERCENTILE
     images: ImageSource = ImageSource(scenes=8, seed=2021, count=8)
     steps: int = 1000
     checkpoints: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000)

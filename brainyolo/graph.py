@@ -43,8 +43,10 @@ class Conv(Layer):
     ----------
     filters, size, stride, pad : int
         Output channels, square kernel size, stride, zero padding in pixels on every side.
-    activation : {"leaky", "linear"}
-        ``leaky`` is max(x, alpha*x); ``linear`` is the identity (the heads' convolutions).
+    activation : {"leaky", "linear", "spike"}
+        ``leaky`` is max(x, alpha*x); ``linear`` is the identity (the heads' convolutions);
+        ``spike``: the layer's output is the spikes of its neurons, a directly trained spiking
+        network's layer (its neuron model and parameters are the model's :class:`SpikingSpec`).
     alpha : float
         Leaky slope for negative inputs (0.1 in Darknet); 1.0 for ``linear``.
     weight : ndarray, shape (filters, in_channels, size, size), float32
@@ -59,6 +61,52 @@ class Conv(Layer):
     alpha: float
     weight: np.ndarray | None = field(default=None, repr=False)
     bias: np.ndarray | None = field(default=None, repr=False)
+
+    def branches(self) -> list[tuple[int, np.ndarray | None, int, int, int]]:
+        """``(input layer, weight, size, stride, pad)`` of its one convolution (as :meth:`ConvAdd.branches`)."""
+        return [(self.inputs[0], self.weight, self.size, self.stride, self.pad)]
+
+
+@dataclass
+class ConvAdd(Layer):
+    """Two convolutions of two layers added into one layer's input: EMS-ResNet's membrane shortcut.
+
+    ``inputs = (main, shortcut)``; the main branch is ``weight`` (``size``/``stride``/``pad``), the
+    shortcut ``shortcut_weight`` (``shortcut_size``/...): both read spikes and add into the
+    membrane of one group of neurons (no neurons of their own), batch-norm of both folded,
+    ``bias`` their biases' sum. Both branches must give maps of the same shape.
+
+    Parameters
+    ----------
+    activation : {"spike"}
+        Only spiking layers add branches this way (a directly trained network).
+    weight : ndarray, shape (filters, main_channels, size, size)
+    shortcut_weight : ndarray, shape (filters, shortcut_channels, shortcut_size, shortcut_size)
+    bias : ndarray, shape (filters,)
+    """
+
+    filters: int
+    size: int
+    stride: int
+    pad: int
+    shortcut_size: int
+    shortcut_stride: int
+    shortcut_pad: int
+    activation: str = "spike"
+    alpha: float = 1.0
+    weight: np.ndarray | None = field(default=None, repr=False)
+    shortcut_weight: np.ndarray | None = field(default=None, repr=False)
+    bias: np.ndarray | None = field(default=None, repr=False)
+
+    def branches(self) -> list[tuple[int, np.ndarray | None, int, int, int]]:
+        """``(input layer, weight, size, stride, pad)`` of the main branch, then of the shortcut."""
+        return [(self.inputs[0], self.weight, self.size, self.stride, self.pad),
+                (self.inputs[1], self.shortcut_weight, self.shortcut_size, self.shortcut_stride,
+                 self.shortcut_pad)]
+
+
+CONV_KINDS = (Conv, ConvAdd)
+"""Layers with learned weights and neurons of their own (the ones neuron parameters apply to)."""
 
 
 @dataclass
@@ -189,6 +237,21 @@ def _conv_shape(layer: Conv, inputs: list[Shape]) -> Shape:
     return (layer.filters, out_h, out_w)
 
 
+@infer_shape.register(ConvAdd)
+def _conv_add_shape(layer: ConvAdd, inputs: list[Shape]) -> Shape:
+    shapes = []
+    for (_, weight, size, stride, pad), (c, h, w) in zip(layer.branches(), inputs, strict=True):
+        if weight is not None and weight.shape != (layer.filters, c, size, size):
+            raise ValueError(f"weight shape {weight.shape} does not fit input channels {c}")
+        out = (layer.filters, conv_output_size(h, size, stride, pad), conv_output_size(w, size, stride, pad))
+        if min(out[1:]) < 1:
+            raise ValueError(f"input {h}x{w} is too small for a {size}x{size} kernel")
+        shapes.append(out)
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"its branches give maps of different shapes {shapes[0]} and {shapes[1]}")
+    return shapes[0]
+
+
 @infer_shape.register(MaxPool)
 def _maxpool_shape(layer: MaxPool, inputs: list[Shape]) -> Shape:
     (c, h, w), = inputs
@@ -292,8 +355,8 @@ def _check_conv(layer: Conv, inputs: list[Shape]) -> None:
     _whole(layer, "size", 1, MAX_KERNEL)
     _whole(layer, "stride", 1, MAX_KERNEL)
     _whole(layer, "pad", 0, layer.size)
-    if layer.activation not in ("leaky", "linear"):
-        raise ValueError(f"activation {layer.activation!r} is not leaky or linear")
+    if layer.activation not in ("leaky", "linear", "spike"):
+        raise ValueError(f"activation {layer.activation!r} is not leaky, linear or spike")
     if isinstance(layer.alpha, bool) or not isinstance(layer.alpha, (float, int, np.floating)) \
             or not 0 < layer.alpha <= 1:
         raise ValueError(f"alpha={layer.alpha!r} is not a slope in (0, 1]")
@@ -303,6 +366,27 @@ def _check_conv(layer: Conv, inputs: list[Shape]) -> None:
         _finite_array(layer.bias, "bias", (layer.filters,))
     if (layer.weight is None) != (layer.bias is None):
         raise ValueError("has a weight without a bias, or a bias without a weight")
+
+
+@check_layer.register(ConvAdd)
+def _check_conv_add(layer: ConvAdd, inputs: list[Shape]) -> None:
+    if len(inputs) != 2:
+        raise ValueError(f"adds two branches (main, shortcut), not {len(inputs)}")
+    _whole(layer, "filters", 1, MAX_CHANNELS)
+    for prefix in ("", "shortcut_"):
+        _whole(layer, prefix + "size", 1, MAX_KERNEL)
+        _whole(layer, prefix + "stride", 1, MAX_KERNEL)
+        _whole(layer, prefix + "pad", 0, getattr(layer, prefix + "size"))
+    if layer.activation != "spike":
+        raise ValueError(f"activation {layer.activation!r}: a membrane shortcut adds into spiking neurons (spike)")
+    arrays = (layer.weight, layer.shortcut_weight, layer.bias)
+    if any(a is None for a in arrays) and any(a is not None for a in arrays):
+        raise ValueError("has some of weight, shortcut_weight and bias but not all")
+    if layer.bias is not None:
+        for (_, weight, size, _, _), (c, _, _), name in zip(layer.branches(), inputs, ("weight", "shortcut_weight"),
+                                                            strict=True):
+            _finite_array(weight, name, (layer.filters, c, size, size))
+        _finite_array(layer.bias, "bias", (layer.filters,))
 
 
 @check_layer.register(MaxPool)
@@ -378,8 +462,8 @@ def validate_graph(graph: Graph) -> list[Shape]:
                     isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not INPUT <= i < index
                     for i in layer.inputs):
                 raise ValueError(f"inputs {getattr(layer, 'inputs', None)} are not earlier layers")
-            if len(layer.inputs) != 1 and not isinstance(layer, Route):
-                raise ValueError(f"reads {len(layer.inputs)} layers; only a route joins several")
+            if len(layer.inputs) != 1 and not isinstance(layer, (Route, ConvAdd)):
+                raise ValueError(f"reads {len(layer.inputs)} layers; only a route or a shortcut joins several")
             inputs = [graph.input_shape if i == INPUT else shapes[i] for i in layer.inputs]
             check_layer(layer, inputs)
             out = infer_shape(layer, inputs)

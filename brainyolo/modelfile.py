@@ -1,6 +1,7 @@
-"""The converted model as one versioned, self-describing HDF5 file.
+"""The converted (or directly trained) model as one versioned, self-describing HDF5 file.
 
-Schema version 1 (every name below is fixed; see README "Model file")::
+Schema version 2 (every name below is fixed; see README "Model file"); version 1 files (no
+``/spiking``, no ``ConvAdd`` layers) still read::
 
     /                     attrs: format="brainyolo-model", schema_version=1, brainyolo_version,
                                  created_utc, normalization ("channel" | "layer"),
@@ -9,16 +10,22 @@ Schema version 1 (every name below is fixed; see README "Model file")::
     /network/layers/NNN   one group per layer, in order: attrs kind and the layer's scalar fields
                           (inputs, size, stride, pad, activation, alpha, classes, mask, ...);
                           datasets for its arrays (weight (F, C, k, k) and bias (F,), batch-norm
-                          folded, not normalized; anchors)
-    /calibration          attrs: percentile, images, histogram_low, histogram_high,
-                                 histogram_resolution
+                          folded, not normalized; anchors; a ConvAdd's shortcut_weight)
+    /calibration          a converted ANN only. attrs: percentile, images, histogram_low,
+                                 histogram_high, histogram_resolution
     /calibration/NNN      per convolution: datasets channel_percentile, channel_max (per output
                           channel, of |activation|); attrs layer_percentile, layer_max
+    /spiking              a directly trained SNN only (its layers' activation is "spike"). attrs:
+                                 time_steps (T of training), neuron (a neuron file name),
+                                 framework (what trained it)
+    /spiking/NNN          per spiking layer: attrs with its neuron parameters as trained (tau,
+                          v_th, v_reset, hard_reset, ...: shared variables of the neuron file)
     /provenance           attrs: cfg_name, cfg_sha256, weights_name, weights_sha256,
                                  darknet_version, darknet_seen, calibration_source, ...
 
 lambda under either normalization is derived from /calibration by :mod:`brainyolo.conversion`
-(the file stores what was measured, never a derived copy that could disagree with it).
+(the file stores what was measured, never a derived copy that could disagree with it). A
+directly trained network is not normalized: its lambdas are 1 and its normalization ``none``.
 """
 
 from __future__ import annotations
@@ -37,13 +44,51 @@ from brainyolo.calibration import Calibration, HistogramSpec, LayerStatistics
 from brainyolo.conversion import NORMALIZATIONS, normalize_graph, output_lambdas
 from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import atomic_path
-from brainyolo.graph import Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead, validate_graph
+from brainyolo.graph import (
+    CONV_KINDS,
+    Conv,
+    ConvAdd,
+    Graph,
+    MaxPool,
+    RegionHead,
+    Route,
+    Upsample,
+    YoloHead,
+    validate_graph,
+)
 from brainyolo.integrity import seal, verify
 
 FORMAT = "brainyolo-model"
-SCHEMA_VERSION = 1
-LAYER_CLASSES = {cls.__name__: cls for cls in (Conv, MaxPool, Upsample, Route, YoloHead,
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv, ConvAdd, MaxPool, Upsample, Route, YoloHead,
                                                RegionHead)}
+DIRECT = "none"
+"""The normalization of a directly trained network (nothing to normalize: lambda = 1)."""
+
+MAX_TIME_STEPS = 1_000_000
+
+
+@dataclass
+class SpikingSpec:
+    """What a directly trained spiking network was trained with.
+
+    Attributes
+    ----------
+    time_steps : int
+        T of training (the network may be run for any number of steps).
+    neuron : str
+        The neuron file (``equations/NAME.toml``) whose update equals the training framework's.
+    layers : {layer index: {parameter: value}}
+        Every spiking layer's neuron parameters as trained (shared variables of the neuron file).
+    framework : str
+        What trained it (e.g. ``spikingjelly 2.0.0``).
+    """
+
+    time_steps: int
+    neuron: str
+    layers: dict[int, dict[str, float]]
+    framework: str = ""
 
 
 @dataclass
@@ -61,16 +106,26 @@ class ConvertedModel:
     """
 
     graph: Graph
-    calibration: Calibration
+    calibration: Calibration | None
     normalization: str = "channel"
     provenance: dict = field(default_factory=dict)
+    spiking: SpikingSpec | None = None
+
+    @property
+    def direct(self) -> bool:
+        """Whether this is a directly trained spiking network (not a converted ANN)."""
+        return self.spiking is not None
 
     def lambdas(self, norm: str | None = None) -> list[np.ndarray]:
-        """Per-layer output lambda vectors (default: the model's own normalization)."""
+        """Per-layer output lambda vectors (default: the model's own normalization; 1 for a direct SNN)."""
+        if self.direct:
+            return [np.ones(shape[0]) for shape in self.graph.shapes()]
         return output_lambdas(self.graph, self.calibration, norm or self.normalization)
 
     def normalized_graph(self, norm: str | None = None) -> Graph:
-        """The graph rescaled so that activations are divided by lambda."""
+        """The graph rescaled so that activations are divided by lambda (a direct SNN's own graph)."""
+        if self.direct:
+            return self.graph
         return normalize_graph(self.graph, self.lambdas(norm))
 
 
@@ -121,8 +176,7 @@ def _read_layer(group: h5py.Group):
 
 def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
     """Write ``model`` to ``path`` (atomically: a temporary file, then a rename)."""
-    if model.normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization {model.normalization!r} not in {NORMALIZATIONS}")
+    validate_model(model)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION,
                         "brainyolo_version": __version__, "normalization": model.normalization,
@@ -138,13 +192,20 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
             group.attrs["kind"] = layer.kind
             _write_fields(group, layer)
         cal = model.calibration
-        calibration = f.create_group("calibration")
-        calibration.attrs.update({"percentile": cal.percentile, "images": cal.images,
-                                  "histogram_low": cal.spec.low, "histogram_high": cal.spec.high,
-                                  "histogram_resolution": cal.spec.resolution})
-        for index, stats in sorted(cal.layers.items()):
-            group = calibration.create_group(f"{index:03d}")
-            _write_fields(group, stats)
+        if cal is not None:
+            calibration = f.create_group("calibration")
+            calibration.attrs.update({"percentile": cal.percentile, "images": cal.images,
+                                      "histogram_low": cal.spec.low, "histogram_high": cal.spec.high,
+                                      "histogram_resolution": cal.spec.resolution})
+            for index, stats in sorted(cal.layers.items()):
+                group = calibration.create_group(f"{index:03d}")
+                _write_fields(group, stats)
+        if model.spiking is not None:
+            spiking = f.create_group("spiking")
+            spiking.attrs.update({"time_steps": model.spiking.time_steps, "neuron": model.spiking.neuron,
+                                  "framework": model.spiking.framework})
+            for index, values in sorted(model.spiking.layers.items()):
+                spiking.create_group(f"{index:03d}").attrs.update({k: float(v) for k, v in values.items()})
         provenance = f.create_group("provenance")
         provenance.attrs.update(model.provenance)
         seal(f)
@@ -171,13 +232,14 @@ def load_model(path: str | os.PathLike) -> ConvertedModel:
             if _text_attr(f.attrs, "format") != FORMAT:
                 raise BrainyoloError(path, "not a brainyolo model file (no format='brainyolo-model')")
             version = _int_attr(f.attrs, "schema_version")
-            if version != SCHEMA_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise BrainyoloError(path, f"model schema version {version} is not supported "
-                                           f"(brainyolo {__version__} reads version {SCHEMA_VERSION})")
+                                           f"(brainyolo {__version__} reads versions "
+                                           f"{', '.join(map(str, READABLE_VERSIONS))})")
             if verify(f) is False:
                 raise BrainyoloError(path, "damaged model file: the content checksum does not match (changed or "
                                            "corrupted after it was written)")
-            model = _read_model(f)
+            model = _read_model(f, version)
     except BrainyoloError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
@@ -203,7 +265,7 @@ def _int_attr(attrs, key: str) -> int:
     return -1
 
 
-def _read_model(f: h5py.File) -> ConvertedModel:
+def _read_model(f: h5py.File, version: int = SCHEMA_VERSION) -> ConvertedModel:
     network = f["network"]
     layer_groups = network["layers"]
     names = sorted(layer_groups)
@@ -215,7 +277,15 @@ def _read_model(f: h5py.File) -> ConvertedModel:
         raise ValueError("input_shape is not three whole numbers")
     graph = Graph(tuple(int(v) for v in shape), layers,
                   [s.decode() if isinstance(s, bytes) else str(s) for s in network["class_names"][()]])
-    cal = f["calibration"]
+    if version < 2 and any(isinstance(layer, ConvAdd) for layer in layers):
+        raise ValueError("a ConvAdd layer in a schema version 1 file")
+    calibration = _read_calibration(f["calibration"]) if "calibration" in f or version < 2 else None
+    spiking = _read_spiking(f["spiking"]) if "spiking" in f and version >= 2 else None
+    provenance = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f["provenance"].attrs.items()}
+    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance, spiking)
+
+
+def _read_calibration(cal: h5py.Group) -> Calibration:
     spec = HistogramSpec(float(cal.attrs["histogram_low"]), float(cal.attrs["histogram_high"]),
                          float(cal.attrs["histogram_resolution"]))
     stats = {}
@@ -226,9 +296,26 @@ def _read_model(f: h5py.File) -> ConvertedModel:
             np.asarray(cal[name]["channel_percentile"][()], np.float64),
             np.asarray(cal[name]["channel_max"][()], np.float64),
             float(cal[name].attrs["layer_percentile"]), float(cal[name].attrs["layer_max"]))
-    calibration = Calibration(stats, float(cal.attrs["percentile"]), int(cal.attrs["images"]), spec)
-    provenance = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f["provenance"].attrs.items()}
-    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance)
+    return Calibration(stats, float(cal.attrs["percentile"]), int(cal.attrs["images"]), spec)
+
+
+def _read_spiking(group: h5py.Group) -> SpikingSpec:
+    steps = _int_attr(group.attrs, "time_steps")
+    neuron, framework = _text_attr(group.attrs, "neuron"), _text_attr(group.attrs, "framework") or ""
+    if neuron is None:
+        raise ValueError("/spiking: neuron is not text")
+    layers = {}
+    for name in group:
+        if not name.isdigit():
+            raise KeyError(f"/spiking entry {name!r} is not a layer number")
+        values = {}
+        for key, raw in group[name].attrs.items():
+            value = np.asarray(raw)
+            if value.shape != () or value.dtype.kind not in "iuf":
+                raise ValueError(f"/spiking/{name}: {key} is not a number")
+            values[key] = float(value)
+        layers[int(name)] = values
+    return SpikingSpec(steps, neuron, layers, framework)
 
 
 def validate_model(model: ConvertedModel) -> None:
@@ -241,7 +328,15 @@ def validate_model(model: ConvertedModel) -> None:
     """
     graph, cal = model.graph, model.calibration
     shapes = validate_graph(graph)
-    if model.normalization not in NORMALIZATIONS:
+    spiking_layers = {i for i, layer in enumerate(graph.layers)
+                      if isinstance(layer, CONV_KINDS) and layer.activation == "spike"}
+    if model.spiking is not None:
+        _validate_spiking(model, spiking_layers)
+        if cal is not None or model.normalization != DIRECT:
+            raise ValueError(f"a directly trained network has no calibration and normalization {DIRECT!r}")
+    elif spiking_layers:
+        raise ValueError(f"layer {min(spiking_layers)} spikes (activation 'spike') but the file has no /spiking")
+    if model.normalization not in NORMALIZATIONS and not (model.direct and model.normalization == DIRECT):
         raise ValueError(f"unknown normalization {model.normalization!r}")
     classes = {graph.layers[i].classes for i in graph.heads()}
     if len(classes) > 1:
@@ -250,6 +345,13 @@ def validate_model(model: ConvertedModel) -> None:
         raise ValueError(f"{len(graph.class_names)} class names for {graph.layers[graph.heads()[0]].classes} classes")
     if any(len(name) > 200 for name in graph.class_names):
         raise ValueError("a class name is longer than 200 characters")
+    if cal is None:
+        if not model.direct:
+            raise ValueError("a converted network needs its /calibration")
+        for index, layer in enumerate(graph.layers):
+            if isinstance(layer, CONV_KINDS) and layer.weight is None:
+                raise ValueError(f"layer {index} ({layer.kind}): lacks its weight and bias")
+        return
     if not (0 < cal.percentile <= 100) or cal.images < 0:
         raise ValueError(f"calibration percentile {cal.percentile} is outside (0, 100] or images < 0")
     spec = cal.spec
@@ -271,3 +373,22 @@ def validate_model(model: ConvertedModel) -> None:
         if not (np.all(stats.channel_percentile > 0) and np.all(stats.channel_max >= 0)
                 and 0 < stats.layer_percentile < np.inf and 0 <= stats.layer_max < np.inf):
             raise ValueError(f"calibration of layer {index}: percentiles must be positive and maxima >= 0")
+
+
+def _validate_spiking(model: ConvertedModel, spiking_layers: set[int]) -> None:
+    spec = model.spiking
+    if isinstance(spec.time_steps, bool) or not 1 <= spec.time_steps <= MAX_TIME_STEPS:
+        raise ValueError(f"/spiking: time_steps {spec.time_steps} is not 1..{MAX_TIME_STEPS}")
+    if not spec.neuron or len(spec.neuron) > 200 or not spec.neuron.replace("_", "").isalnum():
+        raise ValueError(f"/spiking: neuron {spec.neuron!r} is not the name of a neuron file")
+    if set(spec.layers) != spiking_layers:
+        extra = sorted(set(spec.layers) ^ spiking_layers)[0]
+        raise ValueError(f"/spiking: layer {extra} is {'not ' if extra in spec.layers else ''}a spiking layer "
+                         "(every layer with activation 'spike' has its neuron parameters, and only those)")
+    for index, values in spec.layers.items():
+        for name, value in values.items():
+            if not np.isfinite(value):
+                raise ValueError(f"/spiking: layer {index}: {name} is not finite")
+        for name in ("tau", "v_th"):
+            if name in values and values[name] <= 0:
+                raise ValueError(f"/spiking: layer {index}: {name} = {values[name]} must be positive")

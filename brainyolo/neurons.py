@@ -8,7 +8,15 @@ in the project's ``equations/`` folder) or by path (a user's own edited copy)::
     model = load_neuron_model("if_signed_ibt")
     group = neuron_group(model, 100, v_th=1.0)
 
-Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike``.
+Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike`` into the model's
+``input`` variable (``v`` unless the file names another, e.g. a per-step input ``x``).
+
+Two optional entries state a discrete-time neuron exactly, as training frameworks define it
+(``equations/lif_direct.toml``: spikingjelly's LIF step):
+
+* ``update``: statements run once per step where Brian2 integrates the equations (slot
+  ``groups``, after any differential equation's state update, before the threshold);
+* ``input``: the variable connections add their spikes' weights into.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ NEGATIVE_EVENT = "negative_spike"
 TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
 
-_KEYS = {"description", "model", "threshold", "reset", "events", "parameters"}
+_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input"}
 
 
 def equation_folders() -> list[Path]:
@@ -67,6 +75,8 @@ class NeuronModel:
     events: dict[str, Event] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    update: str | None = None
+    input: str = "v"
 
     @property
     def spiking(self) -> bool:
@@ -210,8 +220,14 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
             raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"50*ms\"")
+    update = _text(data, "update", path)
+    if update is not None and not update.strip():
+        raise BrainyoloError(path, "entry 'update' is empty")
+    target = data.get("input", "v")
+    if not isinstance(target, str) or not _IDENTIFIER.match(target):
+        raise BrainyoloError(path, "entry 'input' must name a variable of the model (e.g. \"x\")")
     model = NeuronModel(path.stem, model_text, threshold, reset, description, events,
-                        {k: str(v) for k, v in parameters.items()}, str(path))
+                        {k: str(v) for k, v in parameters.items()}, str(path), update, target)
     parameter_values(model)  # every value parses, or one error naming it
     return model
 
@@ -255,6 +271,9 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     for event, spec in model.events.items():
         if spec.reset:
             group.run_on_event(event, spec.reset)
+    if model.update:
+        # where the state updater runs, after it (a discrete neuron's whole step)
+        group.run_regularly(model.update, when="groups", order=1, name=f"{group.name}_update")
     for key, value in values.items():
         if key in equations.names:
             setattr(group, key, value)

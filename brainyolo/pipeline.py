@@ -71,9 +71,13 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     simulate(model_path, image_paths, settings, out_dir / "run", progress=progress)
     records, found = decode_run(out_dir / "run", decode, model_path, threshold)
     write_detections(out_dir, records)
-    graph = load_model(model_path).graph
-    names = graph.class_names
-    last = max(records)
+    model = load_model(model_path)
+    graph, names, last = model.graph, model.graph.class_names, max(records)
+    if model.direct:  # a directly trained network has no ANN to draw beside it
+        for path in image_paths:
+            draw_detections(path, found[path.name][last], names, out_dir / f"{path.stem}_snn.png", show_threshold,
+                            f"directly trained SNN, {last} steps")
+        return records
     for path, ann in ann_detections(graph, image_paths, threshold):
         ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
         draw_detections(path, ann, names, ann_png, show_threshold, "ANN")

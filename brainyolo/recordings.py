@@ -145,17 +145,18 @@ class Recorder:
                                               clock=clock, name=f"output{index:02d}")
                 self._objects.append(monitor)
             self.outputs[index] = (group, variables, monitor)
-        # Synaptic events delivered by each weight-shared convolution, at the same checkpoints.
+        # Synaptic events delivered by each weight-shared convolution (into a layer: summed over its
+        # convolutions, e.g. a membrane shortcut's two), at the same checkpoints.
         self.events = {}
         for index in network.own_layers():
-            for connection in network.layers[index].connections:
+            for k, connection in enumerate(network.layers[index].connections):
                 if isinstance(connection, SharedConvolution):
                     monitor = None
                     if self.interval:
                         monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="start",
-                                                      clock=clock, name=f"events{index:02d}")
+                                                      clock=clock, name=f"events{index:02d}" + (f"_{k}" if k else ""))
                         self._objects.append(monitor)
-                    self.events[index] = (connection, monitor)
+                    self.events.setdefault(index, []).append((connection, monitor))
 
     def objects(self) -> list:
         return list(self._objects)
@@ -200,10 +201,11 @@ class Recorder:
                         rows.append(np.asarray(getattr(monitor, name)[:, step // self.interval]))
                 out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
             data["output"][index] = out
-        for index, (connection, monitor) in self.events.items():
+        for index, connections in self.events.items():
             data["layers"][index]["input_events"] = np.array(
-                [int(connection.synaptic_events[0]) if step == self.steps
-                 else int(np.asarray(monitor.synaptic_events)[0, step // self.interval])
+                [sum(int(connection.synaptic_events[0]) if step == self.steps
+                     else int(np.asarray(monitor.synaptic_events)[0, step // self.interval])
+                     for connection, monitor in connections)
                  for step in self.checkpoints], np.int64)
         return data
 

@@ -83,6 +83,8 @@ def upsample2d(x: np.ndarray, stride: int) -> np.ndarray:
 @forward_rule.register(Conv)
 def _conv_forward(layer: Conv, inputs: list[np.ndarray]) -> np.ndarray:
     out = conv2d(inputs[0], layer.weight, layer.bias, layer.stride, layer.pad)
+    if layer.activation == "spike":
+        raise ValueError("a directly trained spiking layer has no ANN forward (simulate it)")
     return leaky(out, layer.alpha) if layer.activation == "leaky" else out
 
 

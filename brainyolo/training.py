@@ -3,6 +3,7 @@
 ::
 
     python -m brainyolo.training -o brainyolo/data
+    python -m brainyolo.training --spiking -o brainyolo/data   # the directly trained SNN (brainyolo.direct_training)
 
 The architecture is the committed ``data/tiny-yolov3.cfg`` (a reduced yolov3-tiny). The script
 
@@ -324,8 +325,19 @@ def main(argv=None) -> None:
     parser.add_argument("--scenes", type=int, default=12000, help="training scenes generated once")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--spiking", action="store_true",
+                        help="train the directly trained spiking detector instead (spikingjelly, T = 4; "
+                             "brainyolo.direct_training): writes direct.h5 and training-direct.json")
+    parser.add_argument("--steps", type=int, default=4, help="time steps T of the spiking training")
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
     args = parser.parse_args(argv)
-    train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads)
+    if args.spiking:
+        from brainyolo.direct_training import train_direct
+
+        train_direct(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads,
+                     args.learning_rate, args.steps)
+        return
+    train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads, args.learning_rate)
 
 
 if __name__ == "__main__":

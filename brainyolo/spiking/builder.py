@@ -8,7 +8,13 @@ One build rule per layer kind (:data:`build_rule`):
   reading the image gets the image's first convolution, computed once per image, as current.
   Convolutions feeding a head are the output layer: integrate-only neurons (Vmem read-out) or
   signed spiking neurons with ``alpha = 1`` and a net spike counter (spike-count read-out).
+* ``ConvAdd`` (a directly trained network's membrane shortcut): one group of the hidden neuron
+  model and two weight-shared convolutions into it, one from each input layer.
 * ``MaxPool``: max-pool neurons and a :class:`SpikingMaxPool`.
+
+A directly trained network (its model file's ``/spiking``) runs its own neuron file with its
+trained parameters per layer and the ``same_step`` schedule (:func:`model_build_options`); its
+spikes stand for 1 whatever the threshold (it was trained so).
 * ``Upsample`` and multi-input ``Route``: relay neurons fed by index-mapped ``Synapses`` (one per
   input); a single-input ``Route`` and the heads reuse their input's group.
 
@@ -26,9 +32,21 @@ import brian2
 import numpy as np
 
 from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
-from brainyolo.decoding import SCHEDULES
+from brainyolo.decoding import SCHEDULES, model_schedule
 from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.graph import HEAD_KINDS, INPUT, Conv, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
+from brainyolo.graph import (
+    CONV_KINDS,
+    HEAD_KINDS,
+    INPUT,
+    Conv,
+    ConvAdd,
+    Graph,
+    MaxPool,
+    RegionHead,
+    Route,
+    Upsample,
+    YoloHead,
+)
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.neurons import (
     NEGATIVE_EVENT,
@@ -164,9 +182,11 @@ class SpikingNetwork:
                     inputs[group.v] = value * layer_values.get("v_th", 1.0)
                 else:
                     inputs[getattr(group, name)] = brian2.Quantity(value, dim=group.variables[name].dim)
-        late = spike_values(self.graph, {i: v.get("v_th", 1.0) for i, v in values.items()})
+        # a converted network's spike stands for its layer's threshold; a directly trained one's for 1
+        meaning = {} if self.model.direct else values
+        late = spike_values(self.graph, {i: v.get("v_th", 1.0) for i, v in meaning.items()})
         # two-phase neurons: before t_switch a spike stands for v_th_early
-        early = spike_values(self.graph, {i: v.get("v_th_early", v.get("v_th", 1.0)) for i, v in values.items()})
+        early = spike_values(self.graph, {i: v.get("v_th_early", v.get("v_th", 1.0)) for i, v in meaning.items()})
         switch = spike_values(self.graph, {i: round(v.get("t_switch", 0.0) / (TIME_STEP_MS * 1e-3))
                                            for i, v in values.items()}, default=0)
         for layer in self.layers.values():
@@ -197,6 +217,7 @@ spike_value_rule = Registry("spike value")
 
 
 @spike_value_rule.register(Conv)
+@spike_value_rule.register(ConvAdd)
 def _conv_spike_value(layer: Conv, index: int, inputs: list[np.ndarray], v_th: dict, default: float) -> np.ndarray:
     return np.full(layer.filters, float(v_th.get(index, default)))
 
@@ -232,18 +253,38 @@ def spike_values(graph: Graph, v_th: dict[int, float], default: float = 1.0) -> 
 def hidden_layers(graph: Graph) -> list[int]:
     """The convolutions built of the hidden neuron model: all but those feeding a head."""
     feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
-    return [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv) and i not in feeds_head]
+    return [i for i, layer in enumerate(graph.layers) if isinstance(layer, CONV_KINDS) and i not in feeds_head]
 
 
-def parameter_defaults(graph: Graph, model: NeuronModel) -> dict[int, dict[str, float]]:
+def model_build_options(model: ConvertedModel, options: BuildOptions) -> BuildOptions:
+    """The options ``model`` is built with.
+
+    A converted network: ``options``. A directly trained one: its own neuron file (unless
+    ``options`` name another than the default), the ``same_step`` schedule it was trained with,
+    integrate-only output neurons (its heads read the membrane averaged over the steps).
+    """
+    if not model.direct:
+        return options
+    if options.output != "vmem":
+        raise BrainyoloError(None, "a directly trained network reads its heads' membranes: decode vmem or "
+                                   "vmem-late, not the spike count")
+    neuron = model.spiking.neuron if options.neuron == BuildOptions.neuron else options.neuron
+    return dataclasses.replace(options, neuron=neuron, schedule=model_schedule(model, options.schedule))
+
+
+def parameter_defaults(graph: Graph, model: NeuronModel,
+                       trained: dict[int, dict[str, float]] | None = None) -> dict[int, dict[str, float]]:
     """Every hidden layer's runtime parameters as built: ``v_th`` 1, ``alpha`` the layer's slope, the
-    neuron file's values for its other shared variables and ``v_init`` (0 where it has none)."""
+    neuron file's values for its other shared variables and ``v_init`` (0 where it has none); a
+    directly trained network's values as trained (``trained``, its model file's ``/spiking``) where
+    the neuron file has them."""
     from brainyolo.parameters import INITIAL, runtime_names
 
     file_values = parameter_values(model)
     defaults = {}
     for index in hidden_layers(graph):
         built = _parameters(model, graph.layers[index].alpha)
+        built.update({k: v for k, v in (trained or {}).get(index, {}).items() if k in runtime_names(model)})
         values = {}
         for name in runtime_names(model):
             value = built.get(name, file_values.get(name, 0.0))
@@ -343,6 +384,8 @@ def _brian2_trial(model: NeuronModel) -> None:
     if missing:
         raise BrainyoloError(where, f"model: a hidden-layer neuron needs the variables {list(HIDDEN_VARIABLES)}; "
                                     f"{missing[0]!r} is missing")
+    if model.input not in equations.names:
+        raise BrainyoloError(where, f"input: {model.input!r} is not a variable of the model")
     trial = with_spike_counters(with_net_counter(model))
     if not isinstance(brian2.get_device(), brian2.devices.RuntimeDevice):
         return  # a standalone device is being set up: the build itself reports any error
@@ -388,19 +431,39 @@ def _source(ctx: _Context, index: int):
     return ctx.net.layers[index].group, ctx.shapes[index]
 
 
+def _hidden_parameters(ctx: _Context, index: int, alpha: float) -> dict:
+    """A hidden layer's build values: ``v_th``/``alpha``, and a directly trained layer's trained values."""
+    values = _parameters(ctx.hidden, alpha)
+    if ctx.net.model.direct:
+        names = set(brian2.Equations(ctx.hidden.model).names)
+        values.update({k: v for k, v in ctx.net.model.spiking.layers.get(index, {}).items() if k in names})
+    return values
+
+
 @build_rule.register(Conv)
 def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     is_output = index in ctx.feeds_head
     model = ctx.output if is_output else ctx.hidden
-    alpha = 1.0 if is_output else layer.alpha
+    parameters = _parameters(model, 1.0) if is_output else _hidden_parameters(ctx, index, layer.alpha)
     shape = ctx.shapes[index]
-    group = _layer_group(ctx, model, int(np.prod(shape)), index, **_parameters(model, alpha))
+    group = _layer_group(ctx, model, int(np.prod(shape)), index, **parameters)
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
         ctx.net.output_layers.append(index)
     (source_index,) = layer.inputs
+    _connect(ctx, index, model, source_index, layer.weight, layer.size, layer.stride, layer.pad,
+             f"conv{index:02d}")
+
+
+def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, weight: np.ndarray, size: int,
+             stride: int, pad: int, name: str) -> None:
+    """One convolution from layer ``source_index`` (or the image) into layer ``index``'s ``model.input``."""
+    layer = ctx.net.graph.layers[index]
+    group = ctx.net.layers[index].group
     if source_index == INPUT:
+        if isinstance(layer, ConvAdd):
+            raise BrainyoloError(None, f"layer {index} (ConvAdd): its branches read spiking layers, not the image")
         if ctx.net.options.input == "current":
             ctx.net.image_layers.append(index)
             return
@@ -413,17 +476,32 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
         source, in_shape = _source(ctx, source_index)
         source_layer = ctx.net.layers[source_index]
     if ctx.net.options.connectivity == "shared":
-        connection = SharedConvolution(source, group, layer.weight, in_shape, layer.stride, layer.pad,
-                                       name=f"conv{index:02d}")
+        connection = SharedConvolution(source, group, weight, in_shape, stride, pad, name=name,
+                                       target_variable=model.input)
         connection.source_layer = None if source_index == INPUT else source_index
     else:
-        connection = unrolled_conv_synapses(source, group, layer.weight, in_shape, layer.stride, layer.pad,
-                                            signed=NEGATIVE_EVENT in getattr(source, "events", {}),
-                                            name=f"conv{index:02d}")
+        if model.input != "v":
+            raise BrainyoloError(model.source or model.name, f"input {model.input!r}: the unrolled connectivity "
+                                                             "delivers into v only (use --connectivity shared)")
+        connection = unrolled_conv_synapses(source, group, weight, in_shape, stride, pad,
+                                            signed=NEGATIVE_EVENT in getattr(source, "events", {}), name=name)
     ctx.net.layers[index].connections.append(connection)
     if source_layer is not None:  # (Poisson input spikes are not recorded, so not counted as events)
-        source_layer.fan_out.append(
-            to_neuron_order(conv_fan_out(in_shape, layer.filters, layer.size, layer.stride, layer.pad)))
+        source_layer.fan_out.append(to_neuron_order(conv_fan_out(in_shape, layer.filters, size, stride, pad)))
+
+
+@build_rule.register(ConvAdd)
+def _build_conv_add(layer: ConvAdd, index: int, ctx: _Context) -> None:
+    if index in ctx.feeds_head:
+        raise BrainyoloError(None, f"layer {index} (ConvAdd) feeds a head: a membrane shortcut adds into spiking "
+                                   "neurons")
+    shape = ctx.shapes[index]
+    group = _layer_group(ctx, ctx.hidden, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
+    group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    ctx.net.layers[index] = LayerGroup(group, shape)
+    for k, (source_index, weight, size, stride, pad) in enumerate(layer.branches()):
+        _connect(ctx, index, ctx.hidden, source_index, weight, size, stride, pad,
+                 f"conv{index:02d}" + ("" if k == 0 else "_shortcut"))
 
 
 @build_rule.register(MaxPool)
@@ -495,6 +573,7 @@ def _build_head(layer, index: int, ctx: _Context) -> None:
 
 def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions()) -> SpikingNetwork:
     """Build the Brian2 objects of ``model`` (in the active Brian2 device)."""
+    options = model_build_options(model, options)
     norm = options.normalization or model.normalization
     lambdas = model.lambdas(norm)
     graph = model.normalized_graph(norm)

@@ -100,7 +100,7 @@ def kernel_to_cdxf(weight: np.ndarray) -> np.ndarray:
 
 
 class SharedConvolution(Group, CodeRunner):
-    """A convolution from ``source`` spikes onto ``target.v`` with one shared kernel.
+    """A convolution from ``source`` spikes onto ``target.v`` (or another variable) with one shared kernel.
 
     Parameters
     ----------
@@ -124,6 +124,8 @@ class SharedConvolution(Group, CodeRunner):
         threads): bands beat split channels for every layer (conv21 7.9 -> 4.7 ms/step), and
         sorting the bands by channel pays for the 18 MB kernel of conv12.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
+    target_variable : str
+        The target's variable the input adds into (default ``v``; a neuron file's ``input``).
     """
 
     add_to_magic_network = True
@@ -131,7 +133,7 @@ class SharedConvolution(Group, CodeRunner):
 
     def __init__(self, source, target, weight, in_shape, stride: int = 1, pad: int = 0,
                  signed: bool | None = None, scatter: str = "auto", when: str = "synapses", order: int = 0,
-                 name: str = "sharedconvolution*"):
+                 name: str = "sharedconvolution*", target_variable: str = "v"):
         weight = np.asarray(weight)
         filters, channels, size, size2 = weight.shape
         c, h, w = (int(v) for v in in_shape)
@@ -157,8 +159,10 @@ class SharedConvolution(Group, CodeRunner):
         if signed:
             self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
             needed.append("_negative_spikespace")
-        self.variables.add_reference("_target_v", target, "v")
-        v_dtype = target.variables["v"].dtype
+        if target_variable not in target.variables:
+            raise ValueError(f"the target neurons have no variable {target_variable!r}")
+        self.variables.add_reference("_target_v", target, target_variable)
+        v_dtype = target.variables[target_variable].dtype
         if scatter == "auto":
             kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"

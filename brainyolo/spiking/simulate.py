@@ -38,7 +38,7 @@ from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.parameters import ParameterSettings
 from brainyolo.recordings import Recorder, open_recordings, write_image
-from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network
+from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network, model_build_options
 from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
 
@@ -199,8 +199,11 @@ class Simulator:
                  progress_every: float | None = None):
         if settings.device not in DEVICES:
             raise ValueError(f"device {settings.device!r} not in {DEVICES}")
-        self.model_path, self.settings = Path(model_path), settings
+        self.model_path = Path(model_path)
         self.model = load_model(model_path)
+        # a directly trained network runs its own neuron file and schedule (see model_build_options)
+        settings = dataclasses.replace(settings, build=model_build_options(self.model, settings.build))
+        self.settings = settings
         self.model_sha = sha256_of(model_path)
         self.parameters = run_parameters(self.model, settings)  # checked before anything is built
         self._runner = None
@@ -312,12 +315,13 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     from brainyolo.parameters import resolve
     from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, parameter_defaults
 
-    neuron = hidden_neuron_model(settings.build.neuron)
+    neuron = hidden_neuron_model(model_build_options(model, settings.build).neuron)
     graph = model.graph
     if settings.parameters.entries and settings.build.connectivity != "shared":
         raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
                                    "(--connectivity shared)")
-    return resolve(settings.parameters, neuron, hidden_layers(graph), parameter_defaults(graph, neuron))
+    trained = model.spiking.layers if model.direct else None
+    return resolve(settings.parameters, neuron, hidden_layers(graph), parameter_defaults(graph, neuron, trained))
 
 
 def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict):
