@@ -193,3 +193,35 @@ def test_a_version_1_file_with_a_shortcut_is_refused(golden, tmp_path):
         f.attrs["schema_version"] = 1
 
     assert "version 1" in _damaged(golden, tmp_path, version_1)
+
+
+@pytest.mark.codegen_independent
+def test_the_cli_refuses_the_ann_of_a_direct_model_in_one_line(golden, tmp_path, capsys):
+    from brainyolo.cli import main
+
+    path, image, _ = golden
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / f"{image.stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    for argv in (["detect", str(path), str(image), "-o", str(tmp_path / "d")],
+                 ["evaluate", str(path), "--images", str(image.parent), "--labels", str(labels), "-o",
+                  str(tmp_path / "e")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "has no ANN (use --mode snn)" in err and str(path) in err
+        assert not (tmp_path / argv[-1]).exists()
+
+
+def test_evaluate_runs_a_direct_model_and_scores_it_without_an_ann(golden, tmp_path, capsys):
+    from brainyolo.cli import main
+
+    path, image, g = golden
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / f"{image.stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    assert main(["evaluate", str(path), "--images", str(image.parent), "--labels", str(labels), "--mode", "snn",
+                 "--steps", "8", "--checkpoints", "4,8", "--device", "runtime", "-q", "-o", str(tmp_path / "e")]) == 0
+    metrics = __import__("json").loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["ann"] is None and set(metrics["snn"]) == {"4", "8"}
+    assert metrics["snn_settings"]["neuron"] == "lif_direct"
+    assert "directly trained" in capsys.readouterr().out

@@ -38,3 +38,24 @@ def test_embedded_detector_ann_map_on_fresh_scenes(tmp_path):
     for path, detections in ann_detections(model.folded_graph(), paths):
         records += detections.records(path.name, scenes.CLASS_NAMES)
     assert coco_map(truths, records, len(scenes.CLASS_NAMES))["mAP50"] >= 0.8
+
+
+def test_the_name_embedded_is_the_detector_converted_as_the_demo_does_once(tmp_path, monkeypatch):
+    import numpy as np
+
+    from brainyolo.embedded import CALIBRATION_SCENES, model_file
+    from brainyolo.modelfile import load_model
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path))
+    path = model_file("embedded")
+    stamp = path.stat().st_mtime_ns
+    assert model_file("embedded") == path and path.stat().st_mtime_ns == stamp  # converted once, reused
+    assert path.parent == tmp_path / "models"
+    model = load_model(path)
+    assert not model.direct and model.normalization == "channel" and model.calibration.images == CALIBRATION_SCENES
+    data = resources.files("brainyolo").joinpath("data")
+    ann = darknet.load_darknet(data / "tiny-yolov3.cfg", data / "tiny-yolov3.weights", data / "scenes.names")
+    for ours, theirs in zip(model.graph.layers, ann.folded_graph().layers, strict=True):
+        if getattr(theirs, "weight", None) is not None:
+            np.testing.assert_array_equal(ours.weight, theirs.weight)
+    assert str(model_file("some/model.h5")) == "some/model.h5"
