@@ -240,7 +240,7 @@ MAX_STEPS = 10_000_000
 """Most time steps a recordings file may claim."""
 
 _ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": ("current", "poisson"),
-              "normalization": ("channel", "layer"), "model_file": None, "model_sha256": None}
+              "normalization": ("channel", "layer", "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
                   "schedule": ("delayed", "same_step")}  # (files before the schedule option: delayed)
 

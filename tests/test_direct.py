@@ -225,3 +225,24 @@ def test_evaluate_runs_a_direct_model_and_scores_it_without_an_ann(golden, tmp_p
     assert metrics["ann"] is None and set(metrics["snn"]) == {"4", "8"}
     assert metrics["snn_settings"]["neuron"] == "lif_direct"
     assert "directly trained" in capsys.readouterr().out
+
+
+def test_decode_and_analyze_work_on_a_direct_run(golden, tmp_path):
+    from brainyolo.analysis import analyze
+    from brainyolo.decoding import decode_run
+
+    path, image, g = golden
+    run(path, image, tmp_path / "run", "runtime", 8, checkpoints=(4, 8))
+    records, _ = decode_run(tmp_path / "run", "vmem", path)
+    assert sorted(records) == [4, 8]
+    index = analyze([tmp_path / "run"], tmp_path / "figures", progress=False)
+    assert index["figures"]["fig1"] is None and index["figures"]["fig9"]  # no normalization to show; energy yes
+    table = __import__("json").loads((tmp_path / "figures" / "fig9_table2_energy.json").read_text())
+    per_layer = table["per_layer"]
+    # the shortcut layer's accumulates: layer 1's spikes through the 3x3 kernel (its real fan-out at the
+    # borders) plus layer 0's spikes through the 1x1 shortcut (4 targets each)
+    from brainyolo.connectivity import conv_fan_out
+
+    main_branch = int((g["spikes1"].sum(axis=0).astype(np.int64) * conv_fan_out((4, 8, 8), 4, 3, 1, 1)).sum())
+    assert per_layer["2"]["synaptic_acs"] == main_branch + 4 * int(g["spikes0"].sum()) > 0
+    assert per_layer["0"]["image_macs"] == table["snn_macs"] == 4 * 8 * 8 * 3 * 9
