@@ -437,6 +437,9 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         from brainyolo.modelfile import load_model
 
         model = load_model(path)
+        if model.direct:
+            return (f"model file, {len(model.graph.layers)} layers, directly trained SNN (T = "
+                    f"{model.spiking.time_steps}, {model.spiking.neuron}, {model.spiking.framework})")
         return f"model file, {len(model.graph.layers)} layers, {model.normalization}-norm"
     if suffix == ".toml":
         from brainyolo.experiment import load_run_file

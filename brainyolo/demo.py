@@ -11,7 +11,9 @@ Steps (the experiment of ``runs/demo.toml``, :class:`brainyolo.experiment.RunSpe
 4. decode the output layer's V at every checkpoint into detections (``checkpoints/``) and score
    them (COCO mAP) next to the ANN; simulate the first scene under layer-norm too (numpy runtime,
    300 steps, ``run_layer_norm/``) so that ``brainyolo analyze`` can compare the normalizations;
-5. draw ANN vs SNN pictures, the mAP-vs-steps curve and a short report.
+5. simulate the directly trained detector (``embedded-direct``, :mod:`brainyolo.direct`) on the same
+   scenes for 8 steps (numpy runtime, ``run_direct/``) and score it at T = 1, 2, 4, 8;
+6. draw ANN vs SNN pictures, the mAP-vs-steps curve and a short report.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ from pathlib import Path
 from brainyolo import scenes
 
 COMPANION_STEPS = 300
+DIRECT_STEPS = 8
+DIRECT_CHECKPOINTS = (1, 2, 4, 8)
 
 
 def run_demo(out_dir, progress: bool = True) -> dict:
     """Run the demo into ``out_dir``; return the report (also written as report.json)."""
     from brainyolo.decoding import decode_run, write_detections
+    from brainyolo.embedded import EMBEDDED_DIRECT, model_file
     from brainyolo.evaluation import coco_map, read_yolo_labels
     from brainyolo.experiment import RunSpec, prepare_model
     from brainyolo.figures import plot_map_vs_steps
@@ -59,6 +64,14 @@ def run_demo(out_dir, progress: bool = True) -> dict:
         simulate(model_h5, paths[:1], SimulationSettings(steps=COMPANION_STEPS, device="runtime",
                                                          build=BuildOptions(normalization="layer")),
                  stage / "run_layer_norm", progress=progress)
+        # the directly trained detector (brainyolo.direct) on the same scenes: T = 1, 2, 4, 8 from one
+        # 8-step run (the network is causal), numpy runtime (small network, no second compilation)
+        direct_h5 = model_file(EMBEDDED_DIRECT)
+        direct_info = simulate(direct_h5, paths, SimulationSettings(
+            steps=DIRECT_STEPS, checkpoints=DIRECT_CHECKPOINTS, device="runtime", sample_neurons=spec.sample_neurons),
+            stage / "run_direct", progress=progress)
+        direct_records, _ = decode_run(stage / "run_direct", "vmem", direct_h5)
+        direct_map = {str(step): coco_map(truths, recs, len(names)) for step, recs in direct_records.items()}
         records, found = decode_run(stage / "run", spec.decode[0], model_h5)
         write_detections(stage, records)
         ann_map = coco_map(truths, ann_records, len(names))
@@ -87,6 +100,11 @@ def run_demo(out_dir, progress: bool = True) -> dict:
                     "synaptic_events": info["synaptic_events"],
                     "mAP50_per_step": {s: round(m["mAP50"], 4) for s, m in snn_map.items()},
                     "fraction_of_ann_mAP50": round(final / ann_map["mAP50"], 4) if ann_map["mAP50"] else None},
+            "direct": {"model": EMBEDDED_DIRECT, "time_steps_trained": load_model(direct_h5).spiking.time_steps,
+                       "device": direct_info["device"], "synaptic_events_per_image":
+                           round(direct_info["synaptic_events"] / len(paths)),
+                       "mAP50_per_step": {s: round(m["mAP50"], 4) for s, m in direct_map.items()},
+                       "mAP_per_step": {s: round(m["mAP"], 4) for s, m in direct_map.items()}},
             "seconds": round(time.perf_counter() - started, 1)}
         write_json(stage / "report.json", report)
         lines = [
@@ -102,9 +120,16 @@ def run_demo(out_dir, progress: bool = True) -> dict:
             *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
                                                        if ann_map["mAP50"] else "-")
               for s, m in snn_map.items()],
+            f"directly trained SNN ({EMBEDDED_DIRECT}: LIF, trained by spikingjelly at T = "
+            f"{report['direct']['time_steps_trained']}, same-step, {direct_info['device']}): "
+            f"{report['direct']['synaptic_events_per_image']:.3g} synaptic events per image in {DIRECT_STEPS} steps",
+            "  steps   mAP@0.5   of ANN",
+            *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
+                                                       if ann_map["mAP50"] else "-")
+              for s, m in direct_map.items()],
             "files: model.h5, run/ (recordings.h5, run_info.json), run_layer_norm/ (first scene, layer-norm, "
-            f"{COMPANION_STEPS} steps, numpy runtime), detections_ann.json, detections.json, checkpoints/, "
-            "*_ann_vs_snn.png, map_vs_steps.png",
+            f"{COMPANION_STEPS} steps, numpy runtime), run_direct/ (the directly trained SNN), detections_ann.json, "
+            "detections.json, checkpoints/, *_ann_vs_snn.png, map_vs_steps.png",
             "next: brainyolo analyze DIR -o DIR/analysis (figures and energy from these recordings)",
             f"total {report['seconds']:.0f} s"]
         (stage / "report.txt").write_text("\n".join(lines) + "\n")

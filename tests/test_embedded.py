@@ -59,3 +59,27 @@ def test_the_name_embedded_is_the_detector_converted_as_the_demo_does_once(tmp_p
         if getattr(theirs, "weight", None) is not None:
             np.testing.assert_array_equal(ours.weight, theirs.weight)
     assert str(model_file("some/model.h5")) == "some/model.h5"
+
+
+def test_the_shipped_directly_trained_detector(tmp_path):
+    """embedded-direct: a schema-2 model file with membrane shortcuts, trained at T = 4, and in Brian2 it
+    detects fresh scenes at T = 4 (mAP@0.5 0.867 on 64 scenes in the README; here 24 scenes, numpy runtime)."""
+    from brainyolo.decoding import decode_run
+    from brainyolo.embedded import model_file
+    from brainyolo.modelfile import load_model
+    from brainyolo.spiking.simulate import SimulationSettings, simulate
+
+    path = model_file("embedded-direct")
+    assert path.stat().st_size < 2_000_000  # small enough to commit
+    model = load_model(path)
+    assert model.direct and model.spiking.time_steps == 4 and model.spiking.neuron == "lif_direct"
+    assert [layer.kind for layer in model.graph.layers].count("ConvAdd") == 3
+    assert model.graph.class_names == scenes.CLASS_NAMES
+    report = json.loads(resources.files("brainyolo").joinpath("data").joinpath("training-direct.json").read_text())
+    assert report["time_steps"] == 4 and report["eval"]["mAP50"] >= 0.8
+    paths = scenes.write_scenes(tmp_path / "scenes", 24, FRESH_SEED)
+    truths = read_yolo_labels(paths, tmp_path / "scenes" / "labels", len(scenes.CLASS_NAMES))
+    simulate(path, paths, SimulationSettings(steps=4, device="runtime", sample_neurons=1), tmp_path / "run",
+             progress=False)
+    records, _ = decode_run(tmp_path / "run", "vmem", path)
+    assert coco_map(truths, records[4], len(scenes.CLASS_NAMES))["mAP50"] >= 0.75

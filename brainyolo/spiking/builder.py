@@ -268,6 +268,9 @@ def model_build_options(model: ConvertedModel, options: BuildOptions) -> BuildOp
     if options.output != "vmem":
         raise BrainyoloError(None, "a directly trained network reads its heads' membranes: decode vmem or "
                                    "vmem-late, not the spike count")
+    if options.normalization not in (None, model.normalization):
+        raise BrainyoloError(None, f"a directly trained network is not normalized (--norm {options.normalization} "
+                                   "applies to converted ANNs)")
     neuron = model.spiking.neuron if options.neuron == BuildOptions.neuron else options.neuron
     return dataclasses.replace(options, neuron=neuron, schedule=model_schedule(model, options.schedule))
 
