@@ -381,6 +381,12 @@ def _validate_spiking(model: ConvertedModel, spiking_layers: set[int]) -> None:
         raise ValueError(f"/spiking: time_steps {spec.time_steps} is not 1..{MAX_TIME_STEPS}")
     if not spec.neuron or len(spec.neuron) > 200 or not spec.neuron.replace("_", "").isalnum():
         raise ValueError(f"/spiking: neuron {spec.neuron!r} is not the name of a neuron file")
+    from brainyolo.neurons import available_neuron_models
+
+    known = available_neuron_models()
+    if spec.neuron not in known:
+        raise ValueError(f"/spiking: neuron {spec.neuron!r} is not a neuron file of this installation (known: "
+                         f"{', '.join(known)})")
     if set(spec.layers) != spiking_layers:
         extra = sorted(set(spec.layers) ^ spiking_layers)[0]
         raise ValueError(f"/spiking: layer {extra} is {'not ' if extra in spec.layers else ''}a spiking layer "

@@ -112,6 +112,14 @@ def _check_against_framework(run_dir, model_path, g):
     assert decoder.schedule == "same_step"
     (head,), = decoder.head_maps({4: {"v": v}}, checkpoints)[-1:]
     np.testing.assert_allclose(head, g["head_mean"], rtol=0, atol=1e-12)
+    # and the detections decoded from Brian2's membranes are the framework's
+    from brainyolo.heads import detect_from_heads
+    from brainyolo.images import Letterbox
+
+    box = Letterbox((16, 16), (16, 16))
+    ours = detect_from_heads(decoder.graph, [head], box).records("golden.png", ["thing"])
+    theirs = detect_from_heads(decoder.graph, [g["head_mean"]], box).records("golden.png", ["thing"])
+    assert ours == theirs and len(ours) > 0
 
 
 @pytest.mark.codegen_independent
@@ -174,6 +182,9 @@ def test_bad_direct_model_files_get_one_line(golden, tmp_path):
     def unknown_neuron(f, model):
         f["spiking"].attrs["neuron"] = "no such/neuron"
 
+    def neuron_not_installed(f, model):
+        f["spiking"].attrs["neuron"] = "lif_from_elsewhere"
+
     def unknown_kind(f, model):
         f["network/layers/002"].attrs["kind"] = "ConvMultiply"
 
@@ -184,6 +195,7 @@ def test_bad_direct_model_files_get_one_line(golden, tmp_path):
     assert "time_steps 0" in _damaged(golden, tmp_path, zero_steps)
     assert "not the name of a neuron file" in _damaged(golden, tmp_path, unknown_neuron)
     assert "unknown layer kind" in _damaged(golden, tmp_path, unknown_kind)
+    assert "not a neuron file of this installation" in _damaged(golden, tmp_path, neuron_not_installed)
     assert "layer 3" in _damaged(golden, tmp_path, missing_parameters)
 
 
