@@ -48,6 +48,16 @@ def _ground_truth(args, paths, names):
                              voc=voc and source)
 
 
+def _annotation_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{value} ms is outside 1..60000 ms")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -366,6 +376,15 @@ def cmd_scenes(args) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise BrainyoloError(out, "is not an empty folder: scenes go into a new or empty one (never mixed "
                                   "with other scenes)")
+    if args.events:
+        from brainyolo.event_scenes import SENSOR, write_event_scenes
+
+        with staged_directory(out) as stage:
+            write_event_scenes(stage, args.count, args.seed, (args.annotation_ms,))
+        print(f"{args.count} event scenes (seed {args.seed}, {SENSOR[0]}x{SENSOR[1]} sensor, boxes at "
+              f"{args.annotation_ms:g} ms): {out}/sceneNNNN_td.dat + sceneNNNN_bbox.npy (Gen1 layout), "
+              f"class names in {out / 'classes.names'}")
+        return 0
     with staged_directory(out) as stage:
         scenes.write_scenes(stage, args.count, args.seed)
         (stage / "classes.names").write_text("\n".join(scenes.CLASS_NAMES) + "\n")
@@ -686,6 +705,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "normalized) and DIR/classes.names. The same seed gives the same scenes.")
     p.add_argument("--count", type=_positive_int, required=True, help="number of scenes")
     p.add_argument("--seed", type=int, required=True, help="generator seed (training used 7; pick another)")
+    p.add_argument("--events", action="store_true",
+                   help="moving scenes seen by an emulated event camera (brainyolo.dvs): DIR/sceneNNNN_td.dat "
+                        "(Prophesee DAT events) and DIR/sceneNNNN_bbox.npy (Gen1 boxes), Gen1's layout")
+    p.add_argument("--annotation-ms", type=_annotation_ms, default=250.0,
+                   help="with --events: the time of the boxes; the events run from 0 to it (default 250)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="a new or empty folder")
     p.set_defaults(run=cmd_scenes)
 
