@@ -193,3 +193,49 @@ def test_the_scenes_command_writes_event_scenes(tmp_path, capsys):
     assert np.all(gen1.read_bbox(found[0][1])["ts"] == 120_000)
     assert main(["scenes", "--events", "--count", "2", "--seed", "3", "-o", str(tmp_path / "ev")]) == 2
     assert "not an empty folder" in capsys.readouterr().err
+
+
+def _events(rows):
+    out = np.zeros(len(rows), dvs.EVENT_DTYPE)
+    for k, name in enumerate(("t", "x", "y", "p")):
+        out[name] = [r[k] for r in rows]
+    return out
+
+
+def test_ems_frames_hand_computed():
+    from brainyolo.event_inputs import ems_frames
+
+    # window (0, 100] us in 4 bins of 25 us: (0, 25], (25, 50], (50, 75], (75, 100]
+    ev = _events([(0, 0, 0, 1),        # before the window: ignored
+                  (1, 1, 0, 1),        # bin 0, ON
+                  (20, 1, 0, 0),       # bin 0, same pixel, later OFF: OFF wins
+                  (25, 2, 1, 1),       # bin 0 (25 is the bin's end)
+                  (26, 2, 1, 0),       # bin 1
+                  (100, 3, 2, 1),      # bin 3 (the window's end)
+                  (101, 3, 2, 0)])     # after: ignored
+    frames = ems_frames(ev, 100, 100, 4, 4, 3)
+    assert frames.shape == (4, 3, 3, 4)
+    assert np.all(frames[:, 0] == frames[:, 1]) and np.all(frames[:, 1] == frames[:, 2])
+    expected = np.full((4, 3, 4), 127, np.uint8)
+    expected[0, 0, 1], expected[0, 1, 2], expected[1, 1, 2], expected[3, 2, 3] = 0, 255, 0, 255
+    np.testing.assert_array_equal(frames[:, 0], expected)
+
+
+def test_tonic_counts_equal_a_hand_count_and_voxels_keep_the_events():
+    from brainyolo.event_inputs import count_frames, spike_trains, voxel_grid
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    ev = _events(sorted(zip(rng.integers(0, 1000, n), rng.integers(0, 20, n), rng.integers(0, 10, n),
+                            rng.integers(0, 2, n), strict=True)))
+    frames = count_frames(ev, 800, 500, 5, 20, 10)
+    inside = (ev["t"] > 300) & (ev["t"] <= 800)
+    expected = np.zeros((5, 2, 10, 20), np.int64)
+    np.add.at(expected, ((ev["t"][inside] - 301) // 100, ev["p"][inside], ev["y"][inside], ev["x"][inside]), 1)
+    np.testing.assert_array_equal(frames, expected)
+    voxels = voxel_grid(ev, 800, 500, 5, 20, 10)
+    assert voxels.shape == (5, 1, 10, 20) and np.isfinite(voxels).all() and np.abs(voxels).sum() > 0
+    steps, neurons = spike_trains(ev, 800, 500, 1000 // 10, 20)  # 100 us per step
+    np.testing.assert_array_equal(np.bincount(steps, minlength=5), expected.sum(axis=(1, 2, 3)))
+    c = neurons % 2
+    assert np.array_equal(np.bincount(c), [inside.sum() - ev["p"][inside].sum(), ev["p"][inside].sum()])
