@@ -452,6 +452,17 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         darknet = load_darknet(cfg, path)
         header = darknet.header
         return f"Darknet weights {header.major}.{header.minor}.{header.revision}, {len(darknet.params)} convolutions"
+    if path.name.endswith("_td.dat"):
+        from brainyolo.gen1 import read_td
+
+        events, width, height = read_td(path)
+        span = f", {events['t'][0]}..{events['t'][-1]} us" if len(events) else ""
+        return f"Gen1 events (Prophesee DAT), {width}x{height} sensor, {len(events)} events{span}"
+    if path.name.endswith("_bbox.npy"):
+        from brainyolo.gen1 import read_bbox
+
+        boxes = read_bbox(path)
+        return f"Gen1 boxes, {len(boxes)} boxes at {len(set(boxes['ts'].tolist()))} times"
     if suffix in (".h5", ".hdf5"):
         from brainyolo.modelfile import load_model
 

@@ -16,6 +16,7 @@ Every problem is one :class:`~brainyolo.errors.BrainyoloError` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -101,6 +102,22 @@ def read_header(path: str | os.PathLike) -> tuple[int, int, int]:
     return width, height, offset + 2
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (output of C code) for the duration."""
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_td(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
     """Events of a ``_td.dat`` file (:data:`EVENT_DTYPE`), its sensor width and height.
 
@@ -119,7 +136,8 @@ def read_td(path: str | os.PathLike) -> tuple[np.ndarray, int, int]:
         raise BrainyoloError(path, f"holds more than {MAX_EVENTS:,} events")
     if size == 0:
         return np.zeros(0, EVENT_DTYPE), width, height
-    raw = Wizard(encoding="dat").read(path)
+    with _quiet_stderr():  # expelliarmus warns on stderr (C level) about time order; brainyolo reports it below
+        raw = Wizard(encoding="dat").read(path)
     if len(raw) != size // EVENT_SIZE:
         raise BrainyoloError(path, f"expelliarmus decoded {len(raw)} events where the file holds "
                                    f"{size // EVENT_SIZE}")

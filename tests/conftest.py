@@ -241,8 +241,12 @@ def corpus(tmp_path_factory) -> dict:
                                "--device", "runtime", "-q", "-o", str(run)])
     assert code == 0, stderr
     repo = Path(__file__).resolve().parents[1]
+    from brainyolo.event_scenes import write_event_scenes
+
+    (td, bbox), = write_event_scenes(root / "events", 1, 5, (40.0,))
     return {"root": root, "cfg": cfg, "weights": weights, "names": cfg.with_suffix(".names"), "images": images,
             "model": model, "run": run, "neuron": repo / "equations" / "lif_signed_ibt.toml",
-            "run_file": repo / "runs" / "demo.toml"}
+            "run_file": repo / "runs" / "demo.toml", "direct_model": repo / "brainyolo" / "data" / "direct.h5",
+            "td": td, "bbox": bbox}
 
 

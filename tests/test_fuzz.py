@@ -1,7 +1,8 @@
 """Fuzz tests of every reader through the command line: the promise for bad input holds.
 
-Each reader's valid input (a Darknet cfg and weights, a model file, an image, a recordings file,
-a neuron file, a run file) is mutated by hypothesis (bytes flipped, truncated, inserted; lines
+Each reader's valid input (a Darknet cfg and weights, a model file (converted and directly trained),
+an image, a recordings file, a neuron file, a run file, Gen1 event and box files) is mutated by
+hypothesis (bytes flipped, truncated, inserted; lines
 dropped, repeated, swapped; numbers replaced by 0, -1, NaN, inf, huge values; HDF5 attributes,
 groups and datasets deleted or replaced, with and without the content checksum) and fed to the
 real command that reads it (``convert``, ``detect``, ``decode``, ``check``) in this process.
@@ -269,3 +270,30 @@ def test_fuzz_run_file_through_check(corpus, edits):
         run_file = Path(tmp) / "run.toml"
         run_file.write_bytes(mutate_text(corpus["run_file"].read_text(), edits))
         assert_promise(["check", str(run_file)])
+
+
+@fuzz(40)
+@given(edits=byte_edits)
+def test_fuzz_event_file_through_check(corpus, edits):
+    with tempfile.TemporaryDirectory() as tmp:
+        td = fresh_copy(corpus["td"], Path(tmp), mutate_bytes(corpus["td"].read_bytes(), edits))
+        assert_promise(["check", str(td)])
+
+
+@fuzz(40)
+@given(edits=byte_edits)
+def test_fuzz_box_file_through_check(corpus, edits):
+    with tempfile.TemporaryDirectory() as tmp:
+        bbox = fresh_copy(corpus["bbox"], Path(tmp), mutate_bytes(corpus["bbox"].read_bytes(), edits))
+        assert_promise(["check", str(bbox)])
+
+
+@fuzz(40)
+@given(edits=h5_edits, keep_checksum=st.booleans())
+def test_fuzz_direct_model_structure_through_check(corpus, edits, keep_checksum):
+    with tempfile.TemporaryDirectory() as tmp:
+        model = fresh_copy(corpus["direct_model"], Path(tmp))
+        changed = mutate_hdf5(model, edits, keep_checksum)
+        code = assert_promise(["check", str(model)])
+        if keep_checksum and changed:
+            assert code == 2  # every change of content is caught by the checksum
