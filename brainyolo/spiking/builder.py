@@ -11,12 +11,12 @@ One build rule per layer kind (:data:`build_rule`):
 * ``ConvAdd`` (a directly trained network's membrane shortcut): one group of the hidden neuron
   model and two weight-shared convolutions into it, one from each input layer.
 * ``MaxPool``: max-pool neurons and a :class:`SpikingMaxPool`.
+* ``Upsample`` and multi-input ``Route``: relay neurons fed by index-mapped ``Synapses`` (one per
+  input); a single-input ``Route`` and the heads reuse their input's group.
 
 A directly trained network (its model file's ``/spiking``) runs its own neuron file with its
 trained parameters per layer and the ``same_step`` schedule (:func:`model_build_options`); its
 spikes stand for 1 whatever the threshold (it was trained so).
-* ``Upsample`` and multi-input ``Route``: relay neurons fed by index-mapped ``Synapses`` (one per
-  input); a single-input ``Route`` and the heads reuse their input's group.
 
 One simulation time step is 1 ms of Brian2 time.
 """
@@ -283,13 +283,13 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     the neuron file has them."""
     from brainyolo.parameters import INITIAL, runtime_names
 
-    file_values = parameter_values(model)
+    file_values, names = parameter_values(model), runtime_names(model)
     defaults = {}
     for index in hidden_layers(graph):
         built = _parameters(model, graph.layers[index].alpha)
-        built.update({k: v for k, v in (trained or {}).get(index, {}).items() if k in runtime_names(model)})
+        built.update({k: v for k, v in (trained or {}).get(index, {}).items() if k in names})
         values = {}
-        for name in runtime_names(model):
+        for name in names:
             value = built.get(name, file_values.get(name, 0.0))
             values[name] = float(np.asarray(value))
         values.setdefault(INITIAL, 0.0)
