@@ -164,7 +164,7 @@ def read_bbox(path: str | os.PathLike, width: int | None = None, height: int | N
         boxes = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise BrainyoloError(path, "no such box file") from None
-    except (ValueError, OSError, EOFError) as err:
+    except Exception as err:  # noqa: BLE001 - numpy's header parser raises many kinds (ValueError, TokenError, ...)
         raise BrainyoloError(path, f"not a readable .npy box array ({type(err).__name__})") from None
     if boxes.dtype.names is None or set(BBOX_DTYPE.names) - set(boxes.dtype.names) or boxes.ndim != 1:
         raise BrainyoloError(path, f"not Gen1 boxes: a 1-D structured array with fields {', '.join(BBOX_DTYPE.names)}")

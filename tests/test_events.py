@@ -239,3 +239,15 @@ def test_tonic_counts_equal_a_hand_count_and_voxels_keep_the_events():
     np.testing.assert_array_equal(np.bincount(steps, minlength=5), expected.sum(axis=(1, 2, 3)))
     c = neurons % 2
     assert np.array_equal(np.bincount(c), [inside.sum() - ev["p"][inside].sum(), ev["p"][inside].sum()])
+
+
+def test_a_box_file_with_a_damaged_header_gets_one_line(tmp_path):
+    """Found by the fuzz test: a NUL byte in the .npy header made numpy's parser raise a TokenError."""
+    boxes = np.zeros(2, gen1.BBOX_DTYPE)
+    boxes["w"] = boxes["h"] = 5
+    gen1.write_bbox(tmp_path / "a_bbox.npy", boxes)
+    data = bytearray((tmp_path / "a_bbox.npy").read_bytes())
+    data[len(data) // 2 if len(data) < 200 else 60] = 0
+    (tmp_path / "a_bbox.npy").write_bytes(bytes(data))
+    with pytest.raises(BrainyoloError, match="not a readable .npy box array"):
+        gen1.read_bbox(tmp_path / "a_bbox.npy")
