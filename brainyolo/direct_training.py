@@ -197,8 +197,12 @@ def evaluate(graph: Graph, params, steps: int, count: int, seed: int, torch) -> 
 
 def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: int, threads: int,
                  learning_rate: float = 2e-3, steps: int = direct.TIME_STEPS, width: int = 16,
-                 log_every: int = 50) -> dict:
-    """Train, export ``direct.h5`` and ``training-direct.json`` into ``out_dir``; return the report."""
+                 log_every: int = 50, init_state: Path | None = None) -> dict:
+    """Train, export ``direct.h5`` and ``training-direct.json`` into ``out_dir``; return the report.
+
+    The trained module's state (batch-norm unfolded) goes to ``out_dir/direct-state.pt``; ``init_state``
+    starts from such a file (to train on: a longer schedule, another learning rate).
+    """
     import torch
 
     from brainyolo import training
@@ -217,6 +221,9 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
     print(f"{train_scenes} scenes in {time.perf_counter() - started:.0f} s; anchors {anchors.astype(int).tolist()}; "
           f"T = {steps}, {framework_version()}", flush=True)
     module = spiking_module(graph, params, torch, batch_norm=True)
+    if init_state is not None:
+        module.load_state_dict(torch.load(init_state, weights_only=True))
+        print(f"starting from {init_state}", flush=True)
     optimizer = torch.optim.AdamW(module.parameters(), lr=learning_rate, weight_decay=5e-4)
     warmup = max(iterations // 20, 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -251,9 +258,11 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
                                                   "train_scenes": train_scenes, "seed": seed}, spec)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_model(model, out_dir / "direct.h5")
+    torch.save(module.state_dict(), out_dir / "direct-state.pt")
     metrics = {t: evaluate(folded, params, t, 200, training.EVAL_SEED, torch) for t in (steps,)}
     report = {"iterations": iterations, "batch": batch, "train_scenes": train_scenes, "seed": seed,
               "learning_rate": learning_rate, "time_steps": steps, "width": width,
+              "init_state": str(init_state) if init_state else None,
               "framework": framework_version(), "torch": torch.__version__,
               "anchors": anchors.astype(int).tolist(), "seconds": round(time.perf_counter() - started, 1),
               "final_loss": round(float(np.mean(history[-log_every:])), 4),

@@ -330,12 +330,13 @@ def main(argv=None) -> None:
                              "brainyolo.direct_training): writes direct.h5 and training-direct.json")
     parser.add_argument("--steps", type=int, default=4, help="time steps T of the spiking training")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--init-state", type=Path, help="with --spiking: start from a saved direct-state.pt")
     args = parser.parse_args(argv)
     if args.spiking:
         from brainyolo.direct_training import train_direct
 
         train_direct(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads,
-                     args.learning_rate, args.steps)
+                     args.learning_rate, args.steps, init_state=args.init_state)
         return
     train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads, args.learning_rate)
 
