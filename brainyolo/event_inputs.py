@@ -95,4 +95,23 @@ def spike_trains(events: np.ndarray, t_end_us: int, window_us: int, dt_us: int, 
     return steps, neurons
 
 
-__all__ = ["EVENT_DTYPE", "window", "ems_frames", "count_frames", "voxel_grid", "spike_trains"]
+def polarity_kernel(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first convolution of a detector trained on :func:`ems_frames`, rewritten for ON/OFF input maps.
+
+    An EMS frame (scaled to [0, 1]) is ``grey + (1 - grey) * ON - grey * OFF`` on each of its three
+    identical channels (``grey`` = 127/255; ON and OFF are the 0/1 maps of the pixels whose latest
+    event was ON or OFF). So ``conv(frame) = conv2(ON, OFF) + bias'`` with a 2-channel kernel
+    (channel 0 OFF: ``-grey * sum_c w[:, c]``, channel 1 ON: ``(1 - grey) * sum_c w[:, c]``) and
+    ``bias' = bias + grey * sum of w`` over channels and the kernel window — away from the borders
+    (zero padding sees no grey there: the border terms are the caller's, as for any padded input).
+
+    Returns ``(weight2 (F, 2, k, k), bias')``.
+    """
+    weight = np.asarray(weight, np.float64)
+    grey = GREY / 255.0
+    summed = weight.sum(axis=1)
+    kernel = np.stack([-grey * summed, (1 - grey) * summed], axis=1)
+    return kernel, np.asarray(bias, np.float64) + grey * summed.sum(axis=(1, 2))
+
+
+__all__ = ["EVENT_DTYPE", "window", "ems_frames", "count_frames", "voxel_grid", "spike_trains", "polarity_kernel"]

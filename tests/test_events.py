@@ -251,3 +251,21 @@ def test_a_box_file_with_a_damaged_header_gets_one_line(tmp_path):
     (tmp_path / "a_bbox.npy").write_bytes(bytes(data))
     with pytest.raises(BrainyoloError, match="not a readable .npy box array"):
         gen1.read_bbox(tmp_path / "a_bbox.npy")
+
+
+def test_a_frames_trained_first_convolution_reads_on_off_maps_exactly():
+    """conv(EMS frame) = conv(ON/OFF maps) with the derived 2-channel kernel + its bias (no padding)."""
+    from brainyolo.event_inputs import ems_frames, polarity_kernel
+    from brainyolo.reference import conv2d
+
+    rng = np.random.default_rng(8)
+    n = 400
+    ev = _events(sorted(zip(rng.integers(1, 1000, n), rng.integers(0, 12, n), rng.integers(0, 10, n),
+                            rng.integers(0, 2, n), strict=True)))
+    frame = ems_frames(ev, 1000, 1000, 1, 12, 10)[0].astype(np.float64) / 255.0
+    on = (frame[0] == 1.0).astype(np.float64)
+    off = (frame[0] == 0.0).astype(np.float64)
+    weight, bias = rng.normal(size=(5, 3, 3, 3)), rng.normal(size=5)
+    kernel, bias2 = polarity_kernel(weight, bias)
+    np.testing.assert_allclose(conv2d(np.stack([off, on]), kernel, bias2, 1, 0), conv2d(frame, weight, bias, 1, 0),
+                               rtol=0, atol=1e-12)
