@@ -23,6 +23,7 @@ Nothing else in brainyolo imports this module, PyTorch or spikingjelly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ def framework_version() -> str:
     return f"spikingjelly {version}"
 
 
-def lif_node(params: dict, torch_module, surrogate: bool = True):
+def lif_node(params: dict):
     """spikingjelly's multi-step ``LIFNode`` with ``params`` (tau, v_th, v_reset, hard_reset)."""
     from spikingjelly.activation_based import neuron
     from spikingjelly.activation_based import surrogate as surrogates
@@ -85,7 +86,7 @@ def spiking_module(graph: Graph, params: dict[int, dict], torch, batch_norm: boo
                         if batch_norm and spiking:
                             self.norms[f"{index}_{k}"] = nn.BatchNorm2d(layer.filters, eps=BN_EPSILON, momentum=0.03)
                     if layer.activation == "spike":
-                        self.neurons[str(index)] = lif_node(params[index], torch)
+                        self.neurons[str(index)] = lif_node(params[index])
 
         def _conv(self, index: int, k: int, x):
             """Branch ``k`` of layer ``index`` on ``x`` [T, N, C, H, W] (or [N, C, H, W], step-invariant)."""
@@ -150,8 +151,6 @@ def fold(module, graph: Graph) -> Graph:
         changes = {"weight": weights[0], "bias": np.asarray(bias, np.float32)}
         if isinstance(layer, ConvAdd):
             changes["shortcut_weight"] = weights[1]
-        import dataclasses
-
         layers[index] = dataclasses.replace(layer, **changes)
     return Graph(graph.input_shape, layers, list(graph.class_names))
 
