@@ -29,6 +29,13 @@ DIRECT_STEPS = 8
 DIRECT_CHECKPOINTS = (1, 2, 4, 8)
 
 
+def _map_table(per_step: dict, ann: dict) -> list[str]:
+    """Report lines: mAP@0.5 per step and its fraction of the ANN's."""
+    return ["  steps   mAP@0.5   of ANN",
+            *[f"  {int(step):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann['mAP50']:6.1%}" if ann["mAP50"] else "-")
+              for step, m in per_step.items()]]
+
+
 def run_demo(out_dir, progress: bool = True) -> dict:
     """Run the demo into ``out_dir``; return the report (also written as report.json)."""
     from brainyolo.decoding import decode_run, write_detections
@@ -116,17 +123,11 @@ def run_demo(out_dir, progress: bool = True) -> dict:
             f"SNN: {settings.build.neuron} neurons, Vmem read-out, Brian2 {info['device']} "
             f"({info['threads']} threads): build {info['build_seconds']:.1f} s, "
             f"{info['ms_per_step']:.2f} ms/step, {info['synaptic_events']:.3g} synaptic events",
-            "  steps   mAP@0.5   of ANN",
-            *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
-                                                       if ann_map["mAP50"] else "-")
-              for s, m in snn_map.items()],
+            *_map_table(snn_map, ann_map),
             f"directly trained SNN ({EMBEDDED_DIRECT}: LIF, trained by spikingjelly at T = "
             f"{report['direct']['time_steps_trained']}, same-step, {direct_info['device']}): "
             f"{report['direct']['synaptic_events_per_image']:.3g} synaptic events per image in {DIRECT_STEPS} steps",
-            "  steps   mAP@0.5   of ANN",
-            *[f"  {int(s):5d}   {m['mAP50']:.4f}   " + (f"{m['mAP50'] / ann_map['mAP50']:6.1%}"
-                                                       if ann_map["mAP50"] else "-")
-              for s, m in direct_map.items()],
+            *_map_table(direct_map, ann_map),
             "files: model.h5, run/ (recordings.h5, run_info.json), run_layer_norm/ (first scene, layer-norm, "
             f"{COMPANION_STEPS} steps, numpy runtime), run_direct/ (the directly trained SNN), detections_ann.json, "
             "detections.json, checkpoints/, *_ann_vs_snn.png, map_vs_steps.png",

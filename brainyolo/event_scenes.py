@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from brainyolo import dvs, gen1
-from brainyolo.scenes import CLASS_NAMES, MAX_OVERLAP_IOU, _draw_object, _iou
+from brainyolo.scenes import CLASS_NAMES, _draw_object, noisy_gradient, place_box
 
 SENSOR = (96, 96)
 """Sensor width and height: the embedded detectors' input (events map one to one onto the input)."""
@@ -89,9 +89,7 @@ def make_event_scene(rng: np.random.Generator, size: tuple[int, int] = SENSOR, m
     :data:`~brainyolo.scenes.MAX_OVERLAP_IOU` (they may occlude each other later).
     """
     width, height = size
-    gradient = np.linspace(0, 1, width)[None, :, None] * rng.uniform(-60, 60, 3)
-    base = rng.uniform(60, 190, 3) + gradient + rng.normal(0, 12, (height, width, 3))
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    image = noisy_gradient(rng, width, height)
     draw = ImageDraw.Draw(image)
     for _ in range(rng.integers(2, 7)):
         points = [tuple(int(v) for v in rng.uniform(0, (width, height))) for _ in range(3)]
@@ -100,14 +98,8 @@ def make_event_scene(rng: np.random.Generator, size: tuple[int, int] = SENSOR, m
     luma = float(background.reshape(-1, 3).mean(axis=0) @ LUMA)
     shapes, boxes = [], []
     for _ in range(rng.integers(1, max_objects + 1)):
-        for _attempt in range(20):
-            side = float(rng.uniform(0.15, 0.45) * min(width, height))
-            aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
-            w, h = min(side * np.sqrt(aspect), width - 1), min(side / np.sqrt(aspect), height - 1)
-            box = (float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h)
-            if all(_iou(box, other) <= MAX_OVERLAP_IOU for other in boxes):
-                break
-        else:
+        box = place_box(rng, width, height, boxes, (0.15, 0.45))
+        if box is None:
             continue
         colour = rng.uniform(0, 255, 3)
         while abs(float(colour @ LUMA) - luma) < 40:  # an event camera sees luminance contrast only

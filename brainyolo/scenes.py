@@ -48,6 +48,27 @@ def _draw_object(draw: ImageDraw.ImageDraw, cls: int, box, colour) -> None:
         draw.rectangle([x0, y0 + h / 3, x1, y1 - h / 3], fill=colour)
 
 
+def noisy_gradient(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A background: a random colour with a horizontal colour gradient and pixel noise."""
+    gradient = np.linspace(0, 1, width)[None, :, None] * rng.uniform(-60, 60, 3)
+    base = rng.uniform(60, 190, 3) + gradient + rng.normal(0, 12, (height, width, 3))
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+
+
+def place_box(rng: np.random.Generator, width: int, height: int, boxes: list, side_range: tuple[float, float]
+              ) -> tuple[float, float, float, float] | None:
+    """A box (x, y, w, h) of side ``side_range`` x the shorter image side and aspect 0.6-1.6, overlapping
+    ``boxes`` by at most :data:`MAX_OVERLAP_IOU`; None after 20 tries."""
+    for _attempt in range(20):
+        side = float(rng.uniform(*side_range) * min(width, height))
+        aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+        w, h = min(side * np.sqrt(aspect), width - 1), min(side / np.sqrt(aspect), height - 1)
+        box = (float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h)
+        if all(_iou(box, other) <= MAX_OVERLAP_IOU for other in boxes):
+            return box
+    return None
+
+
 def make_scene(rng: np.random.Generator, size: tuple[int, int] = (128, 96),
                max_objects: int = 5) -> Scene:
     """One scene: a noisy gradient background, clutter strokes and dots, 1..max_objects shapes.
@@ -57,9 +78,7 @@ def make_scene(rng: np.random.Generator, size: tuple[int, int] = (128, 96),
     full extent, occluded or not.
     """
     width, height = size
-    gradient = np.linspace(0, 1, width)[None, :, None] * rng.uniform(-60, 60, 3)
-    base = rng.uniform(60, 190, 3) + gradient + rng.normal(0, 12, (height, width, 3))
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    image = noisy_gradient(rng, width, height)
     background = np.asarray(image, np.float64).reshape(-1, 3).mean(axis=0)
     draw = ImageDraw.Draw(image)
     for _ in range(rng.integers(2, 7)):  # clutter: strokes and small dots
@@ -70,14 +89,8 @@ def make_scene(rng: np.random.Generator, size: tuple[int, int] = (128, 96),
         draw.ellipse([x - r, y - r, x + r, y + r], fill=tuple(int(v) for v in rng.uniform(0, 255, 3)))
     boxes, classes = [], []
     for _ in range(rng.integers(1, max_objects + 1)):
-        for _attempt in range(20):
-            side = float(rng.uniform(0.12, 0.5) * min(width, height))
-            aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
-            w, h = min(side * np.sqrt(aspect), width - 1), min(side / np.sqrt(aspect), height - 1)
-            box = [float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h)), w, h]
-            if all(_iou(box, other) <= MAX_OVERLAP_IOU for other in boxes):
-                break
-        else:
+        box = place_box(rng, width, height, boxes, (0.12, 0.5))
+        if box is None:
             continue
         colour = rng.uniform(0, 255, 3)
         while np.abs(colour - background).sum() < 120:  # visible against the background
