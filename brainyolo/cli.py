@@ -29,9 +29,10 @@ def _percentile(text: str) -> float:
     return value
 
 
-def _truth_options(p, voc: bool = True) -> None:
-    """The ground-truth source of an image folder: exactly one of --labels, --coco (and --voc)."""
-    truth = p.add_mutually_exclusive_group(required=True)
+def _truth_options(p, voc: bool = True, events: bool = False) -> None:
+    """The ground-truth source of an image folder: exactly one of --labels, --coco (and --voc); with
+    ``events`` none when --events reads Gen1 pairs (their ``_bbox.npy`` files are the truth)."""
+    truth = p.add_mutually_exclusive_group(required=not events)
     truth.add_argument("--labels", help="folder of YOLO txt labels (class cx cy w h, normalized)")
     truth.add_argument("--coco", help="COCO instances JSON")
     if voc:
@@ -39,10 +40,20 @@ def _truth_options(p, voc: bool = True) -> None:
 
 
 def _ground_truth(args, paths, names):
-    """The ground truth of ``paths`` from whichever of --labels / --coco / --voc was given."""
+    """The ground truth of ``paths`` from whichever of --labels / --coco / --voc was given (event
+    samples: their ``_bbox.npy`` boxes at their times)."""
     from brainyolo.evaluation import read_ground_truth
 
     voc = getattr(args, "voc", None)
+    if getattr(args, "events", None):
+        from brainyolo.event_inputs import sample_truths
+
+        if args.labels or args.coco or voc:
+            raise BrainyoloError(None, "with --events the truth is the Gen1 _bbox.npy files: no --labels/--coco/--voc")
+        return sample_truths(paths, len(names))
+    if not (args.labels or args.coco or voc):
+        raise BrainyoloError(None, "give the ground truth: one of --labels, --coco" + (", --voc" if hasattr(args, "voc")
+                                                                                      else ""))
     source = _existing(args.labels or args.coco or voc)
     return read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
                              voc=voc and source)
@@ -133,13 +144,26 @@ def _simulation_settings(args, model):
     parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
     for text in args.settings:
         parameters = parameters + parse_setting(text)
+    input_name, bins, bin_steps, events = args.input, 1, 1, None
+    if getattr(args, "events", None):
+        from brainyolo.event_inputs import EventSettings
+
+        if args.input != "current":
+            raise BrainyoloError(None, f"--events {args.events} is the input: no --input {args.input}")
+        if args.steps % args.bins:
+            raise BrainyoloError(None, f"--steps {args.steps} is not a whole number of steps per bin (--bins "
+                                       f"{args.bins})")
+        input_name = "spikes" if args.events == "spikes" else "frames"
+        bins, bin_steps = args.bins, args.steps // args.bins
+        events = EventSettings(args.events, args.window_ms, args.bins)
     settings = SimulationSettings(
         steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode),
         device=args.device,
         threads=args.threads or usable_cores(),
-        float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters,
+        float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters, events=events,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
-                           input=args.input, normalization=args.norm, schedule=args.schedule.replace("-", "_")))
+                           input=input_name, normalization=args.norm, schedule=args.schedule.replace("-", "_"),
+                           bins=bins, bin_steps=bin_steps))
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 
@@ -148,11 +172,11 @@ def cmd_detect(args) -> int:
     from brainyolo.fileio import staged_directory, write_json
     from brainyolo.modelfile import load_model
     from brainyolo.pictures import draw_detections
-    from brainyolo.pipeline import ann_detections, snn_detect
+    from brainyolo.pipeline import ann_detections, sample_picture, snn_detect
 
     model_path = _model_file(args.model)
     model = load_model(model_path)
-    paths = [_existing(p) for p in args.images]
+    paths = _samples(args, [_existing(p) for p in args.images])
     _no_ann_of_direct(model, model_path, args.mode)
     if args.mode == "snn":
         if not args.steps:
@@ -165,11 +189,11 @@ def cmd_detect(args) -> int:
         print(f"{len(records[last])} detections in {len(paths)} images after {last} steps ({args.decode} "
               f"read-out; checkpoints {', '.join(map(str, records))}) -> {args.output_dir}/detections.json")
         return 0
-    records = []
+    records, events = [], _event_settings(args)
     with staged_directory(args.output_dir) as stage:
-        for path, detections in ann_detections(model.graph, paths, args.threshold):
+        for path, detections in ann_detections(model.graph, paths, args.threshold, events):
             records += detections.records(path.name, model.graph.class_names)
-            draw_detections(path, detections, model.graph.class_names,
+            draw_detections(sample_picture(path, events), detections, model.graph.class_names,
                             stage / f"{path.stem}_ann.png", args.show_threshold, "ANN")
         write_json(stage / "detections.json", records)
     print(f"{len(records)} detections in {len(paths)} images -> {args.output_dir}/detections.json")
@@ -203,11 +227,18 @@ def cmd_evaluate(args) -> int:
     model_path = _model_file(args.model)
     model = load_model(model_path)
     names = model.graph.class_names
-    paths = list_images(_existing(args.images))
+    if args.events:
+        from brainyolo.event_inputs import event_samples
+
+        paths = event_samples(_existing(args.images))
+        if args.workers or args.scheduler:
+            raise BrainyoloError(None, "--events runs on this machine: --workers/--scheduler take image folders")
+    else:
+        paths = list_images(_existing(args.images))
     if args.count:
         paths = paths[:args.count]
     if not paths:
-        raise BrainyoloError(args.images, "holds no images")
+        raise BrainyoloError(args.images, "holds no Gen1 pairs with boxes" if args.events else "holds no images")
     _no_ann_of_direct(model, model_path, args.mode)
     if args.mode == "snn" and not args.steps:
         raise BrainyoloError(None, "--mode snn needs --steps")
@@ -218,7 +249,8 @@ def cmd_evaluate(args) -> int:
         return score(truths, records, len(names), voc=bool(args.voc))
 
     records = []
-    progress = tqdm(ann_detections(model.graph, paths) if not model.direct else [], total=len(paths), desc="ANN",
+    progress = tqdm(ann_detections(model.graph, paths, events=_event_settings(args)) if not model.direct else [],
+                    total=len(paths), desc="ANN",
                     unit="image", disable=True if args.quiet or model.direct else None)
     for path, detections in progress:
         records += detections.records(path.name, names)
@@ -231,7 +263,9 @@ def cmd_evaluate(args) -> int:
         metrics["snn"] = {str(step): scores(recs) for step, recs in snn_records.items()}
         metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode,
                                    "neuron": model.spiking.neuron if model.direct else args.neuron,
-                                   "normalization": args.norm or model.normalization, "input": args.input}
+                                   "normalization": args.norm or model.normalization, "input": settings.build.input,
+                                   "events": args.events, "window_ms": args.window_ms if args.events else None,
+                                   "bins": args.bins if args.events else None}
         write_json(out / "detections_ann.json", records)
         write_detections(out, snn_records)
         write_json(out / "metrics.json", metrics)
@@ -249,6 +283,27 @@ def cmd_evaluate(args) -> int:
         print(f"SNN {int(step):6d} steps: mAP@0.5 = {m['mAP50']:.4f} ({ratio}), mAP@[.5:.95] = {m['mAP']:.4f}")
     print(f"-> {args.output_dir}/metrics.json")
     return 0
+
+
+def _event_settings(args):
+    """The :class:`~brainyolo.event_inputs.EventSettings` of --events (None without)."""
+    if not getattr(args, "events", None):
+        return None
+    from brainyolo.event_inputs import EventSettings
+
+    return EventSettings(args.events, args.window_ms, args.bins)
+
+
+def _samples(args, paths: list[Path]) -> list:
+    """``paths`` as given (images), or with --events the samples of those ``_td.dat`` recordings."""
+    if not getattr(args, "events", None):
+        return paths
+    from brainyolo.event_inputs import recording_samples
+
+    samples = recording_samples(paths)
+    if not samples:
+        raise BrainyoloError(paths[0], "its box file holds no boxes: no box time to detect at")
+    return samples
 
 
 def _checkpoints(text: str) -> tuple[int, ...]:
@@ -269,9 +324,10 @@ def cmd_simulate(args) -> int:
 
     model = _model_file(args.model)
     converted = load_model(model)  # checked before anything is built or written
-    images = [_existing(p) for p in args.images]
-    for image in images:
-        load_image(image)
+    images = _samples(args, [_existing(p) for p in args.images])
+    if not args.events:
+        for image in images:
+            load_image(image)
     settings = _simulation_settings(args, converted)
     with staged_directory(args.output_dir) as stage:
         info = simulate(model, images, settings, stage, progress=not args.quiet)
@@ -285,6 +341,8 @@ def cmd_tune(args) -> int:
     from brainyolo.modelfile import load_model
     from brainyolo.tuning import TuneSettings, run_tune, same_images, tuning_images
 
+    if args.events:
+        raise BrainyoloError(None, "tune searches on images: --events is for simulate, detect and evaluate")
     model_path = _model_file(args.model)
     model = load_model(model_path)
     if model.direct and not args.labels:
@@ -524,6 +582,18 @@ def _farm(args):
     return Farm(workers=getattr(args, "workers", None) or 0, scheduler=getattr(args, "scheduler", None))
 
 
+def _event_options(p: argparse.ArgumentParser) -> None:
+    """--events and its window: the samples are Gen1 recordings (``NAME_td.dat`` + ``NAME_bbox.npy``)."""
+    p.add_argument("--events", choices=("frames", "counts", "spikes"),
+                   help="read Gen1 event recordings (NAME_td.dat with NAME_bbox.npy beside it; one sample per box "
+                        "time): EMS-YOLO frames, tonic ON/OFF counts, or the events as spikes at their own steps "
+                        "(the window spread over --steps)")
+    p.add_argument("--window-ms", type=_annotation_ms, default=250.0,
+                   help="events before each box time (default 250 ms, Gen1 as EMS-YOLO)")
+    p.add_argument("--bins", type=_positive_int, default=5, help="time bins of the window (default 5; --steps is a "
+                                                                 "multiple)")
+
+
 def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     """The simulation options shared by simulate, detect --mode snn and evaluate --mode snn."""
     p.add_argument("--steps", type=_positive_int, required=not decode, help="time steps (1 step = 1 ms)")
@@ -546,6 +616,7 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                    help="weight-shared convolution objects, or one Brian2 synapse per weight (small nets)")
     p.add_argument("--input", choices=("current", "poisson"), default="current",
                    help="image as constant current into layer 0, or as Poisson spikes")
+    _event_options(p)
     p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
     p.add_argument("--schedule", choices=("delayed", "same-step"), default="delayed",
                    help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
@@ -614,8 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "mAP at every checkpoint; per-image results are kept as each image "
                                         "finishes, so an interrupted evaluation resumes where it stopped.")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--images", required=True, help="folder of images")
-    _truth_options(p)
+    p.add_argument("--images", required=True, help="folder of images (with --events: of Gen1 pairs)")
+    _truth_options(p, events=True)
     p.add_argument("--count", type=_positive_int, help="evaluate the first N images only")
     p.add_argument("--mode", choices=("ann", "snn"), default="ann")
     _simulation_options(p, decode=True)

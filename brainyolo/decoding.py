@@ -42,6 +42,7 @@ from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.graph import INPUT, Conv, ConvAdd, Graph, MaxPool, Route, Upsample
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import Letterbox
+from brainyolo.inputs import input_kind
 from brainyolo.modelfile import ConvertedModel
 
 DECODERS = ("vmem", "spikes", "vmem-late")
@@ -76,19 +77,19 @@ def model_schedule(model: ConvertedModel, schedule: str) -> str:
     return "same_step" if model.direct else schedule
 
 
-def spike_delays(graph: Graph, poisson_input: bool = False, schedule: str = "delayed") -> list[int]:
+def spike_delays(graph: Graph, spiking_input: bool = False, schedule: str = "delayed") -> list[int]:
     """Per layer, the number of steps before its neurons can first spike.
 
     A convolution fed by the image as a current spikes from the first step (delay 0; 1 with
-    Poisson input spikes). Every spiking layer adds one step to its inputs' largest delay; a
-    single-input route and the heads have their input's delay. With the ``same_step`` schedule a
-    spike reaches every later layer within its step: every delay is 0.
+    input spikes: Poisson or events, :attr:`brainyolo.inputs.InputKind.spikes`). Every spiking
+    layer adds one step to its inputs' largest delay; a single-input route and the heads have their
+    input's delay. With the ``same_step`` schedule a spike reaches every later layer within its step: every delay is 0.
     """
     if schedule == "same_step":
         return [0] * len(graph.layers)
     delays: list[int] = []
     for layer in graph.layers:
-        sources = [(0 if poisson_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
+        sources = [(0 if spiking_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
         spiking = isinstance(layer, (Conv, ConvAdd, MaxPool, Upsample)) or (
             isinstance(layer, Route) and len(sources) > 1)
         delays.append(max(sources) + (1 if spiking else 0))
@@ -143,7 +144,7 @@ class Decoder:
 
     @classmethod
     def for_model(cls, model: ConvertedModel, normalization: str | None = None, decode: str = "vmem",
-                  poisson_input: bool = False, threshold: float = EVAL_THRESHOLD,
+                  spiking_input: bool = False, threshold: float = EVAL_THRESHOLD,
                   schedule: str = "delayed") -> Decoder:
         if decode not in DECODERS:
             raise ValueError(f"decode {decode!r} is not one of {DECODERS}")
@@ -151,7 +152,7 @@ class Decoder:
             raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
         graph = model.normalized_graph(normalization)
         schedule = model_schedule(model, schedule)
-        return cls(graph, model.lambdas(normalization), spike_delays(graph, poisson_input, schedule), decode,
+        return cls(graph, model.lambdas(normalization), spike_delays(graph, spiking_input, schedule), decode,
                    threshold, schedule=schedule)
 
     def output_delay(self, index: int) -> int:
@@ -328,7 +329,7 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
                                      "the spike-count read-out needs a run made with --output spikes")
             model = load_model(path)
             decoder = Decoder.for_model(model, str(attrs["normalization"]), decode,
-                                        poisson_input=attrs["input"] == "poisson", threshold=threshold,
+                                        spiking_input=input_kind(attrs["input"]).spikes, threshold=threshold,
                                         schedule=str(attrs.get("schedule", "delayed")))
             _, height, width = model.graph.input_shape
             names = model.graph.class_names

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo import direct, scenes
+from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import write_json
 from brainyolo.graph import INPUT, Conv, ConvAdd, Graph, YoloHead
 
@@ -62,10 +63,10 @@ def spiking_module(graph: Graph, params: dict[int, dict], torch, batch_norm: boo
     """A PyTorch module running ``graph`` as a spiking network for T steps.
 
     ``forward(x, steps)``: ``x`` (N, 3, H, W) images, repeated at every step into the first
-    convolution. Returns the head maps averaged over the steps, and (``record=True``) every spiking
-    layer's spikes ``[T, N, C, H, W]``. With ``batch_norm`` every spiking layer's convolutions are
-    followed by batch-norm (training); without, the convolutions carry the folded weights and
-    biases (what the model file holds and Brian2 runs).
+    convolution, or (T, N, 3, H, W) one input per step (event frames). Returns the head maps
+    averaged over the steps, and (``record=True``) every spiking layer's spikes ``[T, N, C, H, W]``.
+    With ``batch_norm`` every spiking layer's convolutions are followed by batch-norm (training);
+    without, the convolutions carry the folded weights and biases (what the model file holds and Brian2 runs).
     """
     nn = torch.nn
 
@@ -108,9 +109,10 @@ def spiking_module(graph: Graph, params: dict[int, dict], torch, batch_norm: boo
                     sources = [layer.inputs[0]] if isinstance(layer, Conv) else list(layer.inputs)
                     current = 0
                     for k, source in enumerate(sources):
-                        if source == INPUT:  # the image at every step: one convolution, repeated
+                        if source == INPUT:
                             y = self._conv(index, k, x)
-                            y = y.unsqueeze(0).expand(steps, *y.shape)
+                            if x.dim() == 4:  # the image at every step: one convolution, repeated
+                                y = y.unsqueeze(0).expand(steps, *y.shape)
                         else:
                             y = self._conv(index, k, outputs[source])
                         current = current + y
@@ -194,13 +196,73 @@ def evaluate(graph: Graph, params, steps: int, count: int, seed: int, torch) -> 
     return coco_map(truths, records, len(scenes.CLASS_NAMES))
 
 
+def event_truths(labels: list[np.ndarray], size: tuple[int, int]) -> list:
+    """Ground truth of an :func:`~brainyolo.event_scenes.event_training_set` (sample ``i`` named ``event{i}``)."""
+    from brainyolo.evaluation import GroundTruth
+
+    return [GroundTruth(f"event{i}", *size, np.column_stack([lab[:, 1] - lab[:, 3] / 2, lab[:, 2] - lab[:, 4] / 2,
+                                                            lab[:, 3], lab[:, 4]]).reshape(-1, 4),
+                        lab[:, 0].astype(np.int64)) for i, lab in enumerate(labels)]
+
+
+def evaluate_events(graph: Graph, params, steps: int, count: int, seed: int, torch) -> dict:
+    """COCO-style mAP of the folded network run by spikingjelly on ``count`` fresh event scenes
+    (EMS frames, ``steps`` bins of the 250 ms before each box time)."""
+    from brainyolo.evaluation import coco_map
+    from brainyolo.event_scenes import event_training_set
+    from brainyolo.heads import detect_from_heads
+    from brainyolo.images import Letterbox
+    from brainyolo.pipeline import EVAL_THRESHOLD
+
+    module = folded_module(graph, params, torch)
+    _, height, width = graph.input_shape
+    frames, labels = event_training_set(count, seed, bins=steps)
+    box = Letterbox((width, height), (width, height))
+    records = []
+    with torch.no_grad():
+        for i in range(count):
+            heads = module(event_input(frames[i:i + 1], torch), steps)
+            maps = [h[0].numpy() for h in heads]
+            records += detect_from_heads(graph, maps, box, EVAL_THRESHOLD).records(f"event{i}", scenes.CLASS_NAMES)
+    return coco_map(event_truths(labels, (width, height)), records, len(scenes.CLASS_NAMES))
+
+
+def event_input(frames: np.ndarray, torch):
+    """EMS frames ``(N, T, H, W)`` uint8 as the network's per-step input ``(T, N, 3, H, W)`` in [0, 1]."""
+    x = torch.from_numpy(frames.astype(np.float32) / 255.0).transpose(0, 1).unsqueeze(2)
+    return x.expand(-1, -1, 3, -1, -1).contiguous()
+
+
+def save_event_set(path: Path, count: int, seed: int, bins: int, processes: int = 1) -> None:
+    """Generate ``count`` event scenes (:func:`~brainyolo.event_scenes.event_training_set`) into ``path`` (npz)."""
+    from brainyolo.event_scenes import event_training_set
+    from brainyolo.fileio import atomic_path
+
+    frames, labels = event_training_set(count, seed, bins=bins, processes=processes)
+    rows = np.concatenate([np.column_stack([np.full(len(lab), i), lab]) for i, lab in enumerate(labels)])
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, frames=frames, labels=rows)
+
+
+def load_event_set(path: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A training set written by :func:`save_event_set` (frames, labels)."""
+    with np.load(path) as data:
+        frames, rows = data["frames"], data["labels"]
+    labels = [rows[rows[:, 0] == i, 1:] for i in range(len(frames))]
+    return frames, labels
+
+
 def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: int, threads: int,
                  learning_rate: float = 2e-3, steps: int = direct.TIME_STEPS, width: int = 16,
-                 log_every: int = 50, init_state: Path | None = None) -> dict:
+                 log_every: int = 50, init_state: Path | None = None, events: Path | None = None) -> dict:
     """Train, export ``direct.h5`` and ``training-direct.json`` into ``out_dir``; return the report.
 
     The trained module's state (batch-norm unfolded) goes to ``out_dir/direct-state.pt``; ``init_state``
     starts from such a file (to train on: a longer schedule, another learning rate).
+
+    ``events``: train on event scenes instead (a set saved by :func:`save_event_set`: EMS-YOLO frames,
+    one per step, ``steps`` bins of the 250 ms before each box time); writes ``direct-events.h5``,
+    ``direct-events-state.pt`` and ``training-direct-events.json``, and evaluates on fresh event scenes.
     """
     import torch
 
@@ -211,7 +273,13 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
     torch.set_num_threads(threads)
     started = time.perf_counter()
     net_w, net_h = direct.NETWORK_SIZE
-    images, labels = training.letterboxed_scenes(train_scenes, seed, (net_w, net_h))
+    if events is not None:
+        images, labels = load_event_set(events)
+        train_scenes = len(images)
+        if images.shape[1] != steps:
+            raise BrainyoloError(events, f"holds {images.shape[1]} frames per scene, not T = {steps}")
+    else:
+        images, labels = training.letterboxed_scenes(train_scenes, seed, (net_w, net_h))
     anchors = training.kmeans_anchors(np.concatenate([lab[:, 3:5] for lab in labels]), 6, seed)
     anchors = np.round(anchors)
     graph = direct.direct_graph(anchors, scenes.CLASS_NAMES, width)
@@ -232,10 +300,17 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
     module.train()
     for step in range(iterations):
         chosen = rng.choice(train_scenes, batch, replace=False)
-        x = torch.from_numpy(images[chosen].astype(np.float32) / 255.0)
+        if events is not None:
+            x = event_input(images[chosen], torch)
+        else:
+            x = torch.from_numpy(images[chosen].astype(np.float32) / 255.0)
         batch_labels = [labels[i].copy() for i in chosen]
         flip = rng.random(batch) < 0.5
-        x[torch.from_numpy(flip)] = x[torch.from_numpy(flip)].flip(-1)
+        flipped = torch.from_numpy(flip)
+        if events is not None:
+            x[:, flipped] = x[:, flipped].flip(-1)
+        else:
+            x[flipped] = x[flipped].flip(-1)
         for k in np.flatnonzero(flip):
             batch_labels[k][:, 1] = net_w - batch_labels[k][:, 1]
         maps, spikes = module(x, steps, record=True)
@@ -253,12 +328,16 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
     module.eval()
     folded = fold(module, graph)
     spec = SpikingSpec(steps, direct.NEURON, params, framework_version())
-    model = ConvertedModel(folded, None, DIRECT, {"trained_by": "python -m brainyolo.training --spiking",
-                                                  "train_scenes": train_scenes, "seed": seed}, spec)
+    name = "direct-events" if events is not None else "direct"
+    trained_by = "python -m brainyolo.training --spiking" + (" --events" if events is not None else "")
+    model = ConvertedModel(folded, None, DIRECT, {"trained_by": trained_by, "train_scenes": train_scenes,
+                                                  "seed": seed, "input": "events" if events is not None else "image"},
+                           spec)
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(model, out_dir / "direct.h5")
-    torch.save(module.state_dict(), out_dir / "direct-state.pt")
-    metrics = {t: evaluate(folded, params, t, 200, training.EVAL_SEED, torch) for t in (steps,)}
+    save_model(model, out_dir / f"{name}.h5")
+    torch.save(module.state_dict(), out_dir / f"{name}-state.pt")
+    score = evaluate_events if events is not None else evaluate
+    metrics = {t: score(folded, params, t, 200, training.EVAL_SEED, torch) for t in (steps,)}
     report = {"iterations": iterations, "batch": batch, "train_scenes": train_scenes, "seed": seed,
               "learning_rate": learning_rate, "time_steps": steps, "width": width,
               "init_state": str(init_state) if init_state else None,
@@ -269,7 +348,7 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
               "spike_rate_every_50": [round(float(np.mean(rates[k:k + 50])), 4) for k in range(0, iterations, 50)],
               "eval": {"scenes": 200, "seed": training.EVAL_SEED, "steps": steps,
                        **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics[steps].items()}}}
-    write_json(out_dir / "training-direct.json", report)
-    print(f"direct SNN (T = {steps}) on 200 fresh scenes: mAP@0.5 {metrics[steps]['mAP50']:.3f}, "
+    write_json(out_dir / f"training-{name}.json", report)
+    print(f"{name} SNN (T = {steps}) on 200 fresh scenes: mAP@0.5 {metrics[steps]['mAP50']:.3f}, "
           f"mAP {metrics[steps]['mAP']:.3f}", flush=True)
     return report

@@ -147,3 +147,39 @@ def write_event_scenes(folder, count: int, seed: int, annotation_ms: tuple[float
         written.append((td, box_path))
     (folder / "classes.names").write_text("\n".join(CLASS_NAMES) + "\n")
     return written
+
+
+def _training_scene(args) -> tuple[np.ndarray, np.ndarray]:
+    """One training sample: EMS frames ``(bins, H, W)`` (one of the three equal channels) and its labels."""
+    from brainyolo.event_inputs import ems_frames
+
+    seed, index, window_ms, bins, params = args
+    rng = np.random.default_rng([seed, index])
+    scene = make_event_scene(rng)
+    events = scene_events(scene, window_ms, params, rng)
+    width, height = SENSOR
+    t_us = int(round(window_ms * 1000))
+    frames = ems_frames(events, t_us, t_us, bins, width, height)[:, 0]
+    boxes, classes, _ = scene.boxes_at(window_ms / 1000.0)
+    labels = np.column_stack([classes, boxes[:, 0] + boxes[:, 2] / 2, boxes[:, 1] + boxes[:, 3] / 2,
+                              boxes[:, 2], boxes[:, 3]]).astype(np.float32).reshape(-1, 5)
+    return frames, labels
+
+
+def event_training_set(count: int, seed: int, window_ms: float = 250.0, bins: int = 5, processes: int = 1,
+                       params: dvs.SensorParameters = dvs.SensorParameters()) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``count`` event scenes as EMS-YOLO frames of the window before their box time, for training.
+
+    Scene ``i`` draws from ``default_rng([seed, i])`` (the same scene whatever ``processes``).
+    Returns frames ``(count, bins, H, W)`` uint8 and per scene labels ``(n, 5)``: class, centre x,
+    centre y, width, height in sensor pixels (the detectors' input is the sensor).
+    """
+    jobs = [(seed, i, window_ms, bins, params) for i in range(count)]
+    if processes > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            samples = pool.map(_training_scene, jobs, chunksize=16)
+    else:
+        samples = [_training_scene(job) for job in jobs]
+    return np.stack([s[0] for s in samples]), [s[1] for s in samples]

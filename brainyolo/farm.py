@@ -36,6 +36,7 @@ from pathlib import Path
 
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
+from brainyolo.inputs import input_kind
 
 DEFAULT_RETRIES = 2
 """Times a task whose worker died is started again elsewhere before it counts as failed."""
@@ -169,7 +170,8 @@ def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str
     def make():
         model = load_model(model_path)
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    poisson_input=settings.build.input == "poisson", schedule=settings.build.schedule)
+                                    spiking_input=input_kind(settings.build.input).spikes,
+                                    schedule=settings.build.schedule)
         return Simulator(model_path, settings), decoder, model.graph.class_names
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)

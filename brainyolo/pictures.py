@@ -21,9 +21,12 @@ def class_colour(index: int) -> tuple[int, int, int]:
 
 def draw_detections(image_path: str | os.PathLike, detections: Detections, class_names: list[str],
                     out_path: str | os.PathLike, min_score: float = 0.25, title: str = "") -> None:
-    """Save ``image_path`` with the detections scoring at least ``min_score`` drawn on it."""
-    with Image.open(image_path) as source:
-        image = source.convert("RGB")
+    """Save ``image_path`` (or a PIL image) with the detections scoring at least ``min_score`` drawn on it."""
+    if isinstance(image_path, Image.Image):
+        image = image_path.convert("RGB")
+    else:
+        with Image.open(image_path) as source:
+            image = source.convert("RGB")
     zoom = max(1, -(-MIN_SIDE // max(image.size)))  # small pictures are enlarged so labels stay legible
     if zoom > 1:
         image = image.resize((image.width * zoom, image.height * zoom), Image.Resampling.NEAREST)

@@ -14,6 +14,7 @@ from brainyolo.fileio import sha256_of
 from brainyolo.graph import Graph
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import iterate_letterboxed, list_images
+from brainyolo.inputs import input_kind
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.reference import head_maps
 
@@ -48,12 +49,32 @@ def calibration_images(folder: str | os.PathLike, count: int | None = None) -> l
     return paths[:count] if count else paths
 
 
-def ann_detections(graph: Graph, image_paths: Iterable[Path],
-                   threshold: float = EVAL_THRESHOLD) -> Iterator[tuple[Path, Detections]]:
-    """Run the numpy ANN on each image, one at a time; yield ``(path, detections)``."""
+def ann_detections(graph: Graph, image_paths: Iterable[Path], threshold: float = EVAL_THRESHOLD,
+                   events=None) -> Iterator[tuple[Path, Detections]]:
+    """Run the numpy ANN on each image, one at a time; yield ``(path, detections)``.
+
+    ``events`` (:class:`~brainyolo.event_inputs.EventSettings`): the samples are event samples, read
+    as the mean of their frames (:func:`~brainyolo.event_inputs.ann_input`).
+    """
+    if events is not None:
+        from brainyolo.event_inputs import ann_input
+
+        for sample in image_paths:
+            chw, box = ann_input(sample, events, graph.input_shape)
+            yield sample, detect_from_heads(graph, head_maps(graph, chw), box, threshold)
+        return
     _, height, width = graph.input_shape
     for path, chw, box in iterate_letterboxed(image_paths, width, height):
         yield path, detect_from_heads(graph, head_maps(graph, chw), box, threshold)
+
+
+def sample_picture(sample, events=None):
+    """What detections of ``sample`` are drawn on: the image file, or an event sample's picture."""
+    if events is None:
+        return sample
+    from brainyolo.event_inputs import event_picture
+
+    return event_picture(sample, events)
 
 
 def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, decode: str = "vmem",
@@ -75,13 +96,14 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     graph, names, last = model.graph, model.graph.class_names, max(records)
     if model.direct:  # a directly trained network has no ANN to draw beside it
         for path in image_paths:
-            draw_detections(path, found[path.name][last], names, out_dir / f"{path.stem}_snn.png", show_threshold,
-                            f"directly trained SNN, {last} steps")
+            draw_detections(sample_picture(path, settings.events), found[path.name][last], names,
+                            out_dir / f"{path.stem}_snn.png", show_threshold, f"directly trained SNN, {last} steps")
         return records
-    for path, ann in ann_detections(graph, image_paths, threshold):
+    for path, ann in ann_detections(graph, image_paths, threshold, settings.events):
         ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
-        draw_detections(path, ann, names, ann_png, show_threshold, "ANN")
-        draw_detections(path, found[path.name][last], names, snn_png, show_threshold,
+        picture = sample_picture(path, settings.events)
+        draw_detections(picture, ann, names, ann_png, show_threshold, "ANN")
+        draw_detections(picture, found[path.name][last], names, snn_png, show_threshold,
                         f"SNN {decode}, {last} steps")
         side_by_side([ann_png, snn_png], out_dir / f"{path.stem}_ann_vs_snn.png")
         ann_png.unlink()
@@ -144,7 +166,7 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
                                    f"{one_line(error)}); the others are saved: run again to retry them")
 
 
-PINNED_DEFAULTS = {"schedule": "delayed"}
+PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1}
 """Build options added since evaluations were first pinned, with the value older ones ran with."""
 
 
@@ -155,6 +177,7 @@ def _comparable_pin(pinned: dict) -> dict:
     settings = {k: v for k, v in pinned.get("settings", {}).items() if k not in ("threads", "profile")}
     if isinstance(settings.get("build"), dict):
         settings["build"] = {**PINNED_DEFAULTS, **settings["build"]}
+    settings.setdefault("events", None)
     return {**pinned, "settings": settings}
 
 
@@ -200,7 +223,8 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     todo = [p for p in image_paths if not (per_image / f"{p.stem}.json").exists()]
     if todo:
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    poisson_input=settings.build.input == "poisson", schedule=settings.build.schedule)
+                                    spiking_input=input_kind(settings.build.input).spikes,
+                                    schedule=settings.build.schedule)
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
         if farm is not None and farm.active:

@@ -39,6 +39,7 @@ import brian2
 import h5py
 import numpy as np
 
+from brainyolo.inputs import INPUT_KINDS
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
@@ -239,7 +240,7 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
 MAX_STEPS = 10_000_000
 """Most time steps a recordings file may claim."""
 
-_ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": ("current", "poisson"),
+_ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT_KINDS),
               "normalization": ("channel", "layer", "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
                   "schedule": ("delayed", "same_step")}  # (files before the schedule option: delayed)

@@ -331,12 +331,18 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=4, help="time steps T of the spiking training")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--init-state", type=Path, help="with --spiking: start from a saved direct-state.pt")
+    parser.add_argument("--events", type=Path, metavar="SET.npz",
+                        help="with --spiking: train on event scenes (EMS-YOLO frames, T bins of 250 ms; the set is "
+                             "generated into SET.npz with --scenes of them if the file does not exist): writes "
+                             "direct-events.h5")
     args = parser.parse_args(argv)
     if args.spiking:
-        from brainyolo.direct_training import train_direct
+        from brainyolo.direct_training import save_event_set, train_direct
 
+        if args.events is not None and not args.events.exists():
+            save_event_set(args.events, args.scenes, args.seed, args.steps, processes=args.threads)
         train_direct(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads,
-                     args.learning_rate, args.steps, init_state=args.init_state)
+                     args.learning_rate, args.steps, init_state=args.init_state, events=args.events)
         return
     train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads, args.learning_rate)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.errors import BrainyoloError
+from brainyolo.inputs import input_kind
 from brainyolo.parameters import ALL, INITIAL, ParameterSettings
 
 SPACES = ("thresholds", "init", "two_phase")
@@ -256,7 +257,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
             study.enqueue_trial(point)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     decoder = Decoder.for_model(model, simulation.build.normalization, decode,
-                                poisson_input=simulation.build.input == "poisson", schedule=simulation.build.schedule)
+                                spiking_input=input_kind(simulation.build.input).spikes,
+                                schedule=simulation.build.schedule)
 
     bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                disable=None if progress else True)

@@ -34,7 +34,7 @@ def test_spike_delays_hand_counted():
               YoloHead((6,), classes=3, mask=(0, 1, 2), all_anchors=anchors)]
     graph = Graph((3, 8, 8), layers)
     assert spike_delays(graph) == [0, 1, 2, 2, 3, 4, 5, 5]
-    assert spike_delays(graph, poisson_input=True) == [1, 2, 3, 3, 4, 5, 6, 6]
+    assert spike_delays(graph, spiking_input=True) == [1, 2, 3, 3, 4, 5, 6, 6]
     decoder = Decoder(graph, [np.ones(2)] * 8, spike_delays(graph))
     assert decoder.output_delay(6) == 4  # its input (layer 5) first spikes at step 5, reaching V then
     assert Decoder(graph, [np.ones(2)] * 8, spike_delays(graph), decode="spikes").output_delay(6) == 5

@@ -9,7 +9,8 @@ layer, strided and plain convolutions of spikes, a membrane shortcut adding two 
 one layer, a linear head convolution read out as its membrane averaged over the steps), with hard
 and soft resets and two time constants. Weights and biases lie on a 2**-5 grid and the image is
 black and white, so every sum is exact in float64 and spikingjelly's spikes are the reference
-bit for bit: tests/test_direct.py checks that Brian2 (runtime and cpp_standalone) fires the same
+bit for bit (also for ``frames``: one black-and-white picture per step, the way event frames enter
+the network): tests/test_direct.py and tests/test_events.py check that Brian2 (runtime and cpp_standalone) fires the same
 spikes, neuron by neuron and step by step. CI never imports torch: it reads this file.
 """
 
@@ -71,6 +72,20 @@ def main() -> None:
         arrays[f"params{index}"] = np.array([values[k] for k in ("tau", "v_th", "v_reset", "hard_reset")])
         arrays[f"spikes{index}"] = spikes[index][:, 0].numpy().astype(np.uint8)  # (T, C, H, W)
         print(f"layer {index}: {int(arrays[f'spikes{index}'].sum())} spikes in {STEPS} steps")
+    # one picture per step (event frames): black, grey-free, a block or two moving per step
+    frames = np.zeros((STEPS, 16, 16, 3), np.uint8)
+    for step in range(STEPS):
+        for _ in range(3):
+            y, x = rng.integers(0, 13), rng.integers(0, 13)
+            frames[step, y:y + rng.integers(2, 5), x:x + rng.integers(2, 5), :] = 255
+    per_step = frames.transpose(0, 3, 1, 2).astype(np.float64)[:, None] / 255.0  # (T, N=1, 3, H, W)
+    with torch.no_grad():
+        heads, spikes = module(torch.from_numpy(per_step), STEPS, record=True)
+    arrays["frames"] = frames
+    arrays["frames_head_mean"] = heads[0][0].numpy()
+    for index in params:
+        arrays[f"frames_spikes{index}"] = spikes[index][:, 0].numpy().astype(np.uint8)
+        print(f"frames, layer {index}: {int(arrays[f'frames_spikes{index}'].sum())} spikes")
     np.savez_compressed(OUT, **arrays)
     print(f"wrote {OUT} ({framework_version()}, torch {torch.__version__})")
 

@@ -47,6 +47,7 @@ from brainyolo.graph import (
     Upsample,
     YoloHead,
 )
+from brainyolo.inputs import INPUT_KINDS
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.neurons import (
     NEGATIVE_EVENT,
@@ -66,7 +67,7 @@ from brainyolo.spiking.thresholder import fuse_thresholders
 
 OUTPUT_MODES = ("vmem", "spikes")
 CONNECTIVITIES = ("shared", "unrolled")
-INPUT_MODES = ("current", "poisson")
+INPUT_MODES = tuple(INPUT_KINDS)
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,17 @@ class BuildOptions:
         Output layer read-out.
     connectivity : {"shared", "unrolled"}
         Weight-shared convolution objects, or one Brian2 synapse per weight use (small networks).
-    input : {"current", "poisson"}
-        The image as a constant current into the first layer, or as Poisson spikes (rate = pixel
-        value per step) through the first convolution.
+    input : {"current", "poisson", "frames", "spikes"}
+        How a sample reaches the first convolution (:mod:`brainyolo.inputs`): the image as a
+        constant current or as Poisson spikes (rate = pixel value per step); event frames as a
+        current per time bin; events as ON/OFF spikes at their own steps.
+    bins : int
+        ``frames`` and ``spikes``: time bins of the event window (EMS-YOLO's T); each input neuron of
+        ``spikes`` fires at most once per bin (the event its pixel's frame keeps).
+    bin_steps : int
+        ``frames`` and ``spikes``: simulation steps per bin (a run has ``bins * bin_steps`` steps).
+        A ``spikes`` input spike delivers its bin's frame value for the whole bin at once (weight
+        ``bin_steps``): frames and spikes give the first layer the same total input, at other times.
     normalization : {"channel", "layer"} or None
         None: the model file's own.
     fused_thresholds : bool
@@ -105,12 +114,16 @@ class BuildOptions:
     normalization: str | None = None
     fused_thresholds: bool = True
     schedule: str = "delayed"
+    bins: int = 1
+    bin_steps: int = 1
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
                                (self.input, INPUT_MODES), (self.schedule, SCHEDULES)):
             if value not in allowed:
                 raise ValueError(f"{value!r} is not one of {allowed}")
+        if self.bins < 1 or self.bin_steps < 1:
+            raise ValueError("bins and bin_steps are at least 1")
 
 
 @dataclass
@@ -135,7 +148,8 @@ class SpikingNetwork:
     layers: dict[int, LayerGroup]
     output_layers: list[int]
     image_layers: list[int]  # convolutions whose current depends on the image
-    poisson: object | None = None
+    inputs: list = field(default_factory=list)  # the input kind's own Brian2 objects (spike sources, ...)
+    frame_arrays: dict = field(default_factory=dict)  # frames input: layer -> its TimedArray of bin currents
     clock: object = None  # the time-step clock every object of the network runs on
 
     def objects(self) -> list:
@@ -146,23 +160,18 @@ class SpikingNetwork:
                 if obj is not None and id(obj) not in seen:
                     seen.add(id(obj))
                     objects.append(obj)
-        if self.poisson is not None:
-            objects.append(self.poisson)
-        return objects
+        return objects + [obj for obj in self.inputs if obj not in objects]
 
     def own_layers(self) -> list[int]:
         return [i for i, layer in self.layers.items() if layer.own]
 
-    def image_inputs(self, image: np.ndarray) -> dict:
-        """Per-image values: ``{VariableView: values}`` for the image-dependent variables."""
-        values = {}
-        for index in self.image_layers:
-            layer = self.graph.layers[index]
-            current = conv2d(image, layer.weight, layer.bias, layer.stride, layer.pad)
-            values[self.layers[index].group.I] = to_neuron_order(current)
-        if self.poisson is not None:
-            values[self.poisson.rates] = to_neuron_order(np.clip(image, 0, 1)) * 1000.0 * brian2.Hz
-        return values
+    def image_inputs(self, sample) -> dict:
+        """Per-sample values of the input kind's variables: ``{VariableView or TimedArray: values}``.
+
+        ``sample``: an image ``(C, H, W)`` for ``current`` and ``poisson``; per-bin pictures
+        ``(bins, C, H, W)`` for ``frames``; ``(steps, neurons)`` of the input spikes for ``spikes``.
+        """
+        return input_rule(self.options.input).values(self, sample)
 
     def parameter_inputs(self, values: dict[int, dict[str, float]]) -> dict:
         """Per-run values of the neuron parameters: ``{VariableView: value}``.
@@ -467,13 +476,10 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
     if source_index == INPUT:
         if isinstance(layer, ConvAdd):
             raise BrainyoloError(None, f"layer {index} (ConvAdd): its branches read spiking layers, not the image")
-        if ctx.net.options.input == "current":
-            ctx.net.image_layers.append(index)
+        connected = input_rule(ctx.net.options.input).connect(ctx, index, weight, stride, pad)
+        if connected is None:  # a current: no connection object
             return
-        in_shape = ctx.net.model.graph.input_shape
-        source = brian2.PoissonGroup(int(np.prod(in_shape)), rates=0 * brian2.Hz,
-                                     clock=ctx.net.clock, name="image_poisson")
-        ctx.net.poisson = source
+        source, in_shape, weight = connected
         source_layer = None
     else:
         source, in_shape = _source(ctx, source_index)
@@ -489,7 +495,7 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
         connection = unrolled_conv_synapses(source, group, weight, in_shape, stride, pad,
                                             signed=NEGATIVE_EVENT in getattr(source, "events", {}), name=name)
     ctx.net.layers[index].connections.append(connection)
-    if source_layer is not None:  # (Poisson input spikes are not recorded, so not counted as events)
+    if source_layer is not None:  # (input spikes are not recorded, so not counted as events)
         source_layer.fan_out.append(to_neuron_order(conv_fan_out(in_shape, layer.filters, size, stride, pad)))
 
 
@@ -574,6 +580,152 @@ def _build_head(layer, index: int, ctx: _Context) -> None:
     ctx.net.layers[index] = LayerGroup(source.group, source.shape, own=False)
 
 
+# --- input kinds: one rule each (brainyolo.inputs) -------------------------------------------------
+
+_INPUT_RULES: dict[str, object] = {}
+
+
+def register_input(name: str):
+    """Class decorator: the build rule of input kind ``name`` (:data:`brainyolo.inputs.INPUT_KINDS`)."""
+    def decorate(cls):
+        if name in _INPUT_RULES:
+            raise ValueError(f"input kind {name!r} already has a build rule")
+        _INPUT_RULES[name] = cls()
+        return cls
+    return decorate
+
+
+def input_rule(name: str):
+    """The build rule of input kind ``name``: ``connect(ctx, index, weight, stride, pad)`` (None for a
+    current, else the source group, its shape and the weight the connection carries) and
+    ``values(net, sample)`` (the per-run values of its variables)."""
+    try:
+        return _INPUT_RULES[name]
+    except KeyError:
+        raise NotImplementedError(f"no build rule for input kind {name!r}") from None
+
+
+def _first_layer_current(layer, pictures: np.ndarray) -> np.ndarray:
+    """The first convolution of each picture ``(..., C, H, W)`` in neuron order, ``(..., neurons)``."""
+    flat = pictures.reshape(-1, *pictures.shape[-3:])
+    return np.stack([to_neuron_order(conv2d(p, layer.weight, layer.bias, layer.stride, layer.pad))
+                     for p in flat]).reshape(*pictures.shape[:-3], -1)
+
+
+@register_input("current")
+class _CurrentInput:
+    def connect(self, ctx, index, weight, stride, pad):
+        ctx.net.image_layers.append(index)
+        return None
+
+    def values(self, net, image):
+        return {net.layers[i].group.I: _first_layer_current(net.graph.layers[i], np.asarray(image))
+                for i in net.image_layers}
+
+
+@register_input("poisson")
+class _PoissonInput:
+    def connect(self, ctx, index, weight, stride, pad):
+        in_shape = ctx.net.model.graph.input_shape
+        source = brian2.PoissonGroup(int(np.prod(in_shape)), rates=0 * brian2.Hz, clock=ctx.net.clock,
+                                     name="image_poisson")
+        ctx.net.inputs.append(source)
+        return source, in_shape, weight
+
+    def values(self, net, image):
+        (source,) = net.inputs
+        return {source.rates: to_neuron_order(np.clip(image, 0, 1)) * 1000.0 * brian2.Hz}
+
+
+@register_input("frames")
+class _FramesInput:
+    """Bin ``b``'s first convolution is the layer's current ``I`` during its ``bin_steps`` steps: a
+    ``TimedArray`` of one row per bin (set per run, like any run argument), read at each step's start."""
+
+    def connect(self, ctx, index, weight, stride, pad):
+        options, group = ctx.net.options, ctx.net.layers[index].group
+        ctx.net.image_layers.append(index)
+        frames = brian2.TimedArray(np.zeros((options.bins, len(group))),
+                                   dt=options.bin_steps * TIME_STEP_MS * brian2.ms, name=f"frame_current{index:02d}")
+        group.namespace["frame_current"] = frames
+        updater = group.run_regularly("I = frame_current(t, i)", when="start", order=-1,
+                                      name=f"layer{index:02d}_frames")
+        group.contained_objects.remove(updater)  # scheduled with the inputs, before any layer
+        ctx.net.inputs.append(updater)
+        ctx.net.frame_arrays[index] = frames
+        return None
+
+    def values(self, net, frames):
+        frames = np.asarray(frames, np.float64)
+        if frames.shape[0] != net.options.bins:
+            raise ValueError(f"{frames.shape[0]} pictures for {net.options.bins} bins")
+        return {net.frame_arrays[i]: _first_layer_current(net.graph.layers[i], frames) for i in net.image_layers}
+
+
+SPIKE_SLOT = "spike_step_{}"
+"""The ``spikes`` input's standalone player: variable ``k`` holds a neuron's spike step in bin ``k`` (-1: none)."""
+
+
+@register_input("spikes")
+class _SpikesInput:
+    """2 x H x W neurons (neuron ``(y * W + x) * 2 + p``, channel 0 OFF, 1 ON) into the first convolution,
+    rewritten for ON/OFF maps (:func:`~brainyolo.event_inputs.polarity_kernel`, times ``bin_steps``); the
+    first layer's current is the first convolution of an all-grey picture (the frames' constant part).
+
+    On the runtime device the source is Brian2's ``SpikeGeneratorGroup`` (``set_spikes`` per run). A
+    standalone binary fixes a ``SpikeGeneratorGroup``'s spikes when it is built, so there the source is
+    a player ``NeuronGroup`` whose neuron fires at the steps held in its :data:`SPIKE_SLOT` variables
+    (one per bin, set per run): the same spikes (tested against the ``SpikeGeneratorGroup``).
+    """
+
+    def connect(self, ctx, index, weight, stride, pad):
+        from brainyolo.event_inputs import GREY, polarity_kernel
+
+        options, layer = ctx.net.options, ctx.net.graph.layers[index]
+        channels, height, width = ctx.net.model.graph.input_shape
+        kernel, _ = polarity_kernel(weight, layer.bias)
+        grey = np.full((channels, height, width), GREY / 255.0)
+        ctx.net.layers[index].group.I = to_neuron_order(conv2d(grey, weight, layer.bias, stride, pad))
+        n = 2 * height * width
+        if isinstance(brian2.get_device(), brian2.devices.RuntimeDevice):
+            source = brian2.SpikeGeneratorGroup(n, [], [] * brian2.ms, clock=ctx.net.clock, name="input_events")
+        else:
+            slots = [SPIKE_SLOT.format(k) for k in range(options.bins)]
+            source = brian2.NeuronGroup(n, "\n".join(f"{s} : integer (constant)" for s in slots),
+                                        threshold=" or ".join(f"{s} == t_in_timesteps" for s in slots), reset="",
+                                        clock=ctx.net.clock, name="input_events")
+            for s in slots:
+                setattr(source, s, -1)
+        ctx.net.inputs.append(source)
+        return source, (2, height, width), kernel * options.bin_steps
+
+    def values(self, net, spikes):
+        steps, neurons = (np.asarray(a, np.int64) for a in spikes)
+        (source,) = net.inputs
+        if isinstance(source, brian2.SpikeGeneratorGroup):
+            return {source: (neurons, steps)}
+        slots = np.full((net.options.bins, len(source)), -1, np.int32)
+        bins = steps // net.options.bin_steps
+        if np.any(bins >= net.options.bins) or np.any(steps < 0):
+            raise ValueError("input spike steps outside the run")
+        if len(np.unique(bins * len(source) + neurons)) != len(neurons):
+            raise ValueError("an input neuron spikes twice in one bin")
+        slots[bins, neurons] = steps
+        return {getattr(source, SPIKE_SLOT.format(k)): slots[k] for k in range(net.options.bins)}
+
+
+def apply_inputs(values: dict) -> None:
+    """Set per-run values on the runtime device (a standalone run passes them as ``run_args``)."""
+    for key, value in values.items():
+        if isinstance(key, brian2.SpikeGeneratorGroup):
+            neurons, steps = value
+            key.set_spikes(neurons, steps * TIME_STEP_MS * brian2.ms)
+        elif isinstance(key, brian2.TimedArray):
+            key.values[:] = np.asarray(value, key.values.dtype)
+        else:
+            key[:] = value
+
+
 def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions()) -> SpikingNetwork:
     """Build the Brian2 objects of ``model`` (in the active Brian2 device)."""
     options = model_build_options(model, options)
@@ -616,13 +768,13 @@ def same_step_schedule(net: SpikingNetwork) -> None:
 
     Graph order is topological (a layer reads only earlier layers), so when layer ``l``'s
     connections run, the spikes of their sources in this step are already in the event spaces.
-    Poisson input spikes come first. Monitors are not part of the network: the recorder, made
-    afterwards, puts its state monitors at the start of a step and each sampled spike monitor right
-    after its layer's (rescheduled) thresholder.
+    The input kind's objects (spike sources, per-bin currents) come first. Monitors are not part of
+    the network: the recorder, made afterwards, puts its state monitors at the start of a step and
+    each sampled spike monitor right after its layer's (rescheduled) thresholder.
     """
     slot, stride = "groups", len(_STAGES)
-    if net.poisson is not None:
-        for obj in [net.poisson, *net.poisson.contained_objects]:
+    for source in net.inputs:
+        for obj in [source, *source.contained_objects]:
             obj.when, obj.order = slot, -stride
     for index, layer in net.layers.items():
         if not layer.own:

@@ -30,6 +30,7 @@ import numpy as np
 
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
+from brainyolo.event_inputs import EventSample, EventSettings, network_input
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
@@ -38,7 +39,7 @@ from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.parameters import ParameterSettings
 from brainyolo.recordings import Recorder, open_recordings, write_image
-from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, build_network, model_build_options
+from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, apply_inputs, build_network, model_build_options
 from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
 
@@ -59,6 +60,8 @@ class SimulationSettings:
     build: BuildOptions = field(default_factory=BuildOptions)
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
     """Per-layer neuron parameters of the runs (:mod:`brainyolo.parameters`): not part of the build."""
+    events: EventSettings | None = None
+    """How event samples (:class:`~brainyolo.event_inputs.EventSample`) are read; None: images only."""
     profile: bool = False
     """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
@@ -142,7 +145,7 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
     neuron = load_neuron_model(settings.build.neuron)
-    built = {k: v for k, v in asdict(settings).items() if k != "parameters"}  # runs set those
+    built = {k: v for k, v in asdict(settings).items() if k not in ("parameters", "events")}  # runs set those
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
@@ -223,9 +226,9 @@ class Simulator:
             self._runner = None
 
     def run(self, path, parameters: dict[int, dict[str, float]] | None = None) -> ImageResult:
-        """Simulate one image; ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
-        _, height, width = self.model.graph.input_shape
-        chw, box = letterbox(load_image(path), width, height)
+        """Simulate one sample (an image file, or an :class:`~brainyolo.event_inputs.EventSample`);
+        ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
+        chw, box = self.sample_input(path)
         parameters = self.parameters if parameters is None else parameters
         if self._runner is not None:
             show = None
@@ -236,7 +239,30 @@ class Simulator:
         else:
             network, recorder, data, timing = _run_runtime(self.model, self.settings, chw, parameters)
         events = sum(synaptic_events(network, data["layers"]).values())
-        return ImageResult(Path(path), box, data, timing, events, recorder.checkpoints)
+        sample = path if isinstance(path, EventSample) else Path(path)
+        return ImageResult(sample, box, data, timing, events, recorder.checkpoints)
+
+    def sample_input(self, sample):
+        """What the network's input kind reads of ``sample``, and the sample's letterbox.
+
+        Raises
+        ------
+        BrainyoloError
+            An event sample for an image input or the other way round.
+        """
+        from brainyolo.inputs import input_kind
+
+        reads = input_kind(self.settings.build.input).reads
+        if isinstance(sample, EventSample):
+            if reads != "events" or self.settings.events is None:
+                raise BrainyoloError(sample.td, f"an event recording, but the input is {self.settings.build.input!r} "
+                                                "(read events with --events)")
+            return network_input(sample, self.settings.events, self.settings.steps, self.model.graph.input_shape)
+        if reads != "image":
+            raise BrainyoloError(sample, f"an image, but the input {self.settings.build.input!r} reads event "
+                                         "recordings")
+        _, height, width = self.model.graph.input_shape
+        return letterbox(load_image(sample), width, height)
 
     def resolve_parameters(self, settings) -> dict[int, dict[str, float]]:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
@@ -249,6 +275,7 @@ class Simulator:
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
                 "input": s.build.input, "connectivity": s.build.connectivity, "schedule": s.build.schedule,
+                "events": asdict(s.events) if s.events else None,
                 "normalization": s.build.normalization or self.model.normalization,
                 "parameters": {str(k): v for k, v in self.parameters.items()}}
 
@@ -330,8 +357,7 @@ def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameter
     _configure(settings)
     network = build_network(model, settings.build)
     recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps], settings.sample_neurons)
-    for variable, values in {**network.image_inputs(chw), **network.parameter_inputs(parameters)}.items():
-        variable[:] = values
+    apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters)})
     net = brian2.Network(network.objects() + recorder.objects())
     started = time.perf_counter()
     net.run(settings.steps * brian2.ms)
