@@ -10,8 +10,8 @@ one layer, a linear head convolution read out as its membrane averaged over the 
 and soft resets and two time constants. Weights and biases lie on a 2**-5 grid and the image is
 black and white, so every sum is exact in float64 and spikingjelly's spikes are the reference
 bit for bit (also for ``frames``: one black-and-white picture per step, the way event frames enter
-the network): tests/test_direct.py and tests/test_events.py check that Brian2 (runtime and cpp_standalone) fires the same
-spikes, neuron by neuron and step by step. CI never imports torch: it reads this file.
+the network): tests/test_direct.py and tests/test_event_inputs.py check that Brian2 (runtime and
+cpp_standalone) fires the same spikes, neuron by neuron and step by step. CI never imports torch: it reads this file.
 """
 
 from __future__ import annotations
