@@ -44,6 +44,7 @@ class ImageRecording:
 
     file_name: str
     layers: dict[int, dict]
+    input_events: dict | None = None  # an event run: {"step", "neuron", "width", "height"}
 
 
 @dataclass
@@ -83,7 +84,12 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
                 shape = tuple(int(v) for v in layer.attrs["shape"])
                 layers[int(key)] = {"kind": str(layer.attrs["kind"]), "shape": shape,
                                     **{k: layer[k][()] for k in layer}}
-            images.append(ImageRecording(str(group.attrs["file_name"]), layers))
+            events = None
+            if "input_events" in group:
+                g = group["input_events"]
+                events = {"step": g["step"][()], "neuron": g["neuron"][()], "width": int(g.attrs["width"]),
+                          "height": int(g.attrs["height"])}
+            images.append(ImageRecording(str(group.attrs["file_name"]), layers, events))
     model = load_model(find_model_file(run_dir, attrs, model_path))
     shapes = model.graph.shapes()
     for image in images:
@@ -377,6 +383,9 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
                                                         for k, v in p.items()} for label, p in panels.items()})
         index["figures"]["fig5"] = "fig5_raster.png"
 
+        if main.images[0].input_events is not None:
+            index["figures"]["events"] = _event_rasters(main, stage)
+
         if summaries:
             merged = {"name": " + ".join(s["name"] for s in summaries), "images": summaries[0]["images"],
                       "ann": summaries[0]["ann"],
@@ -431,6 +440,37 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
             index["figures"]["population"] = "population_over_time.png"
         write_json(stage / "index.json", index)
     return index
+
+
+def _event_rasters(run: Run, stage: Path, neurons: int = 20) -> str:
+    """An event run's input events (ON and OFF) beside the first spiking layers' sampled trains.
+
+    The input panel shows the ``neurons`` pixels with the most events, the layer panels their
+    sampled neurons, all over the run's steps.
+    """
+    from brainyolo import figures
+    from brainyolo.fileio import write_json
+
+    image = run.images[0]
+    events = image.input_events
+    pixel = events["neuron"] // 2
+    busiest = np.argsort(-np.bincount(pixel, minlength=events["width"] * events["height"]), kind="stable")[:neurons]
+    row = {int(p): k for k, p in enumerate(busiest)}
+    keep = np.isin(pixel, busiest)
+    panels = {f"input events, {neurons} busiest pixels (ON +1, OFF -1)": {
+        "neuron": np.array([row[int(p)] for p in pixel[keep]], np.int64), "step": events["step"][keep],
+        "sign": np.where(events["neuron"][keep] % 2 == 1, 1, -1), "steps": run.steps}}
+    spiking = [i for i, layer in sorted(image.layers.items()) if layer["sample_spike_step"].size][:2]
+    for index in spiking:
+        rec = image.layers[index]
+        panels[f"layer {index} ({rec['kind']})"] = {"neuron": rec["sample_spike_neuron"],
+                                                   "step": rec["sample_spike_step"],
+                                                   "sign": rec["sample_spike_sign"], "steps": run.steps}
+    figures.plot_rasters(panels, f"Input events and the first layers ({image.file_name})",
+                         stage / "input_events_raster.png", neurons=neurons, window=run.steps)
+    write_json(stage / "input_events_raster.json", {label: {k: np.asarray(v).tolist() if k != "steps" else v
+                                                            for k, v in p.items()} for label, p in panels.items()})
+    return "input_events_raster.png"
 
 
 def _fig8(run: Run, picture_dirs: list[Path], stage: Path) -> str | None:

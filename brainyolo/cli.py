@@ -96,8 +96,9 @@ def _existing(text: str) -> Path:
     return path
 
 
-MODEL_HELP = ("model file (.h5) from 'brainyolo convert', or embedded / embedded-direct (the shipped detectors: "
-              "the embedded ANN converted as the demo does / the directly trained SNN)")
+MODEL_HELP = ("model file (.h5) from 'brainyolo convert', or a shipped detector: embedded (the embedded ANN "
+              "converted as the demo does), embedded-direct (the directly trained SNN), embedded-events / "
+              "embedded-direct-events (the same two trained on event scenes; use with --events)")
 
 
 def _no_ann_of_direct(model, model_path, mode: str) -> None:

@@ -197,6 +197,16 @@ def network_input(sample: EventSample, settings: EventSettings, steps: int, inpu
     return data, Letterbox((width, height), (net_w, net_h))
 
 
+def input_event_record(sample: EventSample, settings: EventSettings, steps: int) -> dict:
+    """The input events of a run on ``sample`` for its recordings: the events the frames keep
+    (:func:`latest_events`) at their steps (1-based, as recorded spikes), neuron ``(y * W + x) * 2 + p``."""
+    from brainyolo import gen1
+
+    events, width, height = gen1.read_td(sample.td)
+    step, neuron = input_spikes(events, sample.t_us, settings.window_us, steps, settings.bins, width)
+    return {"step": (step + 1).astype(np.int32), "neuron": neuron.astype(np.int32), "width": width, "height": height}
+
+
 def recording_samples(td_paths) -> list[EventSample]:
     """The samples of the given ``_td.dat`` files (each with its ``_bbox.npy`` beside it): one per box time."""
     from brainyolo import gen1
@@ -299,6 +309,6 @@ def polarity_kernel(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, n
 
 
 __all__ = ["EVENT_DTYPE", "ENCODINGS", "EventSample", "EventSettings", "event_samples", "sample_truths",
-           "network_input", "recording_samples", "ann_input", "event_picture", "window", "ems_frames",
-           "count_frames", "voxel_grid", "spike_trains", "latest_events", "count_pictures", "input_spikes",
-           "polarity_kernel"]
+           "network_input", "input_event_record", "recording_samples", "ann_input", "event_picture", "window",
+           "ems_frames", "count_frames", "voxel_grid", "spike_trains", "latest_events", "count_pictures",
+           "input_spikes", "polarity_kernel"]

@@ -235,6 +235,12 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
         g = outputs.create_group(f"{index:02d}")
         for key, value in values.items():
             g.create_dataset(key, data=value, compression="gzip")
+    if "input_events" in data:  # an event sample: the events the input delivered (step, neuron)
+        record = data["input_events"]
+        g = group.create_group("input_events")
+        g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
+        for key in ("step", "neuron"):
+            g.create_dataset(key, data=record[key], compression="gzip" if np.size(record[key]) > 4096 else None)
 
 
 MAX_STEPS = 10_000_000
@@ -289,6 +295,20 @@ def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoin
         _whole_numbers(layer, "input_events", where, (checkpoints,), 0)
 
 
+def _check_input_events(group, where: str, steps: int) -> None:
+    """An event run's input events: ``step`` in 1..steps and ``neuron`` in 0..2WH-1, as many of each."""
+    if not isinstance(group, h5py.Group) or not all(isinstance(group.get(k), h5py.Dataset) for k in ("step", "neuron")):
+        raise ValueError(f"{where}: datasets step and neuron are missing")
+    width = _scalar_int(group.attrs.get("width"), f"{where}: attribute width", 1, 1 << 20)
+    height = _scalar_int(group.attrs.get("height"), f"{where}: attribute height", 1, 1 << 20)
+    step, neuron = group["step"], group["neuron"]
+    if step.shape != neuron.shape or step.ndim != 1 or step.dtype.kind not in "iu" or neuron.dtype.kind not in "iu":
+        raise ValueError(f"{where}: step and neuron are not two whole-number lists of one length")
+    if len(step) and (step[()].min() < 1 or step[()].max() > steps or neuron[()].min() < 0
+                      or neuron[()].max() >= 2 * width * height):
+        raise ValueError(f"{where}: a step outside 1..{steps} or a neuron outside the {width}x{height} sensor")
+
+
 def check_recordings(f: h5py.File) -> None:
     """Check a recordings file's structure before anything reads it (schema versions 1-3).
 
@@ -332,6 +352,8 @@ def check_recordings(f: h5py.File) -> None:
                 raise ValueError(f"{where}/layers/{key}: attributes kind and shape (C, H, W) are missing or wrong")
             _check_layer_datasets(layer, f"{where}/layers/{key}", tuple(int(v) for v in shape), steps,
                                   len(checkpoints))
+        if "input_events" in image:
+            _check_input_events(image["input_events"], f"{where}/input_events", steps)
         for key, output in image["output"].items():
             if not key.isdigit() or not isinstance(output, h5py.Group) or "v" not in output:
                 raise ValueError(f"{where}/output/{key}: dataset v is missing")

@@ -244,9 +244,39 @@ def evaluate_ann(cfg: Path, weights: Path, count: int, seed: int, work: Path) ->
     return coco_map(truths, records, len(scenes.CLASS_NAMES))
 
 
+def evaluate_ann_events(cfg: Path, weights: Path, count: int, seed: int, bins: int = 5) -> dict:
+    """COCO-style mAP of the exported model (numpy reference ANN) on ``count`` fresh event scenes, each
+    read as the mean of its EMS frames (what the converted SNN integrates)."""
+    from brainyolo.direct_training import event_truths
+    from brainyolo.evaluation import coco_map
+    from brainyolo.event_scenes import event_training_set
+    from brainyolo.heads import detect_from_heads
+    from brainyolo.images import Letterbox
+    from brainyolo.reference import head_maps
+
+    graph = darknet.load_darknet(cfg, weights).folded_graph()
+    _, height, width = graph.input_shape
+    frames, labels = event_training_set(count, seed, bins=bins)
+    box, records = Letterbox((width, height), (width, height)), []
+    for i, picture in enumerate(mean_pictures(frames)):
+        chw = np.repeat(picture[None], 3, axis=0)
+        records += detect_from_heads(graph, head_maps(graph, chw), box).records(f"event{i}", scenes.CLASS_NAMES)
+    return coco_map(event_truths(labels, (width, height)), records, len(scenes.CLASS_NAMES))
+
+
+def mean_pictures(frames: np.ndarray) -> np.ndarray:
+    """EMS frames ``(N, T, H, W)`` uint8 -> their mean over the bins in [0, 1], ``(N, H, W)`` float32."""
+    return (frames.astype(np.float32) / 255.0).mean(axis=1)
+
+
 def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: int, threads: int,
-          learning_rate: float = 2e-3, log_every: int = 50) -> dict:
-    """Train, export into ``out_dir`` and return the training report."""
+          learning_rate: float = 2e-3, log_every: int = 50, events: Path | None = None) -> dict:
+    """Train, export into ``out_dir`` and return the training report.
+
+    ``events``: train on event scenes (a set of :func:`brainyolo.direct_training.save_event_set`), each
+    read as the mean of its EMS frames; writes ``events-tiny-yolov3.cfg/.weights`` and
+    ``training-events.json`` and evaluates on fresh event scenes.
+    """
     import tempfile
 
     import torch
@@ -258,7 +288,13 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
     graph = darknet.graph_from_sections(sections, "tiny-yolov3.cfg")
     _, net_h, net_w = graph.input_shape
     started = time.perf_counter()
-    images, labels = letterboxed_scenes(train_scenes, seed, (net_w, net_h))
+    if events is not None:
+        from brainyolo.direct_training import load_event_set
+
+        frames, labels = load_event_set(events)
+        images, train_scenes = mean_pictures(frames)[:, None], len(frames)  # (N, 1, H, W) in [0, 1]
+    else:
+        images, labels = letterboxed_scenes(train_scenes, seed, (net_w, net_h))
     anchors = kmeans_anchors(np.concatenate([lab[:, 3:5] for lab in labels]), 6, seed)
     set_anchors(sections, anchors)
     graph = darknet.graph_from_sections(sections, "tiny-yolov3.cfg", scenes.CLASS_NAMES)
@@ -276,7 +312,10 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
     module.train()
     for step in range(iterations):
         chosen = rng.choice(train_scenes, batch, replace=False)
-        x = torch.from_numpy(images[chosen].astype(np.float32) / 255.0)
+        if events is not None:
+            x = torch.from_numpy(images[chosen]).expand(-1, 3, -1, -1).contiguous()
+        else:
+            x = torch.from_numpy(images[chosen].astype(np.float32) / 255.0)
         batch_labels = [labels[i].copy() for i in chosen]
         flip = rng.random(batch) < 0.5  # mirror images: every class is left-right symmetric
         x[torch.from_numpy(flip)] = x[torch.from_numpy(flip)].flip(-1)
@@ -295,7 +334,8 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
     module.eval()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    cfg, weights = out_dir / "tiny-yolov3.cfg", out_dir / "tiny-yolov3.weights"
+    prefix = "events-" if events is not None else ""
+    cfg, weights = out_dir / f"{prefix}tiny-yolov3.cfg", out_dir / f"{prefix}tiny-yolov3.weights"
     header = cfg_template.split("\n[net]")[0].rstrip() + "\n\n"
     with atomic_path(cfg) as tmp:
         tmp.write_text(header + darknet.format_cfg(sections))
@@ -303,17 +343,22 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
                           export_parameters(module, graph))
     with atomic_path(out_dir / "scenes.names") as tmp:
         tmp.write_text("\n".join(scenes.CLASS_NAMES) + "\n")
-    with tempfile.TemporaryDirectory() as work:
-        metrics = evaluate_ann(cfg, weights, 200, EVAL_SEED, Path(work))
-    report = {"iterations": iterations, "batch": batch, "train_scenes": train_scenes, "seed": seed,
+    if events is not None:
+        metrics = evaluate_ann_events(cfg, weights, 200, EVAL_SEED)
+    else:
+        with tempfile.TemporaryDirectory() as work:
+            metrics = evaluate_ann(cfg, weights, 200, EVAL_SEED, Path(work))
+    source = "event scenes, mean of 5 EMS frames" if events is not None else "image scenes"
+    report = {"iterations": iterations, "input": source, "batch": batch, "train_scenes": train_scenes, "seed": seed,
               "learning_rate": learning_rate, "anchors": np.round(anchors).astype(int).tolist(),
               "seconds": round(time.perf_counter() - started, 1),
               "final_loss": round(float(np.mean(history[-log_every:])), 4),
               "loss_every_50": [round(float(np.mean(history[k:k + 50])), 4) for k in range(0, iterations, 50)],
               "eval": {"scenes": 200, "seed": EVAL_SEED,
                        **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}}}
-    write_json(out_dir / "training.json", report)
-    print(f"ANN on 200 fresh scenes: mAP@0.5 {metrics['mAP50']:.3f}, mAP {metrics['mAP']:.3f}", flush=True)
+    write_json(out_dir / f"training{'-events' if events is not None else ''}.json", report)
+    print(f"ANN on 200 fresh {source.split(',')[0]}: mAP@0.5 {metrics['mAP50']:.3f}, mAP {metrics['mAP']:.3f}",
+          flush=True)
     return report
 
 
@@ -332,9 +377,9 @@ def main(argv=None) -> None:
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--init-state", type=Path, help="with --spiking: start from a saved direct-state.pt")
     parser.add_argument("--events", type=Path, metavar="SET.npz",
-                        help="with --spiking: train on event scenes (EMS-YOLO frames, T bins of 250 ms; the set is "
-                             "generated into SET.npz with --scenes of them if the file does not exist): writes "
-                             "direct-events.h5")
+                        help="train on event scenes (EMS-YOLO frames, T bins of 250 ms; the set is generated "
+                             "into SET.npz with --scenes of them if the file does not exist): with --spiking writes "
+                             "direct-events.h5, else the ANN on the mean of the frames, events-tiny-yolov3.*")
     args = parser.parse_args(argv)
     if args.spiking:
         from brainyolo.direct_training import save_event_set, train_direct
@@ -344,7 +389,12 @@ def main(argv=None) -> None:
         train_direct(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads,
                      args.learning_rate, args.steps, init_state=args.init_state, events=args.events)
         return
-    train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads, args.learning_rate)
+    if args.events is not None and not args.events.exists():
+        from brainyolo.direct_training import save_event_set
+
+        save_event_set(args.events, args.scenes, args.seed, 5, processes=args.threads)
+    train(args.out, args.iterations, args.batch, args.scenes, args.seed, args.threads, args.learning_rate,
+          events=args.events)
 
 
 if __name__ == "__main__":

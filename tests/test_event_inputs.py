@@ -209,3 +209,27 @@ def test_event_options_are_checked_in_one_line(golden, tmp_path, capsys, argv, p
                  "--bins", "5", "-q", "-o", str(tmp_path / "out"), *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2 and problem in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.codegen_independent
+def test_an_event_run_records_its_input_events_and_analyze_draws_them(golden, tmp_path):
+    import h5py
+
+    path, _, _ = golden
+    _random_recording(tmp_path / "rec", 6)
+    assert main(["simulate", str(path), str(tmp_path / "rec" / "rec6_td.dat"), "--events", "frames", "--bins", "4",
+                 "--window-ms", "40", "--steps", "8", "--device", "runtime", "-q", "-o", str(tmp_path / "run")]) == 0
+    events, _, _ = gen1.read_td(tmp_path / "rec" / "rec6_td.dat")
+    expected = latest_events(events, 80_000, 40_000, 4, 16)
+    with h5py.File(tmp_path / "run" / "recordings.h5") as f:
+        group = f["images/0001/input_events"]
+        neuron, step = group["neuron"][()], group["step"][()]
+    assert len(neuron) == len(expected) > 50
+    assert np.array_equal(neuron, (expected["y"].astype(int) * 16 + expected["x"]) * 2 + expected["p"])
+    assert np.array_equal(step, (expected["t"].astype(int) - 40_000 - 1) * 8 // 40_000 + 1)
+    assert main(["analyze", str(tmp_path / "run"), "-o", str(tmp_path / "figures")]) == 0
+    index = json.loads((tmp_path / "figures" / "index.json").read_text())
+    assert index["figures"]["events"] == "input_events_raster.png"
+    panels = json.loads((tmp_path / "figures" / "input_events_raster.json").read_text())
+    first = next(iter(panels.values()))
+    assert len(first["step"]) > 0 and set(first["sign"]) <= {1, -1}

@@ -30,7 +30,7 @@ import numpy as np
 
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.event_inputs import EventSample, EventSettings, network_input
+from brainyolo.event_inputs import EventSample, EventSettings, input_event_record, network_input
 from brainyolo.fileio import sha256_of
 from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
@@ -239,6 +239,8 @@ class Simulator:
         else:
             network, recorder, data, timing = _run_runtime(self.model, self.settings, chw, parameters)
         events = sum(synaptic_events(network, data["layers"]).values())
+        if isinstance(path, EventSample):
+            data["input_events"] = input_event_record(path, self.settings.events, self.settings.steps)
         sample = path if isinstance(path, EventSample) else Path(path)
         return ImageResult(sample, box, data, timing, events, recorder.checkpoints)
 
