@@ -348,6 +348,17 @@ def _image(key):
     return f"images/0000/{key}"
 
 
+def _input_events(step, neuron, width=4, height=4):
+    """Give image 0 an event run's input events (its datasets step, neuron; None leaves one out)."""
+    def edit(f):
+        group = f.create_group(_image("input_events"))
+        group.attrs["width"], group.attrs["height"] = width, height
+        for name, values in (("step", step), ("neuron", neuron)):
+            if values is not None:
+                group.create_dataset(name, data=np.asarray(values, np.int32))
+    return edit
+
+
 RECORDING_CASES = {
     "no steps": (lambda f: f.attrs.__delitem__("steps"), "attribute steps is not a whole number"),
     "steps 0": (_set("/", "steps", 0), "steps = 0 is outside"),
@@ -362,6 +373,10 @@ RECORDING_CASES = {
     "unknown read-out": (_set("/", "output", "rates"), "attribute output is 'rates'"),
     "counts of another shape": (_replace(_image("layers/00/positive_count"), np.zeros((4, 2, 2), np.int32)),
                                 "positive_count is missing or not whole numbers"),
+    "input event at step 0": (_input_events([0], [1]), "a step outside"),
+    "input event off the sensor": (_input_events([1], [32]), "outside the 4x4 sensor"),
+    "input events without neurons": (_input_events([1], None), "datasets step and neuron are missing"),
+    "input events of two lengths": (_input_events([1, 2], [1]), "two whole-number lists of one length"),
 }
 
 
