@@ -40,6 +40,9 @@ TRAIN_SEED = 7
 EVAL_SEED = 1_000_003
 BN_EPSILON = 1e-6  # brainyolo (like OpenCV) folds batch-norm with sqrt(var + 1e-6)
 IGNORE_IOU = 0.5
+EVENT_CFG_HEADER = ("# brainyolo's event detector (embedded-events): the embedded default detector's architecture\n"
+                    "# trained by `python -m brainyolo.training --events` on generated event scenes, each read as\n"
+                    "# the mean of its 5 EMS-YOLO frames (the 250 ms before the box time).\n\n")
 
 
 def letterboxed_scenes(count: int, seed: int, network_size: tuple[int, int]):
@@ -337,6 +340,8 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
     prefix = "events-" if events is not None else ""
     cfg, weights = out_dir / f"{prefix}tiny-yolov3.cfg", out_dir / f"{prefix}tiny-yolov3.weights"
     header = cfg_template.split("\n[net]")[0].rstrip() + "\n\n"
+    if events is not None:
+        header = EVENT_CFG_HEADER
     with atomic_path(cfg) as tmp:
         tmp.write_text(header + darknet.format_cfg(sections))
     darknet.write_weights(weights, darknet.WeightsHeader(0, 2, 0, iterations * batch),
