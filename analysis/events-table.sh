@@ -15,7 +15,7 @@ by=.venv/bin/brainyolo
 ev="--images $out/scenes --mode snn -q"
 $by evaluate embedded-direct-events $ev --events frames --steps 5 --checkpoints 1,2,3,4,5 -o "$out/direct-frames"
 $by evaluate embedded-direct-events $ev --events counts --steps 5 -o "$out/direct-counts"
-$by evaluate embedded-direct-events $ev --events spikes --steps 5 -o "$out/direct-spikes-5"
+$by evaluate embedded-direct-events $ev --events spikes --steps 5 --checkpoints 1,2,3,4,5 -o "$out/direct-spikes-5"
 $by evaluate embedded-direct-events $ev --events spikes --steps 250 --checkpoints 50,100,150,200,250 \
     -o "$out/direct-spikes-250"
 $by evaluate embedded-events $ev --events frames --steps 300 --checkpoints 60,120,180,240,300 \

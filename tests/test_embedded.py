@@ -83,3 +83,32 @@ def test_the_shipped_directly_trained_detector(tmp_path):
              progress=False)
     records, _ = decode_run(tmp_path / "run", "vmem", path)
     assert coco_map(truths, records[4], len(scenes.CLASS_NAMES))["mAP50"] >= 0.75
+
+
+def test_the_shipped_event_detectors(tmp_path, monkeypatch):
+    """embedded-direct-events (trained on EMS frames, T = 5) detects fresh event scenes in Brian2 through
+    ``--events frames`` (runtime, 12 scenes); embedded-events is the event ANN converted with event calibration."""
+    from brainyolo.cli import main
+    from brainyolo.embedded import CALIBRATION_SCENES, model_file
+    from brainyolo.event_scenes import write_event_scenes
+    from brainyolo.modelfile import load_model
+
+    data = resources.files("brainyolo").joinpath("data")
+    path = model_file("embedded-direct-events")
+    assert path.stat().st_size < 2_000_000
+    model = load_model(path)
+    assert model.direct and model.spiking.time_steps == 5 and model.provenance["input"] == "events"
+    report = json.loads(data.joinpath("training-direct-events.json").read_text())
+    assert report["time_steps"] == 5 and report["eval"]["mAP50"] >= 0.7
+    write_event_scenes(tmp_path / "events", 12, FRESH_SEED)
+    assert main(["evaluate", "embedded-direct-events", "--images", str(tmp_path / "events"), "--events", "frames",
+                 "--mode", "snn", "--steps", "5", "--device", "runtime", "-q", "-o", str(tmp_path / "out")]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["images"] == 12 and metrics["snn"]["5"]["mAP50"] >= 0.5
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    converted = load_model(model_file("embedded-events"))
+    assert converted.calibration.images == CALIBRATION_SCENES and "event scenes" in converted.provenance[
+        "calibration_source"]
+    ann_report = json.loads(data.joinpath("training-events.json").read_text())
+    assert ann_report["eval"]["mAP50"] >= 0.7

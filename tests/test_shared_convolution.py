@@ -29,6 +29,9 @@ CASES = [  # (in_shape, filters, k, stride, pad)
     ((2, 18, 12), 2, 5, 1, 2),
 ]
 STEPS = 40
+STANDALONE_CASES = (1, 4, 5, 6, 7)
+"""The cases compiled for C++ (each case is a dozen code objects): a strided kernel, a 5x5 kernel with
+padding, a stride larger than the kernel, and the two tall maps whose row bands meet (OpenMP)."""
 
 
 def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True):
@@ -70,10 +73,17 @@ def results(objects):
     return out
 
 
+def build_all(connectivity, scatters=("rows",), dyadic=True, indices=None):
+    """The cases (``indices``: some of them) once per scatter order: their objects, per case."""
+    indices = range(len(CASES)) if indices is None else indices
+    kind = "d" if dyadic else "f"
+    return [build_case(i, CASES[i], connectivity, scatter, tag=f"{scatter}{kind}", dyadic=dyadic)
+            for scatter in scatters for i in indices]
+
+
 def run_all(connectivity, scatters=("rows",), dyadic=True):
     """Every case once per scatter order, all in one network (one compilation in standalone)."""
-    per_case = [build_case(i, case, connectivity, scatter, tag=scatter, dyadic=dyadic) for scatter in scatters
-                for i, case in enumerate(CASES)]
+    per_case = build_all(connectivity, scatters, dyadic)
     brian2.Network(*[o for objects in per_case for o in objects]).run(STEPS * brian2.ms)
     return [results(objects) for objects in per_case]
 
@@ -108,19 +118,6 @@ def test_shared_equals_unrolled_numpy_runtime(unrolled_runtime):
         assert mine["events"] == expected_events(case, mine)
 
 
-@pytest.mark.standalone_only
-@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels")), (1, ("row_channels",))])
-def test_shared_equals_unrolled_cpp_standalone(unrolled_runtime, tmp_path, threads, scatters):
-    from brainyolo.spiking.device import standalone
-
-    with standalone(threads, directory=str(tmp_path / "build")):
-        ours = run_all("shared", scatters=scatters)
-    n = len(scatters)
-    for case, mine, reference in zip(CASES * n, ours, unrolled_runtime * n, strict=True):
-        assert_same_spikes(mine, reference)
-        assert mine["events"] == expected_events(case, mine)
-
-
 @pytest.fixture(scope="module")
 def float_runtime():
     brian2.start_scope()
@@ -143,15 +140,27 @@ def test_float_weights_would_make_sums_depend_on_order():
 
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels")), (1, ("rows", "channels"))])
-def test_runs_are_bit_identical_for_any_threads_and_scatter_order(float_runtime, tmp_path, threads, scatters):
-    """Arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
-    scatter order, 1 or 2 OpenMP threads and the numpy runtime give the same spikes and the same v,
-    bit for bit."""
+def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
+        unrolled_runtime, float_runtime, tmp_path, threads, scatters):
+    """In C++ (one build per thread count, :data:`STANDALONE_CASES`, every scatter order):
+
+    * dyadic weights: the spikes, ``v`` and synaptic events of Brian2's unrolled ``Synapses``;
+    * arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
+      scatter order, 1 or 2 OpenMP threads and the numpy runtime give the same spikes and the same
+      ``v``, bit for bit.
+    """
     from brainyolo.spiking.device import standalone
 
     with standalone(threads, directory=str(tmp_path / "build")):
-        ours = run_all("shared", scatters=scatters, dyadic=False)
+        dyadic = build_all("shared", scatters, True, STANDALONE_CASES)
+        floats = build_all("shared", scatters, False, STANDALONE_CASES)
+        brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
+        ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
     n = len(scatters)
-    for mine, reference in zip(ours, float_runtime * n, strict=True):
+    chosen = [CASES[i] for i in STANDALONE_CASES] * n
+    for case, mine, reference in zip(chosen, ours, [unrolled_runtime[i] for i in STANDALONE_CASES] * n, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == expected_events(case, mine)
+    for mine, reference in zip(ours_float, [float_runtime[i] for i in STANDALONE_CASES] * n, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == reference["events"]
