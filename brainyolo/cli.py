@@ -147,8 +147,6 @@ def _simulation_settings(args, model):
         parameters = parameters + parse_setting(text)
     input_name, bins, bin_steps, events = args.input, 1, 1, None
     if getattr(args, "events", None):
-        from brainyolo.event_inputs import EventSettings
-
         if args.input != "current":
             raise BrainyoloError(None, f"--events {args.events} is the input: no --input {args.input}")
         if args.steps % args.bins:
@@ -156,7 +154,7 @@ def _simulation_settings(args, model):
                                        f"{args.bins})")
         input_name = "spikes" if args.events == "spikes" else "frames"
         bins, bin_steps = args.bins, args.steps // args.bins
-        events = EventSettings(args.events, args.window_ms, args.bins)
+        events = _event_settings(args)
     settings = SimulationSettings(
         steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode),
         device=args.device,

@@ -205,26 +205,34 @@ def event_truths(labels: list[np.ndarray], size: tuple[int, int]) -> list:
                         lab[:, 0].astype(np.int64)) for i, lab in enumerate(labels)]
 
 
-def evaluate_events(graph: Graph, params, steps: int, count: int, seed: int, torch) -> dict:
-    """COCO-style mAP of the folded network run by spikingjelly on ``count`` fresh event scenes
-    (EMS frames, ``steps`` bins of the 250 ms before each box time)."""
+def event_set_map(graph: Graph, count: int, seed: int, bins: int, head_maps_of) -> dict:
+    """COCO-style mAP on ``count`` fresh event scenes (:func:`~brainyolo.event_scenes.event_training_set`):
+    ``head_maps_of(frames)`` gives the head maps of one scene's EMS frames ``(1, bins, H, W)`` uint8."""
     from brainyolo.evaluation import coco_map
     from brainyolo.event_scenes import event_training_set
     from brainyolo.heads import detect_from_heads
     from brainyolo.images import Letterbox
     from brainyolo.pipeline import EVAL_THRESHOLD
 
-    module = folded_module(graph, params, torch)
     _, height, width = graph.input_shape
-    frames, labels = event_training_set(count, seed, bins=steps)
-    box = Letterbox((width, height), (width, height))
-    records = []
-    with torch.no_grad():
-        for i in range(count):
-            heads = module(event_input(frames[i:i + 1], torch), steps)
-            maps = [h[0].numpy() for h in heads]
-            records += detect_from_heads(graph, maps, box, EVAL_THRESHOLD).records(f"event{i}", scenes.CLASS_NAMES)
+    frames, labels = event_training_set(count, seed, bins=bins)
+    box, records = Letterbox((width, height), (width, height)), []
+    for i in range(count):
+        maps = head_maps_of(frames[i:i + 1])
+        records += detect_from_heads(graph, maps, box, EVAL_THRESHOLD).records(f"event{i}", scenes.CLASS_NAMES)
     return coco_map(event_truths(labels, (width, height)), records, len(scenes.CLASS_NAMES))
+
+
+def evaluate_events(graph: Graph, params, steps: int, count: int, seed: int, torch) -> dict:
+    """COCO-style mAP of the folded network run by spikingjelly on ``count`` fresh event scenes
+    (EMS frames, ``steps`` bins of the 250 ms before each box time)."""
+    module = folded_module(graph, params, torch)
+
+    def head_maps_of(frames):
+        with torch.no_grad():
+            return [h[0].numpy() for h in module(event_input(frames, torch), steps)]
+
+    return event_set_map(graph, count, seed, steps, head_maps_of)
 
 
 def event_input(frames: np.ndarray, torch):

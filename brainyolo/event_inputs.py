@@ -143,12 +143,15 @@ def event_samples(folder) -> list[EventSample]:
     """Every (recording, box time) of the Gen1 pairs in ``folder``, by name then time; boxes checked."""
     from brainyolo import gen1
 
-    samples = []
-    for td, bbox in gen1.pairs(folder):
-        width, height, _ = gen1.read_header(td)
-        boxes = gen1.read_bbox(bbox, width, height)
-        samples += [EventSample(td, bbox, int(t)) for t in np.unique(boxes["ts"])]
-    return samples
+    return [sample for td, bbox in gen1.pairs(folder) for sample in _samples_of(td, bbox)]
+
+
+def _samples_of(td: Path, bbox: Path) -> list[EventSample]:
+    """One sample per distinct box time of a recording, its boxes checked against its sensor."""
+    from brainyolo import gen1
+
+    width, height, _ = gen1.read_header(td)
+    return [EventSample(td, bbox, int(t)) for t in np.unique(gen1.read_bbox(bbox, width, height)["ts"])]
 
 
 def sample_truths(samples: list[EventSample], n_classes: int) -> list:
@@ -210,18 +213,8 @@ def input_event_record(sample: EventSample, settings: EventSettings, steps: int)
 def recording_samples(td_paths) -> list[EventSample]:
     """The samples of the given ``_td.dat`` files (each with its ``_bbox.npy`` beside it): one per box time."""
     from brainyolo import gen1
-    from brainyolo.errors import BrainyoloError
 
-    samples = []
-    for td in map(Path, td_paths):
-        if not td.name.endswith("_td.dat"):
-            raise BrainyoloError(td, "is not a Gen1 event file (NAME_td.dat)")
-        bbox = td.with_name(td.name[:-len("_td.dat")] + "_bbox.npy")
-        if not bbox.exists():
-            raise BrainyoloError(td, f"has no box file {bbox.name} beside it")
-        width, height, _ = gen1.read_header(td)
-        samples += [EventSample(td, bbox, int(t)) for t in np.unique(gen1.read_bbox(bbox, width, height)["ts"])]
-    return samples
+    return [sample for td in map(Path, td_paths) for sample in _samples_of(td, gen1.box_file(td))]
 
 
 def ann_input(sample: EventSample, settings: EventSettings, input_shape: tuple[int, int, int]):

@@ -179,13 +179,17 @@ def read_bbox(path: str | os.PathLike, width: int | None = None, height: int | N
     return boxes
 
 
+def box_file(td: str | os.PathLike) -> Path:
+    """The ``NAME_bbox.npy`` beside a ``NAME_td.dat``; a missing one (or another name) is an error."""
+    td = Path(td)
+    if not td.name.endswith("_td.dat"):
+        raise BrainyoloError(td, "is not a Gen1 event file (NAME_td.dat)")
+    bbox = td.with_name(td.name[:-len("_td.dat")] + "_bbox.npy")
+    if not bbox.exists():
+        raise BrainyoloError(td, f"has no box file {bbox.name} beside it")
+    return bbox
+
+
 def pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
     """The ``(NAME_td.dat, NAME_bbox.npy)`` pairs of a folder, by name; a ``_td.dat`` without its boxes is an error."""
-    folder = Path(folder)
-    found = []
-    for td in sorted(folder.glob("*_td.dat")):
-        bbox = td.with_name(td.name[:-len("_td.dat")] + "_bbox.npy")
-        if not bbox.exists():
-            raise BrainyoloError(td, f"has no box file {bbox.name} beside it")
-        found.append((td, bbox))
-    return found
+    return [(td, box_file(td)) for td in sorted(Path(folder).glob("*_td.dat"))]

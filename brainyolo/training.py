@@ -250,21 +250,12 @@ def evaluate_ann(cfg: Path, weights: Path, count: int, seed: int, work: Path) ->
 def evaluate_ann_events(cfg: Path, weights: Path, count: int, seed: int, bins: int = 5) -> dict:
     """COCO-style mAP of the exported model (numpy reference ANN) on ``count`` fresh event scenes, each
     read as the mean of its EMS frames (what the converted SNN integrates)."""
-    from brainyolo.direct_training import event_truths
-    from brainyolo.evaluation import coco_map
-    from brainyolo.event_scenes import event_training_set
-    from brainyolo.heads import detect_from_heads
-    from brainyolo.images import Letterbox
+    from brainyolo.direct_training import event_set_map
     from brainyolo.reference import head_maps
 
     graph = darknet.load_darknet(cfg, weights).folded_graph()
-    _, height, width = graph.input_shape
-    frames, labels = event_training_set(count, seed, bins=bins)
-    box, records = Letterbox((width, height), (width, height)), []
-    for i, picture in enumerate(mean_pictures(frames)):
-        chw = np.repeat(picture[None], 3, axis=0)
-        records += detect_from_heads(graph, head_maps(graph, chw), box).records(f"event{i}", scenes.CLASS_NAMES)
-    return coco_map(event_truths(labels, (width, height)), records, len(scenes.CLASS_NAMES))
+    return event_set_map(graph, count, seed, bins,
+                         lambda frames: head_maps(graph, np.repeat(mean_pictures(frames), 3, axis=0)))
 
 
 def mean_pictures(frames: np.ndarray) -> np.ndarray:

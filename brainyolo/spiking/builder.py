@@ -149,7 +149,6 @@ class SpikingNetwork:
     output_layers: list[int]
     image_layers: list[int]  # convolutions whose current depends on the image
     inputs: list = field(default_factory=list)  # the input kind's own Brian2 objects (spike sources, ...)
-    frame_arrays: dict = field(default_factory=dict)  # frames input: layer -> its TimedArray of bin currents
     clock: object = None  # the time-step clock every object of the network runs on
 
     def objects(self) -> list:
@@ -652,14 +651,14 @@ class _FramesInput:
                                       name=f"layer{index:02d}_frames")
         group.contained_objects.remove(updater)  # scheduled with the inputs, before any layer
         ctx.net.inputs.append(updater)
-        ctx.net.frame_arrays[index] = frames
         return None
 
     def values(self, net, frames):
         frames = np.asarray(frames, np.float64)
         if frames.shape[0] != net.options.bins:
             raise ValueError(f"{frames.shape[0]} pictures for {net.options.bins} bins")
-        return {net.frame_arrays[i]: _first_layer_current(net.graph.layers[i], frames) for i in net.image_layers}
+        return {net.layers[i].group.namespace["frame_current"]: _first_layer_current(net.graph.layers[i], frames)
+                for i in net.image_layers}
 
 
 SPIKE_SLOT = "spike_step_{}"
