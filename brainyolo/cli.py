@@ -79,6 +79,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..1000")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -132,7 +142,7 @@ def cmd_convert(args) -> int:
 def _simulation_settings(args, model):
     """SimulationSettings from the shared simulation options of simulate / detect / evaluate, checked
     against ``model`` (a ConvertedModel) before anything is built or written."""
-    from brainyolo.parameters import ParameterSettings, parse_setting, read_parameter_file
+    from brainyolo.parameters import ParameterSettings, largest_delay, parse_setting, read_parameter_file
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, run_parameters
 
@@ -145,6 +155,7 @@ def _simulation_settings(args, model):
     parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
     for text in args.settings:
         parameters = parameters + parse_setting(text)
+    max_delay = max(args.max_delay or 0, largest_delay(parameters))
     input_name, bins, bin_steps, events = args.input, 1, 1, None
     if getattr(args, "events", None):
         if args.input != "current":
@@ -162,7 +173,7 @@ def _simulation_settings(args, model):
         float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters, events=events,
         build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
                            input=input_name, normalization=args.norm, schedule=args.schedule.replace("-", "_"),
-                           bins=bins, bin_steps=bin_steps))
+                           bins=bins, bin_steps=bin_steps, synapse=args.synapse, max_delay=max_delay))
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 
@@ -608,6 +619,12 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                        help="output layer: integrate-only (vmem) or signed spiking (spikes)")
     p.add_argument("--neuron", default="if_signed_ibt",
                    help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
+    p.add_argument("--synapse", default="instant",
+                   help="synapse model of every convolution: a name in equations/synapses/ (instant, exponential, "
+                        "alpha) or a .toml path (default instant: a spike adds its weight to the membrane at once)")
+    p.add_argument("--max-delay", type=_non_negative_int, default=0, metavar="STEPS",
+                   help="largest synaptic delay (steps) runs of the compiled network may set (default: the largest "
+                        "delay the --set/--params settings ask for)")
     p.add_argument("--device", choices=("cpp_standalone", "runtime"), default="cpp_standalone")
     p.add_argument("--threads", type=_positive_int, help="OpenMP threads (cpp_standalone; default: the cores this "
                                                           "process may use)")
@@ -623,8 +640,9 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--float32", action="store_true", help="single-precision state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
-                   help="a neuron parameter of one hidden layer (or 'all') for this run, without recompiling: "
-                        "e.g. all.v_init=0.5, 3.v_th=0.8 (repeatable; after --params)")
+                   help="a neuron or synapse parameter of one layer (or 'all' / '*': every layer that has it) for "
+                        "this run, without recompiling: e.g. all.v_init=0.5, 3.v_th=0.8, '*.delay=2', "
+                        "'*.tau_syn=5*ms' (repeatable; after --params)")
     p.add_argument("--params", metavar="FILE.toml", help="neuron parameters per layer ([all], [LAYER] tables), "
                                                          "e.g. runs/yolov3-tiny-tuned.toml")
 

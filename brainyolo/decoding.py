@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -77,22 +77,26 @@ def model_schedule(model: ConvertedModel, schedule: str) -> str:
     return "same_step" if model.direct else schedule
 
 
-def spike_delays(graph: Graph, spiking_input: bool = False, schedule: str = "delayed") -> list[int]:
+def spike_delays(graph: Graph, spiking_input: bool = False, schedule: str = "delayed",
+                 synaptic_delays: dict[int, int] | None = None) -> list[int]:
     """Per layer, the number of steps before its neurons can first spike.
 
     A convolution fed by the image as a current spikes from the first step (delay 0; 1 with
     input spikes: Poisson or events, :attr:`brainyolo.inputs.InputKind.spikes`). Every spiking
     layer adds one step to its inputs' largest delay; a single-input route and the heads have their
-    input's delay. With the ``same_step`` schedule a spike reaches every later layer within its step: every delay is 0.
+    input's delay. With the ``same_step`` schedule a spike reaches every later layer within its step.
+    ``synaptic_delays[l]`` (a synapse file's ``delay`` of the connections into convolution ``l``, in
+    steps) adds to the delay of the spikes that reach ``l`` from other layers (not of the image's current).
     """
-    if schedule == "same_step":
-        return [0] * len(graph.layers)
+    synaptic_delays = synaptic_delays or {}
     delays: list[int] = []
-    for layer in graph.layers:
+    for index, layer in enumerate(graph.layers):
         sources = [(0 if spiking_input else -1) if i == INPUT else delays[i] for i in layer.inputs]
         spiking = isinstance(layer, (Conv, ConvAdd, MaxPool, Upsample)) or (
             isinstance(layer, Route) and len(sources) > 1)
-        delays.append(max(sources) + (1 if spiking else 0))
+        extra = synaptic_delays.get(index, 0) if any(i != INPUT for i in layer.inputs) else 0
+        step = 1 if spiking and schedule != "same_step" else 0
+        delays.append(max(sources) + extra + step if schedule != "same_step" else max([0, *sources]) + extra)
     return delays
 
 
@@ -141,19 +145,21 @@ class Decoder:
     threshold: float = EVAL_THRESHOLD
     v_th: float = 1.0
     schedule: str = "delayed"
+    synaptic_delays: dict = field(default_factory=dict)  # {convolution: delay of the connections into it}
 
     @classmethod
     def for_model(cls, model: ConvertedModel, normalization: str | None = None, decode: str = "vmem",
                   spiking_input: bool = False, threshold: float = EVAL_THRESHOLD,
-                  schedule: str = "delayed") -> Decoder:
+                  schedule: str = "delayed", synaptic_delays: dict[int, int] | None = None) -> Decoder:
+        """``synaptic_delays``: the run's ``delay`` per convolution (steps; :mod:`brainyolo.synapses`)."""
         if decode not in DECODERS:
             raise ValueError(f"decode {decode!r} is not one of {DECODERS}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
         graph = model.normalized_graph(normalization)
         schedule = model_schedule(model, schedule)
-        return cls(graph, model.lambdas(normalization), spike_delays(graph, spiking_input, schedule), decode,
-                   threshold, schedule=schedule)
+        return cls(graph, model.lambdas(normalization), spike_delays(graph, spiking_input, schedule, synaptic_delays),
+                   decode, threshold, schedule=schedule, synaptic_delays=dict(synaptic_delays or {}))
 
     def output_delay(self, index: int) -> int:
         """Steps before output layer ``index`` integrates synaptic input (one more for its spikes).
@@ -163,6 +169,7 @@ class Decoder:
         step later); same-step, after it.
         """
         delay = max(self.delays[i] for i in self.graph.layers[index].inputs if i != INPUT)
+        delay += self.synaptic_delays.get(index, 0)
         return delay + (1 if self.decode == "spikes" and self.schedule == "delayed" else 0)
 
     def head_maps(self, outputs: dict, steps) -> list[list[np.ndarray]]:
@@ -307,6 +314,36 @@ def write_detections(out_dir: Path, per_step: dict[int, list[dict]]) -> None:
     write_json(out_dir / "detections.json", per_step[max(per_step)])
 
 
+def recorded_delays(attrs, where) -> dict[int, int]:
+    """The synaptic delays of a recorded run (root attribute ``parameters``: JSON of every layer's values).
+
+    Raises
+    ------
+    BrainyoloError
+        Naming ``where``, if the attribute is not what a simulation writes.
+    """
+    import json
+
+    text = attrs.get("parameters")
+    if text is None:
+        return {}
+    try:
+        values = json.loads(text) if isinstance(text, str) and len(text) < 1_000_000 else None
+    except ValueError:
+        values = None
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        raise BrainyoloError(where, "attribute parameters is not a table of each layer's values")
+    delays = {}
+    for layer, table in values.items():
+        delay = table.get("delay", 0)
+        if not layer.isdigit() or isinstance(delay, bool) or not isinstance(delay, (int, float)) \
+                or delay != int(delay) or not 0 <= delay <= 1_000_000:
+            raise BrainyoloError(where, f"attribute parameters: layer {layer!r} has no valid delay ({delay!r})")
+        if delay:
+            delays[int(layer)] = int(delay)
+    return delays
+
+
 def decode_run(run_dir, decode: str = "vmem", model_path=None,
                threshold: float = EVAL_THRESHOLD) -> tuple[dict[int, list[dict]], dict[str, dict[int, Detections]]]:
     """Decode every image of a run directory at every checkpoint.
@@ -330,7 +367,8 @@ def decode_run(run_dir, decode: str = "vmem", model_path=None,
             model = load_model(path)
             decoder = Decoder.for_model(model, str(attrs["normalization"]), decode,
                                         spiking_input=input_kind(attrs["input"]).spikes, threshold=threshold,
-                                        schedule=str(attrs.get("schedule", "delayed")))
+                                        schedule=str(attrs.get("schedule", "delayed")),
+                                        synaptic_delays=recorded_delays(attrs, Path(run_dir) / "recordings.h5"))
             _, height, width = model.graph.input_shape
             names = model.graph.class_names
             steps = [int(s) for s in attrs["checkpoints"]]

@@ -163,7 +163,7 @@ def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str
     of ``model_data`` with ``settings`` and the read-out ``decode``, built once per worker process."""
     from brainyolo.decoding import Decoder
     from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator
+    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
 
     model_path = model_on_worker(model_data, model_sha256)
 
@@ -171,7 +171,8 @@ def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str
         model = load_model(model_path)
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
                                     spiking_input=input_kind(settings.build.input).spikes,
-                                    schedule=settings.build.schedule)
+                                    schedule=settings.build.schedule,
+                                    synaptic_delays=synaptic_delays(run_parameters(model, settings)))
         return Simulator(model_path, settings), decoder, model.graph.class_names
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)

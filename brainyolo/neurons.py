@@ -17,6 +17,9 @@ Two optional entries state a discrete-time neuron exactly, as training framework
 * ``update``: statements run once per step where Brian2 integrates the equations (slot
   ``groups``, after any differential equation's state update, before the threshold);
 * ``input``: the variable connections add their spikes' weights into.
+
+``refractory`` (optional) is Brian2's refractory period, an expression of the model's parameters
+(``equations/if_signed_ibt_refractory.toml``: ``"t_ref + t_step"``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ NEGATIVE_EVENT = "negative_spike"
 TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
 
-_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input"}
+_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory"}
 
 
 def equation_folders() -> list[Path]:
@@ -77,6 +80,7 @@ class NeuronModel:
     source: str = ""
     update: str | None = None
     input: str = "v"
+    refractory: str | None = None
 
     @property
     def spiking(self) -> bool:
@@ -226,8 +230,11 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     target = data.get("input", "v")
     if not isinstance(target, str) or not _IDENTIFIER.match(target):
         raise BrainyoloError(path, "entry 'input' must name a variable of the model (e.g. \"x\")")
+    refractory = _text(data, "refractory", path)
+    if refractory is not None and (threshold is None or not refractory.strip()):
+        raise BrainyoloError(path, "entry 'refractory' needs a 'threshold' and a period (e.g. \"t_ref + t_step\")")
     model = NeuronModel(path.stem, model_text, threshold, reset, description, events,
-                        {k: str(v) for k, v in parameters.items()}, str(path), update, target)
+                        {k: str(v) for k, v in parameters.items()}, str(path), update, target, refractory)
     parameter_values(model)  # every value parses, or one error naming it
     return model
 
@@ -265,6 +272,7 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     equations = brian2.Equations(model.model)
     namespace = {k: v for k, v in values.items() if k not in equations.names}
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
+                               refractory=model.refractory or False,
                                events=events, method=method, namespace=namespace,
                                name=name or "neurongroup*",
                                **({"clock": clock} if clock is not None else {"dt": TIME_STEP_MS * brian2.ms}))

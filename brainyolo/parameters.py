@@ -38,9 +38,19 @@ INITIAL = "v_init"
 """The initial membrane, as a fraction of ``v_th`` (0: Spiking-YOLO's V(0) = 0)."""
 
 ALL = "all"
-"""The selector of every hidden spiking layer."""
+"""The selector of every layer that has the parameter (``*`` is the same): the hidden spiking layers for
+a neuron parameter, every convolution for a synapse parameter (``delay``, ``tau_syn``, ...)."""
 
-_SETTING = re.compile(r"\s*(all|\d+)\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*\Z")
+_SETTING = re.compile(r"\s*(all|\*|\d+)\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*\Z")
+
+POSITIVE = ("v_th", "alpha", "tau", "tau_syn", "release")
+"""Parameters that must be positive."""
+
+NON_NEGATIVE = ("t_ref", "sigma", "delay", "seed", "v_th_early", "t_switch")
+"""Parameters that must not be negative."""
+
+WHOLE = ("delay", "seed")
+"""Parameters that are whole numbers (steps, a random stream)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,14 @@ def parse_setting(text: str) -> ParameterSettings:
         raise BrainyoloError(None, f"--set {text!r}: expected LAYER.NAME=VALUE, LAYER a layer index or 'all' "
                                    "(e.g. 3.v_th=0.8, all.v_init=0.5)")
     selector, name, value = match.groups()
+    selector = ALL if selector == "*" else selector
     return ParameterSettings(((selector, name, _value(value, f"--set {text!r}", None)),))
+
+
+def largest_delay(settings: ParameterSettings) -> int:
+    """The largest synaptic ``delay`` the settings ask for (0 without any): the ring a build needs."""
+    delays = [float(np.asarray(value)) for _, name, value in settings.entries if name == "delay"]
+    return int(max([0.0, *[d for d in delays if np.isfinite(d) and 0 <= d < 1e6]]))
 
 
 def read_parameter_file(path) -> ParameterSettings:
@@ -103,8 +120,9 @@ def read_parameter_file(path) -> ParameterSettings:
     for selector, table in data.items():
         if not isinstance(table, dict):
             raise BrainyoloError(path, f"{selector} must be a table ([all] or [LAYER]) of NAME = VALUE entries")
-        if selector != ALL and not selector.isdigit():
+        if selector not in (ALL, "*") and not selector.isdigit():
             raise BrainyoloError(path, f"[{selector}]: tables are [all] or [LAYER] with a layer index")
+        selector = ALL if selector == "*" else selector
         for name, value in table.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise BrainyoloError(path, f"[{selector}] {name!r} is not a parameter name")
@@ -137,19 +155,36 @@ def runtime_names(model) -> dict[str, object]:
 
     Its shared variables (``(shared)`` in the equations) and :data:`INITIAL`.
     """
-    import brian2
-    from brian2.equations.equations import PARAMETER
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
-    equations = brian2.Equations(model.model)
-    names = {name: equations[name].dim for name in equations.names
-             if equations[name].type == PARAMETER and "shared" in equations[name].flags}
+    names = shared_names(model.model)
     names[INITIAL] = DIMENSIONLESS
     return names
 
 
+def shared_names(equations_text: str) -> dict[str, object]:
+    """The shared parameters of Brian2 equations: name -> dimensions."""
+    import brian2
+    from brian2.equations.equations import PARAMETER
+
+    equations = brian2.Equations(equations_text)
+    return {name: equations[name].dim for name in equations.names
+            if equations[name].type == PARAMETER and "shared" in equations[name].flags}
+
+
+def synapse_names(synapse) -> dict[str, object]:
+    """The run parameters of a synapse model: its shared parameters and every synapse's ``delay``,
+    ``release``, ``seed`` (:data:`brainyolo.synapses.COMMON_PARAMETERS`)."""
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    from brainyolo.synapses import COMMON_PARAMETERS
+
+    names = shared_names(synapse.model) if synapse.model.strip() else {}
+    return {**names, **{name: DIMENSIONLESS for name in COMMON_PARAMETERS}}
+
+
 def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
-            source=None) -> dict[int, dict[str, float]]:
+            source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0) -> dict[int, dict[str, float]]:
     """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
 
     Parameters
@@ -157,39 +192,76 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     model : NeuronModel
         The hidden layers' neuron model: what may be set.
     layers : list of int
-        The layers that take settings (the hidden spiking convolutions).
+        The hidden spiking convolutions: they take the neuron's and the synapse's parameters.
     defaults : {layer: {name: value}}
-        Each layer's values as built (``v_th``, ``alpha``, ..., ``v_init``).
+        Each layer's values as built (``v_th``, ``alpha``, ..., ``v_init``, the synapse's).
+    synapse : SynapseModel or None
+        The connections' synapse model (None: no synapse parameters).
+    outputs : list of int
+        The output layers: they take the synapse's parameters only.
+    max_delay : int
+        The largest ``delay`` the built network allows.
 
     Raises
     ------
     BrainyoloError
-        A layer that takes no settings, a name the neuron file does not have as a shared variable,
-        a non-positive threshold or slope, a value that is not finite.
+        A layer that takes no settings, a name no layer (or not the named layer) has, a value with
+        other units, out of range (:data:`POSITIVE`, :data:`NON_NEGATIVE`, :data:`WHOLE`, ``release`` at
+        most 1, ``delay`` at most ``max_delay``) or not finite.
     """
     import brian2
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
-    names = runtime_names(model)
-    unknown_layers = sorted(settings.layers() - set(layers))
+    neuron_names = runtime_names(model)
+    synaptic = synapse_names(synapse) if synapse is not None else {}
+    names = {index: {**neuron_names, **synaptic} for index in layers}
+    names.update({index: dict(synaptic) for index in outputs})
+    unknown_layers = sorted(settings.layers() - set(names))
     if unknown_layers:
         raise BrainyoloError(source, f"layer {unknown_layers[0]} takes no neuron parameters (hidden spiking "
                                      f"layers: {', '.join(map(str, layers))})")
+    every = {**neuron_names, **synaptic}
+    for selector, name, _ in settings.entries:
+        known = every if selector == ALL else names[int(selector)]
+        if name not in known:
+            what = f"the neuron model {model.name}" + (f" or the synapse model {synapse.name}" if synapse else "")
+            where = "" if selector == ALL or int(selector) in layers else f" (layer {selector} is an output layer: " \
+                                                                          "synapse parameters only)"
+            raise BrainyoloError(source, f"{name!r} is not a parameter of {what} that a run can set{where} "
+                                         f"(run parameters: {', '.join(sorted(known))})")
     resolved = {}
-    for index in layers:
+    for index in [*layers, *outputs]:
         values = dict(defaults[index])
         for name, value in settings.for_layer(index).items():
-            if name not in names:
-                raise BrainyoloError(source, f"{name!r} is not a parameter of the neuron model {model.name} that a run "
-                                             f"can set (shared variables: {', '.join(sorted(names))})")
-            if brian2.get_dimensions(value) is not names[name] and not (
-                    brian2.get_dimensions(value) is DIMENSIONLESS and names[name] is not DIMENSIONLESS):
-                raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} in "
-                                             f"{model.name} ({names[name]})")
+            if name not in names[index]:
+                continue  # an [all] setting of a parameter this layer does not have
+            if brian2.get_dimensions(value) is not names[index][name] and not (
+                    brian2.get_dimensions(value) is DIMENSIONLESS and names[index][name] is not DIMENSIONLESS):
+                raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} "
+                                             f"({names[index][name]})")
             value = float(np.asarray(value))
-            if not np.isfinite(value) or (name in ("v_th", "alpha", "tau") and value <= 0):
-                raise BrainyoloError(source, f"layer {index}: {name} = {value:g} must be finite"
-                                             + (" and positive" if name in ("v_th", "alpha", "tau") else ""))
+            problem = _range_problem(name, value, max_delay)
+            if problem:
+                raise BrainyoloError(source, f"layer {index}: {name} = {value:g} {problem}")
             values[name] = value
         resolved[index] = values
     return resolved
+
+
+def _range_problem(name: str, value: float, max_delay: int) -> str | None:
+    if not np.isfinite(value):
+        return "must be finite"
+    if name in POSITIVE and value <= 0:
+        return "must be finite and positive"
+    if name in NON_NEGATIVE and value < 0:
+        return "must not be negative"
+    if name in WHOLE and value != round(value):
+        return "must be a whole number"
+    if name == "release" and value > 1:
+        return "is a probability: at most 1"
+    if name == "seed" and value >= 2**31:
+        return "must be below 2**31"
+    if name == "delay" and value > max_delay:
+        return (f"is longer than the built network's largest delay ({max_delay} steps: --max-delay, or a run "
+                "file's delays, set it)")
+    return None

@@ -166,7 +166,7 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
                                    f"{one_line(error)}); the others are saved: run again to retry them")
 
 
-PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1}
+PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1, "synapse": "instant", "max_delay": 0}
 """Build options added since evaluations were first pinned, with the value older ones ran with."""
 
 
@@ -201,7 +201,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     from brainyolo.decoding import Decoder
     from brainyolo.fileio import write_json
     from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator
+    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
 
     model = load_model(model_path)
     names = model.graph.class_names
@@ -224,7 +224,8 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
     if todo:
         decoder = Decoder.for_model(model, settings.build.normalization, decode,
                                     spiking_input=input_kind(settings.build.input).spikes,
-                                    schedule=settings.build.schedule)
+                                    schedule=settings.build.schedule,
+                                    synaptic_delays=synaptic_delays(run_parameters(model, settings)))
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
         if farm is not None and farm.active:

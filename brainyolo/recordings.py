@@ -249,7 +249,7 @@ MAX_STEPS = 10_000_000
 _ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT_KINDS),
               "normalization": ("channel", "layer", "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
-                  "schedule": ("delayed", "same_step")}  # (files before the schedule option: delayed)
+                  "schedule": ("delayed", "same_step"), "synapse": None}  # (files before the schedule option: delayed)
 
 
 def _scalar_int(value, what: str, low: int, high: int) -> int:

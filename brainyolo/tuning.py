@@ -199,7 +199,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     from brainyolo.modelfile import load_model
     from brainyolo.pipeline import ann_detections
     from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model
-    from brainyolo.spiking.simulate import Simulator
+    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
 
     model = load_model(model_path)
     neuron = hidden_neuron_model(simulation.build.neuron)
@@ -258,7 +258,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     decoder = Decoder.for_model(model, simulation.build.normalization, decode,
                                 spiking_input=input_kind(simulation.build.input).spikes,
-                                schedule=simulation.build.schedule)
+                                schedule=simulation.build.schedule,
+                                synaptic_delays=synaptic_delays(run_parameters(model, simulation)))
 
     bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                disable=None if progress else True)
@@ -283,8 +284,6 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         return settings
 
     if farm is not None and farm.active:
-        from brainyolo.spiking.simulate import run_parameters
-
         resolved_base = run_parameters(model, simulation)
         _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, farm, settings_of, truths, names,
                         shown, count)

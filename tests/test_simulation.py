@@ -397,7 +397,7 @@ def test_parameters_change_through_run_args_without_recompiling(tiny_h5, tmp_pat
                for i, layer in result.data["layers"].items())
     with h5py.File(tmp_path / "standalone/recordings.h5") as f:
         recorded = json.loads(f.attrs["parameters"])
-    assert recorded["2"] == {"v_th": 0.75, "alpha": 0.2, "v_init": 0.5}
+    assert recorded["2"] == {"v_th": 0.75, "alpha": 0.2, "v_init": 0.5, "delay": 0.0, "release": 1.0, "seed": 0.0}
 
 
 TWO_PHASE = "if_signed_ibt_two_phase"

@@ -64,6 +64,7 @@ from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
 from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool, input_shift
 from brainyolo.spiking.thresholder import fuse_thresholders
+from brainyolo.synapses import SynapseModel, compose, load_synapse_model
 
 OUTPUT_MODES = ("vmem", "spikes")
 CONNECTIVITIES = ("shared", "unrolled")
@@ -105,6 +106,13 @@ class BuildOptions:
         topological order, each layer's incoming connections, state update, threshold and reset
         before the next layer's (:func:`same_step_schedule`): a spike crosses the whole network
         within its step, as layer-by-layer SNN frameworks (spikingjelly, snnTorch) compute it.
+    synapse : str
+        Synapse model of every convolution's connections (:mod:`brainyolo.synapses`): a name in
+        ``equations/synapses/`` or a path; ``instant`` (Spiking-YOLO's) adds a spike's weight to the
+        membrane at once.
+    max_delay : int
+        Largest synaptic ``delay`` (steps) a run of the built network may set (the connections'
+        ring buffers); 0: no delays.
     """
 
     neuron: str = "if_signed_ibt"
@@ -116,6 +124,8 @@ class BuildOptions:
     schedule: str = "delayed"
     bins: int = 1
     bin_steps: int = 1
+    synapse: str = "instant"
+    max_delay: int = 0
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
@@ -124,6 +134,8 @@ class BuildOptions:
                 raise ValueError(f"{value!r} is not one of {allowed}")
         if self.bins < 1 or self.bin_steps < 1:
             raise ValueError("bins and bin_steps are at least 1")
+        if self.max_delay < 0:
+            raise ValueError("max_delay is at least 0")
 
 
 @dataclass
@@ -176,18 +188,29 @@ class SpikingNetwork:
         """Per-run values of the neuron parameters: ``{VariableView: value}``.
 
         ``values`` (:func:`brainyolo.parameters.resolve`) gives every hidden layer's shared
-        variables and ``v_init``; the initial membrane becomes ``v_init * v_th`` and every
-        weight-shared convolution scales its input channels by their source layers' thresholds
-        (a spike stands for ``v_th`` of its input).
+        variables and ``v_init``, and every convolution's synapse parameters; the initial membrane
+        becomes ``v_init * v_th``, every weight-shared convolution scales its input channels by their
+        source layers' thresholds (a spike stands for ``v_th`` of its input) and by ``1 / release``
+        of its target layer (a transmitted spike carries ``w / p``), and takes its target layer's
+        ``delay``, ``release`` and ``seed`` (where they differ from the built defaults).
         """
         from brainyolo.parameters import INITIAL
+        from brainyolo.synapses import COMMON_PARAMETERS
 
         inputs = {}
         for index, layer_values in values.items():
-            group = self.layers[index].group
+            layer = self.layers[index]
+            group = layer.group
             for name, value in layer_values.items():
                 if name == INITIAL:
                     inputs[group.v] = value * layer_values.get("v_th", 1.0)
+                elif name in COMMON_PARAMETERS:  # the connections into the layer hold them (built: the defaults)
+                    if value == COMMON_PARAMETERS[name]:
+                        continue
+                    for connection in layer.connections:
+                        if isinstance(connection, SharedConvolution):
+                            dtype = connection.variables[name].dtype
+                            inputs[getattr(connection, name)] = np.array([value], dtype)
                 else:
                     inputs[getattr(group, name)] = brian2.Quantity(value, dim=group.variables[name].dim)
         # a converted network's spike stands for its layer's threshold; a directly trained one's for 1
@@ -197,13 +220,16 @@ class SpikingNetwork:
         early = spike_values(self.graph, {i: v.get("v_th_early", v.get("v_th", 1.0)) for i, v in meaning.items()})
         switch = spike_values(self.graph, {i: round(v.get("t_switch", 0.0) / (TIME_STEP_MS * 1e-3))
                                            for i, v in values.items()}, default=0)
-        for layer in self.layers.values():
+        for index, layer in self.layers.items():
+            # with release probability p a transmitted spike carries w / p: the expected input is unchanged
+            gain = 1.0 / values.get(index, {}).get("release", 1.0)
             for connection in layer.connections:
                 if isinstance(connection, SharedConvolution) and connection.source_layer is not None:
-                    inputs[connection.scale] = late[connection.source_layer]
-                    inputs[connection.scale_early] = early[connection.source_layer]
+                    inputs[connection.scale] = late[connection.source_layer] * gain
+                    inputs[connection.scale_early] = early[connection.source_layer] * gain
                     inputs[connection.switch_step] = switch[connection.source_layer].astype(np.int32)
-                    largest = np.maximum(np.abs(late[connection.source_layer]), np.abs(early[connection.source_layer]))
+                    largest = np.maximum(np.abs(late[connection.source_layer]),
+                                         np.abs(early[connection.source_layer])) * gain
                     inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)],
                                                               np.int32)
         return inputs
@@ -216,6 +242,7 @@ class _Context:
     hidden: NeuronModel
     output: NeuronModel
     feeds_head: set
+    synapse: SynapseModel = field(default_factory=lambda: SynapseModel("instant"))
 
 
 build_rule = Registry("Brian2 build")
@@ -283,15 +310,32 @@ def model_build_options(model: ConvertedModel, options: BuildOptions) -> BuildOp
     return dataclasses.replace(options, neuron=neuron, schedule=model_schedule(model, options.schedule))
 
 
+def output_layers(graph: Graph) -> list[int]:
+    """The convolutions feeding a head (integrate-only or spike-counting output neurons)."""
+    feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
+    return [i for i, layer in enumerate(graph.layers) if isinstance(layer, CONV_KINDS) and i in feeds_head]
+
+
 def parameter_defaults(graph: Graph, model: NeuronModel,
-                       trained: dict[int, dict[str, float]] | None = None) -> dict[int, dict[str, float]]:
-    """Every hidden layer's runtime parameters as built: ``v_th`` 1, ``alpha`` the layer's slope, the
-    neuron file's values for its other shared variables and ``v_init`` (0 where it has none); a
-    directly trained network's values as trained (``trained``, its model file's ``/spiking``) where
-    the neuron file has them."""
-    from brainyolo.parameters import INITIAL, runtime_names
+                       trained: dict[int, dict[str, float]] | None = None,
+                       synapse: SynapseModel | None = None) -> dict[int, dict[str, float]]:
+    """Every layer's runtime parameters as built.
+
+    Hidden layers: ``v_th`` 1, ``alpha`` the layer's slope, the neuron file's values for its other
+    shared variables and ``v_init`` (0 where it has none); a directly trained network's values as
+    trained (``trained``, its model file's ``/spiking``) where the neuron file has them. With a
+    ``synapse`` model, every convolution (output layers too) also has the synapse's parameters: its
+    file's values, ``delay`` 0, ``release`` 1, ``seed`` 0.
+    """
+    from brainyolo.parameters import INITIAL, runtime_names, synapse_names
+    from brainyolo.synapses import COMMON_PARAMETERS
 
     file_values, names = parameter_values(model), runtime_names(model)
+    synaptic = {}
+    if synapse is not None:
+        own = parameter_values(NeuronModel("synapse", "", parameters=synapse.parameters))
+        synapse_values = {**COMMON_PARAMETERS, **own}
+        synaptic = {name: float(np.asarray(synapse_values[name])) for name in synapse_names(synapse)}
     defaults = {}
     for index in hidden_layers(graph):
         built = _parameters(model, graph.layers[index].alpha)
@@ -301,7 +345,9 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
             value = built.get(name, file_values.get(name, 0.0))
             values[name] = float(np.asarray(value))
         values.setdefault(INITIAL, 0.0)
-        defaults[index] = values
+        defaults[index] = {**values, **synaptic}
+    if synapse is not None:
+        defaults.update({index: dict(synaptic) for index in output_layers(graph)})
     return defaults
 
 
@@ -433,9 +479,30 @@ def _brian2_problem(err: Exception) -> str:
 def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parameters):
     """The layer's NeuronGroup; a signed one gets a :class:`SignedThresholder` if the options say so."""
     group = neuron_group(model, n, name=f"layer{index:02d}", clock=ctx.net.clock, **parameters)
-    if ctx.net.options.fused_thresholds and model.spiking and model.signed:
+    if ctx.net.options.fused_thresholds and model.spiking and model.signed and not model.refractory:
         fuse_thresholders(group)
     return group
+
+
+SYNAPSE_UPDATE = "_synapse"
+"""Name suffix of a layer's synaptic-state update (a ``run_regularly`` of its group)."""
+
+
+def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") -> None:
+    """A synapse file's per-step update in a target group (made of :func:`brainyolo.synapses.compose`):
+    add the charge to ``input_variable``, then advance the synaptic state by one exact step.
+
+    It runs before the neurons' own update (slot ``before_groups``; in the ``same_step`` schedule
+    after the layer's incoming connections, before its state update). ``instant``: nothing.
+    """
+    code = synapse.update_code()
+    if code:
+        group.run_regularly(code.replace("{input}", input_variable), when="before_groups",
+                            name=f"{group.name}{SYNAPSE_UPDATE}")
+
+
+def _synaptic_state(ctx: _Context, group, model: NeuronModel) -> None:
+    add_synaptic_state(group, ctx.synapse, model.input)
 
 
 def _source(ctx: _Context, index: int):
@@ -459,6 +526,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     shape = ctx.shapes[index]
     group = _layer_group(ctx, model, int(np.prod(shape)), index, **parameters)
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    _synaptic_state(ctx, group, model)
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
         ctx.net.output_layers.append(index)
@@ -485,12 +553,16 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
         source_layer = ctx.net.layers[source_index]
     if ctx.net.options.connectivity == "shared":
         connection = SharedConvolution(source, group, weight, in_shape, stride, pad, name=name,
-                                       target_variable=model.input)
+                                       target_variable=ctx.synapse.target or model.input,
+                                       max_delay=ctx.net.options.max_delay)
         connection.source_layer = None if source_index == INPUT else source_index
     else:
         if model.input != "v":
             raise BrainyoloError(model.source or model.name, f"input {model.input!r}: the unrolled connectivity "
                                                              "delivers into v only (use --connectivity shared)")
+        if not ctx.synapse.instant or ctx.net.options.max_delay:
+            raise BrainyoloError(ctx.synapse.source or None, "synapse files and delays need the weight-shared "
+                                                             "convolution (--connectivity shared)")
         connection = unrolled_conv_synapses(source, group, weight, in_shape, stride, pad,
                                             signed=NEGATIVE_EVENT in getattr(source, "events", {}), name=name)
     ctx.net.layers[index].connections.append(connection)
@@ -506,6 +578,7 @@ def _build_conv_add(layer: ConvAdd, index: int, ctx: _Context) -> None:
     shape = ctx.shapes[index]
     group = _layer_group(ctx, ctx.hidden, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    _synaptic_state(ctx, group, ctx.hidden)
     ctx.net.layers[index] = LayerGroup(group, shape)
     for k, (source_index, weight, size, stride, pad) in enumerate(layer.branches()):
         _connect(ctx, index, ctx.hidden, source_index, weight, size, stride, pad,
@@ -733,10 +806,11 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
     graph = model.normalized_graph(norm)
     hidden = hidden_neuron_model(options.neuron)
     output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
-    hidden, output = with_spike_counters(hidden), with_spike_counters(output)
+    synapse = load_synapse_model(options.synapse)
+    hidden, output = (with_spike_counters(compose(m, synapse)) for m in (hidden, output))
     net = SpikingNetwork(model, graph, lambdas, options, {}, [], [], clock=time_step_clock())
     feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
-    ctx = _Context(net, graph.shapes(), hidden, output, feeds_head)
+    ctx = _Context(net, graph.shapes(), hidden, output, feeds_head, synapse)
     for index, layer in enumerate(graph.layers):
         build_rule(layer, index, ctx)
     if options.schedule == "same_step":
@@ -744,8 +818,9 @@ def build_network(model: ConvertedModel, options: BuildOptions = BuildOptions())
     return net
 
 
-_STAGES = {"connection": 0, "update": 1, "threshold": 2, "reset": 3}
-"""Within one layer of the ``same_step`` schedule: incoming connections, state update, threshold, reset."""
+_STAGES = {"connection": 0, "synapse": 1, "update": 2, "threshold": 3, "reset": 4}
+"""Within one layer of the ``same_step`` schedule: incoming connections, synaptic state, state update,
+threshold, reset."""
 
 
 def _stage(obj) -> int:
@@ -759,6 +834,8 @@ def _stage(obj) -> int:
         return _STAGES["threshold"]
     if isinstance(obj, Resetter):
         return _STAGES["reset"]
+    if obj.name.endswith(SYNAPSE_UPDATE):
+        return _STAGES["synapse"]
     return _STAGES["update"]  # anything else a group runs every step (e.g. run_regularly)
 
 

@@ -94,6 +94,40 @@ def input_shift(channel_sums: np.ndarray, values: np.ndarray) -> int:
     return int(min(MAX_SHIFT, max(0, np.floor(np.log2(room / bound)))))
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on uint64 values (wrapping arithmetic), as the C++ template computes it."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def release_mask(seed: int, connection_id: int, step: int, pre: np.ndarray, post: np.ndarray,
+                 release: float) -> np.ndarray:
+    """Which synapses ``pre -> post`` (source neuron, target neuron) transmit a spike of step ``step``.
+
+    A counter-based hash of (seed, connection, step, source, target): the same decision whatever
+    the order in which spikes are scattered or the number of threads, and independent between
+    synapses and steps. A synapse transmits when the hash's top 32 bits fall below ``release * 2**32``.
+    """
+    with np.errstate(over="ignore"):
+        key = np.array([((int(seed) << 32) & _MASK64) ^ (int(connection_id) & 0xFFFFFFFF)], np.uint64)
+        key = _mix(_mix(key) + np.uint64(step))
+        pre_key = key + np.asarray(pre, np.int64).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
+        h = _mix(pre_key + np.asarray(post, np.int64).astype(np.uint64) * np.uint64(0xA0761D6478BD642F))
+    return (h >> np.uint64(32)) < np.uint64(int(np.float64(release) * 4294967296.0))
+
+
+def connection_id(name: str) -> int:
+    """A connection's number in the release hash: from its name, so every layer draws its own."""
+    import zlib
+
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
 def kernel_to_cdxf(weight: np.ndarray) -> np.ndarray:
     """``(F, C, k, k)`` kernel -> flat ``[c][dy][dx][f]`` (output channel fastest)."""
     return np.ascontiguousarray(np.asarray(weight).transpose(1, 2, 3, 0)).ravel()
@@ -125,7 +159,12 @@ class SharedConvolution(Group, CodeRunner):
         sorting the bands by channel pays for the 18 MB kernel of conv12.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     target_variable : str
-        The target's variable the input adds into (default ``v``; a neuron file's ``input``).
+        The target's variable the input adds into (default ``v``; a neuron file's ``input``, or a
+        synapse file's ``target``).
+    max_delay : int
+        Largest ``delay`` (steps) a run may set: the connection keeps ``max_delay + 1`` input
+        buffers, a ring. Per run (``run_args``): ``delay`` (steps), ``release`` (probability that a
+        synapse transmits a spike, :func:`release_mask`), ``seed``.
     """
 
     add_to_magic_network = True
@@ -133,7 +172,7 @@ class SharedConvolution(Group, CodeRunner):
 
     def __init__(self, source, target, weight, in_shape, stride: int = 1, pad: int = 0,
                  signed: bool | None = None, scatter: str = "auto", when: str = "synapses", order: int = 0,
-                 name: str = "sharedconvolution*", target_variable: str = "v"):
+                 name: str = "sharedconvolution*", target_variable: str = "v", max_delay: int = 0):
         weight = np.asarray(weight)
         filters, channels, size, size2 = weight.shape
         c, h, w = (int(v) for v in in_shape)
@@ -153,9 +192,11 @@ class SharedConvolution(Group, CodeRunner):
 
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
+        self.variables.add_constant("_connection_id", connection_id(self.name))
         self.variables.add_reference("_spikespace", source)
         needed = ["_spikespace", "_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
-                  "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input"]
+                  "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input",
+                  "delay", "release", "seed", "_slot_events", "_R", "_connection_id"]
         if signed:
             self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
             needed.append("_negative_spikespace")
@@ -185,7 +226,17 @@ class SharedConvolution(Group, CodeRunner):
         self.variables.add_array("_kernel_fixed", size=weight.size, dtype=np.int32,
                                  values=np.zeros(weight.size, np.int32))
         self.variables.add_array("_kernel_phase", size=c, dtype=np.int32, values=np.zeros(c, np.int32))
-        self.variables.add_array("_input", size=len(target), dtype=np.int32, values=np.zeros(len(target), np.int32))
+        if max_delay < 0:
+            raise ValueError("max_delay is at least 0")
+        self.max_delay = int(max_delay)
+        ring = (self.max_delay + 1) * len(target)
+        self.variables.add_array("_input", size=ring, dtype=np.int32, values=np.zeros(ring, np.int32))
+        self.variables.add_array("_slot_events", size=self.max_delay + 1, dtype=np.int64,
+                                 values=np.zeros(self.max_delay + 1, np.int64))
+        self.variables.add_array("delay", size=1, dtype=np.int32, values=np.zeros(1, np.int32))
+        self.variables.add_array("release", size=1, dtype=v_dtype, values=np.ones(1, v_dtype))
+        self.variables.add_array("seed", size=1, dtype=np.int32, values=np.zeros(1, np.int32))
+        self.variables.add_constant("_R", self.max_delay + 1)
         self.variables.create_clock_variables(source.clock)
         self.source_layer = None  # the graph layer of the source (set by the builder; None: the image)
         self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))

@@ -144,10 +144,19 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
+    from brainyolo.synapses import load_synapse_model
+
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items() if k not in ("parameters", "events")}  # runs set those
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
+    # options added later count only where they differ from their defaults (earlier builds stay valid)
+    for key, default in (("synapse", "instant"), ("max_delay", 0)):
+        if built["build"][key] == default:
+            del built["build"][key]
+    if settings.build.synapse != "instant":
+        synapse = load_synapse_model(settings.build.synapse)
+        parts["synapse"] = Path(synapse.source).read_text() if synapse.source else ""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -277,6 +286,7 @@ class Simulator:
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
                 "input": s.build.input, "connectivity": s.build.connectivity, "schedule": s.build.schedule,
+                "synapse": s.build.synapse, "max_delay": s.build.max_delay,
                 "events": asdict(s.events) if s.events else None,
                 "normalization": s.build.normalization or self.model.normalization,
                 "parameters": {str(k): v for k, v in self.parameters.items()}}
@@ -296,7 +306,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
         info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
                 "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
         attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
-                                      "connectivity", "schedule")}
+                                      "connectivity", "schedule", "synapse")}
         attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
         attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -334,23 +344,36 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
 
 
 def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, float]]:
-    """Every hidden layer's neuron parameters for the runs: the built values with the settings applied.
+    """Every layer's run parameters: the built values with the settings applied.
+
+    Hidden layers: the neuron file's and the synapse file's; output layers: the synapse file's
+    (``delay``, ``release``, ``seed``, and e.g. ``tau_syn``).
 
     Raises
     ------
     BrainyoloError
-        A setting the neuron file or the graph does not allow (before anything is built).
+        A setting the neuron file, the synapse file or the graph does not allow (before anything is built).
     """
     from brainyolo.parameters import resolve
-    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, parameter_defaults
+    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, output_layers, parameter_defaults
+    from brainyolo.synapses import load_synapse_model
 
-    neuron = hidden_neuron_model(model_build_options(model, settings.build).neuron)
+    options = model_build_options(model, settings.build)
+    neuron = hidden_neuron_model(options.neuron)
+    synapse = load_synapse_model(options.synapse)
     graph = model.graph
     if settings.parameters.entries and settings.build.connectivity != "shared":
         raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
                                    "(--connectivity shared)")
     trained = model.spiking.layers if model.direct else None
-    return resolve(settings.parameters, neuron, hidden_layers(graph), parameter_defaults(graph, neuron, trained))
+    defaults = parameter_defaults(graph, neuron, trained, synapse)
+    return resolve(settings.parameters, neuron, hidden_layers(graph), defaults, synapse=synapse,
+                   outputs=output_layers(graph), max_delay=options.max_delay)
+
+
+def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:
+    """Per layer, the delay (steps) of the connections into it, from :func:`run_parameters`' values."""
+    return {int(index): int(values.get("delay", 0)) for index, values in parameters.items() if values.get("delay")}
 
 
 def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict):

@@ -3,8 +3,12 @@
 {# contiguous vector of output channels per reached output position. A step's input is summed #}
 {# in fixed point (int32, grid 2^-input_shift) into _input, then added to v once per neuron:    #}
 {# integer sums do not depend on their order (threads, scatter mode): see connections.py.      #}
+{# A delay of d steps writes a step's input into slot (step + d) mod R of a ring of R = max_delay + 1 #}
+{# input buffers and drains slot step mod R; with release < 1 each synapse transmits a spike when a #}
+{# counter-based hash of (seed, connection, step, source, target) falls below release * 2^32.       #}
 {# USES_VARIABLES { _spikespace, _target_v, _kernel, scale, scale_early, switch_step, t_in_timesteps, synaptic_events, _row_count, _row_pairs,
-                    _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P, input_shift, _kernel_fixed, _kernel_phase, _input } #}
+                    _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P, input_shift, _kernel_fixed, _kernel_phase, _input,
+                    delay, release, seed, _slot_events, _R, _connection_id } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
@@ -13,6 +17,23 @@
     int64_t _events_this_step = 0;
     const int64_t _step = {{t_in_timesteps}};  // this step's number (0-based), as the sources' thresholds saw it
     const int32_t _shift = {{input_shift}}[0];
+    const int64_t _n_target = (int64_t)_OH * _OW * _F;
+    const int32_t _d = {{delay}}[0] < 0 ? 0 : ({{delay}}[0] >= _R ? _R - 1 : {{delay}}[0]);
+    const int64_t _write_slot = (_step + _d) % _R;
+    int32_t * __restrict _input_ring = {{_input}} + _write_slot * _n_target;
+    // stochastic release: a synapse transmits when the top 32 bits of its hash fall below _cut
+    const bool _every_spike = (double){{release}}[0] >= 1.0;
+    const uint64_t _cut = _every_spike ? 0 : (uint64_t)((double){{release}}[0] * 4294967296.0);
+    auto _mix = [](uint64_t _z) -> uint64_t
+    {
+        // splitmix64's finalizer
+        _z += 0x9E3779B97F4A7C15ULL;
+        _z = (_z ^ (_z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        _z = (_z ^ (_z >> 27)) * 0x94D049BB133111EBULL;
+        return _z ^ (_z >> 31);
+    };
+    const uint64_t _key = _mix(_mix(((uint64_t)(int64_t){{seed}}[0] << 32) ^ (uint64_t)(uint32_t)_connection_id)
+                               + (uint64_t)_step);
     {
         // A channel's fixed-point kernel slice: its kernel times what one of its spikes stands for
         // (its source's threshold; before switch_step the early one), rounded once to the grid.
@@ -41,7 +62,7 @@
         auto _scatter = [&](const int32_t * __restrict _list, int32_t _first, int32_t _last,
                             int _f0, int _f1) -> int64_t
         {
-            int64_t _n_events = 0;
+            int64_t _n_events = 0, _n_released = 0;
             for (int32_t _s = _first; _s < _last; _s++)
             {
                 const int32_t _pre = _list[_s];
@@ -60,15 +81,32 @@
                     for (int _q = 0; _q < _n_cols; _q++)
                     {
                         const int _dx = _cols[2 * _q], _ox = _cols[2 * _q + 1];
-                        int32_t * __restrict _post = {{_input}} + ((int64_t)_oy * _OW + _ox) * _F;
+                        const int64_t _post_index = ((int64_t)_oy * _OW + _ox) * _F;
+                        int32_t * __restrict _post = _input_ring + _post_index;
                         const int32_t * __restrict _w = {{_kernel_fixed}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
-                        for (int _f = _f0; _f < _f1; _f++)
-                            _post[_f] {{ sign }}= _w[_f];
+                        if (_every_spike)
+                        {
+                            for (int _f = _f0; _f < _f1; _f++)
+                                _post[_f] {{ sign }}= _w[_f];
+                        }
+                        else
+                        {
+                            const uint64_t _pre_key = _key + (uint64_t)_pre * 0xD6E8FEB86659FD93ULL;
+                            for (int _f = _f0; _f < _f1; _f++)
+                            {
+                                const uint64_t _h = _mix(_pre_key + (uint64_t)(_post_index + _f) * 0xA0761D6478BD642FULL);
+                                if ((_h >> 32) < _cut)
+                                {
+                                    _post[_f] {{ sign }}= _w[_f];
+                                    _n_released++;
+                                }
+                            }
+                        }
                     }
                 }
                 _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);
             }
-            return _n_events;
+            return _every_spike ? _n_events : _n_released;
         };
         {% if scatter != 'rows' %}
         // Stable counting sort of spikes [_first, _last) by input channel into the same range of
@@ -152,17 +190,20 @@
         {% endif %}
     }
     {% endfor %}
-    if (_events_this_step > 0)
+    {{_slot_events}}[_write_slot] += _events_this_step;
+    const int64_t _read_slot = _step % _R;
+    if ({{_slot_events}}[_read_slot] > 0)
     {
-        // the step's input, once per neuron in a fixed order: v += _input * 2^-shift; _input = 0
+        // the input due now, once per neuron in a fixed order: v += _input * 2^-shift; _input = 0
         const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
-        const int64_t _n_target = (int64_t)_OH * _OW * _F;
+        int32_t * __restrict _due = {{_input}} + _read_slot * _n_target;
         {{ openmp_pragma('parallel-static') }}
         for (int64_t _i = 0; _i < _n_target; _i++)
         {
-            {{_target_v}}[_i] += ({{v_type}}){{_input}}[_i] * _grid;
-            {{_input}}[_i] = 0;
+            {{_target_v}}[_i] += ({{v_type}})_due[_i] * _grid;
+            _due[_i] = 0;
         }
+        {{_slot_events}}[_read_slot] = 0;
     }
     {{synaptic_events}}[0] += _events_this_step;
 {% endblock %}
