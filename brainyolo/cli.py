@@ -544,7 +544,14 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         from brainyolo.fileio import read_toml
         from brainyolo.spiking.builder import hidden_neuron_model
 
-        data = read_toml(path, "neuron model, run or parameter file")
+        data = read_toml(path, "neuron model, synapse model, run or parameter file")
+        synapse_like = "target" in data or not str(data.get("model", "x")).strip()
+        if isinstance(data.get("model"), str) and "threshold" not in data and synapse_like:
+            from brainyolo.synapses import load_synapse_model
+
+            synapse = load_synapse_model(path)
+            return (f"synapse model ({'instant' if synapse.instant else 'into ' + synapse.target}), parameters "
+                    f"{', '.join([*synapse.parameters, 'delay', 'release', 'seed'])}")
         if isinstance(data.get("model"), str):
             model = hidden_neuron_model(path)
             return f"neuron model{' (signed)' if model.signed else ''}, parameters {', '.join(model.parameters)}"

@@ -39,11 +39,15 @@ file. Example (``runs/demo.toml``)::
     neuron = ["if_signed_ibt"]
     decode = ["vmem"]
     parameters = [""]          # --params files swept with one compilation ("": the neuron file's values)
+    settings = [""]            # --set settings swept with one compilation, e.g. ["", "*.delay=2", "*.sigma=0.1"]
+                               # (several in one entry: separated by spaces)
+    synapse = ["instant"]      # synapse files (one compilation each)
     precision = ["float64", "float32"]  # optional: overrides [simulation] float32, adds -float64 / -float32
 
 Outputs (``runs/NAME/``): ``model/`` (Darknet files of an embedded model), ``model.h5``,
 ``scenes/`` (generated images), one folder per configuration (``CONFIG/metrics.json``, per-image
-results, ``CONFIG/run/``), ``summary.json``, ``summary.md`` and ``map_vs_steps.png``. An interrupted
+results, ``CONFIG/run/``), ``summary.json``, ``summary.md``, ``map_vs_steps.png`` and, for a ``[grid] settings``
+sweep, ``sweep_PARAMETER.png`` (mAP against each swept parameter). An interrupted
 run resumes: finished images and configurations are not simulated again.
 """
 
@@ -103,12 +107,28 @@ class RunSpec:
     parameters: tuple[str, ...] = ("",)
     precision: tuple[str, ...] = ()
     """``[grid] precision`` ("float32", "float64"); empty: ``[simulation] float32`` for every configuration."""
+    synapse: tuple[str, ...] = ("instant",)
+    settings: tuple[str, ...] = ("",)
+    """``[grid] settings``: ``--set`` settings per configuration (space-separated), ``""`` for none."""
 
-    def configurations(self) -> list[tuple[str, str, str, str, str]]:
-        """Every (normalization, neuron, decode, parameter file, precision) of the grid (parameter file ``""``:
-        the neuron file's own; precision ``""``: ``[simulation] float32``)."""
-        return list(itertools.product(self.normalization, self.neuron, self.decode, self.parameters,
-                                      self.precision or ("",)))
+    def configurations(self) -> list[tuple[str, str, str, str, str, str, str]]:
+        """Every (normalization, neuron, decode, parameter file, precision, synapse, settings) of the grid
+        (parameter file ``""``: the neuron file's own; precision ``""``: ``[simulation] float32``;
+        settings ``""``: none) whose neuron and synapse files have the parameters its settings name
+        (``settings = ["", "*.tau_syn=5*ms"]`` with ``synapse = ["instant", "exponential"]``: the
+        instant synapse runs without settings only)."""
+        return [c for c in itertools.product(self.normalization, self.neuron, self.decode, self.parameters,
+                                             self.precision or ("",), self.synapse, self.settings)
+                if _settings_apply(c[1], c[5], c[6])]
+
+    def max_delay(self) -> int:
+        """The largest synaptic delay any configuration sets: every build has room for it (one
+        compilation per neuron and synapse file, whatever the delays)."""
+        from brainyolo.parameters import largest_delay, read_parameter_file
+
+        found = [largest_delay(grid_settings(text)) for text in self.settings]
+        found += [largest_delay(read_parameter_file(f)) for f in self.parameters if f]
+        return max([0, *found])
 
     def uses_float32(self, precision: str) -> bool:
         """Whether a configuration of this precision (``""``: the simulation's own) runs in float32."""
@@ -118,10 +138,35 @@ class RunSpec:
 PRECISIONS = ("float32", "float64")
 
 
-def config_name(normalization: str, neuron: str, decode: str, parameters: str = "", precision: str = "") -> str:
-    """A configuration's folder name; a parameter file adds its stem, a ``[grid] precision`` its name."""
+def config_name(normalization: str, neuron: str, decode: str, parameters: str = "", precision: str = "",
+                synapse: str = "instant", settings: str = "") -> str:
+    """A configuration's folder name; a parameter file adds its stem, a ``[grid] precision`` its name, a
+    synapse other than ``instant`` its stem, ``[grid] settings`` their text (``*.sigma=0.1`` -> ``sigma=0.1``)."""
+    setting = "_".join(t.removeprefix("*.").removeprefix("all.").replace("*", "") for t in settings.split())
+    setting = re.sub(r"[^A-Za-z0-9._=-]", "-", setting)
     return (f"{normalization}-{Path(neuron).stem}-{decode}" + (f"-{Path(parameters).stem}" if parameters else "")
-            + (f"-{precision}" if precision else ""))
+            + (f"-{precision}" if precision else "")
+            + (f"-{Path(synapse).stem}" if synapse != "instant" else "") + (f"-{setting}" if setting else ""))
+
+
+def _settings_apply(neuron: str, synapse: str, text: str) -> bool:
+    """Whether every parameter ``text`` (a ``[grid] settings`` entry) sets is one of the neuron's or synapse's."""
+    from brainyolo.neurons import load_neuron_model
+    from brainyolo.parameters import runtime_names, synapse_names
+    from brainyolo.synapses import load_synapse_model
+
+    names = {**runtime_names(load_neuron_model(neuron)), **synapse_names(load_synapse_model(synapse))}
+    return all(name in names for _, name, _ in grid_settings(text).entries)
+
+
+def grid_settings(text: str):
+    """One ``[grid] settings`` entry (space-separated ``LAYER.NAME=VALUE``) as :class:`ParameterSettings`."""
+    from brainyolo.parameters import ParameterSettings, parse_setting
+
+    settings = ParameterSettings()
+    for part in text.split():
+        settings = settings + parse_setting(part)
+    return settings
 
 
 MAX_RUN_FILE_BYTES = 256 * 1024
@@ -228,7 +273,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
     calibration = table("calibration", {"scenes", "seed", "folder", "count", "percentile"})
     sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input", "schedule"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
-    grid = table("grid", {"normalization", "neuron", "decode", "parameters", "precision"})
+    grid = table("grid", {"normalization", "neuron", "decode", "parameters", "precision", "synapse", "settings"})
     defaults = RunSpec()
     percentile = _typed(path, "calibration", calibration, "percentile", float, defaults.percentile)
     if not 0 < percentile <= 100:
@@ -257,7 +302,10 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
                      for n in _text_list(path, "grid", grid, "neuron", defaults.neuron)),
         decode=_text_list(path, "grid", grid, "decode", defaults.decode),
         parameters=_parameter_files(path, grid, resolve),
-        precision=_text_list(path, "grid", grid, "precision", ()) if "precision" in grid else ())
+        precision=_text_list(path, "grid", grid, "precision", ()) if "precision" in grid else (),
+        synapse=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
+                      for n in _text_list(path, "grid", grid, "synapse", defaults.synapse)),
+        settings=_grid_settings(path, grid))
     for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes", "vmem-late")),
                          ("precision", PRECISIONS)):
         bad = [v for v in getattr(spec, key) if v not in allowed]
@@ -268,13 +316,44 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         raise BrainyoloError(path, "[simulation] device is cpp_standalone or runtime; input current or poisson; "
                                    "schedule delayed or same_step")
     from brainyolo.spiking.builder import hidden_neuron_model
+    from brainyolo.synapses import load_synapse_model
 
     for neuron in spec.neuron:
         try:
             hidden_neuron_model(neuron)
         except BrainyoloError as err:
             raise BrainyoloError(path, f"[grid] neuron: {err}") from None
+    for synapse in spec.synapse:
+        try:
+            load_synapse_model(synapse)
+        except BrainyoloError as err:
+            raise BrainyoloError(path, f"[grid] synapse: {err}") from None
+    _check_settings_apply(path, spec)
     return spec
+
+
+def _grid_settings(path, grid: dict) -> tuple[str, ...]:
+    """``[grid] settings``: a non-empty list of texts, each parsed now (one error naming the run file)."""
+    entries = grid.get("settings", [""])
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, str) and len(e) < 1000 for e in entries):
+        raise BrainyoloError(path, "[grid] settings must be a non-empty list of texts such as \"*.delay=2\" "
+                                   "(\"\" for none)")
+    for entry in entries:
+        try:
+            grid_settings(entry)
+        except BrainyoloError as err:
+            raise BrainyoloError(path, f"[grid] settings: {err.problem}") from None
+    if len(set(entries)) != len(entries):
+        raise BrainyoloError(path, "[grid] settings holds an entry twice")
+    return tuple(entries)
+
+
+def _check_settings_apply(path, spec: RunSpec) -> None:
+    """Every ``[grid] settings`` entry applies to some neuron and synapse file of the grid (no silent typo)."""
+    for text in spec.settings:
+        if not any(_settings_apply(n, s, text) for n in spec.neuron for s in spec.synapse):
+            raise BrainyoloError(path, f"[grid] settings {text!r}: no neuron or synapse file of the grid has "
+                                       "every parameter it sets")
 
 
 def check_inputs(spec: RunSpec) -> None:
@@ -299,10 +378,18 @@ def check_inputs(spec: RunSpec) -> None:
             graph = load_darknet(*embedded_model(Path(tmp))).graph
     else:
         graph = load_darknet(spec.model["cfg"], spec.model["weights"], spec.model.get("names")).graph
-    for neuron in spec.neuron:
-        model = hidden_neuron_model(neuron)
-        for file in filter(None, spec.parameters):
-            resolve(read_parameter_file(file), model, hidden_layers(graph), parameter_defaults(graph, model), file)
+    from brainyolo.spiking.builder import output_layers
+    from brainyolo.synapses import load_synapse_model
+
+    for neuron, synapse_name in itertools.product(spec.neuron, spec.synapse):
+        model, synapse = hidden_neuron_model(neuron), load_synapse_model(synapse_name)
+        defaults = parameter_defaults(graph, model, synapse=synapse)
+        for file, text in itertools.product(spec.parameters, spec.settings):
+            if not _settings_apply(neuron, synapse_name, text):
+                continue
+            settings = (read_parameter_file(file) if file else grid_settings("")) + grid_settings(text)
+            resolve(settings, model, hidden_layers(graph), defaults, file or text or None, synapse=synapse,
+                    outputs=output_layers(graph), max_delay=spec.max_delay())
     for source in (spec.calibration, spec.images):
         if source.folder and not list_images(source.folder):
             raise BrainyoloError(source.folder, "holds no images")
@@ -392,16 +479,18 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
                "steps": spec.steps, "checkpoints": list(spec.checkpoints), "ann": scores(ann_records),
                "configurations": {}}
     write_json(out_dir / "detections_ann.json", ann_records)
-    for normalization, neuron, decode, parameter_file, precision in spec.configurations():
-        name = config_name(normalization, neuron, decode, parameter_file, precision)
+    max_delay = spec.max_delay()
+    for normalization, neuron, decode, parameter_file, precision, synapse, setting in spec.configurations():
+        name = config_name(normalization, neuron, decode, parameter_file, precision, synapse, setting)
         folder = out_dir / name
+        parameters = read_parameter_file(parameter_file) if parameter_file else ParameterSettings()
         settings = SimulationSettings(
             steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode),
             device=spec.device, threads=spec.threads,
             float32=spec.uses_float32(precision), sample_neurons=spec.sample_neurons,
-            parameters=read_parameter_file(parameter_file) if parameter_file else ParameterSettings(),
+            parameters=parameters + grid_settings(setting),
             build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input, schedule=spec.schedule,
-                               normalization=normalization))
+                               normalization=normalization, synapse=synapse, max_delay=max_delay))
         if progress:
             print(f"{spec.name}: {name}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
@@ -415,15 +504,19 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         if spec.record_images and not (folder / "run" / "run_info.json").exists():
             simulate(model_h5, paths[:spec.record_images], settings, folder / "run", progress=progress)
         summary["configurations"][name] = {"normalization": normalization, "neuron": neuron, "decode": decode,
-                                           "parameters": parameter_file,
+                                           "parameters": parameter_file, "synapse": synapse, "settings": setting,
+                                           "series": config_name(normalization, neuron, decode, parameter_file,
+                                                                 precision, synapse),
                                            "float32": spec.uses_float32(precision), "snn": per_step,
                                            "steps_to_fraction_of_ann": steps_to_fraction(per_step, summary["ann"])}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     write_json(out_dir / "summary.json", summary)
     (out_dir / "summary.md").write_text(summary_table(summary))
-    from brainyolo.figures import plot_map_vs_steps
+    from brainyolo.figures import plot_map_vs_steps, plot_sweep, sweep_points
 
     plot_map_vs_steps(summary, out_dir / "map_vs_steps.png")
+    for parameter in sweep_points(summary):  # a [grid] settings sweep: mAP against the swept value
+        plot_sweep(summary, parameter, out_dir / f"sweep_{parameter}.png")
     return summary
 
 

@@ -198,3 +198,60 @@ def plot_energy(table: dict, title: str, out_path) -> None:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7, loc="upper left", framealpha=0.9)
     _finish(fig, axes, out_path)
+
+
+def sweep_points(summary: dict) -> dict[str, dict[str, list[tuple[float, dict]]]]:
+    """Configurations of a ``[grid] settings`` sweep grouped by the one parameter each sets.
+
+    Returns ``{parameter: {series: [(value, per-step metrics), ...]}}`` sorted by value, a series being
+    the configuration without its settings (its neuron, synapse, ...); values with time units in ms.
+    Configurations setting nothing or several parameters are left out.
+    """
+    from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
+
+    from brainyolo.quantities import parse_quantity
+
+    groups: dict[str, dict[str, list]] = {}
+    for name, config in summary["configurations"].items():
+        parts = (config.get("settings") or "").split()
+        if len(parts) != 1 or "=" not in parts[0]:
+            continue
+        key, text = parts[0].split("=", 1)
+        value = parse_quantity(text)
+        number = float(np.asarray(value)) * (1.0 if get_dimensions(value) is DIMENSIONLESS else 1000.0)
+        series = groups.setdefault(key.split(".", 1)[-1], {}).setdefault(config.get("series", name), [])
+        series.append((number, config["snn"]))
+    return {p: {s: sorted(v, key=lambda point: point[0]) for s, v in g.items()} for p, g in groups.items()}
+
+
+def plot_sweep(summary: dict, parameter: str, out_path, metric: str = "mAP50") -> None:
+    """mAP (default @0.5) against one swept run parameter: per series (the configuration without its
+    settings) one line per shown checkpoint, the series' baseline (no settings) dotted, the ANN dashed."""
+    label = {"mAP50": "mAP@0.5", "mAP": "mAP@[.5:.95]"}.get(metric, metric)
+    groups = sweep_points(summary)[parameter]
+    steps = sorted({int(s) for points in groups.values() for _, snn in points for s in snn})
+    shown = steps if len(steps) <= 3 else [steps[len(steps) // 3], steps[2 * len(steps) // 3], steps[-1]]
+    baselines = {c.get("series"): c for c in summary["configurations"].values()
+                 if not (c.get("settings") or "").strip()}
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=120)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["o-", "s--", "^-.", "d:"]
+    for g, (series, points) in enumerate(groups.items()):
+        name = f"{series.split('-', 2)[-1]}, " if len(groups) > 1 else ""
+        for k, step in enumerate(shown):
+            colour = colours[k % len(colours)]
+            kept = [(x, snn[str(step)][metric]) for x, snn in points if str(step) in snn]
+            ax.plot(*zip(*kept, strict=True), styles[g % len(styles)], color=colour, label=f"{name}{step} steps")
+            base = baselines.get(series)
+            if base and str(step) in base["snn"]:
+                ax.axhline(base["snn"][str(step)][metric], color=colour, linestyle=":", lw=1)
+    ax.axhline(summary["ann"][metric], color="black", linestyle="--", label="ANN")
+    unit = " (ms)" if parameter.startswith(("t_", "tau")) else (" (steps)" if parameter == "delay" else "")
+    ax.set_xlabel(parameter + unit)
+    ax.set_ylabel(label)
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"{summary['name']}: {label} vs {parameter} ({summary['images']} images; dotted: no setting)",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _finish(fig, ax, out_path)

@@ -193,11 +193,12 @@ def no_bias(tmp_path_factory, tiny_cfg_text):
     return folder / "m.h5", images[0], folder / "with-bias.h5"
 
 
-def _run(model_path, image, out, steps, build=BuildOptions(), settings=(), device="runtime", checkpoints=()):
+def _run(model_path, image, out, steps, build=None, settings=(), device="runtime", checkpoints=()):
     parameters = ParameterSettings()
     for text in settings:
         parameters = parameters + parse_setting(text)
-    simulate(model_path, [image], SimulationSettings(steps=steps, device=device, build=build, parameters=parameters,
+    simulate(model_path, [image], SimulationSettings(steps=steps, device=device, build=build or BuildOptions(),
+                                                     parameters=parameters,
                                                      checkpoints=checkpoints, threads=1), out, progress=False)
     with h5py.File(out / "recordings.h5") as f:
         layers = f["images/0000/layers"]
@@ -285,3 +286,42 @@ def test_standalone_equals_runtime_with_synapses_delays_and_release(no_bias, tmp
         for i, out in expected.data["output"].items():
             np.testing.assert_allclose(result.data["output"][i]["v"], out["v"], rtol=1e-9, atol=1e-9)
     assert not np.array_equal(_series(results[0].data)[2], _series(results[1].data)[2])
+
+
+def test_run_file_sweeps_synapses_and_settings_with_one_build_each(tmp_path, tiny_cfg_text):
+    """``[grid] synapse`` x ``[grid] settings``: the combinations whose files have the parameters run
+    (the instant synapse without a tau_syn setting), every build has room for the grid's largest delay,
+    and each swept parameter gets its figure; a setting no file has is refused."""
+    import json
+
+    from conftest import write_random_model
+
+    from brainyolo import scenes
+    from brainyolo.cli import main
+    from brainyolo.experiment import config_name, load_run_file
+
+    cfg, weights = write_random_model(tiny_cfg_text, tmp_path / "m", seed=2, names=["a", "b", "c"])
+    scenes.write_scenes(tmp_path / "val", 2, 5)
+    for label in (tmp_path / "val" / "labels").iterdir():  # the test model has 3 classes
+        rows = np.loadtxt(label, ndmin=2)
+        rows[:, 0] %= 3
+        np.savetxt(label, rows, fmt="%d %.6f %.6f %.6f %.6f")
+    head = ('name = "sweep"\n[model]\ncfg = "m/model.cfg"\nweights = "m/model.weights"\n'
+            '[calibration]\nscenes = 2\nseed = 1\n[images]\nfolder = "val/images"\nlabels = "val/labels"\n'
+            '[simulation]\nsteps = 12\ncheckpoints = [6]\ndevice = "runtime"\n[monitors]\nrecord_images = 0\n')
+    run_file = tmp_path / "sweep.toml"
+    run_file.write_text(head + '[grid]\nsynapse = ["instant", "exponential"]\n'
+                               'settings = ["", "*.tau_syn=4*ms", "*.delay=2"]\n')
+    spec = load_run_file(run_file)
+    assert [config_name(*c) for c in spec.configurations()] == [
+        "channel-if_signed_ibt-vmem", "channel-if_signed_ibt-vmem-delay=2", "channel-if_signed_ibt-vmem-exponential",
+        "channel-if_signed_ibt-vmem-exponential-tau_syn=4ms", "channel-if_signed_ibt-vmem-exponential-delay=2"]
+    assert spec.max_delay() == 2
+    assert main(["run", str(run_file), "-q"]) == 0
+    summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
+    assert len(summary["configurations"]) == 5
+    assert (tmp_path / "sweep" / "sweep_delay.png").stat().st_size > 0
+    assert (tmp_path / "sweep" / "sweep_tau_syn.png").stat().st_size > 0
+    run_file.write_text(head + '[grid]\nsettings = ["", "*.tau_syn=4*ms"]\n')
+    with pytest.raises(BrainyoloError, match="no neuron or synapse file of the grid has"):
+        load_run_file(run_file)

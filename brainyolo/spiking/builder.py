@@ -454,7 +454,7 @@ def _brian2_trial(model: NeuronModel) -> None:
             brian2.prefs.codegen.target = "numpy"
             group = neuron_group(trial, 2, name="brainyolo_neuron_check*", **_parameters(model, 0.1))
             network = brian2.Network(group)
-            if model.signed:
+            if model.signed and not model.refractory:
                 fuse_thresholders(group)
             network.run(TIME_STEP_MS * brian2.ms, namespace={})
             _TRIED.add(key)
