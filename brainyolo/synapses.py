@@ -37,7 +37,7 @@ from pathlib import Path
 
 from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import read_toml
-from brainyolo.neurons import MAX_FILE_BYTES, _text, check_statement
+from brainyolo.neurons import _IDENTIFIER, MAX_FILE_BYTES, _text
 from brainyolo.quantities import parse_quantity
 
 DEFAULT_SYNAPSE = "instant"
@@ -47,6 +47,9 @@ COMMON_PARAMETERS = {"delay": 0.0, "release": 1.0, "seed": 0.0}
 (0, 1], ``seed`` a whole number): the connections into a layer read them per run."""
 
 _KEYS = {"description", "model", "target", "charge", "parameters"}
+
+MAX_STATE_VARIABLES = 4
+"""Most differential equations a synapse file may declare."""
 
 
 def synapse_folders() -> list[Path]:
@@ -139,6 +142,8 @@ def load_synapse_model(name_or_path: str | os.PathLike) -> SynapseModel:
     if not isinstance(parameters, dict):
         raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
     for name, value in parameters.items():
+        if not _IDENTIFIER.match(name):
+            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"5*ms\"")
         try:
@@ -157,11 +162,15 @@ def load_synapse_model(name_or_path: str | os.PathLike) -> SynapseModel:
     if not isinstance(target, str) or charge is None:
         raise BrainyoloError(path, "a synapse with a 'model' needs 'target' (the variable a spike adds to) and "
                                    "'charge' (what the membrane receives per step)")
-    check_statement(target, "entry 'target'")
+    if not _IDENTIFIER.match(target):
+        raise BrainyoloError(path, "entry 'target' must name a variable of the model (e.g. \"I_syn\")")
     try:
         equations = brian2.Equations(model)
     except Exception as err:  # noqa: BLE001 - Brian2's parser raises many kinds
         raise BrainyoloError(path, f"model: Brian2 cannot read the equations: {err}") from None
+    if len(equations.diff_eq_names) > MAX_STATE_VARIABLES:
+        raise BrainyoloError(path, f"model: more than {MAX_STATE_VARIABLES} synaptic state variables (their exact "
+                                   "solution is a symbolic matrix exponential)")
     if target not in equations.diff_eq_names:
         raise BrainyoloError(path, f"target {target!r} is not a differential equation's variable of the model")
     if equations.stochastic_variables:

@@ -246,6 +246,7 @@ def corpus(tmp_path_factory) -> dict:
     (td, bbox), = write_event_scenes(root / "events", 1, 5, (40.0,))
     return {"root": root, "cfg": cfg, "weights": weights, "names": cfg.with_suffix(".names"), "images": images,
             "model": model, "run": run, "neuron": repo / "equations" / "lif_signed_ibt.toml",
+            "synapse": repo / "equations" / "synapses" / "alpha.toml",
             "run_file": repo / "runs" / "demo.toml", "direct_model": repo / "brainyolo" / "data" / "direct.h5",
             "td": td, "bbox": bbox}
 

@@ -1,7 +1,7 @@
 """Fuzz tests of every reader through the command line: the promise for bad input holds.
 
 Each reader's valid input (a Darknet cfg and weights, a model file (converted and directly trained),
-an image, a recordings file, a neuron file, a run file, Gen1 event and box files) is mutated by
+an image, a recordings file, a neuron file, a synapse file, a run file, Gen1 event and box files) is mutated by
 hypothesis (bytes flipped, truncated, inserted; lines
 dropped, repeated, swapped; numbers replaced by 0, -1, NaN, inf, huge values; HDF5 attributes,
 groups and datasets deleted or replaced, with and without the content checksum) and fed to the
@@ -261,6 +261,15 @@ def test_fuzz_neuron_file_through_check(corpus, edits):
         neuron = Path(tmp) / "neuron.toml"
         neuron.write_bytes(mutate_text(corpus["neuron"].read_text(), edits))
         assert_promise(["check", str(neuron)])
+
+
+@fuzz(40)
+@given(edits=line_edits)
+def test_fuzz_synapse_file_through_check(corpus, edits):
+    with tempfile.TemporaryDirectory() as tmp:
+        synapse = Path(tmp) / "synapse.toml"
+        synapse.write_bytes(mutate_text(corpus["synapse"].read_text(), edits))
+        assert_promise(["check", str(synapse)])
 
 
 @fuzz(60)
