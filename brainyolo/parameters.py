@@ -43,8 +43,11 @@ a neuron parameter, every convolution for a synapse parameter (``delay``, ``tau_
 
 _SETTING = re.compile(r"\s*(all|\*|\d+)\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*\Z")
 
-POSITIVE = ("v_th", "alpha", "tau", "tau_syn", "release")
+POSITIVE = ("v_th", "alpha", "tau", "tau_syn", "release", "E_exc")
 """Parameters that must be positive."""
+
+NEGATIVE = ("E_inh",)
+"""Parameters that must be negative (an inhibitory reversal potential, below rest)."""
 
 NON_NEGATIVE = ("t_ref", "sigma", "delay", "seed", "v_th_early", "t_switch")
 """Parameters that must not be negative."""
@@ -255,6 +258,8 @@ def _range_problem(name: str, value: float, max_delay: int) -> str | None:
         return "must be finite and positive"
     if name in NON_NEGATIVE and value < 0:
         return "must not be negative"
+    if name in NEGATIVE and value >= 0:
+        return "must be negative"
     if name in WHOLE and value != round(value):
         return "must be a whole number"
     if name == "release" and value > 1:

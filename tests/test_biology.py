@@ -73,6 +73,23 @@ def test_alpha_synapse_response_and_total_charge():
     assert trace["v"][-1] == pytest.approx(w, rel=1e-9)  # one spike delivers w in all
 
 
+def test_conductance_synapse_follows_its_driving_force():
+    """Each step the membrane gets the exponential current's charge c_k times (1 - v / E_exc): the product
+    rule 1 - v_end / E = prod_k (1 - c_k / E), computed by hand; far reversal potentials give the current."""
+    w, tau, steps = 0.75, 2.0, 40
+    k = np.arange(1, steps - 1)
+    charges = w * (1 - np.exp(-1 / tau)) * np.exp(-(k - 1) / tau)
+    for e_exc in (1.0, 4.0):
+        trace = _one_spike_response("conductance", w, steps, tau_syn=tau * brian2.ms, E_exc=e_exc, E_inh=-20.0)
+        assert trace["v"][-1] == pytest.approx(e_exc * (1 - np.prod(1 - charges / e_exc)), rel=1e-12)
+        assert trace["v"][-1] < w
+        brian2.start_scope()
+    far = _one_spike_response("conductance", w, steps, tau_syn=tau * brian2.ms, E_exc=1e12, E_inh=-1e12)
+    brian2.start_scope()
+    current = _one_spike_response("exponential", w, steps, tau_syn=tau * brian2.ms)
+    np.testing.assert_allclose(far["v"], current["v"], rtol=1e-9)
+
+
 def test_a_vanishing_time_constant_is_the_instant_synapse():
     """What the thresholds see: the membrane just before them, step by step."""
     instant = _one_spike_response("instant", 0.75, 6, when="before_thresholds")
