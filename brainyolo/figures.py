@@ -211,17 +211,45 @@ def sweep_points(summary: dict) -> dict[str, dict[str, list[tuple[float, dict]]]
 
     from brainyolo.quantities import parse_quantity
 
+    def number(value) -> float:
+        return float(np.asarray(value)) * (1.0 if get_dimensions(value) is DIMENSIONLESS else 1000.0)
+
     groups: dict[str, dict[str, list]] = {}
     for name, config in summary["configurations"].items():
         parts = (config.get("settings") or "").split()
         if len(parts) != 1 or "=" not in parts[0]:
             continue
         key, text = parts[0].split("=", 1)
-        value = parse_quantity(text)
-        number = float(np.asarray(value)) * (1.0 if get_dimensions(value) is DIMENSIONLESS else 1000.0)
         series = groups.setdefault(key.split(".", 1)[-1], {}).setdefault(config.get("series", name), [])
-        series.append((number, config["snn"]))
+        series.append((number(parse_quantity(text)), config["snn"]))
+    # a series' configuration without settings sits at its files' default value of the parameter
+    for config in summary["configurations"].values():
+        if (config.get("settings") or "").strip():
+            continue
+        for parameter, series in groups.items():
+            default = _file_default(config, parameter)
+            if config.get("series") in series and default is not None:
+                series[config["series"]].append((number(default), config["snn"]))
     return {p: {s: sorted(v, key=lambda point: point[0]) for s, v in g.items()} for p, g in groups.items()}
+
+
+def _file_default(config: dict, parameter: str):
+    """The value a configuration's neuron or synapse file gives ``parameter`` (every synapse's
+    ``delay``, ``release``, ``seed``: 0, 1, 0), or None."""
+    from brainyolo.neurons import load_neuron_model
+    from brainyolo.quantities import parse_quantity
+    from brainyolo.synapses import COMMON_PARAMETERS, load_synapse_model
+
+    if parameter in COMMON_PARAMETERS:
+        return COMMON_PARAMETERS[parameter]
+    try:
+        files = [load_synapse_model(config.get("synapse", "instant")), load_neuron_model(config["neuron"])]
+    except Exception:  # noqa: BLE001 - a summary from elsewhere: no default point
+        return None
+    for model in files:
+        if parameter in model.parameters:
+            return parse_quantity(model.parameters[parameter])
+    return None
 
 
 def plot_sweep(summary: dict, parameter: str, out_path, metric: str = "mAP50") -> None:
