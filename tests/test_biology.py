@@ -342,3 +342,20 @@ def test_run_file_sweeps_synapses_and_settings_with_one_build_each(tmp_path, tin
     run_file.write_text(head + '[grid]\nsettings = ["", "*.tau_syn=4*ms"]\n')
     with pytest.raises(BrainyoloError, match="no neuron or synapse file of the grid has"):
         load_run_file(run_file)
+
+
+def test_release_gain_reaches_every_connection_of_the_layer(no_bias):
+    """Transmitted spikes carry w / p on every connection into a layer with release p: from a spiking
+    layer (its threshold times 1/p) and from input spikes (1/p), each with a grid that cannot overflow."""
+    from brainyolo.spiking.builder import build_network
+
+    model = load_model(no_bias[0])
+    net = build_network(model, BuildOptions(input="poisson"))
+    values = {index: {"release": 0.5} for index in (0, 2)}
+    inputs = {id(view.variable): value for view, value in net.parameter_inputs(values).items()}
+    for index in (0, 2):
+        (connection,) = net.layers[index].connections
+        given = {name: inputs[id(connection.variables[name])] for name in ("scale", "release", "input_shift")}
+        np.testing.assert_array_equal(given["scale"], np.full(connection.in_shape[0], 2.0))
+        assert given["release"][0] == 0.5
+        assert given["input_shift"][0] < connection.input_shift[0]  # a coarser grid for values twice as large

@@ -224,14 +224,23 @@ class SpikingNetwork:
             # with release probability p a transmitted spike carries w / p: the expected input is unchanged
             gain = 1.0 / values.get(index, {}).get("release", 1.0)
             for connection in layer.connections:
-                if isinstance(connection, SharedConvolution) and connection.source_layer is not None:
-                    inputs[connection.scale] = late[connection.source_layer] * gain
-                    inputs[connection.scale_early] = early[connection.source_layer] * gain
-                    inputs[connection.switch_step] = switch[connection.source_layer].astype(np.int32)
-                    largest = np.maximum(np.abs(late[connection.source_layer]),
-                                         np.abs(early[connection.source_layer])) * gain
-                    inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)],
-                                                              np.int32)
+                if not isinstance(connection, SharedConvolution):
+                    continue
+                source = connection.source_layer
+                if source is None:  # input spikes (Poisson, events) stand for 1: only a release gain to set
+                    if gain == 1.0:
+                        continue
+                    channels = connection.in_shape[0]
+                    late_value = early_value = np.ones(channels)
+                    switch_step = np.zeros(channels, np.int32)
+                else:
+                    late_value, early_value = late[source], early[source]
+                    switch_step = switch[source].astype(np.int32)
+                inputs[connection.scale] = late_value * gain
+                inputs[connection.scale_early] = early_value * gain
+                inputs[connection.switch_step] = switch_step
+                largest = np.maximum(np.abs(late_value), np.abs(early_value)) * gain
+                inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)], np.int32)
         return inputs
 
 
