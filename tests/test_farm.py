@@ -176,3 +176,38 @@ def test_failed_tasks_are_reported_and_the_others_finish():
     assert {item: result for item, (result, error) in outcomes.items() if error is None} == {1: 10, 2: 20, 5: 50}
     assert isinstance(outcomes[3][1], ValueError) and "three is refused" in str(outcomes[3][1])
     assert isinstance(outcomes[4][1], KilledWorker)  # its worker died twice: once plus the one retry
+
+
+def test_the_model_outlives_every_worker_that_held_it():
+    """The shared model bytes are a task the scheduler can run again: after the only worker holding
+    them is killed, a new worker still gets them (scattered data would be lost, and every later task
+    with it)."""
+    from distributed import Client
+
+    from brainyolo.farm import share
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
+    client = None
+    try:
+        processes.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"))
+        client = Client(address, timeout="30s")
+        client.wait_for_workers(1, timeout=60)
+        model = share(client, b"model bytes" * 1000)
+        assert client.submit(len, model, pure=False).result(timeout=60) == 11000
+        (pid,) = client.run(os.getpid).values()
+        os.kill(pid, signal.SIGKILL)
+        processes[1].wait(timeout=10)
+        deadline = time.time() + 30
+        while client.scheduler_info()["workers"] and time.time() < deadline:
+            time.sleep(0.1)  # the scheduler notices the dead worker
+        processes.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"))
+        client.wait_for_workers(1, timeout=60)
+        assert client.submit(len, model, pure=False).result(timeout=60) == 11000
+    finally:
+        if client is not None:
+            client.close()
+        for process in processes:
+            process.kill()
+            process.wait()
