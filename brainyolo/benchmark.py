@@ -203,20 +203,22 @@ def snn_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
     from brainyolo.images import list_images
+    from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     paths = list_images(images)
+    synapse = getattr(args, "synapse", "instant")
     with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
         model_path = _benchmark_model(cfg, weights, images, tmp)
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
-                                      float32=args.float32)
+                                      float32=args.float32, build=BuildOptions(synapse=synapse))
         # each image `snn_repeat` times through the same binary: the spread shows the machine's noise
         info = simulate(model_path, paths[:2] * args.snn_repeat, settings, Path(tmp) / "run",
                         progress=False)
     neurons = sum(v["neurons"] for v in info["layer_spikes"].values())
     runs = info["images"]
     print(f"spiking {cfg.name}: {neurons / 1e6:.2f} M neurons, {args.snn_steps} steps, {args.threads} threads, "
-          f"{'float32' if args.float32 else 'float64'}, cpp_standalone")
+          f"{'float32' if args.float32 else 'float64'}, {synapse} synapses, cpp_standalone")
     print(f"  build (code generation + compilation) {runs[0]['build_seconds']:.1f} s; later runs "
           f"{max(r['build_seconds'] for r in runs[1:]):.1f} s")
     for image in runs:

@@ -851,6 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snn-repeat", type=_positive_int, default=2,
                    help="runs of each of the two images through the compiled network")
     p.add_argument("--float32", action="store_true", help="whole network in single precision")
+    p.add_argument("--synapse", default="instant", help="snn: the synapse file of every convolution (default instant)")
     p.set_defaults(run=cmd_benchmark)
 
     for sub in commands.choices.values():
