@@ -9,7 +9,8 @@ root=$(pwd); old=$(mktemp -d /tmp/brainyolo-before-synapses-XXXX)
 git worktree add -f "$old" 76bb9b5 > /dev/null 2>&1; ln -sfn "$root/../shared" "$old/../shared" 2>/dev/null || true
 bench="benchmark --only snn --threads 2 --snn-steps 100 --float32"
 for round in 1 2; do
-  echo "== round $round: before the synapse files (76bb9b5), instant"; (cd "$old" && PYTHONPATH="$old" "$root/.venv/bin/brainyolo" $bench)
+  echo "== round $round: before the synapse files (76bb9b5), instant"
+  (cd "$old" && BRAINYOLO_CACHE="$old/../bench-before-cache" PYTHONPATH="$old" "$root/.venv/bin/brainyolo" $bench)
   echo "== round $round: with them, instant"; .venv/bin/brainyolo $bench
 done
 echo "== with them, exponential (tau_syn 2 ms)"; .venv/bin/brainyolo $bench --synapse exponential
