@@ -194,12 +194,18 @@ class Recorder:
             shape = net.layers[index].shape
             out = {}
             for name in variables:
-                rows = []
+                rows, recorded = [], None
                 for step in self.checkpoints:
                     if step == self.steps:
                         rows.append(np.asarray(getattr(group, name)[:]))
                     else:
-                        rows.append(np.asarray(getattr(monitor, name)[:, step // self.interval]))
+                        if recorded is None:
+                            # the monitor's own (time, neuron) array, read once: `monitor.v` would copy all
+                            # of it (with units) per checkpoint -- for yolov3-tiny's output layers at every
+                            # step of 1000, 1.7 GB per copy in float64
+                            recorded = monitor.variables[name].get_value()
+                        rows.append(np.array(recorded[step // self.interval]))
+                recorded = None
                 out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
             data["output"][index] = out
         for index, connections in self.events.items():
