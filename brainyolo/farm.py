@@ -70,12 +70,7 @@ def client_for(farm: Farm):
     import dask
     from distributed import Client, LocalCluster
 
-    # worker-ttl: a worker whose first task generates a yolov3-tiny network's code holds the GIL for
-    # minutes on a busy machine and misses heartbeats; the scheduler then removed it and ran its task
-    # again elsewhere, only for that worker to do the same (measured: every image of a 128-image run
-    # failed, "3 workers died"). A dead worker process is still noticed at once by its nanny.
     with dask.config.set({"distributed.scheduler.allowed-failures": farm.retries,
-                          "distributed.scheduler.worker-ttl": None,
                           "distributed.worker.daemon": False}):
         if farm.scheduler:
             try:
