@@ -94,8 +94,8 @@ def _held(data: bytes) -> bytes:
     return data
 
 
-def share(client, data: bytes):
-    """``data`` (a model file's bytes) for every task: the future to pass to them.
+def share(client, data):
+    """``data`` (a model file's bytes, a tuning run's images) for every task: the future to pass to them.
 
     The bytes travel inside a task of their own (keyed by their sha256), not as scattered data: the
     scheduler keeps the task, so if every worker holding its result dies (killed, or dropped for
@@ -105,7 +105,9 @@ def share(client, data: bytes):
     """
     import warnings
 
-    key = f"brainyolo-model-{hashlib.sha256(data).hexdigest()[:32]}"
+    from dask.base import tokenize
+
+    key = f"brainyolo-shared-{tokenize(data)}"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ll]arge graph.*")
         warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
