@@ -95,8 +95,10 @@ def spike_delays(graph: Graph, spiking_input: bool = False, schedule: str = "del
         spiking = isinstance(layer, (Conv, ConvAdd, MaxPool, Upsample)) or (
             isinstance(layer, Route) and len(sources) > 1)
         extra = synaptic_delays.get(index, 0) if any(i != INPUT for i in layer.inputs) else 0
-        step = 1 if spiking and schedule != "same_step" else 0
-        delays.append(max(sources) + extra + step if schedule != "same_step" else max([0, *sources]) + extra)
+        if schedule == "same_step":  # a spike crosses every layer within its step: only synaptic delays count
+            delays.append(max([0, *sources]) + extra)
+        else:
+            delays.append(max(sources) + extra + (1 if spiking else 0))
     return delays
 
 
