@@ -170,6 +170,42 @@ def _text(data: dict, key: str, path, where: str | None = None) -> str | None:
     return value
 
 
+def find_model_file(name_or_path: str | os.PathLike, folders: list[Path], kind: str) -> Path:
+    """A model file by path, or by name (``NAME.toml`` in the first of ``folders`` that has it).
+
+    Raises
+    ------
+    BrainyoloError
+        No such name, with the names ``folders`` hold.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or os.sep in str(name_or_path):
+        return path
+    found = [f / f"{name_or_path}.toml" for f in folders if (f / f"{name_or_path}.toml").exists()]
+    if not found:
+        known = sorted({p.stem for folder in folders for p in folder.glob("*.toml")})
+        raise BrainyoloError(name_or_path, f"no such {kind} (known: {', '.join(known)})")
+    return found[0]
+
+
+def parameter_table(data: dict, path) -> dict[str, str]:
+    """A model file's ``[parameters]``: identifier names, numbers or text values (as text; parsed later).
+
+    Raises
+    ------
+    BrainyoloError
+    """
+    parameters = data.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
+    for name, value in parameters.items():
+        if not _IDENTIFIER.match(name):
+            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"50*ms\"")
+    return {k: str(v) for k, v in parameters.items()}
+
+
 def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     """Read a neuron model by name (``equations/NAME.toml``) or by path.
 
@@ -178,13 +214,7 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     checks the equations when a group is made (:func:`brainyolo.spiking.builder.hidden_neuron_model`
     does so at load for the models used as hidden layers).
     """
-    path = Path(name_or_path)
-    if path.suffix != ".toml" and os.sep not in str(name_or_path):
-        found = [f / f"{name_or_path}.toml" for f in equation_folders() if (f / f"{name_or_path}.toml").exists()]
-        if not found:
-            raise BrainyoloError(name_or_path, "no such neuron model (known: "
-                                               f"{', '.join(available_neuron_models())})")
-        path = found[0]
+    path = find_model_file(name_or_path, equation_folders(), "neuron model")
     data = read_toml(path, "neuron model", MAX_FILE_BYTES)
     unknown = set(data) - _KEYS
     if unknown:
@@ -216,14 +246,7 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
         if not condition.strip():
             raise BrainyoloError(path, f"[events.{name}] condition is empty")
         events[name] = Event(condition, _text(spec, "reset", path, f"[events.{name}] reset") or "")
-    parameters = data.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
-    for name, value in parameters.items():
-        if not _IDENTIFIER.match(name):
-            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"50*ms\"")
+    parameters = parameter_table(data, path)
     update = _text(data, "update", path)
     if update is not None and not update.strip():
         raise BrainyoloError(path, "entry 'update' is empty")
@@ -233,8 +256,8 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     refractory = _text(data, "refractory", path)
     if refractory is not None and (threshold is None or not refractory.strip()):
         raise BrainyoloError(path, "entry 'refractory' needs a 'threshold' and a period (e.g. \"t_ref + t_step\")")
-    model = NeuronModel(path.stem, model_text, threshold, reset, description, events,
-                        {k: str(v) for k, v in parameters.items()}, str(path), update, target, refractory)
+    model = NeuronModel(path.stem, model_text, threshold, reset, description, events, parameters, str(path), update,
+                        target, refractory)
     parameter_values(model)  # every value parses, or one error naming it
     return model
 

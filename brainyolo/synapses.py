@@ -37,7 +37,7 @@ from pathlib import Path
 
 from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import read_toml
-from brainyolo.neurons import _IDENTIFIER, MAX_FILE_BYTES, _text
+from brainyolo.neurons import _IDENTIFIER, MAX_FILE_BYTES, _text, find_model_file, parameter_table
 from brainyolo.quantities import parse_quantity
 
 DEFAULT_SYNAPSE = "instant"
@@ -62,10 +62,6 @@ def synapse_folders() -> list[Path]:
     folders += [folder / "synapses" for folder in equation_folders()]
     folders.append(Path(sys.prefix) / "share" / "brainyolo" / "equations" / "synapses")
     return list(dict.fromkeys(f for f in folders if f.is_dir()))
-
-
-def available_synapse_models() -> list[str]:
-    return sorted({p.stem for folder in synapse_folders() for p in folder.glob("*.toml")})
 
 
 @dataclass(frozen=True)
@@ -122,13 +118,7 @@ def load_synapse_model(name_or_path: str | os.PathLike) -> SynapseModel:
     """
     import brian2
 
-    path = Path(name_or_path)
-    if path.suffix != ".toml" and os.sep not in str(name_or_path):
-        found = [f / f"{name_or_path}.toml" for f in synapse_folders() if (f / f"{name_or_path}.toml").exists()]
-        if not found:
-            raise BrainyoloError(name_or_path, "no such synapse model (known: "
-                                               f"{', '.join(available_synapse_models())})")
-        path = found[0]
+    path = find_model_file(name_or_path, synapse_folders(), "synapse model")
     data = read_toml(path, "synapse model", MAX_FILE_BYTES)
     unknown = set(data) - _KEYS
     if unknown:
@@ -138,23 +128,16 @@ def load_synapse_model(name_or_path: str | os.PathLike) -> SynapseModel:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise BrainyoloError(path, "entry 'description' must be text")
-    parameters = data.get("parameters", {})
-    if not isinstance(parameters, dict):
-        raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
+    parameters = parameter_table(data, path)
     for name, value in parameters.items():
-        if not _IDENTIFIER.match(name):
-            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"5*ms\"")
         try:
-            parse_quantity(str(value))
+            parse_quantity(value)
         except ValueError as err:
             raise BrainyoloError(path, f"parameter {name} = {value!r} is not a quantity: {err}") from None
     clash = set(parameters) & set(COMMON_PARAMETERS)
     if clash:
         raise BrainyoloError(path, f"parameter {sorted(clash)[0]!r} is every synapse's own (delay, release, seed)")
-    synapse = SynapseModel(path.stem, model, target, charge, description,
-                           {k: str(v) for k, v in parameters.items()}, str(path))
+    synapse = SynapseModel(path.stem, model, target, charge, description, parameters, str(path))
     if not model.strip():
         if target is not None or charge is not None:
             raise BrainyoloError(path, "'target' and 'charge' need a 'model' holding them")

@@ -64,6 +64,18 @@ def write_images(folder: Path, count: int, seed: int = 0, size=(80, 60)) -> list
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture
+def numpy_runtime():
+    """A fresh Brian2 scope on the numpy target (restored afterwards): for tests that build Brian2 objects."""
+    import brian2
+
+    brian2.start_scope()
+    old = brian2.prefs.codegen.target
+    brian2.prefs.codegen.target = "numpy"
+    yield
+    brian2.prefs.codegen.target = old
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg_text() -> str:
     """A reduced yolov3-tiny at 1/8 width, 3 classes (not the embedded detector: smaller, faster)."""

@@ -21,16 +21,7 @@ from brainyolo.spiking.connections import SharedConvolution, release_mask
 from brainyolo.spiking.simulate import SimulationSettings, simulate
 from brainyolo.synapses import compose, load_synapse_model
 
-pytestmark = pytest.mark.codegen_independent
-
-
-@pytest.fixture(autouse=True)
-def numpy_target():
-    brian2.start_scope()
-    previous = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    yield
-    brian2.prefs.codegen.target = previous
+pytestmark = [pytest.mark.codegen_independent, pytest.mark.usefixtures("numpy_runtime")]
 
 
 def _one_spike_response(synapse_name: str, weight: float, steps: int, when: str = "start", **parameters):

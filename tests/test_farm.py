@@ -4,6 +4,7 @@ with one worker killed mid-run. The oracle is the serial evaluation of the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,24 +87,42 @@ def _dask(*args) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
 
 
-def test_a_worker_killed_mid_run_loses_and_repeats_nothing(farm_setup, tmp_path, monkeypatch):
-    """A cluster started here (``--scheduler``); one of its two workers is killed while it simulates:
-    its image runs again on the other worker, every image is scored once, nothing written twice."""
-    import threading
-
+@contextlib.contextmanager
+def _cluster(workers: int):
+    """A Dask scheduler on 127.0.0.1 and ``workers`` single-thread workers (no nanny) started here:
+    ``(address, client, processes)``; a worker added later goes into ``processes`` too. All killed after."""
     from distributed import Client
-
-    import brainyolo.fileio
 
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
     client = None
     try:
-        for _ in range(2):
-            processes.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"))
+        for _ in range(workers):
+            processes.append(_worker(address))
         client = Client(address, timeout="30s")
-        client.wait_for_workers(2, timeout=60)
+        client.wait_for_workers(workers, timeout=60)
+        yield address, client, processes
+    finally:
+        if client is not None:
+            client.close()
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def _worker(address: str) -> subprocess.Popen:
+    return _dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard")
+
+
+def test_a_worker_killed_mid_run_loses_and_repeats_nothing(farm_setup, tmp_path, monkeypatch):
+    """A cluster started here (``--scheduler``); one of its two workers is killed while it simulates:
+    its image runs again on the other worker, every image is scored once, nothing written twice."""
+    import threading
+
+    import brainyolo.fileio
+
+    with _cluster(2) as (address, client, processes):
         pids = client.run(os.getpid)  # worker address -> process id
         writes = []
         real_write = brainyolo.fileio.write_json
@@ -137,12 +156,6 @@ def test_a_worker_killed_mid_run_loses_and_repeats_nothing(farm_setup, tmp_path,
         assert _results(out) == farm_setup["serial"]
         per_image = [name for name in writes if name.startswith("scene")]
         assert sorted(per_image) == sorted(farm_setup["serial"])  # each image written exactly once
-    finally:
-        if client is not None:
-            client.close()
-        for process in processes:
-            process.kill()
-            process.wait()
 
 
 def test_an_unreachable_scheduler_is_one_error_line(farm_setup, tmp_path):
@@ -182,18 +195,9 @@ def test_the_model_outlives_every_worker_that_held_it():
     """The shared model bytes are a task the scheduler can run again: after the only worker holding
     them is killed, a new worker still gets them (scattered data would be lost, and every later task
     with it)."""
-    from distributed import Client
-
     from brainyolo.farm import share
 
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    processes = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard")]
-    client = None
-    try:
-        processes.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"))
-        client = Client(address, timeout="30s")
-        client.wait_for_workers(1, timeout=60)
+    with _cluster(1) as (address, client, processes):
         model = share(client, b"model bytes" * 1000)
         assert client.submit(len, model, pure=False).result(timeout=60) == 11000
         (pid,) = client.run(os.getpid).values()
@@ -202,12 +206,6 @@ def test_the_model_outlives_every_worker_that_held_it():
         deadline = time.time() + 30
         while client.scheduler_info()["workers"] and time.time() < deadline:
             time.sleep(0.1)  # the scheduler notices the dead worker
-        processes.append(_dask("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard"))
+        processes.append(_worker(address))
         client.wait_for_workers(1, timeout=60)
         assert client.submit(len, model, pure=False).result(timeout=60) == 11000
-    finally:
-        if client is not None:
-            client.close()
-        for process in processes:
-            process.kill()
-            process.wait()

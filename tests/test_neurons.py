@@ -12,13 +12,7 @@ from brainyolo.neurons import NEGATIVE_EVENT, available_neuron_models, load_neur
 T = 400
 
 
-@pytest.fixture(autouse=True)
-def numpy_runtime():
-    brian2.start_scope()
-    old = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    yield
-    brian2.prefs.codegen.target = old
+pytestmark = pytest.mark.usefixtures("numpy_runtime")
 
 
 def net_rates(model_name, inputs, steps=T, **parameters):

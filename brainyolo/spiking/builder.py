@@ -510,9 +510,6 @@ def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") 
                             name=f"{group.name}{SYNAPSE_UPDATE}")
 
 
-def _synaptic_state(ctx: _Context, group, model: NeuronModel) -> None:
-    add_synaptic_state(group, ctx.synapse, model.input)
-
 
 def _source(ctx: _Context, index: int):
     return ctx.net.layers[index].group, ctx.shapes[index]
@@ -535,7 +532,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     shape = ctx.shapes[index]
     group = _layer_group(ctx, model, int(np.prod(shape)), index, **parameters)
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
-    _synaptic_state(ctx, group, model)
+    add_synaptic_state(group, ctx.synapse, model.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
         ctx.net.output_layers.append(index)
@@ -587,7 +584,7 @@ def _build_conv_add(layer: ConvAdd, index: int, ctx: _Context) -> None:
     shape = ctx.shapes[index]
     group = _layer_group(ctx, ctx.hidden, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
-    _synaptic_state(ctx, group, ctx.hidden)
+    add_synaptic_state(group, ctx.synapse, ctx.hidden.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     for k, (source_index, weight, size, stride, pad) in enumerate(layer.branches()):
         _connect(ctx, index, ctx.hidden, source_index, weight, size, stride, pad,
