@@ -475,7 +475,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from brainyolo.spiking.simulate import cache_root, cached_builds, remove_builds
+    from brainyolo.spiking.simulate import cache_root, cached_builds, remove_abandoned_results, remove_builds
 
     def describe(build) -> str:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(build.last_used))
@@ -490,6 +490,9 @@ def cmd_cache(args) -> int:
         print(f"{len(removed)} builds removed, {sum(b.size_bytes for b in removed) / 2**20:.1f} MiB freed "
               f"from {cache_root()}")
         return 0
+    freed = sum(remove_abandoned_results(build.path) for build in cached_builds())
+    if freed:
+        print(f"removed {freed / 2**20:.1f} MiB of results folders left by killed runs")
     builds = cached_builds()
     for build in builds:
         print(describe(build))
@@ -822,7 +825,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("cache", help="list or remove compiled networks in the build cache",
                             description="The C++ standalone builds kept in $BRAINYOLO_CACHE (default "
                                         "~/.cache/brainyolo/builds), least recently used first. A build "
-                                        "being compiled or run is never removed.")
+                                        "being compiled or run is never removed. Every call also removes "
+                                        "the results folders that killed runs left in the builds (as "
+                                        "every run of a build does).")
     p.add_argument("--clear", action="store_true", help="remove every build")
     p.add_argument("--older-than", type=_non_negative, metavar="DAYS", help="remove builds unused for DAYS days")
     p.set_defaults(run=cmd_cache)

@@ -262,11 +262,25 @@ def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, 
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed[:3]] == ["busy", "old", "recent"]  # least recently used first
     assert listed[-1].startswith("3 builds, 0.0 MiB")
-    with open(builds / "busy.lock", "a+") as lock:  # a run of the busy build holds its lock
-        fcntl.flock(lock, fcntl.LOCK_SH)
+    (builds / "old" / "results" / "killed").mkdir(parents=True)  # a killed run's 2 MiB of results
+    (builds / "old" / "results" / "killed" / "v").write_bytes(b"k" * 2**21)
+    for path in (builds / "old", builds / "old" / "results"):  # the killed run was the last use
+        os.utime(path, (old, old))
+    assert main(["cache"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "removed 2.0 MiB of results folders left by killed runs"
+    assert not list((builds / "old" / "results").iterdir())
+    # results folders in a build that stays: one of a killed run, one of a run in progress
+    for name in ("killed", "running"):
+        (builds / "recent" / "results" / name).mkdir(parents=True)
+        (builds / "recent" / "results" / name / "v").write_bytes(b"z" * 5000)
+    with open(builds / "busy.lock", "a+") as lock, open(builds / "recent/results/running.claim", "a+") as claim:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # a run of the busy build holds its lock
+        fcntl.flock(claim, fcntl.LOCK_EX)  # the running run holds its claim
         assert main(["cache", "--older-than", "1"]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in builds.iterdir() if p.is_dir()) == ["busy", "recent"]
+    assert sorted(p.name for p in (builds / "recent/results").iterdir()) == ["running", "running.claim"]
     assert "removed old" in out and "kept (in use) busy" in out and "1 builds removed" in out
     assert main(["cache", "--clear"]) == 0
     assert not [p for p in builds.iterdir() if p.is_dir()]

@@ -161,9 +161,11 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
 def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, build_cache):
     """A second Simulator in the same process, then another process, regenerate identical sources.
 
-    Brian2 names an object after a live one with a suffix, and writes the clocks in set order: either
+    The other process also removes the results folders that killed runs left, and no other. Brian2
+    names an object after a live one with a suffix, and writes the clocks in set order: either
     would change the sources and make would recompile (the experiment runner simulates twice).
     """
+    import fcntl
     import subprocess
     import sys
 
@@ -189,8 +191,18 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--steps",
                str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
                "--output", STANDALONE["output"], "-q", "-o", str(tmp_path / "run")]
-    subprocess.run(command, check=True, capture_output=True)
+    # what killed runs leave behind (one with its claim file, one from before claims), and the
+    # folder of a run in progress (its claim locked): the next run removes the first two only
+    results = folder / "results"
+    for name in ("killed", "killed_before_claims", "in_progress"):
+        (results / name).mkdir(parents=True)
+        (results / name / "_dynamic_array_statemonitor_v").write_bytes(b"\0" * 4096)
+    (results / "killed.claim").touch()
+    with open(results / "in_progress.claim", "a+") as claim:
+        fcntl.flock(claim, fcntl.LOCK_EX)
+        subprocess.run(command, check=True, capture_output=True)
     assert built() == before
+    assert sorted(p.name for p in results.iterdir()) == ["in_progress", "in_progress.claim"]
     assert second.synaptic_events == first.synaptic_events > 0
 
 

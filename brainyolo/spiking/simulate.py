@@ -5,7 +5,10 @@ neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
 ``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
 passed through Brian2's ``run_args`` (no code generation, no compilation). A build folder is
 locked while it is written, and every run writes its results into a folder of its own, so runs
-may happen at once. The ``runtime`` device (numpy) rebuilds per image: for small networks.
+may happen at once. A run claims its results folder with a lock of its own and removes it when it
+ends; a run that was killed (out of memory, a dead Dask worker) leaves its folder unclaimed, and the
+next run of that build, or ``brainyolo cache``, removes it. The ``runtime`` device (numpy) rebuilds
+per image: for small networks.
 """
 
 from __future__ import annotations
@@ -96,6 +99,10 @@ class CachedBuild:
     last_used: float  # seconds since the epoch: the latest build or run
 
 
+def _tree_bytes(path: Path) -> int:
+    return sum(_stat(f).st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
 def cached_builds() -> list[CachedBuild]:
     """The build cache's compiled networks, least recently used first."""
     builds = []
@@ -104,9 +111,72 @@ def cached_builds() -> list[CachedBuild]:
             continue
         # a run creates (then removes) its folder under results/: that folder's time is the last use
         used = [_stat(p).st_mtime for p in (path, path / "results", path / "main") if p.exists()]
-        size = sum(_stat(f).st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
-        builds.append(CachedBuild(path, size, max(used)))
+        builds.append(CachedBuild(path, _tree_bytes(path), max(used)))
     return sorted(builds, key=lambda b: b.last_used)
+
+
+CLAIM_SUFFIX = ".claim"
+
+
+@contextlib.contextmanager
+def results_folder(build_dir: Path):
+    """A fresh results folder for one run of a build's binary: ``build_dir/results/<uuid>``.
+
+    The run holds an exclusive lock on ``<uuid>.claim`` beside it from before the folder exists
+    until it is removed (on success and on errors alike). The kernel drops the lock when the
+    process dies, so a folder whose claim can be taken belongs to no living run:
+    :func:`remove_abandoned_results` removes those.
+    """
+    results = build_dir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    claim = results / (name + CLAIM_SUFFIX)
+    with open(claim, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield results / name
+        finally:
+            shutil.rmtree(results / name, ignore_errors=True)
+            claim.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_abandoned_results(build_dir: Path) -> int:
+    """Remove the results folders of a build that no living run claims; return the bytes freed.
+
+    Such folders are what killed runs leave behind (a float64 1000-step yolov3-tiny run writes
+    ~2 GB of monitor arrays there). Folders of runs in progress are claimed and left alone.
+    """
+    results = build_dir / "results"
+    if not results.is_dir():
+        return 0
+    names = {p.name.removesuffix(CLAIM_SUFFIX) for p in results.iterdir()}
+    if not names:
+        return 0
+    last_used = _stat(results).st_mtime  # cleaning is no use of the build (see cached_builds)
+    freed = 0
+    for name in sorted(names):
+        claim = results / (name + CLAIM_SUFFIX)
+        try:
+            handle = open(claim, "a+")
+        except OSError:  # the build folder went away (``cache --clear``)
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a run in progress
+            try:
+                folder = results / name
+                if folder.is_dir():
+                    freed += _tree_bytes(folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+                claim.unlink(missing_ok=True)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.utime(results, (last_used, last_used))
+    return freed
 
 
 def _stat(path: Path) -> os.stat_result:
@@ -122,11 +192,13 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 
     A build that is being compiled or run holds its lock: it is left alone and listed as busy.
     The empty lock files stay (removing one could let two processes lock different files).
+    The builds that stay lose the results folders that killed runs left behind.
     """
     limit = time.time() - older_than_days * 86400
     removed, busy = [], []
     for build in cached_builds():
         if build.last_used > limit:
+            remove_abandoned_results(build.path)
             continue
         with open(str(build.path) + ".lock", "a+") as handle:
             try:
@@ -455,26 +527,26 @@ class _StandaloneRunner:
 
     def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None):
         """Run the binary on one image; ``progress``: a ``$BRAINYOLO_PROGRESS`` value, or None (silent)."""
-        results = f"results/{uuid.uuid4().hex}"
         run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters)}
-        with build_lock(self.directory, exclusive=False), _environment(BRAINYOLO_PROGRESS=progress):
-            started = time.perf_counter()
-            brian2.device.run(directory=str(self.directory), results_directory=results, with_output=False,
-                              run_args=run_args)
-            elapsed = time.perf_counter() - started
-        data = self.recorder.collect()
-        result_dir = self.directory / results
-        peak = result_dir / "peak_memory_bytes"
-        # run_seconds: the simulation loop as timed inside the binary; process_seconds adds start-up
-        # (loading static arrays) and writing the results
-        timing = {"build_seconds": self.build_seconds,
-                  "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
-                  "process_seconds": elapsed,
-                  "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
-        if self.settings.profile:
-            timing["profile"] = read_profile(result_dir / "profiling_info.txt")
+        with build_lock(self.directory, exclusive=False):
+            remove_abandoned_results(self.directory)
+            with results_folder(self.directory) as result_dir, _environment(BRAINYOLO_PROGRESS=progress):
+                started = time.perf_counter()
+                brian2.device.run(directory=str(self.directory),
+                                  results_directory=str(result_dir.relative_to(self.directory)),
+                                  with_output=False, run_args=run_args)
+                elapsed = time.perf_counter() - started
+                data = self.recorder.collect()
+                peak = result_dir / "peak_memory_bytes"
+                # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
+                # start-up (loading static arrays) and writing the results
+                timing = {"build_seconds": self.build_seconds,
+                          "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
+                          "process_seconds": elapsed,
+                          "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
+                if self.settings.profile:
+                    timing["profile"] = read_profile(result_dir / "profiling_info.txt")
         self.build_seconds = 0.0  # later images reuse the binary
-        shutil.rmtree(result_dir, ignore_errors=True)
         return self.network, self.recorder, data, timing
 
     def close(self):
