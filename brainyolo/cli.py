@@ -647,7 +647,7 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--schedule", choices=("delayed", "same-step"), default="delayed",
                    help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
                         "same-step: layer by layer within each step (spikingjelly, snnTorch)")
-    p.add_argument("--float32", action="store_true", help="single-precision state variables")
+    _precision_options(p, "state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
                    help="a neuron or synapse parameter of one layer (or 'all' / '*': every layer that has it) for "
@@ -655,6 +655,17 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                         "'*.tau_syn=5*ms' (repeatable; after --params)")
     p.add_argument("--params", metavar="FILE.toml", help="neuron parameters per layer ([all], [LAYER] tables), "
                                                          "e.g. runs/yolov3-tiny-tuned.toml")
+
+
+def _precision_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--float64`` (one flag away) and ``--float32`` (the default since 0.3.0; accepted as before)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--float32", dest="float32", action="store_true",
+                       help=f"{what} in single precision (the default: within noise of float64 on the 128 "
+                            "COCO val images, and faster; see the README)")
+    group.add_argument("--float64", dest="float32", action="store_false",
+                       help=f"{what} in double precision (the default before 0.3.0)")
+    p.set_defaults(float32=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -855,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snn-steps", type=_positive_int, default=100, help="steps of the whole-network run")
     p.add_argument("--snn-repeat", type=_positive_int, default=2,
                    help="runs of each of the two images through the compiled network")
-    p.add_argument("--float32", action="store_true", help="whole network in single precision")
+    _precision_options(p, "whole network")
     p.add_argument("--synapse", default="instant", help="snn: the synapse file of every convolution (default instant)")
     p.set_defaults(run=cmd_benchmark)
 

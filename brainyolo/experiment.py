@@ -26,7 +26,7 @@ file. Example (``runs/demo.toml``)::
     checkpoints = [50, 100, 200, 300, 500, 750, 1000]
     device = "cpp_standalone"
     threads = 2                # default: the cores this process may use
-    float32 = false
+    float32 = true             # the default; false: float64 membranes
     input = "current"
     schedule = "delayed"       # or "same_step": spikes cross every layer within their step
 
@@ -96,7 +96,7 @@ class RunSpec:
     checkpoints: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000)
     device: str = "cpp_standalone"
     threads: int = field(default_factory=usable_cores)
-    float32: bool = False
+    float32: bool = True
     input: str = "current"
     schedule: str = "delayed"
     record_images: int = 1

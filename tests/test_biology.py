@@ -273,7 +273,7 @@ def _series(data) -> dict:
 def test_standalone_equals_runtime_with_synapses_delays_and_release(no_bias, tmp_path, build_cache):
     """One C++ build (exponential synapses, room for 2-step delays) runs the defaults and then other
     delays, release, seed and time constants without recompiling; each equals the numpy runtime (the
-    spikes exactly: fixed-point sums and the order-free release hash; v to float rounding of exp)."""
+    spikes exactly: fixed-point sums and the order-free release hash; v to float32 rounding of exp)."""
     from brainyolo.spiking.simulate import Simulator
 
     _, image, model_path = no_bias
@@ -292,7 +292,11 @@ def test_standalone_equals_runtime_with_synapses_delays_and_release(no_bias, tmp
         for i, train in _series(expected.data).items():
             np.testing.assert_array_equal(_series(result.data)[i], train, err_msg=f"layer {i}")
         for i, out in expected.data["output"].items():
-            np.testing.assert_allclose(result.data["output"][i]["v"], out["v"], rtol=1e-9, atol=1e-9)
+            ours = result.data["output"][i]["v"]
+            assert ours.dtype == out["v"].dtype == np.float32  # the default precision
+            # the synaptic state's exp() rounds in C++ and in numpy alike up to a few units in the last place
+            eps = np.finfo(ours.dtype).eps
+            np.testing.assert_allclose(ours, out["v"], rtol=8 * eps, atol=8 * eps)
     assert not np.array_equal(_series(results[0].data)[2], _series(results[1].data)[2])
 
 

@@ -119,11 +119,30 @@ def test_shared_equals_unrolled_numpy_runtime(unrolled_runtime):
         assert mine["events"] == expected_events(case, mine)
 
 
+PRECISIONS = {"float32": np.float32, "float64": np.float64}
+
+
+@pytest.fixture
+def precision(request):
+    """Brian2's float type for the objects a test creates (float32: brainyolo's default)."""
+    old = brian2.prefs.core.default_float_dtype
+    brian2.prefs.core.default_float_dtype = PRECISIONS[request.param]
+    yield request.param
+    brian2.prefs.core.default_float_dtype = old
+
+
 @pytest.fixture(scope="module")
 def float_runtime():
-    brian2.start_scope()
-    brian2.prefs.codegen.target = "numpy"
-    return run_all("shared", dyadic=False)
+    """Arbitrary float weights in the serial numpy runtime, per precision (computed when first asked)."""
+    computed = {}
+
+    def at(precision: str):
+        if precision not in computed:
+            brian2.start_scope()
+            brian2.prefs.codegen.target = "numpy"
+            computed[precision] = run_all("shared", dyadic=False)
+        return computed[precision]
+    return at
 
 
 def test_float_weights_would_make_sums_depend_on_order():
@@ -140,29 +159,36 @@ def test_float_weights_would_make_sums_depend_on_order():
 
 
 @pytest.mark.standalone_only
+@pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
 @pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels"))])
 def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
-        unrolled_runtime, float_runtime, tmp_path, threads, scatters):
-    """In C++ with 2 OpenMP threads (one build, :data:`STANDALONE_CASES`, every scatter order):
+        unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision):
+    """In C++ with 2 OpenMP threads (one build per precision, :data:`STANDALONE_CASES`, every scatter order):
 
-    * dyadic weights: the spikes, ``v`` and synaptic events of Brian2's unrolled ``Synapses``;
+    * dyadic weights (float32 only: their sums are exact in either type): the spikes, ``v`` and
+      synaptic events of Brian2's unrolled ``Synapses``;
     * arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
       scatter order and the serial numpy runtime give the same spikes and the same ``v``, bit for
-      bit. (One thread is the serial case of the same code: the 1-thread C++ runs of
-      ``test_direct.py`` and ``test_event_inputs.py`` equal the numpy runtime bit for bit.)
+      bit, in float32 membranes (the default) and in float64. (One thread is the serial case of the
+      same code: the 1-thread C++ runs of ``test_direct.py`` and ``test_event_inputs.py`` equal the
+      numpy runtime bit for bit.)
     """
     from brainyolo.spiking.device import standalone
 
+    reference_floats = float_runtime(precision)
+
     with standalone(threads, directory=str(tmp_path / "build")):
-        dyadic = build_all("shared", scatters, True, STANDALONE_CASES)
+        dyadic = build_all("shared", scatters, True, STANDALONE_CASES) if precision == "float32" else []
         floats = build_all("shared", scatters, False, STANDALONE_CASES)
         brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
         ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
     n = len(scatters)
     chosen = [CASES[i] for i in STANDALONE_CASES] * n
-    for case, mine, reference in zip(chosen, ours, [unrolled_runtime[i] for i in STANDALONE_CASES] * n, strict=True):
+    references = [unrolled_runtime[i] for i in STANDALONE_CASES] * n if dyadic else []
+    for case, mine, reference in zip(chosen if dyadic else [], ours, references, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == expected_events(case, mine)
-    for mine, reference in zip(ours_float, [float_runtime[i] for i in STANDALONE_CASES] * n, strict=True):
+    for mine, reference in zip(ours_float, [reference_floats[i] for i in STANDALONE_CASES] * n, strict=True):
         assert_same_spikes(mine, reference)
+        assert mine["v"].dtype == PRECISIONS[precision]
         assert mine["events"] == reference["events"]

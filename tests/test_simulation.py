@@ -50,6 +50,20 @@ def layer_errors(model_path, image, run_dir, steps):
     return errors
 
 
+def test_a_simulation_leaves_brian2s_preferences_as_it_found_them(tiny_h5, tmp_path):
+    """brainyolo simulates in float32 by default; a user's own Brian2 objects afterwards keep float64."""
+    import brian2
+
+    model_path, image = tiny_h5
+    before = brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target
+    assert before[0] is np.float64
+    simulate(model_path, [image], SimulationSettings(steps=3, device="runtime"), tmp_path / "run", progress=False)
+    with h5py.File(tmp_path / "run" / "recordings.h5") as f:
+        assert f["images/0000/output"][next(iter(f["images/0000/output"]))]["v"].dtype == np.float32
+    assert (brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target) == before
+    assert brian2.NeuronGroup(1, "v : 1").v[:].dtype == np.float64
+
+
 def test_rates_approach_ann_activations(tiny_h5, tmp_path):
     model_path, image = tiny_h5
     errors = {}
@@ -448,7 +462,8 @@ def test_two_phase_thresholds_at_both_ends_of_the_switch(tiny_h5, tmp_path):
 
 def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
     """Layer 0 (constant current I) against a literal port of the neuron file's rule: theta = 0.4 before
-    step 12, 1 after; +1 spike at v >= theta (v -= theta), -1 spike at v <= -theta/alpha (v += theta/alpha)."""
+    step 12, 1 after; +1 spike at v >= theta (v -= theta), -1 spike at v <= -theta/alpha (v += theta/alpha);
+    in float32, the default precision (the port rounds as the network does)."""
     from brainyolo.reference import conv2d
 
     model_path, image = tiny_h5
@@ -457,14 +472,15 @@ def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
                          steps)
     layer = load_model(model_path).normalized_graph().layers[0]
     current = conv2d(letterbox(load_image(image), 96, 96)[0], layer.weight, layer.bias, layer.stride,
-                     layer.pad).astype(np.float64)
+                     layer.pad).astype(np.float32)
+    alpha = np.float32(layer.alpha)
     v, positive, negative = np.zeros_like(current), np.zeros(current.shape, int), np.zeros(current.shape, int)
     for step in range(steps):
-        theta = 0.4 if step < switch else 1.0
+        theta = np.float32(0.4 if step < switch else 1.0)
         v += current
-        up, down = v >= theta, v <= -theta / layer.alpha
+        up, down = v >= theta, v <= -theta / alpha
         v[up] -= theta
-        v[down] += theta / layer.alpha
+        v[down] += theta / alpha
         positive += up
         negative += down
     np.testing.assert_array_equal(counts["00"][0], positive)

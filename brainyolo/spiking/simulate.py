@@ -58,7 +58,9 @@ class SimulationSettings:
     device: str = "cpp_standalone"
     threads: int = field(default_factory=usable_cores)
     """OpenMP threads of the C++ binary (default: the cores this process may use)."""
-    float32: bool = False
+    float32: bool = True
+    """Single-precision state variables (the default since 0.3.0; False: float64). Either way the step
+    inputs are fixed-point sums, so results do not depend on threads or scatter modes."""
     sample_neurons: int = 20
     build: BuildOptions = field(default_factory=BuildOptions)
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
@@ -246,13 +248,24 @@ def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
     return events
 
 
-def _configure(settings: SimulationSettings) -> None:
+@contextlib.contextmanager
+def _brian2_preferences(settings: SimulationSettings):
+    """Brian2's float type and runtime target for building (and, in the runtime, running) a network.
+
+    The preferences are restored afterwards: a user's own Brian2 objects created after a
+    simulation keep Brian2's defaults (float64), whatever precision brainyolo simulated in.
+    """
+    saved = brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target
     brian2.prefs.core.default_float_dtype = np.float32 if settings.float32 else np.float64
     brian2.prefs.codegen.target = "numpy"
     # brainyolo's OpenMP code paths are tested spike for spike against serial runs
     brian2.BrianLogger.suppress_name("openmp")
     # Brian2 checks set values against 1e50, which overflows a float32 cast: harmless
     warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
+    try:
+        yield
+    finally:
+        brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target = saved
 
 
 @dataclass
@@ -451,15 +464,17 @@ def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:
 def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict):
     brian2.set_device("runtime")
     brian2.start_scope()
-    _configure(settings)
-    network = build_network(model, settings.build)
-    recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps], settings.sample_neurons)
-    apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters)})
-    net = brian2.Network(network.objects() + recorder.objects())
-    started = time.perf_counter()
-    net.run(settings.steps * brian2.ms)
-    elapsed = time.perf_counter() - started
-    return network, recorder, recorder.collect(), {"build_seconds": 0.0, "run_seconds": elapsed}
+    with _brian2_preferences(settings):
+        network = build_network(model, settings.build)
+        recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps],
+                            settings.sample_neurons)
+        apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters)})
+        net = brian2.Network(network.objects() + recorder.objects())
+        started = time.perf_counter()
+        net.run(settings.steps * brian2.ms)
+        elapsed = time.perf_counter() - started
+        data = recorder.collect()
+    return network, recorder, data, {"build_seconds": 0.0, "run_seconds": elapsed}
 
 
 @contextlib.contextmanager
@@ -506,7 +521,10 @@ class _StandaloneRunner:
         # the sources would change and the cached build recompile.
         gc.collect()
         use_standalone(settings.threads, measure_memory=True, build_on_run=False)
-        _configure(settings)
+        with _brian2_preferences(settings):
+            self._build(model, settings)
+
+    def _build(self, model, settings: SimulationSettings) -> None:
         self.network = build_network(model, settings.build)
         self.recorder = Recorder(self.network, settings.steps, settings.checkpoints or [settings.steps],
                                  settings.sample_neurons)
