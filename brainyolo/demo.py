@@ -63,7 +63,7 @@ def run_demo(out_dir, progress: bool = True) -> dict:
         ann_records = [r for path in paths for r in ann[path.name].records(path.name, names)]
         write_json(stage / "detections_ann.json", ann_records)
         settings = SimulationSettings(steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device,
-                                      threads=spec.threads, sample_neurons=spec.sample_neurons,
+                                      threads=spec.threads, float32=spec.float32, sample_neurons=spec.sample_neurons,
                                       build=BuildOptions(neuron=spec.neuron[0], output=spec.decode[0]))
         info = simulate(model_h5, paths, settings, stage / "run", progress=progress)
         # a layer-norm companion of the first scene, for `brainyolo analyze` (Figs. 3-5 compare the
