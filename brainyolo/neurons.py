@@ -53,9 +53,14 @@ def equation_folders() -> list[Path]:
     return [f for f in folders if f.is_dir()]
 
 
+def model_names(folders: list[Path]) -> list[str]:
+    """Names of the model files (``NAME.toml``) that ``folders`` hold, sorted."""
+    return sorted({p.stem for folder in folders for p in folder.glob("*.toml")})
+
+
 def available_neuron_models() -> list[str]:
     """Names of the models found in :func:`equation_folders`."""
-    return sorted({p.stem for folder in equation_folders() for p in folder.glob("*.toml")})
+    return model_names(equation_folders())
 
 
 @dataclass(frozen=True)
@@ -183,8 +188,7 @@ def find_model_file(name_or_path: str | os.PathLike, folders: list[Path], kind: 
         return path
     found = [f / f"{name_or_path}.toml" for f in folders if (f / f"{name_or_path}.toml").exists()]
     if not found:
-        known = sorted({p.stem for folder in folders for p in folder.glob("*.toml")})
-        raise BrainyoloError(name_or_path, f"no such {kind} (known: {', '.join(known)})")
+        raise BrainyoloError(name_or_path, f"no such {kind} (known: {', '.join(model_names(folders))})")
     return found[0]
 
 
