@@ -96,6 +96,25 @@ def tiny_converted(tmp_path_factory, tiny_cfg_text):
     return folder / "m.h5", images[:2]
 
 
+STANDALONE = {"steps": 30, "checkpoints": (10,), "threads": 2, "output": "spikes"}
+"""Simulation settings of the standalone tests on :func:`tiny_converted` (one binary for all of them)."""
+
+
+@pytest.fixture(scope="session")
+def _shared_build_cache_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture
+def shared_build_cache(_shared_build_cache_folder, monkeypatch):
+    """The build cache (``BRAINYOLO_CACHE``, for this test) that the standalone tests simulating
+    :func:`tiny_converted` with test_simulation's ``STANDALONE`` settings share, the progress test
+    among them: one compiled binary, whichever runs first. Tests that count compilations of their
+    own networks use their own cache."""
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(_shared_build_cache_folder))
+    return _shared_build_cache_folder
+
+
 @pytest.fixture
 def tiny_model(tmp_path, tiny_cfg_text):
     """(cfg, weights) of the reduced yolov3-tiny with random weights and 3 class names."""

@@ -84,12 +84,17 @@ def test_wrapper_passes_output_renders_progress_and_waits_passively(tmp_path):
 
 
 @pytest.mark.standalone_only
-def test_the_compiled_binary_reports_its_progress(tiny_converted, capfd):
+def test_the_compiled_binary_reports_its_progress(tiny_converted, shared_build_cache, capfd):
+    """(The model and settings of test_simulation's standalone tests: one binary for all of them.)"""
+    from conftest import STANDALONE
+
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     model_path, (image, _) = tiny_converted
-    settings = SimulationSettings(steps=40, device="cpp_standalone", threads=1, build=BuildOptions(output="spikes"))
+    steps = STANDALONE["steps"]
+    settings = SimulationSettings(steps=steps, checkpoints=STANDALONE["checkpoints"], device="cpp_standalone",
+                                  threads=STANDALONE["threads"], build=BuildOptions(output=STANDALONE["output"]))
     with Simulator(model_path, settings, progress=True, progress_every=0) as simulator:
         capfd.readouterr()
         shown = simulator.run(image)
@@ -98,6 +103,6 @@ def test_the_compiled_binary_reports_its_progress(tiny_converted, capfd):
         quiet = simulator.run(image)
         assert capfd.readouterr().err == ""  # progress off: the same binary shows nothing
     # the report at t = 0, then one per report period: every line names the image and counts steps
-    assert err and err[0] == f"{image.name}: 0/40 steps"
-    assert all(line.startswith(f"{image.name}: ") and "/40 steps" in line for line in err)
+    assert err and err[0] == f"{image.name}: 0/{steps} steps"
+    assert all(line.startswith(f"{image.name}: ") and f"/{steps} steps" in line for line in err)
     assert shown.synaptic_events == quiet.synaptic_events > 0
