@@ -123,8 +123,6 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
             assert short[index]["input_events"][-1] == run.images[0].layers[index]["input_events"][0], index
 
 
-
-
 @pytest.fixture
 def build_cache(shared_build_cache):
     """The standalone tests' build cache: shared with the progress test (the same model and settings)."""
