@@ -25,11 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.evaluation import read_ground_truth, score
-from brainyolo.graph import INPUT
 from brainyolo.heads import detect_from_heads
 from brainyolo.images import iterate_letterboxed, list_images
 from brainyolo.modelfile import load_model
-from brainyolo.reference import forward_rule
+from brainyolo.reference import forward
 from brainyolo.spiking.builder import hidden_layers
 
 
@@ -40,20 +39,20 @@ def clipped_forward(graph, lambdas, image: np.ndarray, ceilings: dict[int, float
 
     ``counts`` (optional) collects ``[clipped, total]`` activations per clipped layer.
     """
-    outputs = []
-    for index, layer in enumerate(graph.layers):
-        inputs = [image if i == INPUT else outputs[i] for i in layer.inputs]
-        out = forward_rule(layer, inputs)
+    def clip(index, out):
         ceiling = ceilings.get(index)
-        if ceiling is not None and np.isfinite(ceiling):
-            if counts is not None:
-                tally = counts.setdefault(index, [0, 0])
-                tally[0] += int(np.count_nonzero(np.abs(out) > ceiling))
-                tally[1] += out.size
-            out = np.clip(out, -ceiling, ceiling)
-        outputs.append(out)
-    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
-    return [outputs[i] * np.asarray(lambdas[i], np.float64)[:, None, None] for i in feeding]
+        if ceiling is None or not np.isfinite(ceiling):
+            return out
+        if counts is not None:
+            tally = counts.setdefault(index, [0, 0])
+            tally[0] += int(np.count_nonzero(np.abs(out) > ceiling))
+            tally[1] += out.size
+        return np.clip(out, -ceiling, ceiling)
+
+    outputs = forward(graph, image, dtype=np.float64, after=clip)
+    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]  # a head's output is that layer's map
+    return [outputs[head] * np.asarray(lambdas[i], np.float64)[:, None, None]
+            for head, i in zip(graph.heads(), feeding, strict=True)]
 
 
 def detections_for(graph, lambdas, paths, ceilings, counts=None) -> list[dict]:

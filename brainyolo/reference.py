@@ -111,7 +111,7 @@ def _head_forward(layer, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def forward(graph: Graph, image: np.ndarray, capture: bool = False,
-            dtype=np.float32) -> list[np.ndarray | None]:
+            dtype=np.float32, after=None) -> list[np.ndarray | None]:
     """Run the ANN on one preprocessed image.
 
     Parameters
@@ -124,6 +124,9 @@ def forward(graph: Graph, image: np.ndarray, capture: bool = False,
         and only the heads' outputs are returned.
     dtype : numpy dtype
         Arithmetic precision.
+    after : callable, optional
+        ``after(index, output) -> output``: replaces each layer's output before its readers see it
+        (e.g. clipping it, as ``analysis/rate_ceiling.py`` does).
 
     Returns
     -------
@@ -140,6 +143,8 @@ def forward(graph: Graph, image: np.ndarray, capture: bool = False,
     for index, layer in enumerate(graph.layers):
         inputs = [image if i == INPUT else outputs[i] for i in layer.inputs]
         outputs[index] = forward_rule(layer, inputs)
+        if after is not None:
+            outputs[index] = after(index, outputs[index])
         if not capture:
             for source in layer.inputs:
                 if source != INPUT:
