@@ -758,7 +758,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "tuning images")
     p.add_argument("--trials", type=_positive_int, required=True, help="trials in all (a resumed study counts its "
                                                                        "finished ones)")
-    p.add_argument("--space", default="thresholds", help="comma-separated: thresholds, init, two_phase")
+    p.add_argument("--space", default="thresholds", help="comma-separated: thresholds (per layer) or scale (one v_th "
+                                                        "for all layers), init, two_phase")
     p.add_argument("--pick", choices=("frugal", "accuracy"), default="frugal",
                    help="frugal: fewest events within --keep of the best accuracy; accuracy: the most accurate")
     p.add_argument("--keep", type=float, default=0.98, help="fraction of the best accuracy kept by --pick frugal")

@@ -15,8 +15,9 @@ again with its parameters. The Pareto front is ``pareto.png``, every trial is a 
 ``trials.csv``, and the chosen point is ``params.toml`` (``--params`` format).
 
 Search space (``space``): ``thresholds`` (per hidden layer, ``v_th`` log-uniform in
-:data:`THRESHOLD_RANGE`), ``init`` (one ``v_init`` for all layers in [0, 1]), ``two_phase``
-(neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a fraction of ``v_th``
+:data:`THRESHOLD_RANGE`) or ``scale`` (one ``v_th`` for every hidden layer, in the same range: one
+dimension instead of one per layer, for short studies), ``init`` (one ``v_init`` for all layers in
+[0, 1]), ``two_phase`` (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a fraction of ``v_th``
 and the switch step). Trial 0 is the neuron file's own values (the baseline); the next ones are
 :func:`warm_start` points, then :data:`RANDOM_TRIALS` random ones, then TPE.
 """
@@ -37,14 +38,15 @@ from brainyolo.errors import BrainyoloError
 from brainyolo.inputs import input_kind
 from brainyolo.parameters import ALL, INITIAL, ParameterSettings
 
-SPACES = ("thresholds", "init", "two_phase")
+SPACES = ("thresholds", "scale", "init", "two_phase")
 THRESHOLD_RANGE = (0.5, 2.0)
 """The range of every layer's ``v_th`` (log-uniform), around the normalized default 1: with λ-normalized
 activations mostly in [0, 1], a threshold outside it either floods the network or starves it (random
 per-layer thresholds in [0.25, 4] lost most detections in a first study on yolov3-tiny)."""
 
-WARM_START = (1.5, 2.0)
-"""Uniform thresholds (every layer the same) tried right after the baseline, before the sampler's own."""
+WARM_START = (1.25, 1.5, 2.0)
+"""Uniform thresholds (every layer the same) tried right after the baseline, before the sampler's own
+(1.25: where yolov3-tiny's rate-code ceiling passes 98 % of its ANN, ``analysis/rate_ceiling.py``)."""
 
 RANDOM_TRIALS = 5
 """Random trials before TPE models the objectives (optuna's default is 10)."""
@@ -79,6 +81,9 @@ def check_space(space, neuron, settings: TuneSettings) -> None:
     unknown = [s for s in space if s not in SPACES]
     if unknown or not space:
         raise BrainyoloError(None, f"--space {','.join(space)}: choose from {', '.join(SPACES)}")
+    if {"thresholds", "scale"} <= set(space):
+        raise BrainyoloError(None, f"--space {','.join(space)}: thresholds (per layer) or scale (one for all "
+                                   "layers), not both")
     if "two_phase" in space and not {"v_th_early", "t_switch"} <= set(names):
         raise BrainyoloError(neuron.source or neuron.name, "--space two_phase needs a neuron file with the "
                                                            "shared parameters v_th_early and t_switch "
@@ -94,13 +99,15 @@ def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int) -> Par
     if "thresholds" in space:
         for index in layers:
             entries.append((str(index), "v_th", trial.suggest_float(f"v_th_{index}", *THRESHOLD_RANGE, log=True)))
+    if "scale" in space:
+        entries.append((ALL, "v_th", trial.suggest_float("v_th", *THRESHOLD_RANGE, log=True)))
     if "init" in space:
         entries.append((ALL, INITIAL, trial.suggest_float(INITIAL, 0.0, 1.0)))
     if "two_phase" in space:
         fraction = trial.suggest_float("early_fraction", *EARLY_RANGE, log=True)
         switch = trial.suggest_int("t_switch", 1, max(1, steps))
         for index in layers:
-            v_th = dict((n, v) for s, n, v in entries if s == str(index)).get("v_th", 1.0)
+            v_th = dict((n, v) for s, n, v in entries if s in (ALL, str(index))).get("v_th", 1.0)
             entries.append((str(index), "v_th_early", fraction * v_th))
         entries.append((ALL, "t_switch", switch * 1e-3))  # steps are 1 ms
     return ParameterSettings(tuple(entries))
@@ -109,6 +116,8 @@ def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int) -> Par
 def baseline(layers: list[int], space: tuple[str, ...], steps: int, v_th: float = 1.0, v_init: float = 0.0) -> dict:
     """Optuna parameters of the neuron file's own values (trial 0), or of uniform ``v_th`` and ``v_init``."""
     params = {f"v_th_{index}": v_th for index in layers} if "thresholds" in space else {}
+    if "scale" in space:
+        params["v_th"] = v_th
     if "init" in space:
         params[INITIAL] = v_init
     if "two_phase" in space:
@@ -121,7 +130,7 @@ def warm_start(layers: list[int], space: tuple[str, ...], steps: int) -> list[di
     points = [baseline(layers, space, steps)]
     if "init" in space:
         points.append(baseline(layers, space, steps, v_init=0.5))
-    if "thresholds" in space:
+    if "thresholds" in space or "scale" in space:
         points += [baseline(layers, space, steps, v_th, 0.5 if "init" in space else 0.0) for v_th in WARM_START]
     return points
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from brainyolo.tuning import THRESHOLD_RANGE, pareto_front, pick
+from brainyolo.tuning import THRESHOLD_RANGE, WARM_START, pareto_front, pick, suggest, warm_start
 
 pytestmark = pytest.mark.codegen_independent
 
@@ -24,6 +24,19 @@ def test_pareto_front_and_pick_by_hand():
     assert pick(points, "accuracy", 0.98) == 5
     assert pick(points, "frugal", 0.98) == 1   # >= 0.9408: rows 1, 2, 4, 5; fewest events: 1
     assert pick(points, "frugal", 0.80) == 3
+
+
+def test_scale_space_is_one_threshold_for_every_layer():
+    """--space scale,init,two_phase: one v_th for all layers, the early threshold a fraction of it."""
+    import optuna
+
+    trial = optuna.trial.FixedTrial({"v_th": 1.3, "v_init": 0.25, "early_fraction": 0.5, "t_switch": 7})
+    settings = suggest(trial, [0, 2, 4], ("scale", "init", "two_phase"), steps=20)
+    assert settings.entries == (("all", "v_th", 1.3), ("all", "v_init", 0.25), ("0", "v_th_early", 0.65),
+                                ("2", "v_th_early", 0.65), ("4", "v_th_early", 0.65), ("all", "t_switch", 7e-3))
+    points = warm_start([0, 2, 4], ("scale", "init"), steps=20)
+    assert points[:2] == [{"v_th": 1.0, "v_init": 0.0}, {"v_th": 1.0, "v_init": 0.5}]
+    assert points[2:] == [{"v_th": v, "v_init": 0.5} for v in WARM_START]
 
 
 def _tune(corpus, out, trials, *extra, quiet=True):
@@ -71,6 +84,7 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--space", "thresholds,magic"], "--space thresholds,magic: choose from"),
+    (["--space", "thresholds,scale"], "thresholds (per layer) or scale (one for all layers), not both"),
     (["--space", "two_phase"], "needs a neuron file with the shared parameters v_th_early and t_switch"),
     (["--set", "9.v_th=1"], "layer 9 takes no neuron parameters"),
     (["--neuron", "if_relu", "--set", "all.alpha=0.2"], "'alpha' is not a parameter"),
