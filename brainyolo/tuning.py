@@ -17,8 +17,8 @@ again with its parameters. The Pareto front is ``pareto.png``, every trial is a 
 Search space (``space``): ``thresholds`` (per hidden layer, ``v_th`` log-uniform in
 :data:`THRESHOLD_RANGE`) or ``scale`` (one ``v_th`` for every hidden layer, in the same range: one
 dimension instead of one per layer, for short studies), ``init`` (one ``v_init`` for all layers in
-[0, 1]), ``two_phase`` (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a fraction of ``v_th``
-and the switch step). Trial 0 is the neuron file's own values (the baseline); the next ones are
+[0, 1]), ``two_phase`` (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a
+fraction of ``v_th`` and the switch step). Trial 0 is the neuron file's own values (the baseline); the next ones are
 :func:`warm_start` points, then :data:`RANDOM_TRIALS` random ones, then TPE.
 """
 
