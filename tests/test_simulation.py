@@ -471,6 +471,101 @@ def test_two_phase_image_layer_equals_a_literal_loop(tiny_h5, tmp_path):
     assert 0 < positive.sum() and (positive != one_phase).any()
 
 
+TRACKING = "if_signed_ibt_tracking"
+
+
+def _image_layer_current(model_path, image):
+    from brainyolo.reference import conv2d
+
+    layer = load_model(model_path).normalized_graph().layers[0]
+    current = conv2d(letterbox(load_image(image), 96, 96)[0], layer.weight, layer.bias, layer.stride, layer.pad)
+    return current.astype(np.float64), float(layer.alpha)
+
+
+def test_tracking_neuron_rounds_both_sides_on_the_image_layer(tiny_h5, tmp_path):
+    """Layer 0 (constant current I, v_th 1, V(0) = 0.5): the tracking neuron's net count is leaky(T * I)
+    rounded to the nearest integer on both sides, +floor(T * I + 0.5) spikes for I > 0 and
+    -floor(-alpha * T * I + 0.5) for I < 0; if_signed_ibt rounds only its positive side (its negative
+    count is floor(alpha * (-0.5 - T * I)): the leaky side toward zero)."""
+    model_path, image = tiny_h5
+    steps = 25
+    tracking = _run_counts(model_path, image, tmp_path, "tracking", TRACKING, "0.v_init=0.5", steps)["00"]
+    ibt = _run_counts(model_path, image, tmp_path, "ibt", settings="0.v_init=0.5", steps=steps)["00"]
+    current, alpha = _image_layer_current(model_path, image)
+    leaky = steps * current * np.where(current > 0, 1.0, alpha)
+    clear = np.abs(np.abs(leaky) + 0.5 - np.round(np.abs(leaky) + 0.5)) > 1e-4  # away from a rounding edge
+    up, down = clear & (current > 0) & (current < 1), clear & (current < 0) & (current > -1 / alpha)
+    assert up.sum() > 1000 and down.sum() > 1000
+    np.testing.assert_array_equal(tracking[0][up], np.floor(leaky[up] + 0.5))
+    np.testing.assert_array_equal(tracking[1][up], 0)
+    np.testing.assert_array_equal(tracking[1][down], np.floor(-leaky[down] + 0.5))
+    np.testing.assert_array_equal(tracking[0][down], 0)
+    truncated = (-0.5 - steps * current) * alpha  # if_signed_ibt: V(0) 0.5 to the threshold -1 / alpha
+    edge_free = down & (np.abs(truncated - np.round(truncated)) > 1e-4)
+    np.testing.assert_array_equal(ibt[1][edge_free], np.maximum(np.floor(truncated[edge_free]), 0))
+    assert (tracking[1][down] > ibt[1][down]).sum() > 100  # the leaky side rounded instead of truncated
+    np.testing.assert_array_equal(tracking[0][up], ibt[0][up])
+
+
+def test_tracking_neuron_with_v_init_0_is_if_signed_ibt_for_a_constant_input(tiny_h5, tmp_path):
+    """V(0) = 0 rounds toward zero on both sides: for a constant input (the image layer) the tracking
+    neuron fires exactly the spikes of if_signed_ibt; deeper layers, whose inputs change, differ."""
+    model_path, image = tiny_h5
+    tracking = _run_counts(model_path, image, tmp_path, "tracking", TRACKING, steps=20)
+    ibt = _run_counts(model_path, image, tmp_path, "ibt", steps=20)
+    for x, y in zip(tracking["00"], ibt["00"], strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert tracking["00"][1].sum() > 0
+    assert any(not np.array_equal(tracking[name][k], ibt[name][k]) for name in tracking for k in (0, 1))
+
+
+def _tracking_port(drive, v_init, hysteresis, alpha=0.1):
+    """A literal port of if_signed_ibt_tracking (v_th 1): the net count after every step."""
+    s, q, last, counts = 0.0, 0, 0, []
+    for value in drive:
+        s += value
+        owed = s * (1.0 if s > 0 else alpha) - q
+        if owed >= 1 - v_init + hysteresis * (last < 0):
+            q, last = q + 1, 1
+        elif owed <= -(0.5 + abs(v_init - 0.5) + hysteresis * (last > 0)):
+            q, last = q - 1, -1
+        counts.append(q)
+    return counts
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.5])
+def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
+    """The neuron file alone, one neuron, V(0) = 0.5: +0.32 per step for 10 steps, then -0.32 for 40
+    (no partial sum sits on a rounding edge). Without hysteresis the net count after every step is
+    round(leaky(s)) of the input s integrated so far: up to 3, back through 0, down to -1 on the leaky
+    side; with it, a spike against the previous one's sign waits for ``hysteresis`` more. Both equal a
+    literal port of the rule."""
+    import brian2
+
+    from brainyolo.neurons import load_neuron_model, neuron_group
+    from brainyolo.spiking.builder import with_spike_counters
+
+    drive = np.r_[np.full(10, 0.32), np.full(40, -0.32)]
+    brian2.start_scope()
+    group = neuron_group(with_spike_counters(load_neuron_model(TRACKING)), 1, name="tracking_check*",
+                         v_init=0.5, hysteresis=hysteresis)
+    group.v = 0.5
+    net = brian2.Network(group)
+    counts = []
+    for value in drive:
+        group.I = value
+        net.run(1 * brian2.ms)
+        counts.append(int(group.positive_count[0]) - int(group.negative_count[0]))
+    assert counts == _tracking_port(drive, 0.5, hysteresis)
+    s = np.cumsum(drive)
+    rounded = list(np.floor(np.where(s > 0, s, 0.1 * s) + 0.5).astype(int))
+    assert max(counts) == 3 and counts[-1] == -1
+    if hysteresis == 0:
+        assert counts == rounded
+    else:  # the way down lags: 3 -> 2 only at s <= 2 (owed <= -1), where rounding turns at s < 2.5
+        assert counts != rounded and counts.index(2, 10) > rounded.index(2, 10)
+
+
 def _first_input_steps(run_dir, model_path, steps):
     """Per output layer, the first recorded step whose V is not the bias alone (t * b~), and the bias check."""
     graph = load_model(model_path).normalized_graph()

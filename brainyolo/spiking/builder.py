@@ -204,6 +204,8 @@ class SpikingNetwork:
             for name, value in layer_values.items():
                 if name == INITIAL:
                     inputs[group.v] = value * layer_values.get("v_th", 1.0)
+                    if INITIAL in group.variables:  # a neuron file that reads its own V(0)
+                        inputs[getattr(group, INITIAL)] = brian2.Quantity(value)
                 elif name in COMMON_PARAMETERS:  # the connections into the layer hold them (built: the defaults)
                     if value == COMMON_PARAMETERS[name]:
                         continue
