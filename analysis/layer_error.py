@@ -19,7 +19,7 @@ steps: the network is deterministic, so the first ``T0`` steps are equal), which
 read-out sees. The output layers (integrate-only) are read as the decoder reads them.
 
     python analysis/layer_error.py MODEL.h5 --images DIR [--count N] --steps T [--from T0]
-        [--params FILE] [--schedule same-step] [--norm channel] [--threads 1]
+        [--params FILE] [--schedule same-step] [--norm channel] [--threads 1] [--save NPZ]
 
 Read-only apart from the build cache: prints one row per layer, errors as fractions of the ANN
 activation's RMS.
@@ -118,6 +118,8 @@ def main(argv=None) -> int:
     parser.add_argument("--schedule", default="same-step", choices=("same-step", "delayed"))
     parser.add_argument("--norm", default="channel")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--save", default=None, metavar="NPZ",
+                        help="also write each layer's per-channel mean local error (key: the layer index)")
     args = parser.parse_args(argv)
     if not 0 <= args.start < args.steps:
         parser.error("--from must be in [0, --steps)")
@@ -156,6 +158,8 @@ def main(argv=None) -> int:
             decoded[index] = estimate_activation(accumulated, [window], graph.layers[index].bias, delay)[0]
         image, _ = letterbox(load_image(result.path), width, height)
         compare(graph, image, rates, decoded, tallies)
+    if args.save:
+        np.savez(args.save, **{str(i): t.local_sum / t.local_count for i, t in tallies.items()})
     print(f"{args.model}: {len(paths)} images of {args.images}, steps ({args.start}, {args.steps}], "
           f"{args.neuron}, {schedule}, params {args.params or 'defaults'}")
     print("layer kind      shape            act_rms   total   local  chan_mean  mean   neg%  mean_from_neg")

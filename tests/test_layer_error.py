@@ -85,3 +85,34 @@ def test_window_rates_from_differenced_counts(layer_error):
     whole = layer_error.spiking_values(None, counts, values, 40, set(), None)[3]
     np.testing.assert_allclose(whole[:, 0, 0], [8 * 1.5 / 40, 8 / 40])
     assert layer_error.spiking_values(None, counts, values, 40, {3}, None) == {}
+
+
+@pytest.fixture(scope="module")
+def bias_correction():
+    path = Path(__file__).resolve().parent.parent / "analysis" / "bias_correction.py"
+    spec = importlib.util.spec_from_file_location("bias_correction", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bias_correction_moves_normalized_biases_by_the_mean_error(bias_correction, tiny_converted, tmp_path):
+    """The normalized bias of each corrected hidden layer moves by -scale * its error; everything else stays."""
+    from brainyolo.errors import BrainyoloError
+    from brainyolo.modelfile import save_model
+
+    model = load_model(tiny_converted[0])
+    hidden = hidden_layers(model.graph)
+    rng = np.random.default_rng(3)
+    errors = {i: rng.normal(0, 0.05, model.graph.layers[i].bias.shape) for i in hidden[:2]}
+    save_model(bias_correction.corrected(model, errors, 0.5, "errors.npz"), tmp_path / "corrected.h5")
+    before, after = model.normalized_graph(), load_model(tmp_path / "corrected.h5").normalized_graph()
+    for index, (a, b) in enumerate(zip(before.layers, after.layers, strict=True)):
+        if not isinstance(a, Conv):
+            continue
+        np.testing.assert_array_equal(a.weight, b.weight)
+        shift = -0.5 * errors[index] if index in errors else 0.0
+        np.testing.assert_allclose(b.bias, a.bias + shift, atol=1e-6, err_msg=str(index))
+    assert load_model(tmp_path / "corrected.h5").provenance["bias_correction"] == "errors.npz"
+    with pytest.raises(BrainyoloError, match="channels"):
+        bias_correction.corrected(model, {hidden[0]: np.zeros(3)})
