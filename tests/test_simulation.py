@@ -519,6 +519,27 @@ def test_tracking_neuron_with_v_init_0_is_if_signed_ibt_for_a_constant_input(tin
     assert any(not np.array_equal(tracking[name][k], ibt[name][k]) for name in tracking for k in (0, 1))
 
 
+@pytest.mark.standalone_only
+def test_tracking_neuron_reads_v_init_through_run_args(tiny_h5, tmp_path, build_cache):
+    """A neuron file that reads its own v_init gets the run's value in the compiled binary too: the
+    C++ run with V(0) = 0.5 and hysteresis 0.5 until step 10 gives the runtime network's spikes, and
+    V(0) = 0.5 changes them (the negative side rounds)."""
+    from brainyolo.parameters import parse_setting
+
+    model_path, image = tiny_h5
+    changed = parse_setting("all.v_init=0.5") + parse_setting("all.hysteresis=0.5") + parse_setting(
+        "all.t_hysteresis=10*ms")
+    counts = {}
+    for device, parameters in (("cpp_standalone", changed), ("runtime", changed), ("zero", None)):
+        settings = SimulationSettings(steps=20, device="runtime" if device == "zero" else device, threads=1,
+                                      parameters=parameters or SimulationSettings().parameters,
+                                      build=BuildOptions(neuron=TRACKING))
+        simulate(model_path, [image], settings, tmp_path / device, progress=False)
+        counts[device] = _counts(tmp_path / device / "recordings.h5")
+    _assert_same_counts(counts["cpp_standalone"], counts["runtime"])
+    assert counts["runtime"]["00"][1].sum() > counts["zero"]["00"][1].sum()
+
+
 def _tracking_port(drive, v_init, hysteresis, alpha=0.1):
     """A literal port of if_signed_ibt_tracking (v_th 1): the net count after every step."""
     s, q, last, counts = 0.0, 0, 0, []
