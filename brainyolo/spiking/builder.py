@@ -189,7 +189,8 @@ class SpikingNetwork:
 
         ``values`` (:func:`brainyolo.parameters.resolve`) gives every hidden layer's shared
         variables and ``v_init``, and every convolution's synapse parameters; the initial membrane
-        becomes ``v_init * v_th``, every weight-shared convolution scales its input channels by their
+        becomes ``v_init * v_th`` (and a neuron file that declares ``v_init`` itself gets its value),
+        every weight-shared convolution scales its input channels by their
         source layers' thresholds (a spike stands for ``v_th`` of its input) and by ``1 / release``
         of its target layer (a transmitted spike carries ``w / p``), and takes its target layer's
         ``delay``, ``release`` and ``seed`` (where they differ from the built defaults).
