@@ -78,7 +78,7 @@ class LayerTally:
                 "mean_on_negative": self.negative[0] / self.n / rms}
 
 
-def spiking_values(graph, data: dict, values: list[np.ndarray], window: int, outputs: set[int],
+def spiking_values(data: dict, values: list[np.ndarray], window: int, outputs: set[int],
                    earlier: dict | None) -> dict[int, np.ndarray]:
     """Per spiking layer, the value its spikes carried per step over the window (counts differenced)."""
     rates = {}
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     _, height, width = graph.input_shape
     for k, result in enumerate(runs[args.steps]):
         earlier = runs[args.start][k].data if args.start else None
-        rates = spiking_values(graph, result.data, values, window, outputs, earlier)
+        rates = spiking_values(result.data, values, window, outputs, earlier)
         decoded = {}
         for index in outputs:
             accumulated = result.data["output"][index]["v"][-1:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import signal
@@ -19,6 +20,15 @@ YOLOV3_TINY = SHARED / "models" / "yolov3-tiny"
 CFG_DIR = SHARED / "models" / "cfg"
 VAL = SHARED / "data" / "coco-val2017-first128"
 TRAIN = SHARED / "data" / "coco-train2017-first128"
+
+def analysis_script(name: str):
+    """The module of ``analysis/NAME.py`` (the analysis scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "analysis" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 needs_shared = pytest.mark.skipif(not (YOLOV3_TINY / "yolov3-tiny.weights").exists(),
                                   reason="../shared (real models and data) is not beside the checkout")

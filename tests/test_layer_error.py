@@ -5,11 +5,9 @@ per-channel offset (all local, all in the channel mean, nothing upstream), hand-
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import analysis_script
 
 from brainyolo.graph import Conv, MaxPool
 from brainyolo.images import letterbox, load_image
@@ -22,11 +20,7 @@ pytestmark = pytest.mark.codegen_independent
 
 @pytest.fixture(scope="module")
 def layer_error():
-    path = Path(__file__).resolve().parent.parent / "analysis" / "layer_error.py"
-    spec = importlib.util.spec_from_file_location("layer_error", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return analysis_script("layer_error")
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +74,16 @@ def test_window_rates_from_differenced_counts(layer_error):
     earlier = {"layers": {3: {"positive_count": np.full((2, 1, 1), 4, np.int32),
                               "negative_count": np.full((2, 1, 1), 1, np.int32)}}}
     values = {3: np.array([1.5, 1.0])}
-    rates = layer_error.spiking_values(None, counts, values, 20, set(), earlier)[3]
+    rates = layer_error.spiking_values(counts, values, 20, set(), earlier)[3]
     np.testing.assert_allclose(rates[:, 0, 0], [(8 - 3) * 1.5 / 20, (8 - 3) * 1.0 / 20])
-    whole = layer_error.spiking_values(None, counts, values, 40, set(), None)[3]
+    whole = layer_error.spiking_values(counts, values, 40, set(), None)[3]
     np.testing.assert_allclose(whole[:, 0, 0], [8 * 1.5 / 40, 8 / 40])
-    assert layer_error.spiking_values(None, counts, values, 40, {3}, None) == {}
+    assert layer_error.spiking_values(counts, values, 40, {3}, None) == {}
 
 
 @pytest.fixture(scope="module")
 def bias_correction():
-    path = Path(__file__).resolve().parent.parent / "analysis" / "bias_correction.py"
-    spec = importlib.util.spec_from_file_location("bias_correction", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return analysis_script("bias_correction")
 
 
 def test_bias_correction_moves_normalized_biases_by_the_mean_error(bias_correction, tiny_converted, tmp_path):

@@ -4,11 +4,9 @@ first layer's activations above the ceiling, and a ceiling above every activatio
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import analysis_script
 
 from brainyolo.images import letterbox, load_image
 from brainyolo.modelfile import load_model
@@ -20,11 +18,7 @@ pytestmark = pytest.mark.codegen_independent
 
 @pytest.fixture(scope="module")
 def rate_ceiling():
-    path = Path(__file__).resolve().parent.parent / "analysis" / "rate_ceiling.py"
-    spec = importlib.util.spec_from_file_location("rate_ceiling", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return analysis_script("rate_ceiling")
 
 
 @pytest.fixture(scope="module")
