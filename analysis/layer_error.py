@@ -21,8 +21,8 @@ read-out sees. The output layers (integrate-only) are read as the decoder reads 
     python analysis/layer_error.py MODEL.h5 --images DIR [--count N] --steps T [--from T0]
         [--params FILE] [--schedule same-step] [--norm channel] [--threads 1] [--save NPZ]
 
-Read-only apart from the build cache: prints one row per layer, errors as fractions of the ANN
-activation's RMS.
+Read-only apart from the build cache: prints the synaptic events per image and one row per layer,
+errors as fractions of the ANN activation's RMS.
 """
 
 from __future__ import annotations
@@ -162,6 +162,8 @@ def main(argv=None) -> int:
         np.savez(args.save, **{str(i): t.local_sum / t.local_count for i, t in tallies.items()})
     print(f"{args.model}: {len(paths)} images of {args.images}, steps ({args.start}, {args.steps}], "
           f"{args.neuron}, {schedule}, params {args.params or 'defaults'}")
+    events = [r.synaptic_events for r in runs[args.steps]]
+    print(f"synaptic events per image at {args.steps} steps: {np.mean(events):.3g}")
     print("layer kind      shape            act_rms   total   local  chan_mean  mean   neg%  mean_from_neg")
     for index in sorted(tallies):
         r = tallies[index].row()

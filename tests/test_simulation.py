@@ -540,7 +540,7 @@ def test_tracking_neuron_reads_v_init_through_run_args(tiny_h5, tmp_path, build_
     assert counts["runtime"]["00"][1].sum() > counts["zero"]["00"][1].sum()
 
 
-def _tracking_port(drive, v_init, hysteresis, alpha=0.1):
+def _tracking_port(drive, v_init, hysteresis, alpha=0.1, hold_positive=0):
     """A literal port of if_signed_ibt_tracking (v_th 1): the net count after every step."""
     s, q, last, counts = 0.0, 0, 0, []
     for value in drive:
@@ -548,7 +548,7 @@ def _tracking_port(drive, v_init, hysteresis, alpha=0.1):
         owed = s * (1.0 if s > 0 else alpha) - q
         if owed >= 1 - v_init + hysteresis * (last < 0):
             q, last = q + 1, 1
-        elif owed <= -(0.5 + abs(v_init - 0.5) + hysteresis * (last > 0)):
+        elif owed <= -(0.5 + abs(v_init - 0.5) + hysteresis * (last > 0)) and (not hold_positive or s < 0 or q <= 0):
             q, last = q - 1, -1
         counts.append(q)
     return counts
@@ -585,6 +585,38 @@ def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
         assert counts == rounded
     else:  # the way down lags: 3 -> 2 only at s <= 2 (owed <= -1), where rounding turns at s < 2.5
         assert counts != rounded and counts.index(2, 10) > rounded.index(2, 10)
+
+
+def test_tracking_neuron_holding_positive_spikes_takes_them_back_only_below_zero():
+    """hold_positive = 1, one neuron, V(0) = 0.5: the input climbs to 2.88 (3 spikes), swings down to
+    1.28 and back to 2.56 (the free neuron takes one spike back and re-emits it: a +1/-1 pair; the
+    holding one keeps its 3, as if_signed_ibt's positive side would), then falls to -11.2: below zero
+    both take everything back and round the leaky side, -1 = round(-1.12). Both equal the port."""
+    import brian2
+
+    from brainyolo.neurons import load_neuron_model, neuron_group
+    from brainyolo.spiking.builder import with_spike_counters
+
+    drive = np.r_[np.full(9, 0.32), np.full(5, -0.32), np.full(4, 0.32), np.full(43, -0.32)]
+    counts = {}
+    for hold in (0, 1):
+        brian2.start_scope()
+        group = neuron_group(with_spike_counters(load_neuron_model(TRACKING)), 1, name="tracking_hold*",
+                             v_init=0.5, hold_positive=hold)
+        group.v = 0.5
+        net = brian2.Network(group)
+        counts[hold], spikes = [], 0
+        for value in drive:
+            group.I = value
+            net.run(1 * brian2.ms)
+            counts[hold].append(int(group.positive_count[0]) - int(group.negative_count[0]))
+            spikes = int(group.positive_count[0]) + int(group.negative_count[0])
+        assert counts[hold] == _tracking_port(drive, 0.5, 0.0, hold_positive=hold)
+        counts[hold] = (counts[hold], spikes)
+    free, held = counts[0][0], counts[1][0]
+    assert min(free[9:18]) == 1 and max(free[9:18]) == 3 and min(held[9:18]) == 3  # the swing: held keeps 3
+    assert free[-1] == held[-1] == -1
+    assert counts[1][1] < counts[0][1]  # no +1/-1 pairs on the positive side
 
 
 def _first_input_steps(run_dir, model_path, steps):
