@@ -90,6 +90,24 @@ def test_resolve_checks_layer_name_units_and_range(graph):
             resolve(parse_setting(text), model, hidden_layers(graph), defaults)
 
 
+@pytest.mark.parametrize("name", ["yolov3-tiny-64", "yolov3-tiny-64-v_th2"])
+def test_shipped_64_step_parameters_resolve_for_the_tracking_neuron(graph, name):
+    """The 64-step points are for if_signed_ibt_tracking (hold_positive is its parameter alone): they
+    resolve there, every hidden layer holding its positive spikes at the file's v_th, and are refused by
+    if_signed_ibt with one error naming the file."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "runs" / f"{name}.toml"
+    settings = read_parameter_file(path)
+    model = load_neuron_model("if_signed_ibt_tracking")
+    values = resolve(settings, model, hidden_layers(graph), parameter_defaults(graph, model), path)
+    v_th = 2.5 if name == "yolov3-tiny-64" else 2.0
+    assert all(v == {**v, "v_th": v_th, "v_init": 0.5, "hold_positive": 1.0} for v in values.values())
+    ibt = load_neuron_model("if_signed_ibt")
+    with pytest.raises(BrainyoloError, match=f"{name}.toml.*'hold_positive' is not a parameter"):
+        resolve(settings, ibt, hidden_layers(graph), parameter_defaults(graph, ibt), path)
+
+
 def test_spike_values_follow_sources_through_pool_and_route(graph):
     values = spike_values(graph, {0: 0.5, 2: 0.25})
     np.testing.assert_array_equal(values[1], np.full(4, 0.5))  # max-pool passes layer 0's value on
