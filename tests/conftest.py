@@ -21,6 +21,7 @@ CFG_DIR = SHARED / "models" / "cfg"
 VAL = SHARED / "data" / "coco-val2017-first128"
 TRAIN = SHARED / "data" / "coco-train2017-first128"
 
+
 def analysis_script(name: str):
     """The module of ``analysis/NAME.py`` (the analysis scripts are not a package)."""
     path = Path(__file__).resolve().parents[1] / "analysis" / f"{name}.py"

@@ -554,22 +554,17 @@ def _tracking_port(drive, v_init, hysteresis, alpha=0.1, hold_positive=0):
     return counts
 
 
-@pytest.mark.parametrize("hysteresis", [0.0, 0.5])
-def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
-    """The neuron file alone, one neuron, V(0) = 0.5: +0.32 per step for 10 steps, then -0.32 for 40
-    (no partial sum sits on a rounding edge). Without hysteresis the net count after every step is
-    round(leaky(s)) of the input s integrated so far: up to 3, back through 0, down to -1 on the leaky
-    side; with it, a spike against the previous one's sign waits for ``hysteresis`` more. Both equal a
-    literal port of the rule."""
+def _drive_tracking_neuron(drive, **parameters):
+    """The neuron file alone in Brian2's runtime, one neuron, V(0) = 0.5: ``drive`` as its input current,
+    one step each; the net count after every step and the spikes of both signs at the end."""
     import brian2
 
     from brainyolo.neurons import load_neuron_model, neuron_group
     from brainyolo.spiking.builder import with_spike_counters
 
-    drive = np.r_[np.full(10, 0.32), np.full(40, -0.32)]
     brian2.start_scope()
     group = neuron_group(with_spike_counters(load_neuron_model(TRACKING)), 1, name="tracking_check*",
-                         v_init=0.5, hysteresis=hysteresis)
+                         v_init=0.5, **parameters)
     group.v = 0.5
     net = brian2.Network(group)
     counts = []
@@ -577,6 +572,18 @@ def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
         group.I = value
         net.run(1 * brian2.ms)
         counts.append(int(group.positive_count[0]) - int(group.negative_count[0]))
+    return counts, int(group.positive_count[0]) + int(group.negative_count[0])
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.5])
+def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
+    """The neuron file alone, one neuron, V(0) = 0.5: +0.32 per step for 10 steps, then -0.32 for 40
+    (no partial sum sits on a rounding edge). Without hysteresis the net count after every step is
+    round(leaky(s)) of the input s integrated so far: up to 3, back through 0, down to -1 on the leaky
+    side; with it, a spike against the previous one's sign waits for ``hysteresis`` more. Both equal a
+    literal port of the rule."""
+    drive = np.r_[np.full(10, 0.32), np.full(40, -0.32)]
+    counts, _ = _drive_tracking_neuron(drive, hysteresis=hysteresis)
     assert counts == _tracking_port(drive, 0.5, hysteresis)
     s = np.cumsum(drive)
     rounded = list(np.floor(np.where(s > 0, s, 0.1 * s) + 0.5).astype(int))
@@ -592,31 +599,13 @@ def test_tracking_neuron_holding_positive_spikes_takes_them_back_only_below_zero
     1.28 and back to 2.56 (the free neuron takes one spike back and re-emits it: a +1/-1 pair; the
     holding one keeps its 3, as if_signed_ibt's positive side would), then falls to -11.2: below zero
     both take everything back and round the leaky side, -1 = round(-1.12). Both equal the port."""
-    import brian2
-
-    from brainyolo.neurons import load_neuron_model, neuron_group
-    from brainyolo.spiking.builder import with_spike_counters
-
     drive = np.r_[np.full(9, 0.32), np.full(5, -0.32), np.full(4, 0.32), np.full(43, -0.32)]
-    counts = {}
-    for hold in (0, 1):
-        brian2.start_scope()
-        group = neuron_group(with_spike_counters(load_neuron_model(TRACKING)), 1, name="tracking_hold*",
-                             v_init=0.5, hold_positive=hold)
-        group.v = 0.5
-        net = brian2.Network(group)
-        counts[hold], spikes = [], 0
-        for value in drive:
-            group.I = value
-            net.run(1 * brian2.ms)
-            counts[hold].append(int(group.positive_count[0]) - int(group.negative_count[0]))
-            spikes = int(group.positive_count[0]) + int(group.negative_count[0])
-        assert counts[hold] == _tracking_port(drive, 0.5, 0.0, hold_positive=hold)
-        counts[hold] = (counts[hold], spikes)
-    free, held = counts[0][0], counts[1][0]
+    (free, free_spikes), (held, held_spikes) = (_drive_tracking_neuron(drive, hold_positive=h) for h in (0, 1))
+    assert free == _tracking_port(drive, 0.5, 0.0, hold_positive=0)
+    assert held == _tracking_port(drive, 0.5, 0.0, hold_positive=1)
     assert min(free[9:18]) == 1 and max(free[9:18]) == 3 and min(held[9:18]) == 3  # the swing: held keeps 3
     assert free[-1] == held[-1] == -1
-    assert counts[1][1] < counts[0][1]  # no +1/-1 pairs on the positive side
+    assert held_spikes < free_spikes  # no +1/-1 pairs on the positive side
 
 
 def _first_input_steps(run_dir, model_path, steps):
