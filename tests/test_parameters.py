@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import run_cli
@@ -90,18 +92,15 @@ def test_resolve_checks_layer_name_units_and_range(graph):
             resolve(parse_setting(text), model, hidden_layers(graph), defaults)
 
 
-@pytest.mark.parametrize("name", ["yolov3-tiny-64", "yolov3-tiny-64-v_th2"])
-def test_shipped_64_step_parameters_resolve_for_the_tracking_neuron(graph, name):
+@pytest.mark.parametrize(("name", "v_th"), [("yolov3-tiny-64", 2.5), ("yolov3-tiny-64-v_th2", 2.0)])
+def test_shipped_64_step_parameters_resolve_for_the_tracking_neuron(graph, name, v_th):
     """The 64-step points are for if_signed_ibt_tracking (hold_positive is its parameter alone): they
     resolve there, every hidden layer holding its positive spikes at the file's v_th, and are refused by
     if_signed_ibt with one error naming the file."""
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[1] / "runs" / f"{name}.toml"
     settings = read_parameter_file(path)
     model = load_neuron_model("if_signed_ibt_tracking")
     values = resolve(settings, model, hidden_layers(graph), parameter_defaults(graph, model), path)
-    v_th = 2.5 if name == "yolov3-tiny-64" else 2.0
     assert all(v == {**v, "v_th": v_th, "v_init": 0.5, "hold_positive": 1.0} for v in values.values())
     ibt = load_neuron_model("if_signed_ibt")
     with pytest.raises(BrainyoloError, match=f"{name}.toml.*'hold_positive' is not a parameter"):
