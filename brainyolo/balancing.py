@@ -1,0 +1,128 @@
+"""Threshold balancing from the ANN alone: per-layer thresholds that spend synaptic events where they
+buy accuracy.
+
+After ``T`` steps a spiking layer with threshold ``v`` carries its activation on a grid of ``v / T``
+(a spike stands for ``v`` of its input): the rounding error grows with ``v``, the spikes (and the
+synaptic events they cause downstream) shrink with ``1 / v``. Layers differ in both: a spike of
+layer 10 reaches 3·3·1024 targets through max-pool 11, one of layer 0 only 3·3·32, and an error in
+a deep layer reaches the heads less diluted than one in the first. This module models a short run
+of the holding tracking neuron (``if_signed_ibt_tracking``, ``hold_positive = 1``, V(0) = v/2) as
+its ANN with every hidden convolution's output rounded to that grid (:func:`quantize`), and from it
+
+* ``C_l``: the events per image layer ``l``'s spikes cause at threshold 1 (:func:`synaptic_events`;
+  at threshold ``v`` they are ``C_l / v``), and
+* ``e_l``: the detection error per squared grid step when only layer ``l`` is rounded
+  (:func:`detection_error`),
+
+and chooses the thresholds that minimize the modelled error ``sum_l e_l v_l^2`` for a given event
+budget ``sum_l C_l / v_l`` (:func:`balance`): ``v_l ∝ (C_l / e_l)^(1/3)`` (Lagrange), clipped to
+``[low, high]``. ``analysis/threshold_balance.py`` measures ``C`` and ``e`` on tuning images and
+writes the result as a ``--params`` file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brainyolo.graph import INPUT, Conv, Graph
+from brainyolo.heads import sigmoid
+from brainyolo.reference import conv2d
+
+
+def quantize(values: np.ndarray, v_th: float, steps: int) -> np.ndarray:
+    """The value a holding tracking neuron with V(0) = ``v_th``/2 carries after ``steps`` steps of a
+    constant normalized input ``values``: the nearest multiple of ``v_th / steps`` (halves rounded
+    away from zero, as the neuron does on both sides), at most one spike per step either way
+    (``|value| <= v_th``)."""
+    counts = np.minimum(np.floor(np.abs(values) * (steps / v_th) + 0.5), steps)
+    return np.copysign(counts, values) * (v_th / steps)
+
+
+def channel_owners(graph: Graph, hidden: list[int]) -> list[np.ndarray]:
+    """Per layer, for each output channel, the hidden convolution whose threshold its spikes carry
+    (max-pools and relays pass their input's on, a route concatenates them: the builder's own
+    propagation, :func:`brainyolo.spiking.builder.spike_values`, of the layer index); -1 where none
+    does (the image, the integrate-only output layers, heads)."""
+    from brainyolo.spiking.builder import spike_values
+
+    return [np.rint(values).astype(int) for values in spike_values(graph, {i: float(i) for i in hidden}, -1.0)]
+
+
+def synaptic_events(graph: Graph, outputs: list[np.ndarray], owners: list[np.ndarray],
+                    thresholds: dict[int, float], steps: int) -> dict[int, float]:
+    """Synaptic events of one image over ``steps`` steps, by the hidden layer whose spikes cause them.
+
+    ``outputs`` are the (normalized, quantized or not) layer outputs of the image; a neuron of a
+    convolution's input whose owner has threshold ``v`` makes ``|value| · steps / v`` net spikes, each
+    reaching every filter at every output position whose window holds it (borders and strides
+    counted exactly). Only convolutions' inputs count, as in the recordings' ``input_events``.
+    """
+    events = dict.fromkeys(thresholds, 0.0)
+    for layer in graph.layers:
+        if not isinstance(layer, Conv) or layer.inputs[0] == INPUT:
+            continue
+        source = layer.inputs[0]
+        filters, _, k, _ = layer.weight.shape
+        window = np.ones((1, 1, k, k))
+        for owner in np.unique(owners[source]):
+            if owner >= 0:
+                spikes = np.abs(outputs[source][owners[source] == owner]).sum(axis=0) * steps / thresholds[int(owner)]
+                reached = conv2d(spikes[None].astype(np.float64), window, np.zeros(1), layer.stride, layer.pad)
+                events[int(owner)] += float(filters * reached.sum())
+    return events
+
+
+def detection_error(reference: list[np.ndarray], maps: list[np.ndarray], anchors: list[int]) -> float:
+    """How far YOLO head maps are from ``reference``, weighted as a detector reads them.
+
+    Per anchor and cell: the squared change of the objectness probability, plus, weighted by the
+    reference's objectness, those of the box offsets (sigmoids), the box sizes (log scale) and the
+    class probabilities. Summed over cells and anchors of every head.
+    """
+    total = 0.0
+    for ref, new, n in zip(reference, maps, anchors, strict=True):
+        p = np.asarray(ref, np.float64).reshape(n, -1, *ref.shape[1:])
+        q = np.asarray(new, np.float64).reshape(n, -1, *new.shape[1:])
+        objectness = sigmoid(p[:, 4])
+        weighted = ((sigmoid(p[:, :2]) - sigmoid(q[:, :2])) ** 2).sum(axis=1) \
+            + ((p[:, 2:4] - q[:, 2:4]) ** 2).sum(axis=1) \
+            + ((sigmoid(p[:, 5:]) - sigmoid(q[:, 5:])) ** 2).sum(axis=1)
+        total += float(((objectness - sigmoid(q[:, 4])) ** 2 + objectness * weighted).sum())
+    return total
+
+
+def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float,
+            low: float = 1.0, high: float = 8.0) -> dict[int, float]:
+    """Thresholds minimizing ``sum e_l v_l²`` subject to ``sum C_l / v_l = budget``, ``low <= v_l <= high``.
+
+    Without the bounds the optimum is ``v_l = κ (C_l / e_l)^(1/3)`` (Lagrange: ``2 e_l v_l = μ C_l /
+    v_l²``); with them, the same with every ``v_l`` clipped, ``κ`` found by bisection (the events
+    fall monotonically as ``κ`` grows). A layer without measured error (``e_l = 0``) gets ``high``.
+
+    Raises
+    ------
+    ValueError
+        When the budget cannot be met inside the bounds, or an input is not positive.
+    """
+    layers = sorted(cost)
+    c = np.array([cost[i] for i in layers], float)
+    e = np.array([sensitivity[i] for i in layers], float)
+    if budget <= 0 or np.any(c <= 0) or np.any(e < 0) or not 0 < low <= high:
+        raise ValueError("costs and the budget must be positive, errors not negative, 0 < low <= high")
+    ratio = np.where(e > 0, np.cbrt(c / np.where(e > 0, e, 1.0)), np.inf)
+
+    def thresholds(kappa: float) -> np.ndarray:
+        return np.clip(kappa * ratio, low, high)
+
+    def events(kappa: float) -> float:
+        return float(np.sum(c / thresholds(kappa)))
+
+    if not np.sum(c) / high <= budget <= np.sum(c) / low:
+        raise ValueError(f"an event budget of {budget:.4g} is outside what thresholds in [{low}, {high}] "
+                         f"give ({np.sum(c) / high:.4g} … {np.sum(c) / low:.4g})")
+    finite = ratio[np.isfinite(ratio)]
+    lo_k, hi_k = (low / finite.max(), high / finite.min()) if finite.size else (1.0, 1.0)
+    for _ in range(200):
+        mid = 0.5 * (lo_k + hi_k)
+        lo_k, hi_k = (mid, hi_k) if events(mid) > budget else (lo_k, mid)
+    return {i: float(v) for i, v in zip(layers, thresholds(hi_k), strict=True)}

@@ -1,0 +1,154 @@
+"""Threshold balancing (brainyolo.balancing) against hand-computed cases and brute-force counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import analysis_script
+
+from brainyolo.balancing import balance, channel_owners, detection_error, quantize, synaptic_events
+from brainyolo.graph import INPUT, Conv
+from brainyolo.images import letterbox, load_image
+from brainyolo.modelfile import load_model
+from brainyolo.reference import forward
+from brainyolo.spiking.builder import hidden_layers
+
+pytestmark = pytest.mark.codegen_independent
+
+
+def test_quantize_rounds_to_the_nearest_spike_count_on_both_sides():
+    """v_th 2.5, 64 steps: a spike carries 2.5/64 = 0.0390625 on average; halves go away from zero (the
+    tracking neuron's floor(|x| T / v + 1/2) on both sides), at most one spike per step."""
+    grid = 2.5 / 64
+    values = np.array([0.3, -0.3, 0.5 * grid, -0.5 * grid, 0.49 * grid, 5.0, -5.0, 0.0])
+    expected = np.array([8, -8, 1, -1, 0, 64, -64, 0]) * grid  # 0.3 / grid = 7.68
+    np.testing.assert_array_equal(quantize(values, 2.5, 64), expected)
+
+
+def test_balance_is_the_hand_computed_lagrange_optimum():
+    """C = (8, 1), e = (1, 8): v ∝ (C/e)^(1/3) = (2, 0.5) κ; events 8/(2κ) + 1/(0.5κ) = 6/κ, so a budget
+    of 6 gives κ = 1. The modelled error 1·2² + 8·0.5² = 6 beats the uniform threshold with the same
+    events (9/v = 6: v = 1.5, error 9·1.5² = 20.25). With v >= 1 the second layer sits at 1 and the
+    first spends the rest: 8 / v1 = 5, v1 = 1.6."""
+    cost, error = {0: 8.0, 1: 1.0}, {0: 1.0, 1: 8.0}
+    free = balance(cost, error, 6.0, low=0.1, high=10.0)
+    assert free == pytest.approx({0: 2.0, 1: 0.5}, rel=1e-9)
+    modelled = sum(error[i] * v ** 2 for i, v in free.items())
+    assert modelled == pytest.approx(6.0) and modelled < 9 * 1.5 ** 2
+    assert balance(cost, error, 6.0, low=1.0, high=10.0) == pytest.approx({0: 1.6, 1: 1.0}, rel=1e-9)
+    assert balance(cost, {0: 1.0, 1: 0.0}, 8.0 / 2 + 1 / 10, low=1.0, high=10.0) == pytest.approx({0: 2.0, 1: 10.0})
+
+
+@pytest.mark.parametrize("budget", [0.8, 9.5])
+def test_balance_refuses_a_budget_the_bounds_cannot_meet(budget):
+    with pytest.raises(ValueError, match="outside what thresholds"):
+        balance({0: 8.0, 1: 1.0}, {0: 1.0, 1: 1.0}, budget, low=1.0, high=10.0)
+
+
+def _brute_force_events(graph, outputs, thresholds, steps, owner_of):
+    """Every (spike, target) pair counted one by one: input neuron (c, y, x) of a convolution reaches
+    filter f at output (oy, ox) when oy·stride − pad <= y < oy·stride − pad + k (and likewise x)."""
+    events = dict.fromkeys(thresholds, 0.0)
+    for layer in graph.layers:
+        if not isinstance(layer, Conv) or layer.inputs[0] == INPUT:
+            continue
+        x = outputs[layer.inputs[0]]
+        filters, _, k, _ = layer.weight.shape
+        out_h = (x.shape[1] + 2 * layer.pad - k) // layer.stride + 1
+        out_w = (x.shape[2] + 2 * layer.pad - k) // layer.stride + 1
+        owners = owner_of(layer.inputs[0], x.shape[0])
+        for c in range(x.shape[0]):
+            if owners[c] < 0:
+                continue
+            for y in range(x.shape[1]):
+                for xx in range(x.shape[2]):
+                    spikes = abs(x[c, y, xx]) * steps / thresholds[owners[c]]
+                    rows = sum(1 for oy in range(out_h) if 0 <= y - (oy * layer.stride - layer.pad) < k)
+                    cols = sum(1 for ox in range(out_w) if 0 <= xx - (ox * layer.stride - layer.pad) < k)
+                    events[owners[c]] += spikes * rows * cols * filters
+    return events
+
+
+def test_synaptic_events_equal_a_brute_force_count(tiny_converted):
+    """The reduced yolov3-tiny (pools, a stride-1 pool, upsample, a route of two layers), its ANN rounded
+    at a different threshold per hidden layer: events per layer equal the pairs counted one by one."""
+    model_path, images = tiny_converted
+    graph = load_model(model_path).normalized_graph()
+    hidden = hidden_layers(graph)
+    steps = 16
+    thresholds = {layer: 1.0 + 0.25 * n for n, layer in enumerate(hidden)}
+    image = letterbox(load_image(images[0]), 96, 96)[0].astype(np.float64)
+
+    def rounded(index, out):
+        return quantize(out, thresholds[index], steps) if index in thresholds else out
+
+    outputs = forward(graph, image, capture=True, dtype=np.float64, after=rounded)
+    owners = channel_owners(graph, hidden)
+    got = synaptic_events(graph, outputs, owners, thresholds, steps)
+
+    def owner_of(index, channels):  # traced by hand through the reduced yolov3-tiny's relays
+        layer = graph.layers[index]
+        if isinstance(layer, Conv):
+            return [index] * channels
+        if type(layer).__name__ == "Route":
+            return [o for source in layer.inputs for o in owner_of(source, outputs[source].shape[0])]
+        return owner_of(layer.inputs[0], channels)
+
+    expected = _brute_force_events(graph, outputs, thresholds, steps, owner_of)
+    assert set(got) == set(hidden) and got == pytest.approx(expected, rel=1e-12)
+    route = next(i for i, layer in enumerate(graph.layers)
+                 if type(layer).__name__ == "Route" and len(layer.inputs) == 2)
+    assert len(set(owners[route])) == 2  # two owners behind one route: both charged
+    assert all(expected[layer] > 0 for layer in hidden)
+
+
+def test_detection_error_weights_box_and_class_changes_by_objectness():
+    """One anchor, one cell, 2 classes (channels x, y, w, h, obj, c1, c2): a class change counts only as
+    much as the cell's objectness; an objectness change counts in full."""
+    base = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).reshape(7, 1, 1)  # objectness 1/2
+    changed_class = base.copy()
+    changed_class[5] = np.log(3.0)  # sigmoid 0.75: squared change 1/16, weighted by 1/2
+    assert detection_error([base], [changed_class], [1]) == pytest.approx(0.5 / 16)
+    changed_size = base.copy()
+    changed_size[2] = 0.2  # log-size change 0.2, weighted by 1/2
+    assert detection_error([base], [changed_size], [1]) == pytest.approx(0.5 * 0.04)
+    changed_obj = base.copy()
+    changed_obj[4] = np.log(3.0)
+    assert detection_error([base], [changed_obj], [1]) == pytest.approx(1 / 16)
+    assert detection_error([base], [base], [1]) == 0.0
+
+
+def test_threshold_balance_script_writes_a_parameter_file_no_worse_than_uniform(tiny_converted, tmp_path, capsys):
+    """The script on the reduced network: a --params file of the tracking neuron (every hidden layer's
+    v_th inside the bounds, V(0) = v_th/2, holding), the modelled events of the uniform base, and a
+    modelled error at most the uniform base's (uniform thresholds are one of the points it chose from)."""
+    import re
+
+    from brainyolo.neurons import load_neuron_model
+    from brainyolo.parameters import read_parameter_file, runtime_names
+
+    model_path, images = tiny_converted
+    out = tmp_path / "params.toml"
+    script = analysis_script("threshold_balance")
+    assert script.main([str(model_path), "--images", str(images[0].parent), "--count", "2", "--steps", "16",
+                        "--v-th", "2", "--low", "1", "--high", "6", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    error, events = map(float, re.search(r"balanced error ([\d.]+) x the base's at ([\d.]+) x", printed).groups())
+    assert error <= 1.0 and events == pytest.approx(1.0, abs=1e-3)
+    settings = read_parameter_file(out)
+    graph = load_model(model_path).normalized_graph()
+    assert settings.layers() == set(hidden_layers(graph))
+    for layer in hidden_layers(graph):
+        values = settings.for_layer(layer)
+        assert 1.0 <= values["v_th"] <= 6.0 and values["v_init"] == 0.5 and values["hold_positive"] == 1.0
+    assert len({settings.for_layer(layer)["v_th"] for layer in hidden_layers(graph)}) > 2
+    assert {"v_th", "v_init", "hold_positive"} <= set(runtime_names(load_neuron_model("if_signed_ibt_tracking")))
+
+
+def test_threshold_balance_script_refuses_the_evaluation_images(tiny_converted, tmp_path):
+    model_path, images = tiny_converted
+    script = analysis_script("threshold_balance")
+    with pytest.raises(SystemExit) as stop:
+        script.main([str(model_path), "--images", str(images[0].parent), "--steps", "8",
+                     "--evaluation-images", str(images[0].parent), "-o", str(tmp_path / "p.toml")])
+    assert stop.value.code == 2 and not (tmp_path / "p.toml").exists()
