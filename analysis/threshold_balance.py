@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     anchors = [len(graph.layers[h].anchors) for h in graph.heads()]
     _, height, width = graph.input_shape
     paths = list_images(args.images)
+    if not paths:
+        parser.error(f"{args.images}: holds no images")
     if args.evaluation_images is not None:
         shared = same_images(paths, list_images(args.evaluation_images))
         if shared:
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
     cost = dict.fromkeys(hidden, 0.0)
     error = dict.fromkeys(hidden, 0.0)
     all_base = [0.0, 0.0]
+    args.count = min(args.count, len(paths))
     for number, (_, chw, _) in enumerate(iterate_letterboxed(paths[: args.count], width, height), 1):
         image = chw.astype(np.float64)
         outputs, reference = rounded_forward(graph, lambdas, image, {}, steps)
