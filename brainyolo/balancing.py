@@ -16,11 +16,13 @@ its ANN with every hidden convolution's output rounded to that grid (:func:`quan
 
 and chooses the thresholds that minimize the modelled error ``sum_l e_l v_l^2`` for a given event
 budget ``sum_l C_l / v_l`` (:func:`balance`): ``v_l ∝ (C_l / e_l)^(1/3)`` (Lagrange), clipped to
-``[low, high]``. ``analysis/threshold_balance.py`` measures ``C`` and ``e`` on tuning images and
-writes the result as a ``--params`` file.
+``[low, high]``. :func:`measure` finds ``C`` and ``e`` on tuning images; ``brainyolo balance`` writes the
+result as a ``--params`` file.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -126,3 +128,64 @@ def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float
         mid = 0.5 * (lo_k + hi_k)
         lo_k, hi_k = (mid, hi_k) if events(mid) > budget else (lo_k, mid)
     return {i: float(v) for i, v in zip(layers, thresholds(hi_k), strict=True)}
+
+
+def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[int, float], steps: int):
+    """Every layer's output and the heads' maps (scaled back by the output layers' λ, as the decoder reads
+    them) of the normalized ANN with layer ``l``'s output rounded by :func:`quantize` at ``thresholds[l]``."""
+    from brainyolo.reference import forward
+
+    def rounded(index, out):
+        return quantize(out, thresholds[index], steps) if index in thresholds else out
+
+    outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64, after=rounded)
+    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
+    maps = [outputs[head] * np.asarray(lambdas[i], np.float64)[:, None, None]
+            for head, i in zip(graph.heads(), feeding, strict=True)]
+    return outputs, maps
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Per hidden layer, mean over the images: ``cost`` (events at threshold 1) and ``error`` (detection
+    error per squared grid step ``(v_th / steps)²`` with only that layer rounded at ``v_th``)."""
+
+    steps: int
+    v_th: float
+    cost: dict[int, float]
+    error: dict[int, float]
+
+
+def measure(graph: Graph, lambdas, images, steps: int, v_th: float, hidden: list[int]) -> Measurement:
+    """:class:`Measurement` on ``images`` (an iterable of preprocessed CHW arrays, consumed once)."""
+    owners = channel_owners(graph, hidden)
+    anchors = [len(graph.layers[h].anchors) for h in graph.heads()]
+    cost, error, count = dict.fromkeys(hidden, 0.0), dict.fromkeys(hidden, 0.0), 0
+    grid = (v_th / steps) ** 2
+    for image in images:
+        outputs, reference = rounded_forward(graph, lambdas, image, {}, steps)
+        for layer, events in synaptic_events(graph, outputs, owners, dict.fromkeys(hidden, 1.0), steps).items():
+            cost[layer] += events
+        for layer in hidden:
+            _, maps = rounded_forward(graph, lambdas, image, {layer: v_th}, steps)
+            error[layer] += detection_error(reference, maps, anchors) / grid
+        count += 1
+    if not count:
+        raise ValueError("no images to measure on")
+    return Measurement(steps, v_th, {i: c / count for i, c in cost.items()}, {i: e / count for i, e in error.items()})
+
+
+def rounded_totals(graph: Graph, lambdas, images, thresholds: dict[int, float], steps: int) -> tuple[float, float]:
+    """Mean detection error and events per image with every layer of ``thresholds`` rounded at once (the
+    check of the additive model ``sum e_l v_l²``)."""
+    owners = channel_owners(graph, sorted(thresholds))
+    anchors = [len(graph.layers[h].anchors) for h in graph.heads()]
+    error = events = 0.0
+    count = 0
+    for image in images:
+        _, reference = rounded_forward(graph, lambdas, image, {}, steps)
+        outputs, maps = rounded_forward(graph, lambdas, image, thresholds, steps)
+        error += detection_error(reference, maps, anchors)
+        events += sum(synaptic_events(graph, outputs, owners, thresholds, steps).values())
+        count += 1
+    return error / max(count, 1), events / max(count, 1)

@@ -1,5 +1,5 @@
-"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, tune, analyze, demo, run, fetch,
-cache, check, benchmark.
+"""The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, tune, balance, analyze, demo, run,
+fetch, cache, check, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -86,6 +86,16 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if not 0 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"{value} is outside 0..1000")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive finite number")
     return value
 
 
@@ -347,9 +357,25 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _refuse_evaluation_images(folder: Path, paths: list[Path], evaluation_images) -> None:
+    """Tuning images must not be evaluation images: the same folder, or the same pictures elsewhere."""
+    if not evaluation_images:
+        return
+    from brainyolo.images import list_images
+    from brainyolo.tuning import same_images
+
+    evaluation = _existing(evaluation_images)
+    if evaluation.resolve() == folder.resolve():
+        raise BrainyoloError(folder, "is the evaluation folder: tune on other images (the calibration images)")
+    shared = same_images(paths, list_images(evaluation))
+    if shared:
+        raise BrainyoloError(folder, f"holds {len(shared)} of the evaluation images ({shared[0]}, ...): tune on "
+                                     "other images")
+
+
 def cmd_tune(args) -> int:
     from brainyolo.modelfile import load_model
-    from brainyolo.tuning import TuneSettings, run_tune, same_images, tuning_images
+    from brainyolo.tuning import TuneSettings, run_tune, tuning_images
 
     if args.events:
         raise BrainyoloError(None, "tune searches on images: --events is for simulate, detect and evaluate")
@@ -359,16 +385,7 @@ def cmd_tune(args) -> int:
         raise BrainyoloError(model_path, "is a directly trained spiking network: it has no ANN to agree with "
                                          "(tune it against ground truth with --labels)")
     folder, paths = tuning_images(model, args.images, args.count)
-    if args.evaluation_images:
-        from brainyolo.images import list_images
-
-        evaluation = _existing(args.evaluation_images)
-        if evaluation.resolve() == folder.resolve():
-            raise BrainyoloError(folder, "is the evaluation folder: tune on other images (the calibration images)")
-        shared = same_images(paths, list_images(evaluation))
-        if shared:
-            raise BrainyoloError(folder, f"holds {len(shared)} of the evaluation images ({shared[0]}, ...): tune on "
-                                         "other images")
+    _refuse_evaluation_images(folder, paths, args.evaluation_images)
     labels = _existing(args.labels) if args.labels else None
     tune = TuneSettings(steps=args.steps, trials=args.trials, space=tuple(args.space.split(",")), pick=args.pick,
                         keep=args.keep, seed=args.seed)
@@ -380,6 +397,88 @@ def cmd_tune(args) -> int:
           f"{summary['chosen_trial']}: {summary['metric']} {chosen['accuracy']:.4f} (baseline {base['accuracy']:.4f}), "
           f"{chosen['events_per_image']:.4g} synaptic events per image ({summary['events_ratio']:.2f}x the "
           f"baseline's) -> {args.output_dir}/params.toml, trials.csv, pareto.png")
+    return 0
+
+
+def cmd_balance(args) -> int:
+    from tqdm import tqdm
+
+    from brainyolo.balancing import balance, measure, rounded_forward, rounded_totals
+    from brainyolo.evaluation import read_ground_truth, score
+    from brainyolo.graph import YoloHead
+    from brainyolo.heads import detect_from_heads
+    from brainyolo.images import iterate_letterboxed
+    from brainyolo.modelfile import load_model
+    from brainyolo.parameters import ParameterSettings, write_parameter_file
+    from brainyolo.spiking.builder import hidden_layers
+    from brainyolo.tuning import tuning_images
+
+    model_path = _model_file(args.model)
+    model = load_model(model_path)
+    if model.direct:
+        raise BrainyoloError(model_path, "is a directly trained spiking network: it has no ANN to balance from")
+    graph, lambdas = model.normalized_graph(), model.lambdas()
+    if not all(isinstance(graph.layers[h], YoloHead) for h in graph.heads()):
+        raise BrainyoloError(model_path, "has a [region] head: balancing reads [yolo] heads only")
+    if not args.low <= args.v_th <= args.high:
+        raise BrainyoloError(None, f"--v-th {args.v_th} is outside --low {args.low} .. --high {args.high}")
+    folder, paths = tuning_images(model, args.images, args.count)
+    _refuse_evaluation_images(folder, paths, args.evaluation_images)
+    truths = None
+    if args.labels:
+        labels = _existing(args.labels)
+        kind = "coco" if labels.suffix.lower() == ".json" else "labels"
+        truths = read_ground_truth(paths, graph.class_names, **{kind: labels})
+    hidden, steps = hidden_layers(graph), args.steps
+    _, height, width = graph.input_shape
+
+    def images(what: str):
+        letterboxed = iterate_letterboxed(paths, width, height)
+        return (chw for _, chw, _ in tqdm(letterboxed, total=len(paths), desc=what, unit="image", leave=False,
+                                          disable=True if args.quiet else None))
+
+    measured = measure(graph, lambdas, images("measuring"), steps, args.v_th, hidden)
+    base = dict.fromkeys(hidden, args.v_th)
+    budget = args.budget * sum(c / args.v_th for c in measured.cost.values())
+    try:
+        chosen = balance(measured.cost, measured.error, budget, args.low, args.high)
+    except ValueError as err:
+        raise BrainyoloError(None, f"--budget {args.budget}: {err}") from None
+    base_error, base_events = rounded_totals(graph, lambdas, images("checking"), base, steps)
+    error, events = rounded_totals(graph, lambdas, images("checking"), chosen, steps)
+    print(f"{len(paths)} images of {folder}, {steps} steps, base v_th {args.v_th}, budget {args.budget}x its events")
+    print("| layer | events per image at v_th 1 (C) | error per grid step² (e) | share of the base's events | "
+          "share of the base's error | balanced v_th |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    cost_sum, error_sum = sum(measured.cost.values()), sum(measured.error.values())
+    for layer in hidden:
+        print(f"| {layer} | {measured.cost[layer]:.4g} | {measured.error[layer]:.4g} | "
+              f"{100 * measured.cost[layer] / cost_sum:.1f} % | {100 * measured.error[layer] / error_sum:.1f} % | "
+              f"{chosen[layer]:.4f} |")
+    modelled = sum(measured.error[i] * chosen[i] ** 2 for i in hidden) / (error_sum * args.v_th ** 2)
+    spent = sum(measured.cost[i] / chosen[i] for i in hidden) / (cost_sum / args.v_th)
+    print(f"additive model: balanced error {modelled:.3f}x the base's at {spent:.3f}x its events")
+    print(f"every layer rounded at once: base error {base_error:.4g}, events {base_events:.4g}; balanced error "
+          f"{error:.4g} ({error / base_error if base_error else float('nan'):.3f}x), events {events:.4g} "
+          f"({events / base_events if base_events else float('nan'):.3f}x)")
+    if truths is not None:
+        def map50(thresholds) -> float:
+            found = []
+            for path, chw, box in iterate_letterboxed(paths, width, height):
+                _, maps = rounded_forward(graph, lambdas, chw, thresholds, steps)
+                found.extend(detect_from_heads(graph, maps, box).records(path.name, graph.class_names))
+            return score(truths, found, len(graph.class_names))["mAP50"]
+
+        ann = map50({})
+        print(f"rounded ANN mAP@0.5 (a model of the SNN, not the SNN): ANN {ann:.4f}, uniform {map50(base):.4f}, "
+              f"balanced {map50(chosen):.4f}")
+    entries = [("all", "v_init", 0.5), ("all", "hold_positive", 1.0)]
+    entries += [(str(i), "v_th", round(chosen[i], 4)) for i in hidden]
+    header = (f"Thresholds balanced by brainyolo balance: {len(paths)} images of {folder}, T = {steps}, base v_th "
+              f"{args.v_th}, budget {args.budget}, bounds [{args.low}, {args.high}].\n"
+              "Use with --neuron if_signed_ibt_tracking --schedule same-step --decode vmem.")
+    write_parameter_file(args.output, ParameterSettings(tuple(entries)), header)
+    print(f"-> {args.output}")
     return 0
 
 
@@ -768,6 +867,30 @@ def build_parser() -> argparse.ArgumentParser:
     _farm_options(p, "the trials (one per worker at a time)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="tuning folder")
     p.set_defaults(run=cmd_tune)
+
+    p = commands.add_parser("balance", help="per-layer thresholds balanced from the ANN alone (no spiking run)",
+                            description="Per-layer thresholds for a short run of the holding tracking neuron, "
+                                        "from the ANN alone: a T-step run is modelled as the ANN with every hidden "
+                                        "convolution rounded to multiples of v_th/T; per layer, the synaptic events "
+                                        "its spikes cause and the detection error its rounding adds; the thresholds "
+                                        "minimizing the modelled error for the uniform threshold's events, v_l ~ "
+                                        "(C_l/e_l)^(1/3). Writes a --params file (V(0) = v_th/2, hold_positive, "
+                                        "v_th per layer) for --neuron if_signed_ibt_tracking --schedule same-step.")
+    p.add_argument("model", help=MODEL_HELP)
+    p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
+                                    "evaluation images")
+    p.add_argument("--count", type=_positive_int, default=32, help="the first N tuning images (default 32)")
+    p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
+                                                "tuning images")
+    p.add_argument("--labels", help="ground truth of the tuning images (YOLO labels folder or COCO .json): also "
+                                    "score the rounded ANN's mAP@0.5")
+    p.add_argument("--steps", type=_positive_int, required=True, help="the run's time steps T")
+    p.add_argument("--v-th", type=_positive, default=2.5, help="the uniform base threshold (default 2.5)")
+    p.add_argument("--budget", type=_positive, default=1.0, help="events as a multiple of the base's (default 1)")
+    p.add_argument("--low", type=_positive, default=1.0, help="smallest threshold (default 1)")
+    p.add_argument("--high", type=_positive, default=8.0, help="largest threshold (default 8)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="parameter file to write (.toml)")
+    p.set_defaults(run=cmd_balance)
 
     p = commands.add_parser("demo", help="the whole pipeline on the embedded default model",
                             description="Convert the embedded default model with generated "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import analysis_script
+from conftest import assert_promise, run_cli
 
 from brainyolo.balancing import balance, channel_owners, detection_error, quantize, synaptic_events
 from brainyolo.graph import INPUT, Conv
@@ -118,9 +118,9 @@ def test_detection_error_weights_box_and_class_changes_by_objectness():
     assert detection_error([base], [base], [1]) == 0.0
 
 
-def test_threshold_balance_script_writes_a_parameter_file_no_worse_than_uniform(tiny_converted, tmp_path, capsys):
-    """The script on the reduced network: a --params file of the tracking neuron (every hidden layer's
-    v_th inside the bounds, V(0) = v_th/2, holding), the modelled events of the uniform base, and a
+def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_converted, tmp_path):
+    """`brainyolo balance` on the reduced network: a --params file of the tracking neuron (every hidden
+    layer's v_th inside the bounds, V(0) = v_th/2, holding), the modelled events of the uniform base, and a
     modelled error at most the uniform base's (uniform thresholds are one of the points it chose from)."""
     import re
 
@@ -129,11 +129,10 @@ def test_threshold_balance_script_writes_a_parameter_file_no_worse_than_uniform(
 
     model_path, images = tiny_converted
     out = tmp_path / "params.toml"
-    script = analysis_script("threshold_balance")
-    assert script.main([str(model_path), "--images", str(images[0].parent), "--count", "2", "--steps", "16",
-                        "--v-th", "2", "--low", "1", "--high", "6", "-o", str(out)]) == 0
-    printed = capsys.readouterr().out
-    error, events = map(float, re.search(r"balanced error ([\d.]+) x the base's at ([\d.]+) x", printed).groups())
+    code, printed, stderr = run_cli(["balance", str(model_path), "--images", str(images[0].parent), "--count", "2",
+                                     "--steps", "16", "--v-th", "2", "--low", "1", "--high", "6", "-q", "-o", str(out)])
+    assert code == 0, stderr
+    error, events = map(float, re.search(r"balanced error ([\d.]+)x the base's at ([\d.]+)x", printed).groups())
     assert error <= 1.0 and events == pytest.approx(1.0, abs=1e-3)
     settings = read_parameter_file(out)
     graph = load_model(model_path).normalized_graph()
@@ -145,10 +144,28 @@ def test_threshold_balance_script_writes_a_parameter_file_no_worse_than_uniform(
     assert {"v_th", "v_init", "hold_positive"} <= set(runtime_names(load_neuron_model("if_signed_ibt_tracking")))
 
 
-def test_threshold_balance_script_refuses_the_evaluation_images(tiny_converted, tmp_path):
+@pytest.mark.parametrize(("extra", "problem"), [
+    (["--evaluation-images", "SAME"], "is the evaluation folder"),
+    (["--v-th", "9"], "outside --low"),
+    (["--budget", "50"], "outside what thresholds"),  # more events than thresholds >= 1 can spend
+    (["--labels", "MISSING"], "no such file"),
+])
+def test_balance_command_refuses_bad_input_in_one_line(tiny_converted, tmp_path, extra, problem):
     model_path, images = tiny_converted
-    script = analysis_script("threshold_balance")
-    with pytest.raises(SystemExit) as stop:
-        script.main([str(model_path), "--images", str(images[0].parent), "--steps", "8",
-                     "--evaluation-images", str(images[0].parent), "-o", str(tmp_path / "p.toml")])
-    assert stop.value.code == 2 and not (tmp_path / "p.toml").exists()
+    folder = str(images[0].parent)
+    extra = [folder if x == "SAME" else str(tmp_path / "none") if x == "MISSING" else x for x in extra]
+    out = tmp_path / "params.toml"
+    argv = ["balance", str(model_path), "--images", folder, "--count", "1", "--steps", "8", "-q", *extra,
+            "-o", str(out)]
+    assert assert_promise(argv, out) == 2
+    assert problem in run_cli(argv)[2]
+
+
+@pytest.mark.parametrize(("extra", "problem"), [(["--steps", "0"], "0 is not positive"),
+                                                (["--budget", "nan"], "not a positive finite number")])
+def test_balance_command_refuses_bad_numbers(tiny_converted, tmp_path, extra, problem):
+    model_path, images = tiny_converted
+    out = tmp_path / "params.toml"
+    code, _, stderr = run_cli(["balance", str(model_path), "--images", str(images[0].parent), "--steps", "8",
+                               *extra, "-o", str(out)])
+    assert code == 2 and problem in stderr and not out.exists()
