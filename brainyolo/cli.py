@@ -404,14 +404,14 @@ def cmd_balance(args) -> int:
     from tqdm import tqdm
 
     from brainyolo.balancing import balance, measure, rounded_forward, rounded_totals
-    from brainyolo.evaluation import read_ground_truth, score
+    from brainyolo.evaluation import score
     from brainyolo.graph import YoloHead
     from brainyolo.heads import detect_from_heads
     from brainyolo.images import iterate_letterboxed
     from brainyolo.modelfile import load_model
     from brainyolo.parameters import ParameterSettings, write_parameter_file
     from brainyolo.spiking.builder import hidden_layers
-    from brainyolo.tuning import tuning_images
+    from brainyolo.tuning import labelled_truths, tuning_images
 
     model_path = _model_file(args.model)
     model = load_model(model_path)
@@ -426,9 +426,7 @@ def cmd_balance(args) -> int:
     _refuse_evaluation_images(folder, paths, args.evaluation_images)
     truths = None
     if args.labels:
-        labels = _existing(args.labels)
-        kind = "coco" if labels.suffix.lower() == ".json" else "labels"
-        truths = read_ground_truth(paths, graph.class_names, **{kind: labels})
+        truths = labelled_truths(paths, graph.class_names, _existing(args.labels))
     hidden, steps = hidden_layers(graph), args.steps
     _, height, width = graph.input_shape
 
@@ -767,6 +765,14 @@ def _precision_options(p: argparse.ArgumentParser, what: str) -> None:
     p.set_defaults(float32=True)
 
 
+def _tuning_image_options(p: argparse.ArgumentParser, count_help: str, count_default=None) -> None:
+    p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
+                                    "evaluation images")
+    p.add_argument("--count", type=_positive_int, default=count_default, help=count_help)
+    p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
+                                                "tuning images")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="brainyolo", description="Spiking-YOLO in Brian2: Darknet Tiny YOLO -> spiking network.")
@@ -848,13 +854,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "network; the study (TUNE_DIR/study.db) resumes where it stopped. Writes "
                                         "params.toml (for --params), trials.csv, pareto.png, summary.json.")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
-                                    "evaluation images")
-    p.add_argument("--count", type=_positive_int, help="the first N tuning images")
+    _tuning_image_options(p, "the first N tuning images")
     p.add_argument("--labels", help="ground truth of the tuning images (a folder of YOLO labels or a COCO "
                                     "instances .json): score mAP@0.5 instead of the agreement")
-    p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
-                                                "tuning images")
     p.add_argument("--trials", type=_positive_int, required=True, help="trials in all (a resumed study counts its "
                                                                        "finished ones)")
     p.add_argument("--space", default="thresholds", help="comma-separated: thresholds (per layer) or scale (one v_th "
@@ -877,11 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(C_l/e_l)^(1/3). Writes a --params file (V(0) = v_th/2, hold_positive, "
                                         "v_th per layer) for --neuron if_signed_ibt_tracking --schedule same-step.")
     p.add_argument("model", help=MODEL_HELP)
-    p.add_argument("--images", help="tuning images (default: the model's calibration folder); never the "
-                                    "evaluation images")
-    p.add_argument("--count", type=_positive_int, default=32, help="the first N tuning images (default 32)")
-    p.add_argument("--evaluation-images", help="the folder you evaluate on: refused if it shares images with the "
-                                                "tuning images")
+    _tuning_image_options(p, "the first N tuning images (default 32)", 32)
     p.add_argument("--labels", help="ground truth of the tuning images (YOLO labels folder or COCO .json): also "
                                     "score the rounded ANN's mAP@0.5")
     p.add_argument("--steps", type=_positive_int, required=True, help="the run's time steps T")

@@ -171,6 +171,14 @@ def pick(points: np.ndarray, how: str, keep: float) -> int:
     return int(candidates[np.argmin(points[candidates, 1])])
 
 
+def labelled_truths(image_paths: list[Path], names: list[str], labels):
+    """Ground truth of tuning images from ``labels``: a COCO instances ``.json``, else a YOLO labels folder."""
+    from brainyolo.evaluation import read_ground_truth
+
+    kind = "coco" if Path(labels).suffix.lower() == ".json" else "labels"
+    return read_ground_truth(image_paths, names, **{kind: labels})
+
+
 def same_images(a: list[Path], b: list[Path]) -> list[str]:
     """Names of images present in both lists by content (sha256), whatever their folders."""
     from brainyolo.fileio import sha256_of
@@ -203,7 +211,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     from tqdm import tqdm
 
     from brainyolo.decoding import Decoder
-    from brainyolo.evaluation import read_ground_truth, score
+    from brainyolo.evaluation import score
     from brainyolo.fileio import sha256_of
     from brainyolo.modelfile import load_model
     from brainyolo.pipeline import ann_detections
@@ -229,8 +237,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         pinned["decode"] = decode
     pinned = json.loads(json.dumps(pinned, default=str))  # as the study stores it (lists, not tuples)
     if labels:
-        kind = "coco" if Path(labels).suffix.lower() == ".json" else "labels"
-        truths = read_ground_truth(image_paths, names, **{kind: labels})
+        truths = labelled_truths(image_paths, names, labels)
     else:
         ann = {}
         from PIL import Image
