@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -117,6 +118,22 @@ class StreamingPercentile:
                                     self.maximum.max(keepdims=True), percentile, self.spec)[0])
 
 
+class NonFiniteActivations(ValueError):
+    """A convolution's output overflowed (or became NaN) on a calibration image: the weights are unusable.
+
+    Attributes
+    ----------
+    layer : int
+        Index of the first such convolution.
+    image : str
+        Name of the calibration image.
+    """
+
+    def __init__(self, layer: int, image: str):
+        self.layer, self.image = layer, image
+        super().__init__(f"layer {layer} gives activations that are not finite numbers on calibration image {image}")
+
+
 @dataclass
 class LayerStatistics:
     """Calibration result of one convolution: percentile and max of ``|a|``, per channel and pooled."""
@@ -161,10 +178,13 @@ def calibrate(graph: Graph, image_paths: Iterable, percentile: float = DEFAULT_P
     streams = {i: StreamingPercentile(graph.layers[i].filters, spec) for i in convs}
     _, height, width = graph.input_shape
     images = iterate_letterboxed(image_paths, width, height)
-    for _, chw, _ in tqdm(images, total=len(image_paths), desc="calibration", unit="image",
-                          disable=None if progress else True, leave=False):
-        outputs = forward(graph, chw, capture=True)
+    for path, chw, _ in tqdm(images, total=len(image_paths), desc="calibration", unit="image",
+                             disable=None if progress else True, leave=False):
+        with np.errstate(over="ignore", invalid="ignore"):
+            outputs = forward(graph, chw, capture=True)
         for index in convs:
+            if not np.all(np.isfinite(outputs[index])):
+                raise NonFiniteActivations(index, Path(path).name)
             streams[index].update(outputs[index])
     layers = {i: LayerStatistics(s.percentile(percentile), s.maximum.copy(),
                                  s.pooled_percentile(percentile), float(s.maximum.max()))

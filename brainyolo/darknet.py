@@ -229,6 +229,9 @@ def _read_yolo(opts: _Options, index: int) -> YoloHead:
     mask = tuple(opts.ints("mask", list(range(len(all_anchors)))))
     if any(not 0 <= m < len(all_anchors) for m in mask):
         opts.fail(f"mask {mask} points outside the {len(all_anchors)} anchors")
+    num = opts.int("num", len(all_anchors))  # Darknet reads anchors for num pairs: they must agree
+    if num != len(all_anchors):
+        opts.fail(f"num={num} but {len(all_anchors)} anchor pairs")
     return YoloHead(_previous(index), classes=opts.int("classes"), mask=mask,
                     all_anchors=all_anchors)
 
@@ -414,7 +417,8 @@ class ConvParams:
                 self.rolling_variance.astype(np.float64) + BN_EPSILON)
             weight = weight * gain[:, None, None, None]
             bias = bias - gain * self.rolling_mean
-        return weight.astype(np.float32), bias.astype(np.float32)
+        with np.errstate(over="ignore"):
+            return weight.astype(np.float32), bias.astype(np.float32)
 
 
 def _conv_layout(graph: Graph, batch_normalize: Sequence[bool]) -> list[tuple[int, tuple]]:
@@ -601,6 +605,12 @@ def load_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
         graph.class_names = class_names
     flags = batch_normalize_flags(sections, cfg)
     header, params = read_weights(weights, graph, flags)
+    convs = [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
+    for index, entry in zip(convs, params, strict=True):
+        for name, array in zip(("weights", "biases"), entry.folded(), strict=True):
+            if not np.all(np.isfinite(array)):
+                raise BrainyoloError(weights, f"layer {index} (convolution): its {name} with batch-norm folded in "
+                                              "overflow float32 (values near 3.4e38 or a tiny rolling_variance)")
     return DarknetModel(sections, graph, header, params)
 
 

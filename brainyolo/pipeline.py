@@ -7,7 +7,9 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from brainyolo.calibration import DEFAULT_PERCENTILE, HistogramSpec, calibrate
+import numpy as np
+
+from brainyolo.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
 from brainyolo.darknet import load_darknet
 from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.fileio import sha256_of
@@ -31,7 +33,13 @@ def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
     graph = darknet.folded_graph()
     if not calibration_images:
         raise BrainyoloError(calibration_source or None, "no calibration images")
-    calibration = calibrate(graph, calibration_images, percentile, spec, progress)
+    try:
+        calibration = calibrate(graph, calibration_images, percentile, spec, progress)
+    except NonFiniteActivations as err:
+        largest = max(float(np.abs(array).max()) for layer in graph.layers
+                      for array in (getattr(layer, "weight", None), getattr(layer, "bias", None)) if array is not None)
+        raise BrainyoloError(weights, f"{err} (largest folded weight {largest:.3g}): the weights overflow "
+                                      "float32") from None
     h = darknet.header
     provenance = {"cfg_name": Path(cfg).name, "cfg_sha256": sha256_of(cfg),
                   "weights_name": Path(weights).name, "weights_sha256": sha256_of(weights),

@@ -72,6 +72,12 @@ class SimulationSettings:
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
 
 
+def sample_name(sample) -> str:
+    """The name a sample goes by in progress lines and detections: an image file's name, or an
+    :class:`~brainyolo.event_inputs.EventSample`'s ``NAME_<t>us``."""
+    return sample.name if isinstance(sample, EventSample) else Path(sample).name
+
+
 @contextlib.contextmanager
 def build_lock(directory: Path, exclusive: bool):
     """Reader-writer lock on a build folder: builds are exclusive, runs of the binary shared.
@@ -328,7 +334,7 @@ class Simulator:
             show = None
             if self.progress:
                 show = progress_setting("tty" if sys.stderr.isatty() else "log", self.settings.steps,
-                                        Path(path).name, self.progress_every)
+                                        sample_name(path), self.progress_every)
             network, recorder, data, timing = self._runner.run(chw, parameters, show)
         else:
             network, recorder, data, timing = _run_runtime(self.model, self.settings, chw, parameters)
