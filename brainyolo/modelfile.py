@@ -301,9 +301,13 @@ def _read_calibration(cal: h5py.Group) -> Calibration:
 
 def _read_spiking(group: h5py.Group) -> SpikingSpec:
     steps = _int_attr(group.attrs, "time_steps")
-    neuron, framework = _text_attr(group.attrs, "neuron"), _text_attr(group.attrs, "framework") or ""
+    neuron, framework = _text_attr(group.attrs, "neuron"), _text_attr(group.attrs, "framework")
     if neuron is None:
         raise ValueError("/spiking: neuron is not text")
+    if framework is None:
+        if "framework" in group.attrs:
+            raise ValueError("/spiking: framework is not text")
+        framework = ""
     layers = {}
     for name in group:
         if not name.isdigit():
@@ -339,9 +343,11 @@ def validate_model(model: ConvertedModel) -> None:
     if model.normalization not in NORMALIZATIONS and not (model.direct and model.normalization == DIRECT):
         raise ValueError(f"unknown normalization {model.normalization!r}")
     classes = {graph.layers[i].classes for i in graph.heads()}
+    if not classes:
+        raise ValueError("the network has no [yolo] or [region] head: it detects nothing")
     if len(classes) > 1:
         raise ValueError(f"heads disagree on the number of classes: {sorted(classes)}")
-    if classes and len(graph.class_names) != classes.pop():
+    if len(graph.class_names) != classes.pop():
         raise ValueError(f"{len(graph.class_names)} class names for {graph.layers[graph.heads()[0]].classes} classes")
     if any(len(name) > 200 for name in graph.class_names):
         raise ValueError("a class name is longer than 200 characters")

@@ -146,7 +146,8 @@ class LayerGroup:
     shape: tuple[int, int, int]
     connections: list = field(default_factory=list)
     fan_out: list = field(default_factory=list)  # per outgoing connection: fan-out per neuron (neuron order)
-    own: bool = True  # False where the group is another layer's (single route, heads)
+    own: bool = True  # False where the group is another layer's (single route, heads): it shares that
+    # layer's fan_out list, so a connection from the route counts as events of the spiking layer
 
 
 @dataclass
@@ -641,9 +642,9 @@ def _build_upsample(layer: Upsample, index: int, ctx: _Context) -> None:
 
 @build_rule.register(Route)
 def _build_route(layer: Route, index: int, ctx: _Context) -> None:
-    if len(layer.inputs) == 1:
+    if len(layer.inputs) == 1:  # the source's group under another name: its spikes, its fan-out
         source = ctx.net.layers[layer.inputs[0]]
-        ctx.net.layers[index] = LayerGroup(source.group, source.shape, own=False)
+        ctx.net.layers[index] = LayerGroup(source.group, source.shape, fan_out=source.fan_out, own=False)
         return
     shape, offset, sources = ctx.shapes[index], 0, []
     for source_index in layer.inputs:
@@ -658,7 +659,7 @@ def _build_route(layer: Route, index: int, ctx: _Context) -> None:
 @build_rule.register(RegionHead)
 def _build_head(layer, index: int, ctx: _Context) -> None:
     source = ctx.net.layers[layer.inputs[0]]
-    ctx.net.layers[index] = LayerGroup(source.group, source.shape, own=False)
+    ctx.net.layers[index] = LayerGroup(source.group, source.shape, fan_out=source.fan_out, own=False)
 
 
 # --- input kinds: one rule each (brainyolo.inputs) -------------------------------------------------
