@@ -220,12 +220,20 @@ def _alarm(signum, frame):
     raise Hang
 
 
-def run_cli(argv: list[str], seconds: int | None = None) -> tuple[int, str, str]:
+class Terminal(io.StringIO):
+    """A captured stream that says it is a terminal, as a user's stderr is: progress bars drawn in place."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_cli(argv: list[str], seconds: int | None = None, terminal: bool = False) -> tuple[int, str, str]:
     """``brainyolo ARGV`` in this process: (exit status, stdout, stderr); running longer than
-    ``seconds`` (default ``CASE_SECONDS``) fails the test as a hang."""
+    ``seconds`` (default ``CASE_SECONDS``) fails the test as a hang. ``terminal``: stderr is a
+    :class:`Terminal`, so progress shows as a user sees it."""
     from brainyolo.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), (Terminal() if terminal else io.StringIO())
     previous = signal.signal(signal.SIGALRM, _alarm)
     seconds = seconds or CASE_SECONDS
     signal.alarm(seconds)

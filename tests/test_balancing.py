@@ -69,6 +69,20 @@ def _brute_force_events(graph, outputs, thresholds, steps, owner_of):
     return events
 
 
+def _hand_owners(graph, outputs):
+    """``owner_of(index, channels)``: per channel of layer ``index``'s output, the convolution whose spikes it
+    carries, traced by hand through the reduced yolov3-tiny's relays (pools, upsample, routes)."""
+    def owner_of(index, channels):
+        layer = graph.layers[index]
+        if isinstance(layer, Conv):
+            return [index] * channels
+        if type(layer).__name__ == "Route":
+            return [o for source in layer.inputs for o in owner_of(source, outputs[source].shape[0])]
+        return owner_of(layer.inputs[0], channels)
+
+    return owner_of
+
+
 def test_synaptic_events_equal_a_brute_force_count(tiny_converted):
     """The reduced yolov3-tiny (pools, a stride-1 pool, upsample, a route of two layers), its ANN rounded
     at a different threshold per hidden layer: events per layer equal the pairs counted one by one."""
@@ -86,15 +100,7 @@ def test_synaptic_events_equal_a_brute_force_count(tiny_converted):
     owners = channel_owners(graph, hidden)
     got = synaptic_events(graph, outputs, owners, thresholds, steps)
 
-    def owner_of(index, channels):  # traced by hand through the reduced yolov3-tiny's relays
-        layer = graph.layers[index]
-        if isinstance(layer, Conv):
-            return [index] * channels
-        if type(layer).__name__ == "Route":
-            return [o for source in layer.inputs for o in owner_of(source, outputs[source].shape[0])]
-        return owner_of(layer.inputs[0], channels)
-
-    expected = _brute_force_events(graph, outputs, thresholds, steps, owner_of)
+    expected = _brute_force_events(graph, outputs, thresholds, steps, _hand_owners(graph, outputs))
     assert set(got) == set(hidden) and got == pytest.approx(expected, rel=1e-12)
     route = next(i for i, layer in enumerate(graph.layers)
                  if type(layer).__name__ == "Route" and len(layer.inputs) == 2)
@@ -118,10 +124,36 @@ def test_detection_error_weights_box_and_class_changes_by_objectness():
     assert detection_error([base], [base], [1]) == 0.0
 
 
+def _on_grid(values, v_th, steps):
+    """By hand: ``values`` rounded to the nearest multiple of ``v_th / steps`` (halves away from zero), at most
+    ``steps`` of them either way."""
+    spikes = np.minimum(np.floor(np.abs(values) * steps / v_th + 0.5), steps)
+    return np.sign(values) * spikes * (v_th / steps)
+
+
+def _lagrange_thresholds(cost, error, budget, low, high):
+    """``v_l = clip(κ (C_l / e_l)^(1/3), low, high)`` with ``sum C_l / v_l = budget``, κ solved exactly: between
+    two of the κ at which a layer meets a bound the events are ``clipped + free / κ``."""
+    ratio = {layer: (cost[layer] / error[layer]) ** (1 / 3) for layer in cost}
+    bends = sorted({bound / r for r in ratio.values() for bound in (low, high)})
+    for start, stop in zip(bends, bends[1:], strict=False):
+        middle = (start + stop) / 2
+        free = [layer for layer, r in ratio.items() if low < middle * r < high]
+        clipped = sum(cost[layer] / min(max(middle * r, low), high) for layer, r in ratio.items() if layer not in free)
+        if free and budget > clipped:
+            kappa = sum(cost[layer] / ratio[layer] for layer in free) / (budget - clipped)
+            if start <= kappa <= stop:
+                return {layer: min(max(kappa * r, low), high) for layer, r in ratio.items()}
+    raise AssertionError("no κ spends the budget")
+
+
 def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_converted, tmp_path):
-    """`brainyolo balance` on the reduced network: a --params file of the tracking neuron (every hidden
-    layer's v_th inside the bounds, V(0) = v_th/2, holding), the modelled events of the uniform base, and a
-    modelled error at most the uniform base's (uniform thresholds are one of the points it chose from)."""
+    """`brainyolo balance` on the reduced network (2 images, T = 16, base v_th 2, bounds [1, 6]) against an
+    independent recomputation: per hidden layer C (events at v_th 1, pairs counted one by one) and e (detection
+    error per squared grid step with only that layer rounded by hand), then the Lagrange thresholds
+    ``v_l ∝ (C_l / e_l)^(1/3)`` clipped to the bounds at the uniform base's events, κ solved in closed form.
+    The printed table, the written v_th and the printed ratios equal these; the modelled error is at most the
+    uniform base's (the uniform thresholds spend the same events); the file is one for the tracking neuron."""
     import re
 
     from brainyolo.neurons import load_neuron_model
@@ -129,18 +161,52 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
 
     model_path, images = tiny_converted
     out = tmp_path / "params.toml"
+    steps, v_th, low, high = 16, 2.0, 1.0, 6.0
     code, printed, stderr = run_cli(["balance", str(model_path), "--images", str(images[0].parent), "--count", "2",
-                                     "--steps", "16", "--v-th", "2", "--low", "1", "--high", "6", "-q", "-o", str(out)])
+                                     "--steps", str(steps), "--v-th", str(v_th), "--low", str(low), "--high",
+                                     str(high), "-q", "-o", str(out)])
     assert code == 0, stderr
-    error, events = map(float, re.search(r"balanced error ([\d.]+)x the base's at ([\d.]+)x", printed).groups())
-    assert error <= 1.0 and events == pytest.approx(1.0, abs=1e-3)
+
+    model = load_model(model_path)
+    graph, lambdas = model.normalized_graph(), model.lambdas()
+    hidden = hidden_layers(graph)
+    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
+    anchors = [len(graph.layers[head].anchors) for head in graph.heads()]
+    _, height, width = graph.input_shape
+    assert sorted(p.name for p in images[0].parent.iterdir())[:2] == [p.name for p in images]  # what --count 2 takes
+    cost, error = dict.fromkeys(hidden, 0.0), dict.fromkeys(hidden, 0.0)
+    for path in images:
+        image = letterbox(load_image(path), width, height)[0].astype(np.float64)
+        outputs = forward(graph, image, capture=True, dtype=np.float64)
+        events = _brute_force_events(graph, outputs, dict.fromkeys(hidden, 1.0), steps, _hand_owners(graph, outputs))
+        reference = [outputs[i] * lambdas[i][:, None, None] for i in feeding]
+        for layer in hidden:
+            cost[layer] += events[layer] / len(images)
+            rounded = forward(graph, image, capture=True, dtype=np.float64,
+                              after=lambda i, x, layer=layer: _on_grid(x, v_th, steps) if i == layer else x)
+            maps = [rounded[i] * lambdas[i][:, None, None] for i in feeding]
+            error[layer] += detection_error(reference, maps, anchors) / (v_th / steps) ** 2 / len(images)
+    assert all(cost[layer] > 0 and error[layer] > 0 for layer in hidden)
+    expected = _lagrange_thresholds(cost, error, sum(cost.values()) / v_th, low, high)
+    assert len({round(v, 3) for v in expected.values()}) > 2 and low in expected.values()  # not all one threshold
+
+    table = {int(m[0]): (float(m[1]), float(m[2]), float(m[3]))
+             for m in re.findall(r"^\| (\d+) \| (\S+) \| (\S+) \| .* \| ([\d.]+) \|$", printed, re.MULTILINE)}
+    assert sorted(table) == hidden
+    for layer, (c, e, v) in table.items():
+        assert (c, e, v) == pytest.approx((cost[layer], error[layer], expected[layer]), rel=1e-3), layer
     settings = read_parameter_file(out)
-    graph = load_model(model_path).normalized_graph()
-    assert settings.layers() == set(hidden_layers(graph))
-    for layer in hidden_layers(graph):
+    assert settings.layers() == set(hidden)
+    for layer in hidden:
         values = settings.for_layer(layer)
-        assert 1.0 <= values["v_th"] <= 6.0 and values["v_init"] == 0.5 and values["hold_positive"] == 1.0
-    assert len({settings.for_layer(layer)["v_th"] for layer in hidden_layers(graph)}) > 2
+        assert values["v_th"] == pytest.approx(expected[layer], abs=1e-4), layer
+        assert values["v_init"] == 0.5 and values["hold_positive"] == 1.0
+
+    modelled = sum(error[i] * expected[i] ** 2 for i in hidden) / (sum(error.values()) * v_th ** 2)
+    spent = sum(cost[i] / expected[i] for i in hidden) / (sum(cost.values()) / v_th)
+    assert spent == pytest.approx(1.0, rel=1e-9) and modelled <= 1.0
+    ratios = re.search(r"balanced error ([\d.]+)x the base's at ([\d.]+)x", printed).groups()
+    assert tuple(map(float, ratios)) == pytest.approx((modelled, spent), abs=1e-3)
     assert {"v_th", "v_init", "hold_positive"} <= set(runtime_names(load_neuron_model("if_signed_ibt_tracking")))
 
 

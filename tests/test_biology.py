@@ -269,6 +269,7 @@ def _series(data) -> dict:
     return {i: layer["population_positive"] - layer["population_negative"] for i, layer in data["layers"].items()}
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 def test_standalone_equals_runtime_with_synapses_delays_and_release(no_bias, tmp_path, build_cache):
     """One C++ build (exponential synapses, room for 2-step delays) runs the defaults and then other

@@ -130,6 +130,7 @@ def test_brian2_runtime_spikes_equal_spikingjelly(golden, tmp_path):
     _check_against_framework(tmp_path, path, g)
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 def test_brian2_cpp_standalone_spikes_equal_spikingjelly(golden, tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-pytestmark = pytest.mark.standalone_only
+pytestmark = [pytest.mark.standalone_only, pytest.mark.long]
 
 STEPS = "60"
 COMPILING = 900  # seconds a command may take when it compiles the network

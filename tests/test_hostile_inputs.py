@@ -9,6 +9,7 @@ hostile writer would do, so that validation itself, not the checksum, must catch
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from conftest import FUZZ_CFG, assert_promise, convert_argv, run_cli, write_random_model
 from PIL import Image
 
-from brainyolo.images import load_image
+from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
 
 pytestmark = pytest.mark.codegen_independent
@@ -114,32 +115,121 @@ def test_flipped_byte_in_model_data_is_detected_by_the_checksum(corpus, tmp_path
                  "content checksum does not match", tmp_path / "out")
 
 
+DETECTION_KEYS = {"file_name", "category_id", "category_name", "bbox", "score"}
+
+
+def read_detections(folder: Path, file_name: str) -> list[dict]:
+    """``FOLDER/detections.json`` read with :mod:`json`: a non-empty list of detections of the one image
+    ``file_name``, each with exactly the record keys, of the corpus model's one class (0, ``thing``)."""
+    records = json.loads((folder / "detections.json").read_text())
+    assert isinstance(records, list) and records, records
+    for record in records:
+        assert set(record) == DETECTION_KEYS, record
+        assert record["file_name"] == file_name, record
+        assert (record["category_id"], record["category_name"]) == (0, "thing"), record
+        assert len(record["bbox"]) == 4 and 0 < record["score"] <= 1, record
+    return records
+
+
+def assert_inside(records: list[dict], width: int, height: int) -> None:
+    """Every ``[x, y, w, h]`` box lies within a ``width`` x ``height`` image (as rounded to 3 decimals)."""
+    for record in records:
+        x, y, w, h = record["bbox"]
+        assert x >= 0 and y >= 0 and w >= 0 and h >= 0, record
+        assert x + w <= width + 1e-3 and y + h <= height + 1e-3, (record, width, height)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
 def test_model_without_checksum_still_reads(corpus, tmp_path):
+    """A model file without ``content_sha256`` (as written before checksums existed) reads as the same network:
+    its detections on an image equal, record for record, those of the sealed original."""
     model = tmp_path / "old.h5"
     shutil.copy(corpus["model"], model)
     with h5py.File(model, "r+") as f:
-        del f.attrs["content_sha256"]  # as written before checksums existed
-    assert run_cli(["detect", str(model), str(corpus["images"][0]), "-q", "-o", str(tmp_path / "out")])[0] == 0
+        assert "content_sha256" in f.attrs
+        del f.attrs["content_sha256"]
+    image = corpus["images"][0]
+    for path, out in ((corpus["model"], tmp_path / "original"), (model, tmp_path / "old")):
+        code, _, stderr = run_cli(["detect", str(path), str(image), "-q", "-o", str(out)])
+        assert code == 0, stderr
+    with h5py.File(model, "r") as f:
+        assert "content_sha256" not in f.attrs
+    old = read_detections(tmp_path / "old", image.name)
+    assert old == read_detections(tmp_path / "original", image.name)
+    assert_inside(old, 24, 20)
 
 
 def test_model_with_1x1_input_runs(corpus, tmp_path):
+    """The corpus model with a 1x1 input, on a one-colour 24x20 image: by hand, the 3x3 convolution (pad 1)
+    sees only its centre tap, the 2x2 max-pool (pad 1) passes the one value, the 1x1 convolution gives one cell
+    of the [yolo] head, two anchors (4x4 and 8x8 network pixels in a 1-pixel network). The detections are these
+    two candidates (threshold 0), in the image's pixels, inside the image."""
     model = tmp_path / "model.h5"
     shutil.copy(corpus["model"], model)
     with h5py.File(model, "r+") as f:
         f["network"].attrs["input_shape"] = np.array([3, 1, 1])
         seal(f)
-    assert run_cli(["detect", str(model), str(corpus["images"][0]), "-q", "-o", str(tmp_path / "out")])[0] == 0
+    image = tmp_path / "flat.png"
+    Image.new("RGB", (24, 20), (200, 10, 10)).save(image)
+    code, _, stderr = run_cli(["detect", str(model), str(image), "--threshold", "0", "-q", "-o", str(tmp_path / "out")])
+    assert code == 0, stderr
+    records = read_detections(tmp_path / "out", image.name)
+    assert_inside(records, 24, 20)
+
+    with h5py.File(model, "r") as f:  # the hand computation, from the file's own numbers
+        layers = f[L]
+        kinds = [layers[name].attrs["kind"] for name in ("000", "001", "002", "003")]
+        assert kinds == ["Conv", "MaxPool", "Conv", "YoloHead"] and layers["001"].attrs["size"] == 2
+        hidden = layers["000/weight"][()][:, :, 1, 1] @ (np.array([200, 10, 10]) / 255) + layers["000/bias"][()]
+        hidden = np.where(hidden > 0, hidden, layers["000"].attrs["alpha"] * hidden)
+        head = (layers["002/weight"][()][:, :, 0, 0] @ hidden + layers["002/bias"][()]).reshape(2, 6)
+        anchors = layers["003/all_anchors"][()][layers["003"].attrs["mask"]]
+    expected = []
+    for (tx, ty, tw, th, objectness, thing), (anchor_w, anchor_h) in zip(head, anchors, strict=True):
+        cx, cy, w, h = _sigmoid(tx), _sigmoid(ty), np.exp(tw) * anchor_w, np.exp(th) * anchor_h
+        x0, x1 = np.clip([cx - w / 2, cx + w / 2], 0, 1) * 24
+        y0, y1 = np.clip([cy - h / 2, cy + h / 2], 0, 1) * 20
+        expected.append((_sigmoid(objectness) * _sigmoid(thing), [x0, y0, x1 - x0, y1 - y0]))
+    expected.sort(key=lambda candidate: -candidate[0])
+    assert len(records) == len(expected) == 2
+    for record, (score, box) in zip(records, expected, strict=True):
+        assert record["score"] == pytest.approx(score, abs=1e-5), (record, score)
+        assert record["bbox"] == pytest.approx(box, abs=2e-3), (record, box)
 
 
 # ------------------------------------------------------------------------------------------ images
 
 
-@pytest.mark.parametrize("size", [(1000, 1), (1, 1000), (1, 1)])
+LETTERBOXES = {(1000, 1): ((16, 1), (0, 7)), (1, 1000): ((1, 16), (7, 0)), (1, 1): ((16, 16), (0, 0))}
+"""Image (width, height) -> its (width, height) and (left, top) inside a 16x16 input, by hand: the longer
+side scaled to 16, the other by the same factor (at least 1 pixel), centred with the rest split evenly."""
+
+
+@pytest.mark.parametrize("size", list(LETTERBOXES))
 def test_extreme_aspect_ratios_are_letterboxed(corpus, tmp_path, size):
+    """Images of 1000x1, 1x1000 and 1x1 pixels: the letterbox geometry is the hand one (the picture's colour
+    inside, grey 0.5 around it), and detecting on them gives boxes of the image, inside the image."""
     image = tmp_path / "thin.png"
     Image.new("RGB", size, (200, 10, 10)).save(image)
-    code, _, stderr = run_cli(["detect", str(corpus["model"]), str(image), "-q", "-o", str(tmp_path / "out")])
+    with h5py.File(corpus["model"], "r") as f:
+        assert f["network"].attrs["input_shape"].tolist() == [3, 16, 16]
+    chw, box = letterbox(load_image(image), 16, 16)
+    (width, height), (left, top) = LETTERBOXES[size]
+    assert (box.image_size, box.network_size, box.scaled_size, box.offset) == (size, (16, 16), (width, height),
+                                                                               (left, top))
+    inside = np.zeros((16, 16), bool)
+    inside[top:top + height, left:left + width] = True
+    assert chw.shape == (3, 16, 16)
+    np.testing.assert_allclose(chw[:, inside], np.repeat(np.array([[200], [10], [10]]) / 255, inside.sum(), 1),
+                               rtol=1e-6)
+    assert np.all(chw[:, ~inside] == 0.5)
+    code, _, stderr = run_cli(["detect", str(corpus["model"]), str(image), "--threshold", "0", "-q", "-o",
+                               str(tmp_path / "out")])
     assert code == 0, stderr
+    assert_inside(read_detections(tmp_path / "out", image.name), *size)
 
 
 def test_decompression_bomb_is_refused_before_decoding(corpus, tmp_path):
@@ -230,6 +320,39 @@ def test_region_anchors_must_pair(tmp_path):
     expect_error(["check", str(cfg)], cfg, "anchors must come in (width, height) pairs")
 
 
+def _with_floats(source: Path, target: Path, indices, value: float = 3e38) -> Path:
+    """A copy of a Darknet weights file (header 0.2: 20 bytes) with the float32s at ``indices`` set to ``value``."""
+    data = bytearray(source.read_bytes())
+    for index in indices:
+        data[20 + 4 * index:24 + 4 * index] = np.float32(value).tobytes()
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_huge_floats_that_overflow_batch_norm_folding_are_refused(corpus, tmp_path):
+    """Five floats of the embedded yolov3-tiny set to 3e38 (as in a damaged download): the folded
+    weights overflow float32; one line names the weights file and the layer, nothing is written."""
+    data = Path(__file__).resolve().parents[1] / "brainyolo" / "data"
+    source = data / "tiny-yolov3.weights"
+    count = (source.stat().st_size - 20) // 4
+    weights = _with_floats(source, tmp_path / "huge.weights", np.linspace(1000, count - 1000, 5).astype(int))
+    out = tmp_path / "model.h5"
+    argv = ["convert", "--cfg", str(data / "tiny-yolov3.cfg"), "--weights", str(weights), "--names",
+            str(data / "scenes.names"), "--calib", str(corpus["images"][0].parent), "-q", "-o", str(out)]
+    stderr = expect_error(argv, weights, "with batch-norm folded in overflow float32", out)
+    assert "(convolution)" in stderr
+
+
+def test_huge_floats_that_overflow_the_activations_are_refused(corpus, tmp_path):
+    """3e38 in the bias and four weights of the corpus's second convolution (no batch norm, so the
+    folded values stay finite): the activations overflow on the first calibration image."""
+    # floats: layer 0 (bn, 4x3x3x3): 4 biases + 3 x 4 bn + 108 weights = 124; layer 2: 12 biases, 48 weights
+    weights = _with_floats(corpus["weights"], tmp_path / "huge.weights", [124, 136, 137, 138, 139])
+    argv, out = _convert(corpus, tmp_path, weights=weights)
+    expect_error(argv, weights, "layer 2 gives activations that are not finite numbers on calibration image "
+                                f"{corpus['images'][0].name}", out)
+
+
 # ------------------------------------------------------------------------------------------ run files
 
 RUN_BASE = {"model": "embedded = true", "calibration": "scenes = 4", "images": "scenes = 2"}
@@ -266,9 +389,14 @@ def test_bad_run_file_is_refused_by_name(tmp_path, case):
 
 
 def test_the_base_run_file_is_valid(tmp_path):
+    """`check` of the base run file: one line that names it, says ok and what it is (run file named after the
+    file, no [grid]: one configuration, the default 1000 steps); nothing is written."""
     run_file = tmp_path / "good.toml"
     run_file.write_text("".join(f"[{name}]\n{body}\n" for name, body in RUN_BASE.items()))
-    assert run_cli(["check", str(run_file)])[0] == 0
+    code, stdout, stderr = run_cli(["check", str(run_file)])
+    assert (code, stderr) == (0, "")
+    assert stdout == f"{run_file}: ok: run file 'good', 1 configurations x 1000 steps\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml"]
 
 
 # ------------------------------------------------------------------------------------------ neuron files
@@ -335,10 +463,27 @@ def test_neuron_file_never_runs_code(tmp_path, payload, where):
 
 
 def test_parameter_values_use_the_grammar(tmp_path):
+    """Parameters written as arithmetic, ``(2 * ms) / 2`` and ``1/10``, pass `check` and read (the neuron file's
+    reader, then its values) as t_step = 1 ms and alpha = 0.1, as the stock file's ``1*ms`` and ``0.1`` do."""
+    import brian2
+
+    from brainyolo.neurons import load_neuron_model, parameter_values
+
     neuron = tmp_path / "units.toml"
     neuron.write_text(IBT.replace('t_step = "1*ms"', 't_step = "(2 * ms) / 2"').replace('alpha = "0.1"',
                                                                                         'alpha = "1/10"'))
-    assert run_cli(["check", str(neuron)])[0] == 0
+    code, stdout, stderr = run_cli(["check", str(neuron)])
+    assert (code, stderr) == (0, "")
+    assert stdout == f"{neuron}: ok: neuron model (signed), parameters t_step, v_th, alpha, v_init\n"
+    model = load_neuron_model(neuron)
+    assert model.parameters == {"t_step": "(2 * ms) / 2", "v_th": "1", "alpha": "1/10", "v_init": "0"}
+    values = parameter_values(model)
+    assert set(values) == {"t_step", "v_th", "alpha", "v_init"}
+    assert brian2.have_same_dimensions(values["t_step"], brian2.second)
+    assert float(values["t_step"]) == pytest.approx(0.001, rel=1e-12)
+    assert (values["alpha"], values["v_th"], values["v_init"]) == (pytest.approx(0.1, rel=1e-12), 1, 0)
+    stock = parameter_values(load_neuron_model("if_signed_ibt"))
+    assert float(stock["t_step"]) == float(values["t_step"]) and stock["alpha"] == values["alpha"]
 
 
 # ------------------------------------------------------------------------------------------ recordings

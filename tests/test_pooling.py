@@ -65,6 +65,7 @@ def test_pool_count_is_window_max_numpy_runtime():
         check(case, objects)
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("threads", [1, 2])
 def test_pool_count_is_window_max_cpp_standalone(tmp_path, threads):

@@ -83,6 +83,7 @@ def test_wrapper_passes_output_renders_progress_and_waits_passively(tmp_path):
     assert "OMP_WAIT_POLICY=ACTIVE" in silent.stdout.splitlines()  # a caller's own policy is kept
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 def test_the_compiled_binary_reports_its_progress(tiny_converted, shared_build_cache, capfd):
     """(The model and settings of test_simulation's standalone tests: one binary for all of them.)"""

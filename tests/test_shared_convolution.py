@@ -160,6 +160,7 @@ def test_float_weights_would_make_sums_depend_on_order():
     assert np.any(forward != backward)
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
 @pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels"))])

@@ -424,9 +424,15 @@ def _run_counts(model_path, image, tmp_path, name, neuron="if_signed_ibt", setti
 
 
 def _assert_same_counts(a, b):
+    """``a`` and ``b`` (:func:`_counts` of two runs) record the same layers, each with a (positive, negative)
+    pair of equal, non-empty maps, and the runs spiked: a run that recorded nothing, or no spike, fails."""
+    assert a and set(a) == set(b), (sorted(a), sorted(b))
     for name in a:
+        assert len(a[name]) == len(b[name]) == len(SPIKE_COUNTERS), name
         for x, y in zip(a[name], b[name], strict=True):
+            assert x.size > 0 and x.shape == y.shape, (name, x.shape, y.shape)
             np.testing.assert_array_equal(x, y, err_msg=name)
+    assert sum(int(positive.sum()) for positive, _ in a.values()) > 0, "the runs compared never spiked"
 
 
 def test_two_phase_thresholds_at_both_ends_of_the_switch(tiny_h5, tmp_path):
@@ -519,6 +525,7 @@ def test_tracking_neuron_with_v_init_0_is_if_signed_ibt_for_a_constant_input(tin
     assert any(not np.array_equal(tracking[name][k], ibt[name][k]) for name in tracking for k in (0, 1))
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 def test_tracking_neuron_reads_v_init_through_run_args(tiny_h5, tmp_path, build_cache):
     """A neuron file that reads its own v_init gets the run's value in the compiled binary too: the
@@ -575,6 +582,7 @@ def _drive_tracking_neuron(drive, **parameters):
     return counts, int(group.positive_count[0]) + int(group.negative_count[0])
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("hysteresis", [0.0, 0.5])
 def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
     """The neuron file alone, one neuron, V(0) = 0.5: +0.32 per step for 10 steps, then -0.32 for 40
@@ -594,6 +602,7 @@ def test_tracking_neuron_takes_spikes_back_when_its_input_turns(hysteresis):
         assert counts != rounded and counts.index(2, 10) > rounded.index(2, 10)
 
 
+@pytest.mark.long
 def test_tracking_neuron_holding_positive_spikes_takes_them_back_only_below_zero():
     """hold_positive = 1, one neuron, V(0) = 0.5: the input climbs to 2.88 (3 spikes), swings down to
     1.28 and back to 2.56 (the free neuron takes one spike back and re-emits it: a +1/-1 pair; the
@@ -655,6 +664,7 @@ def test_schedules_deliver_when_the_decoder_assumes(tiny_h5, tmp_path, schedule)
         assert all(firsts["same_step"][i] < firsts["delayed"][i] - 5 for i in firsts["delayed"]), firsts
 
 
+@pytest.mark.long
 def test_same_step_rates_approach_ann_activations(tiny_h5, tmp_path):
     model_path, image = tiny_h5
     errors = {}
@@ -667,6 +677,7 @@ def test_same_step_rates_approach_ann_activations(tiny_h5, tmp_path):
     assert errors[320][0] <= 2 / 320
 
 
+@pytest.mark.long
 @pytest.mark.standalone_only
 def test_same_step_runtime_and_cpp_standalone_identical(tiny_h5, tmp_path, build_cache):
     """Brian2's standalone code runs the same-step order too (its own objects and the custom ones)."""

@@ -106,6 +106,7 @@ def test_tune_refuses_the_evaluation_images(corpus, tmp_path):
         assert code == 2 and "evaluation" in stderr and not (tmp_path / "tune").exists(), stderr
 
 
+@pytest.mark.long
 def test_tune_on_a_local_cluster_equals_the_serial_study(corpus, tmp_path):
     """--workers 2: the same enqueued trials (baseline, uniform thresholds) give the same scores."""
     code, _, stderr = _tune(corpus, tmp_path / "serial", 3)
