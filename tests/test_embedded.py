@@ -108,6 +108,7 @@ def test_the_name_embedded_is_the_detector_converted_as_the_demo_does_once(tmp_p
     assert str(model_file("some/model.h5")) == "some/model.h5"
 
 
+@pytest.mark.long
 def test_the_shipped_directly_trained_detector(fresh_scenes, cache, tmp_path, monkeypatch):
     """embedded-direct: a schema-2 model file with membrane shortcuts, trained at T = 4; in Brian2 (numpy
     runtime) it detects fresh scenes at T = 4: mAP@0.5 0.843 measured on these 32 scenes."""
@@ -129,6 +130,7 @@ def test_the_shipped_directly_trained_detector(fresh_scenes, cache, tmp_path, mo
     assert abs(metrics["snn"]["4"]["mAP50"] - report("training-direct.json")["eval"]["mAP50"]) < REPORT_AGREEMENT
 
 
+@pytest.mark.long
 def test_the_shipped_directly_trained_event_detector(fresh_event_scenes, cache, tmp_path, monkeypatch):
     """embedded-direct-events (trained on EMS frames, T = 5) detects fresh event scenes in Brian2 (numpy
     runtime) through ``--events frames``: mAP@0.5 0.809 measured on these 32 scenes."""
@@ -148,6 +150,7 @@ def test_the_shipped_directly_trained_event_detector(fresh_event_scenes, cache, 
         < REPORT_AGREEMENT
 
 
+@pytest.mark.long
 def test_the_shipped_event_ann(fresh_event_scenes, cache, tmp_path, monkeypatch):
     """embedded-events is the event ANN converted with event calibration; as an ANN on the mean EMS frames
     of fresh event scenes: mAP@0.5 0.601 measured on these 32 scenes (the weak one of the four)."""
