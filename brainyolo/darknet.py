@@ -229,7 +229,7 @@ def _read_yolo(opts: _Options, index: int) -> YoloHead:
     mask = tuple(opts.ints("mask", list(range(len(all_anchors)))))
     if any(not 0 <= m < len(all_anchors) for m in mask):
         opts.fail(f"mask {mask} points outside the {len(all_anchors)} anchors")
-    num = opts.int("num", len(all_anchors))  # Darknet reads anchors for num pairs: they must agree
+    num = opts.int("num", 1)  # Darknet reads num anchor pairs (default 1): they must be all the anchors
     if num != len(all_anchors):
         opts.fail(f"num={num} but {len(all_anchors)} anchor pairs")
     return YoloHead(_previous(index), classes=opts.int("classes"), mask=mask,
@@ -594,6 +594,8 @@ def load_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
     """
     sections = read_cfg(cfg)
     graph = graph_from_sections(sections, cfg)
+    if not graph.heads():
+        raise BrainyoloError(cfg, "has no [yolo] or [region] section: brainyolo reads detectors")
     n_classes = len(graph.class_names)
     if names is None:
         names = find_names(cfg, n_classes)

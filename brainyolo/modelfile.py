@@ -180,7 +180,7 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION,
                         "brainyolo_version": __version__, "normalization": model.normalization,
-                        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(
+                        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
                             timespec="seconds")})
         network = f.create_group("network")
         network.attrs["input_shape"] = np.asarray(model.graph.input_shape, np.int64)

@@ -226,11 +226,12 @@ def export_parameters(module, graph) -> list[darknet.ConvParams]:
 
 
 def set_anchors(sections, anchors: np.ndarray) -> None:
-    """Write ``anchors`` (k, 2) into every ``[yolo]`` section."""
+    """Write ``anchors`` (k, 2) into every ``[yolo]`` section (and ``num = k``)."""
     text = ", ".join(f"{int(round(w))},{int(round(h))}" for w, h in anchors)
     for section in sections:
         if section.name == "yolo":
             section.options["anchors"] = text
+            section.options["num"] = str(len(anchors))
 
 
 def evaluate_ann(cfg: Path, weights: Path, count: int, seed: int, work: Path) -> dict:

@@ -292,6 +292,10 @@ def test_unknown_weights_header_version(corpus, tmp_path):
 CFG_CASES = {
     "not UTF-8": (lambda t: t.encode() + b"\n# \xff\xfe\n", "not UTF-8"),
     "odd anchors": (lambda t: t.replace("anchors=4,4, 8,8", "anchors=4,4, 8").encode(), "pairs"),
+    "num of the wrong count": (lambda t: t.replace("num=2", "num=3").encode(), "num=3 but 2 anchor pairs"),
+    "no num (Darknet reads 1 pair)": (lambda t: t.replace("num=2", "").encode(), "num=1 but 2 anchor pairs"),
+    "no head": (lambda t: t[:t.index("[yolo]")].encode(),
+                "has no [yolo] or [region] section: brainyolo reads detectors"),
     "negative filters": (lambda t: t.replace("filters=4", "filters=-4").encode(), "filters=-4 is outside"),
     "negative size": (lambda t: t.replace("size=3", "size=-3").encode(), "size=-3 is outside"),
     "huge max-pool": (lambda t: t.replace("[maxpool]\nsize=2", "[maxpool]\nsize=1000000000").encode(),

@@ -48,6 +48,7 @@ activation=linear
 mask=0,1
 anchors=4,4, 8,8
 classes=1
+num=2
 """
 
 

@@ -36,13 +36,43 @@ class BrainyoloNumpyCodeObject(NumpyCodeObject):
     templater = NumpyCodeObject.templater.derive("brainyolo.spiking", templates_dir="templates/numpy")
 
 
+FAST_SETUP_RULE = """
+# brainyolo: objects.cpp declares, allocates, loads and writes the arrays; main.cpp sets the run's
+# values (run_args) and calls the code objects once. Neither holds a step of the simulation, yet at
+# -O3 they were the longest steps of a build (an embedded detector's network, one core: objects.cpp
+# 19 s against 7 s at -O1, main.cpp 6.4 s against 1.2 s). Both at -O1 where Brian2 asks for -O2 or
+# -O3; the code objects, which simulate, keep Brian2's flags.
+objects.o main.o: OPTIMISATIONS := $(patsubst -O3,-O1,$(patsubst -O2,-O1,$(OPTIMISATIONS)))
+"""
+"""Appended to the makefile Brian2 writes (GNU make; the Windows makefile is left as it is)."""
+
+
+class _MakefileWriter:
+    """Brian2's project writer, with :data:`FAST_SETUP_RULE` appended to the makefile it writes."""
+
+    def __init__(self, writer):
+        self._writer = writer
+
+    def __getattr__(self, name):
+        return getattr(self._writer, name)
+
+    def write(self, filename, contents):
+        if filename == "makefile":
+            contents = contents + FAST_SETUP_RULE
+        self._writer.write(filename, contents)
+
+
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
-    """Brian2's C++ standalone device with brainyolo's templates available to every object."""
+    """Brian2's C++ standalone device with brainyolo's templates available to every object, and a
+    makefile that compiles the non-simulating files faster (:data:`FAST_SETUP_RULE`)."""
 
     def code_object_class(self, codeobj_class=None, fallback_pref=None):
         if codeobj_class is None:
             return BrainyoloCPPStandaloneCodeObject
         return codeobj_class
+
+    def generate_makefile(self, writer, *args, **kwargs):
+        super().generate_makefile(_MakefileWriter(writer), *args, **kwargs)
 
 
 all_devices[DEVICE_NAME] = BrainyoloStandaloneDevice()
