@@ -252,3 +252,24 @@ def test_killed_evaluation_resumes_with_no_image_lost_or_simulated_twice(evaluat
     for name in ("detections.json", "detections_ann.json", "checkpoints/detections_t30.json",
                  "checkpoints/detections_t60.json"):
         assert (out / name).read_bytes() == (full / name).read_bytes(), name
+
+
+@pytest.mark.codegen_independent
+def test_input_currents_do_not_depend_on_the_blas_threads():
+    """The first layer's current is a BLAS product: at 2 BLAS threads OpenBLAS sums in another order
+    than at 1, which moved spikes between a 2-core process and a Dask worker (one BLAS thread). The
+    network's input currents are computed at one thread, whatever the process's setting."""
+    from threadpoolctl import threadpool_limits
+
+    from brainyolo.reference import conv2d
+    from brainyolo.spiking.builder import input_conv2d
+
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 48, 48), dtype=np.float32)
+    weight = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(32).astype(np.float32)
+    with threadpool_limits(1, user_api="blas"):
+        one = conv2d(x, weight, bias, 1, 1)
+    for threads in (1, 2, 4):
+        with threadpool_limits(threads, user_api="blas"):
+            np.testing.assert_array_equal(input_conv2d(x, weight, bias, 1, 1), one)

@@ -687,10 +687,23 @@ def input_rule(name: str):
         raise NotImplementedError(f"no build rule for input kind {name!r}") from None
 
 
+def input_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """:func:`~brainyolo.reference.conv2d` with BLAS on one thread: the network's input currents.
+
+    A multi-threaded BLAS sums the products in another order (OpenBLAS 0.3.34, float32: up to 1e-5
+    apart at 2 threads), which moved a spike at the threshold's edge between a 2-core process and a
+    Dask worker (one BLAS thread): the currents a network receives must not depend on the machine.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        return conv2d(x, weight, bias, stride, pad)
+
+
 def _first_layer_current(layer, pictures: np.ndarray) -> np.ndarray:
     """The first convolution of each picture ``(..., C, H, W)`` in neuron order, ``(..., neurons)``."""
     flat = pictures.reshape(-1, *pictures.shape[-3:])
-    return np.stack([to_neuron_order(conv2d(p, layer.weight, layer.bias, layer.stride, layer.pad))
+    return np.stack([to_neuron_order(input_conv2d(p, layer.weight, layer.bias, layer.stride, layer.pad))
                      for p in flat]).reshape(*pictures.shape[:-3], -1)
 
 
@@ -767,7 +780,7 @@ class _SpikesInput:
         channels, height, width = ctx.net.model.graph.input_shape
         kernel, _ = polarity_kernel(weight, layer.bias)
         grey = np.full((channels, height, width), GREY / 255.0)
-        ctx.net.layers[index].group.I = to_neuron_order(conv2d(grey, weight, layer.bias, stride, pad))
+        ctx.net.layers[index].group.I = to_neuron_order(input_conv2d(grey, weight, layer.bias, stride, pad))
         n = 2 * height * width
         if isinstance(brian2.get_device(), brian2.devices.RuntimeDevice):
             source = brian2.SpikeGeneratorGroup(n, [], [] * brian2.ms, clock=ctx.net.clock, name="input_events")
