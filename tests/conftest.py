@@ -251,22 +251,31 @@ def run_cli(argv: list[str], seconds: int | None = None, terminal: bool = False)
     return code, out.getvalue(), err.getvalue()
 
 
-def assert_promise(argv: list[str], output: Path | None = None) -> int:
-    """Success, or one clean error line with exit 2 and nothing written to ``output``."""
+def promised_outcome(argv: list[str], output: Path | None = None,
+                     named: set[str] | None = None) -> tuple[int, str, str]:
+    """Run ``brainyolo ARGV``: success, or one clean error line with exit 2 (naming one of ``named``, if
+    given) and nothing written to ``output``; (exit status, stdout, stderr)."""
     code, stdout, stderr = run_cli(argv)
     if os.environ.get("BRAINYOLO_FUZZ_LOG"):  # outcome of every case, for the README's tally
         with open(os.environ["BRAINYOLO_FUZZ_LOG"], "a") as log:
             log.write(f"{argv[0]}\t{code}\t{' '.join(stderr.split())[:300]}\n")
     assert "Traceback" not in stdout + stderr, stderr
     if code == 0:
-        return code
+        return code, stdout, stderr
     lines = stderr.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("brainyolo: error: "), (code, stderr)
+    if named is not None:
+        assert any(f"{name}: " in lines[0] for name in named), f"the error names no input file: {lines[0]}"
     if output is not None:
         assert not output.exists(), f"{output} was written although the command failed"
         leftovers = [p.name for p in output.parent.glob(f".{output.name}.*")]
         assert not leftovers, f"temporary files left behind: {leftovers}"
-    return code
+    return code, stdout, stderr
+
+
+def assert_promise(argv: list[str], output: Path | None = None) -> int:
+    """Success, or one clean error line with exit 2 and nothing written to ``output``."""
+    return promised_outcome(argv, output)[0]
 
 
 def convert_argv(corpus: dict, out: Path, cfg: Path | None = None, weights: Path | None = None) -> list[str]:

@@ -40,7 +40,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import convert_argv, run_cli
+from conftest import convert_argv, promised_outcome, run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -243,21 +243,8 @@ def run_case(argv: list[str], mutated: Path, output: Path | None = None) -> tupl
     """``brainyolo ARGV`` on a mutated input: the promise (success, or one line ``brainyolo: error: FILE: ...``
     naming the ``mutated`` file or another input it contradicts, exit status 2, no traceback, nothing written
     to ``output``); (exit status, stdout)."""
-    code, stdout, stderr = run_cli(argv)
-    if os.environ.get("BRAINYOLO_FUZZ_LOG"):  # outcome of every case, for the README's tally
-        with open(os.environ["BRAINYOLO_FUZZ_LOG"], "a") as log:
-            log.write(f"{argv[0]}\t{code}\t{' '.join(stderr.split())[:300]}\n")
-    assert "Traceback" not in stdout + stderr, stderr
-    if code == 0:
-        return code, stdout
-    lines = stderr.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("brainyolo: error: "), (code, stderr)
     named = {mutated.name} | {Path(a).name for a in argv[1:] if Path(a).is_file()}  # or the input it contradicts
-    assert any(f"{name}: " in lines[0] for name in named), f"the error names no input file: {lines[0]}"
-    if output is not None:
-        assert not output.exists(), f"{output} was written although the command failed"
-        leftovers = [p.name for p in output.parent.glob(f".{output.name}.*")]
-        assert not leftovers, f"temporary files left behind: {leftovers}"
+    code, stdout, _ = promised_outcome(argv, output, named)
     return code, stdout
 
 
