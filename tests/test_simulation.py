@@ -165,6 +165,7 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     import subprocess
     import sys
 
+    from brainyolo.spiking.device import PRECOMPILED_HEADER
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
@@ -181,6 +182,9 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
 
     before = built()
     assert len(before) > 20
+    # the code objects were compiled with the precompiled header, which make then deleted (intermediate)
+    assert (folder / PRECOMPILED_HEADER).is_file() and not list(folder.glob("*.gch"))
+    assert f"-include {PRECOMPILED_HEADER}" in (folder / "makefile").read_text()
     with Simulator(model_path, settings) as simulator:
         second = simulator.run(image)
     assert built() == before

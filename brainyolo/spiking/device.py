@@ -46,9 +46,47 @@ objects.o main.o: OPTIMISATIONS := $(patsubst -O3,-O1,$(patsubst -O2,-O1,$(OPTIM
 """
 """Appended to the makefile Brian2 writes (GNU make; the Windows makefile is left as it is)."""
 
+PRECOMPILED_HEADER = "brainyolo_headers.h"
+"""The headers every code object includes, compiled once per build (:data:`PRECOMPILED_HEADER_RULE`)."""
+
+PRECOMPILED_HEADER_TEXT = """// brainyolo: the headers every code object includes, compiled once per build (see the makefile).
+// Each has an include guard: the code object's own #include of it then reads nothing.
+#include "objects.h"
+#include "synapses_classes.h"
+#include "brianlib/common_math.h"
+#include "brianlib/stdint_compat.h"
+#include "brianlib/spikequeue.h"
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <random>
+"""
+
+PRECOMPILED_HEADER_RULE = f"""
+# brainyolo: a code object compiles in 0.45 s at -O0, 0.3 s of it reading the same standard and Brian2
+# headers (an embedded detector's network has 166 code objects). They are compiled once per build into
+# a precompiled header (GCC reads {PRECOMPILED_HEADER}.gch instead of the text; with other flags or another
+# compiler it reads the text, as before). The .gch (tens of MB) is intermediate: make deletes it after
+# the build and, with every object up to date, does not make it again.
+code_objects/%.o : code_objects/%.cpp makefile {PRECOMPILED_HEADER}.gch
+	$(CXX) $(CXXFLAGS) -include {PRECOMPILED_HEADER} -MMD -MP -MF $(@:.o=.d) -MT $@ $< -o $@
+
+{PRECOMPILED_HEADER}.gch : {PRECOMPILED_HEADER} objects.h makefile
+	$(CXX) $(CXXFLAGS) -x c++-header $< -o $@
+
+.INTERMEDIATE: {PRECOMPILED_HEADER}.gch
+"""
+"""Appended to the makefile after :data:`FAST_SETUP_RULE`."""
+
 
 class _MakefileWriter:
-    """Brian2's project writer, with :data:`FAST_SETUP_RULE` appended to the makefile it writes."""
+    """Brian2's project writer: :data:`FAST_SETUP_RULE` and :data:`PRECOMPILED_HEADER_RULE` appended to the
+    makefile it writes, and the :data:`PRECOMPILED_HEADER` written beside it."""
 
     def __init__(self, writer):
         self._writer = writer
@@ -58,13 +96,14 @@ class _MakefileWriter:
 
     def write(self, filename, contents):
         if filename == "makefile":
-            contents = contents + FAST_SETUP_RULE
+            self._writer.write(PRECOMPILED_HEADER, PRECOMPILED_HEADER_TEXT)
+            contents = contents + FAST_SETUP_RULE + PRECOMPILED_HEADER_RULE
         self._writer.write(filename, contents)
 
 
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     """Brian2's C++ standalone device with brainyolo's templates available to every object, and a
-    makefile that compiles the non-simulating files faster (:data:`FAST_SETUP_RULE`)."""
+    makefile that compiles faster (:data:`FAST_SETUP_RULE`, :data:`PRECOMPILED_HEADER_RULE`)."""
 
     def code_object_class(self, codeobj_class=None, fallback_pref=None):
         if codeobj_class is None:
