@@ -49,7 +49,7 @@ objects.o main.o: OPTIMISATIONS := $(patsubst -O3,-O1,$(patsubst -O2,-O1,$(OPTIM
 PRECOMPILED_HEADER = "brainyolo_headers.h"
 """The headers every code object includes, compiled once per build (:data:`PRECOMPILED_HEADER_RULE`)."""
 
-PRECOMPILED_HEADER_TEXT = """// brainyolo: the headers every code object includes, compiled once per build (see the makefile).
+PRECOMPILED_HEADER_TEXT = """// brainyolo: the headers every code object includes, compiled once per build.
 // Each has an include guard: the code object's own #include of it then reads nothing.
 #include "objects.h"
 #include "synapses_classes.h"
