@@ -95,6 +95,15 @@ class _LayerMonitors:
     population_negative: object | None = None
 
 
+def recorded_checkpoints(checkpoints, steps: int) -> list[int]:
+    """The steps at which a run's output layers are read: ``checkpoints`` within 1..steps, and ``steps``.
+
+    >>> recorded_checkpoints((), 50), recorded_checkpoints((50, 10, 80), 50)
+    ([50], [10, 50])
+    """
+    return sorted({int(c) for c in checkpoints if 0 < int(c) <= steps} | {steps})
+
+
 class Recorder:
     """Creates the monitors for ``network`` and reads them back after a run.
 
@@ -113,7 +122,7 @@ class Recorder:
 
     def __init__(self, network: SpikingNetwork, steps: int, checkpoints, sample_neurons: int = 20):
         self.network, self.steps = network, steps
-        self.checkpoints = sorted({int(c) for c in checkpoints if 0 < int(c) <= steps} | {steps})
+        self.checkpoints = recorded_checkpoints(checkpoints, steps)
         self.layers: dict[int, _LayerMonitors] = {}
         self._objects = []
         for index in network.own_layers():

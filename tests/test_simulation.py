@@ -153,6 +153,20 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
     assert runs["runtime"]["synaptic_events"] == runs["cpp_standalone"]["synaptic_events"] > 0
 
 
+@pytest.mark.codegen_independent
+def test_one_binary_whatever_the_checkpoints_say_about_the_last_step():
+    """A run without --checkpoints records the last step, as one that names it (tune does): one build.
+    Checkpoints that change what is recorded, or the step count, are another build."""
+    from brainyolo.spiking.simulate import build_key
+
+    def key(steps, checkpoints):
+        return build_key("0" * 64, SimulationSettings(steps=steps, checkpoints=checkpoints, threads=1))
+
+    assert key(20, ()) == key(20, (20,)) == key(20, (20, 20)) == key(20, (20, 30))
+    assert len({key(20, ()), key(20, (10,)), key(21, ())}) == 3
+    assert key(20, (10,)) == key(20, (20, 10))
+
+
 @pytest.mark.standalone_only
 def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, build_cache):
     """A second Simulator in the same process, then another process, regenerate identical sources.

@@ -41,7 +41,7 @@ from brainyolo.machine import usable_cores
 from brainyolo.modelfile import load_model
 from brainyolo.neurons import load_neuron_model
 from brainyolo.parameters import ParameterSettings
-from brainyolo.recordings import Recorder, open_recordings, write_image
+from brainyolo.recordings import Recorder, open_recordings, recorded_checkpoints, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, apply_inputs, build_network, model_build_options
 from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
@@ -228,6 +228,8 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
 
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items() if k not in ("parameters", "events")}  # runs set those
+    # the checkpoints as the Recorder reads them (the last step always): () and (steps,) are one binary
+    built["checkpoints"] = recorded_checkpoints(settings.checkpoints, settings.steps)
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     # options added later count only where they differ from their defaults (earlier builds stay valid)
