@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainyolo.graph import INPUT, Conv, Graph
+from brainyolo.graph import INPUT, Conv, Graph, RegionHead
 from brainyolo.heads import sigmoid
 from brainyolo.reference import conv2d
 
@@ -74,23 +74,41 @@ def synaptic_events(graph: Graph, outputs: list[np.ndarray], owners: list[np.nda
     return events
 
 
-def detection_error(reference: list[np.ndarray], maps: list[np.ndarray], anchors: list[int]) -> float:
+def _class_probabilities(logits: np.ndarray, softmax: bool) -> np.ndarray:
+    """A head's class probabilities from its logits ``(anchors, classes, H, W)``: a ``[region]`` head's
+    softmax over the classes, or each class's logistic (``[yolo]``, ``[region]`` without softmax)."""
+    if not softmax:
+        return sigmoid(logits)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def detection_error(reference: list[np.ndarray], maps: list[np.ndarray], anchors: list[int],
+                    softmax: list[bool] | None = None) -> float:
     """How far YOLO head maps are from ``reference``, weighted as a detector reads them.
 
     Per anchor and cell: the squared change of the objectness probability, plus, weighted by the
     reference's objectness, those of the box offsets (sigmoids), the box sizes (log scale) and the
-    class probabilities. Summed over cells and anchors of every head.
+    class probabilities (``softmax[i]``: head ``i`` is a ``[region]`` head with softmax classes).
+    Summed over cells and anchors of every head.
     """
     total = 0.0
-    for ref, new, n in zip(reference, maps, anchors, strict=True):
+    softmax = softmax or [False] * len(anchors)
+    for ref, new, n, soft in zip(reference, maps, anchors, softmax, strict=True):
         p = np.asarray(ref, np.float64).reshape(n, -1, *ref.shape[1:])
         q = np.asarray(new, np.float64).reshape(n, -1, *new.shape[1:])
         objectness = sigmoid(p[:, 4])
         weighted = ((sigmoid(p[:, :2]) - sigmoid(q[:, :2])) ** 2).sum(axis=1) \
             + ((p[:, 2:4] - q[:, 2:4]) ** 2).sum(axis=1) \
-            + ((sigmoid(p[:, 5:]) - sigmoid(q[:, 5:])) ** 2).sum(axis=1)
+            + ((_class_probabilities(p[:, 5:], soft) - _class_probabilities(q[:, 5:], soft)) ** 2).sum(axis=1)
         total += float(((objectness - sigmoid(q[:, 4])) ** 2 + objectness * weighted).sum())
     return total
+
+
+def head_readers(graph: Graph) -> tuple[list[int], list[bool]]:
+    """Per head of ``graph``: its anchors and whether its classes are a softmax (for :func:`detection_error`)."""
+    heads = [graph.layers[h] for h in graph.heads()]
+    return [len(h.anchors) for h in heads], [bool(isinstance(h, RegionHead) and h.softmax) for h in heads]
 
 
 def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float,
@@ -130,15 +148,21 @@ def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float
     return {i: float(v) for i, v in zip(layers, thresholds(hi_k), strict=True)}
 
 
-def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[int, float], steps: int):
+def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[int, float], steps: int,
+                    known: list | None = None):
     """Every layer's output and the heads' maps (scaled back by the output layers' λ, as the decoder reads
-    them) of the normalized ANN with layer ``l``'s output rounded by :func:`quantize` at ``thresholds[l]``."""
+    them) of the normalized ANN with layer ``l``'s output rounded by :func:`quantize` at ``thresholds[l]``.
+
+    ``known``: this function's outputs for the same image without rounding; the layers before the first
+    rounded one are then taken from it, not computed again."""
     from brainyolo.reference import forward
 
     def rounded(index, out):
         return quantize(out, thresholds[index], steps) if index in thresholds else out
 
-    outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64, after=rounded)
+    start = min(thresholds) if known is not None and thresholds else 0
+    outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64, after=rounded,
+                      known=known, start=start)
     feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
     maps = [outputs[head] * np.asarray(lambdas[i], np.float64)[:, None, None]
             for head, i in zip(graph.heads(), feeding, strict=True)]
@@ -154,12 +178,14 @@ class Measurement:
     v_th: float
     cost: dict[int, float]
     error: dict[int, float]
+    count: int = 0
+    """Images measured."""
 
 
 def measure(graph: Graph, lambdas, images, steps: int, v_th: float, hidden: list[int]) -> Measurement:
     """:class:`Measurement` on ``images`` (an iterable of preprocessed CHW arrays, consumed once)."""
     owners = channel_owners(graph, hidden)
-    anchors = [len(graph.layers[h].anchors) for h in graph.heads()]
+    anchors, softmax = head_readers(graph)
     cost, error, count = dict.fromkeys(hidden, 0.0), dict.fromkeys(hidden, 0.0), 0
     grid = (v_th / steps) ** 2
     for image in images:
@@ -167,25 +193,63 @@ def measure(graph: Graph, lambdas, images, steps: int, v_th: float, hidden: list
         for layer, events in synaptic_events(graph, outputs, owners, dict.fromkeys(hidden, 1.0), steps).items():
             cost[layer] += events
         for layer in hidden:
-            _, maps = rounded_forward(graph, lambdas, image, {layer: v_th}, steps)
-            error[layer] += detection_error(reference, maps, anchors) / grid
+            _, maps = rounded_forward(graph, lambdas, image, {layer: v_th}, steps, known=outputs)
+            error[layer] += detection_error(reference, maps, anchors, softmax) / grid
         count += 1
     if not count:
         raise ValueError("no images to measure on")
-    return Measurement(steps, v_th, {i: c / count for i, c in cost.items()}, {i: e / count for i, e in error.items()})
+    return Measurement(steps, v_th, {i: c / count for i, c in cost.items()}, {i: e / count for i, e in error.items()},
+                       count)
 
 
 def rounded_totals(graph: Graph, lambdas, images, thresholds: dict[int, float], steps: int) -> tuple[float, float]:
     """Mean detection error and events per image with every layer of ``thresholds`` rounded at once (the
     check of the additive model ``sum e_l v_l²``)."""
     owners = channel_owners(graph, sorted(thresholds))
-    anchors = [len(graph.layers[h].anchors) for h in graph.heads()]
+    anchors, softmax = head_readers(graph)
     error = events = 0.0
     count = 0
     for image in images:
-        _, reference = rounded_forward(graph, lambdas, image, {}, steps)
-        outputs, maps = rounded_forward(graph, lambdas, image, thresholds, steps)
-        error += detection_error(reference, maps, anchors)
+        known, reference = rounded_forward(graph, lambdas, image, {}, steps)
+        outputs, maps = rounded_forward(graph, lambdas, image, thresholds, steps, known=known)
+        error += detection_error(reference, maps, anchors, softmax)
         events += sum(synaptic_events(graph, outputs, owners, thresholds, steps).values())
         count += 1
     return error / max(count, 1), events / max(count, 1)
+
+
+@dataclass(frozen=True)
+class BalanceSettings:
+    """How :func:`balance_model` balances: the run length ``steps`` it models, the uniform ``base``
+    threshold whose events are the budget's unit, the ``budget`` (a multiple of them), the bounds, and
+    at most ``images`` calibration images (the first, by name)."""
+
+    steps: int = 64
+    base: float = 2.5
+    budget: float = 1.0
+    low: float = 1.0
+    high: float = 8.0
+    images: int = 16
+
+
+def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
+    """Balanced thresholds of a converted model (:class:`~brainyolo.modelfile.BalancedThresholds`) from
+    ``images`` (preprocessed CHW arrays).
+
+    A hidden layer whose spikes cause no events on these images (all its outputs zero) gets ``low``;
+    one whose rounding does not change the heads gets ``high`` (:func:`balance`).
+    """
+    from brainyolo.modelfile import BalancedThresholds
+    from brainyolo.spiking.builder import hidden_layers
+
+    graph, lambdas = model.normalized_graph(), model.lambdas()
+    hidden = hidden_layers(graph)
+    measured = measure(graph, lambdas, images, settings.steps, settings.base, hidden)
+    spending = {i: c for i, c in measured.cost.items() if c > 0}
+    chosen = dict.fromkeys(hidden, settings.low)
+    if spending:
+        budget = settings.budget * sum(c / settings.base for c in spending.values())
+        chosen.update(balance(spending, {i: measured.error[i] for i in spending}, budget, settings.low,
+                              settings.high))
+    return BalancedThresholds({i: round(v, 6) for i, v in chosen.items()}, settings.steps, settings.base,
+                              settings.budget, settings.low, settings.high, measured.count)

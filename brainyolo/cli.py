@@ -1,5 +1,5 @@
 """The ``brainyolo`` command: convert, detect, decode, evaluate, simulate, tune, balance, analyze, demo, run,
-fetch, cache, check, benchmark.
+fetch, presets, cache, check, benchmark.
 
 Bad input ends with one line ``brainyolo: error: FILE: PROBLEM`` on stderr, exit status 2, and no
 partial output (everything is written to temporary files first).
@@ -17,6 +17,7 @@ from pathlib import Path
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
 from brainyolo.machine import usable_cores
+from brainyolo.presets import DEFAULT_PRESET
 
 
 def _percentile(text: str) -> float:
@@ -150,42 +151,43 @@ def cmd_convert(args) -> int:
 
 
 def _simulation_settings(args, model):
-    """SimulationSettings from the shared simulation options of simulate / detect / evaluate, checked
-    against ``model`` (a ConvertedModel) before anything is built or written."""
+    """SimulationSettings from the preset and the shared simulation options of simulate / detect /
+    evaluate / tune (each given option overrides its preset field), checked against ``model`` (a
+    ConvertedModel) before anything is built or written."""
     from brainyolo.parameters import ParameterSettings, largest_delay, parse_setting, read_parameter_file
-    from brainyolo.spiking.builder import BuildOptions
-    from brainyolo.spiking.simulate import SimulationSettings, run_parameters
+    from brainyolo.presets import load_preset, resolve_simulation
+    from brainyolo.spiking.simulate import run_parameters
 
-    if args.checkpoints and args.checkpoints[-1] > args.steps:
-        raise BrainyoloError(None, f"checkpoint {args.checkpoints[-1]} is beyond --steps {args.steps}")
-    from brainyolo.decoding import late_checkpoints, output_mode
-
-    decode = getattr(args, "decode", "vmem")
-    output = getattr(args, "output_layer", None) or output_mode(decode)
+    preset = load_preset(args.preset)
     parameters = read_parameter_file(_existing(args.params)) if args.params else ParameterSettings()
     for text in args.settings:
         parameters = parameters + parse_setting(text)
-    max_delay = max(args.max_delay or 0, largest_delay(parameters))
+    steps = args.steps or preset.steps
     input_name, bins, bin_steps, events = args.input, 1, 1, None
     if getattr(args, "events", None):
         if args.input != "current":
             raise BrainyoloError(None, f"--events {args.events} is the input: no --input {args.input}")
-        if args.steps % args.bins:
-            raise BrainyoloError(None, f"--steps {args.steps} is not a whole number of steps per bin (--bins "
-                                       f"{args.bins})")
+        if steps % args.bins:
+            raise BrainyoloError(None, f"{steps} steps is not a whole number of steps per bin (--bins {args.bins})")
         input_name = "spikes" if args.events == "spikes" else "frames"
-        bins, bin_steps = args.bins, args.steps // args.bins
+        bins, bin_steps = args.bins, steps // args.bins
         events = _event_settings(args)
-    settings = SimulationSettings(
-        steps=args.steps, checkpoints=late_checkpoints(args.checkpoints or (), args.steps, decode),
-        device=args.device,
-        threads=args.threads or usable_cores(),
-        float32=args.float32, sample_neurons=args.sample_neurons, parameters=parameters, events=events,
-        build=BuildOptions(neuron=args.neuron, output=output, connectivity=args.connectivity,
-                           input=input_name, normalization=args.norm, schedule=args.schedule.replace("-", "_"),
-                           bins=bins, bin_steps=bin_steps, synapse=args.synapse, max_delay=max_delay))
+    settings = resolve_simulation(
+        model, preset, steps=steps, checkpoints=args.checkpoints, decode=getattr(args, "decode", None),
+        output=getattr(args, "output_layer", None), neuron=args.neuron, schedule=args.schedule,
+        normalization=args.norm, parameters=parameters, device=args.device, threads=args.threads or usable_cores(),
+        float32=args.float32, sample_neurons=args.sample_neurons, events=events,
+        build={"connectivity": args.connectivity, "input": input_name, "bins": bins, "bin_steps": bin_steps,
+               "synapse": args.synapse, "max_delay": max(args.max_delay or 0, largest_delay(parameters))})
+    if settings.thresholds == "balanced" and not model.direct and model.thresholds is None:
+        _note(f"{args.model}: no balanced thresholds in this model file (converted before brainyolo 0.4): uniform "
+              "thresholds; convert it again, or pass --params from 'brainyolo balance'")
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
+
+
+def _note(text: str) -> None:
+    print(f"brainyolo: note: {text}", file=sys.stderr)
 
 
 def cmd_detect(args) -> int:
@@ -199,14 +201,12 @@ def cmd_detect(args) -> int:
     paths = _samples(args, [_existing(p) for p in args.images])
     _no_ann_of_direct(model, model_path, args.mode)
     if args.mode == "snn":
-        if not args.steps:
-            raise BrainyoloError(None, "--mode snn needs --steps")
         settings = _simulation_settings(args, model)
         with staged_directory(args.output_dir) as stage:
-            records = snn_detect(model_path, paths, settings, stage, args.decode, args.threshold,
+            records = snn_detect(model_path, paths, settings, stage, settings.decode, args.threshold,
                                  args.show_threshold, progress=not args.quiet)
         last = max(records)
-        print(f"{len(records[last])} detections in {len(paths)} images after {last} steps ({args.decode} "
+        print(f"{len(records[last])} detections in {len(paths)} images after {last} steps ({settings.decode} "
               f"read-out; checkpoints {', '.join(map(str, records))}) -> {args.output_dir}/detections.json")
         return 0
     records, events = [], _event_settings(args)
@@ -260,8 +260,6 @@ def cmd_evaluate(args) -> int:
     if not paths:
         raise BrainyoloError(args.images, "holds no Gen1 pairs with boxes" if args.events else "holds no images")
     _no_ann_of_direct(model, model_path, args.mode)
-    if args.mode == "snn" and not args.steps:
-        raise BrainyoloError(None, "--mode snn needs --steps")
     settings = _simulation_settings(args, model) if args.mode == "snn" else None
     truths = _ground_truth(args, paths, names)
 
@@ -278,12 +276,14 @@ def cmd_evaluate(args) -> int:
     if args.mode == "snn":
         out = Path(args.output_dir)
         out.mkdir(parents=True, exist_ok=True)
-        snn_records = evaluate_snn(model_path, paths, settings, out, args.decode, progress=not args.quiet,
+        snn_records = evaluate_snn(model_path, paths, settings, out, settings.decode, progress=not args.quiet,
                                    farm=_farm(args))
         metrics["snn"] = {str(step): scores(recs) for step, recs in snn_records.items()}
-        metrics["snn_settings"] = {"steps": args.steps, "decode": args.decode,
-                                   "neuron": model.spiking.neuron if model.direct else args.neuron,
-                                   "normalization": args.norm or model.normalization, "input": settings.build.input,
+        metrics["snn_settings"] = {"preset": settings.preset, "steps": settings.steps, "decode": settings.decode,
+                                   "neuron": model.spiking.neuron if model.direct else settings.build.neuron,
+                                   "schedule": settings.build.schedule, "thresholds": settings.thresholds,
+                                   "normalization": settings.build.normalization or model.normalization,
+                                   "input": settings.build.input,
                                    "events": args.events, "window_ms": args.window_ms if args.events else None,
                                    "bins": args.bins if args.events else None}
         write_json(out / "detections_ann.json", records)
@@ -351,7 +351,7 @@ def cmd_simulate(args) -> int:
     settings = _simulation_settings(args, converted)
     with staged_directory(args.output_dir) as stage:
         info = simulate(model, images, settings, stage, progress=not args.quiet)
-    print(f"{len(images)} images x {args.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
+    print(f"{len(images)} images x {settings.steps} steps on {args.device}: build {info['build_seconds']:.1f} s, "
           f"run {info['run_seconds']:.1f} s ({info['ms_per_step']:.1f} ms/step), "
           f"{info['synaptic_events']:.3g} synaptic events -> {args.output_dir}/recordings.h5")
     return 0
@@ -387,13 +387,13 @@ def cmd_tune(args) -> int:
     folder, paths = tuning_images(model, args.images, args.count)
     _refuse_evaluation_images(folder, paths, args.evaluation_images)
     labels = _existing(args.labels) if args.labels else None
-    tune = TuneSettings(steps=args.steps, trials=args.trials, space=tuple(args.space.split(",")), pick=args.pick,
-                        keep=args.keep, seed=args.seed)
     settings = _simulation_settings(args, model)  # (run_tune checks the search space)
+    tune = TuneSettings(steps=settings.steps, trials=args.trials, space=tuple(args.space.split(",")),
+                        pick=args.pick, keep=args.keep, seed=args.seed)
     summary = run_tune(model_path, paths, tune, settings, args.output_dir, labels, progress=not args.quiet,
-                       farm=_farm(args), decode=args.decode)
+                       farm=_farm(args), decode=settings.decode)
     chosen, base = summary["chosen"], summary["baseline"]
-    print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {args.steps} steps: chosen trial "
+    print(f"{summary['trials']} trials on {len(paths)} images of {folder}, {settings.steps} steps: chosen trial "
           f"{summary['chosen_trial']}: {summary['metric']} {chosen['accuracy']:.4f} (baseline {base['accuracy']:.4f}), "
           f"{chosen['events_per_image']:.4g} synaptic events per image ({summary['events_ratio']:.2f}x the "
           f"baseline's) -> {args.output_dir}/params.toml, trials.csv, pareto.png")
@@ -571,6 +571,20 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_presets(args) -> int:
+    from brainyolo.presets import available_presets, load_preset
+
+    if args.name:
+        preset = load_preset(args.name)
+        print(f"# {preset.source}")
+        print(Path(preset.source).read_text(encoding="utf-8"), end="")
+        return 0
+    for name in available_presets():
+        preset = load_preset(name)
+        print(preset.summary() + (" (default)" if name == DEFAULT_PRESET else ""))
+    return 0
+
+
 def cmd_cache(args) -> int:
     from brainyolo.spiking.simulate import cache_root, cached_builds, remove_abandoned_results, remove_builds
 
@@ -713,19 +727,25 @@ def _event_options(p: argparse.ArgumentParser) -> None:
 
 def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     """The simulation options shared by simulate, detect --mode snn and evaluate --mode snn."""
-    p.add_argument("--steps", type=_positive_int, required=not decode, help="time steps (1 step = 1 ms)")
+    p.add_argument("--preset", default=DEFAULT_PRESET,
+                   help=f"named configuration (default {DEFAULT_PRESET}; 'brainyolo presets' lists them): neuron, "
+                        "schedule, read-out, normalization, thresholds, steps and checkpoints; each option below "
+                        "overrides its field")
+    p.add_argument("--steps", type=_positive_int, help="time steps (1 step = 1 ms; default: the preset's)")
     p.add_argument("--checkpoints", type=_checkpoints, help="steps at which the output layer is read, e.g. "
-                                                            "100,300,1000 (the last step always is)")
+                                                            "100,300,1000 (the last step always is; default: the "
+                                                            "preset's within --steps)")
     if decode:
-        p.add_argument("--decode", choices=("vmem", "spikes", "vmem-late"), default="vmem",
+        p.add_argument("--decode", choices=("vmem", "spikes", "vmem-late"),
                        help="read-out: accumulated output V (vmem), output spike counts (spikes), or V over the "
                             "late half of the run (vmem-late: the start-up transient discarded; records half-way "
-                            "checkpoints too)")
+                            "checkpoints too); default: the preset's")
     else:
-        p.add_argument("--output", dest="output_layer", choices=("vmem", "spikes"), default="vmem",
-                       help="output layer: integrate-only (vmem) or signed spiking (spikes)")
-    p.add_argument("--neuron", default="if_signed_ibt",
-                   help="hidden-layer neuron model: a name in equations/ or a .toml path (default if_signed_ibt)")
+        p.add_argument("--output", dest="output_layer", choices=("vmem", "spikes"),
+                       help="output layer: integrate-only (vmem) or signed spiking (spikes); default: the one the "
+                            "preset's read-out needs")
+    p.add_argument("--neuron",
+                   help="hidden-layer neuron model: a name in equations/ or a .toml path (default: the preset's)")
     p.add_argument("--synapse", default="instant",
                    help="synapse model of every convolution: a name in equations/synapses/ (instant, exponential, "
                         "alpha) or a .toml path (default instant: a spike adds its weight to the membrane at once)")
@@ -740,10 +760,10 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--input", choices=("current", "poisson"), default="current",
                    help="image as constant current into layer 0, or as Poisson spikes")
     _event_options(p)
-    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the model file's)")
-    p.add_argument("--schedule", choices=("delayed", "same-step"), default="delayed",
+    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the preset's)")
+    p.add_argument("--schedule", choices=("delayed", "same-step"),
                    help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
-                        "same-step: layer by layer within each step (spikingjelly, snnTorch)")
+                        "same-step: layer by layer within each step (spikingjelly, snnTorch); default: the preset's")
     _precision_options(p, "state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
@@ -954,6 +974,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --events: the time of the boxes; the events run from 0 to it (default 250)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="a new or empty folder")
     p.set_defaults(run=cmd_scenes)
+
+    p = commands.add_parser("presets", help="list the named simulation configurations (--preset NAME)",
+                            description="One line per preset: its name, what it is for, and its fields (neuron, "
+                                        "schedule, read-out, normalization, thresholds, steps, checkpoints). "
+                                        f"detect, evaluate, simulate, tune, run and demo use {DEFAULT_PRESET} "
+                                        "unless --preset names another (or a preset .toml file).")
+    p.add_argument("name", nargs="?", help="show this preset's file")
+    p.set_defaults(run=cmd_presets)
 
     p = commands.add_parser("cache", help="list or remove compiled networks in the build cache",
                             description="The C++ standalone builds kept in $BRAINYOLO_CACHE (default "

@@ -1,19 +1,22 @@
 """``brainyolo demo``: the whole pipeline on the embedded default detector, no download.
 
-Steps (the experiment of ``runs/demo.toml``, :class:`brainyolo.experiment.RunSpec`'s defaults):
+Steps:
 
 1. write the embedded detector (``data/tiny-yolov3.cfg`` + ``.weights``, trained on generated
    scenes by :mod:`brainyolo.training`) as Darknet files; calibrate on 32 generated scenes and
-   convert (channel-norm, p99.9) to ``model.h5``;
+   convert (channel-norm, p99.9, thresholds balanced on 16 of them) to ``model.h5``;
 2. detect with the ANN on 8 fresh scenes;
-3. simulate the spiking network in Brian2 C++ standalone (compiled once, reused per image) for
-   1000 steps into ``run/`` (recordings.h5, run_info.json);
-4. decode the output layer's V at every checkpoint into detections (``checkpoints/``) and score
-   them (COCO mAP) next to the ANN; simulate the first scene under layer-norm too (numpy runtime,
-   300 steps, ``run_layer_norm/``) so that ``brainyolo analyze`` can compare the normalizations;
+3. simulate the spiking network in Brian2 C++ standalone (compiled once per preset, reused per image)
+   with the ``fast`` preset (50 steps) into ``run/`` and with the ``paper`` preset (Spiking-YOLO,
+   300 steps) into ``run_paper/`` (recordings.h5, run_info.json);
+4. decode the output layer's V at every checkpoint into detections (``checkpoints/``: the fast run's)
+   and score both runs (COCO mAP) next to the ANN; simulate the first scene under layer-norm too
+   (numpy runtime, 300 steps, ``run_layer_norm/``) so that ``brainyolo analyze`` can compare the
+   normalizations;
 5. simulate the directly trained detector (``embedded-direct``, :mod:`brainyolo.direct`) on the same
    scenes for 8 steps (numpy runtime, ``run_direct/``) and score it at T = 1, 2, 4, 8;
-6. draw ANN vs SNN pictures, the mAP-vs-steps curve and a short report.
+6. draw ANN vs SNN pictures, one mAP-vs-steps figure (fast and paper as curves, the directly trained
+   SNN as points) and a short report with each run's synaptic events per image.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from brainyolo import scenes
 COMPANION_STEPS = 300
 DIRECT_STEPS = 8
 DIRECT_CHECKPOINTS = (1, 2, 4, 8)
+PRESET_CHECKPOINTS = {"fast": (8, 16, 25, 32), "paper": (25, 50, 100, 200)}
+"""The demo's presets (each at its own steps) and the checkpoints read before the last step."""
+RUN_FOLDERS = {"fast": "run", "paper": "run_paper"}
 
 
 def _map_table(per_step: dict, ann: dict) -> list[str]:
@@ -47,6 +53,7 @@ def run_demo(out_dir, progress: bool = True) -> dict:
     from brainyolo.modelfile import load_model
     from brainyolo.pictures import draw_detections, side_by_side
     from brainyolo.pipeline import ann_detections
+    from brainyolo.presets import load_preset, resolve_simulation
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
@@ -62,10 +69,16 @@ def run_demo(out_dir, progress: bool = True) -> dict:
         ann = {path.name: dets for path, dets in ann_detections(model.graph, paths)}
         ann_records = [r for path in paths for r in ann[path.name].records(path.name, names)]
         write_json(stage / "detections_ann.json", ann_records)
-        settings = SimulationSettings(steps=spec.steps, checkpoints=spec.checkpoints, device=spec.device,
-                                      threads=spec.threads, float32=spec.float32, sample_neurons=spec.sample_neurons,
-                                      build=BuildOptions(neuron=spec.neuron[0], output=spec.decode[0]))
-        info = simulate(model_h5, paths, settings, stage / "run", progress=progress)
+        runs = {}
+        for name, checkpoints in PRESET_CHECKPOINTS.items():
+            settings = resolve_simulation(model, load_preset(name), checkpoints=checkpoints, device=spec.device,
+                                          threads=spec.threads, float32=spec.float32,
+                                          sample_neurons=spec.sample_neurons)
+            info = simulate(model_h5, paths, settings, stage / RUN_FOLDERS[name], progress=progress)
+            records, found = decode_run(stage / RUN_FOLDERS[name], settings.decode, model_h5)
+            runs[name] = (settings, info, records, found,
+                          {str(step): coco_map(truths, recs, len(names)) for step, recs in records.items()})
+        settings, info, records, found, snn_map = runs["fast"]
         # a layer-norm companion of the first scene, for `brainyolo analyze` (Figs. 3-5 compare the
         # normalizations); numpy runtime, no second compilation
         simulate(model_h5, paths[:1], SimulationSettings(steps=COMPANION_STEPS, device="runtime",
@@ -79,12 +92,14 @@ def run_demo(out_dir, progress: bool = True) -> dict:
             stage / "run_direct", progress=progress)
         direct_records, _ = decode_run(stage / "run_direct", "vmem", direct_h5)
         direct_map = {str(step): coco_map(truths, recs, len(names)) for step, recs in direct_records.items()}
-        records, found = decode_run(stage / "run", spec.decode[0], model_h5)
         write_detections(stage, records)
         ann_map = coco_map(truths, ann_records, len(names))
-        snn_map = {str(step): coco_map(truths, recs, len(names)) for step, recs in records.items()}
         summary = {"name": "demo", "images": len(paths), "ann": ann_map,
-                   "configurations": {"channel-norm, IBT, Vmem": {"snn": snn_map}}}
+                   "configurations": {"fast (balanced thresholds, tracking neuron, same-step)": {"snn": snn_map},
+                                      "paper (Spiking-YOLO: IBT, uniform thresholds, delayed)": {
+                                          "snn": runs["paper"][4]},
+                                      f"directly trained SNN ({EMBEDDED_DIRECT})": {"snn": direct_map,
+                                                                                    "points": True}}}
         plot_map_vs_steps(summary, stage / "map_vs_steps.png")
         steps = sorted(records)
         early = steps[min(1, len(steps) - 1)]
@@ -96,17 +111,24 @@ def run_demo(out_dir, progress: bool = True) -> dict:
             side_by_side(panels, stage / f"{path.stem}_ann_vs_snn.png")
             for panel in panels:
                 panel.unlink()
-        final = snn_map[str(steps[-1])]["mAP50"]
+
+        def run_report(name: str) -> dict:
+            settings, info, _, _, per_step = runs[name]
+            final = per_step[str(settings.steps)]["mAP50"]
+            return {"preset": name, "steps": settings.steps, "device": info["device"], "threads": info["threads"],
+                    "neuron": settings.build.neuron, "schedule": settings.build.schedule,
+                    "thresholds": info["thresholds"], "decode": settings.decode,
+                    "build_seconds": round(info["build_seconds"], 1), "ms_per_step": round(info["ms_per_step"], 3),
+                    "synaptic_events": info["synaptic_events"],
+                    "synaptic_events_per_image": round(info["synaptic_events"] / len(paths)),
+                    "mAP50_per_step": {s: round(m["mAP50"], 4) for s, m in per_step.items()},
+                    "fraction_of_ann_mAP50": round(final / ann_map["mAP50"], 4) if ann_map["mAP50"] else None}
+
         report = {
             "model": "embedded tiny-yolov3 (1/4 width, 96x96, 4 classes), trained on generated scenes",
             "layers": len(model.graph.layers), "calibration_images": spec.calibration.scenes,
             "images": len(paths), "ann": {k: ann_map[k] for k in ("mAP50", "mAP")},
-            "snn": {"steps": spec.steps, "device": info["device"], "threads": info["threads"],
-                    "neuron": settings.build.neuron, "decode": spec.decode[0],
-                    "build_seconds": round(info["build_seconds"], 1), "ms_per_step": round(info["ms_per_step"], 3),
-                    "synaptic_events": info["synaptic_events"],
-                    "mAP50_per_step": {s: round(m["mAP50"], 4) for s, m in snn_map.items()},
-                    "fraction_of_ann_mAP50": round(final / ann_map["mAP50"], 4) if ann_map["mAP50"] else None},
+            "snn": run_report("fast"), "paper": run_report("paper"),
             "direct": {"model": EMBEDDED_DIRECT, "time_steps_trained": load_model(direct_h5).spiking.time_steps,
                        "device": direct_info["device"], "synaptic_events_per_image":
                            round(direct_info["synaptic_events"] / len(paths)),
@@ -114,23 +136,28 @@ def run_demo(out_dir, progress: bool = True) -> dict:
                        "mAP_per_step": {s: round(m["mAP"], 4) for s, m in direct_map.items()}},
             "seconds": round(time.perf_counter() - started, 1)}
         write_json(stage / "report.json", report)
+
+        def run_lines(name: str, title: str) -> list[str]:
+            r = report["snn" if name == "fast" else name]
+            return [f"SNN, preset {name} ({title}): {r['neuron']} neurons, {r['schedule']}, {r['thresholds']} "
+                    f"thresholds, Vmem read-out, Brian2 {r['device']} ({r['threads']} threads): build "
+                    f"{r['build_seconds']:.1f} s, {r['ms_per_step']:.2f} ms/step, {r['synaptic_events_per_image']:.3g} "
+                    "synaptic events per image", *_map_table(runs[name][4], ann_map)]
+
         lines = [
             "brainyolo demo",
             f"model: {report['model']}; {report['layers']} layers; channel-norm, lambda = p{spec.percentile:g} "
-            f"of {spec.calibration.scenes} generated scenes",
+            f"of {spec.calibration.scenes} generated scenes, thresholds balanced on 16 of them",
             f"images: {len(paths)} fresh generated scenes (seed {spec.images.seed})",
             f"ANN: mAP@0.5 = {ann_map['mAP50']:.4f}, mAP@[.5:.95] = {ann_map['mAP']:.4f}",
-            f"SNN: {settings.build.neuron} neurons, Vmem read-out, Brian2 {info['device']} "
-            f"({info['threads']} threads): build {info['build_seconds']:.1f} s, "
-            f"{info['ms_per_step']:.2f} ms/step, {info['synaptic_events']:.3g} synaptic events",
-            *_map_table(snn_map, ann_map),
+            *run_lines("fast", "the default"), *run_lines("paper", "Spiking-YOLO as published"),
             f"directly trained SNN ({EMBEDDED_DIRECT}: LIF, trained by spikingjelly at T = "
             f"{report['direct']['time_steps_trained']}, same-step, {direct_info['device']}): "
             f"{report['direct']['synaptic_events_per_image']:.3g} synaptic events per image in {DIRECT_STEPS} steps",
             *_map_table(direct_map, ann_map),
-            "files: model.h5, run/ (recordings.h5, run_info.json), run_layer_norm/ (first scene, layer-norm, "
-            f"{COMPANION_STEPS} steps, numpy runtime), run_direct/ (the directly trained SNN), detections_ann.json, "
-            "detections.json, checkpoints/, *_ann_vs_snn.png, map_vs_steps.png",
+            "files: model.h5, run/ (fast: recordings.h5, run_info.json), run_paper/ (paper), run_layer_norm/ (first "
+            f"scene, layer-norm, {COMPANION_STEPS} steps, numpy runtime), run_direct/ (the directly trained SNN), "
+            "detections_ann.json, detections.json and checkpoints/ (fast), *_ann_vs_snn.png, map_vs_steps.png",
             "next: brainyolo analyze DIR -o DIR/analysis (figures and energy from these recordings)",
             f"total {report['seconds']:.0f} s"]
         (stage / "report.txt").write_text("\n".join(lines) + "\n")

@@ -66,7 +66,7 @@ from brainyolo.errors import BrainyoloError
 from brainyolo.fileio import read_toml
 from brainyolo.machine import usable_cores
 
-_SECTIONS = {"name", "description", "model", "calibration", "images", "simulation", "monitors", "grid"}
+_SECTIONS = {"name", "description", "preset", "model", "calibration", "images", "simulation", "monitors", "grid"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,9 @@ class RunSpec:
 
     name: str = "demo"
     description: str = "The embedded detector on generated scenes"
+    preset: str = "paper"
+    """The preset (:mod:`brainyolo.presets`) whose fields the file leaves out, and whose thresholds and
+    parameters the configurations start from (``fast`` where a run file names none)."""
     model: dict = field(default_factory=lambda: {"embedded": True})
     calibration: ImageSource = ImageSource(scenes=CALIBRATION_SCENES, seed=CALIBRATION_SEED)
     percentile: float = PERCENTILE
@@ -264,6 +267,14 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         raise BrainyoloError(path, f"name = {name!r} must be a plain folder name (letters, digits, . _ -): the "
                                    "outputs go beside the run file, or where -o says")
     description = _typed(path, "", data, "description", str, "")
+    from brainyolo.presets import DEFAULT_PRESET, load_preset
+
+    preset_name = _typed(path, "", data, "preset", str, DEFAULT_PRESET)
+    try:
+        preset = load_preset(preset_name if os.sep not in preset_name and not preset_name.endswith(".toml")
+                             else resolve(preset_name))
+    except BrainyoloError as err:
+        raise BrainyoloError(path, f"preset: {err}") from None
     model = table("model", {"embedded", "cfg", "weights", "names"})
     embedded = _typed(path, "model", model, "embedded", bool, False)
     files = {k: _typed(path, "model", model, k, str, "") for k in ("cfg", "weights", "names")}
@@ -274,7 +285,9 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
     sim = table("simulation", {"steps", "checkpoints", "device", "threads", "float32", "input", "schedule"})
     monitors = table("monitors", {"record_images", "sample_neurons"})
     grid = table("grid", {"normalization", "neuron", "decode", "parameters", "precision", "synapse", "settings"})
-    defaults = RunSpec()
+    defaults = RunSpec(steps=preset.steps, checkpoints=preset.checkpoints,
+                       schedule=preset.schedule.replace("-", "_"), normalization=(preset.normalization,),
+                       neuron=(preset.neuron,), decode=(preset.decode,))
     percentile = _typed(path, "calibration", calibration, "percentile", float, defaults.percentile)
     if not 0 < percentile <= 100:
         raise BrainyoloError(path, f"[calibration] percentile = {percentile!r} is outside (0, 100]")
@@ -284,7 +297,8 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
                                                     and 0 < c <= steps for c in checkpoints):
         raise BrainyoloError(path, f"[simulation] checkpoints must be a list of steps within 1..{steps}")
     spec = RunSpec(
-        name=name, description=description, model=model,
+        name=name, description=description, preset=preset_name if preset_name == preset.name else preset.source,
+        model=model,
         calibration=source("calibration", {"scenes", "seed", "folder", "count", "percentile"}),
         percentile=percentile,
         images=source("images", {"scenes", "seed", "folder", "count", "labels", "coco", "voc"}),
@@ -434,15 +448,16 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
 
     ``farm`` (:class:`brainyolo.farm.Farm`): the images of every configuration as tasks of a Dask cluster.
     """
-    from brainyolo.decoding import late_checkpoints, output_mode
     from brainyolo.evaluation import read_ground_truth, score
     from brainyolo.fileio import write_json
     from brainyolo.images import list_images
     from brainyolo.modelfile import load_model
     from brainyolo.parameters import ParameterSettings, read_parameter_file
     from brainyolo.pipeline import ann_detections, evaluate_snn
-    from brainyolo.spiking.builder import BuildOptions
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.presets import load_preset, resolve_simulation
+    from brainyolo.spiking.simulate import simulate
+
+    preset = load_preset(spec.preset)
 
     started = time.perf_counter()
     check_inputs(spec)
@@ -484,13 +499,12 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
         name = config_name(normalization, neuron, decode, parameter_file, precision, synapse, setting)
         folder = out_dir / name
         parameters = read_parameter_file(parameter_file) if parameter_file else ParameterSettings()
-        settings = SimulationSettings(
-            steps=spec.steps, checkpoints=late_checkpoints(spec.checkpoints, spec.steps, decode),
-            device=spec.device, threads=spec.threads,
-            float32=spec.uses_float32(precision), sample_neurons=spec.sample_neurons,
-            parameters=parameters + grid_settings(setting),
-            build=BuildOptions(neuron=neuron, output=output_mode(decode), input=spec.input, schedule=spec.schedule,
-                               normalization=normalization, synapse=synapse, max_delay=max_delay))
+        settings = resolve_simulation(
+            model, preset, steps=spec.steps, checkpoints=spec.checkpoints, decode=decode, neuron=neuron,
+            schedule=spec.schedule, normalization=normalization, parameters=parameters + grid_settings(setting),
+            device=spec.device, threads=spec.threads, float32=spec.uses_float32(precision),
+            sample_neurons=spec.sample_neurons,
+            build={"input": spec.input, "synapse": synapse, "max_delay": max_delay})
         if progress:
             print(f"{spec.name}: {name}", flush=True)
         folder.mkdir(parents=True, exist_ok=True)

@@ -15,13 +15,15 @@ import matplotlib.ticker  # noqa: E402
 def plot_map_vs_steps(summary: dict, out_path: str | os.PathLike, metric: str = "mAP50") -> None:
     """mAP (default @0.5) against simulation time steps, one line per configuration, the ANN dashed.
 
-    ``summary`` as written by :func:`brainyolo.experiment.run_experiment` (``summary.json``).
+    ``summary`` as written by :func:`brainyolo.experiment.run_experiment` (``summary.json``); a
+    configuration with ``"points": True`` (a directly trained network at a few T) is drawn as points.
     """
     label = {"mAP50": "mAP@0.5", "mAP": "mAP@[.5:.95]"}.get(metric, metric)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for name, config in summary["configurations"].items():
         steps = sorted(int(s) for s in config["snn"])
-        ax.plot(steps, [config["snn"][str(s)][metric] for s in steps], marker="o", label=name)
+        ax.plot(steps, [config["snn"][str(s)][metric] for s in steps], marker="s" if config.get("points") else "o",
+                linestyle="none" if config.get("points") else "-", label=name)
     ax.axhline(summary["ann"][metric], color="black", linestyle="--", label="ANN")
     ax.set_xlabel("time steps (1 step = 1 ms)")
     ax.set_ylabel(label)

@@ -1,7 +1,7 @@
 """The converted (or directly trained) model as one versioned, self-describing HDF5 file.
 
-Schema version 2 (every name below is fixed; see README "Model file"); version 1 files (no
-``/spiking``, no ``ConvAdd`` layers) still read::
+Schema version 3 (every name below is fixed; see README "Model file"); version 2 files (no
+``/thresholds``) and version 1 files (no ``/spiking``, no ``ConvAdd`` layers) still read::
 
     /                     attrs: format="brainyolo-model", schema_version=1, brainyolo_version,
                                  created_utc, normalization ("channel" | "layer"),
@@ -20,6 +20,10 @@ Schema version 2 (every name below is fixed; see README "Model file"); version 1
                                  framework (what trained it)
     /spiking/NNN          per spiking layer: attrs with its neuron parameters as trained (tau,
                           v_th, v_reset, hard_reset, ...: shared variables of the neuron file)
+/thresholds           a converted ANN, schema 3: per-layer thresholds balanced at conversion
+                          (:mod:`brainyolo.balancing`; the ``fast`` preset runs with them). attrs:
+                                 steps, base_v_th, budget, low, high, images; datasets layers
+                                 (int64, the hidden layers) and v_th (float64, one per layer)
     /provenance           attrs: cfg_name, cfg_sha256, weights_name, weights_sha256,
                                  darknet_version, darknet_seen, calibration_source, ...
 
@@ -59,8 +63,8 @@ from brainyolo.graph import (
 from brainyolo.integrity import seal, verify
 
 FORMAT = "brainyolo-model"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 LAYER_CLASSES = {cls.__name__: cls for cls in (Conv, ConvAdd, MaxPool, Upsample, Route, YoloHead,
                                                RegionHead)}
 DIRECT = "none"
@@ -92,6 +96,35 @@ class SpikingSpec:
 
 
 @dataclass
+class BalancedThresholds:
+    """Each hidden layer's threshold, balanced at conversion (:mod:`brainyolo.balancing`).
+
+    Attributes
+    ----------
+    v_th : {layer index: threshold}
+        Every hidden spiking layer's threshold.
+    steps : int
+        The run length ``T`` the balancing modelled.
+    base : float
+        The uniform threshold whose events were the budget's unit.
+    budget : float
+        Events as a multiple of the uniform threshold's.
+    low, high : float
+        The bounds of every threshold.
+    images : int
+        Calibration images measured.
+    """
+
+    v_th: dict[int, float]
+    steps: int
+    base: float
+    budget: float
+    low: float
+    high: float
+    images: int
+
+
+@dataclass
 class ConvertedModel:
     """A Darknet model made ready for spiking: folded graph, calibration, chosen normalization.
 
@@ -110,6 +143,8 @@ class ConvertedModel:
     normalization: str = "channel"
     provenance: dict = field(default_factory=dict)
     spiking: SpikingSpec | None = None
+    thresholds: BalancedThresholds | None = None
+    """Balanced thresholds (a converted ANN, schema 3); None in older files and directly trained networks."""
 
     @property
     def direct(self) -> bool:
@@ -206,6 +241,14 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
                                   "framework": model.spiking.framework})
             for index, values in sorted(model.spiking.layers.items()):
                 spiking.create_group(f"{index:03d}").attrs.update({k: float(v) for k, v in values.items()})
+        if model.thresholds is not None:
+            balanced = model.thresholds
+            group = f.create_group("thresholds")
+            group.attrs.update({"steps": balanced.steps, "base_v_th": balanced.base, "budget": balanced.budget,
+                                "low": balanced.low, "high": balanced.high, "images": balanced.images})
+            layers = sorted(balanced.v_th)
+            group.create_dataset("layers", data=np.asarray(layers, np.int64))
+            group.create_dataset("v_th", data=np.asarray([balanced.v_th[i] for i in layers], np.float64))
         provenance = f.create_group("provenance")
         provenance.attrs.update(model.provenance)
         seal(f)
@@ -281,8 +324,26 @@ def _read_model(f: h5py.File, version: int = SCHEMA_VERSION) -> ConvertedModel:
         raise ValueError("a ConvAdd layer in a schema version 1 file")
     calibration = _read_calibration(f["calibration"]) if "calibration" in f or version < 2 else None
     spiking = _read_spiking(f["spiking"]) if "spiking" in f and version >= 2 else None
+    thresholds = _read_thresholds(f["thresholds"]) if "thresholds" in f and version >= 3 else None
     provenance = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f["provenance"].attrs.items()}
-    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance, spiking)
+    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance, spiking,
+                          thresholds)
+
+
+def _read_thresholds(group: h5py.Group) -> BalancedThresholds:
+    layers = np.asarray(group["layers"][()])
+    values = np.asarray(group["v_th"][()])
+    if layers.ndim != 1 or layers.dtype.kind not in "iu" or values.shape != layers.shape or values.dtype.kind != "f":
+        raise ValueError("/thresholds: layers and v_th are not one whole number and one number per layer")
+    numbers = {}
+    for key in ("base_v_th", "budget", "low", "high"):
+        value = np.asarray(group.attrs[key])
+        if value.shape != () or value.dtype.kind not in "iuf":
+            raise ValueError(f"/thresholds: {key} is not a number")
+        numbers[key] = float(value)
+    steps, images = _int_attr(group.attrs, "steps"), _int_attr(group.attrs, "images")
+    return BalancedThresholds({int(i): float(v) for i, v in zip(layers, values, strict=True)}, steps,
+                              numbers["base_v_th"], numbers["budget"], numbers["low"], numbers["high"], images)
 
 
 def _read_calibration(cal: h5py.Group) -> Calibration:
@@ -351,6 +412,8 @@ def validate_model(model: ConvertedModel) -> None:
         raise ValueError(f"{len(graph.class_names)} class names for {graph.layers[graph.heads()[0]].classes} classes")
     if any(len(name) > 200 for name in graph.class_names):
         raise ValueError("a class name is longer than 200 characters")
+    if model.thresholds is not None:
+        _validate_thresholds(model)
     if cal is None:
         if not model.direct:
             raise ValueError("a converted network needs its /calibration")
@@ -379,6 +442,25 @@ def validate_model(model: ConvertedModel) -> None:
         if not (np.all(stats.channel_percentile > 0) and np.all(stats.channel_max >= 0)
                 and 0 < stats.layer_percentile < np.inf and 0 <= stats.layer_max < np.inf):
             raise ValueError(f"calibration of layer {index}: percentiles must be positive and maxima >= 0")
+
+
+def _validate_thresholds(model: ConvertedModel) -> None:
+    balanced = model.thresholds
+    if model.direct:
+        raise ValueError("/thresholds: a directly trained network runs with its trained thresholds")
+    if not 1 <= balanced.steps <= MAX_TIME_STEPS or balanced.images < 0:
+        raise ValueError(f"/thresholds: steps {balanced.steps} is not 1..{MAX_TIME_STEPS} or images < 0")
+    if not (0 < balanced.low <= balanced.high < np.inf and 0 < balanced.base < np.inf
+            and 0 < balanced.budget < np.inf):
+        raise ValueError("/thresholds: base_v_th, budget, low and high must be positive, low <= high")
+    graph = model.graph
+    outputs = {graph.layers[head].inputs[0] for head in graph.heads()}
+    hidden = {i for i, layer in enumerate(graph.layers) if isinstance(layer, CONV_KINDS) and i not in outputs}
+    for index, value in balanced.v_th.items():
+        if index not in hidden:
+            raise ValueError(f"/thresholds: layer {index} is not a hidden convolution (one that spikes)")
+        if not balanced.low <= value <= balanced.high:
+            raise ValueError(f"/thresholds: layer {index}: v_th {value} is outside [{balanced.low}, {balanced.high}]")
 
 
 def _validate_spiking(model: ConvertedModel, spiking_layers: set[int]) -> None:

@@ -118,7 +118,11 @@ def largest_delay(settings: ParameterSettings) -> int:
 
 def read_parameter_file(path) -> ParameterSettings:
     """Settings from a ``--params`` TOML file (tables ``[all]`` and ``[LAYER]``)."""
-    data = read_toml(path, "parameter file", 64 * 1024)
+    return parameter_tables(read_toml(path, "parameter file", 64 * 1024), path)
+
+
+def parameter_tables(data: dict, path) -> ParameterSettings:
+    """Settings from the tables ``[all]`` and ``[LAYER]`` of a TOML file's ``data`` (errors name ``path``)."""
     entries = []
     for selector, table in data.items():
         if not isinstance(table, dict):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo.balancing import BalanceSettings, balance_model
 from brainyolo.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
 from brainyolo.darknet import load_darknet
 from brainyolo.errors import BrainyoloError, one_line
@@ -25,8 +26,13 @@ def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
                     calibration_images: list[Path], norm: str = "channel",
                     percentile: float = DEFAULT_PERCENTILE, names: str | os.PathLike | None = None,
                     calibration_source: str = "", spec: HistogramSpec = HistogramSpec(),
-                    progress: bool = True) -> ConvertedModel:
-    """Darknet cfg + weights + calibration images -> :class:`ConvertedModel`."""
+                    progress: bool = True, balance: BalanceSettings | None = BalanceSettings()) -> ConvertedModel:
+    """Darknet cfg + weights + calibration images -> :class:`ConvertedModel`.
+
+    Batch-norm folded, every convolution's activations measured on the calibration images, and (unless
+    ``balance`` is None) each hidden layer's threshold balanced on the first ``balance.images`` of them
+    (:func:`~brainyolo.balancing.balance_model`; the ``fast`` preset runs with them).
+    """
     if not 0 < percentile <= 100:
         raise BrainyoloError(None, f"percentile {percentile} is outside (0, 100]")
     darknet = load_darknet(cfg, weights, names)
@@ -46,7 +52,20 @@ def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
                   "darknet_version": f"{h.major}.{h.minor}.{h.revision}", "darknet_seen": h.seen,
                   "calibration_source": str(calibration_source),
                   "calibration_first_image": calibration_images[0].name}
-    return ConvertedModel(graph, calibration, norm, provenance)
+    model = ConvertedModel(graph, calibration, norm, provenance)
+    if balance is not None:
+        _, height, width = graph.input_shape
+        paths = calibration_images[:balance.images]
+        chws = (chw for _, chw, _ in _progress(iterate_letterboxed(paths, width, height), len(paths),
+                                                "balancing thresholds", progress))
+        model.thresholds = balance_model(model, chws, balance)
+    return model
+
+
+def _progress(iterable, total: int, what: str, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=what, unit="image", leave=False, disable=None if show else True)
 
 
 def calibration_images(folder: str | os.PathLike, count: int | None = None) -> list[Path]:

@@ -111,7 +111,7 @@ def _head_forward(layer, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def forward(graph: Graph, image: np.ndarray, capture: bool = False,
-            dtype=np.float32, after=None) -> list[np.ndarray | None]:
+            dtype=np.float32, after=None, known: list | None = None, start: int = 0) -> list[np.ndarray | None]:
     """Run the ANN on one preprocessed image.
 
     Parameters
@@ -127,6 +127,9 @@ def forward(graph: Graph, image: np.ndarray, capture: bool = False,
     after : callable, optional
         ``after(index, output) -> output``: replaces each layer's output before its readers see it
         (e.g. clipping it, as ``analysis/rate_ceiling.py`` does).
+    known, start : list, int, optional
+        Layers before ``start`` are not computed: their outputs are ``known``'s (a captured forward of
+        the same image), so a change from layer ``start`` on costs only the layers after it.
 
     Returns
     -------
@@ -140,7 +143,13 @@ def forward(graph: Graph, image: np.ndarray, capture: bool = False,
     keep = set(graph.heads())
     readers_left = [len(r) for r in graph.consumers()]
     outputs: list[np.ndarray | None] = [None] * len(graph.layers)
+    if start:
+        if known is None or len(known) != len(graph.layers) or not capture:
+            raise ValueError("start > 0 needs the known outputs of every layer, and capture")
+        outputs[:start] = known[:start]
     for index, layer in enumerate(graph.layers):
+        if index < start:
+            continue
         inputs = [image if i == INPUT else outputs[i] for i in layer.inputs]
         outputs[index] = forward_rule(layer, inputs)
         if after is not None:

@@ -319,7 +319,7 @@ def test_run_file_sweeps_synapses_and_settings_with_one_build_each(tmp_path, tin
         rows = np.loadtxt(label, ndmin=2)
         rows[:, 0] %= 3
         np.savetxt(label, rows, fmt="%d %.6f %.6f %.6f %.6f")
-    head = ('name = "sweep"\n[model]\ncfg = "m/model.cfg"\nweights = "m/model.weights"\n'
+    head = ('name = "sweep"\npreset = "paper"\n[model]\ncfg = "m/model.cfg"\nweights = "m/model.weights"\n'
             '[calibration]\nscenes = 2\nseed = 1\n[images]\nfolder = "val/images"\nlabels = "val/labels"\n'
             '[simulation]\nsteps = 12\ncheckpoints = [6]\ndevice = "runtime"\n[monitors]\nrecord_images = 0\n')
     run_file = tmp_path / "sweep.toml"

@@ -64,11 +64,12 @@ def test_precision_axis(tmp_path):
     path.write_text(head + "[simulation]\nfloat32 = true\n[grid]\nprecision = ['float64', 'float32']\n")
     spec = load_run_file(path)
     chosen = [(config_name(*c), spec.uses_float32(c[4])) for c in spec.configurations()]
-    assert chosen == [("channel-if_signed_ibt-vmem-float64", False), ("channel-if_signed_ibt-vmem-float32", True)]
+    assert chosen == [("channel-if_signed_ibt_tracking-vmem-float64", False),
+                      ("channel-if_signed_ibt_tracking-vmem-float32", True)]  # (the fast preset's neuron)
     path.write_text(head + "[simulation]\nfloat32 = true\n")
     spec = load_run_file(path)
     assert [(config_name(*c), spec.uses_float32(c[4])) for c in spec.configurations()] == [
-        ("channel-if_signed_ibt-vmem", True)]
+        ("channel-if_signed_ibt_tracking-vmem", True)]
 
 
 def test_run_file_end_to_end_and_resume(tmp_path, tiny_cfg_text, monkeypatch, capsys):

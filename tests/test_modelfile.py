@@ -70,3 +70,70 @@ def test_damaged_files_are_refused(saved, damage):
     with pytest.raises(BrainyoloError) as info:
         load_model(path)
     assert str(path) in str(info.value)
+
+
+def test_convert_balances_thresholds_as_brainyolo_balance_does(saved, tmp_path):
+    """Every hidden layer has a threshold in [low, high]; they round-trip; and they are what
+    ``brainyolo balance`` writes for the same images and settings (the command users had before)."""
+    from conftest import run_cli
+
+    from brainyolo.balancing import BalanceSettings
+    from brainyolo.parameters import read_parameter_file
+    from brainyolo.spiking.builder import hidden_layers
+
+    model, path = saved
+    balanced, defaults = model.thresholds, BalanceSettings()
+    assert balanced is not None and sorted(balanced.v_th) == hidden_layers(model.graph)
+    assert all(defaults.low <= v <= defaults.high for v in balanced.v_th.values())
+    assert (balanced.steps, balanced.base, balanced.budget, balanced.images) == (
+        defaults.steps, defaults.base, defaults.budget, 2)
+    assert load_model(path).thresholds == balanced
+    out = tmp_path / "balanced.toml"
+    code, _, stderr = run_cli(["balance", str(path), "--images", str(tmp_path / "calib"), "--steps",
+                               str(defaults.steps), "-o", str(out), "-q"])
+    assert code == 0, stderr
+    written = read_parameter_file(out)
+    for layer, value in balanced.v_th.items():
+        assert written.for_layer(layer)["v_th"] == pytest.approx(value, abs=5e-5)
+
+
+def _rewrite(path, edit) -> None:
+    """Apply ``edit(h5py.File)`` and seal the file again (as a file written that way would be)."""
+    from brainyolo.integrity import seal
+
+    with h5py.File(path, "r+") as f:
+        edit(f)
+        seal(f)
+
+
+def test_a_schema_2_file_without_thresholds_still_loads_and_runs_with_a_note(saved, tmp_path):
+    from conftest import run_cli
+
+    _, path = saved
+
+    def to_version_2(f):
+        del f["thresholds"]
+        f.attrs["schema_version"] = 2
+
+    _rewrite(path, to_version_2)
+    assert load_model(path).thresholds is None
+    image = sorted((tmp_path / "calib").iterdir())[0]
+    code, _, stderr = run_cli(["detect", str(path), str(image), "--mode", "snn", "--device", "runtime", "--steps", "2",
+                               "-o", str(tmp_path / "out"), "-q"])
+    assert code == 0, stderr
+    assert stderr.startswith(f"brainyolo: note: {path}: no balanced thresholds in this model file")
+    assert "uniform" in stderr and "'brainyolo balance'" in stderr
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda f: f["thresholds/v_th"].__setitem__(0, 99.0), "outside [1.0, 8.0]"),
+    (lambda f: f["thresholds/v_th"].__setitem__(0, np.nan), "outside [1.0, 8.0]"),
+    (lambda f: f["thresholds/layers"].__setitem__(0, 999), "layer 999 is not a hidden convolution"),
+    (lambda f: f["thresholds"].attrs.__setitem__("low", -1.0), "must be positive"),
+])
+def test_bad_thresholds_are_refused_naming_the_file(saved, edit, problem):
+    _, path = saved
+    _rewrite(path, edit)
+    with pytest.raises(BrainyoloError) as err:
+        load_model(path)
+    assert str(path) in str(err.value) and problem in str(err.value)

@@ -202,8 +202,8 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     with Simulator(model_path, settings) as simulator:
         second = simulator.run(image)
     assert built() == before
-    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--steps",
-               str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
+    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--preset", "paper",
+               "--steps", str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
                "--output", STANDALONE["output"], "-q", "-o", str(tmp_path / "run")]
     # what killed runs leave behind (one with its claim file, one from before claims), and the
     # folder of a run in progress (its claim locked): the next run removes the first two only
@@ -302,8 +302,8 @@ def test_two_runs_at_once_share_one_build(tiny_h5, tmp_path, build_cache):
     import sys
 
     model_path, image = tiny_h5
-    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--steps",
-               str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
+    command = [sys.executable, "-m", "brainyolo", "simulate", str(model_path), str(image), "--preset", "paper",
+               "--steps", str(STANDALONE["steps"]), "--checkpoints", "10", "--threads", str(STANDALONE["threads"]),
                "--output", STANDALONE["output"], "-q", "-o"]
     before = set((build_cache / "builds").glob("*/main"))  # (other tests' builds, e.g. at 1 thread)
     runs = [subprocess.Popen([*command, str(tmp_path / f"run{k}")], stdout=subprocess.PIPE,

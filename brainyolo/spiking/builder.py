@@ -335,8 +335,9 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     """Every layer's runtime parameters as built.
 
     Hidden layers: ``v_th`` 1, ``alpha`` the layer's slope, the neuron file's values for its other
-    shared variables and ``v_init`` (0 where it has none); a directly trained network's values as
-    trained (``trained``, its model file's ``/spiking``) where the neuron file has them. With a
+    shared variables and ``v_init`` (0 where it has none); the model file's own values where the neuron
+    file has them (``trained``: a directly trained network's ``/spiking``, a converted one's balanced
+    thresholds, :func:`brainyolo.spiking.simulate.model_values`). With a
     ``synapse`` model, every convolution (output layers too) also has the synapse's parameters: its
     file's values, ``delay`` 0, ``release`` 1, ``seed`` 0.
     """

@@ -67,6 +67,15 @@ class SimulationSettings:
     """Per-layer neuron parameters of the runs (:mod:`brainyolo.parameters`): not part of the build."""
     events: EventSettings | None = None
     """How event samples (:class:`~brainyolo.event_inputs.EventSample`) are read; None: images only."""
+    decode: str = "vmem"
+    """The read-out the run is decoded with (:data:`brainyolo.decoding.DECODERS`; the build needs only
+    ``build.output``, the output layer it reads)."""
+    thresholds: str = "uniform"
+    """``balanced``: each hidden layer's threshold as the model file balanced it at conversion (its default
+    ``v_th``; settings still override it); ``uniform``: the neuron file's. A directly trained network runs
+    with its trained thresholds either way."""
+    preset: str = ""
+    """The preset these settings were resolved from (:mod:`brainyolo.presets`; recorded, not used)."""
     profile: bool = False
     """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
@@ -227,7 +236,8 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     from brainyolo.synapses import load_synapse_model
 
     neuron = load_neuron_model(settings.build.neuron)
-    built = {k: v for k, v in asdict(settings).items() if k not in ("parameters", "events")}  # runs set those
+    built = {k: v for k, v in asdict(settings).items()
+             if k not in ("parameters", "events", "thresholds", "preset", "decode")}  # runs set those
     # the checkpoints as the Recorder reads them (the last step always): () and (steps,) are one binary
     built["checkpoints"] = recorded_checkpoints(settings.checkpoints, settings.steps)
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
@@ -307,7 +317,10 @@ class Simulator:
         self.model_path = Path(model_path)
         self.model = load_model(model_path)
         # a directly trained network runs its own neuron file and schedule (see model_build_options)
-        settings = dataclasses.replace(settings, build=model_build_options(self.model, settings.build))
+        build = model_build_options(self.model, settings.build)
+        if build.normalization is None and not self.model.direct:  # the model file's: named, one build key
+            build = dataclasses.replace(build, normalization=self.model.normalization)
+        settings = dataclasses.replace(settings, build=build)
         self.settings = settings
         self.model_sha = sha256_of(model_path)
         self.parameters = run_parameters(self.model, settings)  # checked before anything is built
@@ -372,10 +385,19 @@ class Simulator:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
         return run_parameters(self.model, dataclasses.replace(self.settings, parameters=settings))
 
+    def threshold_source(self) -> str:
+        """Where the hidden layers' default thresholds came from: ``trained``, ``balanced`` or ``uniform``."""
+        if self.model.direct:
+            return "trained"
+        if self.settings.thresholds == "balanced" and self.model.thresholds is not None:
+            return "balanced"
+        return "uniform"
+
     def run_info(self) -> dict:
         """The settings part of ``run_info.json`` (timings are added per image)."""
         s = self.settings
-        return {"model_file": str(self.model_path), "steps": s.steps, "device": s.device,
+        return {"model_file": str(self.model_path), "preset": s.preset, "thresholds": self.threshold_source(),
+                "steps": s.steps, "device": s.device,
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
                 "input": s.build.input, "connectivity": s.build.connectivity, "schedule": s.build.schedule,
@@ -398,8 +420,8 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
     with Simulator(model_path, settings, progress=progress) as simulator:
         info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
                 "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
-        attrs = {k: info[k] for k in ("steps", "device", "neuron", "output", "input", "normalization",
-                                      "connectivity", "schedule", "synapse")}
+        attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
+                                      "normalization", "connectivity", "schedule", "synapse")}
         attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
         attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -458,10 +480,19 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     if settings.parameters.entries and settings.build.connectivity != "shared":
         raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
                                    "(--connectivity shared)")
-    trained = model.spiking.layers if model.direct else None
-    defaults = parameter_defaults(graph, neuron, trained, synapse)
+    defaults = parameter_defaults(graph, neuron, model_values(model, settings.thresholds), synapse)
     return resolve(settings.parameters, neuron, hidden_layers(graph), defaults, synapse=synapse,
                    outputs=output_layers(graph), max_delay=options.max_delay)
+
+
+def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, float]] | None:
+    """The parameters a model file holds per layer, which replace the neuron file's: a directly trained
+    network's as trained; with ``thresholds`` ``balanced``, a converted one's balanced thresholds."""
+    if model.direct:
+        return model.spiking.layers
+    if thresholds == "balanced" and model.thresholds is not None:
+        return {index: {"v_th": value} for index, value in model.thresholds.v_th.items()}
+    return None
 
 
 def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:

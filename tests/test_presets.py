@@ -1,0 +1,130 @@
+"""Presets: the shipped files, their validation, how options override them, and what a run records."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import pytest
+from conftest import run_cli
+
+from brainyolo.errors import BrainyoloError
+from brainyolo.parameters import ParameterSettings, parse_setting
+from brainyolo.presets import available_presets, load_preset, resolve_simulation
+
+pytestmark = pytest.mark.codegen_independent
+
+
+def test_the_shipped_presets_and_their_fields():
+    assert {"fast", "paper"} <= set(available_presets())
+    fast, paper = load_preset("fast"), load_preset("paper")
+    assert (fast.neuron, fast.schedule, fast.decode, fast.normalization, fast.thresholds) == (
+        "if_signed_ibt_tracking", "same-step", "vmem", "channel", "balanced")
+    assert fast.parameters.for_layer(3) == {"v_init": 0.5, "hold_positive": 1.0}
+    # Spiking-YOLO as published: IBT neurons, V(0) = 0, one threshold, one step per layer, Vmem
+    assert (paper.neuron, paper.schedule, paper.decode, paper.normalization, paper.thresholds) == (
+        "if_signed_ibt", "delayed", "vmem", "channel", "uniform")
+    assert paper.parameters.entries == () and paper.steps > fast.steps
+
+
+def test_presets_lists_one_line_each_and_shows_a_file():
+    code, stdout, _ = run_cli(["presets"])
+    assert code == 0
+    lines = stdout.splitlines()
+    assert [line.split()[0] for line in lines] == available_presets()
+    assert sum(line.endswith("(default)") for line in lines) == 1 and lines[0].startswith("fast")
+    code, stdout, _ = run_cli(["presets", "paper"])
+    assert code == 0 and 'neuron = "if_signed_ibt"' in stdout
+    code, _, stderr = run_cli(["presets", "nope"])
+    assert code == 2 and stderr.strip() == "brainyolo: error: nope: no such preset (known: fast, paper)"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "sideways"\ndecode = "vmem"\n'
+     'normalization = "channel"\nthresholds = "uniform"\nsteps = 10', "schedule = 'sideways' is not one of"),
+    ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+     'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\ncheckpoints = [20]', "a checkpoint = 20"),
+    ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+     'normalization = "channel"\nthresholds = "uniform"\nsteps = 0', "steps = 0 is not a whole number"),
+    ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+     'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\ncolour = 1', "unknown preset field(s) colour"),
+    ('description = "x"\nneuron = "if_signed_ibt"', "a preset needs decode, normalization, schedule, steps,"),
+    ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+     'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\n[parameters.first]\nv_th = 1',
+     "[first]: tables are [all] or [LAYER]"),
+])
+def test_a_bad_preset_file_is_one_error_naming_it(tmp_path, text, problem):
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    with pytest.raises(BrainyoloError) as err:
+        load_preset(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+
+
+class _Converted:
+    direct, thresholds = False, None
+
+
+class _Direct:
+    direct, thresholds = True, None
+
+
+def test_options_override_their_field_and_parameters_come_after_the_presets():
+    fast = load_preset("fast")
+    settings = resolve_simulation(_Converted(), fast)
+    assert (settings.steps, settings.checkpoints, settings.decode) == (fast.steps, fast.checkpoints, "vmem")
+    assert (settings.build.neuron, settings.build.schedule, settings.build.normalization) == (
+        "if_signed_ibt_tracking", "same_step", "channel")
+    assert (settings.thresholds, settings.preset) == ("balanced", "fast")
+    # fewer steps keep the preset's earlier checkpoints; an explicit list replaces them
+    assert resolve_simulation(_Converted(), fast, steps=20).checkpoints == (16,)
+    assert resolve_simulation(_Converted(), fast, steps=20, checkpoints=(5, 10)).checkpoints == (5, 10)
+    with pytest.raises(BrainyoloError, match="checkpoint 30 is beyond 20 steps"):
+        resolve_simulation(_Converted(), fast, steps=20, checkpoints=(30,))
+    # a user's setting overrides the preset's [all] value, for every layer
+    mine = resolve_simulation(_Converted(), fast, parameters=parse_setting("all.v_init=0"))
+    assert mine.parameters.for_layer(4) == {"v_init": 0.0, "hold_positive": 1.0}
+    # another neuron starts from its own file: the preset's parameters are its neuron's
+    other = resolve_simulation(_Converted(), fast, neuron="if_signed_ibt", schedule="delayed", decode="spikes")
+    assert other.parameters == ParameterSettings()
+    assert (other.build.neuron, other.build.schedule, other.build.output) == ("if_signed_ibt", "delayed", "spikes")
+    # a directly trained network keeps its own neuron, schedule, normalization and thresholds
+    direct = resolve_simulation(_Direct(), fast)
+    assert direct.build.neuron == "if_signed_ibt" and direct.build.normalization is None  # (model_build_options)
+    assert direct.parameters == ParameterSettings()
+
+
+def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch):
+    """detect with no option but the model and the photo: the fast preset, the model's balanced thresholds
+    as every hidden layer's v_th (numpy runtime: a few seconds)."""
+    from brainyolo.embedded import model_file
+    from brainyolo.modelfile import load_model
+    from brainyolo.scenes import write_scenes
+
+    image = write_scenes(tmp_path / "scenes", 1, 77)[0]
+    model = load_model(model_file("embedded"))
+    assert model.thresholds is not None and len(model.thresholds.v_th) >= 8
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--steps",
+                               "4", "-o", str(out), "-q"])
+    assert code == 0, stderr
+    info = json.loads((out / "run" / "run_info.json").read_text())
+    assert (info["preset"], info["thresholds"], info["neuron"], info["schedule"]) == (
+        "fast", "balanced", "if_signed_ibt_tracking", "same_step")
+    assert info["checkpoints"] == [4]
+    for layer, v_th in model.thresholds.v_th.items():
+        assert info["parameters"][str(layer)]["v_th"] == pytest.approx(v_th)
+        assert info["parameters"][str(layer)]["v_init"] == 0.5
+    with h5py.File(out / "run" / "recordings.h5") as f:
+        assert f.attrs["preset"] == "fast" and f.attrs["thresholds"] == "balanced"
+        assert json.loads(f.attrs["parameters"])[str(min(model.thresholds.v_th))]["v_th"] == pytest.approx(
+            model.thresholds.v_th[min(model.thresholds.v_th)])
+    # the paper preset: uniform thresholds, IBT, delayed
+    out = tmp_path / "paper"
+    code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--preset",
+                               "paper", "--steps", "4", "-o", str(out), "-q"])
+    assert code == 0, stderr
+    info = json.loads((out / "run" / "run_info.json").read_text())
+    assert (info["preset"], info["thresholds"], info["neuron"], info["schedule"]) == (
+        "paper", "uniform", "if_signed_ibt", "delayed")
+    assert {values["v_th"] for key, values in info["parameters"].items() if "v_init" in values} == {1.0}
