@@ -128,3 +128,41 @@ def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch
     assert (info["preset"], info["thresholds"], info["neuron"], info["schedule"]) == (
         "paper", "uniform", "if_signed_ibt", "delayed")
     assert {values["v_th"] for key, values in info["parameters"].items() if "v_init" in values} == {1.0}
+
+
+def test_the_presets_analysis_scripts_on_hand_made_runs(tmp_path, capsys):
+    """agreement.py: an SNN that finds exactly the ANN's confident boxes agrees at AP 1, one that finds
+    nothing at 0; table.py: the % of the ANN and the events per MAC, computed by hand."""
+    from conftest import analysis_script
+    from PIL import Image
+
+    from brainyolo.embedded import model_file
+
+    photos = []
+    for k in range(2):
+        photos.append(tmp_path / f"p{k}.png")
+        Image.new("RGB", (64, 48)).save(photos[-1])
+    ann = [{"file_name": "p0.png", "category_id": 1, "category_name": "b", "bbox": [4, 5, 20, 10], "score": 0.9},
+           {"file_name": "p1.png", "category_id": 0, "category_name": "a", "bbox": [10, 5, 30, 30], "score": 0.6},
+           {"file_name": "p1.png", "category_id": 2, "category_name": "c", "bbox": [1, 1, 5, 5], "score": 0.1}]
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "detections.json").write_text(json.dumps(ann))
+    (tmp_path / "snn" / "run").mkdir(parents=True)
+    (tmp_path / "snn" / "checkpoints").mkdir()
+    (tmp_path / "snn" / "run" / "run_info.json").write_text(json.dumps(
+        {"model_file": str(model_file("embedded")), "preset": "fast", "steps": 8, "synaptic_events": 3e6}))
+    (tmp_path / "snn" / "checkpoints" / "detections_t4.json").write_text("[]")
+    (tmp_path / "snn" / "checkpoints" / "detections_t8.json").write_text(json.dumps(ann[:2]))
+    analysis_script("presets/agreement").main(str(tmp_path / "ann"), str(tmp_path / "snn"), *map(str, photos))
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["2 photos, preset fast, 8 steps, 1.5e+06 synaptic events per image",
+                   "     4 steps: AP@0.5 against the ANN = 0.000", "     8 steps: AP@0.5 against the ANN = 1.000"]
+
+    run = tmp_path / "evaluate"
+    (run / "snn_images").mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"images": 2, "ann": {"mAP50": 0.4},
+                                                  "snn": {"16": {"mAP50": 0.1}, "8": {"mAP50": 0.0}}}))
+    for k, events in enumerate((1e9, 3e9)):
+        (run / "snn_images" / f"p{k}.json").write_text(json.dumps({"conv_events": {"8": events / 2, "16": events}}))
+    assert analysis_script("presets/table").row("fast", run, 2e9) == (
+        "| fast | 2 | 0.4000 | 8: 0.0 % (0.50× MACs) · 16: 25.0 % (1.00× MACs) |")
