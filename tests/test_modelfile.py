@@ -137,3 +137,23 @@ def test_bad_thresholds_are_refused_naming_the_file(saved, edit, problem):
     with pytest.raises(BrainyoloError) as err:
         load_model(path)
     assert str(path) in str(err.value) and problem in str(err.value)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["yolov2-tiny-voc", "yolov2-tiny"])
+def test_convert_balances_thresholds_of_region_head_detectors(tmp_path, name):
+    """Every importable model gets balanced thresholds: the [region] detectors (softmax classes) too,
+    here with random weights (their real weights are not in ../shared)."""
+    from conftest import CFG_DIR, write_random_model
+
+    from brainyolo.spiking.builder import hidden_layers
+
+    names = (CFG_DIR / "voc.names").read_text().split("\n") if name.endswith("voc") else [f"c{i}" for i in range(80)]
+    cfg, weights = write_random_model((CFG_DIR / f"{name}.cfg").read_text(), tmp_path / "m", seed=4,
+                                      names=[n for n in names if n])
+    model = convert_darknet(cfg, weights, write_images(tmp_path / "calib", 2, size=(120, 90)), progress=False)
+    path = tmp_path / "m.h5"
+    save_model(model, path)
+    balanced = load_model(path).thresholds
+    assert sorted(balanced.v_th) == hidden_layers(model.graph) and len(balanced.v_th) >= 7
+    assert all(1.0 <= v <= 8.0 for v in balanced.v_th.values()) and len(set(balanced.v_th.values())) > 1
