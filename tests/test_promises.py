@@ -60,7 +60,8 @@ def _build_folder(model_path: Path, threads: int) -> Path:
     from brainyolo.spiking.builder import BuildOptions, model_build_options
     from brainyolo.spiking.simulate import SimulationSettings, build_key, cache_root
 
-    build = model_build_options(load_model(model_path), BuildOptions(output=STANDALONE["output"]))
+    model = load_model(model_path)  # (the paper preset: the options the Simulator resolves, named)
+    build = model_build_options(model, BuildOptions(output=STANDALONE["output"], normalization=model.normalization))
     settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
                                   device="cpp_standalone", threads=threads, build=build)
     return cache_root() / build_key(sha256_of(model_path), settings)
@@ -81,7 +82,8 @@ def test_one_and_two_threads_record_identical_runs(tiny_converted, tmp_path, sha
     runs = {}
     for threads in (1, 2):
         runs[threads] = tmp_path / f"threads{threads}"
-        code, _, stderr = run_cli(["simulate", str(model_path), *map(str, images), "--steps", str(STANDALONE["steps"]),
+        code, _, stderr = run_cli(["simulate", str(model_path), *map(str, images), "--preset", "paper",
+                                   "--steps", str(STANDALONE["steps"]),
                                    "--checkpoints", ",".join(map(str, STANDALONE["checkpoints"])), "--output",
                                    STANDALONE["output"], "--device", "cpp_standalone", "--threads", str(threads),
                                    "-q", "-o", str(runs[threads])], COMPILING)
