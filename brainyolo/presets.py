@@ -41,8 +41,7 @@ THRESHOLD_SOURCES = ("balanced", "uniform")
 ``/thresholds``); ``uniform``: the neuron file's one threshold for every layer."""
 
 SCHEDULE_NAMES = ("delayed", "same-step")
-READOUTS = ("vmem", "spikes", "vmem-late")
-NORMALIZATIONS = ("channel", "layer")
+"""The schedules as options name them (:data:`brainyolo.decoding.SCHEDULES` with a hyphen)."""
 MAX_STEPS = 1_000_000
 
 _KEYS = {"description", "neuron", "schedule", "decode", "normalization", "thresholds", "steps", "checkpoints",
@@ -108,6 +107,8 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     BrainyoloError
         No such preset (with the known names), or one line naming the file and what is wrong in it.
     """
+    from brainyolo.conversion import NORMALIZATIONS
+    from brainyolo.decoding import DECODERS
     from brainyolo.neurons import find_model_file
 
     path = find_model_file(name_or_path, preset_folders(), "preset")
@@ -131,7 +132,7 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         raise BrainyoloError(path, "parameters must be tables: [parameters.all], [parameters.LAYER]")
     return Preset(name=path.stem, description=data["description"].strip(), neuron=data["neuron"],
                   schedule=_choice(data, "schedule", SCHEDULE_NAMES, path),
-                  decode=_choice(data, "decode", READOUTS, path),
+                  decode=_choice(data, "decode", DECODERS, path),
                   normalization=_choice(data, "normalization", NORMALIZATIONS, path),
                   thresholds=_choice(data, "thresholds", THRESHOLD_SOURCES, path),
                   steps=steps, checkpoints=checkpoints, parameters=parameter_tables(parameters, path),
