@@ -153,10 +153,17 @@ def test_the_presets_analysis_scripts_on_hand_made_runs(tmp_path, capsys):
         {"model_file": str(model_file("embedded")), "preset": "fast", "steps": 8, "synaptic_events": 3e6}))
     (tmp_path / "snn" / "checkpoints" / "detections_t4.json").write_text("[]")
     (tmp_path / "snn" / "checkpoints" / "detections_t8.json").write_text(json.dumps(ann[:2]))
+    with h5py.File(tmp_path / "snn" / "run" / "recordings.h5", "w") as f:  # events by each checkpoint
+        f.attrs["checkpoints"] = [4, 8]
+        f["images/0000/layers/02/input_events"] = [1e6, 2e6]
+        f["images/0000/layers/04/input_events"] = [2e5, 3e5]
+        f.create_group("images/0000/layers/00")  # a layer fed by the image: no events
+        f["images/0001/layers/02/input_events"] = [0, 1e6]
     analysis_script("presets/agreement").main(str(tmp_path / "ann"), str(tmp_path / "snn"), *map(str, photos))
     out = capsys.readouterr().out.splitlines()
     assert out == ["2 photos, preset fast, 8 steps, 1.5e+06 synaptic events per image",
-                   "     4 steps: AP@0.5 against the ANN = 0.000", "     8 steps: AP@0.5 against the ANN = 1.000"]
+                   "     4 steps: AP@0.5 against the ANN = 0.000, 6e+05 synaptic events per image",
+                   "     8 steps: AP@0.5 against the ANN = 1.000, 1.65e+06 synaptic events per image"]
 
     run = tmp_path / "evaluate"
     (run / "snn_images").mkdir(parents=True)

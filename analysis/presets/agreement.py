@@ -5,7 +5,7 @@
 
 DETECT_ANN_DIR: ``brainyolo detect MODEL PHOTO ... --threshold 0.005 -o DIR`` (the ANN);
 DETECT_SNN_DIR: ``brainyolo detect MODEL PHOTO ... --mode snn --threshold 0.005 -o DIR`` (a preset).
-Prints AP@0.5 at every checkpoint of the SNN run and its events per image.
+Prints AP@0.5 at every checkpoint of the SNN run and its synaptic events per image by then.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import h5py
+import numpy as np
 from PIL import Image
 
 from brainyolo.evaluation import score
@@ -36,11 +38,17 @@ def main(ann_dir: str, snn_dir: str, *photos: str) -> None:
     truths = agreement_truths(ann, paths, classes)
     print(f"{len(paths)} photos, preset {info['preset']}, {info['steps']} steps, "
           f"{info['synaptic_events'] / len(paths):.3g} synaptic events per image")
+    with h5py.File(Path(snn_dir) / "run" / "recordings.h5", "r") as f:
+        checkpoints = [int(c) for c in f.attrs["checkpoints"]]
+        events = sum(np.asarray(layer["input_events"][:], np.float64) for image in f["images"].values()
+                     for layer in image["layers"].values() if "input_events" in layer) / len(f["images"])
+    by_step = dict(zip(checkpoints, events, strict=True))
     for found in sorted((Path(snn_dir) / "checkpoints").glob("detections_t*.json"),
                         key=lambda p: int(p.stem.split("_t")[1])):
         step = found.stem.split("_t")[1]
         ap = score(truths, json.loads(found.read_text()), classes)["mAP50"]
-        print(f"  {step:>4} steps: AP@0.5 against the ANN = {ap:.3f}")
+        print(f"  {step:>4} steps: AP@0.5 against the ANN = {ap:.3f}, "
+              f"{by_step[int(step)]:.3g} synaptic events per image")
 
 
 if __name__ == "__main__":
