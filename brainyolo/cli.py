@@ -766,6 +766,10 @@ def _simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                         "same-step: layer by layer within each step (spikingjelly, snnTorch); default: the preset's")
     _precision_options(p, "state variables")
     p.add_argument("--sample-neurons", type=_positive_int, default=20, help="spike trains kept per layer")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the wall time went (start-up, model load, network construction, inputs, "
+                        "binary start and results, simulation, recording, decoding, writing) and write it to "
+                        "profile.json in the output folder")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
                    help="a neuron or synapse parameter of one layer (or 'all' / '*': every layer that has it) for "
                         "this run, without recompiling: e.g. all.v_init=0.5, 3.v_th=0.8, '*.delay=2', "
@@ -1025,6 +1029,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _profiled(args, whole_process: bool) -> int:
+    """Run the command under a stopwatch (:mod:`brainyolo.timing`); print the table, write profile.json.
+    ``whole_process``: the command is the process (``brainyolo ...``), so its start-up counts."""
+    from brainyolo.fileio import write_json
+    from brainyolo.timing import as_dict, report, stage, stopwatch
+
+    with stopwatch(since_process_start=whole_process) as watch:
+        with stage("start-up"):  # the imports every spiking command makes (Brian2 and its code generation)
+            import brainyolo.pipeline  # noqa: F401
+            import brainyolo.spiking.simulate  # noqa: F401
+        code = args.run(args)
+    print("\n".join(report(watch)))
+    out = getattr(args, "output_dir", None)
+    if code == 0 and out is not None and Path(out).is_dir():
+        write_json(Path(out) / "profile.json", as_dict(watch))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
@@ -1035,6 +1057,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "profile", False):
+            return _profiled(args, whole_process=argv is None)
         return args.run(args)
     except BrainyoloError as err:
         print(f"brainyolo: error: {one_line(str(err), 2000)}", file=sys.stderr)

@@ -348,6 +348,15 @@ def recorded_delays(attrs, where) -> dict[int, int]:
 
 def decode_run(run_dir, decode: str = "vmem", model_path=None,
                threshold: float = EVAL_THRESHOLD) -> tuple[dict[int, list[dict]], dict[str, dict[int, Detections]]]:
+    """:func:`read_and_decode_run`, timed as the stage ``decoding``."""
+    from brainyolo.timing import stage
+
+    with stage("decoding"):
+        return read_and_decode_run(run_dir, decode, model_path, threshold)
+
+
+def read_and_decode_run(run_dir, decode: str = "vmem", model_path=None, threshold: float = EVAL_THRESHOLD
+                        ) -> tuple[dict[int, list[dict]], dict[str, dict[int, Detections]]]:
     """Decode every image of a run directory at every checkpoint.
 
     Returns

@@ -255,6 +255,14 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
 
 
 def load_model(path: str | os.PathLike) -> ConvertedModel:
+    """Read and validate a model file (:func:`read_model`, timed as the stage ``model load``)."""
+    from brainyolo.timing import stage
+
+    with stage("model load"):
+        return read_model(path)
+
+
+def read_model(path: str | os.PathLike) -> ConvertedModel:
     """Read and validate a model file.
 
     Every problem raises one :class:`BrainyoloError` naming the file and the offending item:

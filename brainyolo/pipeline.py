@@ -20,6 +20,7 @@ from brainyolo.images import iterate_letterboxed, list_images
 from brainyolo.inputs import input_kind
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.reference import head_maps
+from brainyolo.timing import stage
 
 
 def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
@@ -118,23 +119,30 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
 
     simulate(model_path, image_paths, settings, out_dir / "run", progress=progress)
     records, found = decode_run(out_dir / "run", decode, model_path, threshold)
-    write_detections(out_dir, records)
+    with stage("writing"):
+        write_detections(out_dir, records)
     model = load_model(model_path)
     graph, names, last = model.graph, model.graph.class_names, max(records)
     if model.direct:  # a directly trained network has no ANN to draw beside it
         for path in image_paths:
-            draw_detections(sample_picture(path, settings.events), found[path.name][last], names,
-                            out_dir / f"{path.stem}_snn.png", show_threshold, f"directly trained SNN, {last} steps")
+            with stage("writing"):
+                draw_detections(sample_picture(path, settings.events), found[path.name][last], names,
+                                out_dir / f"{path.stem}_snn.png", show_threshold,
+                                f"directly trained SNN, {last} steps")
         return records
-    for path, ann in ann_detections(graph, image_paths, threshold, settings.events):
-        ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
-        picture = sample_picture(path, settings.events)
-        draw_detections(picture, ann, names, ann_png, show_threshold, "ANN")
-        draw_detections(picture, found[path.name][last], names, snn_png, show_threshold,
-                        f"SNN {decode}, {last} steps")
-        side_by_side([ann_png, snn_png], out_dir / f"{path.stem}_ann_vs_snn.png")
-        ann_png.unlink()
-        snn_png.unlink()
+    ann = ann_detections(graph, image_paths, threshold, settings.events)
+    for path in image_paths:
+        with stage("ANN (pictures)"):
+            _, ann_found = next(ann)
+        with stage("writing"):
+            ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
+            picture = sample_picture(path, settings.events)
+            draw_detections(picture, ann_found, names, ann_png, show_threshold, "ANN")
+            draw_detections(picture, found[path.name][last], names, snn_png, show_threshold,
+                            f"SNN {decode}, {last} steps")
+            side_by_side([ann_png, snn_png], out_dir / f"{path.stem}_ann_vs_snn.png")
+            ann_png.unlink()
+            snn_png.unlink()
     return records
 
 

@@ -31,9 +31,7 @@ population datasets, version 2 the events at checkpoints; both are still read)::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import reduce
 
 import brian2
 import h5py
@@ -43,8 +41,8 @@ from brainyolo.inputs import INPUT_KINDS
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
-from brainyolo.spiking.clocks import checkpoint_clock
 from brainyolo.spiking.connections import SharedConvolution
+from brainyolo.spiking.device import RUN_CONTROL
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 3
@@ -104,27 +102,75 @@ def recorded_checkpoints(checkpoints, steps: int) -> list[int]:
     return sorted({int(c) for c in checkpoints if 0 < int(c) <= steps} | {steps})
 
 
+CHECKPOINT_SLOTS = 8
+"""Checkpoints before the last step a compiled network can keep per run (a run with more builds a
+network with more: :func:`checkpoint_slots`)."""
+
+
+def checkpoint_slots(checkpoints, steps: int) -> int:
+    """The slots a network needs for ``checkpoints`` of a ``steps``-step run: :data:`CHECKPOINT_SLOTS`, or
+    the next multiple of it that holds every checkpoint before the last step.
+
+    >>> checkpoint_slots((8, 16, 25, 32), 50), checkpoint_slots(range(1, 51), 50)
+    (8, 56)
+    """
+    early = len(recorded_checkpoints(checkpoints, steps)) - 1
+    return max(CHECKPOINT_SLOTS, -(-early // CHECKPOINT_SLOTS) * CHECKPOINT_SLOTS)
+
+
+class RunControl(brian2.NeuronGroup):
+    """One neuron whose shared ``run_steps`` is the length of the run, set per run like any other input
+    (a standalone binary runs ``run_steps`` steps, whatever duration it was built with: see
+    :class:`brainyolo.spiking.device.BrainyoloStandaloneDevice`)."""
+
+    def __init__(self, clock):
+        super().__init__(1, "run_steps : integer (shared, constant)", clock=clock, name=RUN_CONTROL)
+
+
+def _checkpoint_store(group, variables: list[str], slots: int, name: str) -> brian2.NeuronGroup:
+    """A group beside the output layer ``group`` that copies its ``variables`` into slot ``k`` at the end
+    of step ``checkpoint_k`` (shared, set per run; -1: unused), bit for bit (``1 * x + 0 * y`` is ``x``)."""
+    for variable in variables:
+        if not group.variables[variable].dim.is_dimensionless:
+            raise ValueError(f"output variable {variable} has units: checkpoints copy dimensionless values")
+    equations = [f"checkpoint_{k} : integer (shared, constant)" for k in range(slots)]
+    equations += [f"{variable}_source : 1 (linked)" for variable in variables]
+    equations += [f"{variable}_{k} : 1" for variable in variables for k in range(slots)]
+    store = brian2.NeuronGroup(len(group), "\n".join(equations), clock=group.clock, name=name)
+    for variable in variables:
+        setattr(store, f"{variable}_source", brian2.linked_var(group, variable))
+    code = []
+    for k in range(slots):
+        code.append(f"hit_{k} = int(t_in_timesteps + 1 == checkpoint_{k})")
+        code += [f"{variable}_{k} = hit_{k} * {variable}_source + (1 - hit_{k}) * {variable}_{k}"
+                 for variable in variables]
+    # the last of a step's operations: what a step leaves is what the checkpoint sees
+    store.run_regularly("\n".join(code), when="end", order=1000, name=f"{name}_copy")
+    return store
+
+
 class Recorder:
     """Creates the monitors for ``network`` and reads them back after a run.
 
     Spike counts are the groups' own counters (:data:`~brainyolo.spiking.builder.SPIKE_COUNTERS`,
-    kept by the neurons' resets); sampled spike trains and output checkpoints are Brian2 monitors.
+    kept by the neurons' resets); sampled spike trains and population counts are Brian2 monitors. The
+    run's length and checkpoints are inputs of each run (:meth:`run_inputs`), not of the built network:
+    one compiled binary runs any step count and up to ``slots`` checkpoints before the last step.
 
     Parameters
     ----------
     network : SpikingNetwork
-    steps : int
-    checkpoints : list of int
-        Steps (1..steps) at which the output layers are read; ``steps`` is always included.
+    slots : int
+        Checkpoints before the last step a run may ask for (:func:`checkpoint_slots`).
     sample_neurons : int
         Neurons per layer whose spike trains are kept.
     """
 
-    def __init__(self, network: SpikingNetwork, steps: int, checkpoints, sample_neurons: int = 20):
-        self.network, self.steps = network, steps
-        self.checkpoints = recorded_checkpoints(checkpoints, steps)
+    def __init__(self, network: SpikingNetwork, slots: int = CHECKPOINT_SLOTS, sample_neurons: int = 20):
+        self.network, self.slots = network, slots
         self.layers: dict[int, _LayerMonitors] = {}
-        self._objects = []
+        self.control = RunControl(network.clock)
+        self._objects = [self.control]
         for index in network.own_layers():
             group = network.layers[index].group
             spiking = "spike" in group.events
@@ -140,53 +186,66 @@ class Recorder:
             self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative,
                                           monitors.population_positive, monitors.population_negative)
                               if m is not None]
-        # Intermediate checkpoints: StateMonitors at the start of a step see the state after
-        # (step) completed steps; the last checkpoint is the final state.
-        early = [c for c in self.checkpoints if c < steps]
-        self.interval = reduce(math.gcd, early) if early else None
-        clock = checkpoint_clock(self.interval) if self.interval else None
+        # The output layers at the checkpoints before the last step: a store per layer; the last
+        # checkpoint is the final state.
         self.outputs = {}
         for index in network.output_layers:
             group = network.layers[index].group
             variables = ["v"] + (["net_count"] if "net_count" in group.variables else [])
-            monitor = None
-            if self.interval:
-                monitor = brian2.StateMonitor(group, variables, record=True, when="start",
-                                              clock=clock, name=f"output{index:02d}")
-                self._objects.append(monitor)
-            self.outputs[index] = (group, variables, monitor)
+            store = _checkpoint_store(group, variables, slots, f"checkpoints{index:02d}")
+            self._objects.append(store)
+            self.outputs[index] = (group, variables, store)
         # Synaptic events delivered by each weight-shared convolution (into a layer: summed over its
-        # convolutions, e.g. a membrane shortcut's two), at the same checkpoints.
+        # convolutions, e.g. a membrane shortcut's two) by the end of every step.
         self.events = {}
         for index in network.own_layers():
             for k, connection in enumerate(network.layers[index].connections):
                 if isinstance(connection, SharedConvolution):
-                    monitor = None
-                    if self.interval:
-                        monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="start",
-                                                      clock=clock, name=f"events{index:02d}" + (f"_{k}" if k else ""))
-                        self._objects.append(monitor)
+                    name = f"events{index:02d}" + (f"_{k}" if k else "")
+                    monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="end", order=1000,
+                                                  clock=network.clock, name=name)
+                    self._objects.append(monitor)
                     self.events.setdefault(index, []).append((connection, monitor))
 
     def objects(self) -> list:
         return list(self._objects)
 
-    def collect(self) -> dict:
-        """Read every monitor into plain numpy arrays in ``(C, H, W)`` layout."""
+    def run_inputs(self, steps: int, checkpoints=()) -> dict:
+        """A run's length and checkpoints as per-run values (``{VariableView: value}``, Brian2's
+        ``run_args`` in a standalone run).
+
+        Raises
+        ------
+        ValueError
+            More checkpoints before the last step than the network has slots for.
+        """
+        early = recorded_checkpoints(checkpoints, steps)[:-1]
+        if len(early) > self.slots:
+            raise ValueError(f"{len(early)} checkpoints before the last step, but the network keeps {self.slots}")
+        inputs = {self.control.run_steps: int(steps)}
+        for _, _, store in self.outputs.values():
+            for k in range(self.slots):
+                inputs[getattr(store, f"checkpoint_{k}")] = early[k] if k < len(early) else -1
+        return inputs
+
+    def collect(self, steps: int, checkpoints=()) -> dict:
+        """Read every monitor of a run of ``steps`` steps with ``checkpoints`` into plain numpy arrays in
+        ``(C, H, W)`` layout."""
         net = self.network
+        recorded = recorded_checkpoints(checkpoints, steps)
         data = {"layers": {}, "output": {}}
         for index, m in self.layers.items():
             shape = net.layers[index].shape
             n = int(np.prod(shape))
             pos, neg = (np.asarray(m.group.variables[name].get_value(), np.int32)
                         if name in m.group.variables else np.zeros(n, np.int32) for name in SPIKE_COUNTERS)
-            ids, steps, signs = [], [], []
+            ids, spike_steps, signs = [], [], []
             for monitor, sign in ((m.sample_positive, 1), (m.sample_negative, -1)):
                 if monitor is not None:
                     ids.append(np.asarray(monitor.i[:], np.int32))
-                    steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
+                    spike_steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
                     signs.append(np.full(len(ids[-1]), sign, np.int8))
-            order = np.lexsort((np.concatenate(ids), np.concatenate(steps))) if ids else np.zeros(0, int)
+            order = np.lexsort((np.concatenate(ids), np.concatenate(spike_steps))) if ids else np.zeros(0, int)
             flat = np.arange(m.sample.start, m.sample.stop)
             c, h, w = shape
             sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
@@ -195,34 +254,23 @@ class Recorder:
                 "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
                 "sample_neuron": sample,
                 "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
-                "sample_spike_step": np.concatenate(steps)[order] if ids else np.zeros(0, np.int32),
+                "sample_spike_step": np.concatenate(spike_steps)[order] if ids else np.zeros(0, np.int32),
                 "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8),
-                **{f"population_{sign}": _population_counts(monitor, n, self.steps)
+                **{f"population_{sign}": _population_counts(monitor, n, steps)
                    for sign, monitor in (("positive", m.population_positive), ("negative", m.population_negative))}}
-        for index, (group, variables, monitor) in self.outputs.items():
+        for index, (group, variables, store) in self.outputs.items():
             shape = net.layers[index].shape
             out = {}
             for name in variables:
-                rows, recorded = [], None
-                for step in self.checkpoints:
-                    if step == self.steps:
-                        rows.append(np.asarray(getattr(group, name)[:]))
-                    else:
-                        if recorded is None:
-                            # the monitor's own (time, neuron) array, read once: `monitor.v` would copy all
-                            # of it (with units) per checkpoint -- for yolov3-tiny's output layers at every
-                            # step of 1000, 1.7 GB per copy in float64
-                            recorded = monitor.variables[name].get_value()
-                        rows.append(np.array(recorded[step // self.interval]))
-                recorded = None
+                rows = [np.asarray(store.variables[f"{name}_{k}"].get_value()) for k in range(len(recorded) - 1)]
+                rows.append(np.asarray(group.variables[name].get_value()))
                 out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
             data["output"][index] = out
         for index, connections in self.events.items():
+            # the monitor's row k: the events by the end of step k + 1
             data["layers"][index]["input_events"] = np.array(
-                [sum(int(connection.synaptic_events[0]) if step == self.steps
-                     else int(np.asarray(monitor.synaptic_events)[0, step // self.interval])
-                     for connection, monitor in connections)
-                 for step in self.checkpoints], np.int64)
+                [sum(int(np.asarray(monitor.variables["synaptic_events"].get_value())[step - 1, 0])
+                     for _, monitor in connections) for step in recorded], np.int64)
         return data
 
 

@@ -154,17 +154,52 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
 
 
 @pytest.mark.codegen_independent
-def test_one_binary_whatever_the_checkpoints_say_about_the_last_step():
-    """A run without --checkpoints records the last step, as one that names it (tune does): one build.
-    Checkpoints that change what is recorded, or the step count, are another build."""
+def test_one_binary_whatever_the_steps_and_checkpoints():
+    """The build key: the step count and the checkpoints are inputs of each run, not of the binary."""
     from brainyolo.spiking.simulate import build_key
 
     def key(steps, checkpoints):
         return build_key("0" * 64, SimulationSettings(steps=steps, checkpoints=checkpoints, threads=1))
 
     assert key(20, ()) == key(20, (20,)) == key(20, (20, 20)) == key(20, (20, 30))
-    assert len({key(20, ()), key(20, (10,)), key(21, ())}) == 3
-    assert key(20, (10,)) == key(20, (20, 10))
+    # steps and checkpoints are run-time inputs: one binary for any of them ...
+    assert key(20, ()) == key(21, ()) == key(20, (10,)) == key(300, (50, 100, 200)) == key(64, (8, 16, 25, 32, 50))
+    # ... up to 8 checkpoints before the last step; a run with more builds a network with more slots
+    assert key(50, range(1, 9)) == key(20, ()) != key(50, range(1, 10)) == key(50, range(1, 17))
+
+
+@pytest.mark.standalone_only
+def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer(tiny_h5, build_cache):
+    """One compiled binary runs 30 steps, then 10, then 17 with other checkpoints: nothing is built again,
+    and the 10-step run ends where the 30-step run's checkpoint 10 was (output membranes, events)."""
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    results, folders = {}, set()
+    for steps, checkpoints in ((STANDALONE["steps"], STANDALONE["checkpoints"]), (10, ()), (17, (3, 9, 12))):
+        settings = SimulationSettings(steps=steps, checkpoints=checkpoints, device="cpp_standalone",
+                                      threads=STANDALONE["threads"], build=BuildOptions(output=STANDALONE["output"]))
+        with Simulator(model_path, settings) as simulator:
+            if results:  # the binary of the first run, untouched
+                main = simulator._runner.directory / "main"
+                assert simulator._runner.build_seconds < 5 and main.stat().st_mtime_ns == built
+            results[steps] = simulator.run(image)
+            folders.add(simulator._runner.directory)
+            built = (simulator._runner.directory / "main").stat().st_mtime_ns
+    assert len(folders) == 1
+    long, short, other = results[STANDALONE["steps"]], results[10], results[17]
+    assert (long.checkpoints, short.checkpoints, other.checkpoints) == ([10, 30], [10], [3, 9, 12, 17])
+    for index, out in long.data["output"].items():
+        for name, values in out.items():
+            assert values.shape[0] == 2 and other.data["output"][index][name].shape[0] == 4
+            np.testing.assert_array_equal(values[0], short.data["output"][index][name][-1], err_msg=f"{index} {name}")
+        assert np.any(long.data["output"][index]["v"][1] != long.data["output"][index]["v"][0])
+    for index, layer in long.data["layers"].items():
+        if "input_events" in layer:
+            assert layer["input_events"][0] == short.data["layers"][index]["input_events"][-1] > 0
+            assert layer["population_positive"].shape == (30,)
+            np.testing.assert_array_equal(layer["population_positive"][:10],
+                                          short.data["layers"][index]["population_positive"])
 
 
 @pytest.mark.standalone_only

@@ -21,6 +21,9 @@ from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, all_devices, get_device
 
 DEVICE_NAME = "brainyolo_standalone"
+RUN_CONTROL = "run_control"
+"""The name of the group whose ``run_steps`` sets a standalone run's length (see
+:class:`BrainyoloStandaloneDevice`)."""
 
 
 class BrainyoloCPPStandaloneCodeObject(CPPStandaloneCodeObject):
@@ -102,8 +105,26 @@ class _MakefileWriter:
 
 
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
-    """Brian2's C++ standalone device with brainyolo's templates available to every object, and a
-    makefile that compiles faster (:data:`FAST_SETUP_RULE`, :data:`PRECOMPILED_HEADER_RULE`)."""
+    """Brian2's C++ standalone device with brainyolo's templates available to every object, a makefile
+    that compiles faster (:data:`FAST_SETUP_RULE`, :data:`PRECOMPILED_HEADER_RULE`), and run lengths set
+    per run: a network holding a group named :data:`RUN_CONTROL` (:class:`brainyolo.recordings.RunControl`) runs for its
+    ``run_steps`` time steps (a value of each run, like any ``run_args``), not for the duration it was
+    built with."""
+
+    def network_run(self, net, duration, *args, **kwargs):
+        super().network_run(net, duration, *args, **kwargs)
+        control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)
+        if control is None:
+            return
+        lines = next(entry for kind, entry in reversed(self.main_queue) if kind == "run_network")[1]
+        built = f"{net.name}.run({float(duration)!r},"
+        found = [k for k, line in enumerate(lines) if line.startswith(built)]
+        if len(found) != 1:
+            raise RuntimeError("Brian2's standalone run line is not the one brainyolo sets the run length in")
+        steps = self.get_array_name(control.variables["run_steps"])
+        dt = float(control.clock.dt_)
+        # the run's arguments are set just before this line (set_from_command_line)
+        lines[found[0]] = f"{net.name}.run({steps}[0] * {dt!r}," + lines[found[0]][len(built):]
 
     def code_object_class(self, codeobj_class=None, fallback_pref=None):
         if codeobj_class is None:

@@ -3,7 +3,8 @@
 With the ``cpp_standalone`` device the network is generated and compiled once per (model file,
 neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
 ``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
-passed through Brian2's ``run_args`` (no code generation, no compilation). A build folder is
+passed through Brian2's ``run_args`` (no code generation, no compilation), and so are the run's length
+and checkpoints (:meth:`brainyolo.recordings.Recorder.run_inputs`): one binary for any ``--steps``. A build folder is
 locked while it is written, and every run writes its results into a folder of its own, so runs
 may happen at once. A run claims its results folder with a lock of its own and removes it when it
 ends; a run that was killed (out of memory, a dead Dask worker) leaves its folder unclaimed, and the
@@ -39,12 +40,13 @@ from brainyolo.images import letterbox, load_image
 from brainyolo.integrity import seal
 from brainyolo.machine import usable_cores
 from brainyolo.modelfile import load_model
-from brainyolo.neurons import load_neuron_model
+from brainyolo.neurons import TIME_STEP_MS, load_neuron_model
 from brainyolo.parameters import ParameterSettings
-from brainyolo.recordings import Recorder, open_recordings, recorded_checkpoints, write_image
+from brainyolo.recordings import Recorder, checkpoint_slots, open_recordings, recorded_checkpoints, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, apply_inputs, build_network, model_build_options
 from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
+from brainyolo.timing import account, count_image, stage
 
 DEVICES = ("cpp_standalone", "runtime")
 
@@ -236,10 +238,10 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     from brainyolo.synapses import load_synapse_model
 
     neuron = load_neuron_model(settings.build.neuron)
-    built = {k: v for k, v in asdict(settings).items()
-             if k not in ("parameters", "events", "thresholds", "preset", "decode")}  # runs set those
-    # the checkpoints as the Recorder reads them (the last step always): () and (steps,) are one binary
-    built["checkpoints"] = recorded_checkpoints(settings.checkpoints, settings.steps)
+    built = {k: v for k, v in asdict(settings).items()  # runs set those
+             if k not in ("parameters", "events", "thresholds", "preset", "decode", "steps", "checkpoints")}
+    # steps and checkpoints are run-time inputs; only the number of checkpoint slots is built
+    built["checkpoint_slots"] = checkpoint_slots(settings.checkpoints, settings.steps)
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     # options added later count only where they differ from their defaults (earlier builds stay valid)
@@ -327,7 +329,8 @@ class Simulator:
         self._runner = None
         self.progress, self.progress_every = progress, progress_every
         if settings.device == "cpp_standalone":
-            self._runner = _StandaloneRunner(self.model, self.model_sha, settings)
+            with stage("network construction"):
+                self._runner = _StandaloneRunner(self.model, self.model_sha, settings)
 
     def __enter__(self):
         return self
@@ -343,7 +346,9 @@ class Simulator:
     def run(self, path, parameters: dict[int, dict[str, float]] | None = None) -> ImageResult:
         """Simulate one sample (an image file, or an :class:`~brainyolo.event_inputs.EventSample`);
         ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
-        chw, box = self.sample_input(path)
+        count_image()
+        with stage("inputs"):
+            chw, box = self.sample_input(path)
         parameters = self.parameters if parameters is None else parameters
         if self._runner is not None:
             show = None
@@ -357,7 +362,8 @@ class Simulator:
         if isinstance(path, EventSample):
             data["input_events"] = input_event_record(path, self.settings.events, self.settings.steps)
         sample = path if isinstance(path, EventSample) else Path(path)
-        return ImageResult(sample, box, data, timing, events, recorder.checkpoints)
+        return ImageResult(sample, box, data, timing, events,
+                           recorded_checkpoints(self.settings.checkpoints, self.settings.steps))
 
     def sample_input(self, sample):
         """What the network's input kind reads of ``sample``, and the sample's letterbox.
@@ -434,8 +440,9 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
                     attrs["checkpoints"] = result.checkpoints
                     recordings = open_recordings(tmp, attrs)
                 box = result.box
-                write_image(recordings, number, {"file_name": result.path.name, "image_width": box.image_size[0],
-                                                 "image_height": box.image_size[1]}, result.data)
+                with stage("recording"):
+                    write_image(recordings, number, {"file_name": result.path.name, "image_width": box.image_size[0],
+                                                     "image_height": box.image_size[1]}, result.data)
                 image_info = result.info()
                 info["images"].append(image_info)
                 for key in ("build_seconds", "run_seconds", "synaptic_events"):
@@ -504,15 +511,20 @@ def _run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameter
     brian2.set_device("runtime")
     brian2.start_scope()
     with _brian2_preferences(settings):
-        network = build_network(model, settings.build)
-        recorder = Recorder(network, settings.steps, settings.checkpoints or [settings.steps],
-                            settings.sample_neurons)
-        apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters)})
+        with stage("network construction"):
+            network = build_network(model, settings.build)
+            recorder = Recorder(network, checkpoint_slots(settings.checkpoints, settings.steps),
+                                settings.sample_neurons)
+        with stage("inputs"):
+            apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters),
+                          **recorder.run_inputs(settings.steps, settings.checkpoints)})
         net = brian2.Network(network.objects() + recorder.objects())
-        started = time.perf_counter()
-        net.run(settings.steps * brian2.ms)
-        elapsed = time.perf_counter() - started
-        data = recorder.collect()
+        with stage("simulation"):  # the numpy target generates its code in the run
+            started = time.perf_counter()
+            net.run(settings.steps * brian2.ms)
+            elapsed = time.perf_counter() - started
+        with stage("recording"):
+            data = recorder.collect(settings.steps, settings.checkpoints)
     return network, recorder, data, {"build_seconds": 0.0, "run_seconds": elapsed}
 
 
@@ -565,11 +577,12 @@ class _StandaloneRunner:
 
     def _build(self, model, settings: SimulationSettings) -> None:
         self.network = build_network(model, settings.build)
-        self.recorder = Recorder(self.network, settings.steps, settings.checkpoints or [settings.steps],
+        self.recorder = Recorder(self.network, checkpoint_slots(settings.checkpoints, settings.steps),
                                  settings.sample_neurons)
         net = brian2.Network(self.network.objects() + self.recorder.objects())
-        # the report function prints machine-readable progress lines (shown or not per run)
-        net.run(settings.steps * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
+        # the report function prints machine-readable progress lines (shown or not per run); the binary
+        # runs each run's own length (Recorder.run_inputs), not the one step it is built with
+        net.run(TIME_STEP_MS * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
                 profile=settings.profile)
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
@@ -584,16 +597,21 @@ class _StandaloneRunner:
 
     def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None):
         """Run the binary on one image; ``progress``: a ``$BRAINYOLO_PROGRESS`` value, or None (silent)."""
-        run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters)}
+        steps, checkpoints = self.settings.steps, self.settings.checkpoints
+        with stage("inputs"):
+            run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters),
+                        **self.recorder.run_inputs(steps, checkpoints)}
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
             with results_folder(self.directory) as result_dir, _environment(BRAINYOLO_PROGRESS=progress):
-                started = time.perf_counter()
-                brian2.device.run(directory=str(self.directory),
-                                  results_directory=str(result_dir.relative_to(self.directory)),
-                                  with_output=False, run_args=run_args)
-                elapsed = time.perf_counter() - started
-                data = self.recorder.collect()
+                with stage("binary start and results"):
+                    started = time.perf_counter()
+                    brian2.device.run(directory=str(self.directory),
+                                      results_directory=str(result_dir.relative_to(self.directory)),
+                                      with_output=False, run_args=run_args)
+                    elapsed = time.perf_counter() - started
+                with stage("recording"):
+                    data = self.recorder.collect(steps, checkpoints)
                 peak = result_dir / "peak_memory_bytes"
                 # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
                 # start-up (loading static arrays) and writing the results
@@ -603,6 +621,7 @@ class _StandaloneRunner:
                           "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
                 if self.settings.profile:
                     timing["profile"] = read_profile(result_dir / "profiling_info.txt")
+                account("simulation", timing["run_seconds"], within="binary start and results")
         self.build_seconds = 0.0  # later images reuse the binary
         return self.network, self.recorder, data, timing
 
