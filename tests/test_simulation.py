@@ -175,7 +175,7 @@ def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    results, folders = {}, set()
+    results, folders, built = {}, set(), None
     for steps, checkpoints in ((STANDALONE["steps"], STANDALONE["checkpoints"]), (10, ()), (17, (3, 9, 12))):
         settings = SimulationSettings(steps=steps, checkpoints=checkpoints, device="cpp_standalone",
                                       threads=STANDALONE["threads"], build=BuildOptions(output=STANDALONE["output"]))
