@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import brian2
 import h5py
 import numpy as np
+from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.inputs import INPUT_KINDS
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
@@ -149,6 +150,10 @@ def _checkpoint_store(group, variables: list[str], slots: int, name: str) -> bri
     return store
 
 
+def _not_checked() -> None:
+    """In place of Brian2's check of a group's integrated variables when they are not written."""
+
+
 class Recorder:
     """Creates the monitors for ``network`` and reads them back after a run.
 
@@ -209,6 +214,40 @@ class Recorder:
 
     def objects(self) -> list:
         return list(self._objects)
+
+    def read_variables(self) -> list:
+        """The Brian2 variables of the network's groups that :meth:`collect` reads after a run, besides its
+        monitors: every layer's spike counters, the output layers' state, the checkpoint stores."""
+        read = [m.group.variables[name] for m in self.layers.values() for name in SPIKE_COUNTERS
+                if name in m.group.variables]
+        for group, variables, store in self.outputs.values():
+            read += [group.variables[name] for name in variables]
+            read += [store.variables[f"{name}_{k}"] for name in variables for k in range(self.slots)]
+        return read
+
+    def omit_unread_results(self, device) -> None:
+        """Let the C++ standalone ``device`` leave out of a run's results the arrays of the network's own
+        objects that no one reads after a run (kernels, index arrays, hidden membranes; see
+        :class:`~brainyolo.spiking.device.BrainyoloStandaloneDevice`): monitors, a user's own objects and
+        what :meth:`read_variables` names are still written. Brian2 reads every integrated variable
+        after a run to warn of NaN or huge values; a group (or a sample monitor's subgroup of it) whose
+        such variables are left out is not checked."""
+        read = {id(variable) for variable in self.read_variables()}
+        names = set()
+        for obj in self.network.objects():
+            unread = {name for name, variable in obj.variables.items()
+                      if isinstance(variable, ArrayVariable) and not isinstance(variable, DynamicArrayVariable)
+                      and variable.owner is not None and variable.owner.name == obj.name
+                      and id(variable) not in read and variable in device.arrays}
+            names |= {device.arrays[obj.variables[name]] for name in unread}
+            equations = getattr(obj, "equations", None)
+            if equations is not None and unread & set(equations.diff_eq_names):
+                obj._check_for_invalid_states = _not_checked
+        for m in self.layers.values():  # the sample monitors' subgroups read their group's variables
+            for monitor in (m.sample_positive, m.sample_negative):
+                if monitor is not None and m.group.__dict__.get("_check_for_invalid_states") is _not_checked:
+                    monitor.source._check_for_invalid_states = _not_checked
+        device.unwritten_arrays = frozenset(names)
 
     def run_inputs(self, steps: int, checkpoints=()) -> dict:
         """A run's length and checkpoints as per-run values (``{VariableView: value}``, Brian2's

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -234,6 +235,12 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     # the code objects were compiled with the precompiled header, which make then deleted (intermediate)
     assert (folder / PRECOMPILED_HEADER).is_file() and not list(folder.glob("*.gch"))
     assert f"-include {PRECOMPILED_HEADER}" in (folder / "makefile").read_text()
+    # a run writes what is read after it (counters, output layers, monitors), not kernels or membranes
+    written = set(re.findall(r"Error writing output file for (\w+)\.", (folder / "objects.cpp").read_text()))
+    assert any(name.endswith("_positive_count") for name in written)
+    assert any(name.startswith("_dynamic_array_sample") for name in written)
+    assert not any(name.endswith(("_kernel", "_kernel_fixed", "_col_pairs")) for name in written)
+    assert not any(re.fullmatch(r"_array_layer0[0-4]_v", name) for name in written)
     with Simulator(model_path, settings) as simulator:
         second = simulator.run(image)
     assert built() == before
@@ -751,3 +758,25 @@ def test_same_step_runtime_and_cpp_standalone_identical(tiny_h5, tmp_path, build
                     compared += 1
         assert compared > 20
         assert a.attrs["schedule"] == b.attrs["schedule"] == "same_step"
+
+
+@pytest.mark.codegen_independent
+def test_without_writes_removes_exactly_the_named_arrays_blocks():
+    """Brian2's _write_arrays blocks (static and dynamic), hand-written: the named ones go, the others stay
+    byte for byte, and a name without such a block is an error rather than a silent write."""
+    from brainyolo.spiking.device import without_writes
+
+    def block(name, dynamic=False):
+        body = (f"        if (! {name}.empty() )\n        {{\n            outfile_{name}.write(x);\n        }}\n"
+                if dynamic else f"        outfile_{name}.write(reinterpret_cast<char*>({name}), 4);\n")
+        return (f"    ofstream outfile_{name};\n    outfile_{name}.open(results_dir + \"{name}_1\", ios::binary);\n"
+                f"    if(outfile_{name}.is_open())\n    {{\n{body}    }} else\n    {{\n"
+                f"        std::cout << \"Error writing output file for {name}.\" << endl;\n    }}\n")
+
+    names = ["_array_a_v", "_array_a_kernel", "_dynamic_array_m_t", "_array_b_v"]
+    text = "void _write_arrays()\n{\n" + "".join(block(n, n.startswith("_dynamic")) for n in names) + "}\n"
+    kept = without_writes(text, frozenset({"_array_a_kernel", "_array_a_v"}))
+    assert kept == "void _write_arrays()\n{\n" + block("_dynamic_array_m_t", True) + block("_array_b_v") + "}\n"
+    assert without_writes(text, frozenset()) == text
+    with pytest.raises(RuntimeError, match="_array_c_v"):
+        without_writes(text, frozenset({"_array_c_v"}))

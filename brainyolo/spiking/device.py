@@ -12,6 +12,7 @@ Runtime mode uses the numpy target (small networks and tests).
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 
 import brian2
@@ -87,12 +88,41 @@ code_objects/%.o : code_objects/%.cpp makefile {PRECOMPILED_HEADER}.gch
 """Appended to the makefile after :data:`FAST_SETUP_RULE`."""
 
 
-class _MakefileWriter:
-    """Brian2's project writer: :data:`FAST_SETUP_RULE` and :data:`PRECOMPILED_HEADER_RULE` appended to the
-    makefile it writes, and the :data:`PRECOMPILED_HEADER` written beside it."""
+_WRITE_BLOCK = re.compile(r"^[ \t]*ofstream outfile_(?P<name>\w+);\n.*?"
+                          r"Error writing output file for (?P=name)\.\" << endl;\n[ \t]*\}\n",
+                          re.DOTALL | re.MULTILINE)
+"""One array's block in ``_write_arrays()`` of Brian2's ``objects.cpp``."""
 
-    def __init__(self, writer):
-        self._writer = writer
+
+def without_writes(objects_cpp: str, names: frozenset[str]) -> str:
+    """``objects.cpp`` whose ``_write_arrays()`` leaves out the arrays ``names``.
+
+    Raises
+    ------
+    RuntimeError
+        One of ``names`` has no block of the form Brian2 writes (another Brian2 version).
+    """
+    found = set()
+
+    def drop(match):
+        if match.group("name") in names:
+            found.add(match.group("name"))
+            return ""
+        return match.group(0)
+
+    text = _WRITE_BLOCK.sub(drop, objects_cpp)
+    if found != names:
+        raise RuntimeError(f"objects.cpp writes {sorted(names - found)[:3]} in a form brainyolo does not know")
+    return text
+
+
+class _ProjectWriter:
+    """Brian2's project writer, with :data:`FAST_SETUP_RULE` and :data:`PRECOMPILED_HEADER_RULE` appended to
+    the makefile it writes, the :data:`PRECOMPILED_HEADER` written beside it, and ``objects.cpp`` without
+    the writes of ``unwritten`` arrays (:func:`without_writes`)."""
+
+    def __init__(self, writer, unwritten: frozenset[str] = frozenset()):
+        self._writer, self._unwritten = writer, unwritten
 
     def __getattr__(self, name):
         return getattr(self._writer, name)
@@ -101,6 +131,12 @@ class _MakefileWriter:
         if filename == "makefile":
             self._writer.write(PRECOMPILED_HEADER, PRECOMPILED_HEADER_TEXT)
             contents = contents + FAST_SETUP_RULE + PRECOMPILED_HEADER_RULE
+        elif filename == "objects.*":
+            self.write("objects.cpp", contents.cpp_file)
+            self.write("objects.h", contents.h_file)
+            return
+        elif filename == "objects.cpp" and self._unwritten:
+            contents = without_writes(contents, self._unwritten)
         self._writer.write(filename, contents)
 
 
@@ -109,7 +145,19 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     that compiles faster (:data:`FAST_SETUP_RULE`, :data:`PRECOMPILED_HEADER_RULE`), and run lengths set
     per run: a network holding a group named :data:`RUN_CONTROL` (:class:`brainyolo.recordings.RunControl`) runs for its
     ``run_steps`` time steps (a value of each run, like any ``run_args``), not for the duration it was
-    built with."""
+    built with.
+
+    ``unwritten_arrays``: names of arrays the binary does not write into a run's results folder (by
+    default it writes every array: for yolov3-tiny 94 M numbers, kernels and index arrays included, per
+    image); the caller names those it will not read.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.unwritten_arrays: frozenset[str] = frozenset()
+
+    def generate_objects_source(self, writer, *args, **kwargs):
+        super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays), *args, **kwargs)
 
     def network_run(self, net, duration, *args, **kwargs):
         super().network_run(net, duration, *args, **kwargs)
@@ -132,7 +180,7 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         return codeobj_class
 
     def generate_makefile(self, writer, *args, **kwargs):
-        super().generate_makefile(_MakefileWriter(writer), *args, **kwargs)
+        super().generate_makefile(_ProjectWriter(writer), *args, **kwargs)
 
 
 all_devices[DEVICE_NAME] = BrainyoloStandaloneDevice()

@@ -584,6 +584,8 @@ class _StandaloneRunner:
         # runs each run's own length (Recorder.run_inputs), not the one step it is built with
         net.run(TIME_STEP_MS * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
                 profile=settings.profile)
+        # what is not read after a run is not written (for yolov3-tiny some 380 MB per image)
+        self.recorder.omit_unread_results(brian2.get_device())
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
