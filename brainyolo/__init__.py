@@ -15,4 +15,4 @@ The pipeline, one module per step::
     cli          the ``brainyolo`` command
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -907,10 +907,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="ground truth of the tuning images (YOLO labels folder or COCO .json): also "
                                     "score the rounded ANN's mAP@0.5")
     p.add_argument("--steps", type=_positive_int, required=True, help="the run's time steps T")
-    p.add_argument("--v-th", type=_positive, default=2.5, help="the uniform base threshold (default 2.5)")
-    p.add_argument("--budget", type=_positive, default=1.0, help="events as a multiple of the base's (default 1)")
-    p.add_argument("--low", type=_positive, default=1.0, help="smallest threshold (default 1)")
-    p.add_argument("--high", type=_positive, default=8.0, help="largest threshold (default 8)")
+    from brainyolo.balancing import BalanceSettings
+
+    defaults = BalanceSettings()  # what convert balances with
+    p.add_argument("--v-th", type=_positive, default=defaults.base,
+                   help=f"the uniform base threshold (default {defaults.base:g})")
+    p.add_argument("--budget", type=_positive, default=defaults.budget,
+                   help=f"events as a multiple of the base's (default {defaults.budget:g})")
+    p.add_argument("--low", type=_positive, default=defaults.low, help=f"smallest threshold (default {defaults.low:g})")
+    p.add_argument("--high", type=_positive, default=defaults.high,
+                   help=f"largest threshold (default {defaults.high:g})")
     p.add_argument("-o", "--output", type=Path, required=True, help="parameter file to write (.toml)")
     p.set_defaults(run=cmd_balance)
 

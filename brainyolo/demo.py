@@ -7,7 +7,7 @@ Steps:
    convert (channel-norm, p99.9, thresholds balanced on 16 of them) to ``model.h5``;
 2. detect with the ANN on 8 fresh scenes;
 3. simulate the spiking network in Brian2 C++ standalone (compiled once per preset, reused per image)
-   with the ``fast`` preset (50 steps) into ``run/`` and with the ``paper`` preset (Spiking-YOLO,
+   with the ``fast`` preset (64 steps) into ``run/`` and with the ``paper`` preset (Spiking-YOLO,
    300 steps) into ``run_paper/`` (recordings.h5, run_info.json);
 4. decode the output layer's V at every checkpoint into detections (``checkpoints/``: the fast run's)
    and score both runs (COCO mAP) next to the ANN; simulate the first scene under layer-norm too
@@ -30,7 +30,7 @@ from brainyolo import scenes
 COMPANION_STEPS = 300
 DIRECT_STEPS = 8
 DIRECT_CHECKPOINTS = (1, 2, 4, 8)
-PRESET_CHECKPOINTS = {"fast": (8, 16, 25, 32), "paper": (25, 50, 100, 200)}
+PRESET_CHECKPOINTS = {"fast": (8, 16, 25, 32, 50), "paper": (25, 50, 100, 200)}
 """The demo's presets (each at its own steps) and the checkpoints read before the last step."""
 RUN_FOLDERS = {"fast": "run", "paper": "run_paper"}
 

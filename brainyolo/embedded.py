@@ -95,7 +95,9 @@ def converted_embedded(progress: bool = False, events: bool = False) -> Path:
     digest = hashlib.sha256()
     for name in files:
         digest.update(data.joinpath(name).read_bytes())
-    digest.update(f"{__version__} {CALIBRATION_SCENES} {CALIBRATION_SEED} {PERCENTILE}".encode())
+    from brainyolo.balancing import BalanceSettings
+
+    digest.update(f"{__version__} {CALIBRATION_SCENES} {CALIBRATION_SEED} {PERCENTILE} {BalanceSettings()}".encode())
     folder = Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "models"
     name = EMBEDDED_EVENTS if events else EMBEDDED
     path = folder / f"{name}-{digest.hexdigest()[:16]}.h5"

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from brainyolo import __version__
 from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.inputs import input_kind
 
 DEFAULT_RETRIES = 2
 """Times a task whose worker died is started again elsewhere before it counts as failed."""
@@ -181,19 +180,13 @@ def kept_on_worker(key: str, make: Callable):
 def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str):
     """On a worker, with :func:`worker_lock` held: ``(Simulator, Decoder, class names)`` for the model
     of ``model_data`` with ``settings`` and the read-out ``decode``, built once per worker process."""
-    from brainyolo.decoding import Decoder
-    from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
+    from brainyolo.spiking.simulate import Simulator
 
     model_path = model_on_worker(model_data, model_sha256)
 
     def make():
-        model = load_model(model_path)
-        decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    spiking_input=input_kind(settings.build.input).spikes,
-                                    schedule=settings.build.schedule,
-                                    synaptic_delays=synaptic_delays(run_parameters(model, settings)))
-        return Simulator(model_path, settings), decoder, model.graph.class_names
+        simulator = Simulator(model_path, settings)
+        return simulator, simulator.decoder(decode), simulator.model.graph.class_names
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)
 

@@ -17,7 +17,6 @@ from brainyolo.fileio import sha256_of
 from brainyolo.graph import Graph
 from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.images import iterate_letterboxed, list_images
-from brainyolo.inputs import input_kind
 from brainyolo.modelfile import ConvertedModel
 from brainyolo.reference import head_maps
 from brainyolo.timing import stage
@@ -112,17 +111,27 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     Each picture shows the ANN's detections and the SNN's (last step) side by side.
     Returns ``{step: records}``.
     """
-    from brainyolo.decoding import decode_run, write_detections
+    from brainyolo.decoding import write_detections
     from brainyolo.modelfile import load_model
     from brainyolo.pictures import draw_detections, side_by_side
     from brainyolo.spiking.simulate import simulate
 
-    simulate(model_path, image_paths, settings, out_dir / "run", progress=progress)
-    records, found = decode_run(out_dir / "run", decode, model_path, threshold)
+    model = load_model(model_path)
+    graph, names = model.graph, model.graph.class_names
+    found, records, decoders = {}, {}, []
+
+    def decoded(simulator, result) -> None:  # while the image's recordings are in memory (the file has them too)
+        with stage("decoding"):
+            if not decoders:
+                decoders.append(simulator.decoder(decode, threshold))
+            found[result.path.name] = decoders[0].detections(result.data["output"], result.checkpoints, result.box)
+        for step, detections in found[result.path.name].items():
+            records.setdefault(step, []).extend(detections.records(result.path.name, names))
+
+    simulate(model_path, image_paths, settings, out_dir / "run", progress=progress, on_result=decoded)
+    records, last = dict(sorted(records.items())), max(records)
     with stage("writing"):
         write_detections(out_dir, records)
-    model = load_model(model_path)
-    graph, names, last = model.graph, model.graph.class_names, max(records)
     if model.direct:  # a directly trained network has no ANN to draw beside it
         for path in image_paths:
             with stage("writing"):
@@ -233,10 +242,9 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
 
     from tqdm import tqdm
 
-    from brainyolo.decoding import Decoder
     from brainyolo.fileio import write_json
     from brainyolo.modelfile import load_model
-    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
+    from brainyolo.spiking.simulate import Simulator
 
     model = load_model(model_path)
     names = model.graph.class_names
@@ -257,16 +265,14 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
         raise BrainyoloError(None, "image names must be unique (per-image results are kept by name)")
     todo = [p for p in image_paths if not (per_image / f"{p.stem}.json").exists()]
     if todo:
-        decoder = Decoder.for_model(model, settings.build.normalization, decode,
-                                    spiking_input=input_kind(settings.build.input).spikes,
-                                    schedule=settings.build.schedule,
-                                    synaptic_delays=synaptic_delays(run_parameters(model, settings)))
+        decoder = None
         bar = tqdm(total=len(image_paths), initial=len(image_paths) - len(todo), desc="SNN", unit="image",
                    disable=None if progress else True)
         if farm is not None and farm.active:
             _evaluate_on_farm(model_path, todo, settings, per_image, decode, farm, bar)
         else:
             with Simulator(model_path, settings, progress=progress) as simulator:
+                decoder = simulator.decoder(decode)
                 for path in todo:
                     write_json(per_image / f"{path.stem}.json",
                                image_record(simulator.run(path), decoder, names))

@@ -197,6 +197,9 @@ def test_detect(matrix, cache, tmp_path, detector, kind, device):
     assert_records(out / "detections.json", names)
     assert_records(out / "checkpoints" / f"detections_t{STEPS}.json", names)
     assert_run_directory(out / "run", 1, device, kind)
+    # detect decodes each image while it is in memory: exactly what decoding its recordings gives
+    as_user(["decode", str(out / "run"), "--threshold", "0", "-o", str(tmp_path / "decoded")])
+    assert read_json(tmp_path / "decoded" / "detections.json") == read_json(out / "detections.json")
     stem = first_samples(matrix, kind)[0].stem
     picture = out / f"{stem}_snn.png" if detector in DIRECT else out / f"{stem}_ann_vs_snn.png"
     assert sorted(out.glob("*.png")) == [picture]

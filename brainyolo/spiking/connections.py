@@ -216,30 +216,28 @@ class SharedConvolution(Group, CodeRunner):
         # two-phase neurons the value before the step at which the source's threshold switches.
         self.variables.add_array("scale", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
         self.variables.add_array("scale_early", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
-        self.variables.add_array("switch_step", size=c, dtype=np.int32, values=np.zeros(c, np.int32))
+        self.variables.add_array("switch_step", size=c, dtype=np.int32)
         # Fixed-point accumulation (see the module): the kernel times each channel's spike value on
         # the grid 2**-input_shift (made in the run, per channel, when its value changes phase),
         # and the step's input per target neuron
         self.channel_sums = np.abs(np.asarray(weight, np.float64)).sum(axis=(2, 3)).T  # (C, F)
         self.variables.add_array("input_shift", size=1, dtype=np.int32,
                                  values=np.array([input_shift(self.channel_sums, np.ones(c))], np.int32))
-        self.variables.add_array("_kernel_fixed", size=weight.size, dtype=np.int32,
-                                 values=np.zeros(weight.size, np.int32))
-        self.variables.add_array("_kernel_phase", size=c, dtype=np.int32, values=np.zeros(c, np.int32))
+        self.variables.add_array("_kernel_fixed", size=weight.size, dtype=np.int32)
+        self.variables.add_array("_kernel_phase", size=c, dtype=np.int32)
         if max_delay < 0:
             raise ValueError("max_delay is at least 0")
         self.max_delay = int(max_delay)
         ring = (self.max_delay + 1) * len(target)
-        self.variables.add_array("_input", size=ring, dtype=np.int32, values=np.zeros(ring, np.int32))
-        self.variables.add_array("_slot_events", size=self.max_delay + 1, dtype=np.int64,
-                                 values=np.zeros(self.max_delay + 1, np.int64))
-        self.variables.add_array("delay", size=1, dtype=np.int32, values=np.zeros(1, np.int32))
+        self.variables.add_array("_input", size=ring, dtype=np.int32)
+        self.variables.add_array("_slot_events", size=self.max_delay + 1, dtype=np.int64)
+        self.variables.add_array("delay", size=1, dtype=np.int32)
         self.variables.add_array("release", size=1, dtype=v_dtype, values=np.ones(1, v_dtype))
-        self.variables.add_array("seed", size=1, dtype=np.int32, values=np.zeros(1, np.int32))
+        self.variables.add_array("seed", size=1, dtype=np.int32)
         self.variables.add_constant("_R", self.max_delay + 1)
         self.variables.create_clock_variables(source.clock)
         self.source_layer = None  # the graph layer of the source (set by the builder; None: the image)
-        self.variables.add_array("synaptic_events", size=1, dtype=np.int64, values=np.zeros(1, np.int64))
+        self.variables.add_array("synaptic_events", size=1, dtype=np.int64)
         self.variables.add_constant("N", 1)  # a VariableOwner's size: this object is one connection
         for axis, (n, n_out) in {"row": (h, out_h), "col": (w, out_w)}.items():
             count, pairs = axis_targets(n, size, stride, pad, n_out)
@@ -250,7 +248,7 @@ class SharedConvolution(Group, CodeRunner):
         if scatter != "rows":  # scratch space for the per-step counting sort by channel (per band)
             counters = (c + 1) * (MAX_BANDS if scatter == "row_channels" else 1)
             for key, length in (("_sorted", len(source)), ("_channel_start", counters)):
-                self.variables.add_array(key, size=length, dtype=np.int32, values=np.zeros(length, np.int32))
+                self.variables.add_array(key, size=length, dtype=np.int32)
             needed += ["_sorted", "_channel_start"]
         for key, value in {"_C": c, "_H": h, "_W": w, "_F": filters, "_OH": out_h, "_OW": out_w,
                            "_K": size, "_S": stride, "_P": pad}.items():
@@ -309,8 +307,7 @@ class SpikingMaxPool(Group, CodeRunner):
             self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
             needed.append("_negative_spikespace")
         self.variables.add_reference("_target_m", target, "m")
-        self.variables.add_array("input_count", size=len(source), dtype=np.int32,
-                                 values=np.zeros(len(source), np.int32))
+        self.variables.add_array("input_count", size=len(source), dtype=np.int32)
         self.variables.add_constant("N", 1)
         for key, value in {"_C": c, "_H": h, "_W": w, "_OH": out_h, "_OW": out_w, "_K": size,
                            "_S": stride, "_OFF": pad // 2}.items():

@@ -198,6 +198,29 @@ def remove_abandoned_results(build_dir: Path) -> int:
     return freed
 
 
+def remove_run_inputs(build_dir: Path) -> int:
+    """Delete the per-run input arrays (``static_arrays/init_*.dat``, Brian2's files of a run's ``run_args``:
+    for yolov3-tiny 11 MB per image) when no run of the build is in progress; return the bytes freed.
+
+    Every run holds the build's shared lock from before Brian2 writes its inputs until its binary has
+    ended, so with the exclusive lock taken (without waiting) no run needs them; otherwise the last run
+    of the build to end removes them.
+    """
+    with open(str(build_dir) + ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        try:
+            freed = 0
+            for path in (build_dir / "static_arrays").glob("init_*.dat*"):
+                freed += _stat(path).st_size
+                path.unlink(missing_ok=True)
+            return freed
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _stat(path: Path) -> os.stat_result:
     """``path.stat()``, or zeros for a file that a concurrent run just removed."""
     try:
@@ -391,6 +414,18 @@ class Simulator:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
         return run_parameters(self.model, dataclasses.replace(self.settings, parameters=settings))
 
+    def decoder(self, decode: str, threshold: float | None = None):
+        """The :class:`~brainyolo.decoding.Decoder` of this simulation's runs with the read-out ``decode``
+        (its normalization, input kind, schedule and synaptic delays)."""
+        from brainyolo.decoding import Decoder
+        from brainyolo.heads import EVAL_THRESHOLD
+        from brainyolo.inputs import input_kind
+
+        build = self.settings.build
+        return Decoder.for_model(self.model, build.normalization, decode, spiking_input=input_kind(build.input).spikes,
+                                 threshold=EVAL_THRESHOLD if threshold is None else threshold,
+                                 schedule=build.schedule, synaptic_delays=synaptic_delays(self.parameters))
+
     def threshold_source(self) -> str:
         """Where the hidden layers' default thresholds came from: ``trained``, ``balanced`` or ``uniform``."""
         if self.model.direct:
@@ -413,10 +448,12 @@ class Simulator:
                 "parameters": {str(k): v for k, v in self.parameters.items()}}
 
 
-def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True) -> dict:
+def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True,
+             on_result=None) -> dict:
     """Simulate every image; write ``run_dir/recordings.h5`` and ``run_dir/run_info.json``.
 
-    Returns the run information (also written to run_info.json).
+    ``on_result``: called with the :class:`Simulator` and each image's :class:`ImageResult` (e.g. to decode
+    it while its recordings are in memory). Returns the run information (also written to run_info.json).
     """
     from tqdm import tqdm
 
@@ -436,6 +473,8 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
             bar = tqdm(image_paths, desc="simulate", unit="image", disable=None if progress else True)
             for number, path in enumerate(bar):
                 result = simulator.run(path)
+                if on_result is not None:
+                    on_result(simulator, result)
                 if recordings is None:
                     attrs["checkpoints"] = result.checkpoints
                     recordings = open_recordings(tmp, attrs)
@@ -624,6 +663,7 @@ class _StandaloneRunner:
                 if self.settings.profile:
                     timing["profile"] = read_profile(result_dir / "profiling_info.txt")
                 account("simulation", timing["run_seconds"], within="binary start and results")
+        remove_run_inputs(self.directory)
         self.build_seconds = 0.0  # later images reuse the binary
         return self.network, self.recorder, data, timing
 
