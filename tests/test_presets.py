@@ -173,3 +173,33 @@ def test_the_presets_analysis_scripts_on_hand_made_runs(tmp_path, capsys):
         (run / "snn_images" / f"p{k}.json").write_text(json.dumps({"conv_events": {"8": events / 2, "16": events}}))
     assert analysis_script("presets/table").row("fast", run, 2e9) == (
         "| fast | 2 | 0.4000 | 8: 0.0 % (0.50× MACs) · 16: 25.0 % (1.00× MACs) |")
+
+
+def test_the_curve_and_balance_sweep_scripts_on_hand_made_inputs(tmp_path, capsys):
+    """curve.py: checkpoint 4 finds nothing (mAP 0), checkpoint 8 finds the labelled box exactly (mAP 1); the
+    paired bootstrap of 8 against 4 is +1 in every resample. balance_sweep.py's settings parser."""
+    from conftest import analysis_script
+    from PIL import Image
+
+    from brainyolo.balancing import BalanceSettings
+    from brainyolo.embedded import model_file
+
+    images, labels, run = tmp_path / "images", tmp_path / "labels", tmp_path / "eval"
+    images.mkdir(), labels.mkdir(), (run / "snn_images").mkdir(parents=True)
+    for k in range(2):
+        Image.new("RGB", (100, 50)).save(images / f"p{k}.png")
+        (labels / f"p{k}.txt").write_text("1 0.5 0.5 0.2 0.4\n")  # a 20 x 20 box centred at (50, 25)
+        box = {"file_name": f"p{k}.png", "category_id": 1, "bbox": [40.0, 15.0, 20.0, 20.0], "score": 0.9}
+        (run / "snn_images" / f"p{k}.json").write_text(json.dumps(
+            {"file_name": f"p{k}.png", "detections": {"4": [], "8": [box]}}))
+    (run / "metrics.json").write_text(json.dumps({"ann": {"mAP50": 0.5}}))
+    analysis_script("presets/curve").main(str(model_file("embedded-direct")), str(run), str(images), str(labels),
+                                          resamples=20)
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["2 images, ANN mAP@0.5 0.5000", "     4 steps: mAP@0.5 0.0000 (0.0% of the ANN's)",
+                       "     8 steps: mAP@0.5 1.0000 (200.0% of the ANN's)"]
+    assert out[3].startswith("  8 - 4 steps: +1.0000 (95 % interval +1.0000 .. +1.0000") and "beyond" in out[3]
+    sweep = analysis_script("presets/balance_sweep")
+    assert sweep.parse("b=budget:0.85,images:8,calib:24") == (
+        "b", 24, BalanceSettings(budget=0.85, images=8))
+    assert sweep.parse("base=") == ("base", 16, BalanceSettings())

@@ -69,3 +69,19 @@ def test_detect_profile_prints_and_writes_where_the_time_went(tmp_path):
     # the printed table is the file's numbers
     assert float(stages["simulation"][0]) == pytest.approx(record["stages"]["simulation"], abs=0.006)
     assert float(stages["wall"][0]) == pytest.approx(record["wall_seconds"], abs=0.05)
+
+
+def test_the_overhead_table_from_hand_made_profiles(tmp_path, capsys):
+    from conftest import analysis_script
+
+    for name, images, wall, simulation in (("steps40", 1, 40.0, 1.0), ("all", 4, 10.0, 6.0)):
+        (tmp_path / name).mkdir()
+        stages = {"network construction": wall - simulation - 1.0, "simulation": simulation}
+        (tmp_path / name / "profile.json").write_text(json.dumps(
+            {"images": images, "wall_seconds": wall, "stages": stages, "other_seconds": 1.0}))
+    analysis_script("overhead/table").main(str(tmp_path))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| stage (seconds per image) | 1 photo, 40 steps, empty cache (1) | all photos, 50 steps (4) |"
+    assert lines[2:] == ["| network construction | 38.00 | 0.75 |", "| simulation | 1.00 | 1.50 |",
+                         "| other | 1.00 | 0.25 |", "| **wall** (all images) | **40.0** | **10.0** |",
+                         "| not simulation | 98% | 40% |"]
