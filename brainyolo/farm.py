@@ -186,7 +186,11 @@ def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str
 
     def make():
         simulator = Simulator(model_path, settings)
-        return simulator, simulator.decoder(decode), simulator.model.graph.class_names
+        try:
+            return simulator, simulator.decoder(decode), simulator.model.graph.class_names
+        except BaseException:
+            simulator.close()
+            raise
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)
 

@@ -35,7 +35,7 @@ INPUTS = IMAGE_INPUTS + EVENT_INPUTS
 DEVICES = ("runtime", "cpp_standalone")
 STEPS = 2
 SIMULATION = ["--steps", str(STEPS)]
-"""(No --checkpoints: tune reads the last step only, and the same settings share one C++ build.)"""
+"""(No --checkpoints: tune reads the last step only.)"""
 RECORD_KEYS = {"file_name", "category_id", "category_name", "bbox", "score"}
 """A detection's keys (README: ``detect`` writes ...)."""
 SCORE_KEYS = {"mAP50", "mAP", "images", "objects", "detections"}

@@ -782,3 +782,15 @@ def test_without_writes_removes_exactly_the_named_arrays_blocks():
     assert without_writes(text, frozenset()) == text
     with pytest.raises(RuntimeError, match="_array_c_v"):
         without_writes(text, frozenset({"_array_c_v"}))
+
+
+@pytest.mark.codegen_independent
+def test_the_spike_count_read_out_of_a_vmem_output_is_refused_in_one_line():
+    from brainyolo.embedded import model_file
+    from brainyolo.errors import BrainyoloError
+    from brainyolo.spiking.simulate import Simulator
+
+    with Simulator(model_file("embedded-direct"), SimulationSettings(steps=2, device="runtime")) as simulator:
+        assert simulator.decoder("vmem").graph is not None
+        with pytest.raises(BrainyoloError, match="needs the spiking output layer"):
+            simulator.decoder("spikes")

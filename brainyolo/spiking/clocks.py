@@ -1,8 +1,5 @@
-"""The clocks of a spiking network: one for the time step, one for the checkpoints.
-
-Every group, connection and per-step monitor of a network shares one :func:`time_step_clock`
-(instead of a clock per object, Brian2's default when ``dt`` is given), and every checkpoint
-monitor shares one :func:`checkpoint_clock`.
+"""The clock of a spiking network: every group, connection and monitor of a network shares one
+:func:`time_step_clock` (instead of a clock per object, Brian2's default when ``dt`` is given).
 """
 
 from __future__ import annotations
@@ -44,7 +41,3 @@ def time_step_clock() -> StableClock:
     """The network's clock: one tick per time step (:data:`TIME_STEP_MS`)."""
     return StableClock(dt=TIME_STEP_MS * brian2.ms, name="time_step")
 
-
-def checkpoint_clock(interval: int) -> StableClock:
-    """A clock ticking every ``interval`` time steps (monitors read at the checkpoints)."""
-    return StableClock(dt=interval * TIME_STEP_MS * brian2.ms, name="checkpoints")

@@ -160,8 +160,10 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays), *args, **kwargs)
 
     def network_run(self, net, duration, *args, **kwargs):
-        super().network_run(net, duration, *args, **kwargs)
         control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)
+        if control is not None:  # a run that sets no length runs the one it was built with
+            control.run_steps = int(round(float(duration) / float(control.clock.dt_)))
+        super().network_run(net, duration, *args, **kwargs)
         if control is None:
             return
         lines = next(entry for kind, entry in reversed(self.main_queue) if kind == "run_network")[1]

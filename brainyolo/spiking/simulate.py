@@ -4,7 +4,8 @@ With the ``cpp_standalone`` device the network is generated and compiled once pe
 neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
 ``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
 passed through Brian2's ``run_args`` (no code generation, no compilation), and so are the run's length
-and checkpoints (:meth:`brainyolo.recordings.Recorder.run_inputs`): one binary for any ``--steps``. A build folder is
+and checkpoints (:meth:`brainyolo.recordings.Recorder.run_inputs`): one binary for any ``--steps`` (with
+image inputs; event inputs build a bin's steps into the network). A build folder is
 locked while it is written, and every run writes its results into a folder of its own, so runs
 may happen at once. A run claims its results folder with a lock of its own and removes it when it
 ends; a run that was killed (out of memory, a dead Dask worker) leaves its folder unclaimed, and the
@@ -367,8 +368,9 @@ class Simulator:
             self._runner = None
 
     def run(self, path, parameters: dict[int, dict[str, float]] | None = None) -> ImageResult:
-        """Simulate one sample (an image file, or an :class:`~brainyolo.event_inputs.EventSample`);
-        ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
+        """Simulate one sample (an image file, or an :class:`~brainyolo.event_inputs.EventSample`) for the
+        settings' steps and checkpoints (fixed per Simulator: Brian2 keeps the size of a monitor's 2-D array
+        after its first read); ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
         count_image()
         with stage("inputs"):
             chw, box = self.sample_input(path)
@@ -422,6 +424,9 @@ class Simulator:
         from brainyolo.inputs import input_kind
 
         build = self.settings.build
+        if decode == "spikes" and build.output != "spikes":
+            raise BrainyoloError(None, "the spike-count read-out (decode spikes) needs the spiking output layer "
+                                       "(--output spikes)")
         return Decoder.for_model(self.model, build.normalization, decode, spiking_input=input_kind(build.input).spikes,
                                  threshold=EVAL_THRESHOLD if threshold is None else threshold,
                                  schedule=build.schedule, synaptic_delays=synaptic_delays(self.parameters))
