@@ -199,6 +199,15 @@ def test_the_curve_and_balance_sweep_scripts_on_hand_made_inputs(tmp_path, capsy
     assert out[:3] == ["2 images, ANN mAP@0.5 0.5000", "     4 steps: mAP@0.5 0.0000 (0.0% of the ANN's)",
                        "     8 steps: mAP@0.5 1.0000 (200.0% of the ANN's)"]
     assert out[3].startswith("  8 - 4 steps: +1.0000 (95 % interval +1.0000 .. +1.0000") and "beyond" in out[3]
+    rescore = analysis_script("presets/rescore")  # the same checkpoints, scored in bounded memory
+    rescore.main(str(run), str(images), str(labels), str(model_file("embedded-direct")), str(run / "metrics.json"),
+                 str(tmp_path / "rescored.json"))
+    rescored = json.loads((tmp_path / "rescored.json").read_text())
+    assert (rescored["images"], rescored["ann"]) == (2, {"mAP50": 0.5})
+    assert (rescored["snn"]["4"]["mAP50"], rescored["snn"]["8"]["mAP50"]) == (0.0, 1.0)
+    many = [{"file_name": "a", "category_id": c, "score": s / 1000} for c in (0, 1) for s in range(150 if c else 5)]
+    kept = rescore.capped(many)
+    assert len(kept) == 105 and min(r["score"] for r in kept if r["category_id"] == 1) == 0.05
     sweep = analysis_script("presets/balance_sweep")
     assert sweep.parse("b=budget:0.85,images:8,calib:24") == (
         "b", 24, BalanceSettings(budget=0.85, images=8))
