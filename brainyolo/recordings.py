@@ -235,6 +235,8 @@ class Recorder:
         read = {id(variable) for variable in self.read_variables()}
         names = set()
         for obj in self.network.objects():
+            if not hasattr(obj, "variables"):  # e.g. an input's operation: no arrays of its own
+                continue
             unread = {name for name, variable in obj.variables.items()
                       if isinstance(variable, ArrayVariable) and not isinstance(variable, DynamicArrayVariable)
                       and variable.owner is not None and variable.owner.name == obj.name
