@@ -164,7 +164,7 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
     steps, v_th, low, high = 16, 2.0, 1.0, 6.0
     code, printed, stderr = run_cli(["balance", str(model_path), "--images", str(images[0].parent), "--count", "2",
                                      "--steps", str(steps), "--v-th", str(v_th), "--low", str(low), "--high",
-                                     str(high), "-q", "-o", str(out)])
+                                     str(high), "--budget", "1", "-q", "-o", str(out)])
     assert code == 0, stderr
 
     model = load_model(model_path)
@@ -187,7 +187,7 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
             maps = [rounded[i] * lambdas[i][:, None, None] for i in feeding]
             error[layer] += detection_error(reference, maps, anchors) / (v_th / steps) ** 2 / len(images)
     assert all(cost[layer] > 0 and error[layer] > 0 for layer in hidden)
-    expected = _lagrange_thresholds(cost, error, sum(cost.values()) / v_th, low, high)
+    expected = _lagrange_thresholds(cost, error, sum(cost.values()) / v_th, low, high)  # --budget 1
     assert len({round(v, 3) for v in expected.values()}) > 2 and low in expected.values()  # not all one threshold
 
     table = {int(m[0]): (float(m[1]), float(m[2]), float(m[3]))

@@ -176,7 +176,7 @@ def test_demo_end_to_end(tmp_path):
                  "checkpoints/detections_t8.json"):
         assert (out / name).exists(), name
     assert json.loads((out / "detections.json").read_text()) == json.loads(
-        (out / "checkpoints" / "detections_t50.json").read_text())
+        (out / "checkpoints" / "detections_t64.json").read_text())
     assert "of ANN" in stdout and "preset paper" in stdout
 
 

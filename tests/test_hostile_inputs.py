@@ -394,12 +394,12 @@ def test_bad_run_file_is_refused_by_name(tmp_path, case):
 
 def test_the_base_run_file_is_valid(tmp_path):
     """`check` of the base run file: one line that names it, says ok and what it is (run file named after the
-    file, no [grid]: one configuration, the fast preset's 50 steps); nothing is written."""
+    file, no [grid]: one configuration, the fast preset's 64 steps); nothing is written."""
     run_file = tmp_path / "good.toml"
     run_file.write_text("".join(f"[{name}]\n{body}\n" for name, body in RUN_BASE.items()))
     code, stdout, stderr = run_cli(["check", str(run_file)])
     assert (code, stderr) == (0, "")
-    assert stdout == f"{run_file}: ok: run file 'good', 1 configurations x 50 steps\n"
+    assert stdout == f"{run_file}: ok: run file 'good', 1 configurations x 64 steps\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml"]
 
 

@@ -616,8 +616,12 @@ class _StandaloneRunner:
         # the sources would change and the cached build recompile.
         gc.collect()
         use_standalone(settings.threads, measure_memory=True, build_on_run=False)
-        with _brian2_preferences(settings):
-            self._build(model, settings)
+        try:
+            with _brian2_preferences(settings):
+                self._build(model, settings)
+        except BaseException:
+            back_to_runtime()  # a later network must not find this one's objects in the device
+            raise
 
     def _build(self, model, settings: SimulationSettings) -> None:
         self.network = build_network(model, settings.build)
