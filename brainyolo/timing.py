@@ -106,7 +106,9 @@ def report(watch: Stopwatch) -> list[str]:
     rest = wall - sum(watch.seconds.values())
     rows = [(name, watch.seconds[name]) for name in names] + [("other", rest)]
     per = max(images, 1)
-    lines = [f"where the time went ({images} image{'s' if images != 1 else ''}):",
+    what = (f"{images} image{'s' if images != 1 else ''}" if images else
+            "no image simulated in this process: cluster workers' stages are not timed, they are in other")
+    lines = [f"where the time went ({what}):",
              f"{'stage':<26}{'seconds':>9}{'per image':>11}{'share':>8}"]
     lines += [f"{name:<26}{seconds:9.2f}{seconds / per:11.3f}{seconds / wall:8.1%}" for name, seconds in rows]
     lines.append(f"{'wall':<26}{wall:9.2f}{wall / per:11.3f}{1:8.1%}")

@@ -85,3 +85,10 @@ def test_the_overhead_table_from_hand_made_profiles(tmp_path, capsys):
     assert lines[2:] == ["| network construction | 38.00 | 0.75 |", "| simulation | 1.00 | 1.50 |",
                          "| other | 1.00 | 0.25 |", "| **wall** (all images) | **40.0** | **10.0** |",
                          "| not simulation | 98% | 40% |"]
+
+
+def test_a_profile_without_images_says_where_they_ran():
+    with timing.stopwatch() as watch:
+        pass
+    assert timing.report(watch)[0] == ("where the time went (no image simulated in this process: cluster workers' "
+                                       "stages are not timed, they are in other):")
