@@ -42,6 +42,7 @@ from brainyolo.inputs import INPUT_KINDS
 from brainyolo.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
+from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
 from brainyolo.spiking.device import RUN_CONTROL
 
@@ -128,28 +129,6 @@ class RunControl(brian2.NeuronGroup):
         super().__init__(1, "run_steps : integer (shared, constant)", clock=clock, name=RUN_CONTROL)
 
 
-def _checkpoint_store(group, variables: list[str], slots: int, name: str) -> brian2.NeuronGroup:
-    """A group beside the output layer ``group`` that copies its ``variables`` into slot ``k`` at the end
-    of step ``checkpoint_k`` (shared, set per run; -1: unused), bit for bit (``1 * x + 0 * y`` is ``x``)."""
-    for variable in variables:
-        if not group.variables[variable].dim.is_dimensionless:
-            raise ValueError(f"output variable {variable} has units: checkpoints copy dimensionless values")
-    equations = [f"checkpoint_{k} : integer (shared, constant)" for k in range(slots)]
-    equations += [f"{variable}_source : 1 (linked)" for variable in variables]
-    equations += [f"{variable}_{k} : 1" for variable in variables for k in range(slots)]
-    store = brian2.NeuronGroup(len(group), "\n".join(equations), clock=group.clock, name=name)
-    for variable in variables:
-        setattr(store, f"{variable}_source", brian2.linked_var(group, variable))
-    code = []
-    for k in range(slots):
-        code.append(f"hit_{k} = int(t_in_timesteps + 1 == checkpoint_{k})")
-        code += [f"{variable}_{k} = hit_{k} * {variable}_source + (1 - hit_{k}) * {variable}_{k}"
-                 for variable in variables]
-    # the last of a step's operations: what a step leaves is what the checkpoint sees
-    store.run_regularly("\n".join(code), when="end", order=1000, name=f"{name}_copy")
-    return store
-
-
 def _not_checked() -> None:
     """In place of Brian2's check of a group's integrated variables when they are not written."""
 
@@ -197,7 +176,7 @@ class Recorder:
         for index in network.output_layers:
             group = network.layers[index].group
             variables = ["v"] + (["net_count"] if "net_count" in group.variables else [])
-            store = _checkpoint_store(group, variables, slots, f"checkpoints{index:02d}")
+            store = CheckpointStore(group, variables, slots, name=f"checkpoints{index:02d}")
             self._objects.append(store)
             self.outputs[index] = (group, variables, store)
         # Synaptic events delivered by each weight-shared convolution (into a layer: summed over its

@@ -11,7 +11,7 @@ One build rule per layer kind (:data:`build_rule`):
 * ``ConvAdd`` (a directly trained network's membrane shortcut): one group of the hidden neuron
   model and two weight-shared convolutions into it, one from each input layer.
 * ``MaxPool``: max-pool neurons and a :class:`SpikingMaxPool`.
-* ``Upsample`` and multi-input ``Route``: relay neurons fed by index-mapped ``Synapses`` (one per
+* ``Upsample`` and multi-input ``Route``: relay neurons fed by an :class:`IndexRelay` (one per
   input); a single-input ``Route`` and the heads reuse their input's group.
 
 A directly trained network (its model file's ``/spiking``) runs its own neuron file with its
@@ -62,7 +62,7 @@ from brainyolo.reference import conv2d
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
-from brainyolo.spiking.connections import SharedConvolution, SpikingMaxPool, input_shift
+from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, input_shift
 from brainyolo.spiking.thresholder import fuse_thresholders
 from brainyolo.synapses import SynapseModel, compose, load_synapse_model
 
@@ -615,11 +615,7 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):
         source = ctx.net.layers[source_index].group
-        synapses = brian2.Synapses(source, group, on_pre={"pre": "v_post += 1", "neg": "v_post -= 1"},
-                                   on_event={"pre": "spike", "neg": NEGATIVE_EVENT}, clock=ctx.net.clock,
-                                   name=f"relay{index:02d}_{k}")
-        synapses.connect(i=pre, j=post)
-        connections.append(synapses)
+        connections.append(IndexRelay(source, group, pre, post, name=f"relay{index:02d}_{k}"))
         ctx.net.layers[source_index].fan_out.append(np.bincount(pre, minlength=len(source)))
     ctx.net.layers[index] = LayerGroup(group, shape, connections)
 

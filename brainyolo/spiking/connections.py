@@ -320,3 +320,59 @@ class SpikingMaxPool(Group, CodeRunner):
         self.add_dependency(source)
         self.add_dependency(target)
         self._enable_group_attributes()
+
+
+class IndexRelay(Group, CodeRunner):
+    """Index-mapped spike relay: each spike of source neuron ``pre[k]`` adds ``+1`` to the target's
+    ``v[post[k]]`` (``-1`` for a negative spike): the route (concatenation) and upsample layers.
+
+    The same sums as Brian2's ``Synapses(source, target, on_pre="v_post += 1").connect(i=pre,
+    j=post)`` without its spike queue: the connections are held as a compressed table (targets of
+    each source neuron) and a step touches only the targets of that step's spikes. Every target has
+    at most one source, so OpenMP threads may split a step's spikes freely (no two threads write one
+    neuron) and the adds, of whole numbers, are exact in any order.
+
+    Parameters
+    ----------
+    source, target : NeuronGroup
+    pre, post : array of int
+        Source and target neuron index of each connection; a target appears at most once.
+    """
+
+    add_to_magic_network = True
+    invalidates_magic_network = True
+
+    def __init__(self, source, target, pre, post, when: str = "synapses", order: int = 0,
+                 name: str = "indexrelay*"):
+        pre, post = np.asarray(pre, np.int64).ravel(), np.asarray(post, np.int64).ravel()
+        if pre.shape != post.shape:
+            raise ValueError(f"pre ({pre.size}) and post ({post.size}) differ in length")
+        if pre.size and (pre.min() < 0 or pre.max() >= len(source) or post.min() < 0 or post.max() >= len(target)):
+            raise ValueError("a relay index lies outside its group")
+        if post.size and np.bincount(post).max() > 1:
+            raise ValueError("a relay target has more than one source")
+        self.source, self.target = source, target
+        self.signed = NEGATIVE_EVENT in source.events
+        order_by_source = np.argsort(pre, kind="stable")
+        offsets = np.zeros(len(source) + 1, np.int32)
+        np.cumsum(np.bincount(pre, minlength=len(source)), out=offsets[1:])
+        Nameable.__init__(self, name=name)
+        self.variables = Variables(self)
+        self.variables.add_reference("_spikespace", source)
+        needed = ["_spikespace", "_target_v", "_offsets", "_targets"]
+        if self.signed:
+            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
+            needed.append("_negative_spikespace")
+        self.variables.add_reference("_target_v", target, "v")
+        self.variables.add_array("_offsets", size=offsets.size, dtype=np.int32, values=offsets, read_only=True)
+        targets = post[order_by_source].astype(np.int32)
+        self.variables.add_array("_targets", size=max(targets.size, 1), dtype=np.int32,
+                                 values=targets if targets.size else np.zeros(1, np.int32), read_only=True)
+        self.variables.add_constant("N", 1)
+        CodeRunner.__init__(self, group=self, code="", template="index_relay", name=None,
+                            clock=source.clock, when=when, order=order, needed_variables=needed,
+                            template_kwds={"event_spaces": event_spaces(self.signed)},
+                            codeobj_class=code_object_class_for_current_device())
+        self.add_dependency(source)
+        self.add_dependency(target)
+        self._enable_group_attributes()
