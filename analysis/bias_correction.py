@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.errors import BrainyoloError
-from brainyolo.modelfile import load_model, save_model
+from brainyolo.convert.model_file import load_model, save_model
+from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking.builder import hidden_layers
 
 

@@ -44,7 +44,7 @@ def figure(run_dirs: list[Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from brainyolo.figures import sweep_points
+    from brainyolo.analysis.figures import sweep_points
 
     panels = []
     for run_dir in run_dirs:

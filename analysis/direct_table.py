@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-from brainyolo.embedded import model_file
-from brainyolo.experiment import conv_events_per_image, energy_ratios, operation_costs
-from brainyolo.images import list_images
-from brainyolo.modelfile import load_model
+from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.model_file import load_model
+from brainyolo.data.embedded import model_file
+from brainyolo.experiments.run_file import conv_events_per_image, energy_ratios, operation_costs
 
 
 def main(out: Path) -> None:

@@ -15,10 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-from brainyolo.embedded import model_file
-from brainyolo.event_inputs import event_samples
-from brainyolo.experiment import conv_events_per_image, energy_ratios, operation_costs
-from brainyolo.modelfile import load_model
+from brainyolo.convert.model_file import load_model
+from brainyolo.data.embedded import model_file
+from brainyolo.experiments.run_file import conv_events_per_image, energy_ratios, operation_costs
+from brainyolo.spiking.event_encoding import event_samples
 
 ROWS = (("direct-frames", "directly trained", "frames", "embedded-direct-events"),
         ("direct-counts", "directly trained", "tonic counts", "embedded-direct-events"),

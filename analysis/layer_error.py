@@ -32,13 +32,13 @@ import sys
 
 import numpy as np
 
-from brainyolo.decoding import Decoder, estimate_activation
-from brainyolo.graph import INPUT
-from brainyolo.images import letterbox, list_images, load_image
-from brainyolo.modelfile import load_model
-from brainyolo.parameters import ParameterSettings, read_parameter_file
-from brainyolo.reference import forward, forward_rule
+from brainyolo.ann.graph import INPUT
+from brainyolo.ann.letterbox import letterbox, list_images, load_image
+from brainyolo.ann.reference import forward, forward_rule
+from brainyolo.convert.model_file import load_model
+from brainyolo.readout.decoding import Decoder, estimate_activation
 from brainyolo.spiking.builder import BuildOptions, output_layers, spike_values
+from brainyolo.spiking.parameters import ParameterSettings, read_parameter_file
 from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
 

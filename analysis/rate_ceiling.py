@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.evaluation import read_ground_truth, score
-from brainyolo.heads import detect_from_heads
-from brainyolo.images import iterate_letterboxed, list_images
-from brainyolo.modelfile import load_model
-from brainyolo.reference import forward
+from brainyolo.ann.heads import detect_from_heads
+from brainyolo.ann.letterbox import iterate_letterboxed, list_images
+from brainyolo.ann.reference import forward
+from brainyolo.convert.model_file import load_model
+from brainyolo.readout.evaluation import read_ground_truth, score
 from brainyolo.spiking.builder import hidden_layers
 
 

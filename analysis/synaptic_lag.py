@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo import scenes
-from brainyolo.embedded import converted_embedded
-from brainyolo.parameters import ParameterSettings, parse_setting
+from brainyolo.data import scenes
+from brainyolo.data.embedded import converted_embedded
 from brainyolo.spiking.builder import BuildOptions
+from brainyolo.spiking.parameters import ParameterSettings, parse_setting
 from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
 CASES = [("instant", ""), ("exponential", "1*ms"), ("exponential", "2*ms"), ("exponential", "5*ms"),

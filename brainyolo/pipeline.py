@@ -9,17 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.balancing import BalanceSettings, balance_model
-from brainyolo.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
-from brainyolo.darknet import load_darknet
-from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.fileio import sha256_of
-from brainyolo.graph import Graph
-from brainyolo.heads import EVAL_THRESHOLD, Detections, detect_from_heads
-from brainyolo.images import iterate_letterboxed, list_images
-from brainyolo.modelfile import ConvertedModel
-from brainyolo.reference import head_maps
-from brainyolo.timing import stage
+from brainyolo.ann.darknet import load_darknet
+from brainyolo.ann.graph import Graph
+from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
+from brainyolo.ann.letterbox import iterate_letterboxed, list_images
+from brainyolo.ann.reference import head_maps
+from brainyolo.convert.balancing import BalanceSettings, balance_model
+from brainyolo.convert.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
+from brainyolo.convert.model_file import ConvertedModel
+from brainyolo.io.atomic import sha256_of
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.system.timing import stage
 
 
 def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
@@ -31,7 +31,7 @@ def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
 
     Batch-norm folded, every convolution's activations measured on the calibration images, and (unless
     ``balance`` is None) each hidden layer's threshold balanced on the first ``balance.images`` of them
-    (:func:`~brainyolo.balancing.balance_model`; the ``fast`` preset runs with them).
+    (:func:`~brainyolo.convert.balancing.balance_model`; the ``fast`` preset runs with them).
     """
     if not 0 < percentile <= 100:
         raise BrainyoloError(None, f"percentile {percentile} is outside (0, 100]")
@@ -80,11 +80,11 @@ def ann_detections(graph: Graph, image_paths: Iterable[Path], threshold: float =
                    events=None) -> Iterator[tuple[Path, Detections]]:
     """Run the numpy ANN on each image, one at a time; yield ``(path, detections)``.
 
-    ``events`` (:class:`~brainyolo.event_inputs.EventSettings`): the samples are event samples, read
-    as the mean of their frames (:func:`~brainyolo.event_inputs.ann_input`).
+    ``events`` (:class:`~brainyolo.spiking.event_encoding.EventSettings`): the samples are event samples, read
+    as the mean of their frames (:func:`~brainyolo.spiking.event_encoding.ann_input`).
     """
     if events is not None:
-        from brainyolo.event_inputs import ann_input
+        from brainyolo.spiking.event_encoding import ann_input
 
         for sample in image_paths:
             chw, box = ann_input(sample, events, graph.input_shape)
@@ -99,7 +99,7 @@ def sample_picture(sample, events=None):
     """What detections of ``sample`` are drawn on: the image file, or an event sample's picture."""
     if events is None:
         return sample
-    from brainyolo.event_inputs import event_picture
+    from brainyolo.spiking.event_encoding import event_picture
 
     return event_picture(sample, events)
 
@@ -111,9 +111,9 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     Each picture shows the ANN's detections and the SNN's (last step) side by side.
     Returns ``{step: records}``.
     """
-    from brainyolo.decoding import write_detections
-    from brainyolo.modelfile import load_model
-    from brainyolo.pictures import draw_detections, side_by_side
+    from brainyolo.analysis.annotated import draw_detections, side_by_side
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.readout.decoding import write_detections
     from brainyolo.spiking.simulate import simulate
 
     model = load_model(model_path)
@@ -174,7 +174,7 @@ def image_record(result, decoder, names: list[str]) -> dict:
 
 def snn_image_task(model_data, model_sha256: str, version: str, settings, decode: str, item) -> dict:
     """A cluster task: simulate and decode one image ``item = (file name, bytes)`` on a worker."""
-    from brainyolo import farm
+    from brainyolo.experiments import farm
 
     farm.check_version(version)
     name, data = item
@@ -187,8 +187,8 @@ def snn_image_task(model_data, model_sha256: str, version: str, settings, decode
 def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, decode: str, farm, bar) -> None:
     """The images ``paths`` as cluster tasks; each result written here (atomically) as it arrives."""
     from brainyolo import __version__
-    from brainyolo.farm import client_for, run_tasks, share
-    from brainyolo.fileio import write_json
+    from brainyolo.experiments.farm import client_for, run_tasks, share
+    from brainyolo.io.atomic import write_json
 
     model_data = Path(model_path).read_bytes()
     sha = hashlib.sha256(model_data).hexdigest()
@@ -229,7 +229,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
                  progress: bool = True, farm=None) -> dict[int, list[dict]]:
     """Simulate and decode every image, resumably; return ``{step: records of all images}``.
 
-    With an active ``farm`` (:class:`brainyolo.farm.Farm`) the images are tasks of a Dask cluster;
+    With an active ``farm`` (:class:`brainyolo.experiments.farm.Farm`) the images are tasks of a Dask cluster;
     the results are the serial ones, written here as they arrive.
 
     Each image's detections at every checkpoint go to ``out_dir/snn_images/<stem>.json`` (written
@@ -242,8 +242,8 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
 
     from tqdm import tqdm
 
-    from brainyolo.fileio import write_json
-    from brainyolo.modelfile import load_model
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.io.atomic import write_json
     from brainyolo.spiking.simulate import Simulator
 
     model = load_model(model_path)

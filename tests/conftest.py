@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brainyolo import darknet
+from brainyolo.ann import darknet
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 YOLOV3_TINY = SHARED / "models" / "yolov3-tiny"
@@ -72,7 +72,7 @@ def write_images(folder: Path, count: int, seed: int = 0, size=(80, 60)) -> list
     return paths
 
 
-TEST_DATA = Path(__file__).resolve().parent / "data"
+TEST_DATA = Path(__file__).resolve().parent / "files"
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def tiny_cfg_text() -> str:
 def tiny_converted(tmp_path_factory, tiny_cfg_text):
     """(model file, two images): the reduced yolov3-tiny with random weights (seed 11), converted
     channel-wise on 4 random images (seed 5)."""
-    from brainyolo.modelfile import save_model
+    from brainyolo.convert.model_file import save_model
     from brainyolo.pipeline import convert_darknet
 
     folder = tmp_path_factory.mktemp("tiny-converted")
@@ -165,7 +165,7 @@ def converted_yolov3_tiny(tmp_path_factory):
     """The real yolov3-tiny converted with 8 calibration images (channel-norm), as a model file."""
     if not (YOLOV3_TINY / "yolov3-tiny.weights").exists():
         pytest.skip("../shared is not beside the checkout")
-    from brainyolo.modelfile import save_model
+    from brainyolo.convert.model_file import save_model
     from brainyolo.pipeline import calibration_images, convert_darknet
 
     path = tmp_path_factory.mktemp("yolov3") / "yolov3-tiny.h5"
@@ -287,7 +287,7 @@ def convert_argv(corpus: dict, out: Path, cfg: Path | None = None, weights: Path
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> dict:
     """Valid inputs of every kind, made once: the seeds that the mutations start from."""
-    from brainyolo.modelfile import save_model
+    from brainyolo.convert.model_file import save_model
     from brainyolo.pipeline import convert_darknet
 
     root = tmp_path_factory.mktemp("fuzz-seeds")
@@ -300,7 +300,7 @@ def corpus(tmp_path_factory) -> dict:
                                "--device", "runtime", "-q", "-o", str(run)])
     assert code == 0, stderr
     repo = Path(__file__).resolve().parents[1]
-    from brainyolo.event_scenes import write_event_scenes
+    from brainyolo.data.moving_scenes import write_event_scenes
 
     (td, bbox), = write_event_scenes(root / "events", 1, 5, (40.0,))
     return {"root": root, "cfg": cfg, "weights": weights, "names": cfg.with_suffix(".names"), "images": images,

@@ -46,14 +46,14 @@ def brian2_spikes(run_dir: Path, steps: int) -> tuple[dict, dict]:
 def main() -> None:
     import torch
 
-    from brainyolo import scenes
-    from brainyolo.decoding import Decoder
-    from brainyolo.direct_training import folded_module
-    from brainyolo.embedded import model_file
-    from brainyolo.heads import detect_from_heads
-    from brainyolo.images import iterate_letterboxed
-    from brainyolo.modelfile import load_model
+    from brainyolo.ann.heads import detect_from_heads
+    from brainyolo.ann.letterbox import iterate_letterboxed
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.data import scenes
+    from brainyolo.data.embedded import model_file
+    from brainyolo.readout.decoding import Decoder
     from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.training.direct import folded_module
 
     parser = argparse.ArgumentParser()
     parser.add_argument("model", nargs="?", default="embedded-direct")

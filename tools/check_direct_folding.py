@@ -4,9 +4,9 @@ Run in the training environment::
 
     .venv-train/bin/python tools/check_direct_folding.py
 
-The EMS-style network of brainyolo.direct with random weights and random batch-norm statistics and
+The EMS-style network of brainyolo.training.direct_graph with random weights and random batch-norm statistics and
 affine parameters (eval mode), run by spikingjelly in float64 for 4 steps on random images, against
-the same network folded by ``brainyolo.direct_training.fold`` (weights rounded to float32, as the
+the same network folded by ``brainyolo.training.direct.fold`` (weights rounded to float32, as the
 model file stores them): prints the spikes that differ and the largest head-map difference.
 Measured 2026-11-26: 44 120 spikes, 0 differ, head maps equal.
 """
@@ -19,8 +19,9 @@ import numpy as np
 def main() -> None:
     import torch
 
-    from brainyolo import direct, scenes
-    from brainyolo.direct_training import fold, folded_module, spiking_module
+    from brainyolo.data import scenes
+    from brainyolo.training import direct_graph as direct
+    from brainyolo.training.direct import fold, folded_module, spiking_module
 
     torch.manual_seed(0)
     anchors = np.array([[11, 11], [16, 16], [25, 20], [20, 26], [35, 28], [27, 36]])

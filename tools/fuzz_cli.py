@@ -1,6 +1,6 @@
 """Out-of-process mutation fuzzer of every reader: the installed ``brainyolo`` command, as a user runs it.
 
-The in-suite fuzz tests (tests/test_fuzz.py) call the command line in-process; this tool runs the
+The in-suite fuzz tests (tests/io/test_fuzz.py) call the command line in-process; this tool runs the
 real executable in a subprocess per case, with a time limit, and reads its exit status and stderr
 exactly as a user sees them (warnings and stray lines included). Each case mutates one valid file
 (cfg, weights, model file, image, recordings, neuron file, run file; bytes or HDF5 structure) and
@@ -34,7 +34,7 @@ BINARY = Path(sys.executable).parent / "brainyolo"
 
 def make_seeds(root: Path) -> dict:
     """Valid inputs of every kind (as the suite's ``corpus`` fixture makes them)."""
-    from brainyolo.modelfile import save_model
+    from brainyolo.convert.model_file import save_model
     from brainyolo.pipeline import convert_darknet
 
     cfg, weights = write_random_model(FUZZ_CFG, root / "darknet", names=["thing"])

@@ -1,4 +1,4 @@
-"""Write tests/data/direct_golden.npz: a small directly trained-style SNN run by spikingjelly itself.
+"""Write tests/files/direct_golden.npz: a small directly trained-style SNN run by spikingjelly itself.
 
 Run in the training environment (``bash .ci/setup-train-venv``)::
 
@@ -10,7 +10,7 @@ one layer, a linear head convolution read out as its membrane averaged over the 
 and soft resets and two time constants. Weights and biases lie on a 2**-5 grid and the image is
 black and white, so every sum is exact in float64 and spikingjelly's spikes are the reference
 bit for bit (also for ``frames``: one black-and-white picture per step, the way event frames enter
-the network): tests/test_direct.py and tests/test_event_inputs.py check that Brian2 (runtime and
+the network): tests/training/test_direct.py and tests/spiking/test_event_inputs.py check that Brian2 (runtime and
 cpp_standalone) fires the same spikes, neuron by neuron and step by step. CI never imports torch: it reads this file.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.direct_training import folded_module, framework_version
-from brainyolo.graph import INPUT, Conv, ConvAdd, Graph, YoloHead
+from brainyolo.ann.graph import INPUT, Conv, ConvAdd, Graph, YoloHead
+from brainyolo.training.direct import folded_module, framework_version
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "direct_golden.npz"
+OUT = Path(__file__).resolve().parents[1] / "tests" / "files" / "direct_golden.npz"
 STEPS = 8
 GRID = 2.0 ** -5
 

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from brainyolo.timing import STAGES
+from brainyolo.system.timing import STAGES
 
 RUNS = {"steps40": "1 photo, 40 steps, empty cache", "steps50": "1 photo, 50 steps (after 40)",
         "three": "3 photos, 50 steps", "all": "all photos, 50 steps"}

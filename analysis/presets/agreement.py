@@ -19,9 +19,9 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from brainyolo.evaluation import score
-from brainyolo.modelfile import load_model
-from brainyolo.tuning import agreement_truths
+from brainyolo.convert.model_file import load_model
+from brainyolo.convert.tuning import agreement_truths
+from brainyolo.readout.evaluation import score
 
 
 def main(ann_dir: str, snn_dir: str, *photos: str) -> None:

@@ -4,7 +4,7 @@ choice is never tuned on the val images the results are reported on.
 
     python analysis/presets/balance_sweep.py OUT NAME=KEY:VALUE,... [NAME=...]
 
-Each NAME converts yolov3-tiny with :class:`brainyolo.balancing.BalanceSettings` changed by its
+Each NAME converts yolov3-tiny with :class:`brainyolo.convert.balancing.BalanceSettings` changed by its
 ``KEY:VALUE`` pairs (``calib`` sets the calibration image count, 16 by default, which must hold the
 balancing images), then runs ``brainyolo detect`` (ANN, and SNN with the default preset at ``--steps 64
 --checkpoints 25,32,50``) on the 32 tuning images and prints the agreement at every checkpoint and the
@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from brainyolo.balancing import BalanceSettings
-from brainyolo.modelfile import save_model
+from brainyolo.convert.balancing import BalanceSettings
+from brainyolo.convert.model_file import save_model
 from brainyolo.pipeline import convert_darknet
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"

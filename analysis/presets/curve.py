@@ -1,5 +1,5 @@
 """Is a dip of the mAP-vs-steps curve real, or the images' noise? mAP@0.5 at every checkpoint of a
-``brainyolo evaluate --mode snn`` run, and a paired bootstrap (:func:`brainyolo.evaluation.paired_bootstrap`,
+``brainyolo evaluate --mode snn`` run, and a paired bootstrap (:func:`brainyolo.readout.evaluation.paired_bootstrap`,
 images drawn with replacement, the same draw for both checkpoints) of each pair of checkpoints named.
 
     python analysis/presets/curve.py MODEL EVAL_DIR IMAGES LABELS [A:B ...] [--resamples N]
@@ -15,9 +15,9 @@ import json
 import sys
 from pathlib import Path
 
-from brainyolo.evaluation import coco_map, paired_bootstrap, read_yolo_labels
-from brainyolo.images import list_images
-from brainyolo.modelfile import load_model
+from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.model_file import load_model
+from brainyolo.readout.evaluation import coco_map, paired_bootstrap, read_yolo_labels
 
 
 def checkpoint_records(eval_dir: Path) -> dict[int, list[dict]]:

@@ -14,9 +14,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from brainyolo.evaluation import coco_map, read_yolo_labels
-from brainyolo.images import list_images
-from brainyolo.modelfile import load_model
+from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.model_file import load_model
+from brainyolo.readout.evaluation import coco_map, read_yolo_labels
 
 KEEP = 100
 

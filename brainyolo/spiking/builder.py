@@ -31,10 +31,7 @@ from dataclasses import dataclass, field
 import brian2
 import numpy as np
 
-from brainyolo.connectivity import conv_fan_out, pool_fan_out, unrolled_conv_synapses
-from brainyolo.decoding import SCHEDULES, model_schedule
-from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.graph import (
+from brainyolo.ann.graph import (
     CONV_KINDS,
     HEAD_KINDS,
     INPUT,
@@ -47,9 +44,15 @@ from brainyolo.graph import (
     Upsample,
     YoloHead,
 )
-from brainyolo.inputs import INPUT_KINDS
-from brainyolo.modelfile import ConvertedModel
-from brainyolo.neurons import (
+from brainyolo.ann.reference import conv2d
+from brainyolo.convert.model_file import ConvertedModel
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.registry import Registry
+from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.clocks import time_step_clock
+from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, input_shift
+from brainyolo.spiking.input_kinds import INPUT_KINDS
+from brainyolo.spiking.neurons import (
     NEGATIVE_EVENT,
     TIME_STEP_MS,
     Event,
@@ -58,13 +61,10 @@ from brainyolo.neurons import (
     neuron_group,
     parameter_values,
 )
-from brainyolo.reference import conv2d
-from brainyolo.registry import Registry
-from brainyolo.spiking import to_neuron_order
-from brainyolo.spiking.clocks import time_step_clock
-from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, input_shift
+from brainyolo.spiking.schedule import SCHEDULES, model_schedule
+from brainyolo.spiking.synapses import SynapseModel, compose, load_synapse_model
 from brainyolo.spiking.thresholder import fuse_thresholders
-from brainyolo.synapses import SynapseModel, compose, load_synapse_model
+from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out, unrolled_conv_synapses
 
 OUTPUT_MODES = ("vmem", "spikes")
 CONNECTIVITIES = ("shared", "unrolled")
@@ -84,7 +84,7 @@ class BuildOptions:
     connectivity : {"shared", "unrolled"}
         Weight-shared convolution objects, or one Brian2 synapse per weight use (small networks).
     input : {"current", "poisson", "frames", "spikes"}
-        How a sample reaches the first convolution (:mod:`brainyolo.inputs`): the image as a
+        How a sample reaches the first convolution (:mod:`brainyolo.spiking.input_kinds`): the image as a
         constant current or as Poisson spikes (rate = pixel value per step); event frames as a
         current per time bin; events as ON/OFF spikes at their own steps.
     bins : int
@@ -107,7 +107,7 @@ class BuildOptions:
         before the next layer's (:func:`same_step_schedule`): a spike crosses the whole network
         within its step, as layer-by-layer SNN frameworks (spikingjelly, snnTorch) compute it.
     synapse : str
-        Synapse model of every convolution's connections (:mod:`brainyolo.synapses`): a name in
+        Synapse model of every convolution's connections (:mod:`brainyolo.spiking.synapses`): a name in
         ``equations/synapses/`` or a path; ``instant`` (Spiking-YOLO's) adds a spike's weight to the
         membrane at once.
     max_delay : int
@@ -188,7 +188,7 @@ class SpikingNetwork:
     def parameter_inputs(self, values: dict[int, dict[str, float]]) -> dict:
         """Per-run values of the neuron parameters: ``{VariableView: value}``.
 
-        ``values`` (:func:`brainyolo.parameters.resolve`) gives every hidden layer's shared
+        ``values`` (:func:`brainyolo.spiking.parameters.resolve`) gives every hidden layer's shared
         variables and ``v_init``, and every convolution's synapse parameters; the initial membrane
         becomes ``v_init * v_th`` (and a neuron file that declares ``v_init`` itself gets its value),
         every weight-shared convolution scales its input channels by their
@@ -196,8 +196,8 @@ class SpikingNetwork:
         of its target layer (a transmitted spike carries ``w / p``), and takes its target layer's
         ``delay``, ``release`` and ``seed`` (where they differ from the built defaults).
         """
-        from brainyolo.parameters import INITIAL
-        from brainyolo.synapses import COMMON_PARAMETERS
+        from brainyolo.spiking.parameters import INITIAL
+        from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
         inputs = {}
         for index, layer_values in values.items():
@@ -341,8 +341,8 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     ``synapse`` model, every convolution (output layers too) also has the synapse's parameters: its
     file's values, ``delay`` 0, ``release`` 1, ``seed`` 0.
     """
-    from brainyolo.parameters import INITIAL, runtime_names, synapse_names
-    from brainyolo.synapses import COMMON_PARAMETERS
+    from brainyolo.spiking.parameters import INITIAL, runtime_names, synapse_names
+    from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
     file_values, names = parameter_values(model), runtime_names(model)
     synaptic = {}
@@ -419,7 +419,7 @@ HIDDEN_VARIABLES = ("v", "I")
 def hidden_neuron_model(name_or_path) -> NeuronModel:
     """A neuron model fit for the hidden layers, checked by Brian2 itself before any work.
 
-    Beyond :func:`~brainyolo.neurons.load_neuron_model`'s checks: the model spikes, has the
+    Beyond :func:`~brainyolo.spiking.neurons.load_neuron_model`'s checks: the model spikes, has the
     variables :data:`HIDDEN_VARIABLES`, and Brian2 accepts its equations, threshold, events and
     resets (with the spike counters and the net counter brainyolo adds) in a two-neuron group run
     for one step on the numpy target. Brian2's own error, whatever it is, becomes one line naming
@@ -503,7 +503,7 @@ SYNAPSE_UPDATE = "_synapse"
 
 
 def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") -> None:
-    """A synapse file's per-step update in a target group (made of :func:`brainyolo.synapses.compose`):
+    """A synapse file's per-step update in a target group (made of :func:`brainyolo.spiking.synapses.compose`):
     add the charge to ``input_variable``, then advance the synaptic state by one exact step.
 
     It runs before the neurons' own update (slot ``before_groups``; in the ``same_step`` schedule
@@ -659,13 +659,13 @@ def _build_head(layer, index: int, ctx: _Context) -> None:
     ctx.net.layers[index] = LayerGroup(source.group, source.shape, fan_out=source.fan_out, own=False)
 
 
-# --- input kinds: one rule each (brainyolo.inputs) -------------------------------------------------
+# --- input kinds: one rule each (brainyolo.spiking.input_kinds) -------------------------------------------------
 
 _INPUT_RULES: dict[str, object] = {}
 
 
 def register_input(name: str):
-    """Class decorator: the build rule of input kind ``name`` (:data:`brainyolo.inputs.INPUT_KINDS`)."""
+    """Class decorator: the build rule of input kind ``name`` (:data:`brainyolo.spiking.input_kinds.INPUT_KINDS`)."""
     def decorate(cls):
         if name in _INPUT_RULES:
             raise ValueError(f"input kind {name!r} already has a build rule")
@@ -685,7 +685,7 @@ def input_rule(name: str):
 
 
 def input_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, pad: int) -> np.ndarray:
-    """:func:`~brainyolo.reference.conv2d` with BLAS on one thread: the network's input currents.
+    """:func:`~brainyolo.ann.reference.conv2d` with BLAS on one thread: the network's input currents.
 
     A multi-threaded BLAS sums the products in another order (OpenBLAS 0.3.34, float32: up to 1e-5
     apart at 2 threads), which moved a spike at the threshold's edge between a 2-core process and a
@@ -761,7 +761,7 @@ SPIKE_SLOT = "spike_step_{}"
 @register_input("spikes")
 class _SpikesInput:
     """2 x H x W neurons (neuron ``(y * W + x) * 2 + p``, channel 0 OFF, 1 ON) into the first convolution,
-    rewritten for ON/OFF maps (:func:`~brainyolo.event_inputs.polarity_kernel`, times ``bin_steps``); the
+    rewritten for ON/OFF maps (:func:`~brainyolo.spiking.event_encoding.polarity_kernel`, times ``bin_steps``); the
     first layer's current is the first convolution of an all-grey picture (the frames' constant part).
 
     On the runtime device the source is Brian2's ``SpikeGeneratorGroup`` (``set_spikes`` per run). A
@@ -771,7 +771,7 @@ class _SpikesInput:
     """
 
     def connect(self, ctx, index, weight, stride, pad):
-        from brainyolo.event_inputs import GREY, polarity_kernel
+        from brainyolo.spiking.event_encoding import GREY, polarity_kernel
 
         options, layer = ctx.net.options, ctx.net.graph.layers[index]
         channels, height, width = ctx.net.model.graph.input_shape

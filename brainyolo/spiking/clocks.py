@@ -8,7 +8,7 @@ import zlib
 
 import brian2
 
-from brainyolo.neurons import TIME_STEP_MS
+from brainyolo.spiking.neurons import TIME_STEP_MS
 
 
 class StableClock(brian2.Clock):

@@ -28,9 +28,9 @@ from brian2.core.names import Nameable
 from brian2.core.variables import Variables
 from brian2.groups.group import CodeRunner, Group
 
-from brainyolo.graph import conv_output_size
-from brainyolo.neurons import NEGATIVE_EVENT
+from brainyolo.ann.graph import conv_output_size
 from brainyolo.spiking.device import code_object_class_for_current_device
+from brainyolo.spiking.neurons import NEGATIVE_EVENT
 
 
 def event_spaces(signed: bool) -> list[tuple[str, str]]:

@@ -143,9 +143,9 @@ class _ProjectWriter:
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     """Brian2's C++ standalone device with brainyolo's templates available to every object, a makefile
     that compiles faster (:data:`FAST_SETUP_RULE`, :data:`PRECOMPILED_HEADER_RULE`), and run lengths set
-    per run: a network holding a group named :data:`RUN_CONTROL` (:class:`brainyolo.recordings.RunControl`) runs for its
-    ``run_steps`` time steps (a value of each run, like any ``run_args``), not for the duration it was
-    built with.
+    per run: a network holding a group named :data:`RUN_CONTROL`
+    (:class:`brainyolo.readout.recordings.RunControl`) runs for its ``run_steps`` time steps (a value of
+    each run, like any ``run_args``), not for the duration it was built with.
 
     ``unwritten_arrays``: names of arrays the binary does not write into a run's results folder (by
     default it writes every array: for yolov3-tiny 94 M numbers, kernels and index arrays included, per

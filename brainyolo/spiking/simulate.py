@@ -4,7 +4,7 @@ With the ``cpp_standalone`` device the network is generated and compiled once pe
 neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
 ``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
 passed through Brian2's ``run_args`` (no code generation, no compilation), and so are the run's length
-and checkpoints (:meth:`brainyolo.recordings.Recorder.run_inputs`): one binary for any ``--steps`` (with
+and checkpoints (:meth:`brainyolo.readout.recordings.Recorder.run_inputs`): one binary for any ``--steps`` (with
 image inputs; event inputs build a bin's steps into the network). A build folder is
 locked while it is written, and every run writes its results into a folder of its own, so runs
 may happen at once. A run claims its results folder with a lock of its own and removes it when it
@@ -34,20 +34,20 @@ import brian2
 import numpy as np
 
 from brainyolo import __version__
-from brainyolo.errors import BrainyoloError, one_line
-from brainyolo.event_inputs import EventSample, EventSettings, input_event_record, network_input
-from brainyolo.fileio import sha256_of
-from brainyolo.images import letterbox, load_image
-from brainyolo.integrity import seal
-from brainyolo.machine import usable_cores
-from brainyolo.modelfile import load_model
-from brainyolo.neurons import TIME_STEP_MS, load_neuron_model
-from brainyolo.parameters import ParameterSettings
-from brainyolo.recordings import Recorder, checkpoint_slots, open_recordings, recorded_checkpoints, write_image
+from brainyolo.ann.letterbox import letterbox, load_image
+from brainyolo.convert.model_file import load_model
+from brainyolo.io.atomic import sha256_of
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.io.integrity import seal
+from brainyolo.readout.recordings import Recorder, checkpoint_slots, open_recordings, recorded_checkpoints, write_image
 from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, apply_inputs, build_network, model_build_options
 from brainyolo.spiking.device import back_to_runtime, use_standalone
+from brainyolo.spiking.event_encoding import EventSample, EventSettings, input_event_record, network_input
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
-from brainyolo.timing import account, count_image, stage
+from brainyolo.spiking.neurons import TIME_STEP_MS, load_neuron_model
+from brainyolo.spiking.parameters import ParameterSettings
+from brainyolo.system.machine import usable_cores
+from brainyolo.system.timing import account, count_image, stage
 
 DEVICES = ("cpp_standalone", "runtime")
 
@@ -67,18 +67,18 @@ class SimulationSettings:
     sample_neurons: int = 20
     build: BuildOptions = field(default_factory=BuildOptions)
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
-    """Per-layer neuron parameters of the runs (:mod:`brainyolo.parameters`): not part of the build."""
+    """Per-layer neuron parameters of the runs (:mod:`brainyolo.spiking.parameters`): not part of the build."""
     events: EventSettings | None = None
-    """How event samples (:class:`~brainyolo.event_inputs.EventSample`) are read; None: images only."""
+    """How event samples (:class:`~brainyolo.spiking.event_encoding.EventSample`) are read; None: images only."""
     decode: str = "vmem"
-    """The read-out the run is decoded with (:data:`brainyolo.decoding.DECODERS`; the build needs only
+    """The read-out the run is decoded with (:data:`brainyolo.readout.decoding.DECODERS`; the build needs only
     ``build.output``, the output layer it reads)."""
     thresholds: str = "uniform"
     """``balanced``: each hidden layer's threshold as the model file balanced it at conversion (its default
     ``v_th``; settings still override it); ``uniform``: the neuron file's. A directly trained network runs
     with its trained thresholds either way."""
     preset: str = ""
-    """The preset these settings were resolved from (:mod:`brainyolo.presets`; recorded, not used)."""
+    """The preset these settings were resolved from (:mod:`brainyolo.spiking.presets`; recorded, not used)."""
     profile: bool = False
     """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
@@ -86,7 +86,7 @@ class SimulationSettings:
 
 def sample_name(sample) -> str:
     """The name a sample goes by in progress lines and detections: an image file's name, or an
-    :class:`~brainyolo.event_inputs.EventSample`'s ``NAME_<t>us``."""
+    :class:`~brainyolo.spiking.event_encoding.EventSample`'s ``NAME_<t>us``."""
     return sample.name if isinstance(sample, EventSample) else Path(sample).name
 
 
@@ -259,7 +259,7 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
-    from brainyolo.synapses import load_synapse_model
+    from brainyolo.spiking.synapses import load_synapse_model
 
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items()  # runs set those
@@ -317,7 +317,7 @@ class ImageResult:
     """One image's simulation: its letterbox, recordings (``Recorder.collect``) and timing."""
 
     path: Path
-    box: object  # brainyolo.images.Letterbox
+    box: object  # brainyolo.ann.letterbox.Letterbox
     data: dict
     timing: dict
     synaptic_events: int
@@ -368,7 +368,7 @@ class Simulator:
             self._runner = None
 
     def run(self, path, parameters: dict[int, dict[str, float]] | None = None) -> ImageResult:
-        """Simulate one sample (an image file, or an :class:`~brainyolo.event_inputs.EventSample`) for the
+        """Simulate one sample (an image file, or an :class:`~brainyolo.spiking.event_encoding.EventSample`) for the
         settings' steps and checkpoints (fixed per Simulator: Brian2 keeps the size of a monitor's 2-D array
         after its first read); ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run."""
         count_image()
@@ -398,7 +398,7 @@ class Simulator:
         BrainyoloError
             An event sample for an image input or the other way round.
         """
-        from brainyolo.inputs import input_kind
+        from brainyolo.spiking.input_kinds import input_kind
 
         reads = input_kind(self.settings.build.input).reads
         if isinstance(sample, EventSample):
@@ -417,11 +417,11 @@ class Simulator:
         return run_parameters(self.model, dataclasses.replace(self.settings, parameters=settings))
 
     def decoder(self, decode: str, threshold: float | None = None):
-        """The :class:`~brainyolo.decoding.Decoder` of this simulation's runs with the read-out ``decode``
+        """The :class:`~brainyolo.readout.decoding.Decoder` of this simulation's runs with the read-out ``decode``
         (its normalization, input kind, schedule and synaptic delays)."""
-        from brainyolo.decoding import Decoder
-        from brainyolo.heads import EVAL_THRESHOLD
-        from brainyolo.inputs import input_kind
+        from brainyolo.ann.heads import EVAL_THRESHOLD
+        from brainyolo.readout.decoding import Decoder
+        from brainyolo.spiking.input_kinds import input_kind
 
         build = self.settings.build
         if decode == "spikes" and build.output != "spikes":
@@ -462,7 +462,7 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
     """
     from tqdm import tqdm
 
-    from brainyolo.fileio import atomic_path, write_json
+    from brainyolo.io.atomic import atomic_path, write_json
 
     run_dir = Path(run_dir)
     with Simulator(model_path, settings, progress=progress) as simulator:
@@ -520,9 +520,9 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     BrainyoloError
         A setting the neuron file, the synapse file or the graph does not allow (before anything is built).
     """
-    from brainyolo.parameters import resolve
     from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, output_layers, parameter_defaults
-    from brainyolo.synapses import load_synapse_model
+    from brainyolo.spiking.parameters import resolve
+    from brainyolo.spiking.synapses import load_synapse_model
 
     options = model_build_options(model, settings.build)
     neuron = hidden_neuron_model(options.neuron)

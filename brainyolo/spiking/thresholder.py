@@ -16,8 +16,8 @@ from __future__ import annotations
 from brian2.core.variables import Variables
 from brian2.groups.group import CodeRunner
 
-from brainyolo.neurons import NEGATIVE_EVENT
 from brainyolo.spiking.device import code_object_class_for_current_device
+from brainyolo.spiking.neurons import NEGATIVE_EVENT
 
 
 class SignedThresholder(CodeRunner):
@@ -28,7 +28,7 @@ class SignedThresholder(CodeRunner):
     group : NeuronGroup
         A group with a threshold, the event ``negative_event`` and no refractoriness.
     negative_event : str
-        Name of the second event (default :data:`brainyolo.neurons.NEGATIVE_EVENT`).
+        Name of the second event (default :data:`brainyolo.spiking.neurons.NEGATIVE_EVENT`).
     state_update : bool
         Also run the group's state update in this pass (the caller removes the group's own
         ``StateUpdater`` from the network; :func:`fuse_thresholders` does).

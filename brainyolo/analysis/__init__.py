@@ -1,0 +1,1 @@
+"""Analysis of recorded runs: spike statistics and energy, figures, annotated pictures, benchmarks."""

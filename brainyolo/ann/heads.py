@@ -1,0 +1,181 @@
+"""YOLO head decoding and class-wise non-maximum suppression, as Darknet does them.
+
+A head map ``(n_anchors * (5 + classes), H, W)`` becomes candidate boxes ``(x, y, w, h)`` (centre
+and size, relative to the network input) and per-class scores ``objectness * class probability``.
+Boxes are then moved from the letterboxed input back to original image pixels, candidates with a
+score above the threshold are kept per class, and greedy NMS per class removes overlaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainyolo.ann.graph import Graph, RegionHead, YoloHead
+from brainyolo.ann.letterbox import Letterbox
+from brainyolo.registry import Registry
+
+EVAL_THRESHOLD = 0.005
+"""Score threshold for evaluation (Darknet's ``validate``)."""
+NMS_IOU = 0.45
+
+decode_rule = Registry("head decoding")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
+
+
+def _split(head_map: np.ndarray, n_anchors: int):
+    """(n_anchors, entries, H, W) view of a head map, float64."""
+    channels, height, width = head_map.shape
+    return head_map.astype(np.float64).reshape(n_anchors, channels // n_anchors, height, width)
+
+
+def _grid(height: int, width: int):
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    return cols[None], rows[None]
+
+
+@decode_rule.register(YoloHead)
+def _decode_yolo(layer: YoloHead, head_map: np.ndarray, network_size: tuple[int, int]):
+    anchors = layer.anchors.astype(np.float64)
+    p = _split(head_map, len(anchors))
+    _, _, height, width = p.shape
+    cols, rows = _grid(height, width)
+    net_w, net_h = network_size
+    x = (cols + sigmoid(p[:, 0])) / width
+    y = (rows + sigmoid(p[:, 1])) / height
+    w = np.exp(p[:, 2]) * anchors[:, 0, None, None] / net_w
+    h = np.exp(p[:, 3]) * anchors[:, 1, None, None] / net_h
+    objectness = sigmoid(p[:, 4])
+    scores = objectness[:, None] * sigmoid(p[:, 5:])
+    return _flatten(x, y, w, h, scores)
+
+
+@decode_rule.register(RegionHead)
+def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[int, int]):
+    anchors = layer.anchors.astype(np.float64)
+    p = _split(head_map, len(anchors))
+    _, _, height, width = p.shape
+    cols, rows = _grid(height, width)
+    x = (cols + sigmoid(p[:, 0])) / width
+    y = (rows + sigmoid(p[:, 1])) / height
+    w = np.exp(p[:, 2]) * anchors[:, 0, None, None] / width
+    h = np.exp(p[:, 3]) * anchors[:, 1, None, None] / height
+    objectness = sigmoid(p[:, 4])
+    logits = p[:, 5:]
+    if layer.softmax:
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+    else:
+        probs = sigmoid(logits)
+    return _flatten(x, y, w, h, objectness[:, None] * probs)
+
+
+def _flatten(x, y, w, h, scores):
+    """(N, 4) boxes and (N, classes) scores, N = anchors * H * W in anchor-major order."""
+    boxes = np.stack([x.ravel(), y.ravel(), w.ravel(), h.ravel()], axis=1)
+    classes = scores.shape[1]
+    return boxes, scores.transpose(0, 2, 3, 1).reshape(-1, classes)
+
+
+def undo_letterbox(boxes: np.ndarray, box: Letterbox) -> np.ndarray:
+    """Centre-size boxes relative to the network input -> relative to the original image."""
+    (net_w, net_h), (new_w, new_h) = box.network_size, box.scaled_size
+    out = boxes.copy()
+    out[:, 0] = (boxes[:, 0] - (net_w - new_w) / 2.0 / net_w) / (new_w / net_w)
+    out[:, 1] = (boxes[:, 1] - (net_h - new_h) / 2.0 / net_h) / (new_h / net_h)
+    out[:, 2] = boxes[:, 2] * net_w / new_w
+    out[:, 3] = boxes[:, 3] * net_h / new_h
+    return out
+
+
+def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one centre-size box with many."""
+    left = np.maximum(box[0] - box[2] / 2, boxes[:, 0] - boxes[:, 2] / 2)
+    right = np.minimum(box[0] + box[2] / 2, boxes[:, 0] + boxes[:, 2] / 2)
+    top = np.maximum(box[1] - box[3] / 2, boxes[:, 1] - boxes[:, 3] / 2)
+    bottom = np.minimum(box[1] + box[3] / 2, boxes[:, 1] + boxes[:, 3] / 2)
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> np.ndarray:
+    """Greedy NMS (Darknet's order: by score, stable); indices of the kept boxes."""
+    order = np.argsort(-scores, kind="stable")
+    alive = np.ones(len(order), bool)
+    keep = []
+    for rank, index in enumerate(order):
+        if not alive[rank]:
+            continue
+        keep.append(index)
+        rest = order[rank + 1:]
+        alive[rank + 1:] &= iou_one_to_many(boxes[index], boxes[rest]) <= iou
+    return np.asarray(keep, dtype=np.int64)
+
+
+@dataclass
+class Detections:
+    """Detections in one image.
+
+    Attributes
+    ----------
+    boxes : ndarray, shape (N, 4)
+        ``[x, y, w, h]``: top-left corner and size in original image pixels, clipped to the image.
+    scores : ndarray, shape (N,)
+    classes : ndarray, shape (N,), int
+        0-based model class indices.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def records(self, file_name: str, class_names: list[str]) -> list[dict]:
+        """JSON-ready dicts: file_name, category_id, category_name, bbox, score."""
+        return [{"file_name": file_name, "category_id": int(c), "category_name": class_names[c],
+                 "bbox": [round(float(v), 3) for v in b], "score": round(float(s), 6)}
+                for b, s, c in zip(self.boxes, self.scores, self.classes, strict=True)]
+
+
+def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
+                      threshold: float = EVAL_THRESHOLD, nms_iou: float = NMS_IOU) -> Detections:
+    """Decode the heads' maps into detections in original image pixels.
+
+    Every (box, class) whose score exceeds ``threshold`` is a candidate (one box may carry several
+    classes, as in Darknet); NMS runs per class; results are sorted by descending score.
+    """
+    decoded = [decode_rule(graph.layers[i], m, box.network_size)
+               for i, m in zip(graph.heads(), maps, strict=True)]
+    boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
+    scores = np.concatenate([s for _, s in decoded])
+    out_boxes, out_scores, out_classes = [], [], []
+    for cls in range(scores.shape[1]):
+        candidates = np.flatnonzero(scores[:, cls] > threshold)
+        if not len(candidates):
+            continue
+        kept = candidates[nms(boxes[candidates], scores[candidates, cls], nms_iou)]
+        out_boxes.append(boxes[kept])
+        out_scores.append(scores[kept, cls])
+        out_classes.append(np.full(len(kept), cls))
+    if not out_scores:
+        return Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
+    boxes, scores, classes = (np.concatenate(a) for a in (out_boxes, out_scores, out_classes))
+    order = np.argsort(-scores, kind="stable")
+    return Detections(to_pixels(boxes[order], box.image_size), scores[order], classes[order])
+
+
+def to_pixels(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Relative centre-size boxes -> ``[x, y, w, h]`` in pixels, clipped to the image."""
+    width, height = image_size
+    x0 = np.clip((boxes[:, 0] - boxes[:, 2] / 2) * width, 0, width)
+    x1 = np.clip((boxes[:, 0] + boxes[:, 2] / 2) * width, 0, width)
+    y0 = np.clip((boxes[:, 1] - boxes[:, 3] / 2) * height, 0, height)
+    y1 = np.clip((boxes[:, 1] + boxes[:, 3] / 2) * height, 0, height)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)

@@ -1,0 +1,45 @@
+"""``brainyolo cache``."""
+
+from __future__ import annotations
+
+import time
+
+from brainyolo.cli.options import non_negative
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser("cache", help="list or remove compiled networks in the build cache",
+                            description="The C++ standalone builds kept in $BRAINYOLO_CACHE (default "
+                                        "~/.cache/brainyolo/builds), least recently used first. A build "
+                                        "being compiled or run is never removed. Every call also removes "
+                                        "the results folders that killed runs left in the builds (as "
+                                        "every run of a build does).")
+    p.add_argument("--clear", action="store_true", help="remove every build")
+    p.add_argument("--older-than", type=non_negative, metavar="DAYS", help="remove builds unused for DAYS days")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from brainyolo.spiking.simulate import cache_root, cached_builds, remove_abandoned_results, remove_builds
+
+    def describe(build) -> str:
+        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(build.last_used))
+        return f"{build.path.name}  {build.size_bytes / 2**20:8.1f} MiB  last used {used}"
+
+    if args.clear or args.older_than is not None:
+        removed, busy = remove_builds(args.older_than or 0.0)
+        for build in removed:
+            print(f"removed {describe(build)}")
+        for build in busy:
+            print(f"kept (in use) {describe(build)}")
+        print(f"{len(removed)} builds removed, {sum(b.size_bytes for b in removed) / 2**20:.1f} MiB freed "
+              f"from {cache_root()}")
+        return 0
+    freed = sum(remove_abandoned_results(build.path) for build in cached_builds())
+    if freed:
+        print(f"removed {freed / 2**20:.1f} MiB of results folders left by killed runs")
+    builds = cached_builds()
+    for build in builds:
+        print(describe(build))
+    print(f"{len(builds)} builds, {sum(b.size_bytes for b in builds) / 2**20:.1f} MiB in {cache_root()}")
+    return 0

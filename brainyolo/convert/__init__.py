@@ -1,0 +1,1 @@
+"""ANN -> spiking network: calibration, normalization, threshold balancing and tuning, the model file."""

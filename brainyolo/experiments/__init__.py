@@ -1,0 +1,1 @@
+"""Experiments: run files, the demo, farming images out over a Dask cluster."""

@@ -1,0 +1,1 @@
+"""After a run: recordings, decoding into detections at every checkpoint, ground truth and mAP."""

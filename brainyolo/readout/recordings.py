@@ -1,0 +1,459 @@
+"""Monitors of a spiking run and the ``recordings.h5`` file they are written to.
+
+What is recorded, per image:
+
+* every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events);
+* the spike trains (step and sign) of a sample of neurons per layer, for rasters;
+* every layer's population count of +1 and of -1 spikes at every step (Brian2's
+  ``PopulationRateMonitor``, for the negative event too), for population statistics over time;
+* the output layers' membrane ``v`` (and, with the spike-count read-out, their net spike count
+  ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve;
+* for every weight-shared convolution, the synaptic events it has delivered (each source spike times
+  its real fan-out) by every checkpoint step, so that energy is known at every checkpoint too.
+
+Schema version 3 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
+population datasets, version 2 the events at checkpoints; both are still read)::
+
+    /                         attrs: format="brainyolo-recordings", schema_version=3, steps,
+                                     checkpoints, time_step_ms, neuron, output, input,
+                                     normalization, connectivity, device, model_file, model_sha256,
+                                     content_sha256 (:mod:`brainyolo.io.integrity`)
+    /images/NNNN              attrs: file_name, image_width, image_height
+    /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
+                              sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
+                              sample), sample_spike_step, sample_spike_sign (+1 / -1);
+                              population_positive, population_negative (steps,) int32;
+                              for a convolution layer built weight-shared: input_events
+                              (checkpoints,) int64, events delivered into the layer by then
+    /images/NNNN/output/LL    datasets v (checkpoints, C, H, W) and, for the spike read-out,
+                              net_count (checkpoints, C, H, W)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import brian2
+import h5py
+import numpy as np
+from brian2.core.variables import ArrayVariable, DynamicArrayVariable
+
+from brainyolo.spiking import from_neuron_order
+from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
+from brainyolo.spiking.checkpoints import CheckpointStore
+from brainyolo.spiking.connections import SharedConvolution
+from brainyolo.spiking.device import RUN_CONTROL
+from brainyolo.spiking.input_kinds import INPUT_KINDS
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, TIME_STEP_MS
+
+FORMAT = "brainyolo-recordings"
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+
+
+def sample_slice(n_neurons: int, shape, size: int) -> slice:
+    """A contiguous block of up to ``size`` neurons around the map's centre (neuron order)."""
+    c, h, w = shape
+    start = min(((h // 2) * w + w // 2) * c, max(n_neurons - size, 0))
+    return slice(start, min(start + size, n_neurons))
+
+
+class EventRateMonitor(brian2.PopulationRateMonitor):
+    """Brian2's ``PopulationRateMonitor`` for any event of a group (it reads that event's space)."""
+
+    def __init__(self, source, event: str = "spike", name: str = "eventratemonitor*"):
+        super().__init__(source, name=name)
+        if event != "spike":
+            del self.variables._variables["_spikespace"]
+            self.variables.add_reference("_spikespace", source, f"_{event}space")
+
+
+def _population_counts(monitor, n_neurons: int, steps: int) -> np.ndarray:
+    """Events per step from a rate monitor (rate x neurons x step length), int32."""
+    if monitor is None:
+        return np.zeros(steps, np.int32)
+    return np.rint(np.asarray(monitor.rate_[:]) * n_neurons * TIME_STEP_MS / 1000).astype(np.int32)
+
+
+def _sample_monitor(group, block: slice, event: str, name: str):
+    """An ``EventMonitor`` of ``group[block]`` scheduled right after ``event``'s thresholder.
+
+    (Brian2 schedules a monitor of a subgroup after the group's *spike* thresholder; a custom event
+    is tested later, in ``after_thresholds``, so it would be recorded one step late.)
+    """
+    thresholder = group.thresholder[event]
+    return brian2.EventMonitor(group[block], event, when=thresholder.when, order=thresholder.order + 1, name=name)
+
+
+@dataclass
+class _LayerMonitors:
+    group: object
+    sample: slice
+    sample_positive: object | None
+    sample_negative: object | None
+    population_positive: object | None = None
+    population_negative: object | None = None
+
+
+def recorded_checkpoints(checkpoints, steps: int) -> list[int]:
+    """The steps at which a run's output layers are read: ``checkpoints`` within 1..steps, and ``steps``.
+
+    >>> recorded_checkpoints((), 50), recorded_checkpoints((50, 10, 80), 50)
+    ([50], [10, 50])
+    """
+    return sorted({int(c) for c in checkpoints if 0 < int(c) <= steps} | {steps})
+
+
+CHECKPOINT_SLOTS = 8
+"""Checkpoints before the last step a compiled network can keep per run (a run with more builds a
+network with more: :func:`checkpoint_slots`)."""
+
+
+def checkpoint_slots(checkpoints, steps: int) -> int:
+    """The slots a network needs for ``checkpoints`` of a ``steps``-step run: :data:`CHECKPOINT_SLOTS`, or
+    the next multiple of it that holds every checkpoint before the last step.
+
+    >>> checkpoint_slots((8, 16, 25, 32), 50), checkpoint_slots(range(1, 51), 50)
+    (8, 56)
+    """
+    early = len(recorded_checkpoints(checkpoints, steps)) - 1
+    return max(CHECKPOINT_SLOTS, -(-early // CHECKPOINT_SLOTS) * CHECKPOINT_SLOTS)
+
+
+class RunControl(brian2.NeuronGroup):
+    """One neuron whose shared ``run_steps`` is the length of the run, set per run like any other input
+    (a standalone binary runs ``run_steps`` steps, whatever duration it was built with: see
+    :class:`brainyolo.spiking.device.BrainyoloStandaloneDevice`)."""
+
+    def __init__(self, clock):
+        super().__init__(1, "run_steps : integer (shared, constant)", clock=clock, name=RUN_CONTROL)
+
+
+def _not_checked() -> None:
+    """In place of Brian2's check of a group's integrated variables when they are not written."""
+
+
+class Recorder:
+    """Creates the monitors for ``network`` and reads them back after a run.
+
+    Spike counts are the groups' own counters (:data:`~brainyolo.spiking.builder.SPIKE_COUNTERS`,
+    kept by the neurons' resets); sampled spike trains and population counts are Brian2 monitors. The
+    run's length and checkpoints are inputs of each run (:meth:`run_inputs`), not of the built network:
+    one compiled binary runs any step count and up to ``slots`` checkpoints before the last step.
+
+    Parameters
+    ----------
+    network : SpikingNetwork
+    slots : int
+        Checkpoints before the last step a run may ask for (:func:`checkpoint_slots`).
+    sample_neurons : int
+        Neurons per layer whose spike trains are kept.
+    """
+
+    def __init__(self, network: SpikingNetwork, slots: int = CHECKPOINT_SLOTS, sample_neurons: int = 20):
+        self.network, self.slots = network, slots
+        self.layers: dict[int, _LayerMonitors] = {}
+        self.control = RunControl(network.clock)
+        self._objects = [self.control]
+        for index in network.own_layers():
+            group = network.layers[index].group
+            spiking = "spike" in group.events
+            signed = NEGATIVE_EVENT in group.events
+            block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
+            monitors = _LayerMonitors(
+                group, block,
+                _sample_monitor(group, block, "spike", f"sample{index:02d}") if spiking else None,
+                _sample_monitor(group, block, NEGATIVE_EVENT, f"negsample{index:02d}") if signed else None,
+                EventRateMonitor(group, "spike", name=f"population{index:02d}") if spiking else None,
+                EventRateMonitor(group, NEGATIVE_EVENT, name=f"negpopulation{index:02d}") if signed else None)
+            self.layers[index] = monitors
+            self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative,
+                                          monitors.population_positive, monitors.population_negative)
+                              if m is not None]
+        # The output layers at the checkpoints before the last step: a store per layer; the last
+        # checkpoint is the final state.
+        self.outputs = {}
+        for index in network.output_layers:
+            group = network.layers[index].group
+            variables = ["v"] + (["net_count"] if "net_count" in group.variables else [])
+            store = CheckpointStore(group, variables, slots, name=f"checkpoints{index:02d}")
+            self._objects.append(store)
+            self.outputs[index] = (group, variables, store)
+        # Synaptic events delivered by each weight-shared convolution (into a layer: summed over its
+        # convolutions, e.g. a membrane shortcut's two) by the end of every step.
+        self.events = {}
+        for index in network.own_layers():
+            for k, connection in enumerate(network.layers[index].connections):
+                if isinstance(connection, SharedConvolution):
+                    name = f"events{index:02d}" + (f"_{k}" if k else "")
+                    monitor = brian2.StateMonitor(connection, "synaptic_events", record=0, when="end", order=1000,
+                                                  clock=network.clock, name=name)
+                    self._objects.append(monitor)
+                    self.events.setdefault(index, []).append((connection, monitor))
+
+    def objects(self) -> list:
+        return list(self._objects)
+
+    def read_variables(self) -> list:
+        """The Brian2 variables of the network's groups that :meth:`collect` reads after a run, besides its
+        monitors: every layer's spike counters, the output layers' state, the checkpoint stores."""
+        read = [m.group.variables[name] for m in self.layers.values() for name in SPIKE_COUNTERS
+                if name in m.group.variables]
+        for group, variables, store in self.outputs.values():
+            read += [group.variables[name] for name in variables]
+            read += [store.variables[f"{name}_{k}"] for name in variables for k in range(self.slots)]
+        return read
+
+    def omit_unread_results(self, device) -> None:
+        """Let the C++ standalone ``device`` leave out of a run's results the arrays of the network's own
+        objects that no one reads after a run (kernels, index arrays, hidden membranes; see
+        :class:`~brainyolo.spiking.device.BrainyoloStandaloneDevice`): monitors, a user's own objects and
+        what :meth:`read_variables` names are still written. Brian2 reads every integrated variable
+        after a run to warn of NaN or huge values; a group (or a sample monitor's subgroup of it) whose
+        such variables are left out is not checked."""
+        read = {id(variable) for variable in self.read_variables()}
+        names = set()
+        for obj in self.network.objects():
+            if not hasattr(obj, "variables"):  # e.g. an input's operation: no arrays of its own
+                continue
+            unread = {name for name, variable in obj.variables.items()
+                      if isinstance(variable, ArrayVariable) and not isinstance(variable, DynamicArrayVariable)
+                      and variable.owner is not None and variable.owner.name == obj.name
+                      and id(variable) not in read and variable in device.arrays}
+            names |= {device.arrays[obj.variables[name]] for name in unread}
+            equations = getattr(obj, "equations", None)
+            if equations is not None and unread & set(equations.diff_eq_names):
+                obj._check_for_invalid_states = _not_checked
+        for m in self.layers.values():  # the sample monitors' subgroups read their group's variables
+            for monitor in (m.sample_positive, m.sample_negative):
+                if monitor is not None and m.group.__dict__.get("_check_for_invalid_states") is _not_checked:
+                    monitor.source._check_for_invalid_states = _not_checked
+        device.unwritten_arrays = frozenset(names)
+
+    def run_inputs(self, steps: int, checkpoints=()) -> dict:
+        """A run's length and checkpoints as per-run values (``{VariableView: value}``, Brian2's
+        ``run_args`` in a standalone run).
+
+        Raises
+        ------
+        ValueError
+            More checkpoints before the last step than the network has slots for.
+        """
+        early = recorded_checkpoints(checkpoints, steps)[:-1]
+        if len(early) > self.slots:
+            raise ValueError(f"{len(early)} checkpoints before the last step, but the network keeps {self.slots}")
+        inputs = {self.control.run_steps: int(steps)}
+        for _, _, store in self.outputs.values():
+            for k in range(self.slots):
+                inputs[getattr(store, f"checkpoint_{k}")] = early[k] if k < len(early) else -1
+        return inputs
+
+    def collect(self, steps: int, checkpoints=()) -> dict:
+        """Read every monitor of a run of ``steps`` steps with ``checkpoints`` into plain numpy arrays in
+        ``(C, H, W)`` layout."""
+        net = self.network
+        recorded = recorded_checkpoints(checkpoints, steps)
+        data = {"layers": {}, "output": {}}
+        for index, m in self.layers.items():
+            shape = net.layers[index].shape
+            n = int(np.prod(shape))
+            pos, neg = (np.asarray(m.group.variables[name].get_value(), np.int32)
+                        if name in m.group.variables else np.zeros(n, np.int32) for name in SPIKE_COUNTERS)
+            ids, spike_steps, signs = [], [], []
+            for monitor, sign in ((m.sample_positive, 1), (m.sample_negative, -1)):
+                if monitor is not None:
+                    ids.append(np.asarray(monitor.i[:], np.int32))
+                    spike_steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
+                    signs.append(np.full(len(ids[-1]), sign, np.int8))
+            order = np.lexsort((np.concatenate(ids), np.concatenate(spike_steps))) if ids else np.zeros(0, int)
+            flat = np.arange(m.sample.start, m.sample.stop)
+            c, h, w = shape
+            sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
+            data["layers"][index] = {
+                "kind": net.graph.layers[index].kind, "shape": shape,
+                "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
+                "sample_neuron": sample,
+                "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
+                "sample_spike_step": np.concatenate(spike_steps)[order] if ids else np.zeros(0, np.int32),
+                "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8),
+                **{f"population_{sign}": _population_counts(monitor, n, steps)
+                   for sign, monitor in (("positive", m.population_positive), ("negative", m.population_negative))}}
+        for index, (group, variables, store) in self.outputs.items():
+            shape = net.layers[index].shape
+            out = {}
+            for name in variables:
+                rows = [np.asarray(store.variables[f"{name}_{k}"].get_value()) for k in range(len(recorded) - 1)]
+                rows.append(np.asarray(group.variables[name].get_value()))
+                out[name] = np.stack([from_neuron_order(r, shape) for r in rows])
+            data["output"][index] = out
+        for index, connections in self.events.items():
+            # the monitor's row k: the events by the end of step k + 1
+            data["layers"][index]["input_events"] = np.array(
+                [sum(int(np.asarray(monitor.variables["synaptic_events"].get_value())[step - 1, 0])
+                     for _, monitor in connections) for step in recorded], np.int64)
+        return data
+
+
+def open_recordings(path, attrs: dict) -> h5py.File:
+    """Create ``recordings.h5`` (the caller writes images into it, then closes it)."""
+    f = h5py.File(path, "w")
+    f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "time_step_ms": 1.0, **attrs})
+    f.create_group("images")
+    return f
+
+
+def _compression(value) -> dict:
+    """How a dataset is stored: arrays of more than 4096 numbers byte-shuffled and gzipped at level 1 (HDF5's
+    own filters; for yolov3-tiny's 64 MB of counts per image, half the time of level 4 for a smaller
+    file: the shuffle puts the counts' zero high bytes together)."""
+    if np.size(value) <= 4096:
+        return {}
+    return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+
+def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
+    """Add one image's recordings to an open recordings file."""
+    group = f["images"].create_group(f"{number:04d}")
+    group.attrs.update(info)
+    layers = group.create_group("layers")
+    for index, layer in data["layers"].items():
+        g = layers.create_group(f"{index:02d}")
+        g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
+        for key, value in layer.items():
+            if key not in ("kind", "shape"):
+                g.create_dataset(key, data=value, **_compression(value))
+    outputs = group.create_group("output")
+    for index, values in data["output"].items():
+        g = outputs.create_group(f"{index:02d}")
+        for key, value in values.items():
+            g.create_dataset(key, data=value, **_compression(value))
+    if "input_events" in data:  # an event sample: the events the input delivered (step, neuron)
+        record = data["input_events"]
+        g = group.create_group("input_events")
+        g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
+        for key in ("step", "neuron"):
+            g.create_dataset(key, data=record[key], **_compression(record[key]))
+
+
+MAX_STEPS = 10_000_000
+"""Most time steps a recordings file may claim."""
+
+_ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT_KINDS),
+              "normalization": ("channel", "layer", "none"), "model_file": None, "model_sha256": None}
+_ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
+                  "schedule": ("delayed", "same_step"), "synapse": None}  # (files before the schedule option: delayed)
+
+
+def _scalar_int(value, what: str, low: int, high: int) -> int:
+    array = np.asarray(value)
+    if array.shape not in ((), (1,)) or array.dtype.kind not in "iu":
+        raise ValueError(f"{what} is not a whole number")
+    number = int(array.reshape(-1)[0])
+    if not low <= number <= high:
+        raise ValueError(f"{what} = {number} is outside {low}..{high}")
+    return number
+
+
+def _whole_numbers(layer, name: str, where: str, shape: tuple, low=None, high=None) -> np.ndarray:
+    data = layer[name] if name in layer else None
+    if not isinstance(data, h5py.Dataset) or data.shape != shape or data.dtype.kind not in "iu":
+        raise ValueError(f"{where}/{name} is missing or not whole numbers of shape {shape}")
+    values = data[()]
+    if values.size and ((low is not None and values.min() < low) or (high is not None and values.max() > high)):
+        raise ValueError(f"{where}/{name} holds values outside {low}..{high}")
+    return values
+
+
+def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoints: int) -> None:
+    """Spike counts, population series, spike samples and delivered events of one recorded layer."""
+    for counts in SPIKE_COUNTERS:
+        _whole_numbers(layer, counts, where, shape, 0)
+    series = [name in layer for name in ("population_positive", "population_negative")]
+    if any(series):  # (schema 1 has neither)
+        for name in ("population_positive", "population_negative"):
+            _whole_numbers(layer, name, where, (steps,), 0)
+    if "sample_neuron" in layer:
+        n = layer["sample_neuron"].shape[0] if layer["sample_neuron"].ndim == 2 else -1
+        sample = _whole_numbers(layer, "sample_neuron", where, (max(n, 0), 3), 0)
+        if sample.size and np.any(sample >= np.asarray(shape)[None, :]):
+            raise ValueError(f"{where}/sample_neuron names neurons outside the layer's shape {shape}")
+        spikes = layer["sample_spike_step"].shape if "sample_spike_step" in layer else None
+        if spikes is None or len(spikes) != 1:
+            raise ValueError(f"{where}/sample_spike_step is missing or not a list of steps")
+        _whole_numbers(layer, "sample_spike_neuron", where, spikes, 0, max(n - 1, 0))
+        _whole_numbers(layer, "sample_spike_step", where, spikes, 1, steps)
+        _whole_numbers(layer, "sample_spike_sign", where, spikes, -1, 1)
+    if "input_events" in layer:
+        _whole_numbers(layer, "input_events", where, (checkpoints,), 0)
+
+
+def _check_input_events(group, where: str, steps: int) -> None:
+    """An event run's input events: ``step`` in 1..steps and ``neuron`` in 0..2WH-1, as many of each."""
+    if not isinstance(group, h5py.Group) or not all(isinstance(group.get(k), h5py.Dataset) for k in ("step", "neuron")):
+        raise ValueError(f"{where}: datasets step and neuron are missing")
+    width = _scalar_int(group.attrs.get("width"), f"{where}: attribute width", 1, 1 << 20)
+    height = _scalar_int(group.attrs.get("height"), f"{where}: attribute height", 1, 1 << 20)
+    step, neuron = group["step"], group["neuron"]
+    if step.shape != neuron.shape or step.ndim != 1 or step.dtype.kind not in "iu" or neuron.dtype.kind not in "iu":
+        raise ValueError(f"{where}: step and neuron are not two whole-number lists of one length")
+    if len(step) and (step[()].min() < 1 or step[()].max() > steps or neuron[()].min() < 0
+                      or neuron[()].max() >= 2 * width * height):
+        raise ValueError(f"{where}: a step outside 1..{steps} or a neuron outside the {width}x{height} sensor")
+
+
+def check_recordings(f: h5py.File) -> None:
+    """Check a recordings file's structure before anything reads it (schema versions 1-3).
+
+    Root attributes (types, allowed values, ``1 <= checkpoints <= steps``), every image's
+    attributes (file name, positive image size) and datasets: spike counts and ``v`` of the layer's
+    shape, one ``v`` row per checkpoint, finite numbers. The model-dependent part (which layers
+    feed the heads, their shapes) is checked by the decoder that knows the model.
+
+    Raises
+    ------
+    ValueError
+        One line naming the offending attribute or dataset.
+    """
+    attrs = f.attrs
+    steps = _scalar_int(attrs.get("steps"), "attribute steps", 1, MAX_STEPS)
+    checkpoints = np.asarray(attrs.get("checkpoints"))
+    if checkpoints.ndim != 1 or checkpoints.dtype.kind not in "iu" or len(checkpoints) == 0:
+        raise ValueError("attribute checkpoints is not a list of steps")
+    if np.any(np.diff(checkpoints) <= 0) or checkpoints[0] < 1 or checkpoints[-1] != steps:
+        raise ValueError(f"attribute checkpoints must rise within 1..steps and end at steps ({steps})")
+    for key, allowed in [*_ROOT_TEXT.items(), *((k, a) for k, a in _ROOT_OPTIONAL.items() if k in attrs)]:
+        value = attrs.get(key)
+        if not isinstance(value, str) or (allowed is not None and value not in allowed):
+            raise ValueError(f"attribute {key} is {value!r}" + (f", not one of {allowed}" if allowed else ", not text"))
+    if "images" not in f or not isinstance(f["images"], h5py.Group):
+        raise ValueError("the group /images is missing")
+    for name in f["images"]:
+        image = f["images"][name]
+        where = f"/images/{name}"
+        if not isinstance(image, h5py.Group) or not isinstance(image.attrs.get("file_name"), str):
+            raise ValueError(f"{where}: attribute file_name is missing")
+        for key in ("image_width", "image_height"):
+            _scalar_int(image.attrs.get(key), f"{where}: attribute {key}", 1, 1 << 20)
+        for part in ("layers", "output"):
+            if part not in image or not isinstance(image[part], h5py.Group):
+                raise ValueError(f"{where}/{part} is missing")
+        for key, layer in image["layers"].items():
+            shape = np.asarray(layer.attrs.get("shape"))
+            if not key.isdigit() or shape.shape != (3,) or shape.dtype.kind not in "iu" or np.any(shape < 1) \
+                    or not isinstance(layer.attrs.get("kind"), str):
+                raise ValueError(f"{where}/layers/{key}: attributes kind and shape (C, H, W) are missing or wrong")
+            _check_layer_datasets(layer, f"{where}/layers/{key}", tuple(int(v) for v in shape), steps,
+                                  len(checkpoints))
+        if "input_events" in image:
+            _check_input_events(image["input_events"], f"{where}/input_events", steps)
+        for key, output in image["output"].items():
+            if not key.isdigit() or not isinstance(output, h5py.Group) or "v" not in output:
+                raise ValueError(f"{where}/output/{key}: dataset v is missing")
+            for variable in output:
+                data = output[variable]
+                if not isinstance(data, h5py.Dataset) or data.ndim != 4 or data.shape[0] != len(checkpoints) \
+                        or data.dtype.kind not in "fiu":
+                    raise ValueError(f"{where}/output/{key}/{variable}: not one (C, H, W) map per checkpoint "
+                                     f"({len(checkpoints)})")
+                if not np.all(np.isfinite(data[()])):
+                    raise ValueError(f"{where}/output/{key}/{variable} holds values that are not finite")

@@ -1,0 +1,315 @@
+"""Neuron models read from ``equations/*.toml`` and turned into Brian2 ``NeuronGroup`` objects.
+
+A model file holds Brian2 equation strings, the threshold and reset of the (positive) spike, extra
+events with their own condition and reset (the signed neuron's ``negative_spike``) and parameter
+defaults with units, all as text a scientist can read and copy. A model is loaded by name (a file
+in the project's ``equations/`` folder) or by path (a user's own edited copy)::
+
+    model = load_neuron_model("if_signed_ibt")
+    group = neuron_group(model, 100, v_th=1.0)
+
+Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike`` into the model's
+``input`` variable (``v`` unless the file names another, e.g. a per-step input ``x``).
+
+Two optional entries state a discrete-time neuron exactly, as training frameworks define it
+(``equations/lif_direct.toml``: spikingjelly's LIF step):
+
+* ``update``: statements run once per step where Brian2 integrates the equations (slot
+  ``groups``, after any differential equation's state update, before the threshold);
+* ``input``: the variable connections add their spikes' weights into.
+
+``refractory`` (optional) is Brian2's refractory period, an expression of the model's parameters
+(``equations/if_signed_ibt_refractory.toml``: ``"t_ref + t_step"``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brainyolo.io.atomic import read_toml
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.io.quantities import parse_quantity
+
+NEGATIVE_EVENT = "negative_spike"
+"""Name of the signed neurons' custom Brian2 event."""
+
+TIME_STEP_MS = 1.0
+"""One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
+
+_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory"}
+
+
+def equation_folders() -> list[Path]:
+    """Where models are looked up by name: ``$BRAINYOLO_EQUATIONS``, the checkout, the install."""
+    folders = []
+    if os.environ.get("BRAINYOLO_EQUATIONS"):
+        folders.append(Path(os.environ["BRAINYOLO_EQUATIONS"]))
+    folders.append(Path(__file__).resolve().parents[2] / "equations")
+    folders.append(Path(sys.prefix) / "share" / "brainyolo" / "equations")
+    return [f for f in folders if f.is_dir()]
+
+
+def model_names(folders: list[Path]) -> list[str]:
+    """Names of the model files (``NAME.toml``) that ``folders`` hold, sorted."""
+    return sorted({p.stem for folder in folders for p in folder.glob("*.toml")})
+
+
+def available_neuron_models() -> list[str]:
+    """Names of the models found in :func:`equation_folders`."""
+    return model_names(equation_folders())
+
+
+@dataclass(frozen=True)
+class Event:
+    """A custom Brian2 event: its condition and the reset run when it happens."""
+
+    condition: str
+    reset: str = ""
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """A neuron model as read from its file (all entries are Brian2 strings)."""
+
+    name: str
+    model: str
+    threshold: str | None = None
+    reset: str | None = None
+    description: str = ""
+    events: dict[str, Event] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    update: str | None = None
+    input: str = "v"
+    refractory: str | None = None
+
+    @property
+    def spiking(self) -> bool:
+        """Whether the neuron emits (positive) spikes at all."""
+        return self.threshold is not None
+
+    @property
+    def signed(self) -> bool:
+        """Whether the neuron emits negative spikes."""
+        return NEGATIVE_EVENT in self.events
+
+
+MAX_FILE_BYTES = 64 * 1024
+"""Largest neuron file read."""
+
+MAX_STATEMENT = 4000
+"""Longest equation, condition or reset text, in characters."""
+
+MAX_LITERAL_EXPONENT = 64
+"""Largest literal exponent in an equation string (sympy evaluates integer powers exactly)."""
+
+_FOREIGN = re.compile(r"[\"'\[\]{}\\;`@$]|__|\blambda\b|\bimport\b|[A-Za-z_)]\s*\.\s*[A-Za-z_]")
+"""Text that is no part of a Brian2 statement: quotes, brackets, dunders, attributes, lambda, import."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_statement(text: str, where: str) -> None:
+    """Refuse a Brian2 statement that could hang its symbolic parser.
+
+    Brian2 parses equations with sympy, which evaluates powers of integer literals exactly:
+    ``9**9**9`` would never finish. An exponent must be a number of magnitude at most
+    :data:`MAX_LITERAL_EXPONENT`, a name, or parentheses without a power inside, and powers do not chain.
+
+    Raises
+    ------
+    ValueError
+        Naming ``where`` and the problem.
+    """
+    if len(text) > MAX_STATEMENT:
+        raise ValueError(f"{where} is longer than {MAX_STATEMENT} characters")
+    if any(not (c.isprintable() or c in "\n\t\r") for c in text):
+        raise ValueError(f"{where} holds control characters")
+    # Brian2's statements need none of these; refusing them keeps Python-object tricks out of its parser
+    foreign = _FOREIGN.search(text)
+    if foreign:
+        raise ValueError(f"{where}: {foreign.group(0).strip()!r} has no place in a Brian2 equation")
+    tokens = re.findall(r"\*\*|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_]\w*|\S", text)
+    for i, token in enumerate(tokens):
+        if token != "**":
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j] in "+-":
+            j += 1
+        if j >= len(tokens):
+            continue  # Brian2 reports the syntax error
+        exponent, after = tokens[j], j + 1
+        if exponent == "(":
+            depth = 0
+            for k in range(j, len(tokens)):
+                depth += {"(": 1, ")": -1}.get(tokens[k], 0)
+                if tokens[k] == "**":
+                    raise ValueError(f"{where}: a power inside an exponent is not allowed")
+                if (tokens[k][0].isdigit() or tokens[k][0] == ".") and float(tokens[k]) > MAX_LITERAL_EXPONENT:
+                    raise ValueError(f"{where}: exponent {tokens[k]} is larger than {MAX_LITERAL_EXPONENT}")
+                if depth == 0:
+                    after = k + 1
+                    break
+        elif exponent[0].isdigit() or exponent[0] == ".":
+            if float(exponent) > MAX_LITERAL_EXPONENT:
+                raise ValueError(f"{where}: exponent {exponent} is larger than {MAX_LITERAL_EXPONENT}")
+        if after < len(tokens) and tokens[after] == "**":
+            raise ValueError(f"{where}: chained powers (a**b**c) are not allowed")
+
+
+def _text(data: dict, key: str, path, where: str | None = None) -> str | None:
+    if key not in data:
+        return None
+    value = data[key]
+    where = where or f"entry '{key}'"
+    if not isinstance(value, str):
+        raise BrainyoloError(path, f"{where} must be text")
+    try:
+        check_statement(value, where)
+    except ValueError as err:
+        raise BrainyoloError(path, str(err)) from None
+    return value
+
+
+def find_model_file(name_or_path: str | os.PathLike, folders: list[Path], kind: str) -> Path:
+    """A model file by path, or by name (``NAME.toml`` in the first of ``folders`` that has it).
+
+    Raises
+    ------
+    BrainyoloError
+        No such name, with the names ``folders`` hold.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or os.sep in str(name_or_path):
+        return path
+    found = [f / f"{name_or_path}.toml" for f in folders if (f / f"{name_or_path}.toml").exists()]
+    if not found:
+        raise BrainyoloError(name_or_path, f"no such {kind} (known: {', '.join(model_names(folders))})")
+    return found[0]
+
+
+def parameter_table(data: dict, path) -> dict[str, str]:
+    """A model file's ``[parameters]``: identifier names, numbers or text values (as text; parsed later).
+
+    Raises
+    ------
+    BrainyoloError
+    """
+    parameters = data.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BrainyoloError(path, "'parameters' must be a table of NAME = \"VALUE\" entries")
+    for name, value in parameters.items():
+        if not _IDENTIFIER.match(name):
+            raise BrainyoloError(path, f"parameter name {name!r} is not an identifier")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise BrainyoloError(path, f"parameter {name} must be a number or text such as \"50*ms\"")
+    return {k: str(v) for k, v in parameters.items()}
+
+
+def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
+    """Read a neuron model by name (``equations/NAME.toml``) or by path.
+
+    Every entry is checked for its type and every parameter value parsed
+    (:func:`brainyolo.io.quantities.parse_quantity`) before the model is returned; Brian2 itself
+    checks the equations when a group is made (:func:`brainyolo.spiking.builder.hidden_neuron_model`
+    does so at load for the models used as hidden layers).
+    """
+    path = find_model_file(name_or_path, equation_folders(), "neuron model")
+    data = read_toml(path, "neuron model", MAX_FILE_BYTES)
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise BrainyoloError(path, f"unknown keys {sorted(unknown)} (allowed: {sorted(_KEYS)})")
+    if not isinstance(data.get("model"), str):
+        raise BrainyoloError(path, "missing text entry 'model'")
+    model_text = _text(data, "model", path)
+    threshold, reset = _text(data, "threshold", path), _text(data, "reset", path)
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise BrainyoloError(path, "entry 'description' must be text")
+    if reset is not None and threshold is None:
+        raise BrainyoloError(path, "a 'reset' needs a 'threshold'")
+    if threshold is not None and not threshold.strip():
+        raise BrainyoloError(path, "entry 'threshold' is empty")
+    events = {}
+    tables = data.get("events", {})
+    if not isinstance(tables, dict):
+        raise BrainyoloError(path, "'events' must be a table of [events.NAME] tables")
+    for name, spec in tables.items():
+        if not isinstance(spec, dict) or "condition" not in spec:
+            raise BrainyoloError(path, f"[events.{name}] needs a 'condition'")
+        if not _IDENTIFIER.match(name) or name == "spike":
+            raise BrainyoloError(path, f"[events.{name}]: the event name must be an identifier other than 'spike'")
+        extra = set(spec) - {"condition", "reset"}
+        if extra:
+            raise BrainyoloError(path, f"[events.{name}] has unknown keys {sorted(extra)} (allowed: condition, reset)")
+        condition = _text(spec, "condition", path, f"[events.{name}] condition")
+        if not condition.strip():
+            raise BrainyoloError(path, f"[events.{name}] condition is empty")
+        events[name] = Event(condition, _text(spec, "reset", path, f"[events.{name}] reset") or "")
+    parameters = parameter_table(data, path)
+    update = _text(data, "update", path)
+    if update is not None and not update.strip():
+        raise BrainyoloError(path, "entry 'update' is empty")
+    target = data.get("input", "v")
+    if not isinstance(target, str) or not _IDENTIFIER.match(target):
+        raise BrainyoloError(path, "entry 'input' must name a variable of the model (e.g. \"x\")")
+    refractory = _text(data, "refractory", path)
+    if refractory is not None and (threshold is None or not refractory.strip()):
+        raise BrainyoloError(path, "entry 'refractory' needs a 'threshold' and a period (e.g. \"t_ref + t_step\")")
+    model = NeuronModel(path.stem, model_text, threshold, reset, description, events, parameters, str(path), update,
+                        target, refractory)
+    parameter_values(model)  # every value parses, or one error naming it
+    return model
+
+
+def parameter_values(model: NeuronModel, **overrides) -> dict:
+    """The model's parameters as numbers or Brian2 quantities, ``overrides`` applied.
+
+    Values are read by :func:`brainyolo.io.quantities.parse_quantity` (a small grammar: numbers,
+    Brian2 unit names, ``+ - * / **`` and parentheses); file content is never evaluated as code.
+    """
+    values = {}
+    for name, text in model.parameters.items():
+        try:
+            values[name] = parse_quantity(text)
+        except ValueError as err:
+            raise BrainyoloError(model.source or model.name,
+                                 f"parameter {name} = {one_line(repr(text), 60)} is not a quantity: {err}") from None
+    values.update(overrides)
+    return values
+
+
+def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: str = "euler", clock=None,
+                 **parameters):
+    """A Brian2 ``NeuronGroup`` of ``n`` neurons of ``model``.
+
+    Parameters that are variables of the model (``v_th : 1 (shared, constant)``) are set on the
+    group; the others (``t_step``) become the group's namespace. Extra events get their reset with
+    ``run_on_event``. The group's clock ticks once per time step (:data:`TIME_STEP_MS`): ``clock``
+    if given (a network's shared clock), else a clock of its own.
+    """
+    import brian2
+
+    values = parameter_values(model, **parameters)
+    events = {event: spec.condition for event, spec in model.events.items()}
+    equations = brian2.Equations(model.model)
+    namespace = {k: v for k, v in values.items() if k not in equations.names}
+    group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
+                               refractory=model.refractory or False,
+                               events=events, method=method, namespace=namespace,
+                               name=name or "neurongroup*",
+                               **({"clock": clock} if clock is not None else {"dt": TIME_STEP_MS * brian2.ms}))
+    for event, spec in model.events.items():
+        if spec.reset:
+            group.run_on_event(event, spec.reset)
+    if model.update:
+        # where the state updater runs, after it (a discrete neuron's whole step)
+        group.run_regularly(model.update, when="groups", order=1, name=f"{group.name}_update")
+    for key, value in values.items():
+        if key in equations.names:
+            setattr(group, key, value)
+    return group

@@ -1,0 +1,276 @@
+"""Per-layer neuron parameters for one run of a compiled network: set, read, checked, resolved.
+
+A neuron file's *shared* variables (``v_th : 1 (shared, constant)``, ``alpha``, a leak ``tau``) and
+its initial membrane ``v_init`` (a fraction of ``v_th``) can take another value in every layer,
+for every run of the compiled binary (Brian2's ``run_args``): a parameter sweep needs one
+compilation. Settings come from the command line (``--set LAYER.NAME=VALUE``, repeatable) and
+from files (``--params FILE.toml``)::
+
+    [all]          # every hidden spiking layer
+    v_init = 0.5
+    [3]            # layer 3 (graph index, as in the cfg's layer numbering)
+    v_th = 0.8
+    [12]
+    v_th = "1.2"
+    tau = "20*ms"
+
+Later settings override earlier ones; a layer's own table overrides ``[all]``. Values are numbers
+or text in :mod:`brainyolo.io.quantities`' grammar (units as in the neuron file).
+
+Thresholds keep the network's meaning: a spike of a layer with threshold ``v_th`` stands for
+``v_th`` of its input, so the connections out of it deliver ``±v_th·w`` (a per-input-channel
+scale of each weight-shared convolution, passed to the binary too; max-pool and relay layers pass
+their sources' values on). Rate quantization changes, the computed function does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainyolo.io.atomic import read_toml
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.io.quantities import parse_quantity
+
+INITIAL = "v_init"
+"""The initial membrane, as a fraction of ``v_th`` (0: Spiking-YOLO's V(0) = 0)."""
+
+ALL = "all"
+"""The selector of every layer that has the parameter (``*`` is the same): the hidden spiking layers for
+a neuron parameter, every convolution for a synapse parameter (``delay``, ``tau_syn``, ...)."""
+
+_SETTING = re.compile(r"\s*(all|\*|\d+)\.([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+?)\s*\Z")
+
+POSITIVE = ("v_th", "alpha", "tau", "tau_syn", "release", "E_exc")
+"""Parameters that must be positive."""
+
+NEGATIVE = ("E_inh",)
+"""Parameters that must be negative (an inhibitory reversal potential, below rest)."""
+
+NON_NEGATIVE = ("t_ref", "sigma", "delay", "seed", "v_th_early", "t_switch")
+"""Parameters that must not be negative."""
+
+WHOLE = ("delay", "seed")
+"""Parameters that are whole numbers (steps, a random stream)."""
+
+
+@dataclass(frozen=True)
+class ParameterSettings:
+    """Parameter settings in the order given: ``(selector, name, value)``, selector ``"all"`` or a layer index.
+
+    Values are floats, or Brian2 quantities where units were given (``tau = "20*ms"``); a plain
+    number for a parameter with units is taken in SI units (seconds).
+    """
+
+    entries: tuple[tuple[str, str, float], ...] = ()
+
+    def __add__(self, other: ParameterSettings) -> ParameterSettings:
+        return ParameterSettings(self.entries + other.entries)
+
+    def for_layer(self, index: int) -> dict[str, float]:
+        """This layer's settings: ``[all]`` first, its own after (the later of two equal keys wins)."""
+        values = {name: value for selector, name, value in self.entries if selector == ALL}
+        values.update({name: value for selector, name, value in self.entries if selector == str(index)})
+        return values
+
+    def layers(self) -> set[int]:
+        """The layer indices named explicitly."""
+        return {int(selector) for selector, _, _ in self.entries if selector != ALL}
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        """``{selector: {name: value}}``, as written to ``params.toml`` and recordings."""
+        out: dict[str, dict[str, float]] = {}
+        for selector, name, value in self.entries:
+            out.setdefault(selector, {})[name] = value
+        return out
+
+
+def _value(text, where: str, source):
+    """A number, or a Brian2 quantity (units are checked against the neuron file when resolved)."""
+    try:
+        value = parse_quantity(text)
+    except ValueError as err:
+        raise BrainyoloError(source, f"{where}: {err}") from None
+    import brian2
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    return value if brian2.get_dimensions(value) is not DIMENSIONLESS else float(np.asarray(value))
+
+
+def parse_setting(text: str) -> ParameterSettings:
+    """One ``--set LAYER.NAME=VALUE`` (``LAYER`` a layer index or ``all``)."""
+    match = _SETTING.match(text)
+    if match is None:
+        raise BrainyoloError(None, f"--set {text!r}: expected LAYER.NAME=VALUE, LAYER a layer index or 'all' "
+                                   "(e.g. 3.v_th=0.8, all.v_init=0.5)")
+    selector, name, value = match.groups()
+    selector = ALL if selector == "*" else selector
+    return ParameterSettings(((selector, name, _value(value, f"--set {text!r}", None)),))
+
+
+def largest_delay(settings: ParameterSettings) -> int:
+    """The largest synaptic ``delay`` the settings ask for (0 without any): the ring a build needs."""
+    delays = [float(np.asarray(value)) for _, name, value in settings.entries if name == "delay"]
+    return int(max([0.0, *[d for d in delays if np.isfinite(d) and 0 <= d < 1e6]]))
+
+
+def read_parameter_file(path) -> ParameterSettings:
+    """Settings from a ``--params`` TOML file (tables ``[all]`` and ``[LAYER]``)."""
+    return parameter_tables(read_toml(path, "parameter file", 64 * 1024), path)
+
+
+def parameter_tables(data: dict, path) -> ParameterSettings:
+    """Settings from the tables ``[all]`` and ``[LAYER]`` of a TOML file's ``data`` (errors name ``path``)."""
+    entries = []
+    for selector, table in data.items():
+        if not isinstance(table, dict):
+            raise BrainyoloError(path, f"{selector} must be a table ([all] or [LAYER]) of NAME = VALUE entries")
+        if selector not in (ALL, "*") and not selector.isdigit():
+            raise BrainyoloError(path, f"[{selector}]: tables are [all] or [LAYER] with a layer index")
+        selector = ALL if selector == "*" else selector
+        for name, value in table.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise BrainyoloError(path, f"[{selector}] {name!r} is not a parameter name")
+            entries.append((selector if selector == ALL else str(int(selector)), name,
+                            _value(value, f"[{selector}] {name}", path)))
+    return ParameterSettings(tuple(entries))
+
+
+def write_parameter_file(path, settings: ParameterSettings, header: str = "") -> None:
+    """``settings`` as a ``--params`` file (atomically)."""
+    from brainyolo.io.atomic import atomic_path
+
+    lines = [f"# {line}" for line in header.splitlines()]
+    for selector, values in settings.as_dict().items():
+        lines += ["", f"[{selector}]"] + [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines).lstrip("\n") + "\n")
+
+
+def _toml_value(value) -> str:
+    """A setting as TOML: a float as a number, a quantity (or its text) as a string in the grammar."""
+    if isinstance(value, (int, float)):
+        return repr(float(value))
+    text = value if isinstance(value, str) else repr(value)
+    return '"' + text.replace('"', "") + '"'
+
+
+def runtime_names(model) -> dict[str, object]:
+    """The parameters of a neuron model that a run may change: name -> Brian2 dimensions.
+
+    Its shared variables (``(shared)`` in the equations) and :data:`INITIAL`.
+    """
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    names = shared_names(model.model)
+    names[INITIAL] = DIMENSIONLESS
+    return names
+
+
+def shared_names(equations_text: str) -> dict[str, object]:
+    """The shared parameters of Brian2 equations: name -> dimensions."""
+    import brian2
+    from brian2.equations.equations import PARAMETER
+
+    equations = brian2.Equations(equations_text)
+    return {name: equations[name].dim for name in equations.names
+            if equations[name].type == PARAMETER and "shared" in equations[name].flags}
+
+
+def synapse_names(synapse) -> dict[str, object]:
+    """The run parameters of a synapse model: its shared parameters and every synapse's ``delay``,
+    ``release``, ``seed`` (:data:`brainyolo.spiking.synapses.COMMON_PARAMETERS`)."""
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    from brainyolo.spiking.synapses import COMMON_PARAMETERS
+
+    names = shared_names(synapse.model) if synapse.model.strip() else {}
+    return {**names, **{name: DIMENSIONLESS for name in COMMON_PARAMETERS}}
+
+
+def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
+            source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0) -> dict[int, dict[str, float]]:
+    """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
+
+    Parameters
+    ----------
+    model : NeuronModel
+        The hidden layers' neuron model: what may be set.
+    layers : list of int
+        The hidden spiking convolutions: they take the neuron's and the synapse's parameters.
+    defaults : {layer: {name: value}}
+        Each layer's values as built (``v_th``, ``alpha``, ..., ``v_init``, the synapse's).
+    synapse : SynapseModel or None
+        The connections' synapse model (None: no synapse parameters).
+    outputs : list of int
+        The output layers: they take the synapse's parameters only.
+    max_delay : int
+        The largest ``delay`` the built network allows.
+
+    Raises
+    ------
+    BrainyoloError
+        A layer that takes no settings, a name no layer (or not the named layer) has, a value with
+        other units, out of range (:data:`POSITIVE`, :data:`NON_NEGATIVE`, :data:`WHOLE`, ``release`` at
+        most 1, ``delay`` at most ``max_delay``) or not finite.
+    """
+    import brian2
+    from brian2.units.fundamentalunits import DIMENSIONLESS
+
+    neuron_names = runtime_names(model)
+    synaptic = synapse_names(synapse) if synapse is not None else {}
+    names = {index: {**neuron_names, **synaptic} for index in layers}
+    names.update({index: dict(synaptic) for index in outputs})
+    unknown_layers = sorted(settings.layers() - set(names))
+    if unknown_layers:
+        raise BrainyoloError(source, f"layer {unknown_layers[0]} takes no neuron parameters (hidden spiking "
+                                     f"layers: {', '.join(map(str, layers))})")
+    every = {**neuron_names, **synaptic}
+    for selector, name, _ in settings.entries:
+        known = every if selector == ALL else names[int(selector)]
+        if name not in known:
+            what = f"the neuron model {model.name}" + (f" or the synapse model {synapse.name}" if synapse else "")
+            where = "" if selector == ALL or int(selector) in layers else f" (layer {selector} is an output layer: " \
+                                                                          "synapse parameters only)"
+            raise BrainyoloError(source, f"{name!r} is not a parameter of {what} that a run can set{where} "
+                                         f"(run parameters: {', '.join(sorted(known))})")
+    resolved = {}
+    for index in [*layers, *outputs]:
+        values = dict(defaults[index])
+        for name, value in settings.for_layer(index).items():
+            if name not in names[index]:
+                continue  # an [all] setting of a parameter this layer does not have
+            if brian2.get_dimensions(value) is not names[index][name] and not (
+                    brian2.get_dimensions(value) is DIMENSIONLESS and names[index][name] is not DIMENSIONLESS):
+                raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} "
+                                             f"({names[index][name]})")
+            value = float(np.asarray(value))
+            problem = _range_problem(name, value, max_delay)
+            if problem:
+                raise BrainyoloError(source, f"layer {index}: {name} = {value:g} {problem}")
+            values[name] = value
+        resolved[index] = values
+    return resolved
+
+
+def _range_problem(name: str, value: float, max_delay: int) -> str | None:
+    if not np.isfinite(value):
+        return "must be finite"
+    if name in POSITIVE and value <= 0:
+        return "must be finite and positive"
+    if name in NON_NEGATIVE and value < 0:
+        return "must not be negative"
+    if name in NEGATIVE and value >= 0:
+        return "must be negative"
+    if name in WHOLE and value != round(value):
+        return "must be a whole number"
+    if name == "release" and value > 1:
+        return "is a probability: at most 1"
+    if name == "seed" and value >= 2**31:
+        return "must be below 2**31"
+    if name == "delay" and value > max_delay:
+        return (f"is longer than the built network's largest delay ({max_delay} steps: --max-delay, or a run "
+                "file's delays, set it)")
+    return None

@@ -1,0 +1,188 @@
+"""Presets: named simulation configurations, each a small TOML file in ``equations/presets/``.
+
+A preset fixes what a user would otherwise assemble from several options: the hidden-layer neuron,
+the schedule, the read-out, the normalization, where the thresholds come from, the neuron parameters
+every layer starts from, and the default steps and checkpoints. ``fast`` is the default of every
+command that simulates; ``paper`` is Spiking-YOLO as published. ``brainyolo presets`` lists them.
+An explicit option overrides its field; :func:`resolve_simulation` turns a preset and the options into
+one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
+
+    description = "one line"
+    neuron = "if_signed_ibt_tracking"   # a neuron file (name in equations/ or a path)
+    schedule = "same-step"              # or "delayed"
+    decode = "vmem"                     # or "spikes", "vmem-late"
+    normalization = "channel"           # or "layer"
+    thresholds = "balanced"             # the model file's balanced thresholds, or "uniform"
+    steps = 50
+    checkpoints = [16, 25, 32]          # the last step is always one
+    [parameters.all]                    # as a --params file: [parameters.all], [parameters.LAYER]
+    v_init = 0.5
+
+A directly trained network runs as it was trained whatever the preset says about the neuron, the
+schedule, the normalization and the thresholds (its own); the preset's steps, checkpoints and read-out
+apply to it too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brainyolo.io.atomic import read_toml
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.spiking.parameters import ParameterSettings, parameter_tables
+
+DEFAULT_PRESET = "fast"
+"""The preset of every command that simulates, unless ``--preset`` names another."""
+
+THRESHOLD_SOURCES = ("balanced", "uniform")
+"""``balanced``: each hidden layer's threshold as balanced at conversion (the model file's
+``/thresholds``); ``uniform``: the neuron file's one threshold for every layer."""
+
+SCHEDULE_NAMES = ("delayed", "same-step")
+"""The schedules as options name them (:data:`brainyolo.spiking.schedule.SCHEDULES` with a hyphen)."""
+MAX_STEPS = 1_000_000
+
+_KEYS = {"description", "neuron", "schedule", "decode", "normalization", "thresholds", "steps", "checkpoints",
+         "parameters"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named simulation configuration (see the module docstring for the fields)."""
+
+    name: str
+    description: str
+    neuron: str
+    schedule: str
+    decode: str
+    normalization: str
+    thresholds: str
+    steps: int
+    checkpoints: tuple[int, ...] = ()
+    parameters: ParameterSettings = field(default_factory=ParameterSettings)
+    source: str = ""
+
+    def summary(self) -> str:
+        """One line: name, description, and the fields."""
+        checkpoints = ",".join(str(c) for c in self.checkpoints) or "-"
+        return (f"{self.name:8s} {self.description} [neuron {self.neuron}, {self.schedule}, {self.decode}, "
+                f"{self.normalization}-norm, {self.thresholds} thresholds, {self.steps} steps, checkpoints "
+                f"{checkpoints}]")
+
+
+def preset_folders() -> list[Path]:
+    """Where presets are looked up by name: ``presets/`` of every equation folder."""
+    from brainyolo.spiking.neurons import equation_folders
+
+    return [folder / "presets" for folder in equation_folders() if (folder / "presets").is_dir()]
+
+
+def available_presets() -> list[str]:
+    """The names of the presets found in :func:`preset_folders`, sorted."""
+    from brainyolo.spiking.neurons import model_names
+
+    return model_names(preset_folders())
+
+
+def _choice(data: dict, key: str, allowed: tuple[str, ...], path) -> str:
+    value = data[key]
+    if value not in allowed:
+        raise BrainyoloError(path, f"{key} = {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _whole(value, what: str, path, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BrainyoloError(path, f"{what} = {value!r} is not a whole number in {low}..{high}")
+    return value
+
+
+def load_preset(name_or_path: str | os.PathLike) -> Preset:
+    """A preset by name (``equations/presets/NAME.toml``) or by path, validated.
+
+    Raises
+    ------
+    BrainyoloError
+        No such preset (with the known names), or one line naming the file and what is wrong in it.
+    """
+    from brainyolo.convert.normalization import NORMALIZATIONS
+    from brainyolo.readout.decoding import DECODERS
+    from brainyolo.spiking.neurons import find_model_file
+
+    path = find_model_file(name_or_path, preset_folders(), "preset")
+    data = read_toml(path, "preset file", 64 * 1024)
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise BrainyoloError(path, f"unknown preset field(s) {', '.join(unknown)} (fields: {', '.join(sorted(_KEYS))})")
+    missing = sorted(_KEYS - {"parameters", "checkpoints"} - set(data))
+    if missing:
+        raise BrainyoloError(path, f"a preset needs {', '.join(missing)}")
+    for key in ("description", "neuron"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise BrainyoloError(path, f"{key} must be non-empty text")
+    steps = _whole(data["steps"], "steps", path, 1, MAX_STEPS)
+    checkpoints = data.get("checkpoints", [])
+    if not isinstance(checkpoints, list):
+        raise BrainyoloError(path, "checkpoints must be a list of steps, e.g. [16, 25]")
+    checkpoints = tuple(sorted({_whole(c, "a checkpoint", path, 1, steps) for c in checkpoints}))
+    parameters = data.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BrainyoloError(path, "parameters must be tables: [parameters.all], [parameters.LAYER]")
+    return Preset(name=path.stem, description=data["description"].strip(), neuron=data["neuron"],
+                  schedule=_choice(data, "schedule", SCHEDULE_NAMES, path),
+                  decode=_choice(data, "decode", DECODERS, path),
+                  normalization=_choice(data, "normalization", NORMALIZATIONS, path),
+                  thresholds=_choice(data, "thresholds", THRESHOLD_SOURCES, path),
+                  steps=steps, checkpoints=checkpoints, parameters=parameter_tables(parameters, path),
+                  source=str(path))
+
+
+def preset_checkpoints(preset: Preset, steps: int) -> tuple[int, ...]:
+    """The preset's checkpoints that fall within ``steps`` (a run of other steps keeps the earlier ones)."""
+    return tuple(c for c in preset.checkpoints if c <= steps)
+
+
+def resolve_simulation(model, preset: Preset, *, steps: int | None = None, checkpoints=None,
+                       decode: str | None = None, output: str | None = None, neuron: str | None = None,
+                       schedule: str | None = None, normalization: str | None = None,
+                       thresholds: str | None = None, parameters: ParameterSettings = ParameterSettings(),
+                       build: dict | None = None, **settings):
+    """One :class:`~brainyolo.spiking.simulate.SimulationSettings` from ``preset`` and explicit choices.
+
+    Every argument given (not None) overrides the preset's field; ``parameters`` (from ``--params`` and
+    ``--set``) come after the preset's own, so they override them. ``checkpoints`` None: the preset's that
+    fall within the steps. ``output`` (the output layer) follows the read-out unless given. The preset's
+    parameters apply to its own neuron only. A directly trained ``model`` keeps its own neuron, schedule,
+    normalization and thresholds (and takes none of the preset's parameters). ``build`` holds the other
+    :class:`~brainyolo.spiking.builder.BuildOptions` fields, ``settings`` the other ``SimulationSettings``
+    fields (device, threads, events, ...).
+
+    Raises
+    ------
+    BrainyoloError
+        A checkpoint beyond the steps.
+    """
+    from brainyolo.readout.decoding import late_checkpoints, output_mode
+    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    steps = steps or preset.steps
+    if checkpoints is None:
+        checkpoints = preset_checkpoints(preset, steps)
+    elif checkpoints and max(checkpoints) > steps:
+        raise BrainyoloError(None, f"checkpoint {max(checkpoints)} is beyond {steps} steps")
+    decode = decode or preset.decode
+    direct = model.direct
+    options = BuildOptions(
+        neuron=neuron or (BuildOptions.neuron if direct else preset.neuron),
+        output=output or output_mode(decode),
+        normalization=normalization or (None if direct else preset.normalization),
+        schedule=(schedule or preset.schedule).replace("-", "_"),
+        **(build or {}))
+    # the preset's parameters are its neuron's (a run with another neuron starts from that neuron file's)
+    own = preset.parameters if not direct and options.neuron == preset.neuron else ParameterSettings()
+    return SimulationSettings(steps=steps, checkpoints=late_checkpoints(tuple(checkpoints), steps, decode),
+                              decode=decode, build=options, parameters=own + parameters,
+                              thresholds=thresholds or preset.thresholds, preset=preset.name, **settings)

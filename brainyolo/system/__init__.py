@@ -1,0 +1,1 @@
+"""What the machine lets a process use, and where a command's wall time goes."""

@@ -1,0 +1,67 @@
+"""Unrolled convolution connectivity: against numpy's conv, and as Brian2 Synapses with signed spikes."""
+
+from __future__ import annotations
+
+import brian2
+import numpy as np
+import pytest
+
+from brainyolo.ann.reference import conv2d
+from brainyolo.spiking import from_neuron_order, to_neuron_order
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, load_neuron_model, neuron_group
+from brainyolo.spiking.unrolled import conv_connectivity, conv_fan_out, pool_fan_out, unrolled_conv_synapses
+
+
+@pytest.mark.codegen_independent
+def test_neuron_order_round_trip():
+    x = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    flat = to_neuron_order(x)
+    assert flat[:2].tolist() == [x[0, 0, 0], x[1, 0, 0]]  # channel-minor
+    np.testing.assert_array_equal(from_neuron_order(flat, x.shape), x)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("k, stride, pad", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (2, 2, 0), (5, 1, 2)])
+def test_connectivity_reproduces_conv(k, stride, pad):
+    rng = np.random.default_rng(k + stride)
+    in_shape, filters = (3, 7, 6), 4
+    x, w = rng.standard_normal(in_shape), rng.standard_normal((filters, 3, k, k))
+    pre, post, kernel = conv_connectivity(in_shape, filters, k, stride, pad)
+    expected = conv2d(x, w, np.zeros(filters), stride, pad)
+    out = np.bincount(post, weights=w.ravel()[kernel] * to_neuron_order(x)[pre], minlength=expected.size)
+    np.testing.assert_allclose(from_neuron_order(out, expected.shape), expected, atol=1e-12)
+    fan = conv_fan_out(in_shape, filters, k, stride, pad)
+    np.testing.assert_array_equal(to_neuron_order(fan), np.bincount(pre, minlength=x.size))
+    if (k, stride, pad) == (3, 1, 1):
+        assert fan[0, 3, 3] == filters * 9 and fan[0, 0, 0] == filters * 4  # interior vs corner
+
+
+@pytest.mark.codegen_independent
+def test_pool_fan_out_by_hand():
+    # Darknet size-2 stride-1 pool on 3 pixels: windows [0,1], [1,2], [2] -> 1, 2, 2 windows per pixel
+    np.testing.assert_array_equal(pool_fan_out((2, 3, 3), 2, 1, 1)[1], [[1, 2, 2], [2, 4, 4], [2, 4, 4]])
+    # size-2 stride-2 on an odd map: the last pixel's window is cut by the border, every pixel in one window
+    assert (pool_fan_out((1, 5, 5), 2, 2, 1) == 1).all()
+    # size 3 stride 2, Darknet padding 2 (window starts at -1): windows [-1..1], [1..3], [3..5] on 5 pixels
+    np.testing.assert_array_equal(pool_fan_out((1, 1, 5), 3, 2, 2)[0, 0], [1, 2, 1, 2, 1])
+
+
+def test_unrolled_synapses_deliver_signed_spikes_exactly():
+    """Integrate-only targets accumulate exactly conv(net spike counts) through Brian2 Synapses."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    rng = np.random.default_rng(3)
+    in_shape, filters, k, stride, pad = (2, 6, 5), 3, 3, 2, 1
+    source = neuron_group(load_neuron_model("if_signed_ibt"), int(np.prod(in_shape)))
+    source.I = rng.uniform(-1, 1, source.N)
+    out_shape = conv2d(np.zeros(in_shape), np.zeros((filters, 2, k, k)), np.zeros(filters), stride, pad).shape
+    target = brian2.NeuronGroup(int(np.prod(out_shape)), "v : 1")
+    weight = rng.standard_normal((filters, 2, k, k))
+    synapses = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad)
+    positive = brian2.SpikeMonitor(source, record=False)
+    negative = brian2.EventMonitor(source, NEGATIVE_EVENT, record=False)
+    brian2.Network(source, target, synapses, positive, negative).run(60 * brian2.ms)
+    net = np.asarray(positive.count[:]) - np.asarray(negative.count[:])
+    assert (np.asarray(negative.count[:]) > 0).any() and (np.asarray(positive.count[:]) > 0).any()
+    expected = conv2d(from_neuron_order(net, in_shape).astype(float), weight, np.zeros(filters), stride, pad)
+    np.testing.assert_allclose(from_neuron_order(target.v[:], out_shape), expected, atol=1e-9)

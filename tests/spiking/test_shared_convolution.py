@@ -1,0 +1,199 @@
+"""The weight-shared convolution equals Brian2's unrolled Synapses, spike for spike.
+
+Weights and input currents are dyadic rationals, so every sum is exact in any order: a single
+differing spike is a logic error, not rounding.
+"""
+
+from __future__ import annotations
+
+import brian2
+import numpy as np
+import pytest
+
+from brainyolo.ann.graph import conv_output_size
+from brainyolo.spiking import from_neuron_order
+from brainyolo.spiking.connections import SharedConvolution
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, load_neuron_model, neuron_group
+from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
+
+CASES = [  # (in_shape, filters, k, stride, pad)
+    ((3, 7, 6), 4, 3, 1, 1),
+    ((3, 7, 6), 4, 3, 2, 1),
+    ((2, 5, 5), 3, 1, 1, 0),
+    ((2, 6, 7), 5, 2, 2, 0),
+    ((2, 6, 6), 3, 5, 1, 2),
+    ((4, 4, 4), 2, 3, 3, 2),
+    # taller maps: the OpenMP scatter cuts the spikes into row bands and defers band edges
+    ((3, 24, 9), 4, 3, 1, 1),
+    ((2, 21, 10), 3, 3, 2, 1),
+    ((2, 18, 12), 2, 5, 1, 2),
+]
+STEPS = 40
+STANDALONE_CASES = (4, 6, 7)
+"""The cases compiled for C++ (each case is a dozen code objects): a 5x5 kernel with padding and the
+two tall maps (one strided) whose row bands meet between OpenMP threads; the numpy runtime test runs
+every case."""
+FLOAT64_CASES = (7,)
+"""The float64 build (float weights only, to keep the suite's time): the strided tall map."""
+
+
+def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True):
+    """Source of signed IBT neurons with constant currents -> connection -> IBT targets.
+
+    ``dyadic=False``: weights and currents are arbitrary floats (float sums would depend on order).
+    """
+    in_shape, filters, k, stride, pad = case
+    rng = np.random.default_rng(100 + index)
+    currents = rng.integers(-64, 64, int(np.prod(in_shape))) / 64
+    weight = rng.integers(-32, 33, (filters, in_shape[0], k, k)) / 16
+    if not dyadic:
+        currents = rng.uniform(-0.9, 0.9, currents.shape)
+        weight = rng.normal(0.0, 0.45, weight.shape)
+    model = load_neuron_model("if_signed_ibt")
+    source = neuron_group(model, len(currents), alpha=0.25, name=f"source{tag}{index}")
+    source.I = currents
+    out_n = filters * conv_output_size(in_shape[1], k, stride, pad) * conv_output_size(in_shape[2], k, stride, pad)
+    target = neuron_group(model, out_n, alpha=0.25, name=f"target{tag}{index}")
+    if connectivity == "shared":
+        connection = SharedConvolution(source, target, weight, in_shape, stride, pad, scatter=scatter,
+                                       name=f"conv{tag}{index}")
+    else:
+        connection = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
+    monitors = [brian2.SpikeMonitor(target, name=f"pos{tag}{index}"),
+                brian2.EventMonitor(target, NEGATIVE_EVENT, name=f"neg{tag}{index}"),
+                brian2.SpikeMonitor(source, record=False, name=f"srcpos{tag}{index}"),
+                brian2.EventMonitor(source, NEGATIVE_EVENT, record=False, name=f"srcneg{tag}{index}")]
+    return [source, target, connection, *monitors]
+
+
+def results(objects):
+    _, target, connection, pos, neg, src_pos, src_neg = objects
+    out = {"pos_i": pos.i[:], "pos_t": pos.t_[:], "neg_i": neg.i[:], "neg_t": neg.t_[:], "v": target.v[:],
+           "src_pos": src_pos.count[:], "src_neg": src_neg.count[:]}
+    out = {key: np.array(value, copy=True) for key, value in out.items()}  # monitors' memory is reused later
+    if isinstance(connection, SharedConvolution):
+        out["events"] = int(connection.synaptic_events[0])
+    return out
+
+
+def build_all(connectivity, scatters=("rows",), dyadic=True, indices=None):
+    """The cases (``indices``: some of them) once per scatter order: their objects, per case."""
+    indices = range(len(CASES)) if indices is None else indices
+    kind = "d" if dyadic else "f"
+    return [build_case(i, CASES[i], connectivity, scatter, tag=f"{scatter}{kind}", dyadic=dyadic)
+            for scatter in scatters for i in indices]
+
+
+def run_all(connectivity, scatters=("rows",), dyadic=True):
+    """Every case once per scatter order, all in one network (one compilation in standalone)."""
+    per_case = build_all(connectivity, scatters, dyadic)
+    brian2.Network(*[o for objects in per_case for o in objects]).run(STEPS * brian2.ms)
+    return [results(objects) for objects in per_case]
+
+
+@pytest.fixture(scope="module")
+def unrolled_runtime():
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    return run_all("unrolled")
+
+
+def assert_same_spikes(ours, reference):
+    for key in ("pos_i", "pos_t", "neg_i", "neg_t", "v"):
+        np.testing.assert_array_equal(ours[key], reference[key], err_msg=key)
+    assert len(ours["pos_i"]) > 0 and len(ours["neg_i"]) > 0  # both pathways were exercised
+
+
+def expected_events(case, result):
+    """Exact synaptic events: every source spike (either sign) times its real fan-out."""
+    in_shape, filters, k, stride, pad = case
+    fan = conv_fan_out(in_shape, filters, k, stride, pad)
+    spikes = from_neuron_order(result["src_pos"] + result["src_neg"], in_shape)
+    return int((spikes * fan).sum())
+
+
+def test_shared_equals_unrolled_numpy_runtime(unrolled_runtime):
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    ours = run_all("shared")
+    for case, mine, reference in zip(CASES, ours, unrolled_runtime, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == expected_events(case, mine)
+
+
+PRECISIONS = {"float32": np.float32, "float64": np.float64}
+
+
+@pytest.fixture
+def precision(request):
+    """Brian2's float type for the objects a test creates (float32: brainyolo's default)."""
+    old = brian2.prefs.core.default_float_dtype
+    brian2.prefs.core.default_float_dtype = PRECISIONS[request.param]
+    yield request.param
+    brian2.prefs.core.default_float_dtype = old
+
+
+@pytest.fixture(scope="module")
+def float_runtime():
+    """Arbitrary float weights in the serial numpy runtime, per precision (computed when first asked)."""
+    computed = {}
+
+    def at(precision: str):
+        if precision not in computed:
+            brian2.start_scope()
+            brian2.prefs.codegen.target = "numpy"
+            computed[precision] = run_all("shared", dyadic=False)
+        return computed[precision]
+    return at
+
+
+def test_float_weights_would_make_sums_depend_on_order():
+    """The premise of the next test: with these weights, float32 sums in two orders differ."""
+    rng = np.random.default_rng(100)
+    terms = rng.normal(0.0, 0.45, (1000, 64)).astype(np.float32)
+    forward = np.zeros(64, np.float32)
+    for row in terms:
+        forward += row
+    backward = np.zeros(64, np.float32)
+    for row in terms[::-1]:
+        backward += row
+    assert np.any(forward != backward)
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+@pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
+@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels"))])
+def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
+        unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision):
+    """In C++ with 2 OpenMP threads (one build per precision: :data:`STANDALONE_CASES` in float32,
+    :data:`FLOAT64_CASES` in float64; every scatter order):
+
+    * dyadic weights (float32 only: their sums are exact in either type): the spikes, ``v`` and
+      synaptic events of Brian2's unrolled ``Synapses``;
+    * arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
+      scatter order and the serial numpy runtime give the same spikes and the same ``v``, bit for
+      bit, in float32 membranes (the default) and in float64. (One thread is the serial case of the
+      same code: the 1-thread C++ runs of ``test_direct.py`` and ``test_event_inputs.py`` equal the
+      numpy runtime bit for bit.)
+    """
+    from brainyolo.spiking.device import standalone
+
+    reference_floats = float_runtime(precision)
+
+    with standalone(threads, directory=str(tmp_path / "build")):
+        cases = STANDALONE_CASES if precision == "float32" else FLOAT64_CASES
+        dyadic = build_all("shared", scatters, True, cases) if precision == "float32" else []
+        floats = build_all("shared", scatters, False, cases)
+        brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
+        ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
+    n = len(scatters)
+    chosen = [CASES[i] for i in cases] * n
+    references = [unrolled_runtime[i] for i in cases] * n if dyadic else []
+    for case, mine, reference in zip(chosen if dyadic else [], ours, references, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["events"] == expected_events(case, mine)
+    for mine, reference in zip(ours_float, [reference_floats[i] for i in cases] * n, strict=True):
+        assert_same_spikes(mine, reference)
+        assert mine["v"].dtype == PRECISIONS[precision]
+        assert mine["events"] == reference["events"]

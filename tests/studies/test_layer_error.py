@@ -1,0 +1,108 @@
+"""analysis/layer_error.py: a short run's error split per layer into what the layer passes on (total,
+against the ANN) and what it adds itself (local, against its own function of the rates it received).
+Oracles: the ANN's own activations given as the "spiking" rates (no error anywhere), a hand-placed
+per-channel offset (all local, all in the channel mean, nothing upstream), hand-computed counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import analysis_script
+
+from brainyolo.ann.graph import Conv, MaxPool
+from brainyolo.ann.letterbox import letterbox, load_image
+from brainyolo.ann.reference import forward
+from brainyolo.convert.model_file import load_model
+from brainyolo.spiking.builder import hidden_layers, output_layers
+
+pytestmark = pytest.mark.codegen_independent
+
+
+@pytest.fixture(scope="module")
+def layer_error():
+    return analysis_script("layer_error")
+
+
+@pytest.fixture(scope="module")
+def network(tiny_converted):
+    model_path, images = tiny_converted
+    graph = load_model(model_path).normalized_graph()
+    _, height, width = graph.input_shape
+    chw = letterbox(load_image(images[0]), width, height)[0].astype(np.float64)
+    ann = forward(graph, chw, capture=True, dtype=np.float64)
+    spiking = [i for i, layer in enumerate(graph.layers) if i in hidden_layers(graph) or isinstance(layer, MaxPool)]
+    return graph, chw, ann, spiking
+
+
+def test_the_anns_own_activations_have_no_error(layer_error, network):
+    graph, chw, ann, spiking = network
+    tallies = {}
+    layer_error.compare(graph, chw, {i: ann[i] for i in spiking}, {i: ann[i] for i in output_layers(graph)},
+                        tallies)
+    assert set(tallies) == set(spiking) | set(output_layers(graph))
+    for index, tally in tallies.items():
+        row = tally.row()
+        assert row["activation_rms"] > 0
+        for key in ("total", "local", "channel_mean", "mean"):
+            assert abs(row[key]) < 1e-12, (index, key)
+
+
+def test_a_channel_offset_is_local_all_in_the_channel_mean(layer_error, network):
+    graph, chw, ann, spiking = network
+    first = next(i for i in spiking if isinstance(graph.layers[i], Conv))
+    rates = {i: ann[i].copy() for i in spiking}
+    rates[first][0] += 0.05
+    tallies = {}
+    layer_error.compare(graph, chw, rates, {i: ann[i] for i in output_layers(graph)}, tallies)
+    c, h, w = ann[first].shape
+    rms = np.sqrt(np.mean(ann[first] ** 2))
+    row = tallies[first].row()
+    expected = 0.05 * np.sqrt(h * w / ann[first].size) / rms  # one channel of c off by 0.05
+    for key in ("total", "local", "channel_mean"):
+        assert row[key] == pytest.approx(expected, rel=1e-9), key
+    assert row["mean"] == pytest.approx(0.05 / c / rms, rel=1e-9)
+    assert row["negative_share"] == pytest.approx(np.mean(ann[first] < 0))
+    assert row["mean_on_negative"] == pytest.approx(0.05 * np.sum(ann[first][0] < 0) / ann[first].size / rms)
+    reader = next(i for i, layer in enumerate(graph.layers) if first in layer.inputs)
+    assert tallies[reader].row()["local"] > 0  # its input changed, its rates did not
+    assert all(abs(tallies[i].row()["total"]) < 1e-12 for i in spiking if i < first)
+
+
+def test_window_rates_from_differenced_counts(layer_error):
+    counts = {"layers": {3: {"positive_count": np.full((2, 1, 1), 10, np.int32),
+                             "negative_count": np.full((2, 1, 1), 2, np.int32)}}}
+    earlier = {"layers": {3: {"positive_count": np.full((2, 1, 1), 4, np.int32),
+                              "negative_count": np.full((2, 1, 1), 1, np.int32)}}}
+    values = {3: np.array([1.5, 1.0])}
+    rates = layer_error.spiking_values(counts, values, 20, set(), earlier)[3]
+    np.testing.assert_allclose(rates[:, 0, 0], [(8 - 3) * 1.5 / 20, (8 - 3) * 1.0 / 20])
+    whole = layer_error.spiking_values(counts, values, 40, set(), None)[3]
+    np.testing.assert_allclose(whole[:, 0, 0], [8 * 1.5 / 40, 8 / 40])
+    assert layer_error.spiking_values(counts, values, 40, {3}, None) == {}
+
+
+@pytest.fixture(scope="module")
+def bias_correction():
+    return analysis_script("bias_correction")
+
+
+def test_bias_correction_moves_normalized_biases_by_the_mean_error(bias_correction, tiny_converted, tmp_path):
+    """The normalized bias of each corrected hidden layer moves by -scale * its error; everything else stays."""
+    from brainyolo.convert.model_file import save_model
+    from brainyolo.io.errors import BrainyoloError
+
+    model = load_model(tiny_converted[0])
+    hidden = hidden_layers(model.graph)
+    rng = np.random.default_rng(3)
+    errors = {i: rng.normal(0, 0.05, model.graph.layers[i].bias.shape) for i in hidden[:2]}
+    save_model(bias_correction.corrected(model, errors, 0.5, "errors.npz"), tmp_path / "corrected.h5")
+    before, after = model.normalized_graph(), load_model(tmp_path / "corrected.h5").normalized_graph()
+    for index, (a, b) in enumerate(zip(before.layers, after.layers, strict=True)):
+        if not isinstance(a, Conv):
+            continue
+        np.testing.assert_array_equal(a.weight, b.weight)
+        shift = -0.5 * errors[index] if index in errors else 0.0
+        np.testing.assert_allclose(b.bias, a.bias + shift, atol=1e-6, err_msg=str(index))
+    assert load_model(tmp_path / "corrected.h5").provenance["bias_correction"] == "errors.npz"
+    with pytest.raises(BrainyoloError, match="channels"):
+        bias_correction.corrected(model, {hidden[0]: np.zeros(3)})
