@@ -1,18 +1,21 @@
 """brainyolo: Spiking-YOLO in Brian2.
 
-The pipeline, one module per step::
+Subpackages, in the order of the pipeline::
 
-    darknet      Darknet cfg + weights  ->  graph (batch-norm folded)
-    graph        layer dataclasses, shape inference, the per-kind rule registries
-    reference    numpy forward pass of the ANN (the reference every spiking result is held to)
-    images       image loading and Darknet letterboxing
-    heads        YOLO head decoding, non-maximum suppression
-    calibration  streaming activation statistics (max, percentile) per layer and per channel
-    conversion   data-based normalization (layer-wise / channel-wise lambda)
-    modelfile    the versioned, self-describing HDF5 model file
-    evaluation   ground-truth readers and mAP with pycocotools
-    detection    detections of a model on images, annotated pictures
-    cli          the ``brainyolo`` command
+    ann          Darknet cfg + weights -> graph (batch-norm folded); numpy reference; heads; letterbox
+    convert      calibration, normalization, threshold balancing and tuning, the HDF5 model file
+    spiking      neuron and synapse files, presets, run parameters, input kinds, the Brian2 network,
+                 its device and templates, simulation (C++ standalone compiled once)
+    readout      recordings, decoding into detections at every checkpoint, ground truth and mAP
+    analysis     spike statistics and energy, figures, annotated pictures, benchmarks
+    experiments  run files, the demo, Dask farming
+    data         shipped detectors, generated scenes and event scenes, the DVS emulator, downloads
+    io           one error type, atomic output, checksums, the parameter-value grammar, Gen1 files
+    training     retraining the shipped detectors (optional: PyTorch, spikingjelly)
+    system       usable cores, the --profile stopwatch
+    cli          the ``brainyolo`` command, one module per command
+
+``registry`` holds the rule registries every stage uses; ``pipeline`` the steps the commands call.
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

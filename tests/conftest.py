@@ -7,6 +7,8 @@ import importlib.util
 import io
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +25,9 @@ TRAIN = SHARED / "data" / "coco-train2017-first128"
 
 
 def analysis_script(name: str):
-    """The module of ``analysis/NAME.py`` (the analysis scripts are not a package)."""
-    path = Path(__file__).resolve().parents[1] / "analysis" / f"{name}.py"
+    """The module of ``analysis/STUDY/NAME.py`` (the analysis scripts are not a package)."""
+    base = Path(__file__).resolve().parents[1] / "analysis"
+    (path,) = [base / f"{name}.py"] if "/" in name else base.glob(f"*/{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -310,3 +313,10 @@ def corpus(tmp_path_factory) -> dict:
             "td": td, "bbox": bbox}
 
 
+
+
+def run_command(*args, cwd=None) -> tuple[int, str, str]:
+    """``python -m brainyolo ARGS`` in a subprocess: (exit status, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "brainyolo", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return proc.returncode, proc.stdout, proc.stderr

@@ -126,7 +126,7 @@ def forward(graph: Graph, image: np.ndarray, capture: bool = False,
         Arithmetic precision.
     after : callable, optional
         ``after(index, output) -> output``: replaces each layer's output before its readers see it
-        (e.g. clipping it, as ``analysis/rate_ceiling.py`` does).
+        (e.g. clipping it, as ``analysis/fast-and-frugal/rate_ceiling.py`` does).
     known, start : list, int, optional
         Layers before ``start`` are not computed: their outputs are ``known``'s (a captured forward of
         the same image), so a change from layer ``start`` on costs only the layers after it.

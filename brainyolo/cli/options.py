@@ -288,7 +288,7 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                         "this run, without recompiling: e.g. all.v_init=0.5, 3.v_th=0.8, '*.delay=2', "
                         "'*.tau_syn=5*ms' (repeatable; after --params)")
     p.add_argument("--params", metavar="FILE.toml", help="neuron parameters per layer ([all], [LAYER] tables), "
-                                                         "e.g. runs/yolov3-tiny-tuned.toml")
+                                                         "e.g. runs/params/yolov3-tiny-tuned.toml")
 
 
 def precision_options(p: argparse.ArgumentParser, what: str) -> None:

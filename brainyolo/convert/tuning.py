@@ -46,7 +46,7 @@ per-layer thresholds in [0.25, 4] lost most detections in a first study on yolov
 
 WARM_START = (1.25, 1.5, 2.0)
 """Uniform thresholds (every layer the same) tried right after the baseline, before the sampler's own
-(1.25: where yolov3-tiny's rate-code ceiling passes 98 % of its ANN, ``analysis/rate_ceiling.py``)."""
+(1.25: where yolov3-tiny's rate-code ceiling passes 98 % of its ANN, ``analysis/fast-and-frugal/rate_ceiling.py``)."""
 
 RANDOM_TRIALS = 5
 """Random trials before TPE models the objectives (optuna's default is 10)."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,15 +44,50 @@ from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.ann.letterbox import Letterbox
 from brainyolo.convert.model_file import ConvertedModel
 from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.registry import Registry
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.schedule import SCHEDULES, model_schedule, spike_delays
 
-DECODERS = ("vmem", "spikes", "vmem-late")
+
+@dataclass(frozen=True)
+class ReadOut:
+    """One read-out: what it reads from an output layer's recording and how it estimates the activation.
+
+    Attributes
+    ----------
+    output : {"vmem", "spikes"}
+        The output layer it needs: integrate-only neurons, or signed spiking ones with a net spike count.
+    accumulated : callable
+        ``(record, v_th) -> A(t)``: the accumulated input at the checkpoints, shape (K, C, H, W).
+    estimate : callable
+        ``(accumulated, steps, bias, delay) -> a~(t)`` (:func:`estimate_activation` or its late-half form).
+    late : bool
+        The run must also record half of each checkpoint (:func:`late_checkpoints`).
+    """
+
+    output: str
+    accumulated: Callable
+    estimate: Callable
+    late: bool = False
+
+
+readout_rule = Registry("read-out")
+"""The read-outs by name (``--decode``); :data:`DECODERS` lists them."""
+
+
+def _membrane(record, v_th: float) -> np.ndarray:
+    return np.asarray(record["v"], np.float64)
+
+
+def _spike_count(record, v_th: float) -> np.ndarray:
+    if "net_count" not in record:
+        raise ValueError("the spike-count read-out needs recordings made with --output spikes")
+    return np.asarray(record["net_count"], np.float64) * v_th
 
 
 def output_mode(decode: str) -> str:
     """The output layer a read-out needs: ``spikes`` for the spike count, integrate-only otherwise."""
-    return "spikes" if decode == "spikes" else "vmem"
+    return readout_rule.rule(decode).output
 
 
 def late_checkpoints(checkpoints, steps: int, decode: str) -> tuple[int, ...]:
@@ -62,7 +98,7 @@ def late_checkpoints(checkpoints, steps: int, decode: str) -> tuple[int, ...]:
     >>> late_checkpoints((100, 300), 300, "vmem")
     (100, 300)
     """
-    if decode != "vmem-late":
+    if not readout_rule.rule(decode).late:
         return tuple(checkpoints)
     return tuple(sorted(set(checkpoints) | {t // 2 for t in (*checkpoints, steps) if t // 2 > 0} | {steps}))
 
@@ -99,6 +135,13 @@ def estimate_activation_late(accumulated: np.ndarray, steps, bias: np.ndarray, d
             window = t - steps[j]
             out[k] = bias + (accumulated[k] - accumulated[j] - window * bias) / window
     return out
+
+
+readout_rule.register("vmem")(ReadOut("vmem", _membrane, estimate_activation))
+readout_rule.register("spikes")(ReadOut("spikes", _spike_count, estimate_activation))
+readout_rule.register("vmem-late")(ReadOut("vmem", _membrane, estimate_activation_late, late=True))
+DECODERS = readout_rule.kinds()
+"""The read-outs' names (``--decode``)."""
 
 
 @dataclass(frozen=True)
@@ -148,15 +191,9 @@ class Decoder:
         for head in self.graph.heads():
             index = self.graph.layers[head].inputs[0]
             record = outputs[index]
-            if self.decode in ("vmem", "vmem-late"):
-                accumulated = np.asarray(record["v"], np.float64)
-            else:
-                if "net_count" not in record:
-                    raise ValueError("the spike-count read-out needs recordings made with --output spikes")
-                accumulated = np.asarray(record["net_count"], np.float64) * self.v_th
-            bias = self.graph.layers[index].bias
-            estimate = (estimate_activation_late if self.decode == "vmem-late" else estimate_activation)(
-                accumulated, steps, bias, self.output_delay(index))
+            readout = readout_rule.rule(self.decode)
+            estimate = readout.estimate(readout.accumulated(record, self.v_th), steps, self.graph.layers[index].bias,
+                                        self.output_delay(index))
             maps.append(estimate * np.asarray(self.lambdas[index], np.float64)[None, :, None, None])
         return [[m[k] for m in maps] for k in range(len(steps))]
 

@@ -183,7 +183,7 @@ class SpikingNetwork:
         ``sample``: an image ``(C, H, W)`` for ``current`` and ``poisson``; per-bin pictures
         ``(bins, C, H, W)`` for ``frames``; ``(steps, neurons)`` of the input spikes for ``spikes``.
         """
-        return input_rule(self.options.input).values(self, sample)
+        return input_rule.rule(self.options.input).values(self, sample)
 
     def parameter_inputs(self, values: dict[int, dict[str, float]]) -> dict:
         """Per-run values of the neuron parameters: ``{VariableView: value}``.
@@ -554,7 +554,7 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
     if source_index == INPUT:
         if isinstance(layer, ConvAdd):
             raise BrainyoloError(None, f"layer {index} (ConvAdd): its branches read spiking layers, not the image")
-        connected = input_rule(ctx.net.options.input).connect(ctx, index, weight, stride, pad)
+        connected = input_rule.rule(ctx.net.options.input).connect(ctx, index, weight, stride, pad)
         if connected is None:  # a current: no connection object
             return
         source, in_shape, weight = connected
@@ -661,27 +661,18 @@ def _build_head(layer, index: int, ctx: _Context) -> None:
 
 # --- input kinds: one rule each (brainyolo.spiking.input_kinds) -------------------------------------------------
 
-_INPUT_RULES: dict[str, object] = {}
+input_rule = Registry("input build")
+"""Per input kind (:data:`brainyolo.spiking.input_kinds.INPUT_KINDS`), an object with ``connect(ctx, index,
+weight, stride, pad)`` (None for a current, else the source group, its shape and the weight the connection
+carries) and ``values(net, sample)`` (the per-run values of its variables)."""
 
 
 def register_input(name: str):
-    """Class decorator: the build rule of input kind ``name`` (:data:`brainyolo.spiking.input_kinds.INPUT_KINDS`)."""
+    """Class decorator: an instance of the class is the build rule of input kind ``name``."""
     def decorate(cls):
-        if name in _INPUT_RULES:
-            raise ValueError(f"input kind {name!r} already has a build rule")
-        _INPUT_RULES[name] = cls()
+        input_rule.register(name)(cls())
         return cls
     return decorate
-
-
-def input_rule(name: str):
-    """The build rule of input kind ``name``: ``connect(ctx, index, weight, stride, pad)`` (None for a
-    current, else the source group, its shape and the weight the connection carries) and
-    ``values(net, sample)`` (the per-run values of its variables)."""
-    try:
-        return _INPUT_RULES[name]
-    except KeyError:
-        raise NotImplementedError(f"no build rule for input kind {name!r}") from None
 
 
 def input_conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, pad: int) -> np.ndarray:

@@ -110,8 +110,8 @@ def test_analyze_command_writes_every_figure(tmp_path, tiny_cfg_text):
     """`brainyolo analyze` on two runs (layer-norm, channel-norm) of a small network."""
     import json
 
+    from conftest import run_command as run_cli
     from conftest import write_images, write_random_model
-    from test_cli import run_cli
 
     from brainyolo.analysis.spikes import load_run
     from brainyolo.convert.model_file import save_model

@@ -10,8 +10,8 @@ import threading
 import pytest
 from conftest import YOLOV3_TINY
 
-from brainyolo.data import fetch as fetch_module
 from brainyolo.cli import main
+from brainyolo.data import fetch as fetch_module
 
 pytestmark = pytest.mark.codegen_independent
 

@@ -14,6 +14,7 @@ from brainyolo.cli import main
 from brainyolo.data import scenes
 from brainyolo.experiments.run_file import RunSpec, load_run_file, run_experiment
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.spiking.parameters import read_parameter_file
 
 pytestmark = pytest.mark.codegen_independent
 RUNS = Path(__file__).resolve().parents[2] / "runs"
@@ -24,9 +25,10 @@ def test_shipped_run_files_parse():
     table1 = load_run_file(RUNS / "table1-ablation.toml")
     assert len(table1.configurations()) == 8
     assert {c[1] for c in table1.configurations()} == {"if_signed", "if_signed_ibt"}
-    for run_file in RUNS.glob("*.toml"):  # every shipped run file (the others are parameter files)
-        if "[model]" in run_file.read_text():
-            assert load_run_file(run_file).configurations(), run_file
+    for run_file in RUNS.glob("*.toml"):  # runs/ holds run files only; parameter files are in runs/params/
+        assert load_run_file(run_file).configurations(), run_file
+    for parameter_file in (RUNS / "params").glob("*.toml"):
+        assert read_parameter_file(parameter_file).entries, parameter_file
     coco = load_run_file(RUNS / "coco-yolov3-tiny.toml")
     assert coco.model["weights"].endswith("shared/models/yolov3-tiny/yolov3-tiny.weights")
     assert coco.images.labels and coco.images.count == 16

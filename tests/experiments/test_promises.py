@@ -125,7 +125,7 @@ SCENES = 6
 POLL_SECONDS = 0.05
 WAIT_SECONDS = 300  # the longest a command of this test may take (loaded machine, first conversion)
 
-HOOK = '''"""Test hook (tests/experiments/test_promises.py): log every Simulator.run of this process to $BRAINYOLO_TEST_LOG."""
+HOOK = '''"""Test hook (tests/experiments/test_promises.py): log each Simulator.run to $BRAINYOLO_TEST_LOG."""
 import os
 
 _log = os.environ.get("BRAINYOLO_TEST_LOG")

@@ -96,7 +96,7 @@ def test_decoded_head_maps_approach_the_ann(small_model, tmp_path, decode):
 
 
 def test_decode_command_matches_in_memory_decoding(small_model, tmp_path):
-    from test_cli import run_cli
+    from conftest import run_command as run_cli
 
     model_path, images = small_model
     settings = SimulationSettings(steps=60, checkpoints=(20, 40), device="runtime")
@@ -122,7 +122,7 @@ def test_decode_command_matches_in_memory_decoding(small_model, tmp_path):
 
 
 def test_decode_errors(small_model, tmp_path):
-    from test_cli import run_cli
+    from conftest import run_command as run_cli
 
     model_path, images = small_model
     code, _, err = run_cli("decode", tmp_path, "-o", tmp_path / "out")

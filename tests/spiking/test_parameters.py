@@ -98,7 +98,7 @@ def test_shipped_64_step_parameters_resolve_for_the_tracking_neuron(graph, name,
     """The 64-step points are for if_signed_ibt_tracking (hold_positive is its parameter alone): they
     resolve there, every hidden layer holding its positive spikes at the file's v_th, and are refused by
     if_signed_ibt with one error naming the file."""
-    path = Path(__file__).resolve().parents[2] / "runs" / f"{name}.toml"
+    path = Path(__file__).resolve().parents[2] / "runs" / "params" / f"{name}.toml"
     settings = read_parameter_file(path)
     model = load_neuron_model("if_signed_ibt_tracking")
     values = resolve(settings, model, hidden_layers(graph), parameter_defaults(graph, model), path)

@@ -1,4 +1,4 @@
-"""analysis/layer_error.py: a short run's error split per layer into what the layer passes on (total,
+"""analysis/fast-and-frugal/layer_error.py: a short run's error split per layer into what the layer passes on (total,
 against the ANN) and what it adds itself (local, against its own function of the rates it received).
 Oracles: the ANN's own activations given as the "spiking" rates (no error anywhere), a hand-placed
 per-channel offset (all local, all in the channel mean, nothing upstream), hand-computed counts."""

@@ -1,4 +1,4 @@
-"""analysis/rate_ceiling.py: the normalized ANN with the spiking layers clipped at what one spike per
+"""analysis/fast-and-frugal/rate_ceiling.py: the normalized ANN with the spiking layers clipped at what one spike per
 step carries. Oracles: the unnormalized ANN's own head maps (no clipping), numpy's count of the
 first layer's activations above the ceiling, and a ceiling above every activation (no change)."""
 
