@@ -132,10 +132,12 @@ def test_every_readme_number_is_in_its_study(what, result, study):
 
 # The README's "which command for what" table, run as shown: placeholders stand for the embedded detector's
 # files and generated scenes. Commands run by other tests are named with the test that runs them.
-PLACEHOLDERS = {"model.h5": "embedded", "photo.jpg": "scenes/images/scene0000.png", "DIR": "scenes/images",
+PLACEHOLDERS = {"photo.jpg": "scenes/images/scene0000.png", "DIR": "scenes/images",
                 "--labels DIR": "--labels scenes/labels", "TRAIN_IMAGES": "calib/images",
                 "M.cfg": str(REPO / "brainyolo/data/tiny-yolov3.cfg"),
                 "M.weights": str(REPO / "brainyolo/data/tiny-yolov3.weights"), "FILE": "model.h5"}
+"""The table's placeholders: the embedded detector's Darknet files, generated scenes; ``model.h5`` is what
+the convert row writes, so every later row uses the converted model."""
 RUN_ELSEWHERE = {
     "brainyolo demo": "test_readme_main_job",
     "brainyolo fetch": "tests/data/test_fetch.py (a loopback server: no network in tests)",
@@ -157,10 +159,12 @@ def test_every_table_command_runs_somewhere():
         assert any(command.startswith(k) for k in RUN_ELSEWHERE) or "…" not in command, command
 
 
-def _substituted(command: str) -> list[str]:
+def _substituted(command: str, folder: Path) -> list[str]:
     for placeholder in sorted(PLACEHOLDERS, key=len, reverse=True):
         command = re.sub(rf"(?<![\w/.-]){re.escape(placeholder)}(?![\w/.-])", PLACEHOLDERS[placeholder], command)
-    return shlex.split(command)
+    relative = ("scenes/", "calib/", "model.h5", "params.toml", "out", "run", "figures", "tune")
+    return [str(folder / w) if w.startswith(relative) and "/" not in w.removeprefix("scenes/").removeprefix("calib/")
+            or w.startswith(("scenes/", "calib/")) else w for w in shlex.split(command)]
 
 
 @pytest.mark.long
@@ -172,19 +176,11 @@ def test_readme_table_commands_run(tmp_path):
 
     write_scenes(tmp_path / "scenes", 2, seed=31)
     write_scenes(tmp_path / "calib", 4, seed=32)
-    (tmp_path / "runs").mkdir()
     ran = 0
     for command in table_commands():
         if any(command.startswith(k) for k in RUN_ELSEWHERE):
             continue
-        words = _substituted(command)
-        if words[1] == "check":  # check the model file the convert row wrote
-            words = [*words[:2], str(tmp_path / "model.h5")]
-        if words[1] in ("convert", "balance"):
-            words = [w if w not in ("model.h5", "params.toml") else str(tmp_path / w) for w in words]
-        if words[1] in ("convert",):
-            words = [str(tmp_path / w) if w == "calib/images" else w for w in words]
-        words = [str(tmp_path / w) if w.startswith(("scenes/", "out", "run", "figures")) else w for w in words]
+        words = _substituted(command, tmp_path)
         code, out, err = run_cli(words[1:])
         assert code == 0, f"`{command}` -> {words}: {err[-2000:]}"
         ran += 1
