@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo import __version__
+from brainyolo.analysis.annotated import draw_detections, side_by_side
 from brainyolo.ann.darknet import load_darknet
 from brainyolo.ann.graph import Graph
 from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
@@ -16,9 +18,13 @@ from brainyolo.ann.letterbox import iterate_letterboxed, list_images
 from brainyolo.ann.reference import head_maps
 from brainyolo.convert.balancing import BalanceSettings, balance_model
 from brainyolo.convert.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
-from brainyolo.convert.model_file import ConvertedModel
-from brainyolo.io.atomic import sha256_of
+from brainyolo.convert.model_file import ConvertedModel, load_model
+from brainyolo.experiments import farm
+from brainyolo.experiments.farm import client_for, run_tasks, share
+from brainyolo.io.atomic import sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.readout.decoding import write_detections
+from brainyolo.spiking.event_encoding import event_picture
 from brainyolo.system.timing import stage
 
 
@@ -99,7 +105,6 @@ def sample_picture(sample, events=None):
     """What detections of ``sample`` are drawn on: the image file, or an event sample's picture."""
     if events is None:
         return sample
-    from brainyolo.spiking.event_encoding import event_picture
 
     return event_picture(sample, events)
 
@@ -111,9 +116,6 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     Each picture shows the ANN's detections and the SNN's (last step) side by side.
     Returns ``{step: records}``.
     """
-    from brainyolo.analysis.annotated import draw_detections, side_by_side
-    from brainyolo.convert.model_file import load_model
-    from brainyolo.readout.decoding import write_detections
     from brainyolo.spiking.simulate import simulate
 
     model = load_model(model_path)
@@ -174,7 +176,6 @@ def image_record(result, decoder, names: list[str]) -> dict:
 
 def snn_image_task(model_data, model_sha256: str, version: str, settings, decode: str, item) -> dict:
     """A cluster task: simulate and decode one image ``item = (file name, bytes)`` on a worker."""
-    from brainyolo.experiments import farm
 
     farm.check_version(version)
     name, data = item
@@ -186,9 +187,6 @@ def snn_image_task(model_data, model_sha256: str, version: str, settings, decode
 
 def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, decode: str, farm, bar) -> None:
     """The images ``paths`` as cluster tasks; each result written here (atomically) as it arrives."""
-    from brainyolo import __version__
-    from brainyolo.experiments.farm import client_for, run_tasks, share
-    from brainyolo.io.atomic import write_json
 
     model_data = Path(model_path).read_bytes()
     sha = hashlib.sha256(model_data).hexdigest()

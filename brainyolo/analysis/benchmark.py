@@ -29,6 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo.ann.darknet import load_darknet
+from brainyolo.ann.graph import Conv, conv_output_size
+from brainyolo.ann.letterbox import letterbox, list_images, load_image
+from brainyolo.ann.reference import head_maps
+from brainyolo.convert.calibration import calibrate
+from brainyolo.convert.model_file import load_model, save_model
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.pipeline import convert_darknet
+from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.neurons import load_neuron_model, neuron_group
+from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
+
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 
@@ -65,7 +77,6 @@ def run_benchmark(args) -> None:
 
 
 def _inputs(args):
-    from brainyolo.io.errors import BrainyoloError
 
     cfg = Path(args.cfg) if args.cfg else SHARED / "models/yolov3-tiny/yolov3-tiny.cfg"
     weights = Path(args.weights) if args.weights else SHARED / "models/yolov3-tiny/yolov3-tiny.weights"
@@ -78,10 +89,6 @@ def _inputs(args):
 
 
 def ann_benchmark(args, cfg, weights, images) -> None:
-    from brainyolo.ann.darknet import load_darknet
-    from brainyolo.ann.letterbox import letterbox, list_images, load_image
-    from brainyolo.ann.reference import head_maps
-    from brainyolo.convert.calibration import calibrate
 
     graph = load_darknet(cfg, weights).folded_graph()
     paths = list_images(images)
@@ -125,12 +132,8 @@ def _standalone_conv_run(connectivity: str, weight, in_shape, stride, pad, steps
     """Build and run source -> conv -> target in C++ standalone; (seconds, events, peak bytes)."""
     import brian2
 
-    from brainyolo.ann.graph import conv_output_size
-    from brainyolo.spiking import to_neuron_order
     from brainyolo.spiking.connections import SharedConvolution
     from brainyolo.spiking.device import standalone
-    from brainyolo.spiking.neurons import load_neuron_model, neuron_group
-    from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
 
     with standalone(threads, measure_memory=True, build_on_run=False):
         model = load_neuron_model("if_signed_ibt")
@@ -161,7 +164,6 @@ def conv_benchmark(args, cfg, weights) -> None:
     import tempfile
 
     from brainyolo.ann.darknet import load_darknet
-    from brainyolo.ann.graph import Conv
 
     graph = load_darknet(cfg, weights).folded_graph()
     convs = [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
@@ -191,8 +193,6 @@ def conv_benchmark(args, cfg, weights) -> None:
 def _benchmark_model(cfg, weights, images, folder) -> Path:
     """The model converted (calibrated on the first 8 images) into ``folder/model.h5``."""
     from brainyolo.ann.letterbox import list_images
-    from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import convert_darknet
 
     path = Path(folder) / "model.h5"
     save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), path)
@@ -312,7 +312,6 @@ def profile_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
     from brainyolo.ann.letterbox import list_images
-    from brainyolo.convert.model_file import load_model
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     path = list_images(images)[0]

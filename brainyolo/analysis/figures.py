@@ -11,6 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 
+from brainyolo.io.quantities import parse_quantity
+from brainyolo.spiking.neurons import load_neuron_model
+from brainyolo.spiking.synapses import COMMON_PARAMETERS, load_synapse_model
+
 
 def plot_map_vs_steps(summary: dict, out_path: str | os.PathLike, metric: str = "mAP50") -> None:
     """mAP (default @0.5) against simulation time steps, one line per configuration, the ANN dashed.
@@ -211,7 +215,6 @@ def sweep_points(summary: dict) -> dict[str, dict[str, list[tuple[float, dict]]]
     """
     from brian2.units.fundamentalunits import DIMENSIONLESS, get_dimensions
 
-    from brainyolo.io.quantities import parse_quantity
 
     def number(value) -> float:
         return float(np.asarray(value)) * (1.0 if get_dimensions(value) is DIMENSIONLESS else 1000.0)
@@ -239,8 +242,6 @@ def _file_default(config: dict, parameter: str):
     """The value a configuration's neuron or synapse file gives ``parameter`` (every synapse's
     ``delay``, ``release``, ``seed``: 0, 1, 0), or None."""
     from brainyolo.io.quantities import parse_quantity
-    from brainyolo.spiking.neurons import load_neuron_model
-    from brainyolo.spiking.synapses import COMMON_PARAMETERS, load_synapse_model
 
     if parameter in COMMON_PARAMETERS:
         return COMMON_PARAMETERS[parameter]

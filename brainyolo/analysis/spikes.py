@@ -27,8 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo.analysis.annotated import draw_detections, side_by_side
 from brainyolo.ann.graph import CONV_KINDS, INPUT, Graph, MaxPool, Route, Upsample
+from brainyolo.convert.model_file import load_model
+from brainyolo.io.atomic import atomic_path, staged_directory, write_json
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.pipeline import ann_detections
+from brainyolo.readout.decoding import decode_run, find_model_file, reading_recordings
 from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out
 
 MAC_PJ = {"float32": 4.6, "int32": 3.2}
@@ -71,8 +76,6 @@ class Run:
 
 def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Run:
     """Read ``RUN_DIR/recordings.h5`` (every dataset of every layer) and the run's model file."""
-    from brainyolo.convert.model_file import load_model
-    from brainyolo.readout.decoding import find_model_file, reading_recordings
 
     with reading_recordings(run_dir) as f:
         attrs = dict(f.attrs)
@@ -311,7 +314,6 @@ def collect_inputs(paths) -> tuple[list[Path], list[dict], list[Path]]:
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
-    from brainyolo.io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(",".join(header) + "\n" + "".join(",".join(str(v) for v in row) + "\n" for row in rows))
@@ -321,7 +323,6 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
             images_dir: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Write every figure (PNG) with its data (CSV / JSON) into ``out_dir``; return the index."""
     from brainyolo.analysis import figures
-    from brainyolo.io.atomic import staged_directory, write_json
 
     run_dirs, summaries, pictures = collect_inputs(paths)
     runs = [load_run(d) for d in run_dirs]
@@ -475,9 +476,6 @@ def _event_rasters(run: Run, stage: Path, neurons: int = 20) -> str:
 
 def _fig8(run: Run, picture_dirs: list[Path], stage: Path) -> str | None:
     """Fig. 8: the first image's detections at several checkpoints beside the ANN's."""
-    from brainyolo.analysis.annotated import draw_detections, side_by_side
-    from brainyolo.pipeline import ann_detections
-    from brainyolo.readout.decoding import decode_run
 
     name = run.images[0].file_name
     found = next((d / name for d in picture_dirs if (d / name).exists()), None)

@@ -28,7 +28,8 @@ import numpy as np
 
 from brainyolo.ann.graph import INPUT, Conv, Graph, RegionHead
 from brainyolo.ann.heads import sigmoid
-from brainyolo.ann.reference import conv2d
+from brainyolo.ann.reference import conv2d, forward
+from brainyolo.convert.model_file import BalancedThresholds
 
 
 def quantize(values: np.ndarray, v_th: float, steps: int) -> np.ndarray:
@@ -155,7 +156,6 @@ def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[i
 
     ``known``: this function's outputs for the same image without rounding; the layers before the first
     rounded one are then taken from it, not computed again."""
-    from brainyolo.ann.reference import forward
 
     def rounded(index, out):
         return quantize(out, thresholds[index], steps) if index in thresholds else out
@@ -242,7 +242,6 @@ def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
     A hidden layer whose spikes cause no events on these images (all its outputs zero) gets ``low``;
     one whose rounding does not change the heads gets ``high`` (:func:`balance`).
     """
-    from brainyolo.convert.model_file import BalancedThresholds
     from brainyolo.spiking.builder import hidden_layers
 
     graph, lambdas = model.normalized_graph(), model.lambdas()

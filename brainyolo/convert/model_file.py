@@ -61,6 +61,8 @@ from brainyolo.convert.normalization import NORMALIZATIONS, normalize_graph, out
 from brainyolo.io.atomic import atomic_path
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.io.integrity import seal, verify
+from brainyolo.spiking.neurons import available_neuron_models
+from brainyolo.system.timing import stage
 
 FORMAT = "brainyolo-model"
 SCHEMA_VERSION = 3
@@ -256,7 +258,6 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
 
 def load_model(path: str | os.PathLike) -> ConvertedModel:
     """Read and validate a model file (:func:`read_model`, timed as the stage ``model load``)."""
-    from brainyolo.system.timing import stage
 
     with stage("model load"):
         return read_model(path)
@@ -477,7 +478,6 @@ def _validate_spiking(model: ConvertedModel, spiking_layers: set[int]) -> None:
         raise ValueError(f"/spiking: time_steps {spec.time_steps} is not 1..{MAX_TIME_STEPS}")
     if not spec.neuron or len(spec.neuron) > 200 or not spec.neuron.replace("_", "").isalnum():
         raise ValueError(f"/spiking: neuron {spec.neuron!r} is not the name of a neuron file")
-    from brainyolo.spiking.neurons import available_neuron_models
 
     known = available_neuron_models()
     if spec.neuron not in known:

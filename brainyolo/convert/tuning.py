@@ -34,9 +34,18 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.io.errors import BrainyoloError
+from brainyolo import __version__
+from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.model_file import load_model
+from brainyolo.experiments import farm
+from brainyolo.experiments.farm import client_for, share
+from brainyolo.io.atomic import atomic_path, sha256_of, write_json
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.pipeline import ann_detections
+from brainyolo.readout.decoding import Decoder, late_checkpoints
+from brainyolo.readout.evaluation import GroundTruth, read_ground_truth, score
 from brainyolo.spiking.input_kinds import input_kind
-from brainyolo.spiking.parameters import ALL, INITIAL, ParameterSettings
+from brainyolo.spiking.parameters import ALL, INITIAL, ParameterSettings, runtime_names, write_parameter_file
 
 SPACES = ("thresholds", "scale", "init", "two_phase")
 THRESHOLD_RANGE = (0.5, 2.0)
@@ -75,7 +84,6 @@ class TuneSettings:
 
 def check_space(space, neuron, settings: TuneSettings) -> None:
     """Refuse a search space the neuron file cannot take, or settings out of range (one error line)."""
-    from brainyolo.spiking.parameters import runtime_names
 
     names = runtime_names(neuron)
     unknown = [s for s in space if s not in SPACES]
@@ -137,7 +145,6 @@ def warm_start(layers: list[int], space: tuple[str, ...], steps: int) -> list[di
 
 def agreement_truths(ann: dict, paths, class_count: int):
     """Ground truth from the ANN's own detections (score >= :data:`ANN_TRUTH_SCORE`)."""
-    from brainyolo.readout.evaluation import GroundTruth
 
     truths = []
     for path in paths:
@@ -173,7 +180,6 @@ def pick(points: np.ndarray, how: str, keep: float) -> int:
 
 def labelled_truths(image_paths: list[Path], names: list[str], labels):
     """Ground truth of tuning images from ``labels``: a COCO instances ``.json``, else a YOLO labels folder."""
-    from brainyolo.readout.evaluation import read_ground_truth
 
     kind = "coco" if Path(labels).suffix.lower() == ".json" else "labels"
     return read_ground_truth(image_paths, names, **{kind: labels})
@@ -181,7 +187,6 @@ def labelled_truths(image_paths: list[Path], names: list[str], labels):
 
 def same_images(a: list[Path], b: list[Path]) -> list[str]:
     """Names of images present in both lists by content (sha256), whatever their folders."""
-    from brainyolo.io.atomic import sha256_of
 
     seen = {sha256_of(p): p.name for p in a}
     return sorted(seen[h] for h in (sha256_of(p) for p in b) if h in seen)
@@ -210,18 +215,13 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     import optuna
     from tqdm import tqdm
 
-    from brainyolo.convert.model_file import load_model
     from brainyolo.io.atomic import sha256_of
-    from brainyolo.pipeline import ann_detections
-    from brainyolo.readout.decoding import Decoder
-    from brainyolo.readout.evaluation import score
     from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model
     from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
 
     model = load_model(model_path)
     neuron = hidden_neuron_model(simulation.build.neuron)
     check_space(tune.space, neuron, tune)
-    from brainyolo.readout.decoding import late_checkpoints
 
     decode = decode or simulation.build.output
     simulation = dataclasses.replace(simulation, steps=tune.steps,
@@ -335,7 +335,6 @@ def trial_task(model_data, model_sha256: str, version: str, simulation, decode: 
     """A cluster task: one trial's parameters ``item`` (:class:`ParameterSettings`) on every tuning
     image ``images`` (``[(file name, bytes)]``); returns the detection records at the last step and
     the synaptic events of all images."""
-    from brainyolo.experiments import farm
 
     farm.check_version(version)
     with farm.worker_lock():
@@ -360,9 +359,6 @@ def _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, fa
     import optuna
     from distributed import wait
 
-    from brainyolo import __version__
-    from brainyolo.experiments.farm import client_for, share
-    from brainyolo.io.errors import one_line
     from brainyolo.readout.evaluation import score
 
     model_data = Path(model_path).read_bytes()
@@ -403,8 +399,6 @@ def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled
     """``trials.csv``, ``pareto.png``, ``params.toml`` and ``summary.json`` from the finished trials."""
     import optuna
 
-    from brainyolo.io.atomic import atomic_path, write_json
-    from brainyolo.spiking.parameters import write_parameter_file
 
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     points = np.asarray([t.values for t in trials], np.float64)
@@ -467,7 +461,6 @@ def _plot(points, front, chosen, baseline_row, metric, tune, path) -> None:
 
 def tuning_images(model, images: str | os.PathLike | None, count: int | None) -> tuple[Path, list[Path]]:
     """The tuning images: ``images``, else the model's calibration folder (from its provenance)."""
-    from brainyolo.ann.letterbox import list_images
 
     folder = images or model.provenance.get("calibration_source")
     if not folder or not Path(str(folder)).is_dir():

@@ -24,6 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo import __version__
+from brainyolo.convert.balancing import BalanceSettings
+from brainyolo.convert.model_file import save_model
+from brainyolo.data import scenes
+from brainyolo.data.moving_scenes import event_training_set
+from brainyolo.io.atomic import atomic_path
+from brainyolo.pipeline import convert_darknet
+
 EMBEDDED = "embedded"
 EMBEDDED_DIRECT = "embedded-direct"
 EMBEDDED_EVENTS = "embedded-events"
@@ -73,7 +81,6 @@ def _event_calibration(folder: Path) -> list[Path]:
     """The mean EMS frames of :data:`CALIBRATION_SCENES` generated event scenes as PNG pictures."""
     from PIL import Image
 
-    from brainyolo.data.moving_scenes import event_training_set
 
     frames, _ = event_training_set(CALIBRATION_SCENES, CALIBRATION_SEED)
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,14 +95,12 @@ def _event_calibration(folder: Path) -> list[Path]:
 def converted_embedded(progress: bool = False, events: bool = False) -> Path:
     """The embedded ANN (``events``: the event ANN) converted as the demo converts it, made once into
     the cache and reused."""
-    from brainyolo import __version__
 
     data = resources.files("brainyolo").joinpath("data")
     files = EVENT_FILES if events else FILES
     digest = hashlib.sha256()
     for name in files:
         digest.update(data.joinpath(name).read_bytes())
-    from brainyolo.convert.balancing import BalanceSettings
 
     digest.update(f"{__version__} {CALIBRATION_SCENES} {CALIBRATION_SEED} {PERCENTILE} {BalanceSettings()}".encode())
     folder = Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "models"
@@ -105,10 +110,6 @@ def converted_embedded(progress: bool = False, events: bool = False) -> Path:
         return path
     import tempfile
 
-    from brainyolo.convert.model_file import save_model
-    from brainyolo.data import scenes
-    from brainyolo.io.atomic import atomic_path
-    from brainyolo.pipeline import convert_darknet
 
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as work:

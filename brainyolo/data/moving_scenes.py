@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from brainyolo.data import dvs
 from brainyolo.data.scenes import CLASS_NAMES, _draw_object, noisy_gradient, place_box
 from brainyolo.io import gen1
+from brainyolo.spiking.event_encoding import ems_frames
 
 SENSOR = (96, 96)
 """Sensor width and height: the embedded detectors' input (events map one to one onto the input)."""
@@ -152,7 +153,6 @@ def write_event_scenes(folder, count: int, seed: int, annotation_ms: tuple[float
 
 def _training_scene(args) -> tuple[np.ndarray, np.ndarray]:
     """One training sample: EMS frames ``(bins, H, W)`` (one of the three equal channels) and its labels."""
-    from brainyolo.spiking.event_encoding import ems_frames
 
     seed, index, window_ms, bins, params = args
     rng = np.random.default_rng([seed, index])

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from brainyolo import __version__
+from brainyolo.io.atomic import atomic_path
 from brainyolo.io.errors import BrainyoloError, one_line
 
 DEFAULT_RETRIES = 2
@@ -151,7 +152,6 @@ def check_version(version: str) -> None:
 
 def model_on_worker(data: bytes, sha256: str) -> Path:
     """The model file of ``data`` in this machine's cache (written once, checked by content)."""
-    from brainyolo.io.atomic import atomic_path
     from brainyolo.spiking.simulate import cache_root
 
     if hashlib.sha256(data).hexdigest() != sha256:

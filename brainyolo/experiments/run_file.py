@@ -61,9 +61,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brainyolo.analysis.spikes import AC_PJ, MAC_PJ, ann_macs, operations_at_checkpoints
+from brainyolo.ann.darknet import load_darknet
+from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.model_file import load_model, save_model
 from brainyolo.data.embedded import CALIBRATION_SCENES, CALIBRATION_SEED, PERCENTILE
-from brainyolo.io.atomic import read_toml
+from brainyolo.io.atomic import atomic_path, read_toml, write_json
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.pipeline import ann_detections, calibration_images, convert_darknet, evaluate_snn
+from brainyolo.readout.evaluation import read_ground_truth, score
+from brainyolo.spiking.neurons import load_neuron_model
+from brainyolo.spiking.parameters import (
+    ParameterSettings,
+    parse_setting,
+    read_parameter_file,
+    runtime_names,
+    synapse_names,
+)
+from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset
+from brainyolo.spiking.synapses import load_synapse_model
 from brainyolo.system.machine import usable_cores
 
 _SECTIONS = {"name", "description", "preset", "model", "calibration", "images", "simulation", "monitors", "grid"}
@@ -154,9 +170,6 @@ def config_name(normalization: str, neuron: str, decode: str, parameters: str = 
 
 def _settings_apply(neuron: str, synapse: str, text: str) -> bool:
     """Whether every parameter ``text`` (a ``[grid] settings`` entry) sets is one of the neuron's or synapse's."""
-    from brainyolo.spiking.neurons import load_neuron_model
-    from brainyolo.spiking.parameters import runtime_names, synapse_names
-    from brainyolo.spiking.synapses import load_synapse_model
 
     names = {**runtime_names(load_neuron_model(neuron)), **synapse_names(load_synapse_model(synapse))}
     return all(name in names for _, name, _ in grid_settings(text).entries)
@@ -164,7 +177,6 @@ def _settings_apply(neuron: str, synapse: str, text: str) -> bool:
 
 def grid_settings(text: str):
     """One ``[grid] settings`` entry (space-separated ``LAYER.NAME=VALUE``) as :class:`ParameterSettings`."""
-    from brainyolo.spiking.parameters import ParameterSettings, parse_setting
 
     settings = ParameterSettings()
     for part in text.split():
@@ -209,7 +221,6 @@ def _text_list(path, section: str, table: dict, key: str, default: tuple) -> tup
 def _parameter_files(path, grid: dict, resolve) -> tuple[str, ...]:
     """``[grid] parameters``: parameter files (``--params`` format, relative to the run file), ``""`` for
     none; each file is read and checked now."""
-    from brainyolo.spiking.parameters import read_parameter_file
 
     files = grid.get("parameters", [""])
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
@@ -267,7 +278,6 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         raise BrainyoloError(path, f"name = {name!r} must be a plain folder name (letters, digits, . _ -): the "
                                    "outputs go beside the run file, or where -o says")
     description = _typed(path, "", data, "description", str, "")
-    from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset
 
     preset_name = _typed(path, "", data, "preset", str, DEFAULT_PRESET)
     try:
@@ -380,8 +390,6 @@ def check_inputs(spec: RunSpec) -> None:
     """
     import tempfile
 
-    from brainyolo.ann.darknet import load_darknet
-    from brainyolo.ann.letterbox import list_images
     from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, parameter_defaults
     from brainyolo.spiking.parameters import read_parameter_file, resolve
 
@@ -414,9 +422,6 @@ def check_inputs(spec: RunSpec) -> None:
 
 def prepare_model(spec: RunSpec, out_dir: Path, progress: bool = True) -> Path:
     """Convert the run's model (once) into ``out_dir/model.h5``; return its path."""
-    from brainyolo.convert.model_file import save_model
-    from brainyolo.io.atomic import atomic_path
-    from brainyolo.pipeline import calibration_images, convert_darknet
 
     model_h5 = out_dir / "model.h5"
     if model_h5.exists():
@@ -449,10 +454,6 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
     ``farm`` (:class:`brainyolo.experiments.farm.Farm`): the images of every configuration as tasks of a Dask cluster.
     """
     from brainyolo.ann.letterbox import list_images
-    from brainyolo.convert.model_file import load_model
-    from brainyolo.io.atomic import write_json
-    from brainyolo.pipeline import ann_detections, evaluate_snn
-    from brainyolo.readout.evaluation import read_ground_truth, score
     from brainyolo.spiking.parameters import ParameterSettings, read_parameter_file
     from brainyolo.spiking.presets import load_preset, resolve_simulation
     from brainyolo.spiking.simulate import simulate
@@ -607,7 +608,6 @@ def summary_table(summary: dict) -> str:
 def operation_costs(graph) -> dict:
     """What the energy of an image needs besides its synaptic events: the ANN's MACs, the SNN's image
     convolution MACs (once) and its neurons that add a bias every step (see :mod:`brainyolo.analysis.spikes`)."""
-    from brainyolo.analysis.spikes import ann_macs, operations_at_checkpoints
 
     layers = {index: {"input_events": [0, 0]} for index in range(len(graph.layers))}
     zero, one = operations_at_checkpoints(graph, layers, [0, 1])  # no synaptic events: bias ACs only
@@ -617,7 +617,6 @@ def operation_costs(graph) -> dict:
 
 def energy_ratios(costs: dict, events: float, steps: int) -> dict[str, float]:
     """SNN energy over ANN energy per image, float32 and int32 (Horowitz costs of :mod:`brainyolo.analysis.spikes`)."""
-    from brainyolo.analysis.spikes import AC_PJ, MAC_PJ
 
     acs = events + costs["bias_acs_per_step"] * steps
     return {kind: (costs["image_macs"] * MAC_PJ[kind] + acs * AC_PJ[kind]) / (costs["ann_macs"] * MAC_PJ[kind])

@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from brainyolo.io.errors import BrainyoloError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -80,7 +82,6 @@ def read_toml(path: str | os.PathLike, what: str, max_bytes: int = 256 * 1024) -
     else:  # pragma: no cover
         import tomli as tomllib
 
-    from brainyolo.io.errors import BrainyoloError
 
     path = Path(path)
     try:

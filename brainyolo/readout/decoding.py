@@ -42,11 +42,14 @@ import numpy as np
 from brainyolo.ann.graph import INPUT, Graph
 from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.ann.letterbox import Letterbox
-from brainyolo.convert.model_file import ConvertedModel
+from brainyolo.convert.model_file import ConvertedModel, load_model
+from brainyolo.io.atomic import sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.io.integrity import verify
 from brainyolo.registry import Registry
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.schedule import SCHEDULES, model_schedule, spike_delays
+from brainyolo.system.timing import stage
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,6 @@ def find_model_file(run_dir: str | os.PathLike, attrs: dict, model_path=None) ->
     """The model file a run simulated: ``model_path``, else the recorded path, else a file of the
     same name beside the run directory or in it (runs made in a staging folder, moved folders);
     checked against the recorded sha256."""
-    from brainyolo.io.atomic import sha256_of
 
     recorded = Path(str(attrs["model_file"]))
     run_dir = Path(run_dir)
@@ -247,7 +249,6 @@ def open_recordings_file(run_dir: str | os.PathLike) -> h5py.File:
     Checked before it is returned: the format and schema version, the content checksum (files
     written since it exists), and the structure (:func:`brainyolo.readout.recordings.check_recordings`).
     """
-    from brainyolo.io.integrity import verify
     from brainyolo.readout.recordings import READABLE_SCHEMA_VERSIONS, check_recordings
 
     path = Path(run_dir) / "recordings.h5"
@@ -310,7 +311,6 @@ def checkpoint_file(step: int) -> str:
 
 def write_detections(out_dir: Path, per_step: dict[int, list[dict]]) -> None:
     """``OUT_DIR/detections.json`` (last step) and ``OUT_DIR/checkpoints/detections_t{STEP}.json``."""
-    from brainyolo.io.atomic import write_json
 
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     for step, records in per_step.items():
@@ -351,7 +351,6 @@ def recorded_delays(attrs, where) -> dict[int, int]:
 def decode_run(run_dir, decode: str = "vmem", model_path=None,
                threshold: float = EVAL_THRESHOLD) -> tuple[dict[int, list[dict]], dict[str, dict[int, Detections]]]:
     """:func:`read_and_decode_run`, timed as the stage ``decoding``."""
-    from brainyolo.system.timing import stage
 
     with stage("decoding"):
         return read_and_decode_run(run_dir, decode, model_path, threshold)
@@ -366,7 +365,6 @@ def read_and_decode_run(run_dir, decode: str = "vmem", model_path=None, threshol
     records : {step: [detection records of all images]} (the ANN's JSON format)
     detections : {file_name: {step: Detections}}
     """
-    from brainyolo.convert.model_file import load_model
 
     records: dict[int, list[dict]] = {}
     detections: dict[str, dict[int, Detections]] = {}

@@ -51,6 +51,7 @@ from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
 from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, input_shift
+from brainyolo.spiking.event_encoding import GREY, polarity_kernel
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.neurons import (
     NEGATIVE_EVENT,
@@ -61,9 +62,10 @@ from brainyolo.spiking.neurons import (
     neuron_group,
     parameter_values,
 )
+from brainyolo.spiking.parameters import INITIAL, runtime_names, synapse_names
 from brainyolo.spiking.schedule import SCHEDULES, model_schedule
-from brainyolo.spiking.synapses import SynapseModel, compose, load_synapse_model
-from brainyolo.spiking.thresholder import fuse_thresholders
+from brainyolo.spiking.synapses import COMMON_PARAMETERS, SynapseModel, compose, load_synapse_model
+from brainyolo.spiking.thresholder import SignedThresholder, fuse_thresholders
 from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out, unrolled_conv_synapses
 
 OUTPUT_MODES = ("vmem", "spikes")
@@ -341,8 +343,6 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     ``synapse`` model, every convolution (output layers too) also has the synapse's parameters: its
     file's values, ``delay`` 0, ``release`` 1, ``seed`` 0.
     """
-    from brainyolo.spiking.parameters import INITIAL, runtime_names, synapse_names
-    from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
     file_values, names = parameter_values(model), runtime_names(model)
     synaptic = {}
@@ -762,7 +762,6 @@ class _SpikesInput:
     """
 
     def connect(self, ctx, index, weight, stride, pad):
-        from brainyolo.spiking.event_encoding import GREY, polarity_kernel
 
         options, layer = ctx.net.options, ctx.net.graph.layers[index]
         channels, height, width = ctx.net.model.graph.input_shape
@@ -837,7 +836,6 @@ threshold, reset."""
 def _stage(obj) -> int:
     from brian2.groups.neurongroup import Resetter, StateUpdater, Thresholder
 
-    from brainyolo.spiking.thresholder import SignedThresholder
 
     if isinstance(obj, StateUpdater):
         return _STAGES["update"]

@@ -21,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo.ann.letterbox import Letterbox
 from brainyolo.data.dvs import EVENT_DTYPE
+from brainyolo.io import gen1
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.readout.evaluation import GroundTruth
 
 GREY, ON_VALUE, OFF_VALUE = 127, 255, 0
 
@@ -141,7 +145,6 @@ class EventSettings:
 
 def event_samples(folder) -> list[EventSample]:
     """Every (recording, box time) of the Gen1 pairs in ``folder``, by name then time; boxes checked."""
-    from brainyolo.io import gen1
 
     return [sample for td, bbox in gen1.pairs(folder) for sample in _samples_of(td, bbox)]
 
@@ -158,8 +161,6 @@ def sample_truths(samples: list[EventSample], n_classes: int) -> list:
     """Gen1 protocol ground truth: each sample's boxes at its time
     (:class:`~brainyolo.readout.evaluation.GroundTruth`)."""
     from brainyolo.io import gen1
-    from brainyolo.io.errors import BrainyoloError
-    from brainyolo.readout.evaluation import GroundTruth
 
     truths = []
     for sample in samples:
@@ -181,7 +182,6 @@ def network_input(sample: EventSample, settings: EventSettings, steps: int, inpu
     their equivalent pictures (:func:`count_pictures`); ``spikes``: ``(steps, neurons)``
     (:func:`input_spikes`). The sensor must be the network's input size (events map one to one).
     """
-    from brainyolo.ann.letterbox import Letterbox
     from brainyolo.io import gen1
     from brainyolo.io.errors import BrainyoloError
 

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainyolo.io.atomic import read_toml
+from brainyolo.io.atomic import atomic_path, read_toml
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.quantities import parse_quantity
+from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
 INITIAL = "v_init"
 """The initial membrane, as a fraction of ``v_th`` (0: Spiking-YOLO's V(0) = 0)."""
@@ -140,7 +141,6 @@ def parameter_tables(data: dict, path) -> ParameterSettings:
 
 def write_parameter_file(path, settings: ParameterSettings, header: str = "") -> None:
     """``settings`` as a ``--params`` file (atomically)."""
-    from brainyolo.io.atomic import atomic_path
 
     lines = [f"# {line}" for line in header.splitlines()]
     for selector, values in settings.as_dict().items():
@@ -184,7 +184,6 @@ def synapse_names(synapse) -> dict[str, object]:
     ``release``, ``seed`` (:data:`brainyolo.spiking.synapses.COMMON_PARAMETERS`)."""
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
-    from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
     names = shared_names(synapse.model) if synapse.model.strip() else {}
     return {**names, **{name: DIMENSIONLESS for name in COMMON_PARAMETERS}}

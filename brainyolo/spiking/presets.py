@@ -29,8 +29,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.readout.decoding import DECODERS, late_checkpoints, output_mode
+from brainyolo.spiking.neurons import equation_folders, find_model_file, model_names
 from brainyolo.spiking.parameters import ParameterSettings, parameter_tables
 
 DEFAULT_PRESET = "fast"
@@ -74,14 +77,12 @@ class Preset:
 
 def preset_folders() -> list[Path]:
     """Where presets are looked up by name: ``presets/`` of every equation folder."""
-    from brainyolo.spiking.neurons import equation_folders
 
     return [folder / "presets" for folder in equation_folders() if (folder / "presets").is_dir()]
 
 
 def available_presets() -> list[str]:
     """The names of the presets found in :func:`preset_folders`, sorted."""
-    from brainyolo.spiking.neurons import model_names
 
     return model_names(preset_folders())
 
@@ -107,9 +108,6 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     BrainyoloError
         No such preset (with the known names), or one line naming the file and what is wrong in it.
     """
-    from brainyolo.convert.normalization import NORMALIZATIONS
-    from brainyolo.readout.decoding import DECODERS
-    from brainyolo.spiking.neurons import find_model_file
 
     path = find_model_file(name_or_path, preset_folders(), "preset")
     data = read_toml(path, "preset file", 64 * 1024)
@@ -164,7 +162,6 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     BrainyoloError
         A checkpoint beyond the steps.
     """
-    from brainyolo.readout.decoding import late_checkpoints, output_mode
     from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings
 

@@ -34,18 +34,33 @@ import brian2
 import numpy as np
 
 from brainyolo import __version__
+from brainyolo.ann.heads import EVAL_THRESHOLD
 from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.convert.model_file import load_model
-from brainyolo.io.atomic import sha256_of
+from brainyolo.io.atomic import atomic_path, sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.io.integrity import seal
+from brainyolo.readout.decoding import Decoder
 from brainyolo.readout.recordings import Recorder, checkpoint_slots, open_recordings, recorded_checkpoints, write_image
-from brainyolo.spiking.builder import BuildOptions, SpikingNetwork, apply_inputs, build_network, model_build_options
+from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.builder import (
+    BuildOptions,
+    SpikingNetwork,
+    apply_inputs,
+    build_network,
+    hidden_layers,
+    hidden_neuron_model,
+    model_build_options,
+    output_layers,
+    parameter_defaults,
+)
 from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.event_encoding import EventSample, EventSettings, input_event_record, network_input
+from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, progress_setting
 from brainyolo.spiking.neurons import TIME_STEP_MS, load_neuron_model
-from brainyolo.spiking.parameters import ParameterSettings
+from brainyolo.spiking.parameters import ParameterSettings, resolve
+from brainyolo.spiking.synapses import load_synapse_model
 from brainyolo.system.machine import usable_cores
 from brainyolo.system.timing import account, count_image, stage
 
@@ -259,7 +274,6 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
 
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
-    from brainyolo.spiking.synapses import load_synapse_model
 
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items()  # runs set those
@@ -280,7 +294,6 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
 
 def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
     """Exact synaptic events per source layer: every spike (either sign) times its fan-out."""
-    from brainyolo.spiking import to_neuron_order
 
     events = {}
     for index, layer in network.layers.items():
@@ -398,7 +411,6 @@ class Simulator:
         BrainyoloError
             An event sample for an image input or the other way round.
         """
-        from brainyolo.spiking.input_kinds import input_kind
 
         reads = input_kind(self.settings.build.input).reads
         if isinstance(sample, EventSample):
@@ -419,8 +431,6 @@ class Simulator:
     def decoder(self, decode: str, threshold: float | None = None):
         """The :class:`~brainyolo.readout.decoding.Decoder` of this simulation's runs with the read-out ``decode``
         (its normalization, input kind, schedule and synaptic delays)."""
-        from brainyolo.ann.heads import EVAL_THRESHOLD
-        from brainyolo.readout.decoding import Decoder
         from brainyolo.spiking.input_kinds import input_kind
 
         build = self.settings.build
@@ -462,7 +472,6 @@ def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, pro
     """
     from tqdm import tqdm
 
-    from brainyolo.io.atomic import atomic_path, write_json
 
     run_dir = Path(run_dir)
     with Simulator(model_path, settings, progress=progress) as simulator:
@@ -520,8 +529,6 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     BrainyoloError
         A setting the neuron file, the synapse file or the graph does not allow (before anything is built).
     """
-    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model, output_layers, parameter_defaults
-    from brainyolo.spiking.parameters import resolve
     from brainyolo.spiking.synapses import load_synapse_model
 
     options = model_build_options(model, settings.build)

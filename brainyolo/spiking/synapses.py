@@ -38,7 +38,14 @@ from pathlib import Path
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.quantities import parse_quantity
-from brainyolo.spiking.neurons import _IDENTIFIER, MAX_FILE_BYTES, _text, find_model_file, parameter_table
+from brainyolo.spiking.neurons import (
+    _IDENTIFIER,
+    MAX_FILE_BYTES,
+    _text,
+    equation_folders,
+    find_model_file,
+    parameter_table,
+)
 
 DEFAULT_SYNAPSE = "instant"
 
@@ -54,7 +61,6 @@ MAX_STATE_VARIABLES = 4
 
 def synapse_folders() -> list[Path]:
     """Where synapse models are looked up by name: ``equations/synapses`` of each neuron folder."""
-    from brainyolo.spiking.neurons import equation_folders
 
     folders = []
     if os.environ.get("BRAINYOLO_EQUATIONS"):

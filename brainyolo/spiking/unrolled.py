@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import conv_output_size
+from brainyolo.spiking.neurons import NEGATIVE_EVENT
 
 
 def conv_connectivity(in_shape: tuple[int, int, int], filters: int, size: int, stride: int,
@@ -89,7 +90,6 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     """
     import brian2
 
-    from brainyolo.spiking.neurons import NEGATIVE_EVENT
 
 
     filters, _, size, _ = weight.shape

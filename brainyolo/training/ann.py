@@ -31,9 +31,12 @@ import numpy as np
 
 from brainyolo.ann import darknet
 from brainyolo.ann.graph import INPUT, Conv, MaxPool, Route, Upsample, YoloHead
+from brainyolo.ann.reference import head_maps
 from brainyolo.data import scenes
 from brainyolo.io.atomic import atomic_path, write_json
-from brainyolo.training.yolo_training import EVAL_SEED, kmeans_anchors, letterboxed_scenes, yolo_loss
+from brainyolo.pipeline import ann_detections
+from brainyolo.readout.evaluation import coco_map, read_yolo_labels
+from brainyolo.training.yolo_training import EVAL_SEED, event_set_map, kmeans_anchors, letterboxed_scenes, yolo_loss
 
 BN_EPSILON = 1e-6  # brainyolo (like OpenCV) folds batch-norm with sqrt(var + 1e-6)
 EVENT_CFG_HEADER = ("# brainyolo's event detector (embedded-events): the embedded default detector's architecture\n"
@@ -133,8 +136,6 @@ def set_anchors(sections, anchors: np.ndarray) -> None:
 
 def evaluate_ann(cfg: Path, weights: Path, count: int, seed: int, work: Path) -> dict:
     """COCO-style mAP of the exported model (numpy reference ANN) on ``count`` fresh scenes."""
-    from brainyolo.pipeline import ann_detections
-    from brainyolo.readout.evaluation import coco_map, read_yolo_labels
 
     model = darknet.load_darknet(cfg, weights)
     paths = scenes.write_scenes(work, count, seed)
@@ -148,8 +149,6 @@ def evaluate_ann(cfg: Path, weights: Path, count: int, seed: int, work: Path) ->
 def evaluate_ann_events(cfg: Path, weights: Path, count: int, seed: int, bins: int = 5) -> dict:
     """COCO-style mAP of the exported model (numpy reference ANN) on ``count`` fresh event scenes, each
     read as the mean of its EMS frames (what the converted SNN integrates)."""
-    from brainyolo.ann.reference import head_maps
-    from brainyolo.training.yolo_training import event_set_map
 
     graph = darknet.load_darknet(cfg, weights).folded_graph()
     return event_set_map(graph, count, seed, bins,

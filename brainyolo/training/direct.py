@@ -31,9 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.ann.graph import INPUT, Conv, ConvAdd, Graph, YoloHead
+from brainyolo.ann.heads import detect_from_heads
+from brainyolo.ann.letterbox import iterate_letterboxed
+from brainyolo.convert.model_file import DIRECT, ConvertedModel, SpikingSpec, save_model
 from brainyolo.data import scenes
 from brainyolo.io.atomic import write_json
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.pipeline import EVAL_THRESHOLD
+from brainyolo.readout.evaluation import coco_map, read_yolo_labels
 from brainyolo.training import direct_graph as direct
 from brainyolo.training.yolo_training import (
     EVAL_SEED,
@@ -185,10 +190,6 @@ def evaluate(graph: Graph, params, steps: int, count: int, seed: int, torch) -> 
     """COCO-style mAP of the folded network run by spikingjelly on ``count`` fresh scenes."""
     import tempfile
 
-    from brainyolo.ann.heads import detect_from_heads
-    from brainyolo.ann.letterbox import iterate_letterboxed
-    from brainyolo.pipeline import EVAL_THRESHOLD
-    from brainyolo.readout.evaluation import coco_map, read_yolo_labels
 
     module = folded_module(graph, params, torch)
     _, height, width = graph.input_shape
@@ -245,7 +246,6 @@ def train_direct(out_dir: Path, iterations: int, batch: int, train_scenes: int, 
     """
     import torch
 
-    from brainyolo.convert.model_file import DIRECT, ConvertedModel, SpikingSpec, save_model
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.ann.graph import Graph
-from brainyolo.ann.letterbox import letterbox
+from brainyolo.ann.heads import detect_from_heads
+from brainyolo.ann.letterbox import Letterbox, letterbox
 from brainyolo.data import scenes
+from brainyolo.data.moving_scenes import event_training_set
+from brainyolo.io.atomic import atomic_path
+from brainyolo.pipeline import EVAL_THRESHOLD
+from brainyolo.readout.evaluation import GroundTruth, coco_map
 
 TRAIN_SEED = 7
 
@@ -133,7 +138,6 @@ def yolo_loss(head_maps, labels, heads, network_size, torch):
 
 def event_truths(labels: list[np.ndarray], size: tuple[int, int]) -> list:
     """Ground truth of an :func:`~brainyolo.data.moving_scenes.event_training_set` (sample ``i`` named ``event{i}``)."""
-    from brainyolo.readout.evaluation import GroundTruth
 
     return [GroundTruth(f"event{i}", *size, np.column_stack([lab[:, 1] - lab[:, 3] / 2, lab[:, 2] - lab[:, 4] / 2,
                                                             lab[:, 3], lab[:, 4]]).reshape(-1, 4),
@@ -143,11 +147,6 @@ def event_truths(labels: list[np.ndarray], size: tuple[int, int]) -> list:
 def event_set_map(graph: Graph, count: int, seed: int, bins: int, head_maps_of) -> dict:
     """COCO-style mAP on ``count`` fresh event scenes (:func:`~brainyolo.data.moving_scenes.event_training_set`):
     ``head_maps_of(frames)`` gives the head maps of one scene's EMS frames ``(1, bins, H, W)`` uint8."""
-    from brainyolo.ann.heads import detect_from_heads
-    from brainyolo.ann.letterbox import Letterbox
-    from brainyolo.data.moving_scenes import event_training_set
-    from brainyolo.pipeline import EVAL_THRESHOLD
-    from brainyolo.readout.evaluation import coco_map
 
     _, height, width = graph.input_shape
     frames, labels = event_training_set(count, seed, bins=bins)
@@ -162,7 +161,6 @@ def save_event_set(path: Path, count: int, seed: int, bins: int, processes: int 
     """Generate ``count`` event scenes (:func:`~brainyolo.data.moving_scenes.event_training_set`) into
     ``path`` (npz)."""
     from brainyolo.data.moving_scenes import event_training_set
-    from brainyolo.io.atomic import atomic_path
 
     frames, labels = event_training_set(count, seed, bins=bins, processes=processes)
     rows = np.concatenate([np.column_stack([np.full(len(lab), i), lab]) for i, lab in enumerate(labels)])
