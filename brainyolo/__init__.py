@@ -15,7 +15,23 @@ Subpackages, in the order of the pipeline::
     system       usable cores, the --profile stopwatch
     cli          the ``brainyolo`` command, one module per command
 
-``registry`` holds the rule registries every stage uses; ``pipeline`` the steps the commands call.
+``registry`` holds the rule registries every stage uses; ``pipeline`` the steps the commands call;
+``detector`` the Python API (``brainyolo.SpikingDetector``).
 """
 
 __version__ = "0.6.0"
+
+_API = ("SpikingDetector", "Layer", "DetectorRun", "neuron_index")
+"""The Python API (:mod:`brainyolo.detector`), imported on first use: ``import brainyolo`` stays light."""
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from brainyolo import detector
+
+        return getattr(detector, name)
+    raise AttributeError(f"module 'brainyolo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -24,7 +24,7 @@ from brainyolo.experiments.farm import client_for, run_tasks, share
 from brainyolo.io.atomic import sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.readout.decoding import write_detections
-from brainyolo.spiking.event_encoding import event_picture
+from brainyolo.spiking.event_encoding import ann_input, event_picture
 from brainyolo.system.timing import stage
 
 
@@ -90,7 +90,6 @@ def ann_detections(graph: Graph, image_paths: Iterable[Path], threshold: float =
     as the mean of their frames (:func:`~brainyolo.spiking.event_encoding.ann_input`).
     """
     if events is not None:
-        from brainyolo.spiking.event_encoding import ann_input
 
         for sample in image_paths:
             chw, box = ann_input(sample, events, graph.input_shape)
@@ -240,8 +239,6 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
 
     from tqdm import tqdm
 
-    from brainyolo.convert.model_file import load_model
-    from brainyolo.io.atomic import write_json
     from brainyolo.spiking.simulate import Simulator
 
     model = load_model(model_path)

@@ -192,14 +192,15 @@ PYTHON = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 
 @pytest.mark.long
 def test_readme_python_example_runs(tmp_path):
-    """The README's Python example, as shown, in a fresh process: detections at 8, 16 and 32 steps."""
+    """The README's Python example, as shown, in a fresh process: two membranes over 32 steps, detections
+    of the lesioned run at 8, 16 and 32 steps."""
     (code,) = PYTHON.findall((REPO / "README.md").read_text(encoding="utf-8"))
     script = tmp_path / "example.py"
     script.write_text(code)
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    counts = ast.literal_eval(result.stdout.strip().splitlines()[-1])
-    assert sorted(counts) == [8, 16, 32] and counts[32] >= 1
+    shape, counts = ast.literal_eval(result.stdout.strip().splitlines()[-1].replace(") {", "), {"))
+    assert shape == (2, 32) and sorted(counts) == [8, 16, 32] and counts[32] >= 1
 
 
 @pytest.mark.long

@@ -13,7 +13,7 @@ from brainyolo.ann import darknet, graph, heads, reference
 from brainyolo.convert import normalization
 from brainyolo.readout.decoding import DECODERS, readout_rule
 from brainyolo.registry import kind_name
-from brainyolo.spiking import builder
+from brainyolo.spiking import builder, input_rules, network
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.presets import available_presets, load_preset
@@ -26,7 +26,7 @@ TESTS = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").rglob(
 
 LAYER_KINDS = graph.infer_shape.kinds()
 EVERY_LAYER = {"check": graph.check_layer, "Brian2 build": builder.build_rule,
-               "spike value": builder.spike_value_rule}
+               "spike value": network.spike_value_rule}
 ANN_LAYER = {"numpy forward": reference.forward_rule, "lambda": normalization.lambda_rule,
              "normalization": normalization.normalize_rule, "Darknet writer": darknet.section_writer}
 NO_ANN = {graph.ConvAdd}  # a directly trained network's membrane shortcut: there is no ANN to run or write
@@ -50,8 +50,8 @@ def test_layer_kind(kind):
 
 @pytest.mark.parametrize("name", tuple(INPUT_KINDS))
 def test_input_kind(name):
-    assert builder.input_rule.kinds() == tuple(INPUT_KINDS)
-    rule = builder.input_rule.rule(name)
+    assert input_rules.input_rule.kinds() == tuple(INPUT_KINDS)
+    rule = input_rules.input_rule.rule(name)
     assert callable(rule.connect) and callable(rule.values)
     assert named(name, DOCS)
     matrix = (REPO / "tests" / "cli" / "test_command_matrix.py").read_text(encoding="utf-8")

@@ -21,8 +21,8 @@ import numpy as np
 
 from brainyolo.data import scenes
 from brainyolo.data.embedded import converted_embedded
-from brainyolo.spiking.builder import BuildOptions
 from brainyolo.spiking.parameters import ParameterSettings, parse_setting
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
 CASES = [("instant", ""), ("exponential", "1*ms"), ("exponential", "2*ms"), ("exponential", "5*ms"),

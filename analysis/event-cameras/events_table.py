@@ -17,7 +17,7 @@ from pathlib import Path
 
 from brainyolo.convert.model_file import load_model
 from brainyolo.data.embedded import model_file
-from brainyolo.experiments.run_file import conv_events_per_image, energy_ratios, operation_costs
+from brainyolo.experiments.experiment import conv_events_per_image, energy_ratios, operation_costs
 from brainyolo.spiking.event_encoding import event_samples
 
 ROWS = (("direct-frames", "directly trained", "frames", "embedded-direct-events"),

@@ -37,8 +37,10 @@ from brainyolo.ann.letterbox import letterbox, list_images, load_image
 from brainyolo.ann.reference import forward, forward_rule
 from brainyolo.convert.model_file import load_model
 from brainyolo.readout.decoding import Decoder, estimate_activation
-from brainyolo.spiking.builder import BuildOptions, output_layers, spike_values
+from brainyolo.spiking.builder import output_layers
+from brainyolo.spiking.network import spike_values
 from brainyolo.spiking.parameters import ParameterSettings, read_parameter_file
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
 

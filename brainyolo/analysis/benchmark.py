@@ -39,6 +39,7 @@ from brainyolo.io.errors import BrainyoloError
 from brainyolo.pipeline import convert_darknet
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -163,7 +164,6 @@ def _standalone_conv_run(connectivity: str, weight, in_shape, stride, pad, steps
 def conv_benchmark(args, cfg, weights) -> None:
     import tempfile
 
-    from brainyolo.ann.darknet import load_darknet
 
     graph = load_darknet(cfg, weights).folded_graph()
     convs = [i for i, layer in enumerate(graph.layers) if isinstance(layer, Conv)]
@@ -192,7 +192,6 @@ def conv_benchmark(args, cfg, weights) -> None:
 
 def _benchmark_model(cfg, weights, images, folder) -> Path:
     """The model converted (calibrated on the first 8 images) into ``folder/model.h5``."""
-    from brainyolo.ann.letterbox import list_images
 
     path = Path(folder) / "model.h5"
     save_model(convert_darknet(cfg, weights, list_images(images)[:8], progress=False), path)
@@ -202,8 +201,6 @@ def _benchmark_model(cfg, weights, images, folder) -> Path:
 def snn_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
-    from brainyolo.ann.letterbox import list_images
-    from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     paths = list_images(images)
@@ -239,7 +236,6 @@ def busy_benchmark(args, cfg, weights, images) -> None:
     import sys
     import tempfile
 
-    from brainyolo.ann.letterbox import list_images
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     path = list_images(images)[0]
@@ -311,7 +307,6 @@ def profile_benchmark(args, cfg, weights, images) -> None:
     """ms/step per layer from Brian2's code-object timers, events/s against memory bandwidth."""
     import tempfile
 
-    from brainyolo.ann.letterbox import list_images
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     path = list_images(images)[0]

@@ -19,7 +19,7 @@ from brainyolo.spiking.synapses import COMMON_PARAMETERS, load_synapse_model
 def plot_map_vs_steps(summary: dict, out_path: str | os.PathLike, metric: str = "mAP50") -> None:
     """mAP (default @0.5) against simulation time steps, one line per configuration, the ANN dashed.
 
-    ``summary`` as written by :func:`brainyolo.experiments.run_file.run_experiment` (``summary.json``); a
+    ``summary`` as written by :func:`brainyolo.experiments.experiment.run_experiment` (``summary.json``); a
     configuration with ``"points": True`` (a directly trained network at a few T) is drawn as points.
     """
     label = {"mAP50": "mAP@0.5", "mAP": "mAP@[.5:.95]"}.get(metric, metric)
@@ -241,7 +241,6 @@ def sweep_points(summary: dict) -> dict[str, dict[str, list[tuple[float, dict]]]
 def _file_default(config: dict, parameter: str):
     """The value a configuration's neuron or synapse file gives ``parameter`` (every synapse's
     ``delay``, ``release``, ``seed``: 0, 1, 0), or None."""
-    from brainyolo.io.quantities import parse_quantity
 
     if parameter in COMMON_PARAMETERS:
         return COMMON_PARAMETERS[parameter]

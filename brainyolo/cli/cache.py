@@ -20,7 +20,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from brainyolo.spiking.simulate import cache_root, cached_builds, remove_abandoned_results, remove_builds
+    from brainyolo.spiking.build_cache import cache_root, cached_builds, remove_abandoned_results, remove_builds
 
     def describe(build) -> str:
         used = time.strftime("%Y-%m-%d %H:%M", time.localtime(build.last_used))

@@ -64,7 +64,7 @@ def _check_one(path: Path, cfg: Path | None) -> str:
     if suffix == ".toml":
         from brainyolo.experiments.run_file import load_run_file
         from brainyolo.io.atomic import read_toml
-        from brainyolo.spiking.builder import hidden_neuron_model
+        from brainyolo.spiking.layer_models import hidden_neuron_model
 
         data = read_toml(path, "neuron model, synapse model, run or parameter file")
         synapse_like = "target" in data or not str(data.get("model", "x")).strip()

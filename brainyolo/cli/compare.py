@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from brainyolo.ann.letterbox import list_images
     from brainyolo.convert.model_file import load_model
-    from brainyolo.experiments.run_file import configuration_records
+    from brainyolo.experiments.experiment import configuration_records
     from brainyolo.readout.evaluation import paired_bootstrap
 
     run_dir = existing(args.run_dir)

@@ -23,7 +23,8 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from brainyolo.experiments.run_file import load_run_file, run_experiment, summary_table
+    from brainyolo.experiments.experiment import run_experiment, summary_table
+    from brainyolo.experiments.run_file import load_run_file
 
     run_file = existing(args.run_file)
     spec = load_run_file(run_file)

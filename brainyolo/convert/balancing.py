@@ -46,7 +46,7 @@ def channel_owners(graph: Graph, hidden: list[int]) -> list[np.ndarray]:
     (max-pools and relays pass their input's on, a route concatenates them: the builder's own
     propagation, :func:`brainyolo.spiking.builder.spike_values`, of the layer index); -1 where none
     does (the image, the integrate-only output layers, heads)."""
-    from brainyolo.spiking.builder import spike_values
+    from brainyolo.spiking.network import spike_values
 
     return [np.rint(values).astype(int) for values in spike_values(graph, {i: float(i) for i in hidden}, -1.0)]
 

@@ -215,8 +215,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     import optuna
     from tqdm import tqdm
 
-    from brainyolo.io.atomic import sha256_of
-    from brainyolo.spiking.builder import hidden_layers, hidden_neuron_model
+    from brainyolo.spiking.builder import hidden_layers
+    from brainyolo.spiking.layer_models import hidden_neuron_model
     from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
 
     model = load_model(model_path)
@@ -359,7 +359,6 @@ def _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, fa
     import optuna
     from distributed import wait
 
-    from brainyolo.readout.evaluation import score
 
     model_data = Path(model_path).read_bytes()
     sha = hashlib.sha256(model_data).hexdigest()
@@ -439,7 +438,6 @@ def _plot(points, front, chosen, baseline_row, metric, tune, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from brainyolo.io.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.scatter(points[:, 1], points[:, 0], s=14, color="0.65", label="trials")

@@ -29,12 +29,14 @@ from brainyolo.analysis.annotated import draw_detections, side_by_side
 from brainyolo.convert.model_file import load_model
 from brainyolo.data import scenes
 from brainyolo.data.embedded import EMBEDDED_DIRECT, model_file
-from brainyolo.experiments.run_file import RunSpec, prepare_model
+from brainyolo.experiments.experiment import prepare_model
+from brainyolo.experiments.run_file import RunSpec
 from brainyolo.io.atomic import staged_directory, write_json
 from brainyolo.pipeline import ann_detections
 from brainyolo.readout.decoding import decode_run, write_detections
 from brainyolo.readout.evaluation import coco_map, read_yolo_labels
 from brainyolo.spiking.presets import load_preset, resolve_simulation
+from brainyolo.spiking.settings import BuildOptions
 
 COMPANION_STEPS = 300
 DIRECT_STEPS = 8
@@ -54,7 +56,6 @@ def _map_table(per_step: dict, ann: dict) -> list[str]:
 def run_demo(out_dir, progress: bool = True) -> dict:
     """Run the demo into ``out_dir``; return the report (also written as report.json)."""
     from brainyolo.analysis.figures import plot_map_vs_steps
-    from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     started = time.perf_counter()

@@ -152,7 +152,7 @@ def check_version(version: str) -> None:
 
 def model_on_worker(data: bytes, sha256: str) -> Path:
     """The model file of ``data`` in this machine's cache (written once, checked by content)."""
-    from brainyolo.spiking.simulate import cache_root
+    from brainyolo.spiking.build_cache import cache_root
 
     if hashlib.sha256(data).hexdigest() != sha256:
         raise BrainyoloError(None, "the model file reached this worker damaged (sha256 differs)")

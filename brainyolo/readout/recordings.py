@@ -39,11 +39,12 @@ import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.spiking import from_neuron_order
-from brainyolo.spiking.builder import SPIKE_COUNTERS, SpikingNetwork
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.input_kinds import INPUT_KINDS
+from brainyolo.spiking.layer_models import SPIKE_COUNTERS
+from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import NEGATIVE_EVENT, TIME_STEP_MS
 
 FORMAT = "brainyolo-recordings"

@@ -151,7 +151,6 @@ def event_samples(folder) -> list[EventSample]:
 
 def _samples_of(td: Path, bbox: Path) -> list[EventSample]:
     """One sample per distinct box time of a recording, its boxes checked against its sensor."""
-    from brainyolo.io import gen1
 
     width, height, _ = gen1.read_header(td)
     return [EventSample(td, bbox, int(t)) for t in np.unique(gen1.read_bbox(bbox, width, height)["ts"])]
@@ -160,7 +159,6 @@ def _samples_of(td: Path, bbox: Path) -> list[EventSample]:
 def sample_truths(samples: list[EventSample], n_classes: int) -> list:
     """Gen1 protocol ground truth: each sample's boxes at its time
     (:class:`~brainyolo.readout.evaluation.GroundTruth`)."""
-    from brainyolo.io import gen1
 
     truths = []
     for sample in samples:
@@ -182,8 +180,6 @@ def network_input(sample: EventSample, settings: EventSettings, steps: int, inpu
     their equivalent pictures (:func:`count_pictures`); ``spikes``: ``(steps, neurons)``
     (:func:`input_spikes`). The sensor must be the network's input size (events map one to one).
     """
-    from brainyolo.io import gen1
-    from brainyolo.io.errors import BrainyoloError
 
     events, width, height = gen1.read_td(sample.td)
     channels, net_h, net_w = input_shape
@@ -204,7 +200,6 @@ def network_input(sample: EventSample, settings: EventSettings, steps: int, inpu
 def input_event_record(sample: EventSample, settings: EventSettings, steps: int) -> dict:
     """The input events of a run on ``sample`` for its recordings: the events the frames keep
     (:func:`latest_events`) at their steps (1-based, as recorded spikes), neuron ``(y * W + x) * 2 + p``."""
-    from brainyolo.io import gen1
 
     events, width, height = gen1.read_td(sample.td)
     step, neuron = input_spikes(events, sample.t_us, settings.window_us, steps, settings.bins, width)
@@ -213,7 +208,6 @@ def input_event_record(sample: EventSample, settings: EventSettings, steps: int)
 
 def recording_samples(td_paths) -> list[EventSample]:
     """The samples of the given ``_td.dat`` files (each with its ``_bbox.npy`` beside it): one per box time."""
-    from brainyolo.io import gen1
 
     return [sample for td in map(Path, td_paths) for sample in _samples_of(td, gen1.box_file(td))]
 
@@ -232,7 +226,6 @@ def event_picture(sample: EventSample, settings: EventSettings):
     black OFF, grey none) over the whole window, as a PIL image."""
     from PIL import Image
 
-    from brainyolo.io import gen1
 
     events, width, height = gen1.read_td(sample.td)
     frame = ems_frames(events, sample.t_us, settings.window_us, 1, width, height)[0]

@@ -1,7 +1,7 @@
 """The ways a sample reaches the spiking network's first convolution (front end; no Brian2).
 
 Each input kind is one :class:`InputKind` here and one build rule in
-:mod:`brainyolo.spiking.builder` (:data:`~brainyolo.spiking.builder.input_rule`):
+:mod:`brainyolo.spiking.input_rules` (:data:`~brainyolo.spiking.input_rules.input_rule`):
 
 * ``current`` — the image's first convolution, computed once, as a constant current (Spiking-YOLO);
 * ``poisson`` — the image as Poisson spikes (rate = pixel value per step) through the first convolution;

@@ -215,7 +215,7 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
 
     Every entry is checked for its type and every parameter value parsed
     (:func:`brainyolo.io.quantities.parse_quantity`) before the model is returned; Brian2 itself
-    checks the equations when a group is made (:func:`brainyolo.spiking.builder.hidden_neuron_model`
+    checks the equations when a group is made (:func:`brainyolo.spiking.layer_models.hidden_neuron_model`
     does so at load for the models used as hidden layers).
     """
     path = find_model_file(name_or_path, equation_folders(), "neuron model")

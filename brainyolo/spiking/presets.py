@@ -35,6 +35,7 @@ from brainyolo.io.errors import BrainyoloError
 from brainyolo.readout.decoding import DECODERS, late_checkpoints, output_mode
 from brainyolo.spiking.neurons import equation_folders, find_model_file, model_names
 from brainyolo.spiking.parameters import ParameterSettings, parameter_tables
+from brainyolo.spiking.settings import BuildOptions
 
 DEFAULT_PRESET = "fast"
 """The preset of every command that simulates, unless ``--preset`` names another."""
@@ -162,7 +163,6 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     BrainyoloError
         A checkpoint beyond the steps.
     """
-    from brainyolo.spiking.builder import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings
 
     steps = steps or preset.steps

@@ -16,6 +16,9 @@ SCHEDULES = ("delayed", "same_step")
 spiking layer, Spiking-YOLO's simulation) or ``same_step`` (layer by layer within the step)."""
 
 
+SYNAPSE_UPDATE = "_synapse"
+
+
 def model_schedule(model: ConvertedModel, schedule: str) -> str:
     """The schedule ``model`` runs with: ``schedule`` for a converted network; ``same_step`` for a
     directly trained one, which its framework computed layer by layer within each step."""
@@ -45,3 +48,9 @@ def spike_delays(graph: Graph, spiking_input: bool = False, schedule: str = "del
         else:
             delays.append(max(sources) + extra + (1 if spiking else 0))
     return delays
+
+
+
+
+
+

@@ -36,7 +36,14 @@ from brainyolo.data import scenes
 from brainyolo.io.atomic import atomic_path, write_json
 from brainyolo.pipeline import ann_detections
 from brainyolo.readout.evaluation import coco_map, read_yolo_labels
-from brainyolo.training.yolo_training import EVAL_SEED, event_set_map, kmeans_anchors, letterboxed_scenes, yolo_loss
+from brainyolo.training.yolo_training import (
+    EVAL_SEED,
+    event_set_map,
+    kmeans_anchors,
+    letterboxed_scenes,
+    load_event_set,
+    yolo_loss,
+)
 
 BN_EPSILON = 1e-6  # brainyolo (like OpenCV) folds batch-norm with sqrt(var + 1e-6)
 EVENT_CFG_HEADER = ("# brainyolo's event detector (embedded-events): the embedded default detector's architecture\n"
@@ -180,7 +187,6 @@ def train(out_dir: Path, iterations: int, batch: int, train_scenes: int, seed: i
     _, net_h, net_w = graph.input_shape
     started = time.perf_counter()
     if events is not None:
-        from brainyolo.training.yolo_training import load_event_set
 
         frames, labels = load_event_set(events)
         images, train_scenes = mean_pictures(frames)[:, None], len(frames)  # (N, 1, H, W) in [0, 1]

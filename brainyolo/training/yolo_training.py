@@ -160,7 +160,6 @@ def event_set_map(graph: Graph, count: int, seed: int, bins: int, head_maps_of) 
 def save_event_set(path: Path, count: int, seed: int, bins: int, processes: int = 1) -> None:
     """Generate ``count`` event scenes (:func:`~brainyolo.data.moving_scenes.event_training_set`) into
     ``path`` (npz)."""
-    from brainyolo.data.moving_scenes import event_training_set
 
     frames, labels = event_training_set(count, seed, bins=bins, processes=processes)
     rows = np.concatenate([np.column_stack([np.full(len(lab), i), lab]) for i, lab in enumerate(labels)])

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainyolo.analysis.spikes import (
+from brainyolo.analysis.energy import (
     ann_macs,
     energy_over_steps,
     energy_table,
-    layer_statistics,
     operations_at_checkpoints,
-    population_over_time,
     snn_operations,
 )
+from brainyolo.analysis.spikes import layer_statistics, population_over_time
 from brainyolo.ann.graph import INPUT, Conv, Graph, MaxPool, Route
 
 pytestmark = pytest.mark.codegen_independent
@@ -90,7 +89,7 @@ def test_energy_at_checkpoints_by_hand():
 
 def test_paper_table2_gpu_figure():
     """The formula reproduces the paper's GPU number: Tiny YOLO's 6.97 GFLOPs -> 0.12 J."""
-    from brainyolo.analysis.spikes import GPU_FLOPS, GPU_WATTS
+    from brainyolo.analysis.energy import GPU_FLOPS, GPU_WATTS
 
     assert GPU_WATTS * 6.97e9 / GPU_FLOPS == pytest.approx(0.1245, abs=1e-4)
 
@@ -116,7 +115,7 @@ def test_analyze_command_writes_every_figure(tmp_path, tiny_cfg_text):
     from brainyolo.analysis.spikes import load_run
     from brainyolo.convert.model_file import save_model
     from brainyolo.pipeline import convert_darknet
-    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, simulate
 
     cfg, weights = write_random_model(tiny_cfg_text, tmp_path / "m", seed=4, names=["a", "b", "c"])

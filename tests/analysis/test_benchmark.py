@@ -9,7 +9,7 @@ from conftest import write_images, write_random_model
 
 from brainyolo.analysis.benchmark import layer_profile, memory_bandwidth
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.spiking.simulate import read_profile
+from brainyolo.spiking.runners import read_profile
 
 pytestmark = pytest.mark.codegen_independent
 

@@ -12,7 +12,8 @@ from conftest import write_random_model
 
 from brainyolo.cli import main
 from brainyolo.data import scenes
-from brainyolo.experiments.run_file import RunSpec, load_run_file, run_experiment
+from brainyolo.experiments.experiment import run_experiment
+from brainyolo.experiments.run_file import RunSpec, load_run_file
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking.parameters import read_parameter_file
 
@@ -153,7 +154,7 @@ def test_conv_events_at_checkpoints_by_hand(tmp_path):
 
     import numpy as np
 
-    from brainyolo.experiments.run_file import conv_events_per_image
+    from brainyolo.experiments.experiment import conv_events_per_image
     from brainyolo.pipeline import checkpoint_conv_events
 
     data = {"layers": {0: {"kind": "Conv"}, 2: {"input_events": np.array([10, 30])},
@@ -166,7 +167,7 @@ def test_conv_events_at_checkpoints_by_hand(tmp_path):
 
 
 def test_energy_ratios_hand_computed():
-    from brainyolo.experiments.run_file import energy_ratios
+    from brainyolo.experiments.experiment import energy_ratios
 
     costs = {"ann_macs": 1000, "image_macs": 100, "bias_acs_per_step": 10}
     ratios = energy_ratios(costs, 5000, 20)  # 5000 synaptic + 200 bias ACs, 100 MACs

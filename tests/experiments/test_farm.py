@@ -120,18 +120,18 @@ def test_a_worker_killed_mid_run_loses_and_repeats_nothing(farm_setup, tmp_path,
     its image runs again on the other worker, every image is scored once, nothing written twice."""
     import threading
 
-    import brainyolo.io.atomic
+    import brainyolo.pipeline
 
     with _cluster(2) as (address, client, processes):
         pids = client.run(os.getpid)  # worker address -> process id
         writes = []
-        real_write = brainyolo.io.atomic.write_json
+        real_write = brainyolo.pipeline.write_json  # the evaluation's per-image results are written there
 
         def counting_write(path, data, *args, **kwargs):
             writes.append(Path(path).name)
             return real_write(path, data, *args, **kwargs)
 
-        monkeypatch.setattr(brainyolo.io.atomic, "write_json", counting_write)
+        monkeypatch.setattr(brainyolo.pipeline, "write_json", counting_write)
         out = tmp_path / "killed"
         killed = []
 

@@ -57,8 +57,10 @@ def _build_folder(model_path: Path, threads: int) -> Path:
     """The cached build of :data:`STANDALONE` at ``threads`` threads (the folder Simulator compiles into)."""
     from brainyolo.convert.model_file import load_model
     from brainyolo.io.atomic import sha256_of
-    from brainyolo.spiking.builder import BuildOptions, model_build_options
-    from brainyolo.spiking.simulate import SimulationSettings, build_key, cache_root
+    from brainyolo.spiking.build_cache import build_key, cache_root
+    from brainyolo.spiking.builder import model_build_options
+    from brainyolo.spiking.settings import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings
 
     model = load_model(model_path)  # (the paper preset: the options the Simulator resolves, named)
     build = model_build_options(model, BuildOptions(output=STANDALONE["output"], normalization=model.normalization))
@@ -264,7 +266,7 @@ def test_input_currents_do_not_depend_on_the_blas_threads():
     from threadpoolctl import threadpool_limits
 
     from brainyolo.ann.reference import conv2d
-    from brainyolo.spiking.builder import input_conv2d
+    from brainyolo.spiking.input_rules import input_conv2d
 
     rng = np.random.default_rng(0)
     x = rng.random((16, 48, 48), dtype=np.float32)

@@ -12,8 +12,8 @@ from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.ann.reference import head_maps
 from brainyolo.convert.model_file import load_model
 from brainyolo.readout.decoding import Decoder, decode_run, estimate_activation
-from brainyolo.spiking.builder import BuildOptions
 from brainyolo.spiking.schedule import spike_delays
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, Simulator, simulate
 
 pytestmark = pytest.mark.codegen_independent

@@ -87,7 +87,7 @@ def test_compare_command(tmp_path, capsys, tiny_converted):
     import json
 
     from brainyolo.cli import main
-    from brainyolo.experiments.run_file import configuration_records
+    from brainyolo.experiments.experiment import configuration_records
 
     truths, hit = _four_images()
     run = tmp_path / "run"

@@ -14,10 +14,11 @@ import pytest
 
 from brainyolo.convert.model_file import load_model, save_model
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.spiking.builder import BuildOptions, add_synaptic_state
+from brainyolo.spiking.builder import add_synaptic_state
 from brainyolo.spiking.connections import SharedConvolution, release_mask
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.parameters import ParameterSettings, parse_setting
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, simulate
 from brainyolo.spiking.synapses import compose, load_synapse_model
 

@@ -17,7 +17,6 @@ import pytest
 from brainyolo.cli import main
 from brainyolo.data.dvs import EVENT_DTYPE
 from brainyolo.io import gen1
-from brainyolo.spiking.builder import BuildOptions
 from brainyolo.spiking.event_encoding import (
     GREY,
     EventSample,
@@ -28,7 +27,9 @@ from brainyolo.spiking.event_encoding import (
     network_input,
     sample_truths,
 )
-from brainyolo.spiking.simulate import SimulationSettings, Simulator, _run_runtime, run_parameters
+from brainyolo.spiking.runners import run_runtime
+from brainyolo.spiking.settings import BuildOptions
+from brainyolo.spiking.simulate import SimulationSettings, Simulator, run_parameters
 from tests.training.test_direct import golden_model
 
 
@@ -73,7 +74,7 @@ def test_frames_input_equals_spikingjelly_with_one_picture_per_step(golden):
     settings = dataclasses.replace(settings, build=dataclasses.replace(settings.build, schedule="same_step",
                                                                        neuron="lif_direct"))
     pictures = g["frames"].transpose(0, 3, 1, 2).astype(np.float64) / 255.0
-    _, _, data, _ = _run_runtime(model, settings, pictures, run_parameters(model, settings))
+    _, _, data, _, _ = run_runtime(model, settings, pictures, run_parameters(model, settings))
     spikes = _spikes(data)
     for index in range(4):
         expected = g[f"frames_spikes{index}"]

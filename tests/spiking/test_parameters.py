@@ -10,7 +10,8 @@ from conftest import run_cli
 
 from brainyolo.ann.darknet import graph_from_sections, parse_cfg_text
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.spiking.builder import hidden_layers, parameter_defaults, spike_values
+from brainyolo.spiking.builder import hidden_layers, parameter_defaults
+from brainyolo.spiking.network import spike_values
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.parameters import (
     ParameterSettings,

@@ -89,7 +89,7 @@ def test_the_compiled_binary_reports_its_progress(tiny_converted, shared_build_c
     """(The model and settings of test_simulation's standalone tests: one binary for all of them.)"""
     from conftest import STANDALONE
 
-    from brainyolo.spiking.builder import BuildOptions
+    from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     model_path, (image, _) = tiny_converted

@@ -13,7 +13,8 @@ from conftest import STANDALONE
 from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.ann.reference import forward
 from brainyolo.convert.model_file import load_model, save_model
-from brainyolo.spiking.builder import SPIKE_COUNTERS, BuildOptions
+from brainyolo.spiking.layer_models import SPIKE_COUNTERS
+from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import SimulationSettings, simulate
 
 
@@ -102,7 +103,8 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
                 assert population.sum() == group[f"{sign}_count"][()].sum(), (name, sign)
         # events delivered by each convolution at the checkpoints: rising, and at the end exactly
         # the source's spikes times their fan-out
-        from brainyolo.analysis.spikes import load_run, snn_operations
+        from brainyolo.analysis.energy import snn_operations
+        from brainyolo.analysis.spikes import load_run
 
         run = load_run(tmp_path)
         expected = snn_operations(run.model.normalized_graph(), run.images[0].layers, 20)["per_layer"]
@@ -157,7 +159,7 @@ def test_runtime_and_cpp_standalone_give_identical_recordings(tiny_h5, tmp_path,
 @pytest.mark.codegen_independent
 def test_one_binary_whatever_the_steps_and_checkpoints():
     """The build key: the step count and the checkpoints are inputs of each run, not of the binary."""
-    from brainyolo.spiking.simulate import build_key
+    from brainyolo.spiking.build_cache import build_key
 
     def key(steps, checkpoints):
         return build_key("0" * 64, SimulationSettings(steps=steps, checkpoints=checkpoints, threads=1))
@@ -630,7 +632,7 @@ def _drive_tracking_neuron(drive, **parameters):
     one step each; the net count after every step and the spikes of both signs at the end."""
     import brian2
 
-    from brainyolo.spiking.builder import with_spike_counters
+    from brainyolo.spiking.layer_models import with_spike_counters
     from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 
     brian2.start_scope()

@@ -1,0 +1,216 @@
+"""The build cache: compiled networks in ``$BRAINYOLO_CACHE/builds`` (default ``~/.cache/brainyolo/builds``),
+their locks, the results folder of each run of a binary, and their removal (``brainyolo cache``).
+
+A build folder is shared by every process that simulates the same model with the same network structure:
+building takes an exclusive lock on ``<folder>.lock``, running a shared one; each run writes into a results
+folder of its own, claimed by a lock the kernel drops when the process dies, so the folders killed runs
+leave behind are found and removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import brian2
+
+from brainyolo import __version__
+from brainyolo.readout.recordings import checkpoint_slots
+from brainyolo.spiking.neurons import load_neuron_model
+from brainyolo.spiking.settings import SimulationSettings
+from brainyolo.spiking.synapses import load_synapse_model
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path, exclusive: bool):
+    """Reader-writer lock on a build folder: builds are exclusive, runs of the binary shared.
+
+    A build rewrites sources and static arrays, so it must not overlap a run reading them; runs
+    write into results folders of their own and may overlap each other.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(directory) + ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "builds"
+
+
+@dataclass(frozen=True)
+class CachedBuild:
+    """One compiled network in the build cache."""
+
+    path: Path
+    size_bytes: int
+    last_used: float  # seconds since the epoch: the latest build or run
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(_stat(f).st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def cached_builds() -> list[CachedBuild]:
+    """The build cache's compiled networks, least recently used first."""
+    builds = []
+    for path in cache_root().glob("*"):
+        if not path.is_dir():
+            continue
+        # a run creates (then removes) its folder under results/: that folder's time is the last use
+        used = [_stat(p).st_mtime for p in (path, path / "results", path / "main") if p.exists()]
+        builds.append(CachedBuild(path, _tree_bytes(path), max(used)))
+    return sorted(builds, key=lambda b: b.last_used)
+
+
+CLAIM_SUFFIX = ".claim"
+
+
+@contextlib.contextmanager
+def results_folder(build_dir: Path):
+    """A fresh results folder for one run of a build's binary: ``build_dir/results/<uuid>``.
+
+    The run holds an exclusive lock on ``<uuid>.claim`` beside it from before the folder exists
+    until it is removed (on success and on errors alike). The kernel drops the lock when the
+    process dies, so a folder whose claim can be taken belongs to no living run:
+    :func:`remove_abandoned_results` removes those.
+    """
+    results = build_dir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    claim = results / (name + CLAIM_SUFFIX)
+    with open(claim, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield results / name
+        finally:
+            shutil.rmtree(results / name, ignore_errors=True)
+            claim.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_abandoned_results(build_dir: Path) -> int:
+    """Remove the results folders of a build that no living run claims; return the bytes freed.
+
+    Such folders are what killed runs leave behind (a float64 1000-step yolov3-tiny run writes
+    ~2 GB of monitor arrays there). Folders of runs in progress are claimed and left alone.
+    """
+    results = build_dir / "results"
+    if not results.is_dir():
+        return 0
+    names = {p.name.removesuffix(CLAIM_SUFFIX) for p in results.iterdir()}
+    if not names:
+        return 0
+    last_used = _stat(results).st_mtime  # cleaning is no use of the build (see cached_builds)
+    freed = 0
+    for name in sorted(names):
+        claim = results / (name + CLAIM_SUFFIX)
+        try:
+            handle = open(claim, "a+")
+        except OSError:  # the build folder went away (``cache --clear``)
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a run in progress
+            try:
+                folder = results / name
+                if folder.is_dir():
+                    freed += _tree_bytes(folder)
+                    shutil.rmtree(folder, ignore_errors=True)
+                claim.unlink(missing_ok=True)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        os.utime(results, (last_used, last_used))
+    return freed
+
+
+def remove_run_inputs(build_dir: Path) -> int:
+    """Delete the per-run input arrays (``static_arrays/init_*.dat``, Brian2's files of a run's ``run_args``:
+    for yolov3-tiny 11 MB per image) when no run of the build is in progress; return the bytes freed.
+
+    Every run holds the build's shared lock from before Brian2 writes its inputs until its binary has
+    ended, so with the exclusive lock taken (without waiting) no run needs them; otherwise the last run
+    of the build to end removes them.
+    """
+    with open(str(build_dir) + ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0
+        try:
+            freed = 0
+            for path in (build_dir / "static_arrays").glob("init_*.dat*"):
+                freed += _stat(path).st_size
+                path.unlink(missing_ok=True)
+            return freed
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _stat(path: Path) -> os.stat_result:
+    """``path.stat()``, or zeros for a file that a concurrent run just removed."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return os.stat_result((0,) * 10)
+
+
+def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list[CachedBuild]]:
+    """Delete cached builds not used for ``older_than_days``; return (removed, busy).
+
+    A build that is being compiled or run holds its lock: it is left alone and listed as busy.
+    The empty lock files stay (removing one could let two processes lock different files).
+    The builds that stay lose the results folders that killed runs left behind.
+    """
+    limit = time.time() - older_than_days * 86400
+    removed, busy = [], []
+    for build in cached_builds():
+        if build.last_used > limit:
+            remove_abandoned_results(build.path)
+            continue
+        with open(str(build.path) + ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy.append(build)
+                continue
+            try:
+                shutil.rmtree(build.path)
+                removed.append(build)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    return removed, busy
+
+
+def build_key(model_sha256: str, settings: SimulationSettings) -> str:
+    """Identity of a compiled binary: model, neuron file text, options, versions."""
+
+    neuron = load_neuron_model(settings.build.neuron)
+    built = {k: v for k, v in asdict(settings).items()  # runs set those
+             if k not in ("parameters", "events", "thresholds", "preset", "decode", "steps", "checkpoints")}
+    # steps and checkpoints are run-time inputs; only the number of checkpoint slots is built
+    built["checkpoint_slots"] = checkpoint_slots(settings.checkpoints, settings.steps)
+    parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
+             "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
+    # options added later count only where they differ from their defaults (earlier builds stay valid)
+    for key, default in (("synapse", "instant"), ("max_delay", 0), ("lesions", False)):
+        if built["build"][key] == default:
+            del built["build"][key]
+    if settings.build.synapse != "instant":
+        synapse = load_synapse_model(settings.build.synapse)
+        parts["synapse"] = Path(synapse.source).read_text() if synapse.source else ""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]

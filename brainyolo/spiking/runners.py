@@ -1,0 +1,218 @@
+"""One run of a network per Brian2 device: the runtime device builds the network for every run; C++
+standalone builds and compiles it once (:class:`StandaloneRunner`) and runs the binary per image with
+that image's values as ``run_args``."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import brian2
+import numpy as np
+
+from brainyolo.io.errors import BrainyoloError, one_line
+from brainyolo.readout.recordings import Recorder, checkpoint_slots
+from brainyolo.spiking.build_cache import (
+    build_key,
+    build_lock,
+    cache_root,
+    remove_abandoned_results,
+    remove_run_inputs,
+    results_folder,
+)
+from brainyolo.spiking.builder import (
+    apply_inputs,
+    build_network,
+)
+from brainyolo.spiking.device import back_to_runtime, use_standalone
+from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS
+from brainyolo.spiking.neurons import TIME_STEP_MS
+from brainyolo.spiking.settings import SimulationSettings
+from brainyolo.system.timing import account, stage
+
+
+@contextlib.contextmanager
+def brian2_preferences(settings: SimulationSettings):
+    """Brian2's float type and runtime target for building (and, in the runtime, running) a network.
+
+    The preferences are restored afterwards: a user's own Brian2 objects created after a
+    simulation keep Brian2's defaults (float64), whatever precision brainyolo simulated in.
+    """
+    saved = brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target
+    brian2.prefs.core.default_float_dtype = np.float32 if settings.float32 else np.float64
+    brian2.prefs.codegen.target = "numpy"
+    # brainyolo's OpenMP code paths are tested spike for spike against serial runs
+    brian2.BrianLogger.suppress_name("openmp")
+    # Brian2 checks set values against 1e50, which overflows a float32 cast: harmless
+    warnings.filterwarnings("ignore", message="overflow encountered in cast", category=RuntimeWarning)
+    try:
+        yield
+    finally:
+        brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target = saved
+
+
+def run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict, extra=None,
+                 silenced: dict | None = None):
+    """One run in Brian2's runtime mode: the network is built for it (and ``extra``'s objects with it)."""
+    brian2.set_device("runtime")
+    brian2.start_scope()
+    with brian2_preferences(settings):
+        with stage("network construction"):
+            network = build_network(model, settings.build)
+            recorder = Recorder(network, checkpoint_slots(settings.checkpoints, settings.steps),
+                                settings.sample_neurons)
+            extra_objects = list(extra(network)) if extra is not None else []
+        with stage("inputs"):
+            apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters),
+                          **network.lesion_inputs(silenced),
+                          **recorder.run_inputs(settings.steps, settings.checkpoints)})
+        net = brian2.Network(network.objects() + recorder.objects() + extra_objects)
+        with stage("simulation"):  # the numpy target generates its code in the run
+            started = time.perf_counter()
+            net.run(settings.steps * brian2.ms)
+            elapsed = time.perf_counter() - started
+        with stage("recording"):
+            data = recorder.collect(settings.steps, settings.checkpoints)
+            data["extra"] = read_states(extra_objects)
+    return network, recorder, data, {"build_seconds": 0.0, "run_seconds": elapsed}, extra_objects
+
+
+@contextlib.contextmanager
+def environment(**values):
+    """Set (a value) or unset (None) environment variables for the ``with`` block."""
+    def put(settings: dict) -> None:
+        for name, value in settings.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        put(values)
+        yield
+    finally:
+        put(saved)
+
+
+def read_states(objects) -> dict[str, dict[str, np.ndarray]]:
+    """Every state variable of a user's own Brian2 objects (monitors, groups, synapses) after a run, as
+    ``{object name: {variable: numpy array}}`` (units dropped; read while the run's results exist)."""
+    states = {}
+    for obj in objects:
+        if hasattr(obj, "get_states"):
+            values = {name: np.asarray(value) for name, value in obj.get_states(units=False).items()}
+            for name in getattr(obj, "record_variables", ()):  # a StateMonitor's: (neurons, steps), as its .v shows
+                values[name] = values[name].T
+            states[obj.name] = values
+    return states
+
+
+def extra_key(objects) -> str:
+    """The part of a build folder's name that tells a user's own objects apart ("" without any)."""
+    if not objects:
+        return ""
+    described = [(type(obj).__name__, obj.name, sorted(getattr(obj, "record_variables", []) or []),
+                  len(getattr(obj, "source", ()) or ())) for obj in objects]
+    return "-" + hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:8]
+
+
+def read_profile(path: Path) -> dict[str, float]:
+    """Brian2's ``profiling_info.txt`` (lines ``code_object<TAB>seconds``) as {code object: seconds}."""
+    profile = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2:
+            raise BrainyoloError(path, f"line {number} is not 'code object, seconds'")
+        try:
+            profile[parts[0]] = float(parts[1])
+        except ValueError:
+            raise BrainyoloError(path, f"line {number}: {parts[1]!r} is not a number of seconds") from None
+    return profile
+
+
+class StandaloneRunner:
+    """One compiled binary, many images."""
+
+    def __init__(self, model, model_sha: str, settings: SimulationSettings, extra=None):
+        self.settings, self.model_sha, self.extra = settings, model_sha, extra
+        # An earlier network of this process, kept alive by reference cycles until the next garbage
+        # collection, would keep its names: Brian2 would then suffix this one's ("..._codeobject_1"),
+        # the sources would change and the cached build recompile.
+        gc.collect()
+        use_standalone(settings.threads, measure_memory=True, build_on_run=False)
+        try:
+            with brian2_preferences(settings):
+                self._build(model, settings)
+        except BaseException:
+            back_to_runtime()  # a later network must not find this one's objects in the device
+            raise
+
+    def _build(self, model, settings: SimulationSettings) -> None:
+        self.network = build_network(model, settings.build)
+        self.recorder = Recorder(self.network, checkpoint_slots(settings.checkpoints, settings.steps),
+                                 settings.sample_neurons)
+        self.extra_objects = list(self.extra(self.network)) if self.extra is not None else []
+        # a user's own objects make another binary: another build folder
+        self.directory = cache_root() / (build_key(self.model_sha, settings) + extra_key(self.extra_objects))
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        net = brian2.Network(self.network.objects() + self.recorder.objects() + self.extra_objects)
+        # the report function prints machine-readable progress lines (shown or not per run); the binary
+        # runs each run's own length (Recorder.run_inputs), not the one step it is built with
+        net.run(TIME_STEP_MS * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
+                profile=settings.profile)
+        # what is not read after a run is not written (for yolov3-tiny some 380 MB per image)
+        self.recorder.omit_unread_results(brian2.get_device())
+        with build_lock(self.directory, exclusive=True):
+            started = time.perf_counter()  # the build's own time, not the wait for the lock
+            try:
+                brian2.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
+            except Exception as err:  # noqa: BLE001 - Brian2 reports a failed compilation as RuntimeError
+                back_to_runtime()
+                raise BrainyoloError(settings.build.neuron, "the C++ build of the network failed (the neuron "
+                                                            f"file's equations, or the compiler): {one_line(err)}") \
+                    from None
+            self.build_seconds = time.perf_counter() - started
+
+    def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None, silenced: dict | None = None):
+        """Run the binary on one image; ``progress``: a ``$BRAINYOLO_PROGRESS`` value, or None (silent);
+        ``silenced``: :meth:`~brainyolo.spiking.builder.SpikingNetwork.lesion_inputs`."""
+        steps, checkpoints = self.settings.steps, self.settings.checkpoints
+        with stage("inputs"):
+            run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters),
+                        **self.network.lesion_inputs(silenced), **self.recorder.run_inputs(steps, checkpoints)}
+        with build_lock(self.directory, exclusive=False):
+            remove_abandoned_results(self.directory)
+            with results_folder(self.directory) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
+                with stage("binary start and results"):
+                    started = time.perf_counter()
+                    brian2.device.run(directory=str(self.directory),
+                                      results_directory=str(result_dir.relative_to(self.directory)),
+                                      with_output=False, run_args=run_args)
+                    elapsed = time.perf_counter() - started
+                with stage("recording"):
+                    data = self.recorder.collect(steps, checkpoints)
+                    data["extra"] = read_states(self.extra_objects)  # before the results folder goes
+                peak = result_dir / "peak_memory_bytes"
+                # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
+                # start-up (loading static arrays) and writing the results
+                timing = {"build_seconds": self.build_seconds,
+                          "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
+                          "process_seconds": elapsed,
+                          "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
+                if self.settings.profile:
+                    timing["profile"] = read_profile(result_dir / "profiling_info.txt")
+                account("simulation", timing["run_seconds"], within="binary start and results")
+        remove_run_inputs(self.directory)
+        self.build_seconds = 0.0  # later images reuse the binary
+        return self.network, self.recorder, data, timing
+
+    def close(self):
+        self.network = self.recorder = None
+        back_to_runtime()

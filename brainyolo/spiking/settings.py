@@ -1,0 +1,127 @@
+"""A simulation's settings, resolved once (preset, then options; :func:`brainyolo.spiking.presets.resolve_simulation`)
+into one immutable object that every step below receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from brainyolo.spiking.event_encoding import EventSettings
+from brainyolo.spiking.input_kinds import INPUT_KINDS
+from brainyolo.spiking.parameters import ParameterSettings
+from brainyolo.spiking.schedule import SCHEDULES
+from brainyolo.system.machine import usable_cores
+
+DEVICES = ("cpp_standalone", "runtime")
+
+
+OUTPUT_MODES = ("vmem", "spikes")
+
+
+CONNECTIVITIES = ("shared", "unrolled")
+
+
+INPUT_MODES = tuple(INPUT_KINDS)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How the spiking network is built.
+
+    Attributes
+    ----------
+    neuron : str
+        Neuron model of the hidden layers: a name in ``equations/`` or a path.
+    output : {"vmem", "spikes"}
+        Output layer read-out.
+    connectivity : {"shared", "unrolled"}
+        Weight-shared convolution objects, or one Brian2 synapse per weight use (small networks).
+    input : {"current", "poisson", "frames", "spikes"}
+        How a sample reaches the first convolution (:mod:`brainyolo.spiking.input_kinds`): the image as a
+        constant current or as Poisson spikes (rate = pixel value per step); event frames as a
+        current per time bin; events as ON/OFF spikes at their own steps.
+    bins : int
+        ``frames`` and ``spikes``: time bins of the event window (EMS-YOLO's T); each input neuron of
+        ``spikes`` fires at most once per bin (the event its pixel's frame keeps).
+    bin_steps : int
+        ``frames`` and ``spikes``: simulation steps per bin (a run has ``bins * bin_steps`` steps).
+        A ``spikes`` input spike delivers its bin's frame value for the whole bin at once (weight
+        ``bin_steps``): frames and spikes give the first layer the same total input, at other times.
+    normalization : {"channel", "layer"} or None
+        None: the model file's own.
+    fused_thresholds : bool
+        Test both events of a signed neuron in one pass (:class:`SignedThresholder`; the same
+        events, one scan of ``v`` instead of two); False keeps Brian2's two thresholders.
+    schedule : {"delayed", "same_step"}
+        ``delayed`` (Brian2's slots: every layer's state update, then thresholds, then connections,
+        then resets): a spike reaches the next layer's membrane in its step and can make it fire in
+        the next, one step per spiking layer (Spiking-YOLO). ``same_step``: layer by layer in
+        topological order, each layer's incoming connections, state update, threshold and reset
+        before the next layer's (:func:`same_step_schedule`): a spike crosses the whole network
+        within its step, as layer-by-layer SNN frameworks (spikingjelly, snnTorch) compute it.
+    synapse : str
+        Synapse model of every convolution's connections (:mod:`brainyolo.spiking.synapses`): a name in
+        ``equations/synapses/`` or a path; ``instant`` (Spiking-YOLO's) adds a spike's weight to the
+        membrane at once.
+    max_delay : int
+        Largest synaptic ``delay`` (steps) a run of the built network may set (the connections'
+        ring buffers); 0: no delays.
+    lesions : bool
+        Every spiking neuron gets a per-run switch :data:`LESION` (1: it fires no event, a lesion):
+        :meth:`SpikingNetwork.lesion_inputs` silences channels or single neurons per run, without
+        recompiling. Off by default (it costs one read per neuron and step).
+    """
+
+    neuron: str = "if_signed_ibt"
+    output: str = "vmem"
+    connectivity: str = "shared"
+    input: str = "current"
+    normalization: str | None = None
+    fused_thresholds: bool = True
+    schedule: str = "delayed"
+    bins: int = 1
+    bin_steps: int = 1
+    synapse: str = "instant"
+    max_delay: int = 0
+    lesions: bool = False
+
+    def __post_init__(self):
+        for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
+                               (self.input, INPUT_MODES), (self.schedule, SCHEDULES)):
+            if value not in allowed:
+                raise ValueError(f"{value!r} is not one of {allowed}")
+        if self.bins < 1 or self.bin_steps < 1:
+            raise ValueError("bins and bin_steps are at least 1")
+        if self.max_delay < 0:
+            raise ValueError("max_delay is at least 0")
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Everything that shapes a simulation besides the model and the images."""
+
+    steps: int = 300
+    checkpoints: tuple[int, ...] = ()
+    device: str = "cpp_standalone"
+    threads: int = field(default_factory=usable_cores)
+    """OpenMP threads of the C++ binary (default: the cores this process may use)."""
+    float32: bool = True
+    """Single-precision state variables (the default since 0.3.0; False: float64). Either way the step
+    inputs are fixed-point sums, so results do not depend on threads or scatter modes."""
+    sample_neurons: int = 20
+    build: BuildOptions = field(default_factory=BuildOptions)
+    parameters: ParameterSettings = field(default_factory=ParameterSettings)
+    """Per-layer neuron parameters of the runs (:mod:`brainyolo.spiking.parameters`): not part of the build."""
+    events: EventSettings | None = None
+    """How event samples (:class:`~brainyolo.spiking.event_encoding.EventSample`) are read; None: images only."""
+    decode: str = "vmem"
+    """The read-out the run is decoded with (:data:`brainyolo.readout.decoding.DECODERS`; the build needs only
+    ``build.output``, the output layer it reads)."""
+    thresholds: str = "uniform"
+    """``balanced``: each hidden layer's threshold as the model file balanced it at conversion (its default
+    ``v_th``; settings still override it); ``uniform``: the neuron file's. A directly trained network runs
+    with its trained thresholds either way."""
+    preset: str = ""
+    """The preset these settings were resolved from (:mod:`brainyolo.spiking.presets`; recorded, not used)."""
+    profile: bool = False
+    """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
+    ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""

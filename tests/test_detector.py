@@ -1,0 +1,103 @@
+"""The Python API (``brainyolo.SpikingDetector``): monitors of hidden neurons, lesions per run on one
+binary, per-run parameters, a user's own Brian2 objects; against the network's own spike counters."""
+
+from __future__ import annotations
+
+import brian2
+import numpy as np
+import pytest
+
+import brainyolo
+from brainyolo.data.scenes import write_scenes
+
+HIDDEN = 2  # the embedded detector's second convolution (a hidden spiking layer)
+LATER = 4  # a convolution after it
+SILENCED_CHANNEL = 3
+NEURONS = [(0, 5, 5), (1, 10, 20), (2, 20, 10), (5, 30, 30), (7, 12, 40)]
+
+
+def test_neuron_index_and_lazy_api():
+    assert brainyolo.neuron_index((4, 3, 5), 2, 1, 3) == (1 * 5 + 3) * 4 + 2
+    with pytest.raises(ValueError, match="outside"):
+        brainyolo.neuron_index((4, 3, 5), 4, 0, 0)
+    assert "SpikingDetector" in dir(brainyolo)
+    with pytest.raises(AttributeError):
+        brainyolo.NoSuchThing  # noqa: B018
+
+
+def run_experiment(device: str, steps: int, scene):
+    detector = brainyolo.SpikingDetector("embedded", steps=steps, checkpoints=(steps // 2,), device=device,
+                                         lesions=True, threads=2)
+    trace = detector.record_v(HIDDEN, NEURONS)
+    spikes = detector.record_spikes(HIDDEN)
+    rate = detector.record_rate(LATER)
+    with detector:
+        first = detector.run(scene)
+        second = detector.run(scene, silenced={HIDDEN: [SILENCED_CHANNEL]})
+        shape = detector._shape(HIDDEN)  # noqa: SLF001
+    return first, second, trace, spikes, rate, shape
+
+
+def check_experiment(first, second, trace, spikes, rate, shape, steps):
+    v = first.recorded(trace)["v"]
+    assert v.shape == (len(NEURONS), steps) and np.isfinite(v).all()
+    assert (np.ptp(v, axis=1) > 0).all()  # every traced membrane moves
+    channel = np.arange(int(np.prod(shape))) % shape[0]  # neuron order: channel fastest
+    counts = [run.recorded(spikes)["count"] for run in (first, second)]
+    # the monitor agrees with the network's own counters
+    np.testing.assert_array_equal(counts[0], first.result.data["layers"][HIDDEN]["positive_count"]
+                                  .transpose(1, 2, 0).ravel())
+    assert counts[0][channel == SILENCED_CHANNEL].sum() > 0
+    assert counts[1][channel == SILENCED_CHANNEL].sum() == 0  # the lesion: not one spike
+    layers = [run.result.data["layers"][LATER]["positive_count"] for run in (first, second)]
+    assert not np.array_equal(*layers)  # the layers after it change
+    assert first.recorded(rate)["rate"].shape == (steps,)
+    assert sorted(first.detections) == [steps // 2, steps]
+
+
+def test_api_runtime(tmp_path):
+    """numpy runtime: the network is made for every run, the user's monitors with it."""
+    brian2.prefs.codegen.target = "numpy"
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=41)
+    check_experiment(*run_experiment("runtime", 24, scene), steps=24)
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_api_cpp_standalone_one_binary(tmp_path):
+    """The issue's promise: C++ standalone, one scene, 100 steps: 5 hidden membranes recorded (finite,
+    varying), a channel silenced in a second run fires no spike and the layers after it change, and the
+    second run reuses the first one's binary."""
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=41)
+    first, second, *rest = run_experiment("cpp_standalone", 100, scene)
+    check_experiment(first, second, *rest, steps=100)
+    assert second.result.timing["build_seconds"] == 0.0  # no second compilation
+
+
+def test_per_run_parameters_and_refusals(tmp_path):
+    brian2.prefs.codegen.target = "numpy"
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=42)
+    with brainyolo.SpikingDetector("embedded", steps=12, device="runtime") as detector:
+        base = detector.run(scene)
+        raised = detector.run(scene, parameters={HIDDEN: {"v_th": 50.0}})
+        with pytest.raises(ValueError, match="without lesions"):
+            detector.run(scene, silenced={HIDDEN: [0]})
+        with pytest.raises(RuntimeError, match="add objects before"):
+            detector.record_spikes(HIDDEN)
+    counts = [run.result.data["layers"][HIDDEN]["positive_count"].sum() for run in (base, raised)]
+    assert counts[0] > 0 and counts[1] < counts[0]  # a 50-fold threshold: far fewer spikes
+    with pytest.raises(KeyError):
+        brainyolo.SpikingDetector("embedded", device="runtime").record_v(99, [(0, 0, 0)])
+
+
+@pytest.mark.long
+def test_membrane_traces_example_writes_its_figure(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "membrane_traces.py"
+    spec = importlib.util.spec_from_file_location("membrane_traces", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = example.main(str(tmp_path / "traces.png"))
+    assert out.stat().st_size > 10_000
