@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +138,7 @@ PLACEHOLDERS = {"photo.jpg": "scenes/images/scene0000.png", "DIR": "scenes/image
 """The table's placeholders: the embedded detector's Darknet files, generated scenes; ``model.h5`` is what
 the convert row writes, so every later row uses the converted model."""
 RUN_ELSEWHERE = {
-    "brainyolo demo": "test_readme_main_job",
+    "brainyolo demo": "tests/cli/test_cli.py::test_demo_end_to_end (the README's main job, every file it promises)",
     "brainyolo fetch": "tests/data/test_fetch.py (a loopback server: no network in tests)",
     "brainyolo run": "tests/experiments/test_experiment.py (run files on the embedded detector)",
     "brainyolo tune": "tests/convert/test_tuning.py, tests/cli/test_command_matrix.py",
@@ -201,16 +200,3 @@ def test_readme_python_example_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     shape, counts = ast.literal_eval(result.stdout.strip().splitlines()[-1].replace(") {", "), {"))
     assert shape == (2, 32) and sorted(counts) == [8, 16, 32] and counts[32] >= 1
-
-
-@pytest.mark.long
-def test_readme_main_job(tmp_path):
-    """The README's first set-up command's job: ``brainyolo demo -o demo``, as a user runs it."""
-    brainyolo = shutil.which("brainyolo", path=str(Path(sys.executable).parent))
-    result = subprocess.run([brainyolo, "demo", "-o", "demo"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
-    demo = tmp_path / "demo"
-    for name in ("report.txt", "report.json", "map_vs_steps.png", "detections.json", "detections_ann.json"):
-        assert (demo / name).stat().st_size > 0, name
-    assert list(demo.glob("*_ann_vs_snn.png"))

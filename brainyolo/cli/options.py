@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from brainyolo.io.errors import BrainyoloError
@@ -11,14 +12,30 @@ from brainyolo.spiking.presets import DEFAULT_PRESET
 from brainyolo.system.machine import usable_cores
 
 
-def percentile(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 100:
-        raise argparse.ArgumentTypeError(f"percentile {value} is outside (0, 100]")
-    return value
+def _number(kind: type, accepts: Callable[[float], bool], problem: str, name: str) -> Callable[[str], float]:
+    """An argument type: the text read as ``kind`` (int or float), refused with ``problem`` (``{value}`` in it)
+    where ``accepts`` says no; argparse shows the refusal as the option's error."""
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(problem.format(value=value))
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+percentile = _number(float, lambda v: 0 < v <= 100, "percentile {value} is outside (0, 100]", "percentile")
+annotation_ms = _number(float, lambda v: 1 <= v <= 60_000, "{value} ms is outside 1..60000 ms", "annotation_ms")
+positive_int = _number(int, lambda v: v >= 1, "{value} is not positive", "positive_int")
+non_negative_int = _number(int, lambda v: 0 <= v <= 1000, "{value} is outside 0..1000", "non_negative_int")
+positive = _number(float, lambda v: 0 < v < float("inf"), "{value} is not a positive finite number", "positive")
+non_negative = _number(float, lambda v: v >= 0, "{value} is negative", "non_negative")
 
 
 def truth_options(p, voc: bool = True, events: bool = False) -> None:
@@ -49,56 +66,6 @@ def ground_truth(args, paths, names):
     source = existing(args.labels or args.coco or voc)
     return read_ground_truth(paths, names, labels=args.labels and source, coco=args.coco and source,
                              voc=voc and source)
-
-
-def annotation_ms(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 1 <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"{value} ms is outside 1..60000 ms")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..1000")
-    return value
-
-
-def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value} is not a positive finite number")
-    return value
-
-
-def non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def existing(text: str) -> Path:

@@ -83,11 +83,28 @@ def client_for(farm: Farm):
                                    dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
         try:
+            client.register_plugin(import_brian2_plugin(), name="brainyolo-import-brian2")
             yield client
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def import_brian2_plugin():
+    """A Dask worker plugin that imports Brian2 when a worker joins, in the worker's main thread.
+
+    Brian2 installs a SIGINT handler when it is imported, which Python allows in the main thread only, and
+    a worker runs its tasks in other threads: a task that imported Brian2 first failed ("signal only works
+    in main thread"). A plugin's ``setup`` runs in the worker's event loop, on its main thread.
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin  # Dask: only where a cluster is used
+
+    class ImportBrian2(WorkerPlugin):
+        def setup(self, worker) -> None:
+            import brian2  # noqa: F401 - for its side effect, in the main thread
+
+    return ImportBrian2()
 
 
 def _held(data: bytes) -> bytes:
