@@ -45,6 +45,15 @@ def neuron_index(shape: tuple[int, int, int], channel: int, y: int, x: int) -> i
     return (y * w + x) * c + channel
 
 
+def parameter_settings(values: dict) -> ParameterSettings:
+    """``{layer: {name: value}}`` (a layer number, or ``"all"``) as the settings ``--set`` would make."""
+    settings = ParameterSettings()
+    for layer, named in values.items():
+        for name, value in named.items():
+            settings = settings + parse_setting(f"{layer}.{name}={value}")
+    return settings
+
+
 @dataclass(frozen=True)
 class Layer:
     """One layer of a built network: its Brian2 objects and its shape."""
@@ -62,10 +71,18 @@ class Layer:
 
 @dataclass
 class Recording:
-    """A monitor (or any Brian2 object) a :class:`SpikingDetector` adds to its network, by name."""
+    """What :meth:`SpikingDetector.add` adds: ``make(network)`` returns a Brian2 object or a list of them;
+    ``names`` are their Brian2 names (known once the network is built)."""
 
     name: str
-    make: Callable  # (SpikingNetwork) -> Brian2 object
+    make: Callable  # (SpikingNetwork) -> Brian2 object or list of Brian2 objects
+    names: list = field(default_factory=list)
+
+    def objects(self, network) -> list:
+        made = self.make(network)
+        made = list(made) if isinstance(made, (list, tuple)) else [made]
+        self.names = [obj.name for obj in made]
+        return made
 
 
 @dataclass
@@ -77,9 +94,14 @@ class DetectorRun:
     states: dict = field(default_factory=dict)  # {object name: {variable: array}}
 
     def recorded(self, recording: Recording | str) -> dict[str, np.ndarray]:
-        """The variables an added object recorded in this run (a monitor's ``t``, ``v``, ``i``, ``count``...)."""
-        name = recording.name if isinstance(recording, Recording) else recording
-        return self.states[name]
+        """The variables an added object recorded in this run (a monitor's ``t``, ``v``, ``i``, ``count``...;
+        an ``add`` that made several objects: ``{object name: variables}``). ``recording``: what ``add`` or a
+        ``record_*`` method returned, or a Brian2 object's name."""
+        if isinstance(recording, str):
+            return self.states[recording]
+        if len(recording.names) == 1:
+            return self.states[recording.names[0]]
+        return {name: self.states[name] for name in recording.names}
 
 
 class SpikingDetector:
@@ -109,9 +131,13 @@ class SpikingDetector:
     def __init__(self, model="embedded", preset: str = DEFAULT_PRESET, *, steps: int | None = None,
                  checkpoints=None, device: str = "cpp_standalone", threads: int | None = None,
                  lesions: bool = False, **options):
+        if device not in ("cpp_standalone", "runtime"):
+            raise ValueError(f"device {device!r} is not cpp_standalone or runtime")
         self.model_path = Path(model_file(str(model)))
         self.model = load_model(self.model_path)
         build = {"lesions": lesions, **options.pop("build", {})}
+        if isinstance(options.get("parameters"), dict):
+            options["parameters"] = parameter_settings(options["parameters"])
         self.settings = resolve_simulation(self.model, load_preset(preset), steps=steps, checkpoints=checkpoints,
                                            device=device, threads=threads or usable_cores(), build=build, **options)
         self._recordings: list[Recording] = []
@@ -120,10 +146,11 @@ class SpikingDetector:
     # --- before the build: what joins the network -------------------------------------------------------
 
     def add(self, make: Callable, name: str | None = None) -> Recording:
-        """Add a Brian2 object of your own: ``make(network)`` builds it from the
-        :class:`~brainyolo.spiking.builder.SpikingNetwork` (``network.layers[i].group``...) and returns it.
-        With ``cpp_standalone`` it is compiled into the binary with the network; with ``runtime`` it is made
-        anew for every run. Give it a ``name`` (Brian2's): its recordings are read back under that name."""
+        """Add Brian2 objects of your own: ``make(network)`` builds them from the
+        :class:`~brainyolo.spiking.network.SpikingNetwork` (``network.layers[i].group``, ``network.clock``) and
+        returns one object or a list. With ``cpp_standalone`` they are compiled into the binary with the
+        network; with ``runtime`` they are made anew for every run. :meth:`DetectorRun.recorded` reads them
+        back with the returned recording."""
         if self._simulator is not None:
             raise RuntimeError("the network is built: add objects before the first run (or build())")
         recording = Recording(name or f"user{len(self._recordings)}", make)
@@ -166,10 +193,13 @@ class SpikingDetector:
         if self._simulator is None:
             recordings = list(self._recordings)
             self._simulator = Simulator(self.model_path, self.settings,
-                                        extra=lambda net: [r.make(net) for r in recordings])
+                                        extra=lambda net: [obj for r in recordings for obj in r.objects(net)])
 
     def layer(self, index: int) -> Layer:
-        """Layer ``index`` of the built network (standalone: of the compiled one; runtime: of the last run)."""
+        """Layer ``index`` of the compiled network (``cpp_standalone``; builds it). With ``runtime`` the
+        network is made for each run: reach its objects through :meth:`add`'s ``make(network)``."""
+        if self.settings.device != "cpp_standalone":
+            raise RuntimeError("runtime device: the network is made for each run; reach it through add(make)")
         self.build()
         network = self._network()
         if index not in network.layers:
@@ -188,13 +218,9 @@ class SpikingDetector:
         simulator = self._simulator
         resolved = None
         if parameters:
-            settings = ParameterSettings()
-            for layer, values in parameters.items():
-                for name, value in values.items():
-                    settings = settings + parse_setting(f"{layer}.{name}={value}")
-            resolved = simulator.resolve_parameters(self.settings.parameters + settings)
+            resolved = simulator.resolve_parameters(self.settings.parameters + parameter_settings(parameters))
         result = simulator.run(Path(image), resolved, silenced=silenced)
-        decoder = simulator.decoder(self.settings.decode, threshold)
+        decoder = simulator.decoder(self.settings.decode, threshold, resolved)
         detections = decoder.detections(result.data["output"], result.checkpoints, result.box)
         return DetectorRun(detections, result, result.data.get("extra", {}))
 

@@ -91,6 +91,7 @@ def test_per_run_parameters_and_refusals(tmp_path):
 
 
 @pytest.mark.long
+@pytest.mark.standalone_only
 def test_membrane_traces_example_writes_its_figure(tmp_path):
     import importlib.util
     from pathlib import Path
@@ -104,6 +105,7 @@ def test_membrane_traces_example_writes_its_figure(tmp_path):
 
 
 @pytest.mark.long
+@pytest.mark.standalone_only
 def test_lesion_study_example_one_binary(tmp_path):
     """Example b, small: 3 scenes, 4 channels of layer 2; every run after the first reuses its binary."""
     import importlib.util
@@ -117,3 +119,36 @@ def test_lesion_study_example_one_binary(tmp_path):
     assert set(result) == {"intact", 0, 1, 2, 3}
     assert all(0 <= value <= 1 for value in result.values())
     assert (tmp_path / "lesions.png").stat().st_size > 5_000
+
+
+def _readout(net):
+    """A user's own readout: one neuron per channel of layer HIDDEN, counting that channel's spikes."""
+    layer = net.layers[HIDDEN]
+    channels = layer.shape[0]
+    readout = brian2.NeuronGroup(channels, "v : 1", clock=net.clock, name="readout")
+    # the layer's namespace: its equations' constants (t_step, ...) resolve for the synapses' code too
+    synapses = brian2.Synapses(layer.group, readout, on_pre="v_post += 1", clock=net.clock, name="readout_syn",
+                               namespace=dict(layer.group.namespace))
+    pre = np.arange(len(layer.group))
+    synapses.connect(i=pre, j=pre % channels)  # neuron order: the channel is the index modulo C
+    return [readout, synapses]
+
+
+@pytest.mark.parametrize("device", ["runtime", pytest.param("cpp_standalone", marks=[pytest.mark.long,
+                                                                                    pytest.mark.standalone_only])])
+def test_a_users_own_group_and_synapses_join_the_network(tmp_path, device):
+    """Brian2 objects of the user's (a group and its Synapses from a hidden layer) run with the network:
+    each readout neuron counts its channel's spikes, as the layer's own counters do."""
+    brian2.prefs.codegen.target = "numpy"
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=43)
+    with brainyolo.SpikingDetector("embedded", steps=16, device=device, threads=2) as detector:
+        readout = detector.add(_readout)
+        run = detector.run(scene)
+        if device == "runtime":
+            with pytest.raises(RuntimeError, match="runtime device"):
+                detector.layer(HIDDEN)
+    states = run.recorded(readout)
+    assert set(states) == {"readout", "readout_syn"}
+    per_channel = run.result.data["layers"][HIDDEN]["positive_count"].sum(axis=(1, 2))
+    np.testing.assert_array_equal(states["readout"]["v"], per_channel)
+    assert per_channel.sum() > 0

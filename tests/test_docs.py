@@ -161,7 +161,7 @@ def test_every_table_command_runs_somewhere():
 def _substituted(command: str, folder: Path) -> list[str]:
     for placeholder in sorted(PLACEHOLDERS, key=len, reverse=True):
         command = re.sub(rf"(?<![\w/.-]){re.escape(placeholder)}(?![\w/.-])", PLACEHOLDERS[placeholder], command)
-    relative = ("scenes/", "calib/", "model.h5", "params.toml", "out", "run", "figures", "tune")
+    relative = ("scenes/", "calib/", "my_scenes", "model.h5", "params.toml", "out", "run", "figures", "tune")
     return [str(folder / w) if w.startswith(relative) and "/" not in w.removeprefix("scenes/").removeprefix("calib/")
             or w.startswith(("scenes/", "calib/")) else w for w in shlex.split(command)]
 

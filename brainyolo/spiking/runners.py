@@ -15,6 +15,7 @@ from pathlib import Path
 
 import brian2
 import numpy as np
+from brian2.core.variables import ArrayVariable
 
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.readout.recordings import Recorder, checkpoint_slots
@@ -106,11 +107,17 @@ def read_states(objects) -> dict[str, dict[str, np.ndarray]]:
     ``{object name: {variable: numpy array}}`` (units dropped; read while the run's results exist)."""
     states = {}
     for obj in objects:
-        if hasattr(obj, "get_states"):
-            values = {name: np.asarray(value) for name, value in obj.get_states(units=False).items()}
-            for name in getattr(obj, "record_variables", ()):  # a StateMonitor's: (neurons, steps), as its .v shows
-                values[name] = values[name].T
-            states[obj.name] = values
+        if not hasattr(obj, "get_states"):
+            continue
+        # its own variables only: a Synapses' v_pre / v_post belong to the layers (which a standalone run
+        # does not write)
+        own = [name for name, variable in obj.variables.items()
+               if not name.startswith("_") and isinstance(variable, ArrayVariable)
+               and getattr(variable.owner, "name", None) == obj.name]
+        values = {name: np.asarray(value) for name, value in obj.get_states(own, units=False).items()}
+        for name in getattr(obj, "record_variables", ()):  # a StateMonitor's: (neurons, steps), as its .v shows
+            values[name] = values[name].T
+        states[obj.name] = values
     return states
 
 
@@ -119,7 +126,11 @@ def extra_key(objects) -> str:
     if not objects:
         return ""
     described = [(type(obj).__name__, obj.name, sorted(getattr(obj, "record_variables", []) or []),
-                  len(getattr(obj, "source", ()) or ())) for obj in objects]
+                  np.asarray(getattr(obj, "record", []), dtype=object).tolist() if hasattr(obj, "record_variables")
+                  else None, str(getattr(obj, "equations", "")), str(getattr(obj, "event", "")),
+                  [str(getattr(o, "code", "")) for o in getattr(obj, "contained_objects", [])],
+                  getattr(obj, "when", ""), getattr(obj, "order", 0), len(getattr(obj, "source", ()) or ()))
+                 for obj in objects]
     return "-" + hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:8]
 
 

@@ -204,9 +204,10 @@ class Simulator:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
         return run_parameters(self.model, dataclasses.replace(self.settings, parameters=settings))
 
-    def decoder(self, decode: str, threshold: float | None = None):
+    def decoder(self, decode: str, threshold: float | None = None, parameters: dict | None = None):
         """The :class:`~brainyolo.readout.decoding.Decoder` of this simulation's runs with the read-out ``decode``
-        (its normalization, input kind, schedule and synaptic delays)."""
+        (its normalization, input kind, schedule and synaptic delays; ``parameters``: a run's own, where its
+        ``delay`` differs from the settings')."""
 
         build = self.settings.build
         if decode == "spikes" and build.output != "spikes":
@@ -214,7 +215,8 @@ class Simulator:
                                        "(--output spikes)")
         return Decoder.for_model(self.model, build.normalization, decode, spiking_input=input_kind(build.input).spikes,
                                  threshold=EVAL_THRESHOLD if threshold is None else threshold,
-                                 schedule=build.schedule, synaptic_delays=synaptic_delays(self.parameters))
+                                 schedule=build.schedule,
+                                 synaptic_delays=synaptic_delays(self.parameters if parameters is None else parameters))
 
     def threshold_source(self) -> str:
         """Where the hidden layers' default thresholds came from: ``trained``, ``balanced`` or ``uniform``."""
