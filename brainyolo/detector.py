@@ -10,6 +10,11 @@
     first = detector.run("scene.png")                       # builds, compiles once, runs
     second = detector.run("scene.png", silenced={2: [5]})   # channel 5 of layer 2 silent: the same binary
     first.recorded(trace)["v"], second.recorded(spikes)["count"], first.detections[100]
+    detector.save([first, second], "session")               # recordings.h5 + run_info.json, as the CLI writes
+
+A run shows the network one stimulus: an image file, or a :mod:`brainyolo.stimuli` object (an image array
+with an occlusion mask, an image sequence, Poisson rates, an event stream). The command line's ``detect``,
+``simulate`` and ``evaluate`` run through this class too (:func:`simulate`).
 
 Monitors and a user's own Brian2 objects (:meth:`SpikingDetector.add`) join the network before it is
 built: attach them first, then run. After the build, :meth:`SpikingDetector.layer` gives each layer's
@@ -20,17 +25,27 @@ channel-minor).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from brainyolo.convert.model_file import load_model
 from brainyolo.data.embedded import model_file
-from brainyolo.spiking.parameters import ParameterSettings, parse_setting
+from brainyolo.io.atomic import atomic_path, write_json
+from brainyolo.io.integrity import seal
+from brainyolo.io.quantities import parse_quantity
+from brainyolo.readout.recordings import open_recordings, write_image
+from brainyolo.spiking.parameters import ParameterSettings
 from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset, resolve_simulation
+from brainyolo.spiking.settings import BuildOptions
+from brainyolo.spiking.simulate import Simulator, synaptic_delays
 from brainyolo.system.machine import usable_cores
+from brainyolo.system.timing import stage
 
 
 def neuron_index(shape: tuple[int, int, int], channel: int, y: int, x: int) -> int:
@@ -46,12 +61,19 @@ def neuron_index(shape: tuple[int, int, int], channel: int, y: int, x: int) -> i
 
 
 def parameter_settings(values: dict) -> ParameterSettings:
-    """``{layer: {name: value}}`` (a layer number, or ``"all"``) as the settings ``--set`` would make."""
-    settings = ParameterSettings()
+    """``{layer: {name: value}}`` (a layer number, or ``"all"``) as the settings ``--set`` would make.
+
+    A value is a number, a quantity's text (``"20*ms"``), or an array: one value per channel ``(C,)`` or per
+    neuron ``(C, H, W)`` (a network built with ``channel_parameters``).
+    """
+    entries = []
     for layer, named in values.items():
+        selector = "all" if str(layer) in ("all", "*") else str(int(layer))
         for name, value in named.items():
-            settings = settings + parse_setting(f"{layer}.{name}={value}")
-    return settings
+            if isinstance(value, str):
+                value = parse_quantity(value)
+            entries.append((selector, name, value if np.ndim(value) else float(np.asarray(value))))
+    return ParameterSettings(tuple(entries))
 
 
 @dataclass(frozen=True)
@@ -87,11 +109,29 @@ class Recording:
 
 @dataclass
 class DetectorRun:
-    """One run: detections at every checkpoint, the run's recordings, and what the user's objects recorded."""
+    """One run: its recordings, what the user's objects recorded, and (decoded when first read) the detections
+    at every checkpoint."""
 
-    detections: dict  # {step: brainyolo.ann.heads.Detections}
     result: object  # brainyolo.spiking.simulate.ImageResult
     states: dict = field(default_factory=dict)  # {object name: {variable: array}}
+    decoder: object = field(default=None, repr=False)  # brainyolo.readout.decoding.Decoder
+
+    @property
+    def name(self) -> str:
+        """The stimulus's name (an image file's name)."""
+        return self.result.name
+
+    @cached_property
+    def detections(self) -> dict:
+        """``{checkpoint step: brainyolo.ann.heads.Detections}`` (in the stimulus's own coordinates)."""
+        result = self.result
+        with stage("decoding"):
+            return self.decoder.detections(result.data["output"], result.checkpoints, result.box)
+
+    def spike_counts(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Layer ``layer``'s +1 and -1 spike counts per neuron, each ``(C, H, W)`` (the network's own counters)."""
+        counts = self.result.data["layers"][layer]
+        return counts["positive_count"], counts["negative_count"]
 
     def recorded(self, recording: Recording | str) -> dict[str, np.ndarray]:
         """The variables an added object recorded in this run (a monitor's ``t``, ``v``, ``i``, ``count``...;
@@ -123,23 +163,47 @@ class SpikingDetector:
     lesions : bool
         Build every spiking neuron with a per-run switch, so that :meth:`run` may silence channels or
         single neurons without recompiling.
+    channel_parameters : bool
+        Build the hidden layers' neuron parameters per neuron, so that :meth:`run` may give ``v_th``,
+        ``alpha``, a leak ``tau``, a noise ``sigma``... one value per channel (or per neuron) without
+        recompiling.
+    progress : bool
+        Show each run's steps, ms/step and time left on stderr (C++ standalone).
     **options
         Further :func:`~brainyolo.spiking.presets.resolve_simulation` choices (``decode``, ``neuron``,
-        ``schedule``, ``parameters``, ...).
+        ``schedule``, ``parameters``, ``events``...) and :class:`~brainyolo.spiking.settings.BuildOptions`
+        fields (``input``, ``bins``, ``bin_steps``, ``synapse``, ``max_delay``...).
     """
 
     def __init__(self, model="embedded", preset: str = DEFAULT_PRESET, *, steps: int | None = None,
                  checkpoints=None, device: str = "cpp_standalone", threads: int | None = None,
-                 lesions: bool = False, **options):
+                 lesions: bool = False, channel_parameters: bool = False, progress: bool = False, **options):
         if device not in ("cpp_standalone", "runtime"):
             raise ValueError(f"device {device!r} is not cpp_standalone or runtime")
-        self.model_path = Path(model_file(str(model)))
-        self.model = load_model(self.model_path)
-        build = {"lesions": lesions, **options.pop("build", {})}
+        model_path = Path(model_file(str(model)))
+        loaded = load_model(model_path)
+        build = {"lesions": lesions, "channel_parameters": channel_parameters, **options.pop("build", {})}
+        handled = ("neuron", "output", "normalization", "schedule")  # resolve_simulation's own
+        for name in [f.name for f in dataclasses.fields(BuildOptions) if f.name not in handled]:
+            if name in options:
+                build[name] = options.pop(name)
         if isinstance(options.get("parameters"), dict):
             options["parameters"] = parameter_settings(options["parameters"])
-        self.settings = resolve_simulation(self.model, load_preset(preset), steps=steps, checkpoints=checkpoints,
-                                           device=device, threads=threads or usable_cores(), build=build, **options)
+        settings = resolve_simulation(loaded, load_preset(preset), steps=steps, checkpoints=checkpoints,
+                                      device=device, threads=threads or usable_cores(), build=build, **options)
+        self._start(model_path, loaded, settings, progress)
+
+    @classmethod
+    def from_settings(cls, model, settings, progress: bool = False) -> SpikingDetector:
+        """A detector of resolved :class:`~brainyolo.spiking.settings.SimulationSettings` (what the commands
+        build from their options)."""
+        detector = cls.__new__(cls)
+        model_path = Path(model_file(str(model)))
+        detector._start(model_path, load_model(model_path), settings, progress)
+        return detector
+
+    def _start(self, model_path: Path, model, settings, progress: bool) -> None:
+        self.model_path, self.model, self.settings, self.progress = model_path, model, settings, progress
         self._recordings: list[Recording] = []
         self._simulator = None
         self._decoders: dict = {}
@@ -189,12 +253,10 @@ class SpikingDetector:
 
     def build(self) -> None:
         """Build the network with everything added (C++ standalone: compile it); :meth:`run` does it first."""
-        from brainyolo.spiking.simulate import Simulator
-
         if self._simulator is None:
             recordings = list(self._recordings)
-            self._simulator = Simulator(self.model_path, self.settings,
-                                        extra=lambda net: [obj for r in recordings for obj in r.objects(net)])
+            extra = (lambda net: [obj for r in recordings for obj in r.objects(net)]) if recordings else None
+            self._simulator = Simulator(self.model_path, self.settings, progress=self.progress, extra=extra)
 
     def layer(self, index: int) -> Layer:
         """Layer ``index`` of the compiled network (``cpp_standalone``; builds it). With ``runtime`` the
@@ -209,27 +271,82 @@ class SpikingDetector:
         return Layer(index, type(network.graph.layers[index]).__name__, tuple(built.shape), built.group,
                      tuple(built.connections))
 
-    def run(self, image, parameters: dict | None = None, silenced: dict | None = None,
-            threshold: float | None = None) -> DetectorRun:
-        """Run one image (a path); ``parameters``: per-layer neuron parameters for this run
-        (``{layer: {name: value}}``, e.g. ``{3: {"v_th": 0.8}}``; see ``--set``); ``silenced``:
-        ``{layer: [channel or (channel, y, x), ...]}`` (needs ``lesions=True``). Returns the detections
-        at every checkpoint with the run's recordings."""
+    def run(self, stimulus, parameters: dict | None = None, silenced: dict | None = None,
+            threshold: float | None = None, initial: dict | None = None) -> DetectorRun:
+        """Show the network one stimulus and run it for the detector's steps.
+
+        Parameters
+        ----------
+        stimulus : path or stimulus
+            An image file, or a :mod:`brainyolo.stimuli` object (``Image`` with an occlusion, ``ImageSequence``,
+            ``PoissonRates``, ``EventStream``) that the network's input kind reads.
+        parameters : dict or ParameterSettings, optional
+            This run's neuron and synapse parameters, ``{layer: {name: value}}`` (a layer index or
+            ``"all"``; e.g. ``{3: {"v_th": 0.8}}``, see ``--set``); a value may be an array of one value per
+            channel (or neuron) where the network is built with ``channel_parameters``.
+        silenced : dict, optional
+            ``{layer: [channel or (channel, y, x), ...]}``: neurons that fire no event in this run (needs
+            ``lesions=True``).
+        threshold : float, optional
+            The detections' score threshold (default: the evaluation's, 0.005).
+        initial : dict, optional
+            Starting values of added objects for this run, ``{object name or recording: {variable: values}}``:
+            e.g. the weights a plastic ``Synapses`` reached in the run before (``run.recorded(...)["w"]``), or a
+            teacher signal per run. Every run otherwise starts from the values the objects were made with.
+
+        Returns
+        -------
+        DetectorRun
+            Detections at every checkpoint, the run's recordings and what the added objects recorded.
+        """
         self.build()
         simulator = self._simulator
-        resolved = None
+        resolved = simulator.parameters
         if parameters:
-            resolved = simulator.resolve_parameters(self.settings.parameters + parameter_settings(parameters))
-        result = simulator.run(Path(image), resolved, silenced=silenced)
-        if resolved is None:  # the same read-out every run: made once (0.2 s for yolov3-tiny)
-            key = (self.settings.decode, threshold)
-            if key not in self._decoders:
-                self._decoders[key] = simulator.decoder(*key)
-            decoder = self._decoders[key]
-        else:  # a run's own parameters may move its read-out (delays)
-            decoder = simulator.decoder(self.settings.decode, threshold, resolved)
-        detections = decoder.detections(result.data["output"], result.checkpoints, result.box)
-        return DetectorRun(detections, result, result.data.get("extra", {}))
+            if not isinstance(parameters, ParameterSettings):
+                parameters = parameter_settings(parameters)
+            resolved = simulator.resolve_parameters(self.settings.parameters + parameters)
+        if initial:
+            initial = {key if isinstance(key, str) else self._one_name(key): values for key, values in initial.items()}
+        result = simulator.run(stimulus, resolved, silenced=silenced, initial=initial)
+        # a read-out per synaptic delays (a run's own may move it), made once (0.2 s for yolov3-tiny)
+        key = (self.settings.decode, threshold, tuple(sorted(synaptic_delays(resolved).items())))
+        if key not in self._decoders:
+            self._decoders[key] = simulator.decoder(self.settings.decode, threshold, resolved)
+        return DetectorRun(result, result.data.get("extra", {}), self._decoders[key])
+
+    @property
+    def parameters(self) -> dict[int, dict[str, float]]:
+        """Every layer's run parameters as the detector's settings resolve them (a run's own replace them)."""
+        self.build()
+        return self._simulator.parameters
+
+    def record(self, stimuli: Iterable, run_dir, on_run: Callable | None = None,
+               threshold: float | None = None) -> dict:
+        """Run every stimulus and write each run's recordings as it ends (``recordings.h5``, ``run_info.json``,
+        as :meth:`save`); ``on_run(run)`` sees each :class:`DetectorRun` while it is in memory (its detections
+        with the score ``threshold``). Returns the run information."""
+        from tqdm import tqdm
+
+        stimuli = list(stimuli)
+        bar = tqdm(stimuli, desc="simulate", unit="image", disable=None if self.progress else True)
+
+        def runs():
+            for stimulus in bar:
+                run = self.run(stimulus, threshold=threshold)
+                if on_run is not None:
+                    on_run(run)
+                yield run
+
+        return self.save(runs(), run_dir)
+
+    def save(self, runs: Iterable[DetectorRun], run_dir) -> dict:
+        """Write runs in the project's run folder: ``run_dir/recordings.h5`` (one ``/images/NNNN`` group per run,
+        with what the added objects recorded under ``recorded/``; :mod:`brainyolo.readout.recordings`) and
+        ``run_dir/run_info.json``, which ``brainyolo analyze`` and ``brainyolo decode`` read. Returns the run
+        information (also written to run_info.json)."""
+        self.build()
+        return write_run_folder(run_dir, self._simulator, runs, self.settings.steps)
 
     def close(self) -> None:
         """Give the device back (a later detector starts afresh)."""
@@ -243,6 +360,12 @@ class SpikingDetector:
     def __exit__(self, *exc):
         self.close()
 
+    @staticmethod
+    def _one_name(recording: Recording) -> str:
+        if len(recording.names) != 1:
+            raise ValueError(f"{recording.name} made {len(recording.names)} objects: name the one to set")
+        return recording.names[0]
+
     def _shape(self, layer: int) -> tuple[int, int, int]:
         shapes = self.model.graph.shapes()
         if not 0 <= layer < len(shapes):
@@ -254,3 +377,54 @@ class SpikingDetector:
         if runner is None:
             raise RuntimeError("runtime device: the network exists during a run only")
         return runner.network
+
+
+def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int) -> dict:
+    """``run_dir/recordings.h5`` (atomically: a folder never holds half a file) and ``run_dir/run_info.json`` of
+    ``runs`` of ``simulator`` (:class:`~brainyolo.spiking.simulate.Simulator`)."""
+    run_dir = Path(run_dir)
+    info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
+            "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
+    attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
+                                  "normalization", "connectivity", "schedule", "synapse")}
+    attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
+    attrs.update(model_file=str(simulator.model_path), model_sha256=simulator.model_sha)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / "recordings.h5") as tmp:
+        recordings = None
+        for number, run in enumerate(runs):
+            result = run.result
+            if recordings is None:
+                attrs["checkpoints"] = result.checkpoints
+                recordings = open_recordings(tmp, attrs)
+            box = result.box
+            with stage("recording"):
+                write_image(recordings, number, {"file_name": result.name, "image_width": box.image_size[0],
+                                                 "image_height": box.image_size[1]}, result.data)
+            image_info = result.info()
+            info["images"].append(image_info)
+            for key in ("build_seconds", "run_seconds", "synaptic_events"):
+                info[key] += image_info[key]
+            info["peak_memory_bytes"] = max(info["peak_memory_bytes"], image_info.get("peak_memory_bytes", 0))
+            for index, layer in result.data["layers"].items():
+                totals = info["layer_spikes"].setdefault(str(index), {
+                    "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0, "negative": 0})
+                totals["positive"] += int(layer["positive_count"].sum())
+                totals["negative"] += int(layer["negative_count"].sum())
+        info["checkpoints"] = attrs.get("checkpoints", [])
+        if recordings is not None:
+            seal(recordings)
+            recordings.close()
+    steps_total = steps * max(len(info["images"]), 1)
+    info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total
+    info["synaptic_events_per_second"] = info["synaptic_events"] / max(info["run_seconds"], 1e-9)
+    write_json(run_dir / "run_info.json", info)
+    return info
+
+
+def simulate(model, stimuli: Iterable, settings, run_dir, progress: bool = True, on_run: Callable | None = None
+             ) -> dict:
+    """Simulate every stimulus with ``settings`` and write the run folder (``brainyolo simulate``;
+    :meth:`SpikingDetector.record`); ``on_run(run)`` sees each :class:`DetectorRun`. Returns the run information."""
+    with SpikingDetector.from_settings(model, settings, progress=progress) as detector:
+        return detector.record(stimuli, run_dir, on_run)

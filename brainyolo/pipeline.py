@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-
 from brainyolo import __version__
 from brainyolo.analysis.annotated import draw_detections, side_by_side
-from brainyolo.ann.darknet import load_darknet
 from brainyolo.ann.graph import Graph
 from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
-from brainyolo.ann.letterbox import iterate_letterboxed, list_images
+from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.ann.reference import head_maps
-from brainyolo.convert.balancing import BalanceSettings, balance_model
-from brainyolo.convert.calibration import DEFAULT_PERCENTILE, HistogramSpec, NonFiniteActivations, calibrate
-from brainyolo.convert.model_file import ConvertedModel, load_model
+from brainyolo.convert.model_file import load_model
 from brainyolo.experiments import farm
 from brainyolo.experiments.farm import client_for, run_tasks, share
 from brainyolo.io.atomic import sha256_of, write_json
@@ -26,60 +21,6 @@ from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.readout.decoding import write_detections
 from brainyolo.spiking.event_encoding import ann_input, event_picture
 from brainyolo.system.timing import stage
-
-
-def convert_darknet(cfg: str | os.PathLike, weights: str | os.PathLike,
-                    calibration_images: list[Path], norm: str = "channel",
-                    percentile: float = DEFAULT_PERCENTILE, names: str | os.PathLike | None = None,
-                    calibration_source: str = "", spec: HistogramSpec = HistogramSpec(),
-                    progress: bool = True, balance: BalanceSettings | None = BalanceSettings()) -> ConvertedModel:
-    """Darknet cfg + weights + calibration images -> :class:`ConvertedModel`.
-
-    Batch-norm folded, every convolution's activations measured on the calibration images, and (unless
-    ``balance`` is None) each hidden layer's threshold balanced on the first ``balance.images`` of them
-    (:func:`~brainyolo.convert.balancing.balance_model`; the ``fast`` preset runs with them).
-    """
-    if not 0 < percentile <= 100:
-        raise BrainyoloError(None, f"percentile {percentile} is outside (0, 100]")
-    darknet = load_darknet(cfg, weights, names)
-    graph = darknet.folded_graph()
-    if not calibration_images:
-        raise BrainyoloError(calibration_source or None, "no calibration images")
-    try:
-        calibration = calibrate(graph, calibration_images, percentile, spec, progress)
-    except NonFiniteActivations as err:
-        largest = max(float(np.abs(array).max()) for layer in graph.layers
-                      for array in (getattr(layer, "weight", None), getattr(layer, "bias", None)) if array is not None)
-        raise BrainyoloError(weights, f"{err} (largest folded weight {largest:.3g}): the weights overflow "
-                                      "float32") from None
-    h = darknet.header
-    provenance = {"cfg_name": Path(cfg).name, "cfg_sha256": sha256_of(cfg),
-                  "weights_name": Path(weights).name, "weights_sha256": sha256_of(weights),
-                  "darknet_version": f"{h.major}.{h.minor}.{h.revision}", "darknet_seen": h.seen,
-                  "calibration_source": str(calibration_source),
-                  "calibration_first_image": calibration_images[0].name}
-    model = ConvertedModel(graph, calibration, norm, provenance)
-    if balance is not None:
-        _, height, width = graph.input_shape
-        paths = calibration_images[:balance.images]
-        chws = (chw for _, chw, _ in _progress(iterate_letterboxed(paths, width, height), len(paths),
-                                                "balancing thresholds", progress))
-        model.thresholds = balance_model(model, chws, balance)
-    return model
-
-
-def _progress(iterable, total: int, what: str, show: bool):
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=what, unit="image", leave=False, disable=None if show else True)
-
-
-def calibration_images(folder: str | os.PathLike, count: int | None = None) -> list[Path]:
-    """The first ``count`` images (by name) of ``folder``; an empty folder is an error."""
-    paths = list_images(folder)
-    if not paths:
-        raise BrainyoloError(folder, "calibration folder holds no images")
-    return paths[:count] if count else paths
 
 
 def ann_detections(graph: Graph, image_paths: Iterable[Path], threshold: float = EVAL_THRESHOLD,
@@ -115,21 +56,20 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     Each picture shows the ANN's detections and the SNN's (last step) side by side.
     Returns ``{step: records}``.
     """
-    from brainyolo.spiking.simulate import simulate
+    from brainyolo.detector import SpikingDetector
 
     model = load_model(model_path)
     graph, names = model.graph, model.graph.class_names
-    found, records, decoder = {}, {}, None
+    found, records = {}, {}
 
-    def decoded(simulator, result) -> None:  # while the image's recordings are in memory (the file has them too)
-        nonlocal decoder
-        with stage("decoding"):
-            decoder = decoder or simulator.decoder(decode, threshold)  # one per run (0.2 s for yolov3-tiny)
-            found[result.path.name] = decoder.detections(result.data["output"], result.checkpoints, result.box)
-        for step, detections in found[result.path.name].items():
-            records.setdefault(step, []).extend(detections.records(result.path.name, names))
+    def decoded(run) -> None:  # while the run's recordings are in memory (the file has them too)
+        found[run.name] = run.detections
+        for step, detections in run.detections.items():
+            records.setdefault(step, []).extend(detections.records(run.name, names))
 
-    simulate(model_path, image_paths, settings, out_dir / "run", progress=progress, on_result=decoded)
+    settings = dataclasses.replace(settings, decode=decode)
+    with SpikingDetector.from_settings(model_path, settings, progress=progress) as detector:
+        detector.record(image_paths, out_dir / "run", on_run=decoded, threshold=threshold)
     records, last = dict(sorted(records.items())), max(records)
     with stage("writing"):
         write_detections(out_dir, records)
@@ -163,14 +103,13 @@ def checkpoint_conv_events(data: dict, checkpoints) -> dict[str, int]:
     return {str(step): int(sum(int(events[k]) for events in layers)) for k, step in enumerate(checkpoints)}
 
 
-def image_record(result, decoder, names: list[str]) -> dict:
-    """One image's evaluation result (``snn_images/<stem>.json``): detections at every checkpoint,
-    synaptic events, timings."""
-    found = decoder.detections(result.data["output"], result.checkpoints, result.box)
-    name = result.path.name
-    return {"file_name": name, "synaptic_events": result.synaptic_events, **result.timing,
+def image_record(run, names: list[str]) -> dict:
+    """One image's evaluation result (``snn_images/<stem>.json``) of a :class:`~brainyolo.detector.DetectorRun`:
+    detections at every checkpoint, synaptic events, timings."""
+    result = run.result
+    return {"file_name": run.name, "synaptic_events": result.synaptic_events, **result.timing,
             "conv_events": checkpoint_conv_events(result.data, result.checkpoints),
-            "detections": {str(step): d.records(name, names) for step, d in found.items()}}
+            "detections": {str(step): d.records(run.name, names) for step, d in run.detections.items()}}
 
 
 def snn_image_task(model_data, model_sha256: str, version: str, settings, decode: str, item) -> dict:
@@ -179,9 +118,9 @@ def snn_image_task(model_data, model_sha256: str, version: str, settings, decode
     farm.check_version(version)
     name, data = item
     with farm.worker_lock():
-        simulator, decoder, names = farm.worker_simulator(model_data, model_sha256, settings, decode)
+        detector, names = farm.worker_detector(model_data, model_sha256, settings, decode)
         with farm.image_file(name, data) as path:
-            return image_record(simulator.run(path), decoder, names)
+            return image_record(detector.run(path), names)
 
 
 def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, decode: str, farm, bar) -> None:
@@ -207,7 +146,8 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
                                    f"{one_line(error)}); the others are saved: run again to retry them")
 
 
-PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1, "synapse": "instant", "max_delay": 0}
+PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1, "synapse": "instant", "max_delay": 0,
+                   "lesions": False, "channel_parameters": False}
 """Build options added since evaluations were first pinned, with the value older ones ran with."""
 
 
@@ -239,7 +179,7 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
 
     from tqdm import tqdm
 
-    from brainyolo.spiking.simulate import Simulator
+    from brainyolo.detector import SpikingDetector
 
     model = load_model(model_path)
     names = model.graph.class_names
@@ -265,11 +205,10 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
         if farm is not None and farm.active:
             _evaluate_on_farm(model_path, todo, settings, per_image, decode, farm, bar)
         else:
-            with Simulator(model_path, settings, progress=progress) as simulator:
-                decoder = simulator.decoder(decode)
+            with SpikingDetector.from_settings(model_path, dataclasses.replace(settings, decode=decode),
+                                               progress=progress) as detector:
                 for path in todo:
-                    write_json(per_image / f"{path.stem}.json",
-                               image_record(simulator.run(path), decoder, names))
+                    write_json(per_image / f"{path.stem}.json", image_record(detector.run(path), names))
                     bar.update(1)
         bar.close()
     records: dict[int, list[dict]] = {}

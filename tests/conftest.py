@@ -100,8 +100,8 @@ def tiny_cfg_text() -> str:
 def tiny_converted(tmp_path_factory, tiny_cfg_text):
     """(model file, two images): the reduced yolov3-tiny with random weights (seed 11), converted
     channel-wise on 4 random images (seed 5)."""
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import convert_darknet
 
     folder = tmp_path_factory.mktemp("tiny-converted")
     cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])
@@ -168,8 +168,8 @@ def converted_yolov3_tiny(tmp_path_factory):
     """The real yolov3-tiny converted with 8 calibration images (channel-norm), as a model file."""
     if not (YOLOV3_TINY / "yolov3-tiny.weights").exists():
         pytest.skip("../shared is not beside the checkout")
+    from brainyolo.convert.conversion import calibration_images, convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import calibration_images, convert_darknet
 
     path = tmp_path_factory.mktemp("yolov3") / "yolov3-tiny.h5"
     model = convert_darknet(YOLOV3_TINY / "yolov3-tiny.cfg", YOLOV3_TINY / "yolov3-tiny.weights",
@@ -290,8 +290,8 @@ def convert_argv(corpus: dict, out: Path, cfg: Path | None = None, weights: Path
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> dict:
     """Valid inputs of every kind, made once: the seeds that the mutations start from."""
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import convert_darknet
 
     root = tmp_path_factory.mktemp("fuzz-seeds")
     cfg, weights = write_random_model(FUZZ_CFG, root / "darknet", names=["thing"])

@@ -121,6 +121,49 @@ def test_lesion_study_example_one_binary(tmp_path):
     assert (tmp_path / "lesions.png").stat().st_size > 5_000
 
 
+def _example(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_tuning_curve_example(tmp_path):
+    """Example c, 9 positions: the neurons at the map's centre fire more for some object positions than for
+    others, and their most tuned channel peaks while the object is inside their receptive field."""
+    result = _example("tuning_curve").main(str(tmp_path / "tuning.png"), positions=9)
+    rates = result["rates"]
+    assert rates.shape == (9, 32) and rates.max() > 0
+    tuned = int(np.argmax(rates.max(axis=0) - rates.min(axis=0)))
+    left, right = result["field"]
+    peak = result["x"][int(np.argmax(np.abs(rates[:, tuned] - np.median(rates[:, tuned]))))]
+    assert left - 10 <= peak <= right + 10  # (within half the object's width of the field)
+    assert (tmp_path / "tuning.png").stat().st_size > 10_000
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_plastic_readout_example(tmp_path):
+    """Example d, 6 scenes: the weights move away from their start, stay within [0, w_max], and each run
+    starts from the weights the run before ended with (learning accumulates over the sequence)."""
+    example = _example("plastic_readout")
+    result = example.main(str(tmp_path / "plastic.png"), count=6)
+    history = result["mean_weight"]
+    assert history.shape == (7, 4)
+    assert np.all(result["weights"] >= 0) and np.all(result["weights"] <= example.W_MAX)
+    changes = np.abs(np.diff(history, axis=0))
+    assert changes.sum() > 0
+    assert not np.allclose(history[-1], history[1])  # later scenes build on earlier ones
+    assert np.ptp(history[-1]) > 0  # the teacher: classes shown in other scenes learn other weights
+    assert (tmp_path / "plastic.png").stat().st_size > 10_000
+
+
 def _readout(net):
     """A user's own readout: one neuron per channel of layer HIDDEN, counting that channel's spikes."""
     layer = net.layers[HIDDEN]

@@ -1,4 +1,4 @@
-"""Every kind the project registers — layer, input, read-out, neuron file, synapse file, preset — has its
+"""Every kind the project registers — layer, input, stimulus, read-out, neuron file, synapse file, preset — has its
 rules, is built here, is documented in docs/ and is named by a test. A new kind that misses one fails."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from brainyolo.spiking import builder, input_rules, network
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.presets import available_presets, load_preset
+from brainyolo.spiking.stimulus_rules import stimulus_rule
 from brainyolo.spiking.synapses import load_synapse_model
+from brainyolo.stimuli import STIMULI
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "docs").glob("*.md"))
@@ -46,6 +48,17 @@ def test_layer_kind(kind):
     if kind in graph.HEAD_KINDS:
         assert kind in heads.decode_rule.kinds()
     assert named(kind_name(kind), DOCS) and named(kind_name(kind), TESTS)
+
+
+@pytest.mark.parametrize("kind", stimulus_rule.kinds(), ids=kind_name)
+def test_stimulus_kind(kind):
+    """Every stimulus class has its rule (and every rule's class is a stimulus or a Gen1 sample); each is
+    documented and run by a test."""
+    assert set(STIMULI) <= set(stimulus_rule.kinds())
+    assert callable(stimulus_rule.rule(kind))
+    assert named(kind_name(kind), DOCS)
+    assert re.search(rf"detector\.run\({kind_name(kind)}\(|run\({kind_name(kind)}\(", TESTS), \
+        f"no test runs a {kind_name(kind)}"
 
 
 @pytest.mark.parametrize("name", tuple(INPUT_KINDS))

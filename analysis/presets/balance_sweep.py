@@ -20,7 +20,7 @@ from pathlib import Path
 
 from brainyolo.convert.balancing import BalanceSettings
 from brainyolo.convert.model_file import save_model
-from brainyolo.pipeline import convert_darknet
+from brainyolo.convert.conversion import convert_darknet
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CFG = SHARED / "models/yolov3-tiny/yolov3-tiny.cfg"

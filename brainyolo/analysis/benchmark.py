@@ -34,9 +34,9 @@ from brainyolo.ann.graph import Conv, conv_output_size
 from brainyolo.ann.letterbox import letterbox, list_images, load_image
 from brainyolo.ann.reference import head_maps
 from brainyolo.convert.calibration import calibrate
+from brainyolo.convert.conversion import convert_darknet
 from brainyolo.convert.model_file import load_model, save_model
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.pipeline import convert_darknet
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.settings import BuildOptions
@@ -201,7 +201,8 @@ def _benchmark_model(cfg, weights, images, folder) -> Path:
 def snn_benchmark(args, cfg, weights, images) -> None:
     import tempfile
 
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.simulate import SimulationSettings
 
     paths = list_images(images)
     synapse = getattr(args, "synapse", "instant")

@@ -22,7 +22,7 @@ Energy (Spiking-YOLO Fig. 9 and Table 2)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ class ImageRecording:
     file_name: str
     layers: dict[int, dict]
     input_events: dict | None = None  # an event run: {"step", "neuron", "width", "height"}
+    recorded: dict = field(default_factory=dict)  # the Python API's objects: {object name: {variable: array}}
 
 
 @dataclass
@@ -93,7 +94,8 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
                 g = group["input_events"]
                 events = {"step": g["step"][()], "neuron": g["neuron"][()], "width": int(g.attrs["width"]),
                           "height": int(g.attrs["height"])}
-            images.append(ImageRecording(str(group.attrs["file_name"]), layers, events))
+            recorded = {name: {k: obj[k][()] for k in obj} for name, obj in group.get("recorded", {}).items()}
+            images.append(ImageRecording(str(group.attrs["file_name"]), layers, events, recorded))
     model = load_model(find_model_file(run_dir, attrs, model_path))
     shapes = model.graph.shapes()
     for image in images:

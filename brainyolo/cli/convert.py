@@ -25,8 +25,8 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
+    from brainyolo.convert.conversion import calibration_images, convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import calibration_images, convert_darknet
 
     cfg, weights = existing(args.cfg), existing(args.weights)
     images = calibration_images(existing(args.calib), args.calib_count)

@@ -19,8 +19,8 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     from brainyolo.ann.letterbox import load_image
     from brainyolo.convert.model_file import load_model
+    from brainyolo.detector import simulate
     from brainyolo.io.atomic import staged_directory
-    from brainyolo.spiking.simulate import simulate
 
     model = model_file(args.model)
     converted = load_model(model)  # checked before anything is built or written

@@ -25,6 +25,7 @@ fraction of ``v_th`` and the switch step). Trial 0 is the neuron file's own valu
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import json
 import os
@@ -42,9 +43,8 @@ from brainyolo.experiments.farm import client_for, share
 from brainyolo.io.atomic import atomic_path, sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.pipeline import ann_detections
-from brainyolo.readout.decoding import Decoder, late_checkpoints
+from brainyolo.readout.decoding import late_checkpoints
 from brainyolo.readout.evaluation import GroundTruth, read_ground_truth, score
-from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.parameters import ALL, INITIAL, ParameterSettings, runtime_names, write_parameter_file
 
 SPACES = ("thresholds", "scale", "init", "two_phase")
@@ -210,14 +210,14 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         The read-out scored at step T (:data:`brainyolo.readout.decoding.DECODERS`; default: the output
         layer's own, ``vmem`` or ``spikes``).
     """
-    import dataclasses
 
     import optuna
     from tqdm import tqdm
 
+    from brainyolo.detector import SpikingDetector
     from brainyolo.spiking.builder import hidden_layers
     from brainyolo.spiking.layer_models import hidden_neuron_model
-    from brainyolo.spiking.simulate import Simulator, run_parameters, synaptic_delays
+    from brainyolo.spiking.simulate import run_parameters
 
     model = load_model(model_path)
     neuron = hidden_neuron_model(simulation.build.neuron)
@@ -272,10 +272,6 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         for point in warm_start(layers, tune.space, tune.steps):
             study.enqueue_trial(point)
     done = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    decoder = Decoder.for_model(model, simulation.build.normalization, decode,
-                                spiking_input=input_kind(simulation.build.input).spikes,
-                                schedule=simulation.build.schedule,
-                                synaptic_delays=synaptic_delays(run_parameters(model, simulation)))
 
     bar = tqdm(total=tune.trials, initial=min(done, tune.trials), desc="tune", unit="trial",
                disable=None if progress else True)
@@ -304,17 +300,16 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, farm, settings_of, truths, names,
                         shown, count)
     else:
-        with Simulator(model_path, simulation, progress=progress) as simulator:
-            resolved_base = simulator.parameters
+        with SpikingDetector.from_settings(model_path, dataclasses.replace(simulation, decode=decode),
+                                           progress=progress) as detector:
+            resolved_base = detector.parameters
 
             def objective(trial) -> tuple[float, float]:
-                parameters = simulator.resolve_parameters(settings_of(trial))
                 records, events = [], 0
                 for path in image_paths:
-                    result = simulator.run(path, parameters)
-                    found = decoder.detections(result.data["output"], result.checkpoints, result.box)
-                    records += found[tune.steps].records(path.name, names)
-                    events += result.synaptic_events
+                    run = detector.run(path, settings_of(trial))
+                    records += run.detections[tune.steps].records(path.name, names)
+                    events += run.result.synaptic_events
                 return float(score(truths, records, len(names))["mAP50"]), events / len(image_paths)
 
             finished = []  # the trials run here, in order (optuna's callback)
@@ -338,15 +333,13 @@ def trial_task(model_data, model_sha256: str, version: str, simulation, decode: 
 
     farm.check_version(version)
     with farm.worker_lock():
-        simulator, decoder, names = farm.worker_simulator(model_data, model_sha256, simulation, decode)
-        parameters = simulator.resolve_parameters(item)
+        detector, names = farm.worker_detector(model_data, model_sha256, simulation, decode)
         records, events = [], 0
         for name, data in images:
             with farm.image_file(name, data) as path:
-                result = simulator.run(path, parameters)
-            found = decoder.detections(result.data["output"], result.checkpoints, result.box)
-            records += found[simulation.steps].records(name, names)
-            events += result.synaptic_events
+                run = detector.run(path, item)
+            records += run.detections[simulation.steps].records(name, names)
+            events += run.result.synaptic_events
         return records, events
 
 

@@ -26,11 +26,11 @@ import numpy as np
 
 from brainyolo import __version__
 from brainyolo.convert.balancing import BalanceSettings
+from brainyolo.convert.conversion import convert_darknet
 from brainyolo.convert.model_file import save_model
 from brainyolo.data import scenes
 from brainyolo.data.moving_scenes import event_training_set
 from brainyolo.io.atomic import atomic_path
-from brainyolo.pipeline import convert_darknet
 
 EMBEDDED = "embedded"
 EMBEDDED_DIRECT = "embedded-direct"

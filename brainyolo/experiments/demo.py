@@ -56,7 +56,8 @@ def _map_table(per_step: dict, ann: dict) -> list[str]:
 def run_demo(out_dir, progress: bool = True) -> dict:
     """Run the demo into ``out_dir``; return the report (also written as report.json)."""
     from brainyolo.analysis.figures import plot_map_vs_steps
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.simulate import SimulationSettings
 
     started = time.perf_counter()
     spec = RunSpec()

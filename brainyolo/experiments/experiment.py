@@ -10,13 +10,14 @@ from pathlib import Path
 
 from brainyolo.analysis.energy import AC_PJ, MAC_PJ, ann_macs, operations_at_checkpoints
 from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.conversion import calibration_images, convert_darknet
 from brainyolo.convert.model_file import load_model, save_model
 from brainyolo.data import scenes
 from brainyolo.data.embedded import embedded_model
 from brainyolo.experiments.run_file import RunSpec, check_inputs, config_name, grid_settings
 from brainyolo.io.atomic import atomic_path, staged_directory, write_json
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.pipeline import ann_detections, calibration_images, convert_darknet, evaluate_snn
+from brainyolo.pipeline import ann_detections, evaluate_snn
 from brainyolo.readout.evaluation import read_ground_truth, score
 from brainyolo.spiking.parameters import (
     ParameterSettings,
@@ -55,7 +56,7 @@ def run_experiment(spec: RunSpec, out_dir: str | os.PathLike, progress: bool = T
 
     ``farm`` (:class:`brainyolo.experiments.farm.Farm`): the images of every configuration as tasks of a Dask cluster.
     """
-    from brainyolo.spiking.simulate import simulate
+    from brainyolo.detector import simulate
 
     preset = load_preset(spec.preset)
 

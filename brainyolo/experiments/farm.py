@@ -26,6 +26,7 @@ needs brainyolo installed, the same version, and a C++ compiler).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -194,19 +195,20 @@ def kept_on_worker(key: str, make: Callable):
     return _WORKER["value"]
 
 
-def worker_simulator(model_data: bytes, model_sha256: str, settings, decode: str):
-    """On a worker, with :func:`worker_lock` held: ``(Simulator, Decoder, class names)`` for the model
-    of ``model_data`` with ``settings`` and the read-out ``decode``, built once per worker process."""
-    from brainyolo.spiking.simulate import Simulator
+def worker_detector(model_data: bytes, model_sha256: str, settings, decode: str):
+    """On a worker, with :func:`worker_lock` held: ``(SpikingDetector, class names)`` for the model of
+    ``model_data`` with ``settings`` and the read-out ``decode``, built once per worker process."""
+    from brainyolo.detector import SpikingDetector
 
     model_path = model_on_worker(model_data, model_sha256)
 
     def make():
-        simulator = Simulator(model_path, settings)
+        detector = SpikingDetector.from_settings(model_path, dataclasses.replace(settings, decode=decode))
         try:
-            return simulator, simulator.decoder(decode), simulator.model.graph.class_names
+            detector.build()
+            return detector, detector.model.graph.class_names
         except BaseException:
-            simulator.close()
+            detector.close()
             raise
 
     return kept_on_worker(json.dumps([model_sha256, asdict(settings), decode], default=str, sort_keys=True), make)

@@ -27,6 +27,11 @@ population datasets, version 2 the events at checkpoints; both are still read)::
                               (checkpoints,) int64, events delivered into the layer by then
     /images/NNNN/output/LL    datasets v (checkpoints, C, H, W) and, for the spike read-out,
                               net_count (checkpoints, C, H, W)
+    /images/NNNN/input_events (event samples) attrs width, height; datasets step, neuron
+    /images/NNNN/recorded/OBJ (runs of the Python API with objects of the user's) one dataset per
+                              variable an added Brian2 object holds (a StateMonitor's t and v as
+                              (neurons, steps), a SpikeMonitor's i, t and count, a Synapses' w...),
+                              in Brian2's units (SI) without them
 """
 
 from __future__ import annotations
@@ -334,6 +339,14 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
         g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
         for key in ("step", "neuron"):
             g.create_dataset(key, data=record[key], **_compression(record[key]))
+    if data.get("extra"):  # what a user's own Brian2 objects recorded (the Python API's add / record_*)
+        recorded = group.create_group("recorded")
+        for name, variables in data["extra"].items():
+            g = recorded.create_group(name)
+            for key, value in variables.items():
+                value = np.asarray(value)
+                if value.dtype.kind in "biuf":
+                    g.create_dataset(key, data=value, **_compression(value))
 
 
 MAX_STEPS = 10_000_000
@@ -402,6 +415,17 @@ def _check_input_events(group, where: str, steps: int) -> None:
         raise ValueError(f"{where}: a step outside 1..{steps} or a neuron outside the {width}x{height} sensor")
 
 
+def _check_recorded(group, where: str) -> None:
+    if not isinstance(group, h5py.Group):
+        raise ValueError(f"{where} is not a group of recorded objects")
+    for name, obj in group.items():
+        if not isinstance(obj, h5py.Group):
+            raise ValueError(f"{where}/{name} is not a group of variables")
+        for key, data in obj.items():
+            if not isinstance(data, h5py.Dataset) or data.dtype.kind not in "biuf":
+                raise ValueError(f"{where}/{name}/{key} is not an array of numbers")
+
+
 def check_recordings(f: h5py.File) -> None:
     """Check a recordings file's structure before anything reads it (schema versions 1-3).
 
@@ -447,6 +471,8 @@ def check_recordings(f: h5py.File) -> None:
                                   len(checkpoints))
         if "input_events" in image:
             _check_input_events(image["input_events"], f"{where}/input_events", steps)
+        if "recorded" in image:
+            _check_recorded(image["recorded"], f"{where}/recorded")
         for key, output in image["output"].items():
             if not key.isdigit() or not isinstance(output, h5py.Group) or "v" not in output:
                 raise ValueError(f"{where}/output/{key}: dataset v is missing")

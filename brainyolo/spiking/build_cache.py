@@ -207,7 +207,8 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     # options added later count only where they differ from their defaults (earlier builds stay valid)
-    for key, default in (("synapse", "instant"), ("max_delay", 0), ("lesions", False)):
+    for key, default in (("synapse", "instant"), ("max_delay", 0), ("lesions", False),
+                         ("channel_parameters", False)):
         if built["build"][key] == default:
             del built["build"][key]
     if settings.build.synapse != "instant":

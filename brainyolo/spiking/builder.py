@@ -52,6 +52,7 @@ from brainyolo.spiking.input_rules import input_rule
 from brainyolo.spiking.layer_models import (
     hidden_neuron_model,
     layer_parameters,
+    with_channel_parameters,
     with_lesions,
     with_net_counter,
     with_spike_counters,
@@ -76,8 +77,6 @@ from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out, unrolled_conv
     # layer's fan_out list, so a connection from the route counts as events of the spiking layer
 
 
-
-
 @dataclass
 class _Context:
     net: SpikingNetwork
@@ -91,14 +90,6 @@ class _Context:
 build_rule = Registry("Brian2 build")
 
 """Per layer kind: what one spike of each output channel stands for, from its inputs' values."""
-
-
-
-
-
-
-
-
 
 
 def hidden_layers(graph: Graph) -> list[int]:
@@ -166,42 +157,16 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     return defaults
 
 
-
-
-
-
-"""Per-neuron counters of +1 spikes and of -1 spikes that every spiking group gets."""
-
-
-
-
-
-
-"""The per-neuron switch of a network built with ``lesions``: a neuron whose ``silenced`` is 1 fires no event."""
-
-
-
-
-"""Variables a hidden-layer neuron model must have: the membrane (recorded) and the bias current."""
-
-
-
-
-
-
-
-
 def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parameters):
     """The layer's NeuronGroup; a signed one gets a :class:`SignedThresholder` if the options say so."""
     if ctx.net.options.lesions:
         model = with_lesions(model)
+    if ctx.net.options.channel_parameters:
+        model = with_channel_parameters(model)
     group = neuron_group(model, n, name=f"layer{index:02d}", clock=ctx.net.clock, **parameters)
     if ctx.net.options.fused_thresholds and model.spiking and model.signed and not model.refractory:
         fuse_thresholders(group)
     return group
-
-
-"""Name suffix of a layer's synaptic-state update (a ``run_regularly`` of its group)."""
 
 
 def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") -> None:
@@ -215,7 +180,6 @@ def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") 
     if code:
         group.run_regularly(code.replace("{input}", input_variable), when="before_groups",
                             name=f"{group.name}{SYNAPSE_UPDATE}")
-
 
 
 def _source(ctx: _Context, index: int):
@@ -361,30 +325,6 @@ def _build_head(layer, index: int, ctx: _Context) -> None:
     ctx.net.layers[index] = LayerGroup(source.group, source.shape, fan_out=source.fan_out, own=False)
 
 
-# --- input kinds: one rule each (brainyolo.spiking.input_kinds) -------------------------------------------------
-
-"""Per input kind (:data:`brainyolo.spiking.input_kinds.INPUT_KINDS`), an object with ``connect(ctx, index,
-weight, stride, pad)`` (None for a current, else the source group, its shape and the weight the connection
-carries) and ``values(net, sample)`` (the per-run values of its variables)."""
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-"""The ``spikes`` input's standalone player: variable ``k`` holds a neuron's spike step in bin ``k`` (-1: none)."""
-
-
-
-
 def apply_inputs(values: dict) -> None:
     """Set per-run values on the runtime device (a standalone run passes them as ``run_args``)."""
     for key, value in values.items():
@@ -416,11 +356,3 @@ def build_network(model: ConvertedModel, options: BuildOptions | None = None) ->
     if options.schedule == "same_step":
         same_step_schedule(net)
     return net
-
-
-"""Within one layer of the ``same_step`` schedule: incoming connections, synaptic state, state update,
-threshold, reset."""
-
-
-
-

@@ -174,36 +174,40 @@ def sample_truths(samples: list[EventSample], n_classes: int) -> list:
 
 
 def network_input(sample: EventSample, settings: EventSettings, steps: int, input_shape: tuple[int, int, int]):
-    """What a run of ``steps`` steps gives the network for ``sample``, and the sample's letterbox.
+    """What a run of ``steps`` steps gives the network for ``sample``, and the sample's letterbox
+    (:func:`encode_events` of its recording's events before its box time)."""
+
+    events, width, height = gen1.read_td(sample.td)
+    return encode_events(events, width, height, sample.t_us, settings, steps, input_shape, sample.td)
+
+
+def encode_events(events: np.ndarray, width: int, height: int, t_end_us: int, settings: EventSettings, steps: int,
+                  input_shape: tuple[int, int, int], where=None):
+    """The network input of a run of ``steps`` steps on the events of the window before ``t_end_us``.
 
     ``frames``: EMS-YOLO's pictures ``(bins, C, H, W)`` in [0, 1]; ``counts``: tonic's counts as
     their equivalent pictures (:func:`count_pictures`); ``spikes``: ``(steps, neurons)``
     (:func:`input_spikes`). The sensor must be the network's input size (events map one to one).
+
+    Raises
+    ------
+    BrainyoloError
+        A sensor of another size than the network's input (naming ``where``).
     """
 
-    events, width, height = gen1.read_td(sample.td)
     channels, net_h, net_w = input_shape
     if (width, height) != (net_w, net_h):
-        raise BrainyoloError(sample.td, f"the {width}x{height} sensor is not the model's {net_w}x{net_h} input")
+        raise BrainyoloError(where, f"the {width}x{height} sensor is not the model's {net_w}x{net_h} input")
     window, bins = settings.window_us, settings.bins
     if settings.encoding == "spikes":
-        data = input_spikes(events, sample.t_us, window, steps, bins, width)
+        data = input_spikes(events, t_end_us, window, steps, bins, width)
     elif settings.encoding == "counts":
-        data = count_pictures(events, sample.t_us, window, bins, width, height)
+        data = count_pictures(events, t_end_us, window, bins, width, height)
     else:
-        data = ems_frames(events, sample.t_us, window, bins, width, height).astype(np.float64) / 255.0
+        data = ems_frames(events, t_end_us, window, bins, width, height).astype(np.float64) / 255.0
     if settings.encoding != "spikes" and channels != data.shape[1]:
         data = np.repeat(data[:, :1], channels, axis=1)
     return data, Letterbox((width, height), (net_w, net_h))
-
-
-def input_event_record(sample: EventSample, settings: EventSettings, steps: int) -> dict:
-    """The input events of a run on ``sample`` for its recordings: the events the frames keep
-    (:func:`latest_events`) at their steps (1-based, as recorded spikes), neuron ``(y * W + x) * 2 + p``."""
-
-    events, width, height = gen1.read_td(sample.td)
-    step, neuron = input_spikes(events, sample.t_us, settings.window_us, steps, settings.bins, width)
-    return {"step": (step + 1).astype(np.int32), "neuron": neuron.astype(np.int32), "width": width, "height": height}
 
 
 def recording_samples(td_paths) -> list[EventSample]:
@@ -296,6 +300,6 @@ def polarity_kernel(weight: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, n
 
 
 __all__ = ["EVENT_DTYPE", "ENCODINGS", "EventSample", "EventSettings", "event_samples", "sample_truths",
-           "network_input", "input_event_record", "recording_samples", "ann_input", "event_picture", "window",
+           "network_input", "encode_events", "recording_samples", "ann_input", "event_picture", "window",
            "ems_frames", "count_frames", "voxel_grid", "spike_trains", "latest_events", "count_pictures",
            "input_spikes", "polarity_kernel"]

@@ -108,6 +108,32 @@ def with_lesions(model: NeuronModel) -> NeuronModel:
                                threshold=f"({model.threshold}) and {LESION} == 0", events=events)
 
 
+def with_channel_parameters(model: NeuronModel) -> NeuronModel:
+    """``model`` whose shared parameters (``v_th : 1 (shared, constant)``) are per-neuron constants: a run
+    sets them per channel or per neuron (``BuildOptions.channel_parameters``). Shared subexpressions become
+    per-neuron too (they may read the parameters).
+
+    >>> with_channel_parameters(NeuronModel("m", "v_th : 1 (shared, constant)\\nh = 2 * v_th : 1 (shared)")).model
+    'v_th : 1 (constant)\\nh = 2 * v_th : 1\\n'
+    """
+    return dataclasses.replace(model, model="\n".join(map(_unshared, model.model.splitlines())) + "\n")
+
+
+def _unshared(line: str) -> str:
+    """An equation line without its ``shared`` flag (the flags follow the unit, after the last colon)."""
+    code, hash_mark, comment = line.partition("#")
+    head, colon, unit = code.rpartition(":")
+    if not colon or "(" not in unit:
+        return line
+    unit, _, flags = unit.partition("(")
+    names = [f.strip() for f in flags.strip().rstrip(")").split(",")]
+    if "shared" not in names:
+        return line
+    kept = [f for f in names if f != "shared"]
+    return (f"{head}:{unit.rstrip()}" + (f" ({', '.join(kept)})" if kept else "")
+            + (f"  #{comment}" if hash_mark else ""))
+
+
 HIDDEN_VARIABLES = ("v", "I")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from brainyolo.ann.graph import INPUT, Conv, ConvAdd, Graph, MaxPool, RegionHead, Route, Upsample, YoloHead
 from brainyolo.convert.model_file import ConvertedModel
 from brainyolo.registry import Registry
+from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.connections import SharedConvolution, input_shift
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.input_rules import input_rule
@@ -36,7 +37,7 @@ spike_value_rule = Registry("spike value")
 @spike_value_rule.register(Conv)
 @spike_value_rule.register(ConvAdd)
 def _conv_spike_value(layer: Conv, index: int, inputs: list[np.ndarray], v_th: dict, default: float) -> np.ndarray:
-    return np.full(layer.filters, float(v_th.get(index, default)))
+    return np.broadcast_to(np.asarray(v_th.get(index, default), np.float64), (layer.filters,)).copy()
 
 
 @spike_value_rule.register(MaxPool)
@@ -65,6 +66,22 @@ def spike_values(graph: Graph, v_th: dict[int, float], default: float = 1.0) -> 
         inputs = [np.full(graph.input_shape[0], default) if i == INPUT else values[i] for i in layer.inputs]
         values.append(spike_value_rule(layer, index, inputs, v_th, default))
     return values
+
+
+def per_neuron(value, shape: tuple[int, int, int]):
+    """A parameter value in a layer's neuron order: a number as it is; per channel ``(C,)`` or per neuron
+    ``(C, H, W)`` as one value per neuron (position-major, channel-minor).
+
+    >>> per_neuron(np.array([1.0, 2.0]), (2, 1, 3)).tolist()
+    [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]
+    """
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return value
+    c, h, w = shape
+    if array.shape == (c,):
+        return np.tile(array, h * w)
+    return to_neuron_order(array)
 
 
 @dataclass
@@ -154,9 +171,11 @@ class SpikingNetwork:
         for index, layer_values in values.items():
             layer = self.layers[index]
             group = layer.group
-            for name, value in layer_values.items():
+            # per channel (C,) or per neuron (C, H, W): the group's neuron order
+            neuron_values = {name: per_neuron(value, layer.shape) for name, value in layer_values.items()}
+            for name, value in neuron_values.items():
                 if name == INITIAL:
-                    inputs[group.v] = value * layer_values.get("v_th", 1.0)
+                    inputs[group.v] = value * neuron_values.get("v_th", 1.0)
                     if INITIAL in group.variables:  # a neuron file that reads its own V(0)
                         inputs[getattr(group, INITIAL)] = brian2.Quantity(value)
                 elif name in COMMON_PARAMETERS:  # the connections into the layer hold them (built: the defaults)
@@ -173,7 +192,7 @@ class SpikingNetwork:
         late = spike_values(self.graph, {i: v.get("v_th", 1.0) for i, v in meaning.items()})
         # two-phase neurons: before t_switch a spike stands for v_th_early
         early = spike_values(self.graph, {i: v.get("v_th_early", v.get("v_th", 1.0)) for i, v in meaning.items()})
-        switch = spike_values(self.graph, {i: round(v.get("t_switch", 0.0) / (TIME_STEP_MS * 1e-3))
+        switch = spike_values(self.graph, {i: np.round(np.asarray(v.get("t_switch", 0.0)) / (TIME_STEP_MS * 1e-3))
                                            for i, v in values.items()}, default=0)
         for index, layer in self.layers.items():
             # with release probability p a transmitted spike carries w / p: the expected input is unchanged

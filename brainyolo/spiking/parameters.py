@@ -56,6 +56,10 @@ NON_NEGATIVE = ("t_ref", "sigma", "delay", "seed", "v_th_early", "t_switch")
 WHOLE = ("delay", "seed")
 """Parameters that are whole numbers (steps, a random stream)."""
 
+CARRIED = ("v_th", "v_th_early", "t_switch")
+"""Parameters a spike carries to the next layer (one value per source channel of a convolution's scale):
+per channel, not per neuron."""
+
 
 @dataclass(frozen=True)
 class ParameterSettings:
@@ -190,7 +194,8 @@ def synapse_names(synapse) -> dict[str, object]:
 
 
 def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
-            source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0) -> dict[int, dict[str, float]]:
+            source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0,
+            shapes: dict[int, tuple[int, int, int]] | None = None) -> dict[int, dict[str, float]]:
     """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
 
     Parameters
@@ -207,6 +212,10 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
         The output layers: they take the synapse's parameters only.
     max_delay : int
         The largest ``delay`` the built network allows.
+    shapes : {layer: (C, H, W)} or None
+        The hidden layers' shapes where the network is built with ``channel_parameters``: a neuron parameter
+        may then be an array, one value per channel ``(C,)`` or per neuron ``(C, H, W)`` (per channel only for
+        :data:`CARRIED`); None: one value per layer.
 
     Raises
     ------
@@ -245,31 +254,52 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
                     brian2.get_dimensions(value) is DIMENSIONLESS and names[index][name] is not DIMENSIONLESS):
                 raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} "
                                              f"({names[index][name]})")
-            value = float(np.asarray(value))
+            value = _layer_value(value, name, index, neuron_names, shapes, source)
             problem = _range_problem(name, value, max_delay)
             if problem:
-                raise BrainyoloError(source, f"layer {index}: {name} = {value:g} {problem}")
+                shown = f"{value:g}" if np.ndim(value) == 0 else "(per channel)"
+                raise BrainyoloError(source, f"layer {index}: {name} = {shown} {problem}")
             values[name] = value
         resolved[index] = values
     return resolved
 
 
-def _range_problem(name: str, value: float, max_delay: int) -> str | None:
-    if not np.isfinite(value):
+def _layer_value(value, name: str, index: int, neuron_names: dict, shapes: dict | None, source):
+    """A setting as a float, or (per channel or neuron) as a float array of a checked shape."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        return float(array)
+    if shapes is None or index not in shapes:
+        raise BrainyoloError(source, f"layer {index}: {name} has one value per layer (values per channel need a "
+                                     "network built with channel_parameters)")
+    if name not in neuron_names:
+        raise BrainyoloError(source, f"layer {index}: {name} is a synapse parameter: one value per layer")
+    c, h, w = shapes[index]
+    allowed = [(c,)] if name in CARRIED else [(c,), (c, h, w)]
+    if array.shape not in allowed:
+        what = "channels" if name in CARRIED else "channels, or channels, y, x"
+        raise BrainyoloError(source, f"layer {index}: {name} takes an array of shape "
+                                     f"{' or '.join(map(str, allowed))} ({what}), not {array.shape}")
+    return array
+
+
+def _range_problem(name: str, value, max_delay: int) -> str | None:
+    value = np.asarray(value)
+    if not np.all(np.isfinite(value)):
         return "must be finite"
-    if name in POSITIVE and value <= 0:
+    if name in POSITIVE and np.any(value <= 0):
         return "must be finite and positive"
-    if name in NON_NEGATIVE and value < 0:
+    if name in NON_NEGATIVE and np.any(value < 0):
         return "must not be negative"
-    if name in NEGATIVE and value >= 0:
+    if name in NEGATIVE and np.any(value >= 0):
         return "must be negative"
-    if name in WHOLE and value != round(value):
+    if name in WHOLE and np.any(value != np.round(value)):
         return "must be a whole number"
-    if name == "release" and value > 1:
+    if name == "release" and np.any(value > 1):
         return "is a probability: at most 1"
-    if name == "seed" and value >= 2**31:
+    if name == "seed" and np.any(value >= 2**31):
         return "must be below 2**31"
-    if name == "delay" and value > max_delay:
+    if name == "delay" and np.any(value > max_delay):
         return (f"is longer than the built network's largest delay ({max_delay} steps: --max-delay, or a run "
                 "file's delays, set it)")
     return None

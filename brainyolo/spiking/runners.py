@@ -58,9 +58,32 @@ def brian2_preferences(settings: SimulationSettings):
         brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target = saved
 
 
+def user_values(objects, values: dict | None) -> dict:
+    """A run's starting values of a user's own objects, ``{object name: {variable: value}}``, as run inputs
+    ``{VariableView: value}`` (e.g. the weights a plastic ``Synapses`` learnt in the run before).
+
+    Raises
+    ------
+    ValueError
+        A name that is none of the objects', or a variable the object does not have.
+    """
+    by_name = {obj.name: obj for obj in objects}
+    inputs = {}
+    for name, variables in (values or {}).items():
+        if name not in by_name:
+            raise ValueError(f"no added object is called {name!r} (added: {', '.join(sorted(by_name)) or 'none'})")
+        obj = by_name[name]
+        for variable, value in variables.items():
+            if variable not in obj.variables or not isinstance(obj.variables[variable], ArrayVariable):
+                raise ValueError(f"{name} has no array variable {variable!r}")
+            inputs[getattr(obj, variable)] = np.asarray(value)
+    return inputs
+
+
 def run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters: dict, extra=None,
-                 silenced: dict | None = None):
-    """One run in Brian2's runtime mode: the network is built for it (and ``extra``'s objects with it)."""
+                silenced: dict | None = None, initial: dict | None = None):
+    """One run in Brian2's runtime mode: the network is built for it (and ``extra``'s objects with it, starting
+    from ``initial``: :func:`user_values`)."""
     brian2.set_device("runtime")
     brian2.start_scope()
     with brian2_preferences(settings):
@@ -71,7 +94,7 @@ def run_runtime(model, settings: SimulationSettings, chw: np.ndarray, parameters
             extra_objects = list(extra(network)) if extra is not None else []
         with stage("inputs"):
             apply_inputs({**network.image_inputs(chw), **network.parameter_inputs(parameters),
-                          **network.lesion_inputs(silenced),
+                          **network.lesion_inputs(silenced), **user_values(extra_objects, initial),
                           **recorder.run_inputs(settings.steps, settings.checkpoints)})
         net = brian2.Network(network.objects() + recorder.objects() + extra_objects)
         with stage("simulation"):  # the numpy target generates its code in the run
@@ -191,13 +214,16 @@ class StandaloneRunner:
                     from None
             self.build_seconds = time.perf_counter() - started
 
-    def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None, silenced: dict | None = None):
+    def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None, silenced: dict | None = None,
+            initial: dict | None = None):
         """Run the binary on one image; ``progress``: a ``$BRAINYOLO_PROGRESS`` value, or None (silent);
-        ``silenced``: :meth:`~brainyolo.spiking.builder.SpikingNetwork.lesion_inputs`."""
+        ``silenced``: :meth:`~brainyolo.spiking.builder.SpikingNetwork.lesion_inputs`; ``initial``: the user's
+        objects' starting values (:func:`user_values`)."""
         steps, checkpoints = self.settings.steps, self.settings.checkpoints
         with stage("inputs"):
             run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters),
-                        **self.network.lesion_inputs(silenced), **self.recorder.run_inputs(steps, checkpoints)}
+                        **self.network.lesion_inputs(silenced), **user_values(self.extra_objects, initial),
+                        **self.recorder.run_inputs(steps, checkpoints)}
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
             with results_folder(self.directory) as result_dir, environment(BRAINYOLO_PROGRESS=progress):

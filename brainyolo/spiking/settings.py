@@ -69,6 +69,10 @@ class BuildOptions:
         Every spiking neuron gets a per-run switch :data:`LESION` (1: it fires no event, a lesion):
         :meth:`SpikingNetwork.lesion_inputs` silences channels or single neurons per run, without
         recompiling. Off by default (it costs one read per neuron and step).
+    channel_parameters : bool
+        The neuron file's shared parameters (``v_th``, ``alpha``, a leak ``tau``, a noise ``sigma``, ...)
+        become per-neuron constants of every hidden layer: a run may give them a value per channel or per
+        neuron (:func:`~brainyolo.spiking.parameters.resolve`), without recompiling. Off by default.
     """
 
     neuron: str = "if_signed_ibt"
@@ -83,6 +87,7 @@ class BuildOptions:
     synapse: str = "instant"
     max_delay: int = 0
     lesions: bool = False
+    channel_parameters: bool = False
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),

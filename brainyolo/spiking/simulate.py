@@ -16,7 +16,6 @@ per image: for small networks.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.ann.heads import EVAL_THRESHOLD
-from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.convert.model_file import load_model
-from brainyolo.io.atomic import atomic_path, sha256_of, write_json
+from brainyolo.io.atomic import sha256_of
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.io.integrity import seal
 from brainyolo.readout.decoding import Decoder
-from brainyolo.readout.recordings import open_recordings, recorded_checkpoints, write_image
+from brainyolo.readout.recordings import recorded_checkpoints
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.builder import (
     SpikingNetwork,
@@ -40,44 +37,14 @@ from brainyolo.spiking.builder import (
     output_layers,
     parameter_defaults,
 )
-from brainyolo.spiking.event_encoding import EventSample, input_event_record, network_input
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import progress_setting
 from brainyolo.spiking.parameters import resolve
 from brainyolo.spiking.runners import StandaloneRunner, run_runtime
 from brainyolo.spiking.settings import DEVICES, SimulationSettings
+from brainyolo.spiking.stimulus_rules import Presentation, present
 from brainyolo.spiking.synapses import load_synapse_model
 from brainyolo.system.timing import count_image, stage
-
-
-def sample_name(sample) -> str:
-    """The name a sample goes by in progress lines and detections: an image file's name, or an
-    :class:`~brainyolo.spiking.event_encoding.EventSample`'s ``NAME_<t>us``."""
-    return sample.name if isinstance(sample, EventSample) else Path(sample).name
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
@@ -93,13 +60,11 @@ def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
     return events
 
 
-
-
 @dataclass
 class ImageResult:
-    """One image's simulation: its letterbox, recordings (``Recorder.collect``) and timing."""
+    """One sample's simulation: its name, letterbox, recordings (``Recorder.collect``) and timing."""
 
-    path: Path
+    name: str
     box: object  # brainyolo.ann.letterbox.Letterbox
     data: dict
     timing: dict
@@ -107,7 +72,7 @@ class ImageResult:
     checkpoints: list[int]
 
     def info(self) -> dict:
-        return {"file_name": self.path.name, **self.timing, "synaptic_events": self.synaptic_events}
+        return {"file_name": self.name, **self.timing, "synaptic_events": self.synaptic_events}
 
 
 class Simulator:
@@ -152,53 +117,45 @@ class Simulator:
             self._runner.close()
             self._runner = None
 
-    def run(self, path, parameters: dict[int, dict[str, float]] | None = None,
-            silenced: dict | None = None) -> ImageResult:
-        """Simulate one sample (an image file, or an :class:`~brainyolo.spiking.event_encoding.EventSample`) for the
-        settings' steps and checkpoints (fixed per Simulator: Brian2 keeps the size of a monitor's 2-D array
-        after its first read); ``parameters`` (:meth:`resolve_parameters`) replace the settings' for this run;
-        ``silenced`` lesions channels or neurons for this run (a network built with ``lesions``:
-        :meth:`~brainyolo.spiking.builder.SpikingNetwork.lesion_inputs`)."""
+    def run(self, sample, parameters: dict[int, dict[str, float]] | None = None,
+            silenced: dict | None = None, initial: dict | None = None) -> ImageResult:
+        """Simulate one sample (an image file, a :mod:`brainyolo.stimuli` stimulus, or an
+        :class:`~brainyolo.spiking.event_encoding.EventSample`) for the settings' steps and checkpoints (fixed
+        per Simulator: Brian2 keeps the size of a monitor's 2-D array after its first read); ``parameters``
+        (:meth:`resolve_parameters`) replace the settings' for this run; ``silenced`` lesions channels or
+        neurons for this run (a network built with ``lesions``:
+        :meth:`~brainyolo.spiking.builder.SpikingNetwork.lesion_inputs`); ``initial``: the starting values of the
+        user's own objects (:func:`~brainyolo.spiking.runners.user_values`)."""
         count_image()
         with stage("inputs"):
-            chw, box = self.sample_input(path)
+            presented = self.present(sample)
         parameters = self.parameters if parameters is None else parameters
         if self._runner is not None:
             show = None
             if self.progress:
                 show = progress_setting("tty" if sys.stderr.isatty() else "log", self.settings.steps,
-                                        sample_name(path), self.progress_every)
-            network, recorder, data, timing = self._runner.run(chw, parameters, show, silenced)
+                                        presented.name, self.progress_every)
+            network, recorder, data, timing = self._runner.run(presented.data, parameters, show, silenced, initial)
         else:
             network, recorder, data, timing, self.extra_objects = run_runtime(
-                self.model, self.settings, chw, parameters, self.extra, silenced)
+                self.model, self.settings, presented.data, parameters, self.extra, silenced, initial)
         events = sum(synaptic_events(network, data["layers"]).values())
-        if isinstance(path, EventSample):
-            data["input_events"] = input_event_record(path, self.settings.events, self.settings.steps)
-        sample = path if isinstance(path, EventSample) else Path(path)
-        return ImageResult(sample, box, data, timing, events,
+        if presented.input_events is not None:
+            data["input_events"] = presented.input_events
+        return ImageResult(presented.name, presented.box, data, timing, events,
                            recorded_checkpoints(self.settings.checkpoints, self.settings.steps))
 
-    def sample_input(self, sample):
-        """What the network's input kind reads of ``sample``, and the sample's letterbox.
+    def present(self, sample):
+        """``sample`` as this network receives it (:func:`~brainyolo.spiking.stimulus_rules.present`).
 
         Raises
         ------
         BrainyoloError
-            An event sample for an image input or the other way round.
+            A stimulus the network's input kind cannot read (an event sample for an image input, say).
         """
-
-        reads = input_kind(self.settings.build.input).reads
-        if isinstance(sample, EventSample):
-            if reads != "events" or self.settings.events is None:
-                raise BrainyoloError(sample.td, f"an event recording, but the input is {self.settings.build.input!r} "
-                                                "(read events with --events)")
-            return network_input(sample, self.settings.events, self.settings.steps, self.model.graph.input_shape)
-        if reads != "image":
-            raise BrainyoloError(sample, f"an image, but the input {self.settings.build.input!r} reads event "
-                                         "recordings")
-        _, height, width = self.model.graph.input_shape
-        return letterbox(load_image(sample), width, height)
+        s = self.settings
+        return present(sample, Presentation(s.build.input, tuple(self.model.graph.input_shape), s.steps,
+                                            s.build.bins, s.events))
 
     def resolve_parameters(self, settings) -> dict[int, dict[str, float]]:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
@@ -237,62 +194,8 @@ class Simulator:
                 "synapse": s.build.synapse, "max_delay": s.build.max_delay,
                 "events": asdict(s.events) if s.events else None,
                 "normalization": s.build.normalization or self.model.normalization,
-                "parameters": {str(k): v for k, v in self.parameters.items()}}
-
-
-def simulate(model_path, image_paths, settings: SimulationSettings, run_dir, progress: bool = True,
-             on_result=None) -> dict:
-    """Simulate every image; write ``run_dir/recordings.h5`` and ``run_dir/run_info.json``.
-
-    ``on_result``: called with the :class:`Simulator` and each image's :class:`ImageResult` (e.g. to decode
-    it while its recordings are in memory). Returns the run information (also written to run_info.json).
-    """
-    from tqdm import tqdm
-
-
-    run_dir = Path(run_dir)
-    with Simulator(model_path, settings, progress=progress) as simulator:
-        info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
-                "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
-        attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
-                                      "normalization", "connectivity", "schedule", "synapse")}
-        attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
-        attrs.update(model_file=str(model_path), model_sha256=simulator.model_sha)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(run_dir / "recordings.h5") as tmp:
-            recordings = None
-            bar = tqdm(image_paths, desc="simulate", unit="image", disable=None if progress else True)
-            for number, path in enumerate(bar):
-                result = simulator.run(path)
-                if on_result is not None:
-                    on_result(simulator, result)
-                if recordings is None:
-                    attrs["checkpoints"] = result.checkpoints
-                    recordings = open_recordings(tmp, attrs)
-                box = result.box
-                with stage("recording"):
-                    write_image(recordings, number, {"file_name": result.path.name, "image_width": box.image_size[0],
-                                                     "image_height": box.image_size[1]}, result.data)
-                image_info = result.info()
-                info["images"].append(image_info)
-                for key in ("build_seconds", "run_seconds", "synaptic_events"):
-                    info[key] += image_info[key]
-                info["peak_memory_bytes"] = max(info["peak_memory_bytes"], image_info.get("peak_memory_bytes", 0))
-                for index, layer in result.data["layers"].items():
-                    totals = info["layer_spikes"].setdefault(str(index), {
-                        "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0,
-                        "negative": 0})
-                    totals["positive"] += int(layer["positive_count"].sum())
-                    totals["negative"] += int(layer["negative_count"].sum())
-            info["checkpoints"] = attrs.get("checkpoints", [])
-            if recordings is not None:
-                seal(recordings)
-                recordings.close()
-    steps_total = settings.steps * max(len(info["images"]), 1)
-    info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total
-    info["synaptic_events_per_second"] = info["synaptic_events"] / max(info["run_seconds"], 1e-9)
-    write_json(run_dir / "run_info.json", info)
-    return info
+                "parameters": {str(k): {name: np.asarray(v).tolist() for name, v in values.items()}
+                               for k, values in self.parameters.items()}}
 
 
 def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, float]]:
@@ -315,8 +218,10 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
         raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
                                    "(--connectivity shared)")
     defaults = parameter_defaults(graph, neuron, model_values(model, settings.thresholds), synapse)
-    return resolve(settings.parameters, neuron, hidden_layers(graph), defaults, synapse=synapse,
-                   outputs=output_layers(graph), max_delay=options.max_delay)
+    hidden = hidden_layers(graph)
+    shapes = {i: tuple(graph.shapes()[i]) for i in hidden} if options.channel_parameters else None
+    return resolve(settings.parameters, neuron, hidden, defaults, synapse=synapse, outputs=output_layers(graph),
+                   max_delay=options.max_delay, shapes=shapes)
 
 
 def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, float]] | None:
@@ -332,15 +237,5 @@ def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, floa
 def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:
     """Per layer, the delay (steps) of the connections into it, from :func:`run_parameters`' values."""
     return {int(index): int(values.get("delay", 0)) for index, values in parameters.items() if values.get("delay")}
-
-
-
-
-
-
-
-
-
-
 
 

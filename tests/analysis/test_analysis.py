@@ -113,10 +113,11 @@ def test_analyze_command_writes_every_figure(tmp_path, tiny_cfg_text):
     from conftest import write_images, write_random_model
 
     from brainyolo.analysis.spikes import load_run
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import convert_darknet
+    from brainyolo.detector import simulate
     from brainyolo.spiking.settings import BuildOptions
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.spiking.simulate import SimulationSettings
 
     cfg, weights = write_random_model(tiny_cfg_text, tmp_path / "m", seed=4, names=["a", "b", "c"])
     images = write_images(tmp_path / "img", 3, seed=1)

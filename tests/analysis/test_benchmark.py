@@ -170,9 +170,10 @@ def test_synaptic_events_are_the_recorded_spikes_times_their_exact_fan_out(tmp_p
     run_info.json, per image and in all) are exactly the recorded spikes (either sign) of every neuron
     times its fan-out, counted here synapse by synapse; so are the events each weight-shared convolution
     counted itself (the recordings' ``input_events``)."""
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import load_model, save_model
-    from brainyolo.pipeline import convert_darknet
-    from brainyolo.spiking.simulate import SimulationSettings, simulate
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.simulate import SimulationSettings
 
     cfg, weights = write_random_model(FANOUT_CFG, tmp_path / "darknet", seed=11, names=["thing"])
     images = write_images(tmp_path / "images", 2, seed=5, size=(30, 22))

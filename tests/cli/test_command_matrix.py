@@ -70,9 +70,9 @@ def matrix(tmp_path_factory) -> dict:
     """The matrix's data (2 labelled scenes, 2 event scenes: seeds never used for training) and the
     ``tiny`` model: the reduced yolov3-tiny with the scenes' 4 classes, random weights, converted on
     the scenes."""
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
     from brainyolo.data.moving_scenes import write_event_scenes
-    from brainyolo.pipeline import convert_darknet
 
     root = tmp_path_factory.mktemp("matrix")
     names = (Path(__file__).resolve().parents[2] / "brainyolo" / "data" / "scenes.names").read_text().split()

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import write_images
 
+from brainyolo.convert.conversion import convert_darknet
 from brainyolo.convert.model_file import SCHEMA_VERSION, load_model, save_model
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.pipeline import convert_darknet
 
 pytestmark = pytest.mark.codegen_independent
 

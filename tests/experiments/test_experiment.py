@@ -112,8 +112,9 @@ def test_run_file_end_to_end_and_resume(tmp_path, tiny_cfg_text, monkeypatch, ca
 
 
 def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cfg_text, monkeypatch):
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
-    from brainyolo.pipeline import convert_darknet, evaluate_snn
+    from brainyolo.pipeline import evaluate_snn
     from brainyolo.spiking import simulate as simulate_module
     from brainyolo.spiking.simulate import SimulationSettings
 
@@ -124,11 +125,11 @@ def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cf
     real_run = simulate_module.Simulator.run
     simulated = []
 
-    def flaky(self, path):
+    def flaky(self, path, *args, **kwargs):
         if len(simulated) == 2:
             raise KeyboardInterrupt
         simulated.append(Path(path).name)
-        return real_run(self, path)
+        return real_run(self, path, *args, **kwargs)
 
     monkeypatch.setattr(simulate_module.Simulator, "run", flaky)
     with pytest.raises(KeyboardInterrupt):
@@ -136,8 +137,8 @@ def test_interrupted_evaluation_resumes_without_loss_or_repeat(tmp_path, tiny_cf
     assert sorted(p.name for p in (tmp_path / "eval" / "snn_images").iterdir()) == ["scene0000.json",
                                                                                   "scene0001.json"]
     simulated.clear()
-    monkeypatch.setattr(simulate_module.Simulator, "run", lambda self, path: (simulated.append(Path(path).name),
-                                                                               real_run(self, path))[1])
+    monkeypatch.setattr(simulate_module.Simulator, "run", lambda self, path, *args, **kwargs: (
+        simulated.append(Path(path).name), real_run(self, path, *args, **kwargs))[1])
     # resumed with another thread count (the spikes do not depend on it): only the missing images, once each
     records = evaluate_snn(tmp_path / "m.h5", images, dataclasses.replace(settings, threads=settings.threads + 1),
                            tmp_path / "eval", progress=False)

@@ -27,10 +27,10 @@ COMPILING = 900  # seconds a command may take when it compiles the network
 def farm_setup(tmp_path_factory):
     """The embedded detector converted on 4 generated scenes, 6 fresh scenes to evaluate, one build
     cache shared by the client and every worker of this module; and the serial results."""
+    from brainyolo.convert.conversion import convert_darknet
     from brainyolo.convert.model_file import save_model
     from brainyolo.data import scenes
     from brainyolo.data.embedded import embedded_model
-    from brainyolo.pipeline import convert_darknet
 
     root = tmp_path_factory.mktemp("farm")
     old = os.environ.get("BRAINYOLO_CACHE")

@@ -11,10 +11,11 @@ from brainyolo.ann.graph import INPUT, Conv, Graph, MaxPool, Route, Upsample, Yo
 from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.ann.reference import head_maps
 from brainyolo.convert.model_file import load_model
+from brainyolo.detector import simulate
 from brainyolo.readout.decoding import Decoder, decode_run, estimate_activation
 from brainyolo.spiking.schedule import spike_delays
 from brainyolo.spiking.settings import BuildOptions
-from brainyolo.spiking.simulate import SimulationSettings, Simulator, simulate
+from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
 pytestmark = pytest.mark.codegen_independent
 

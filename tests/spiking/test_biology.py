@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from brainyolo.convert.model_file import load_model, save_model
+from brainyolo.detector import simulate
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking.builder import add_synaptic_state
 from brainyolo.spiking.connections import SharedConvolution, release_mask
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.parameters import ParameterSettings, parse_setting
 from brainyolo.spiking.settings import BuildOptions
-from brainyolo.spiking.simulate import SimulationSettings, simulate
+from brainyolo.spiking.simulate import SimulationSettings
 from brainyolo.spiking.synapses import compose, load_synapse_model
 
 pytestmark = [pytest.mark.codegen_independent, pytest.mark.usefixtures("numpy_runtime")]
@@ -188,7 +189,7 @@ def no_bias(tmp_path_factory, tiny_cfg_text):
     from conftest import write_images, write_random_model
 
     from brainyolo.ann.graph import Conv
-    from brainyolo.pipeline import convert_darknet
+    from brainyolo.convert.conversion import convert_darknet
 
     folder = tmp_path_factory.mktemp("biology")
     cfg, weights = write_random_model(tiny_cfg_text, folder / "m", seed=11, names=["a", "b", "c"])

@@ -13,9 +13,10 @@ from conftest import STANDALONE
 from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.ann.reference import forward
 from brainyolo.convert.model_file import load_model, save_model
+from brainyolo.detector import simulate
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS
 from brainyolo.spiking.settings import BuildOptions
-from brainyolo.spiking.simulate import SimulationSettings, simulate
+from brainyolo.spiking.simulate import SimulationSettings
 
 
 @pytest.fixture(scope="module")

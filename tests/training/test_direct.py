@@ -18,9 +18,10 @@ from PIL import Image
 
 from brainyolo.ann.graph import INPUT, Conv, ConvAdd, Graph, YoloHead
 from brainyolo.convert.model_file import DIRECT, ConvertedModel, SpikingSpec, load_model, save_model
+from brainyolo.detector import simulate
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.readout.decoding import Decoder
-from brainyolo.spiking.simulate import SimulationSettings, simulate
+from brainyolo.spiking.simulate import SimulationSettings
 
 GOLDEN = __import__("pathlib").Path(__file__).parents[1] / "files" / "direct_golden.npz"
 PARAMETERS = ("tau", "v_th", "v_reset", "hard_reset")
