@@ -16,12 +16,12 @@ Subpackages, in the order of the pipeline::
     cli          the ``brainyolo`` command, one module per command
 
 ``registry`` holds the rule registries every stage uses; ``pipeline`` the steps the commands call;
-``detector`` the Python API (``brainyolo.SpikingDetector``).
+``detector`` the Python API (``brainyolo.SpikingDetector``); ``stimuli`` what a run shows the network.
 """
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
-_API = ("SpikingDetector", "Layer", "DetectorRun", "neuron_index")
+_API = ("SpikingDetector", "Layer", "DetectorRun", "neuron_index", "neuron_at", "simulate")
 """The Python API (:mod:`brainyolo.detector`), imported on first use: ``import brainyolo`` stays light."""
 
 

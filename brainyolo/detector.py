@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,13 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
+from brainyolo.ann.graph import HEAD_KINDS
 from brainyolo.convert.model_file import load_model
 from brainyolo.data.embedded import model_file
 from brainyolo.io.atomic import atomic_path, write_json
+from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.integrity import seal
 from brainyolo.io.quantities import parse_quantity
 from brainyolo.readout.recordings import open_recordings, write_image
-from brainyolo.spiking.parameters import ParameterSettings
+from brainyolo.spiking.builder import output_layers
+from brainyolo.spiking.parameters import ParameterSettings, largest_delay
 from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset, resolve_simulation
 from brainyolo.spiking.settings import BuildOptions
 from brainyolo.spiking.simulate import Simulator, synaptic_delays
@@ -60,6 +64,24 @@ def neuron_index(shape: tuple[int, int, int], channel: int, y: int, x: int) -> i
     return (y * w + x) * c + channel
 
 
+def neuron_at(shape: tuple[int, int, int], index) -> tuple:
+    """The ``(channel, y, x)`` of group index ``index`` (or of each of an array of indices, as three arrays) of a
+    layer of ``shape`` (C, H, W): the inverse of :func:`neuron_index` (a ``SpikeMonitor``'s ``i`` to map places).
+
+    >>> neuron_at((4, 3, 5), 34)
+    (2, 1, 3)
+    """
+    c, h, w = shape
+    index = np.asarray(index)
+    if np.any(index < 0) or np.any(index >= c * h * w):
+        raise ValueError(f"index outside a layer of shape {shape} ({c * h * w} neurons)")
+    position, channel = np.divmod(index, c)
+    y, x = np.divmod(position, w)
+    if index.ndim == 0:
+        return int(channel), int(y), int(x)
+    return channel, y, x
+
+
 def parameter_settings(values: dict) -> ParameterSettings:
     """``{layer: {name: value}}`` (a layer number, or ``"all"``) as the settings ``--set`` would make.
 
@@ -68,10 +90,18 @@ def parameter_settings(values: dict) -> ParameterSettings:
     """
     entries = []
     for layer, named in values.items():
-        selector = "all" if str(layer) in ("all", "*") else str(int(layer))
+        if str(layer) in ("all", "*"):
+            selector = "all"
+        elif isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+            selector = str(int(layer))
+        else:
+            raise BrainyoloError(None, f"parameters: {layer!r} is not a layer index or 'all'")
         for name, value in named.items():
             if isinstance(value, str):
-                value = parse_quantity(value)
+                try:
+                    value = parse_quantity(value)
+                except ValueError as err:
+                    raise BrainyoloError(None, f"parameters: layer {layer}: {name} = {value!r}: {err}") from None
             entries.append((selector, name, value if np.ndim(value) else float(np.asarray(value))))
     return ParameterSettings(tuple(entries))
 
@@ -91,7 +121,7 @@ class Layer:
         return neuron_index(self.shape, channel, y, x)
 
 
-@dataclass
+@dataclass(eq=False)
 class Recording:
     """What :meth:`SpikingDetector.add` adds: ``make(network)`` returns a Brian2 object or a list of them;
     ``names`` are their Brian2 names (known once the network is built)."""
@@ -189,6 +219,8 @@ class SpikingDetector:
                 build[name] = options.pop(name)
         if isinstance(options.get("parameters"), dict):
             options["parameters"] = parameter_settings(options["parameters"])
+        if "parameters" in options:  # delays of every run: the ring they need (as --set does)
+            build["max_delay"] = max(build.get("max_delay", 0), largest_delay(options["parameters"]))
         settings = resolve_simulation(loaded, load_preset(preset), steps=steps, checkpoints=checkpoints,
                                       device=device, threads=threads or usable_cores(), build=build, **options)
         self._start(model_path, loaded, settings, progress)
@@ -228,7 +260,11 @@ class SpikingDetector:
         import brian2
 
         shape = self._shape(layer)
-        indices = [neuron_index(shape, *n) for n in neurons]
+        indices = []
+        for n in neurons:
+            if np.ndim(n) != 1 or len(n) != 3:
+                raise ValueError(f"a neuron is (channel, y, x), not {n!r}")
+            indices.append(neuron_index(shape, *(int(v) for v in n)))
         name = f"trace{layer:02d}_{len(self._recordings)}"
         return self.add(lambda net: brian2.StateMonitor(net.layers[layer].group, variable, record=indices, name=name,
                                                         clock=net.clock), name)
@@ -237,7 +273,7 @@ class SpikingDetector:
         """A Brian2 ``SpikeMonitor`` of every neuron of ``layer`` (positive spikes; ``i``, ``t``, ``count``)."""
         import brian2
 
-        self._shape(layer)
+        self._spiking(layer)
         name = f"spikes{layer:02d}_{len(self._recordings)}"
         return self.add(lambda net: brian2.SpikeMonitor(net.layers[layer].group, name=name), name)
 
@@ -245,7 +281,7 @@ class SpikingDetector:
         """A Brian2 ``PopulationRateMonitor`` of ``layer`` (``t``, ``rate`` in Hz of Brian2 time: 1 step = 1 ms)."""
         import brian2
 
-        self._shape(layer)
+        self._spiking(layer)
         name = f"rate{layer:02d}_{len(self._recordings)}"
         return self.add(lambda net: brian2.PopulationRateMonitor(net.layers[layer].group, name=name), name)
 
@@ -258,11 +294,17 @@ class SpikingDetector:
             extra = (lambda net: [obj for r in recordings for obj in r.objects(net)]) if recordings else None
             self._simulator = Simulator(self.model_path, self.settings, progress=self.progress, extra=extra)
 
-    def layer(self, index: int) -> Layer:
-        """Layer ``index`` of the compiled network (``cpp_standalone``; builds it). With ``runtime`` the
-        network is made for each run: reach its objects through :meth:`add`'s ``make(network)``."""
+    def layer(self, index: int | str) -> Layer:
+        """Layer ``index`` (a number, or its group's name ``layerNN``) of the compiled network (``cpp_standalone``;
+        builds it). With ``runtime`` the network is made for each run: reach its objects through :meth:`add`'s
+        ``make(network)``."""
         if self.settings.device != "cpp_standalone":
             raise RuntimeError("runtime device: the network is made for each run; reach it through add(make)")
+        if isinstance(index, str):  # a group's name: "layer02"
+            match = re.fullmatch(r"layer(\d+)", index)
+            if match is None:
+                raise KeyError(f"{index!r} is not a layer's name (layerNN) or number")
+            index = int(match.group(1))
         self.build()
         network = self._network()
         if index not in network.layers:
@@ -365,6 +407,16 @@ class SpikingDetector:
         if len(recording.names) != 1:
             raise ValueError(f"{recording.name} made {len(recording.names)} objects: name the one to set")
         return recording.names[0]
+
+    def _spiking(self, layer: int) -> None:
+        """``layer`` has spiking neurons (not a read-out layer that integrates only, nor a head)."""
+        self._shape(layer)
+        graph = self.model.graph
+        kind = graph.layers[layer]
+        integrating = layer in output_layers(graph) and self.settings.build.output != "spikes"
+        if integrating or isinstance(kind, HEAD_KINDS):
+            raise ValueError(f"layer {layer} ({type(kind).__name__}) does not spike: its neurons integrate "
+                             "(record_v their membrane)")
 
     def _shape(self, layer: int) -> tuple[int, int, int]:
         shapes = self.model.graph.shapes()

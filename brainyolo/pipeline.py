@@ -147,7 +147,7 @@ def _evaluate_on_farm(model_path, paths: list[Path], settings, per_image: Path, 
 
 
 PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1, "synapse": "instant", "max_delay": 0,
-                   "lesions": False, "channel_parameters": False}
+                   "lesions": False, "channel_parameters": False, "layer_neurons": [], "layer_synapses": []}
 """Build options added since evaluations were first pinned, with the value older ones ran with."""
 
 

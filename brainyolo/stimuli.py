@@ -32,7 +32,7 @@ GREY = 0.5
 
 def pixels_of(source) -> np.ndarray:
     """An image as float ``(H, W, 3)`` in [0, 1]: a file (read as the pipeline reads photos), or an array
-    ``(H, W)`` or ``(H, W, 3)``, uint8 (0..255) or float (0..1).
+    ``(H, W)`` or ``(H, W, 3)``, integers (0..255) or floats (0..1).
 
     Raises
     ------
@@ -46,7 +46,9 @@ def pixels_of(source) -> np.ndarray:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
         raise ValueError(f"an image array is (H, W) or (H, W, 3), not {array.shape}")
-    if array.dtype == np.uint8:
+    if array.dtype.kind in "iu":  # 0..255, as an 8-bit picture
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise ValueError("an integer image's pixels lie in 0..255")
         return array.astype(np.float32) / 255.0
     array = array.astype(np.float32)
     if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:

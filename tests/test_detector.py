@@ -35,6 +35,10 @@ def run_experiment(device: str, steps: int, scene):
         first = detector.run(scene)
         second = detector.run(scene, silenced={HIDDEN: [SILENCED_CHANNEL]})
         shape = detector._shape(HIDDEN)  # noqa: SLF001
+        if device == "cpp_standalone":  # a layer by number or by its group's name
+            layer = detector.layer(f"layer{HIDDEN:02d}")
+            assert layer.group is detector.layer(HIDDEN).group and layer.group.name == f"layer{HIDDEN:02d}"
+            assert layer.shape == shape and layer.neuron(1, 2, 3) == brainyolo.neuron_index(shape, 1, 2, 3)
     return first, second, trace, spikes, rate, shape
 
 

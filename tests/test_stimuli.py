@@ -23,6 +23,7 @@ from tests.training.test_direct import golden_model
 pytestmark = pytest.mark.codegen_independent
 
 HIDDEN = 2  # the embedded detector's second convolution: 16 channels of 48 x 48
+LATER_CONV = 6  # a convolution further on
 STEPS = 10
 
 
@@ -149,7 +150,8 @@ def test_per_channel_thresholds_without_recompiling(tmp_path):
         high[3] = 1e6  # channel 3 never reaches its threshold
         raised = detector.run(scene, parameters={HIDDEN: {"v_th": high}})
         for values, problem in (({"v_th": np.ones(15)}, "shape"), ({"v_th": np.ones((16, 48, 48))}, "shape"),
-                                ({"v_th": -np.ones(16)}, "positive"), ({"delay": np.zeros(16)}, "synapse")):
+                                ({"v_th": -np.ones(16)}, "positive"), ({"seed": np.zeros(16)}, "synapse"),
+                                ({"delay": np.ones(16)}, "largest delay")):
             with pytest.raises(BrainyoloError, match=problem):
                 detector.run(scene, parameters={HIDDEN: values})
     assert_same_spikes(reference, same)  # per-neuron constants, the same values: the same network
@@ -179,3 +181,93 @@ def test_saved_runs_are_the_projects_recordings_with_the_users_monitors(tmp_path
                                           run.result.data["layers"][HIDDEN]["positive_count"])
     back = load_run(tmp_path / "session")
     np.testing.assert_array_equal(back.images[1].recorded[trace.names[0]]["v"], runs[1].recorded(trace)["v"])
+
+
+def per_channel_synapses(device: str, tmp_path) -> None:
+    """Each output channel of a per-channel ``release`` or ``delay`` gets the input a layer-wide value gives:
+    channel 3 as the run with its value everywhere, the other channels as the run with theirs."""
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=9)
+    with brainyolo.SpikingDetector("embedded", steps=STEPS, device=device, max_delay=2, threads=2) as detector:
+        runs = {key: counts(detector.run(scene, parameters={HIDDEN: {name: value}}))[HIDDEN]
+                for key, name, value in (("release 0.5", "release", 0.5), ("release 1", "release", 1.0),
+                                         ("delay 2", "delay", 2), ("delay 1", "delay", 1))}
+        mixed_release, mixed_delay = np.full(16, 0.5), np.full(16, 2)
+        mixed_release[3], mixed_delay[3] = 1.0, 1
+        mixed = {name: counts(detector.run(scene, parameters={HIDDEN: {name: value}}))[HIDDEN]
+                 for name, value in (("release", mixed_release), ("delay", mixed_delay))}
+    for name, everywhere, channel_3 in (("release", "release 0.5", "release 1"), ("delay", "delay 2", "delay 1")):
+        assert not np.array_equal(runs[everywhere][3], runs[channel_3][3])  # the two values differ at all
+        np.testing.assert_array_equal(mixed[name][3], runs[channel_3][3], err_msg=name)
+        np.testing.assert_array_equal(np.delete(mixed[name], 3, axis=0), np.delete(runs[everywhere], 3, axis=0),
+                                      err_msg=name)
+
+
+def test_release_and_delay_per_channel(tmp_path):
+    per_channel_synapses("runtime", tmp_path)
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_release_and_delay_per_channel_in_cpp_standalone(tmp_path):
+    per_channel_synapses("cpp_standalone", tmp_path)
+
+
+def test_initial_values_refusals_and_index_helpers(tmp_path):
+    """A user's object starts each run from ``initial`` (by name or by its recording); bad input is refused in
+    one line before anything runs."""
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=10)
+    detector = brainyolo.SpikingDetector("embedded", steps=4, device="runtime", lesions=True)
+    counter = detector.add(lambda net: brian2.NeuronGroup(3, "x : 1", clock=net.clock, name="counter"))
+    with pytest.raises(ValueError, match="does not spike"):
+        detector.record_spikes(len(detector.model.graph.layers) - 1)
+    with pytest.raises(ValueError, match="channel, y, x"):
+        detector.record_v(HIDDEN, [(1, 0)])
+    with detector:
+        assert detector.run(scene).recorded(counter)["x"].tolist() == [0, 0, 0]
+        assert detector.run(scene, initial={counter: {"x": [1, 2, 3]}}).recorded(counter)["x"].tolist() == [1, 2, 3]
+        assert detector.run(scene, initial={"counter": {"x": 5}}).recorded(counter)["x"].tolist() == [5, 5, 5]
+        with pytest.raises(ValueError, match="holds 3 values"):
+            detector.run(scene, initial={"counter": {"x": [1, 2]}})
+        with pytest.raises(ValueError, match="no added object"):
+            detector.run(scene, initial={"other": {"x": 1}})
+        one = detector.run(scene, silenced={HIDDEN: 3})  # one channel, not a list
+        with pytest.raises(BrainyoloError, match="not a layer index"):
+            detector.run(scene, parameters={"layer2": {"v_th": 1.0}})
+        with pytest.raises(BrainyoloError, match="layer 2: v_th = 'abc'"):
+            detector.run(scene, parameters={2: {"v_th": "abc"}})
+    assert one.spike_counts(HIDDEN)[0][3].sum() == 0
+    with pytest.raises(BrainyoloError, match="at least 1"):
+        brainyolo.SpikingDetector("embedded", steps=0, device="runtime")
+    with brainyolo.SpikingDetector("embedded", steps=8, device="runtime", input="frames", bins=2,
+                                   bin_steps=10) as short:
+        with pytest.raises(BrainyoloError, match="shows only 1 of the 2 pictures"):
+            short.run(ImageSequence([scene, scene]))
+    shape = (16, 48, 48)
+    channel, y, x = brainyolo.neuron_at(shape, np.array([brainyolo.neuron_index(shape, 5, 7, 9), 0]))
+    assert (channel.tolist(), y.tolist(), x.tolist()) == ([5, 0], [7, 0], [9, 0])
+
+
+def test_one_layer_of_another_neuron_or_synapse_model(tmp_path):
+    """A layer swapped to another neuron (synapse) file fires as it does in a network built wholly of that file
+    as long as its input is the same: the first convolution (the image's current) for the neuron, the first
+    convolution fed by spikes (layer 2, after a max-pool) for the synapse."""
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=12)
+
+    def run(**options):
+        with brainyolo.SpikingDetector("embedded", "paper", steps=STEPS, device="runtime", **options) as detector:
+            return counts(detector.run(scene))
+
+    default = run()
+    for swapped, everywhere, layer in ((dict(layer_neurons={0: "lif_signed_ibt"}), dict(neuron="lif_signed_ibt"), 0),
+                                       (dict(layer_synapses={2: "exponential"}), dict(synapse="exponential"), 2)):
+        one, every = run(**swapped), run(**everywhere)
+        np.testing.assert_array_equal(one[layer], every[layer], err_msg=str(swapped))
+        assert not np.array_equal(one[layer], default[layer])
+        assert not np.array_equal(one[LATER_CONV], every[LATER_CONV])  # later layers keep the network's model
+    with brainyolo.SpikingDetector("embedded", "paper", steps=4, device="runtime",
+                                   layer_neurons={0: "lif_signed_ibt"}) as detector:
+        detector.run(scene, parameters={0: {"tau": "50*ms"}})  # the swapped layer's own parameter
+        with pytest.raises(BrainyoloError, match="not a parameter of the neuron model if_signed_ibt"):
+            detector.run(scene, parameters={2: {"tau": "50*ms"}})
+    with pytest.raises(BrainyoloError, match="not a hidden spiking convolution"):
+        brainyolo.SpikingDetector("embedded", steps=4, device="runtime", layer_neurons={1: "lif_signed_ibt"}).build()

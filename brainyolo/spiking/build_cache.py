@@ -196,6 +196,10 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
     return removed, busy
 
 
+def _file_text(model) -> str:
+    return Path(model.source).read_text() if model.source else model.name
+
+
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     """Identity of a compiled binary: model, neuron file text, options, versions."""
 
@@ -208,9 +212,13 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
              "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
     # options added later count only where they differ from their defaults (earlier builds stay valid)
     for key, default in (("synapse", "instant"), ("max_delay", 0), ("lesions", False),
-                         ("channel_parameters", False)):
+                         ("channel_parameters", False), ("layer_neurons", ()), ("layer_synapses", ())):
         if built["build"][key] == default:
             del built["build"][key]
+    if settings.build.layer_neurons:  # the files' texts: an edited file is another binary
+        parts["layer_neurons"] = [[k, _file_text(load_neuron_model(v))] for k, v in settings.build.layer_neurons]
+    if settings.build.layer_synapses:
+        parts["layer_synapses"] = [[k, _file_text(load_synapse_model(v))] for k, v in settings.build.layer_synapses]
     if settings.build.synapse != "instant":
         synapse = load_synapse_model(settings.build.synapse)
         parts["synapse"] = Path(synapse.source).read_text() if synapse.source else ""

@@ -85,11 +85,44 @@ class _Context:
     output: NeuronModel
     feeds_head: set
     synapse: SynapseModel = field(default_factory=lambda: SynapseModel("instant"))
+    layer_hidden: dict = field(default_factory=dict)  # {layer: its own hidden model (composed, counted)}
+    layer_output: dict = field(default_factory=dict)  # {layer: its own output model}
+    layer_synapse: dict = field(default_factory=dict)  # {layer: its own synapse model}
+
+    def neuron(self, index: int) -> NeuronModel:
+        """Layer ``index``'s model: its own (``layer_neurons``, ``layer_synapses``) or the network's."""
+        if index in self.feeds_head:
+            return self.layer_output.get(index, self.output)
+        return self.layer_hidden.get(index, self.hidden)
+
+    def synapse_of(self, index: int) -> SynapseModel:
+        return self.layer_synapse.get(index, self.synapse)
+
+
+def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
+    """The per-layer neuron and synapse files of ``options`` loaded and checked: ``({hidden layer: NeuronModel},
+    {convolution: SynapseModel})``.
+
+    Raises
+    ------
+    BrainyoloError
+        A layer that is not a hidden spiking convolution (neuron) or a convolution (synapse), or a file's problem.
+    """
+    hidden = set(hidden_layers(graph))
+    convolutions = hidden | set(output_layers(graph))
+    for index, _ in options.layer_neurons:
+        if index not in hidden:
+            raise BrainyoloError(None, f"layer_neurons: layer {index} is not a hidden spiking convolution (those: "
+                                       f"{', '.join(map(str, sorted(hidden)))})")
+    for index, _ in options.layer_synapses:
+        if index not in convolutions:
+            raise BrainyoloError(None, f"layer_synapses: layer {index} is not a convolution (those: "
+                                       f"{', '.join(map(str, sorted(convolutions)))})")
+    return ({index: hidden_neuron_model(name) for index, name in options.layer_neurons},
+            {index: load_synapse_model(name) for index, name in options.layer_synapses})
 
 
 build_rule = Registry("Brian2 build")
-
-"""Per layer kind: what one spike of each output channel stands for, from its inputs' values."""
 
 
 def hidden_layers(graph: Graph) -> list[int]:
@@ -125,7 +158,8 @@ def output_layers(graph: Graph) -> list[int]:
 
 def parameter_defaults(graph: Graph, model: NeuronModel,
                        trained: dict[int, dict[str, float]] | None = None,
-                       synapse: SynapseModel | None = None) -> dict[int, dict[str, float]]:
+                       synapse: SynapseModel | None = None, own_neurons: dict | None = None,
+                       own_synapses: dict | None = None) -> dict[int, dict[str, float]]:
     """Every layer's runtime parameters as built.
 
     Hidden layers: ``v_th`` 1, ``alpha`` the layer's slope, the neuron file's values for its other
@@ -136,24 +170,30 @@ def parameter_defaults(graph: Graph, model: NeuronModel,
     file's values, ``delay`` 0, ``release`` 1, ``seed`` 0.
     """
 
-    file_values, names = parameter_values(model), runtime_names(model)
-    synaptic = {}
-    if synapse is not None:
-        own = parameter_values(NeuronModel("synapse", "", parameters=synapse.parameters))
-        synapse_values = {**COMMON_PARAMETERS, **own}
-        synaptic = {name: float(np.asarray(synapse_values[name])) for name in synapse_names(synapse)}
+    own_neurons, own_synapses = own_neurons or {}, own_synapses or {}
+
+    def synaptic_defaults(index: int) -> dict:
+        chosen = own_synapses.get(index, synapse)
+        if chosen is None:
+            return {}
+        own = parameter_values(NeuronModel("synapse", "", parameters=chosen.parameters))
+        values = {**COMMON_PARAMETERS, **own}
+        return {name: float(np.asarray(values[name])) for name in synapse_names(chosen)}
+
     defaults = {}
     for index in hidden_layers(graph):
-        built = layer_parameters(model, graph.layers[index].alpha)
+        neuron = own_neurons.get(index, model)
+        file_values, names = parameter_values(neuron), runtime_names(neuron)
+        built = layer_parameters(neuron, graph.layers[index].alpha)
         built.update({k: v for k, v in (trained or {}).get(index, {}).items() if k in names})
         values = {}
         for name in names:
             value = built.get(name, file_values.get(name, 0.0))
             values[name] = float(np.asarray(value))
         values.setdefault(INITIAL, 0.0)
-        defaults[index] = {**values, **synaptic}
+        defaults[index] = {**values, **synaptic_defaults(index)}
     if synapse is not None:
-        defaults.update({index: dict(synaptic) for index in output_layers(graph)})
+        defaults.update({index: synaptic_defaults(index) for index in output_layers(graph)})
     return defaults
 
 
@@ -188,9 +228,10 @@ def _source(ctx: _Context, index: int):
 
 def _hidden_parameters(ctx: _Context, index: int, alpha: float) -> dict:
     """A hidden layer's build values: ``v_th``/``alpha``, and a directly trained layer's trained values."""
-    values = layer_parameters(ctx.hidden, alpha)
+    model = ctx.neuron(index)
+    values = layer_parameters(model, alpha)
     if ctx.net.model.direct:
-        names = set(brian2.Equations(ctx.hidden.model).names)
+        names = set(brian2.Equations(model.model).names)
         values.update({k: v for k, v in ctx.net.model.spiking.layers.get(index, {}).items() if k in names})
     return values
 
@@ -198,12 +239,12 @@ def _hidden_parameters(ctx: _Context, index: int, alpha: float) -> dict:
 @build_rule.register(Conv)
 def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     is_output = index in ctx.feeds_head
-    model = ctx.output if is_output else ctx.hidden
+    model = ctx.neuron(index)
     parameters = layer_parameters(model, 1.0) if is_output else _hidden_parameters(ctx, index, layer.alpha)
     shape = ctx.shapes[index]
     group = _layer_group(ctx, model, int(np.prod(shape)), index, **parameters)
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
-    add_synaptic_state(group, ctx.synapse, model.input)
+    add_synaptic_state(group, ctx.synapse_of(index), model.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
         ctx.net.output_layers.append(index)
@@ -230,16 +271,17 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
         source_layer = ctx.net.layers[source_index]
     if ctx.net.options.connectivity == "shared":
         connection = SharedConvolution(source, group, weight, in_shape, stride, pad, name=name,
-                                       target_variable=ctx.synapse.target or model.input,
+                                       target_variable=ctx.synapse_of(index).target or model.input,
                                        max_delay=ctx.net.options.max_delay)
         connection.source_layer = None if source_index == INPUT else source_index
     else:
         if model.input != "v":
             raise BrainyoloError(model.source or model.name, f"input {model.input!r}: the unrolled connectivity "
                                                              "delivers into v only (use --connectivity shared)")
-        if not ctx.synapse.instant or ctx.net.options.max_delay:
-            raise BrainyoloError(ctx.synapse.source or None, "synapse files and delays need the weight-shared "
-                                                             "convolution (--connectivity shared)")
+        synapse = ctx.synapse_of(index)
+        if not synapse.instant or ctx.net.options.max_delay:
+            raise BrainyoloError(synapse.source or None, "synapse files and delays need the weight-shared "
+                                                         "convolution (--connectivity shared)")
         connection = unrolled_conv_synapses(source, group, weight, in_shape, stride, pad,
                                             signed=NEGATIVE_EVENT in getattr(source, "events", {}), name=name)
     ctx.net.layers[index].connections.append(connection)
@@ -253,12 +295,13 @@ def _build_conv_add(layer: ConvAdd, index: int, ctx: _Context) -> None:
         raise BrainyoloError(None, f"layer {index} (ConvAdd) feeds a head: a membrane shortcut adds into spiking "
                                    "neurons")
     shape = ctx.shapes[index]
-    group = _layer_group(ctx, ctx.hidden, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
+    model = ctx.neuron(index)
+    group = _layer_group(ctx, model, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
     group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
-    add_synaptic_state(group, ctx.synapse, ctx.hidden.input)
+    add_synaptic_state(group, ctx.synapse_of(index), model.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     for k, (source_index, weight, size, stride, pad) in enumerate(layer.branches()):
-        _connect(ctx, index, ctx.hidden, source_index, weight, size, stride, pad,
+        _connect(ctx, index, model, source_index, weight, size, stride, pad,
                  f"conv{index:02d}" + ("" if k == 0 else "_shortcut"))
 
 
@@ -347,10 +390,19 @@ def build_network(model: ConvertedModel, options: BuildOptions | None = None) ->
     hidden = hidden_neuron_model(options.neuron)
     output = load_neuron_model("integrate") if options.output == "vmem" else with_net_counter(hidden)
     synapse = load_synapse_model(options.synapse)
-    hidden, output = (with_spike_counters(compose(m, synapse)) for m in (hidden, output))
-    net = SpikingNetwork(model, graph, lambdas, options, {}, [], [], clock=time_step_clock())
+    own_neurons, own_synapses = layer_models(model.graph, options)
     feeds_head = {layer.inputs[0] for layer in graph.layers if isinstance(layer, HEAD_KINDS)}
-    ctx = _Context(net, graph.shapes(), hidden, output, feeds_head, synapse)
+
+    def built(neuron: NeuronModel, index: int | None) -> NeuronModel:
+        return with_spike_counters(compose(neuron, own_synapses.get(index, synapse)))
+
+    layer_hidden = {i: built(own_neurons.get(i, hidden), i) for i in set(own_neurons) | set(own_synapses)
+                    if i not in feeds_head}
+    layer_output = {i: built(output, i) for i in own_synapses if i in feeds_head}
+    hidden, output = built(hidden, None), built(output, None)
+    net = SpikingNetwork(model, graph, lambdas, options, {}, [], [], clock=time_step_clock())
+    ctx = _Context(net, graph.shapes(), hidden, output, feeds_head, synapse, layer_hidden, layer_output,
+                   own_synapses)
     for index, layer in enumerate(graph.layers):
         build_rule(layer, index, ctx)
     if options.schedule == "same_step":

@@ -111,14 +111,15 @@ def release_mask(seed: int, connection_id: int, step: int, pre: np.ndarray, post
 
     A counter-based hash of (seed, connection, step, source, target): the same decision whatever
     the order in which spikes are scattered or the number of threads, and independent between
-    synapses and steps. A synapse transmits when the hash's top 32 bits fall below ``release * 2**32``.
+    synapses and steps. A synapse transmits when the hash's top 32 bits fall below ``release * 2**32``
+    (``release``: one probability, or one per synapse).
     """
     with np.errstate(over="ignore"):
         key = np.array([((int(seed) << 32) & _MASK64) ^ (int(connection_id) & 0xFFFFFFFF)], np.uint64)
         key = _mix(_mix(key) + np.uint64(step))
         pre_key = key + np.asarray(pre, np.int64).astype(np.uint64) * np.uint64(0xD6E8FEB86659FD93)
         h = _mix(pre_key + np.asarray(post, np.int64).astype(np.uint64) * np.uint64(0xA0761D6478BD642F))
-    return (h >> np.uint64(32)) < np.uint64(int(np.float64(release) * 4294967296.0))
+    return (h >> np.uint64(32)) < (np.asarray(release, np.float64) * 4294967296.0).astype(np.uint64)
 
 
 def connection_id(name: str) -> int:
@@ -196,7 +197,7 @@ class SharedConvolution(Group, CodeRunner):
         self.variables.add_reference("_spikespace", source)
         needed = ["_spikespace", "_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
                   "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input",
-                  "delay", "release", "seed", "_slot_events", "_R", "_connection_id"]
+                  "delay", "release", "release_gain", "seed", "_slot_events", "_R", "_connection_id", "_channel_slot"]
         if signed:
             self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
             needed.append("_negative_spikespace")
@@ -231,8 +232,11 @@ class SharedConvolution(Group, CodeRunner):
         ring = (self.max_delay + 1) * len(target)
         self.variables.add_array("_input", size=ring, dtype=np.int32)
         self.variables.add_array("_slot_events", size=self.max_delay + 1, dtype=np.int64)
-        self.variables.add_array("delay", size=1, dtype=np.int32)
-        self.variables.add_array("release", size=1, dtype=v_dtype, values=np.ones(1, v_dtype))
+        # per output channel (a layer's one value in every channel unless a run sets them per channel)
+        self.variables.add_array("delay", size=filters, dtype=np.int32)
+        self.variables.add_array("release", size=filters, dtype=v_dtype, values=np.ones(filters, v_dtype))
+        self.variables.add_array("release_gain", size=filters, dtype=v_dtype, values=np.ones(filters, v_dtype))
+        self.variables.add_array("_channel_slot", size=filters, dtype=np.int64)
         self.variables.add_array("seed", size=1, dtype=np.int32)
         self.variables.add_constant("_R", self.max_delay + 1)
         self.variables.create_clock_variables(source.clock)

@@ -150,7 +150,10 @@ class SpikingNetwork:
         for index in self.own_layers():
             group = self.layers[index].group
             if LESION in group.variables:
-                inputs[getattr(group, LESION)] = lesion_mask(self.layers[index].shape, silenced.pop(index, ()), index)
+                chosen = silenced.pop(index, ())
+                chosen = [chosen] if np.isscalar(chosen) or isinstance(chosen, tuple) and len(chosen) == 3 and \
+                    all(np.isscalar(v) for v in chosen) else chosen
+                inputs[getattr(group, LESION)] = lesion_mask(self.layers[index].shape, chosen, index)
         if silenced:
             raise ValueError(f"layer {sorted(silenced)[0]} has no spiking neurons to silence")
         return inputs
@@ -179,12 +182,14 @@ class SpikingNetwork:
                     if INITIAL in group.variables:  # a neuron file that reads its own V(0)
                         inputs[getattr(group, INITIAL)] = brian2.Quantity(value)
                 elif name in COMMON_PARAMETERS:  # the connections into the layer hold them (built: the defaults)
-                    if value == COMMON_PARAMETERS[name]:
+                    value = np.asarray(layer_values[name])  # one per layer, or one per output channel
+                    if np.all(value == COMMON_PARAMETERS[name]):
                         continue
                     for connection in layer.connections:
                         if isinstance(connection, SharedConvolution):
-                            dtype = connection.variables[name].dtype
-                            inputs[getattr(connection, name)] = np.array([value], dtype)
+                            variable = connection.variables[name]
+                            inputs[getattr(connection, name)] = np.broadcast_to(value, (variable.size,)).astype(
+                                variable.dtype)
                 else:
                     inputs[getattr(group, name)] = brian2.Quantity(value, dim=group.variables[name].dim)
         # a converted network's spike stands for its layer's threshold; a directly trained one's for 1
@@ -196,13 +201,18 @@ class SpikingNetwork:
                                            for i, v in values.items()}, default=0)
         for index, layer in self.layers.items():
             # with release probability p a transmitted spike carries w / p: the expected input is unchanged
-            gain = 1.0 / values.get(index, {}).get("release", 1.0)
+            # (one p per layer: folded into each input channel's scale; one per output channel: release_gain)
+            release = np.asarray(values.get(index, {}).get("release", 1.0), np.float64)
+            gain = 1.0 / float(release) if release.ndim == 0 else 1.0
+            output_gain = None if release.ndim == 0 else 1.0 / release
             for connection in layer.connections:
                 if not isinstance(connection, SharedConvolution):
                     continue
+                if output_gain is not None:
+                    inputs[connection.release_gain] = output_gain.astype(connection.variables["release_gain"].dtype)
                 source = connection.source_layer
                 if source is None:  # input spikes (Poisson, events) stand for 1: only a release gain to set
-                    if gain == 1.0:
+                    if gain == 1.0 and output_gain is None:
                         continue
                     channels = connection.in_shape[0]
                     late_value = early_value = np.ones(channels)
@@ -213,6 +223,7 @@ class SpikingNetwork:
                 inputs[connection.scale] = late_value * gain
                 inputs[connection.scale_early] = early_value * gain
                 inputs[connection.switch_step] = switch_step
-                largest = np.maximum(np.abs(late_value), np.abs(early_value)) * gain
+                largest = np.maximum(np.abs(late_value), np.abs(early_value)) * gain * (
+                    1.0 if output_gain is None else float(output_gain.max()))
                 inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)], np.int32)
         return inputs

@@ -56,6 +56,10 @@ NON_NEGATIVE = ("t_ref", "sigma", "delay", "seed", "v_th_early", "t_switch")
 WHOLE = ("delay", "seed")
 """Parameters that are whole numbers (steps, a random stream)."""
 
+PER_CHANNEL_SYNAPSE = ("delay", "release")
+"""Synapse parameters a run may set per channel of the target layer (the connections into it: one value per
+output channel)."""
+
 CARRIED = ("v_th", "v_th_early", "t_switch")
 """Parameters a spike carries to the next layer (one value per source channel of a convolution's scale):
 per channel, not per neuron."""
@@ -195,7 +199,8 @@ def synapse_names(synapse) -> dict[str, object]:
 
 def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
             source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0,
-            shapes: dict[int, tuple[int, int, int]] | None = None) -> dict[int, dict[str, float]]:
+            shapes: dict[int, tuple[int, int, int]] | None = None, channel_parameters: bool = False,
+            own_neurons: dict | None = None, own_synapses: dict | None = None) -> dict[int, dict[str, float]]:
     """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
 
     Parameters
@@ -213,9 +218,14 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     max_delay : int
         The largest ``delay`` the built network allows.
     shapes : {layer: (C, H, W)} or None
-        The hidden layers' shapes where the network is built with ``channel_parameters``: a neuron parameter
-        may then be an array, one value per channel ``(C,)`` or per neuron ``(C, H, W)`` (per channel only for
-        :data:`CARRIED`); None: one value per layer.
+        The hidden layers' shapes: ``delay`` and ``release`` (:data:`PER_CHANNEL_SYNAPSE`) may be arrays of one
+        value per channel ``(C,)``; None: one value per layer.
+    channel_parameters : bool
+        The network is built with ``channel_parameters``: a neuron parameter may be an array too, one value per
+        channel ``(C,)`` or per neuron ``(C, H, W)`` (per channel only for :data:`CARRIED`).
+    own_neurons, own_synapses : {layer: model}, optional
+        Layers built of their own neuron or synapse model (``layer_neurons``, ``layer_synapses``): they take
+        that model's parameters.
 
     Raises
     ------
@@ -227,19 +237,33 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     import brian2
     from brian2.units.fundamentalunits import DIMENSIONLESS
 
-    neuron_names = runtime_names(model)
-    synaptic = synapse_names(synapse) if synapse is not None else {}
-    names = {index: {**neuron_names, **synaptic} for index in layers}
-    names.update({index: dict(synaptic) for index in outputs})
+    own_neurons, own_synapses = own_neurons or {}, own_synapses or {}
+
+    def neuron_of(index: int):
+        return own_neurons.get(index, model)
+
+    def synapse_of(index: int):
+        return own_synapses.get(index, synapse)
+
+    def synaptic_names(index: int) -> dict:
+        return synapse_names(synapse_of(index)) if synapse_of(index) is not None else {}
+
+    neuron_names = {index: runtime_names(neuron_of(index)) for index in layers}
+    names = {index: {**neuron_names[index], **synaptic_names(index)} for index in layers}
+    names.update({index: synaptic_names(index) for index in outputs})
     unknown_layers = sorted(settings.layers() - set(names))
     if unknown_layers:
         raise BrainyoloError(source, f"layer {unknown_layers[0]} takes no neuron parameters (hidden spiking "
                                      f"layers: {', '.join(map(str, layers))})")
-    every = {**neuron_names, **synaptic}
+    every = {name: dim for known in names.values() for name, dim in known.items()}
     for selector, name, _ in settings.entries:
         known = every if selector == ALL else names[int(selector)]
         if name not in known:
-            what = f"the neuron model {model.name}" + (f" or the synapse model {synapse.name}" if synapse else "")
+            index = None if selector == ALL else int(selector)
+            neuron_model = model if index is None else neuron_of(index)
+            synapse_model = synapse if index is None else synapse_of(index)
+            what = f"the neuron model {neuron_model.name}" + (
+                f" or the synapse model {synapse_model.name}" if synapse_model else "")
             where = "" if selector == ALL or int(selector) in layers else f" (layer {selector} is an output layer: " \
                                                                           "synapse parameters only)"
             raise BrainyoloError(source, f"{name!r} is not a parameter of {what} that a run can set{where} "
@@ -254,7 +278,8 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
                     brian2.get_dimensions(value) is DIMENSIONLESS and names[index][name] is not DIMENSIONLESS):
                 raise BrainyoloError(source, f"layer {index}: {name} = {value} does not have the units of {name} "
                                              f"({names[index][name]})")
-            value = _layer_value(value, name, index, neuron_names, shapes, source)
+            value = _layer_value(value, name, index, neuron_names.get(index, {}), shapes, channel_parameters,
+                                 source)
             problem = _range_problem(name, value, max_delay)
             if problem:
                 shown = f"{value:g}" if np.ndim(value) == 0 else "(per channel)"
@@ -264,20 +289,26 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     return resolved
 
 
-def _layer_value(value, name: str, index: int, neuron_names: dict, shapes: dict | None, source):
+def _layer_value(value, name: str, index: int, neuron_names: dict, shapes: dict | None, channel_parameters: bool,
+                 source):
     """A setting as a float, or (per channel or neuron) as a float array of a checked shape."""
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 0:
         return float(array)
     if shapes is None or index not in shapes:
+        raise BrainyoloError(source, f"layer {index}: {name} has one value per layer (values per channel: the "
+                                     "hidden layers')")
+    if name in neuron_names and not channel_parameters:
         raise BrainyoloError(source, f"layer {index}: {name} has one value per layer (values per channel need a "
                                      "network built with channel_parameters)")
-    if name not in neuron_names:
-        raise BrainyoloError(source, f"layer {index}: {name} is a synapse parameter: one value per layer")
+    if name not in neuron_names and name not in PER_CHANNEL_SYNAPSE:
+        raise BrainyoloError(source, f"layer {index}: {name} is a synapse parameter: one value per layer "
+                                     f"(per channel: {', '.join(PER_CHANNEL_SYNAPSE)})")
     c, h, w = shapes[index]
-    allowed = [(c,)] if name in CARRIED else [(c,), (c, h, w)]
+    per_channel = name in CARRIED or name in PER_CHANNEL_SYNAPSE
+    allowed = [(c,)] if per_channel else [(c,), (c, h, w)]
     if array.shape not in allowed:
-        what = "channels" if name in CARRIED else "channels, or channels, y, x"
+        what = "channels" if per_channel else "channels, or channels, y, x"
         raise BrainyoloError(source, f"layer {index}: {name} takes an array of shape "
                                      f"{' or '.join(map(str, allowed))} ({what}), not {array.shape}")
     return array
@@ -300,6 +331,6 @@ def _range_problem(name: str, value, max_delay: int) -> str | None:
     if name == "seed" and np.any(value >= 2**31):
         return "must be below 2**31"
     if name == "delay" and np.any(value > max_delay):
-        return (f"is longer than the built network's largest delay ({max_delay} steps: --max-delay, or a run "
-                "file's delays, set it)")
+        return (f"is longer than the built network's largest delay ({max_delay} steps: --max-delay, a run "
+                "file's delays, or the Python API's max_delay=, set it)")
     return None

@@ -29,6 +29,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError
@@ -165,7 +167,9 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     """
     from brainyolo.spiking.simulate import SimulationSettings
 
-    steps = steps or preset.steps
+    steps = preset.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise BrainyoloError(None, f"steps = {steps!r}: a run has a whole number of steps, at least 1")
     if checkpoints is None:
         checkpoints = preset_checkpoints(preset, steps)
     elif checkpoints and max(checkpoints) > steps:

@@ -76,7 +76,11 @@ def user_values(objects, values: dict | None) -> dict:
         for variable, value in variables.items():
             if variable not in obj.variables or not isinstance(obj.variables[variable], ArrayVariable):
                 raise ValueError(f"{name} has no array variable {variable!r}")
-            inputs[getattr(obj, variable)] = np.asarray(value)
+            value = np.asarray(value)
+            size = obj.variables[variable].size
+            if value.ndim > 1 or (value.ndim == 1 and len(value) != size):
+                raise ValueError(f"{name}.{variable} holds {size} values, not {value.shape}")
+            inputs[getattr(obj, variable)] = value
     return inputs
 
 

@@ -73,6 +73,12 @@ class BuildOptions:
         The neuron file's shared parameters (``v_th``, ``alpha``, a leak ``tau``, a noise ``sigma``, ...)
         become per-neuron constants of every hidden layer: a run may give them a value per channel or per
         neuron (:func:`~brainyolo.spiking.parameters.resolve`), without recompiling. Off by default.
+    layer_neurons : tuple of (int, str)
+        ``(layer, neuron file)`` pairs: hidden layers built of another neuron model than ``neuron`` (a name in
+        ``equations/`` or a path); their run parameters are that file's.
+    layer_synapses : tuple of (int, str)
+        ``(layer, synapse file)`` pairs: convolutions whose incoming connections use another synapse model
+        than ``synapse``.
     """
 
     neuron: str = "if_signed_ibt"
@@ -88,6 +94,8 @@ class BuildOptions:
     max_delay: int = 0
     lesions: bool = False
     channel_parameters: bool = False
+    layer_neurons: tuple = ()
+    layer_synapses: tuple = ()
 
     def __post_init__(self):
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
@@ -98,6 +106,11 @@ class BuildOptions:
             raise ValueError("bins and bin_steps are at least 1")
         if self.max_delay < 0:
             raise ValueError("max_delay is at least 0")
+        for name in ("layer_neurons", "layer_synapses"):
+            pairs = tuple(sorted((int(k), str(v)) for k, v in (dict(getattr(self, name)).items())))
+            if any(k < 0 for k, _ in pairs):
+                raise ValueError(f"{name}: layers are indices, at least 0")
+            object.__setattr__(self, name, pairs)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from brainyolo.spiking.builder import (
     SpikingNetwork,
     hidden_layers,
     hidden_neuron_model,
+    layer_models,
     model_build_options,
     output_layers,
     parameter_defaults,
@@ -155,7 +156,7 @@ class Simulator:
         """
         s = self.settings
         return present(sample, Presentation(s.build.input, tuple(self.model.graph.input_shape), s.steps,
-                                            s.build.bins, s.events))
+                                            s.build.bins, s.build.bin_steps, s.events))
 
     def resolve_parameters(self, settings) -> dict[int, dict[str, float]]:
         """Every hidden layer's parameters with ``settings`` (:class:`ParameterSettings`) applied."""
@@ -217,11 +218,14 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     if settings.parameters.entries and settings.build.connectivity != "shared":
         raise BrainyoloError(None, "neuron parameters per run need the weight-shared convolution "
                                    "(--connectivity shared)")
-    defaults = parameter_defaults(graph, neuron, model_values(model, settings.thresholds), synapse)
+    own_neurons, own_synapses = layer_models(graph, options)
+    defaults = parameter_defaults(graph, neuron, model_values(model, settings.thresholds), synapse, own_neurons,
+                                  own_synapses)
     hidden = hidden_layers(graph)
-    shapes = {i: tuple(graph.shapes()[i]) for i in hidden} if options.channel_parameters else None
+    shapes = {i: tuple(graph.shapes()[i]) for i in hidden}
     return resolve(settings.parameters, neuron, hidden, defaults, synapse=synapse, outputs=output_layers(graph),
-                   max_delay=options.max_delay, shapes=shapes)
+                   max_delay=options.max_delay, shapes=shapes, channel_parameters=options.channel_parameters,
+                   own_neurons=own_neurons, own_synapses=own_synapses)
 
 
 def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, float]] | None:
@@ -235,7 +239,9 @@ def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, floa
 
 
 def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:
-    """Per layer, the delay (steps) of the connections into it, from :func:`run_parameters`' values."""
-    return {int(index): int(values.get("delay", 0)) for index, values in parameters.items() if values.get("delay")}
+    """Per layer, the delay (steps) of the connections into it, from :func:`run_parameters`' values (delays per
+    output channel: the longest, by which every channel's input has arrived)."""
+    return {int(index): int(np.max(values.get("delay", 0))) for index, values in parameters.items()
+            if np.any(values.get("delay", 0))}
 
 

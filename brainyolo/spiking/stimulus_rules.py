@@ -33,6 +33,7 @@ class Presentation:
     input_shape: tuple[int, int, int]
     steps: int
     bins: int
+    bin_steps: int
     events: EventSettings | None
 
 
@@ -72,8 +73,10 @@ def present(sample, context: Presentation) -> Presented:
 
 def _needs(stimulus, context: Presentation, inputs: tuple[str, ...], where=None) -> None:
     if context.input not in inputs:
-        raise BrainyoloError(where, f"a {type(stimulus).__name__} needs the input {' or '.join(inputs)} "
-                                    f"(this network's input is {context.input!r})")
+        kind = type(stimulus).__name__
+        raise BrainyoloError(where, f"{'an' if kind[0] in 'AEIOU' else 'a'} {kind} needs the input "
+                                    f"{' or '.join(inputs)} (this network's input is {context.input!r}: build the "
+                                    "detector with input=...)")
 
 
 def _letterboxed(image: Image, context: Presentation) -> tuple[np.ndarray, Letterbox]:
@@ -102,6 +105,11 @@ def _sequence(stimulus: ImageSequence, context: Presentation) -> Presented:
     if len(stimulus.images) != context.bins:
         raise BrainyoloError(None, f"an image sequence of {len(stimulus.images)} pictures for a network of "
                                    f"{context.bins} bins (build it with bins={len(stimulus.images)})")
+    if context.steps < context.bins * context.bin_steps:
+        shown = -(-context.steps // context.bin_steps)
+        raise BrainyoloError(None, f"a run of {context.steps} steps shows only {shown} of the {context.bins} "
+                                   f"pictures ({context.bin_steps} steps each): run at least "
+                                   f"{context.bins * context.bin_steps} steps")
     pictures = [_letterboxed(image, context) for image in stimulus.images]
     sizes = {box.image_size for _, box in pictures}
     if len(sizes) > 1:
@@ -128,6 +136,9 @@ def _events(stimulus, events: np.ndarray, width: int, height: int, t_end_us: int
     if context.events is None:
         raise BrainyoloError(where, "events need the detector's event settings (events=EventSettings(...), "
                                     "or --events)")
+    if context.events.bins != context.bins:
+        raise BrainyoloError(where, f"the event settings' {context.events.bins} bins, but a network of "
+                                    f"{context.bins} (build the detector with bins={context.events.bins})")
     data, box = encode_events(events, width, height, t_end_us, context.events, context.steps, context.input_shape,
                               where)
     step, neuron = input_spikes(events, t_end_us, context.events.window_us, context.steps, context.events.bins,

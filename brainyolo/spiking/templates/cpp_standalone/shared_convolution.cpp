@@ -6,9 +6,11 @@
 {# A delay of d steps writes a step's input into slot (step + d) mod R of a ring of R = max_delay + 1 #}
 {# input buffers and drains slot step mod R; with release < 1 each synapse transmits a spike when a #}
 {# counter-based hash of (seed, connection, step, source, target) falls below release * 2^32.       #}
+{# delay, release and release_gain (1 / release, folded into the fixed-point kernel) hold one value #}
+{# per output channel; equal in every channel (a layer's one value), the fast paths run.            #}
 {# USES_VARIABLES { _spikespace, _target_v, _kernel, scale, scale_early, switch_step, t_in_timesteps, synaptic_events, _row_count, _row_pairs,
                     _col_count, _col_pairs, _C, _H, _W, _F, _OH, _OW, _K, _S, _P, input_shift, _kernel_fixed, _kernel_phase, _input,
-                    delay, release, seed, _slot_events, _R, _connection_id } #}
+                    delay, release, release_gain, seed, _slot_events, _R, _connection_id, _channel_slot } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
@@ -18,12 +20,23 @@
     const int64_t _step = {{t_in_timesteps}};  // this step's number (0-based), as the sources' thresholds saw it
     const int32_t _shift = {{input_shift}}[0];
     const int64_t _n_target = (int64_t)_OH * _OW * _F;
-    const int32_t _d = {{delay}}[0] < 0 ? 0 : ({{delay}}[0] >= _R ? _R - 1 : {{delay}}[0]);
+    auto _delay_of = [&](int _f) -> int32_t
+    {
+        return {{delay}}[_f] < 0 ? 0 : ({{delay}}[_f] >= _R ? _R - 1 : {{delay}}[_f]);
+    };
+    const int32_t _d = _delay_of(0);
     const int64_t _write_slot = (_step + _d) % _R;
     int32_t * __restrict _input_ring = {{_input}} + _write_slot * _n_target;
-    // stochastic release: a synapse transmits when the top 32 bits of its hash fall below _cut
-    const bool _every_spike = (double){{release}}[0] >= 1.0;
-    const uint64_t _cut = _every_spike ? 0 : (uint64_t)((double){{release}}[0] * 4294967296.0);
+    // stochastic release: a synapse transmits when the top 32 bits of its hash fall below release * 2^32
+    bool _every_spike = true, _one_delay = true;
+    for (int _f = 0; _f < _F; _f++)
+    {
+        _every_spike = _every_spike && (double){{release}}[_f] >= 1.0;
+        _one_delay = _one_delay && _delay_of(_f) == _d;
+    }
+    if (!_one_delay)  // per output channel: the offset of its ring slot, less this step's slot's
+        for (int _f = 0; _f < _F; _f++)
+            {{_channel_slot}}[_f] = (((_step + _delay_of(_f)) % _R) - _write_slot) * _n_target;
     auto _mix = [](uint64_t _z) -> uint64_t
     {
         // splitmix64's finalizer
@@ -49,7 +62,7 @@
             const {{w_type}} * __restrict _w = {{_kernel}} + _c * _slice;
             int32_t * __restrict _fixed = {{_kernel_fixed}} + _c * _slice;
             for (int64_t _j = 0; _j < _slice; _j++)
-                _fixed[_j] = (int32_t)std::nearbyint((double)_w[_j] * _value * _unit);
+                _fixed[_j] = (int32_t)std::nearbyint((double)_w[_j] * _value * (double){{release_gain}}[_j % _F] * _unit);
             {{_kernel_phase}}[_c] = _phase;
         }
     }
@@ -84,7 +97,7 @@
                         const int64_t _post_index = ((int64_t)_oy * _OW + _ox) * _F;
                         int32_t * __restrict _post = _input_ring + _post_index;
                         const int32_t * __restrict _w = {{_kernel_fixed}} + (((int64_t)_c * _K + _dy) * _K + _dx) * _F;
-                        if (_every_spike)
+                        if (_every_spike && _one_delay)
                         {
                             for (int _f = _f0; _f < _f1; _f++)
                                 _post[_f] {{ sign }}= _w[_f];
@@ -94,19 +107,21 @@
                             const uint64_t _pre_key = _key + (uint64_t)_pre * 0xD6E8FEB86659FD93ULL;
                             for (int _f = _f0; _f < _f1; _f++)
                             {
-                                const uint64_t _h = _mix(_pre_key + (uint64_t)(_post_index + _f) * 0xA0761D6478BD642FULL);
-                                if ((_h >> 32) < _cut)
+                                if (!_every_spike && (double){{release}}[_f] < 1.0)
                                 {
-                                    _post[_f] {{ sign }}= _w[_f];
-                                    _n_released++;
+                                    const uint64_t _h = _mix(_pre_key + (uint64_t)(_post_index + _f) * 0xA0761D6478BD642FULL);
+                                    if ((_h >> 32) >= (uint64_t)((double){{release}}[_f] * 4294967296.0))
+                                        continue;
                                 }
+                                _post[_f + (_one_delay ? 0 : {{_channel_slot}}[_f])] {{ sign }}= _w[_f];
+                                _n_released++;
                             }
                         }
                     }
                 }
                 _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0);
             }
-            return _every_spike ? _n_events : _n_released;
+            return _every_spike && _one_delay ? _n_events : _n_released;
         };
         {% if scatter != 'rows' %}
         // Stable counting sort of spikes [_first, _last) by input channel into the same range of
@@ -191,6 +206,9 @@
     }
     {% endfor %}
     {{_slot_events}}[_write_slot] += _events_this_step;
+    if (!_one_delay)  // (a flag per slot: the slots this step's input may reach are drained when due)
+        for (int _f = 0; _f < _F; _f++)
+            {{_slot_events}}[(_step + _delay_of(_f)) % _R] += _events_this_step;
     const int64_t _read_slot = _step % _R;
     if ({{_slot_events}}[_read_slot] > 0)
     {
