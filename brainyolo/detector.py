@@ -145,6 +145,7 @@ class DetectorRun:
     result: object  # brainyolo.spiking.simulate.ImageResult
     states: dict = field(default_factory=dict)  # {object name: {variable: array}}
     decoder: object = field(default=None, repr=False)  # brainyolo.readout.decoding.Decoder
+    parameters: dict | None = None  # the run's own resolved parameters (None: the detector's)
 
     @property
     def name(self) -> str:
@@ -355,7 +356,8 @@ class SpikingDetector:
         key = (self.settings.decode, threshold, tuple(sorted(synaptic_delays(resolved).items())))
         if key not in self._decoders:
             self._decoders[key] = simulator.decoder(self.settings.decode, threshold, resolved)
-        return DetectorRun(result, result.data.get("extra", {}), self._decoders[key])
+        return DetectorRun(result, result.data.get("extra", {}), self._decoders[key],
+                           resolved if resolved is not simulator.parameters else None)
 
     @property
     def parameters(self) -> dict[int, dict[str, float]]:
@@ -431,6 +433,11 @@ class SpikingDetector:
         return runner.network
 
 
+def parameter_record(parameters: dict) -> dict:
+    """Every layer's run parameters as JSON-ready tables (arrays as lists), as recordings and run_info keep them."""
+    return {str(k): {name: np.asarray(v).tolist() for name, v in values.items()} for k, values in parameters.items()}
+
+
 def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int) -> dict:
     """``run_dir/recordings.h5`` (atomically: a folder never holds half a file) and ``run_dir/run_info.json`` of
     ``runs`` of ``simulator`` (:class:`~brainyolo.spiking.simulate.Simulator`)."""
@@ -439,7 +446,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
     attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
                                   "normalization", "connectivity", "schedule", "synapse")}
-    attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)
+    attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)  # (run_info's: lists for arrays)
     attrs.update(model_file=str(simulator.model_path), model_sha256=simulator.model_sha)
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / "recordings.h5") as tmp:
@@ -450,9 +457,11 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
                 attrs["checkpoints"] = result.checkpoints
                 recordings = open_recordings(tmp, attrs)
             box = result.box
+            image = {"file_name": result.name, "image_width": box.image_size[0], "image_height": box.image_size[1]}
+            if run.parameters is not None:  # the run's own (a decoder reads its delays)
+                image["parameters"] = json.dumps(parameter_record(run.parameters), sort_keys=True)
             with stage("recording"):
-                write_image(recordings, number, {"file_name": result.name, "image_width": box.image_size[0],
-                                                 "image_height": box.image_size[1]}, result.data)
+                write_image(recordings, number, image, result.data)
             image_info = result.info()
             info["images"].append(image_info)
             for key in ("build_seconds", "run_seconds", "synaptic_events"):

@@ -3,10 +3,13 @@ getting the same network input or an independent reader (h5py)."""
 
 from __future__ import annotations
 
+import json
+
 import brian2
 import h5py
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image as PILImage
 
 import brainyolo
@@ -164,13 +167,25 @@ def test_per_channel_thresholds_without_recompiling(tmp_path):
 
 def test_saved_runs_are_the_projects_recordings_with_the_users_monitors(tmp_path):
     scenes = write_scenes(tmp_path / "scenes", 2, seed=8)
-    detector = brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime")
+    detector = brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime", max_delay=2)
     trace = detector.record_v(HIDDEN, [(0, 4, 4), (5, 20, 30)])
     spikes = detector.record_spikes(HIDDEN)
     with detector:
         runs = [detector.run(scene) for scene in scenes]
+        # a run with a delay of its own: its read-out waits for it, offline too
+        runs.append(detector.run(Image(scenes[0], name="delayed"), parameters={12: {"delay": 2}}))
         info = detector.save(runs, tmp_path / "session")
-    assert [image["file_name"] for image in info["images"]] == [s.name for s in scenes]
+    assert [image["file_name"] for image in info["images"]] == [s.name for s in scenes] + ["delayed"]
+    # the command line decodes the saved recordings into the detections the API decoded
+    code, _, err = run_cli(["decode", str(tmp_path / "session"), "-o", str(tmp_path / "decoded")])
+    assert code == 0, err
+    for run in runs:
+        step = max(run.detections)
+        decoded = json.loads((tmp_path / "decoded" / "checkpoints" / f"detections_t{step}.json").read_text())
+        mine = [r for r in decoded if r["file_name"] == run.name]
+        assert mine == run.detections[step].records(run.name, detector.model.graph.class_names)
+    names = detector.model.graph.class_names
+    assert runs[2].detections[STEPS].records("x", names) != runs[0].detections[STEPS].records("x", names)
     with h5py.File(tmp_path / "session" / "recordings.h5", "r") as f:  # read without brainyolo's reader
         check_recordings(f)
         for number, run in enumerate(runs):

@@ -86,6 +86,8 @@ def _inputs(args):
         if not path.exists():
             raise BrainyoloError(path, "not found (pass --cfg/--weights/--images, or put ../shared "
                                        "beside the checkout)")
+    if not list_images(images):
+        raise BrainyoloError(images, "holds no images (--images: a folder of image files)")
     return cfg, weights, images
 
 
@@ -237,7 +239,8 @@ def busy_benchmark(args, cfg, weights, images) -> None:
     import sys
     import tempfile
 
-    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+    from brainyolo.detector import SpikingDetector
+    from brainyolo.spiking.simulate import SimulationSettings
 
     path = list_images(images)[0]
     results = {}
@@ -246,15 +249,15 @@ def busy_benchmark(args, cfg, weights, images) -> None:
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
                                       float32=args.float32)
         saved = os.environ.get("OMP_WAIT_POLICY")
-        with Simulator(model_path, settings) as simulator:
-            simulator.run(path)  # the build, and a warm-up run
+        with SpikingDetector.from_settings(model_path, settings) as detector:
+            detector.run(path)  # the build, and a warm-up run
             for policy in ("PASSIVE", "ACTIVE"):
                 for busy in (False, True):
                     os.environ["OMP_WAIT_POLICY"] = policy
                     loop = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
                     try:
                         time.sleep(0.5 if busy else 0)
-                        runs = [simulator.run(path).timing["run_seconds"] for _ in range(args.snn_repeat)]
+                        runs = [detector.run(path).result.timing["run_seconds"] for _ in range(args.snn_repeat)]
                     finally:
                         if saved is None:
                             del os.environ["OMP_WAIT_POLICY"]
@@ -308,7 +311,8 @@ def profile_benchmark(args, cfg, weights, images) -> None:
     """ms/step per layer from Brian2's code-object timers, events/s against memory bandwidth."""
     import tempfile
 
-    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+    from brainyolo.detector import SpikingDetector
+    from brainyolo.spiking.simulate import SimulationSettings
 
     path = list_images(images)[0]
     with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
@@ -316,9 +320,9 @@ def profile_benchmark(args, cfg, weights, images) -> None:
         kinds = {index: layer.kind for index, layer in enumerate(load_model(model_path).graph.layers)}
         settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
                                       float32=args.float32, profile=True)
-        with Simulator(model_path, settings) as simulator:
-            simulator.run(path)  # the build, and a warm-up run
-            result = simulator.run(path)
+        with SpikingDetector.from_settings(model_path, settings) as detector:
+            detector.run(path)  # the build, and a warm-up run
+            result = detector.run(path).result
     steps = args.snn_steps
     layers, other = layer_profile(result.timing["profile"])
     total = sum(e["connection"] + e["neurons"] for e in layers.values()) + other

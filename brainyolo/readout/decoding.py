@@ -340,11 +340,12 @@ def recorded_delays(attrs, where) -> dict[int, int]:
     delays = {}
     for layer, table in values.items():
         delay = table.get("delay", 0)
-        if not layer.isdigit() or isinstance(delay, bool) or not isinstance(delay, (int, float)) \
-                or delay != int(delay) or not 0 <= delay <= 1_000_000:
+        per_channel = delay if isinstance(delay, list) and delay else [delay]  # one per output channel: the longest
+        if not layer.isdigit() or any(isinstance(d, bool) or not isinstance(d, (int, float)) or d != int(d)
+                                      or not 0 <= d <= 1_000_000 for d in per_channel):
             raise BrainyoloError(where, f"attribute parameters: layer {layer!r} has no valid delay ({delay!r})")
-        if delay:
-            delays[int(layer)] = int(delay)
+        if max(per_channel):
+            delays[int(layer)] = int(max(per_channel))
     return delays
 
 
@@ -368,27 +369,37 @@ def read_and_decode_run(run_dir, decode: str = "vmem", model_path=None, threshol
 
     records: dict[int, list[dict]] = {}
     detections: dict[str, dict[int, Detections]] = {}
-    decoder = None
+    decoder, decoders = None, {}
+    where = Path(run_dir) / "recordings.h5"
     for attrs, image, outputs in read_run(run_dir):
         if decoder is None:
             path = find_model_file(run_dir, attrs, model_path)
             if decode == "spikes" and attrs["output"] != "spikes":
-                raise BrainyoloError(Path(run_dir) / "recordings.h5",
-                                     "the spike-count read-out needs a run made with --output spikes")
+                raise BrainyoloError(where, "the spike-count read-out needs a run made with --output spikes")
             model = load_model(path)
-            decoder = Decoder.for_model(model, str(attrs["normalization"]), decode,
-                                        spiking_input=input_kind(attrs["input"]).spikes, threshold=threshold,
-                                        schedule=str(attrs.get("schedule", "delayed")),
-                                        synaptic_delays=recorded_delays(attrs, Path(run_dir) / "recordings.h5"))
+
+            def decoder_of(delays: dict[int, int], model=model, attrs=attrs) -> Decoder:
+                key = tuple(sorted(delays.items()))
+                if key not in decoders:
+                    decoders[key] = Decoder.for_model(model, str(attrs["normalization"]), decode,
+                                                      spiking_input=input_kind(attrs["input"]).spikes,
+                                                      threshold=threshold,
+                                                      schedule=str(attrs.get("schedule", "delayed")),
+                                                      synaptic_delays=delays)
+                return decoders[key]
+
+            decoder = decoder_of(recorded_delays(attrs, where))
             _, height, width = model.graph.input_shape
             names = model.graph.class_names
             steps = [int(s) for s in attrs["checkpoints"]]
+        # a run with parameters of its own (the Python API's) records them with its image
+        image_decoder = decoder_of(recorded_delays(image, where)) if "parameters" in image else decoder
         problem = output_problem(decoder.graph, outputs, len(steps), attrs["output"] == "spikes")
         if problem:
             raise BrainyoloError(Path(run_dir) / "recordings.h5", f"image {image['file_name']!r}: {problem} "
                                                                   f"(does the run belong to {path}?)")
         box = Letterbox((int(image["image_width"]), int(image["image_height"])), (width, height))
-        found = decoder.detections(outputs, steps, box)
+        found = image_decoder.detections(outputs, steps, box)
         detections[str(image["file_name"])] = found
         for step, dets in found.items():
             records.setdefault(step, []).extend(dets.records(str(image["file_name"]), names))

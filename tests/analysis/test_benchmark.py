@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
-from conftest import write_images, write_random_model
+from conftest import run_cli, write_images, write_random_model
 
 from brainyolo.analysis.benchmark import layer_profile, memory_bandwidth
 from brainyolo.io.errors import BrainyoloError
@@ -243,3 +245,32 @@ def test_memory_bandwidth_is_bytes_read_and_written_per_second_of_the_best_copy(
     monkeypatch.undo()
     rate = memory_bandwidth(megabytes=8, repeat=2)  # a real copy: at least 100 MB/s on any machine
     assert 1e8 < rate < 1e13
+
+
+def _tiny_arguments(images) -> list[str]:
+    data = Path(__file__).resolve().parents[2] / "brainyolo" / "data"
+    return ["benchmark", "--cfg", str(data / "tiny-yolov3.cfg"), "--weights", str(data / "tiny-yolov3.weights"),
+            "--images", str(images)]
+
+
+def test_benchmark_refuses_a_folder_without_images(tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli([*_tiny_arguments(tmp_path / "empty"), "--only", "snn"])
+    assert code == 2 and "holds no images" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_benchmark_network_parts_on_the_shipped_detector(tmp_path, monkeypatch):
+    """``brainyolo benchmark --only snn,busy,profile`` as a user runs it (through the Python API's detector):
+    every part prints its figures; the profile's layers are the network's."""
+    from brainyolo.data.scenes import write_scenes
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    write_scenes(tmp_path / "scenes", 2, seed=3)
+    code, out, err = run_cli([*_tiny_arguments(tmp_path / "scenes" / "images"), "--only", "snn,busy,profile",
+                              "--snn-steps", "8", "--snn-repeat", "1", "--threads", "2", "-q"], seconds=900)
+    assert code == 0, err
+    assert "ms/step" in out and "passive waits" in out and "spinning waits" in out
+    profiled = [line.split()[:2] for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert [kind for _, kind in profiled][:3] == ["Conv", "MaxPool", "Conv"]
