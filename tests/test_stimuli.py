@@ -286,3 +286,21 @@ def test_one_layer_of_another_neuron_or_synapse_model(tmp_path):
             detector.run(scene, parameters={2: {"tau": "50*ms"}})
     with pytest.raises(BrainyoloError, match="not a hidden spiking convolution"):
         brainyolo.SpikingDetector("embedded", steps=4, device="runtime", layer_neurons={1: "lif_signed_ibt"}).build()
+
+
+def test_leak_and_noise_per_channel(tmp_path):
+    """A leaky, noisy neuron file built with channel_parameters: a fast leak in one channel, noise in another;
+    every other channel of the layer fires as without them (sigma 0 adds exactly nothing)."""
+    (scene,) = write_scenes(tmp_path / "scenes", 1, seed=13)
+    with brainyolo.SpikingDetector("embedded", "paper", steps=STEPS, device="runtime", neuron="lif_signed_ibt_noise",
+                                   channel_parameters=True) as detector:
+        plain = counts(detector.run(scene))[HIDDEN]
+        tau = np.full(16, 1000.0)
+        tau[3] = 0.002  # seconds: a 2-step leak
+        sigma = np.zeros(16)
+        sigma[5] = 0.3
+        leaky = counts(detector.run(scene, parameters={HIDDEN: {"tau": tau}}))[HIDDEN]
+        noisy = counts(detector.run(scene, parameters={HIDDEN: {"sigma": sigma}}))[HIDDEN]
+    for changed, channel in ((leaky, 3), (noisy, 5)):
+        assert not np.array_equal(changed[channel], plain[channel])
+        np.testing.assert_array_equal(np.delete(changed, channel, axis=0), np.delete(plain, channel, axis=0))
