@@ -158,7 +158,7 @@ def main(argv=None) -> int:
                 accumulated = accumulated - earlier["output"][index]["v"][-1:]
             delay = 0 if earlier is not None else decoder.output_delay(index)
             decoded[index] = estimate_activation(accumulated, [window], graph.layers[index].bias, delay)[0]
-        image, _ = letterbox(load_image(result.path), width, height)
+        image, _ = letterbox(load_image(paths[k]), width, height)
         compare(graph, image, rates, decoded, tallies)
     if args.save:
         np.savez(args.save, **{str(i): t.local_sum / t.local_count for i, t in tallies.items()})

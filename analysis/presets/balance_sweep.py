@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 from brainyolo.convert.balancing import BalanceSettings
-from brainyolo.convert.model_file import save_model
 from brainyolo.convert.conversion import convert_darknet
+from brainyolo.convert.model_file import save_model
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CFG = SHARED / "models/yolov3-tiny/yolov3-tiny.cfg"

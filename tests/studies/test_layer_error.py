@@ -106,3 +106,34 @@ def test_bias_correction_moves_normalized_biases_by_the_mean_error(bias_correcti
     assert load_model(tmp_path / "corrected.h5").provenance["bias_correction"] == "errors.npz"
     with pytest.raises(BrainyoloError, match="channels"):
         bias_correction.corrected(model, {hidden[0]: np.zeros(3)})
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_measured_errors_become_a_bias_corrected_model(tiny_converted, tmp_path, monkeypatch, capsys):
+    """The two scripts end to end, as the study runs them: layer_error.py measures and saves each layer's
+    per-channel mean local error on a short C++ run; bias_correction.py moves each hidden bias by
+    ``-error * lambda`` (hand-checked) and leaves everything else as it was."""
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    model_path, images = tiny_converted
+    folder = images[0].parent
+    errors_file = tmp_path / "errors.npz"
+    assert analysis_script("layer_error").main([str(model_path), "--images", str(folder), "--count", "2",
+                                                 "--steps", "8", "--save", str(errors_file)]) == 0
+    assert "synaptic events per image" in capsys.readouterr().out
+    with np.load(errors_file) as data:
+        errors = {int(k): data[k] for k in data.files}
+    model = load_model(model_path)
+    hidden = hidden_layers(model.graph)
+    assert set(hidden) <= set(errors) and any(np.abs(errors[i]).max() > 0 for i in hidden)
+    out = tmp_path / "corrected.h5"
+    assert analysis_script("bias_correction").main([str(model_path), str(errors_file), str(out), "--scale", "0.5"]) == 0
+    corrected, lambdas = load_model(out), model.lambdas()
+    for index, layer in enumerate(model.graph.layers):
+        if index in hidden:
+            expected = layer.bias.astype(np.float64) - 0.5 * errors[index] * lambdas[index]
+            np.testing.assert_allclose(corrected.graph.layers[index].bias, expected.astype(np.float32), rtol=0,
+                                       atol=1e-6)
+        elif isinstance(layer, Conv):
+            np.testing.assert_array_equal(corrected.graph.layers[index].bias, layer.bias)
+    assert corrected.provenance["bias_correction"] == "errors.npz"
