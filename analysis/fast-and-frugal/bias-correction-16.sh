@@ -3,7 +3,8 @@
 # per-channel mean local error of a 16-step run on COCO train images 1-16 (never the val images) subtracted
 # from its normalized bias, then the corrected and the uncorrected model evaluated side by side on the 128
 # val images at 8 / 16 / 25 / 32 / 50 steps (fast preset: balanced thresholds, holding tracking neuron,
-# same-step, Vmem). The table: analysis/fast-and-frugal/bias_table.py -> OUT/summary.md.
+# same-step, Vmem); and the potential correction (each channel's V(0) lowered by its error, scale 1 and 0.25:
+# analysis/fast-and-frugal/potential_correction.py). The table: analysis/fast-and-frugal/bias_table.py -> OUT/summary.md.
 #   bash analysis/fast-and-frugal/bias-correction-16.sh [OUT_DIR]      (default runs/bias-correction-16)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,5 +24,11 @@ for name in y3 y3-bc16; do
     $py -m brainyolo evaluate "$out/$name.h5" --mode snn --images $val/images --labels $val/labels \
         --steps 50 --checkpoints 8,16,25,32,50 --threads 2 -q -o "$out/eval-$name"
 done
-$py analysis/fast-and-frugal/bias_table.py "$out/eval-y3" "$out/eval-y3-bc16" > "$out/summary.md"
+# the potential correction instead: each channel's start lowered by its error (the Python API, one build)
+for scale in 1 0.25; do
+    $py analysis/fast-and-frugal/potential_correction.py "$out/y3.h5" "$out/errors16.npz" --images $val/images \
+        --labels $val/labels --error-steps 16 --scale $scale -o "$out/eval-y3-v_init16-$scale"
+done
+$py analysis/fast-and-frugal/bias_table.py "$out/eval-y3" "$out/eval-y3-bc16" "$out/eval-y3-v_init16-1" \
+    "$out/eval-y3-v_init16-0.25" > "$out/summary.md"
 cat "$out/summary.md"
