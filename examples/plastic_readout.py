@@ -4,12 +4,12 @@ sequence of scenes.
     .venv/bin/python examples/plastic_readout.py -o plastic.png        # 24 scenes, layer 5, 48 steps
 
 The embedded detector in C++ standalone (one binary for the whole sequence). Four readout neurons, one per
-object class, receive every spike of layer 5 through ``Synapses`` with pair-based STDP (Song, Miller and
-Abbott 2000; Brian2's own formulation). While a scene is shown, a teacher current drives the readout
-neurons of the classes in it. Synapses from layer neurons that fire just before a taught readout neuron
-grow; the others shrink. The weights a run ends with are where the next run starts (``initial=``), so
-the population learns over the sequence. The figure shows each readout neuron's mean weight over the
-scenes and the learnt weights per layer channel.
+object class, receive every +1 spike of layer 5 through ``Synapses`` with pair-based STDP (Song, Miller and
+Abbott 2000; Brian2's own formulation). While a scene is shown, a teacher current drives the readout neurons
+of the classes in it. Synapses from layer neurons that fire just before a readout spike grow; those whose
+spike follows one shrink; silent inputs keep their weight. The weights a run ends with are where the next run
+starts (``initial=``), so the population learns over the sequence. The figure shows each readout neuron's mean
+weight over the scenes and the learnt weights per layer channel.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ field covers the centre of the image.
     .venv/bin/python examples/tuning_curve.py -o tuning.png          # 25 positions, layer 4, 32 steps
 
 The embedded detector in C++ standalone (one binary for every position): a bright ellipse on a grey
-background crosses the image's middle row from left to right. The neurons at the centre of layer 4's map
+background (a disc) crosses the image's middle row from left to right. The neurons at the centre of layer 4's map
 see the centre of the image; their receptive field (from the layers' kernels and strides) is shaded. Each
 curve is one channel's firing rate (positive spikes per step) against the object's centre: a tuned channel
 fires while the object is inside the field.
