@@ -47,7 +47,7 @@ from brainyolo.spiking.builder import output_layers
 from brainyolo.spiking.parameters import ParameterSettings, largest_delay
 from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset, resolve_simulation
 from brainyolo.spiking.settings import BuildOptions
-from brainyolo.spiking.simulate import Simulator, synaptic_delays
+from brainyolo.spiking.simulate import Simulator, parameter_record, synaptic_delays
 from brainyolo.system.machine import usable_cores
 from brainyolo.system.timing import stage
 
@@ -431,11 +431,6 @@ class SpikingDetector:
         if runner is None:
             raise RuntimeError("runtime device: the network exists during a run only")
         return runner.network
-
-
-def parameter_record(parameters: dict) -> dict:
-    """Every layer's run parameters as JSON-ready tables (arrays as lists), as recordings and run_info keep them."""
-    return {str(k): {name: np.asarray(v).tolist() for name, v in values.items()} for k, values in parameters.items()}
 
 
 def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int) -> dict:

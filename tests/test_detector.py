@@ -94,37 +94,6 @@ def test_per_run_parameters_and_refusals(tmp_path):
         brainyolo.SpikingDetector("embedded", device="runtime").record_v(99, [(0, 0, 0)])
 
 
-@pytest.mark.long
-@pytest.mark.standalone_only
-def test_membrane_traces_example_writes_its_figure(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "membrane_traces.py"
-    spec = importlib.util.spec_from_file_location("membrane_traces", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    out = example.main(str(tmp_path / "traces.png"))
-    assert out.stat().st_size > 10_000
-
-
-@pytest.mark.long
-@pytest.mark.standalone_only
-def test_lesion_study_example_one_binary(tmp_path):
-    """Example b, small: 3 scenes, 4 channels of layer 2; every run after the first reuses its binary."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "examples" / "lesion_study.py"
-    spec = importlib.util.spec_from_file_location("lesion_study", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    result = example.main(str(tmp_path / "lesions.png"), count=3, steps=32, channels=4)
-    assert set(result) == {"intact", 0, 1, 2, 3}
-    assert all(0 <= value <= 1 for value in result.values())
-    assert (tmp_path / "lesions.png").stat().st_size > 5_000
-
-
 def _example(name: str):
     import importlib.util
     from pathlib import Path
@@ -134,6 +103,23 @@ def _example(name: str):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     return example
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_membrane_traces_example_writes_its_figure(tmp_path):
+    out = _example("membrane_traces").main(str(tmp_path / "traces.png"))
+    assert out.stat().st_size > 10_000
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_lesion_study_example_one_binary(tmp_path):
+    """Example b, small: 3 scenes, 4 channels of layer 2; every run after the first reuses its binary."""
+    result = _example("lesion_study").main(str(tmp_path / "lesions.png"), count=3, steps=32, channels=4)
+    assert set(result) == {"intact", 0, 1, 2, 3}
+    assert all(0 <= value <= 1 for value in result.values())
+    assert (tmp_path / "lesions.png").stat().st_size > 5_000
 
 
 @pytest.mark.long

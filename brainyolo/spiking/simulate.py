@@ -195,8 +195,7 @@ class Simulator:
                 "synapse": s.build.synapse, "max_delay": s.build.max_delay,
                 "events": asdict(s.events) if s.events else None,
                 "normalization": s.build.normalization or self.model.normalization,
-                "parameters": {str(k): {name: np.asarray(v).tolist() for name, v in values.items()}
-                               for k, values in self.parameters.items()}}
+                "parameters": parameter_record(self.parameters)}
 
 
 def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, float]]:
@@ -236,6 +235,11 @@ def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, floa
     if thresholds == "balanced" and model.thresholds is not None:
         return {index: {"v_th": value} for index, value in model.thresholds.v_th.items()}
     return None
+
+
+def parameter_record(parameters: dict) -> dict:
+    """Every layer's run parameters as JSON-ready tables (arrays as lists), as recordings and run_info keep them."""
+    return {str(k): {name: np.asarray(v).tolist() for name, v in values.items()} for k, values in parameters.items()}
 
 
 def synaptic_delays(parameters: dict[int, dict[str, float]]) -> dict[int, int]:

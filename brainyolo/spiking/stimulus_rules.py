@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -173,11 +172,4 @@ def _event_stream(stimulus: EventStream, context: Presentation) -> Presented:
     return _events(stimulus, events, stimulus.width, stimulus.height, int(stimulus.t_end_us), context, None)
 
 
-def stimulus_name(sample) -> str:
-    """What progress lines and detections call ``sample``: a file's name, a stimulus's ``name``, an
-    :class:`EventSample`'s ``NAME_<t>us``."""
-    stimulus = as_stimulus(sample)
-    return Path(stimulus.source).name if isinstance(stimulus, Image) and not stimulus.name else stimulus.name
-
-
-__all__ = ["stimulus_rule", "Presentation", "Presented", "as_stimulus", "present", "stimulus_name"]
+__all__ = ["stimulus_rule", "Presentation", "Presented", "as_stimulus", "present"]
