@@ -1,4 +1,4 @@
-"""A fresh process per image against one loaded binary forked per image (``serve``), in one session.
+"""A fresh process per image against one binary fed image after image (``serve``), in one session.
 
     python analysis/overhead/serve.py MODEL.h5 OUT IMAGE... [--rounds 2] [--steps 50]
 
@@ -21,7 +21,7 @@ import numpy as np
 import brainyolo
 from brainyolo.system.timing import STAGES, stopwatch
 
-MODES = {False: "a process per image", True: "served (forked per image)"}
+MODES = {False: "a process per image", True: "one process, served"}
 
 
 def measure(model, images, out: Path, serve: bool, steps: int) -> dict:

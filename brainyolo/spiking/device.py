@@ -167,7 +167,7 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         """While set (:meth:`serve`), :meth:`run` hands runs to this loaded binary instead of starting one."""
 
     def serve(self, directory) -> None:
-        """Load the built binary in ``directory`` once (:class:`BinaryServer`); later :meth:`run` calls fork it."""
+        """Start the built binary in ``directory`` once (:class:`BinaryServer`); later :meth:`run` calls feed it."""
         self.stop_serving()
         self.server = BinaryServer(directory)
 
@@ -256,6 +256,34 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         # the run's arguments are set just before this line (set_from_command_line)
         lines[found[0]] = f"{net.name}.run({steps}[0] * {dt!r}," + lines[found[0]][len(built):]
 
+    def generate_main_source(self, writer):
+        self.code_lines["brainyolo_reset"] = self.reset_lines()
+        try:
+            super().generate_main_source(writer)
+        finally:
+            del self.code_lines["brainyolo_reset"]
+
+    def reset_lines(self) -> list[str]:
+        """C++ that clears what ``brian_end()`` leaves in a process and a fresh process would not have (the body
+        of ``brainyolo_reset`` in ``templates/cpp_standalone/main.cpp``): the arrays it does not free, the dynamic
+        arrays of monitors and
+        synapses, every synaptic pathway's spike queues, the profiling timers, each network's time and the random
+        generators (``brian_start()`` makes and seeds them anew, as in a fresh process)."""
+        dynamic = set(self.dynamic_arrays.values()) | set(self.dynamic_arrays_2d.values())
+        # brian_end() frees only the static arrays (a process's end gives back the rest)
+        allocated = {entry[1] for entry in [*self.zero_arrays, *self.arange_arrays]} - dynamic
+        lines = [f"delete [] {name}; {name} = 0;" for name in sorted(allocated)]
+        lines += [f"{name}.clear();" for name in sorted(set(self.dynamic_arrays.values()))]
+        lines += [f"{name}.resize(0, 0);" for name in sorted(set(self.dynamic_arrays_2d.values()))]
+        pathways = sorted({pathway.name for net in self.networks for obj in net.objects
+                           for pathway in getattr(obj, "_pathways", ())})
+        lines += [f"for (auto *_queue : {name}.queue) {{ for (auto &_slot : _queue->queue) _slot.clear(); "
+                  "_queue->offset = 0; }" for name in pathways]
+        lines += [f"{name}_profiling_info = 0.0;" for name in sorted(set(self.profiled_codeobjects))]
+        lines += [f"{name}.t = 0.0;" for name in sorted({net.name for net in self.networks})]  # a network's time
+        lines.append("_random_generators.clear();")
+        return lines
+
     def code_object_class(self, codeobj_class=None, fallback_pref=None):
         if codeobj_class is None:
             return BrainyoloCPPStandaloneCodeObject
@@ -279,13 +307,14 @@ def _tail(path: str, lines: int = 5) -> str:
 
 
 class BinaryServer:
-    """A built network's binary loaded once and fed run after run (``./main --serve``).
+    """A built network's binary fed run after run in one process (``./main --serve``).
 
-    The binary (``templates/cpp_standalone/main.cpp``) allocates its arrays and reads its static arrays once;
-    each run is a process forked from it, which starts from exactly what a fresh process would have after
-    loading (its random state drawn anew) and writes its results as a fresh one would. What the server saves
-    per run is the process start and the loading (for yolov3-tiny some 0.4 s of 0.8 s around the simulation).
-    OpenMP waits passively unless the caller set ``OMP_WAIT_POLICY`` (as :mod:`brainyolo.spiking.measure`).
+    Each run is what a fresh process does (``brian_start()``: allocate and zero the arrays, read the static
+    arrays; the run; ``brian_end()``: write and free the arrays), followed by a reset of what ``brian_end()``
+    leaves (:meth:`BrainyoloStandaloneDevice.reset_lines`). The freed arrays stay in the process, so the next
+    run's are pages already mapped: what a run saves is the process start and the page faults of the
+    network's state (for yolov3-tiny some 500 MB). OpenMP waits passively unless the caller set
+    ``OMP_WAIT_POLICY`` (as :mod:`brainyolo.spiking.measure`).
     """
 
     def __init__(self, directory):

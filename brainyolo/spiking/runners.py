@@ -233,7 +233,7 @@ class StandaloneRunner:
             device = brian2.get_device()
             if self.settings.serve and os.name == "posix" and device.server is None:
                 with stage("binary start and results"):
-                    device.serve(self.directory)  # loaded once; each run forks it (BinaryServer)
+                    device.serve(self.directory)  # started once; fed run after run (BinaryServer)
             with results_folder(self.directory) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
                 with stage("binary start and results"):
                     started = time.perf_counter()

@@ -141,7 +141,7 @@ class SimulationSettings:
     preset: str = ""
     """The preset these settings were resolved from (:mod:`brainyolo.spiking.presets`; recorded, not used)."""
     serve: bool = True
-    """cpp_standalone on Linux and macOS: load the binary once and fork it for each run
+    """cpp_standalone on Linux and macOS: start the binary once and feed it run after run
     (:class:`~brainyolo.spiking.device.BinaryServer`; every run starts from the state a fresh process has);
     False: a fresh process per run, as Brian2 runs it."""
     profile: bool = False

@@ -1,4 +1,4 @@
-"""The binary loaded once and forked per run (``./main --serve``): each run equals a fresh process's."""
+"""The binary started once and fed run after run (``./main --serve``): each run equals a fresh process's."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def test_served_runs_equal_fresh_processes(tiny_converted, shared_build_cache):
 
 @pytest.mark.standalone_only
 def test_a_served_run_draws_its_own_random_state(tiny_converted, tmp_path, monkeypatch):
-    """With membrane noise, two served runs of one image differ as two fresh processes' do: a forked run
-    does not replay the loaded process's random numbers."""
+    """With membrane noise, two served runs of one image differ as two fresh processes' do: a run draws its
+    own random state (brian_start seeds new generators; the reset removes the last run's)."""
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
     model_path, (image, _) = tiny_converted
     noisy = parse_setting("*.sigma=0.3")
@@ -89,3 +89,38 @@ def test_a_server_that_ended_is_one_clear_error(tiny_converted, shared_build_cac
         server.process.wait()
         with pytest.raises(RuntimeError, match="the serving binary has ended"):
             simulator.run(image)
+
+
+def _users_objects(network) -> list:
+    """A population of the user's own behind delayed synapses from layer 2 (a spike queue that holds spikes
+    over the end of a run), with monitors of its spikes and membranes (dynamic arrays)."""
+    layer = network.layers[2]
+    group = brian2.NeuronGroup(3, "dv/dt = -v / (5*ms) : 1", threshold="v > 0.5", reset="v = 0", method="exact",
+                               clock=network.clock, name="users")
+    synapses = brian2.Synapses(layer.group, group, "w : 1", on_pre="v_post += w", delay=4 * brian2.ms,
+                               clock=network.clock, name="users_synapses")
+    synapses.connect(condition="(i + j) % 2 == 0")  # no random numbers: a fresh process draws its own
+    synapses.w = "0.02 + 0.01 * (i % 3)"
+    return [group, synapses, brian2.SpikeMonitor(group, name="users_spikes"),
+            brian2.StateMonitor(group, "v", record=True, name="users_v")]
+
+
+@pytest.mark.standalone_only
+def test_served_runs_of_users_objects_equal_fresh_processes(tiny_converted, tmp_path, monkeypatch):
+    """The user's own synapses (their spike queue) and monitors (dynamic arrays) start each served run as in a
+    fresh process: image A, image B, image A."""
+    import brainyolo
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    model_path, (first, second) = tiny_converted
+    states = {}
+    for serve in (True, False):
+        with brainyolo.SpikingDetector(model_path, "paper", steps=20, threads=2, serve=serve) as detector:
+            recording = detector.add(_users_objects)
+            states[serve] = [detector.run(image).recorded(recording) for image in (first, second, first)]
+    for served, fresh in zip(states[True], states[False], strict=True):
+        assert _assert_same(served, fresh) >= 6
+    served = states[True]
+    assert served[0]["users_spikes"]["count"].sum() > 0
+    assert not np.array_equal(served[0]["users_v"]["v"], served[1]["users_v"]["v"])  # the images differ
+    assert states[True][2]["users_v"]["v"].shape == states[True][0]["users_v"]["v"].shape

@@ -2,14 +2,12 @@
    function of its own and a serve mode beside the one-run mode.
 
    ./main [--results_dir DIR] NAME=VALUE...   one run, as Brian2's binary does it.
-   ./main --serve                             load once, then one run per line on stdin: the same arguments,
-                                              separated by tabs. Each run is a child process forked from the
-                                              loaded one, so it starts from exactly the state a fresh process
-                                              has after brian_start() (arrays allocated, static arrays read)
-                                              and draws its own random state, as a fresh process does. The
-                                              child writes its results; the server then writes the child's
-                                              peak memory (peak_memory_bytes) into the same folder and prints
-                                              "brainyolo-served STATUS" (0: success). #}
+   ./main --serve                             one run per line on stdin (the same arguments, separated by
+                                              tabs) in one process: each run is brian_start(), the body,
+                                              brian_end() as in a fresh process, followed by a reset of what
+                                              brian_end() leaves (brainyolo_reset); the server then writes its
+                                              peak memory (peak_memory_bytes) into the run's results folder
+                                              and prints "brainyolo-served 0". #}
 #include <stdlib.h>
 #include "objects.h"
 #include <csignal>
@@ -21,9 +19,10 @@
 #if defined(__unix__) || defined(__APPLE__)
 #define BRAINYOLO_SERVE 1
 #include <sys/resource.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <climits>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #endif
 
 {% for codeobj in code_objects | sort(attribute='name') %}
@@ -85,16 +84,22 @@ static void brainyolo_run(const std::vector<std::string> args)
 }
 
 #ifdef BRAINYOLO_SERVE
+// What brian_end() leaves behind that a fresh process would not have: the arrays it does not free, the dynamic arrays (monitors,
+// synapses), the spike queues, the profiling timers and the random generators (written by the device).
+static void brainyolo_reset()
+{
+	using namespace brian;
+    {{'\n'.join(code_lines['brainyolo_reset'])|autoindent}}
+}
+
 static int brainyolo_serve()
 {
-#ifdef _OPENMP
-	// GNU OpenMP's threads do not survive a fork: the loading process keeps to one thread (it starts
-	// none), and each run's process sets its own number (brainyolo_run) and starts its own.
-	omp_set_num_threads(1);
+#ifdef __GLIBC__
+	// The arrays a run frees stay in the process (up to glibc's largest heap block, 32 MiB): the next
+	// run's arrays are the same pages, already mapped, instead of some 500 MB to fault in again.
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, INT_MAX);
 #endif
-    {{'\n'.join(code_lines['before_start'])|autoindent}}
-	brian_start();
-    {{'\n'.join(code_lines['after_start'])|autoindent}}
 	std::string line;
 	while (std::getline(std::cin, line))
 	{
@@ -110,28 +115,21 @@ static int brainyolo_serve()
 			start = tab + 1;
 		}
 		args = brainyolo_results_dir(args);
-		std::cout.flush();
-		pid_t child = fork();
-		if (child == 0)
-		{
-			for (auto &generator : brian::_random_generators)
-				generator.seed();  // a fresh process's own random state
-			brainyolo_run(args);
-            {{'\n'.join(code_lines['before_end'])|autoindent}}
-			_write_arrays();  // brian_end() without freeing what the process gives back anyway
-            {{'\n'.join(code_lines['after_end'])|autoindent}}
-			std::cout.flush();
-			_exit(0);
-		}
-		int status = 0, code = 1;
+        {{'\n'.join(code_lines['before_start'])|autoindent}}
+		brian_start();
+        {{'\n'.join(code_lines['after_start'])|autoindent}}
+		brainyolo_run(args);
+        {{'\n'.join(code_lines['before_end'])|autoindent}}
+		brian_end();
+        {{'\n'.join(code_lines['after_end'])|autoindent}}
+		brainyolo_reset();
 		struct rusage usage;
-		if (child > 0 && wait4(child, &status, 0, &usage) == child)
+		getrusage(RUSAGE_SELF, &usage);
 		{
-			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			std::ofstream peak(brian::results_dir + "peak_memory_bytes");
 			peak << (long long)usage.ru_maxrss * 1024;  // Linux: KiB
 		}
-		std::cout << "brainyolo-served " << code << std::endl;
+		std::cout << "brainyolo-served 0" << std::endl;
 	}
 	return 0;
 }
