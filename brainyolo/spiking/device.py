@@ -12,22 +12,14 @@ Runtime mode uses the numpy target (small networks and tests).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import subprocess
 import sys
-from collections.abc import Mapping
 
 import brian2
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
-from brian2.core.variables import VariableView
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, all_devices, get_device
-from brian2.groups.group import Group
-from brian2.input.timedarray import TimedArray
-
-from brainyolo.spiking.measure import MARK, ProgressLine
 
 DEVICE_NAME = "brainyolo_standalone"
 RUN_CONTROL = "run_control"
@@ -163,78 +155,6 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     def __init__(self):
         super().__init__()
         self.unwritten_arrays: frozenset[str] = frozenset()
-        self.server: BinaryServer | None = None
-        """While set (:meth:`serve`), :meth:`run` hands runs to this loaded binary instead of starting one."""
-
-    def serve(self, directory) -> None:
-        """Start the built binary in ``directory`` once (:class:`BinaryServer`); later :meth:`run` calls feed it."""
-        self.stop_serving()
-        self.server = BinaryServer(directory)
-
-    def stop_serving(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-
-    def reinit(self):
-        self.stop_serving()  # a re-initialised device forgets its project, and its server with it
-        super().reinit()
-
-    def run(self, directory=None, results_directory=None, with_output=True, run_args=None):
-        """Brian2's ``run``, or, while :attr:`server` is set, the same steps with the run handed to the loaded
-        binary: the run's arguments (arrays as files, as Brian2 writes them), the results folder, the binary's
-        output in ``stdout.txt``, the run time from ``last_run_info.txt`` and Brian2's check for NaN states."""
-        if self.server is None:
-            return super().run(directory, results_directory, with_output, run_args)
-        if directory is None:
-            directory = self.project_dir
-        if results_directory is not None:
-            if os.path.isabs(results_directory):
-                raise TypeError(f"results_directory must be relative, not {results_directory!r}")
-            self.results_dir = os.path.join(os.path.abspath(os.path.join(directory, results_directory)), "")
-        os.makedirs(self.results_dir, exist_ok=True)
-        self.run_args_arrays.clear()
-        arguments = [] if isinstance(run_args, Mapping | None) else list(run_args)
-        for key, value in (run_args.items() if isinstance(run_args, Mapping) else ()):
-            if isinstance(key, VariableView):
-                name, text, value_name, values = self._prepare_variableview_run_arg(key, value)
-            elif isinstance(key, TimedArray):
-                name, text, value_name, values = self._prepare_timed_array_run_arg(key, value)
-            else:
-                raise TypeError(f"run_args keys are VariableViews or TimedArrays, not {type(key)}")
-            if value_name:
-                path = os.path.join(self.project_dir, "static_arrays", value_name)
-                if not os.path.exists(path):
-                    values.tofile(path)
-                self.run_args_arrays.append(value_name)
-            arguments.append(f"{name}={text}")
-        names = {argument.split("=", 1)[0] for argument in arguments}
-        for variable in self.array_cache:
-            try:
-                if hasattr(variable.owner, "name") and f"{variable.owner.name}.{variable.name}" in names:
-                    self.array_cache[variable] = None
-            except ReferenceError:
-                pass
-        for clock in self.clocks:
-            self.array_cache[clock.variables["t"]] = None
-        code = self.server.run(["--results_dir", self.results_dir, *arguments],
-                               os.path.join(self.results_dir, "stdout.txt"), os.environ.get(PROGRESS_VARIABLE))
-        if code:
-            raise RuntimeError(f"Project run failed (project directory: {os.path.abspath(directory)}, status {code}): "
-                               + _tail(os.path.join(self.results_dir, "stdout.txt")))
-        self.has_been_run = True
-        with open(os.path.join(self.results_dir, "last_run_info.txt")) as f:
-            run_time, completed = f.read().split()
-        self._last_run_time, self._last_run_completed_fraction = float(run_time), float(completed)
-        checked = set()
-        for variable in self.arrays:
-            owner = variable.owner
-            try:
-                if isinstance(owner, Group) and owner.name not in checked:
-                    owner._check_for_invalid_states()
-                    checked.add(owner.name)
-            except ReferenceError:
-                pass
 
     def generate_objects_source(self, writer, *args, **kwargs):
         super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays), *args, **kwargs)
@@ -256,34 +176,6 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         # the run's arguments are set just before this line (set_from_command_line)
         lines[found[0]] = f"{net.name}.run({steps}[0] * {dt!r}," + lines[found[0]][len(built):]
 
-    def generate_main_source(self, writer):
-        self.code_lines["brainyolo_reset"] = self.reset_lines()
-        try:
-            super().generate_main_source(writer)
-        finally:
-            del self.code_lines["brainyolo_reset"]
-
-    def reset_lines(self) -> list[str]:
-        """C++ that clears what ``brian_end()`` leaves in a process and a fresh process would not have (the body
-        of ``brainyolo_reset`` in ``templates/cpp_standalone/main.cpp``): the arrays it does not free, the dynamic
-        arrays of monitors and
-        synapses, every synaptic pathway's spike queues, the profiling timers, each network's time and the random
-        generators (``brian_start()`` makes and seeds them anew, as in a fresh process)."""
-        dynamic = set(self.dynamic_arrays.values()) | set(self.dynamic_arrays_2d.values())
-        # brian_end() frees only the static arrays (a process's end gives back the rest)
-        allocated = {entry[1] for entry in [*self.zero_arrays, *self.arange_arrays]} - dynamic
-        lines = [f"delete [] {name}; {name} = 0;" for name in sorted(allocated)]
-        lines += [f"{name}.clear();" for name in sorted(set(self.dynamic_arrays.values()))]
-        lines += [f"{name}.resize(0, 0);" for name in sorted(set(self.dynamic_arrays_2d.values()))]
-        pathways = sorted({pathway.name for net in self.networks for obj in net.objects
-                           for pathway in getattr(obj, "_pathways", ())})
-        lines += [f"for (auto *_queue : {name}.queue) {{ for (auto &_slot : _queue->queue) _slot.clear(); "
-                  "_queue->offset = 0; }" for name in pathways]
-        lines += [f"{name}_profiling_info = 0.0;" for name in sorted(set(self.profiled_codeobjects))]
-        lines += [f"{name}.t = 0.0;" for name in sorted({net.name for net in self.networks})]  # a network's time
-        lines.append("_random_generators.clear();")
-        return lines
-
     def code_object_class(self, codeobj_class=None, fallback_pref=None):
         if codeobj_class is None:
             return BrainyoloCPPStandaloneCodeObject
@@ -291,87 +183,6 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
 
     def generate_makefile(self, writer, *args, **kwargs):
         super().generate_makefile(_ProjectWriter(writer), *args, **kwargs)
-
-
-PROGRESS_VARIABLE = "BRAINYOLO_PROGRESS"
-SERVED = "brainyolo-served"
-"""The line a serving binary prints after each run, with the run's exit status."""
-
-
-def _tail(path: str, lines: int = 5) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return " | ".join(f.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-class BinaryServer:
-    """A built network's binary fed run after run in one process (``./main --serve``).
-
-    Each run is what a fresh process does (``brian_start()``: allocate and zero the arrays, read the static
-    arrays; the run; ``brian_end()``: write and free the arrays), followed by a reset of what ``brian_end()``
-    leaves (:meth:`BrainyoloStandaloneDevice.reset_lines`). The freed arrays stay in the process, so the next
-    run's are pages already mapped: what a run saves is the process start and the page faults of the
-    network's state (for yolov3-tiny some 500 MB). OpenMP waits passively unless the caller set
-    ``OMP_WAIT_POLICY`` (as :mod:`brainyolo.spiking.measure`).
-    """
-
-    def __init__(self, directory):
-        environment = dict(os.environ)
-        environment.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        environment.pop(PROGRESS_VARIABLE, None)
-        environment.update(brian2.prefs["devices.cpp_standalone.run_environment_variables"])
-        self.process = subprocess.Popen(["./main", "--serve"], cwd=str(directory), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=environment, encoding="utf-8",
-                                        errors="replace", bufsize=1)
-
-    def run(self, arguments: list[str], output_path: str, progress: str | None = None) -> int:
-        """One run with the binary's command-line ``arguments``; its other output goes to ``output_path``;
-        ``progress``: a ``$BRAINYOLO_PROGRESS`` value (shown on stderr) or None. Returns the run's exit status."""
-        if any("\t" in argument or "\n" in argument for argument in arguments):
-            raise ValueError("a served run's arguments hold no tabs or line breaks")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"the serving binary has ended (status {self.process.returncode})")
-        try:
-            line = ProgressLine(progress, sys.stderr) if progress else None
-        except ValueError:  # a malformed setting shows nothing rather than failing the run
-            line = None
-        self.process.stdin.write("\t".join(arguments) + "\n")
-        self.process.stdin.flush()
-        code = None
-        with open(output_path, "w") as output:
-            for text in self.process.stdout:
-                if text.startswith(SERVED + " "):
-                    code = int(text.split()[1])
-                    break
-                if text.startswith(MARK + " "):
-                    try:
-                        elapsed, completed = (float(x) for x in text.split()[1:3])
-                    except ValueError:
-                        continue
-                    if line is not None:
-                        line.report(elapsed, completed)
-                else:
-                    output.write(text)
-        if line is not None:
-            line.close()
-        if code is None:
-            raise RuntimeError(f"the serving binary ended during a run (status {self.process.wait()})")
-        return code
-
-    def close(self) -> None:
-        """End the server (it ends by itself when its input closes)."""
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        with contextlib.suppress(OSError):
-            self.process.stdout.close()
 
 
 all_devices[DEVICE_NAME] = BrainyoloStandaloneDevice()

@@ -230,10 +230,6 @@ class StandaloneRunner:
                         **self.recorder.run_inputs(steps, checkpoints)}
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
-            device = brian2.get_device()
-            if self.settings.serve and os.name == "posix" and device.server is None:
-                with stage("binary start and results"):
-                    device.serve(self.directory)  # started once; fed run after run (BinaryServer)
             with results_folder(self.directory) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
                 with stage("binary start and results"):
                     started = time.perf_counter()

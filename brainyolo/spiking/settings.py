@@ -140,10 +140,6 @@ class SimulationSettings:
     with its trained thresholds either way."""
     preset: str = ""
     """The preset these settings were resolved from (:mod:`brainyolo.spiking.presets`; recorded, not used)."""
-    serve: bool = True
-    """cpp_standalone on Linux and macOS: start the binary once and feed it run after run
-    (:class:`~brainyolo.spiking.device.BinaryServer`; every run starts from the state a fresh process has);
-    False: a fresh process per run, as Brian2 runs it."""
     profile: bool = False
     """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
