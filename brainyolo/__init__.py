@@ -13,16 +13,22 @@ Subpackages, in the order of the pipeline::
     io           one error type, atomic output, checksums, the parameter-value grammar, Gen1 files
     training     retraining the shipped detectors (optional: PyTorch, spikingjelly)
     system       usable cores, the --profile stopwatch
+    nir          NIR graphs (snnTorch, Norse, ...) <-> spiking models simulated in Brian2
     cli          the ``brainyolo`` command, one module per command
 
 ``registry`` holds the rule registries every stage uses; ``pipeline`` the steps the commands call;
 ``detector`` the Python API (``brainyolo.SpikingDetector``); ``stimuli`` what a run shows the network.
 """
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 _API = ("SpikingDetector", "Layer", "DetectorRun", "neuron_index", "neuron_at", "simulate")
 """The Python API (:mod:`brainyolo.detector`), imported on first use: ``import brainyolo`` stays light."""
+
+_NIR_API = {"import_nir": "brainyolo.nir.nir_import", "export_nir": "brainyolo.nir.nir_export",
+            "run_spiking_model": "brainyolo.nir.simulate", "read_spiking_model": "brainyolo.nir.model_file",
+            "save_spiking_model": "brainyolo.nir.model_file"}
+"""The NIR bridge's API (:mod:`brainyolo.nir`, docs/nir.md), imported on first use."""
 
 
 def __getattr__(name: str):
@@ -30,8 +36,12 @@ def __getattr__(name: str):
         from brainyolo import detector
 
         return getattr(detector, name)
+    if name in _NIR_API:
+        import importlib
+
+        return getattr(importlib.import_module(_NIR_API[name]), name)
     raise AttributeError(f"module 'brainyolo' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_API])
+    return sorted([*globals(), *_API, *_NIR_API])

@@ -143,6 +143,8 @@ RUN_ELSEWHERE = {
     "brainyolo run": "tests/experiments/test_experiment.py (run files on the embedded detector)",
     "brainyolo tune": "tests/convert/test_tuning.py, tests/cli/test_command_matrix.py",
     "brainyolo evaluate embedded-direct-events": "tests/cli/test_command_matrix.py (every event input)",
+    "brainyolo import-nir": "tests/nir/test_nir_norse.py (a NIR file Norse ran)",
+    "brainyolo export-nir": "tests/nir/test_nir.py (import -> export -> import)",
 }
 
 

@@ -28,7 +28,9 @@ from brainyolo.cli import (
     demo,
     detect,
     evaluate,
+    export_nir,
     fetch,
+    import_nir,
     presets,
     run,
     scenes,
@@ -38,7 +40,7 @@ from brainyolo.cli import (
 from brainyolo.io.errors import BrainyoloError, one_line
 
 COMMANDS = (convert, detect, decode, evaluate, simulate, tune, balance, demo, run, analyze, fetch, compare, scenes,
-            presets, cache, check, benchmark)
+            presets, cache, check, benchmark, import_nir, export_nir)
 """The command modules, in the order of ``brainyolo --help``."""
 
 

@@ -55,6 +55,13 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         return f"Gen1 boxes, {len(boxes)} boxes at {len(set(boxes['ts'].tolist()))} times"
     if suffix in (".h5", ".hdf5"):
         from brainyolo.convert.model_file import load_model
+        from brainyolo.nir.model_file import is_spiking_model_file, read_spiking_model
+
+        if is_spiking_model_file(path):
+            snn = read_spiking_model(path)
+            kinds = ", ".join(layer.kind for layer in snn.layers)
+            return (f"spiking model file, {len(snn.layers)} layers ({kinds}), input "
+                    f"{'x'.join(map(str, snn.input_shape))}, dt = {snn.dt:g}")
 
         model = load_model(path)
         if model.direct:

@@ -26,7 +26,7 @@ def markdown() -> str:
                  "Generated from the argument parser (`python -m brainyolo.cli.reference > docs/cli-reference.md`);",
                  "the same text as `brainyolo COMMAND --help`.\n", "```text", parser.format_help().rstrip(), "```\n"]
         for module in COMMANDS:
-            name = module.__name__.rsplit(".", 1)[1]
+            name = module.__name__.rsplit(".", 1)[1].replace("_", "-")  # import_nir: import-nir
             parts += [f"## brainyolo {name}\n", "```text", commands[name].format_help().rstrip(), "```\n"]
         return "\n".join(parts)
     finally:

@@ -1,0 +1,222 @@
+"""The Brian2 network of a :class:`~brainyolo.nir.layers.SpikingModel`, run on input spikes (runtime numpy or
+C++ standalone), with every neuron layer's spikes and any state variables recorded.
+
+* Every neuron layer is one ``NeuronGroup`` of its neuron file (:data:`neuron_rule`: ``equations/nir_lif.toml``,
+  ``nir_if.toml``, ``nir_cubalif.toml``) with its parameters per neuron; neurons are numbered in C order of the
+  layer's shape.
+* The linear layers between two neuron layers (or between the input and the first) are composed into one
+  matrix (their :data:`~brainyolo.nir.layers.forward_rule` applied to every unit input) and become one
+  ``Synapses`` adding ``w`` into the target's ``x`` per spike; their biases, composed the same way, are the
+  target's constant input ``I``. A spike crosses the whole network within its step, as in PyTorch: each layer's
+  connections, update, threshold and reset run in layer order in one scheduling slot.
+* One step is ``dt`` of the model (the neurons' ``dt / tau``) and 1 ms of Brian2 time.
+
+Linear layers after the last neuron layer (a read-out without neurons) are not simulated: apply their
+``forward_rule`` to the recorded spikes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass, field
+
+import brian2
+import numpy as np
+
+from brainyolo.nir.layers import (
+    IF,
+    LIF,
+    MAX_CONNECTION_ENTRIES,
+    NEURON_KINDS,
+    CubaLIF,
+    Shape,
+    SpikingModel,
+    forward_rule,
+)
+from brainyolo.registry import Registry
+from brainyolo.spiking.device import back_to_runtime
+from brainyolo.spiking.neurons import TIME_STEP_MS, load_neuron_model, neuron_group
+
+DEVICES = ("runtime", "cpp_standalone")
+
+neuron_rule = Registry("NIR neurons")
+"""Per neuron kind: ``rule(layer, dt) -> (neuron file, {variable: one value per neuron})``."""
+
+
+def _dt_over(tau: np.ndarray, dt: float) -> np.ndarray:
+    """``dt / tau`` as PyTorch frameworks compute it, ``dt * (1 / tau)``, in the precision of ``tau``."""
+    tau = np.asarray(tau)
+    return (tau.dtype.type(dt) * (tau.dtype.type(1) / tau)).astype(np.float64)
+
+
+@neuron_rule.register(LIF)
+def _lif(layer: LIF, dt: float) -> tuple[str, dict]:
+    return "nir_lif", {"dt_tau": _dt_over(layer.tau, dt), "r": layer.r, "v_leak": layer.v_leak,
+                       "v_threshold": layer.v_threshold, "v_reset": layer.v_reset}
+
+
+@neuron_rule.register(IF)
+def _if(layer: IF, dt: float) -> tuple[str, dict]:
+    return "nir_if", {"r": layer.r, "v_threshold": layer.v_threshold, "v_reset": layer.v_reset}
+
+
+@neuron_rule.register(CubaLIF)
+def _cuba_lif(layer: CubaLIF, dt: float) -> tuple[str, dict]:
+    return "nir_cubalif", {"dt_tau_syn": _dt_over(layer.tau_syn, dt), "dt_tau_mem": _dt_over(layer.tau_mem, dt),
+                           "r": layer.r, "w_in": layer.w_in, "v_leak": layer.v_leak,
+                           "v_threshold": layer.v_threshold, "v_reset": layer.v_reset}
+
+
+def composed(layers: list, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
+    """The linear map of ``layers`` applied in turn to an input of ``shape``: ``(matrix (n_in, n_out), bias)``.
+
+    The matrix holds the layers' linear parts applied to every unit input; the bias is the biases carried
+    through the layers (what a silent input gives). No layers: the identity.
+    """
+    n = int(np.prod(shape))
+    basis = np.eye(n).reshape(n, *shape)
+    zero = np.zeros((1, *shape))
+    for layer in layers:
+        basis = forward_rule(layer, basis, False)
+        zero = forward_rule(layer, zero, True)
+        if basis.size > MAX_CONNECTION_ENTRIES:
+            raise ValueError(f"layer {layer.name!r} ({layer.kind}): its connection would hold more than "
+                             f"{MAX_CONNECTION_ENTRIES:,} entries")
+    return basis.reshape(n, -1), zero.reshape(-1)
+
+
+@dataclass
+class SpikingRun:
+    """One run: per neuron layer (by name) its spikes ``(steps, *shape)`` (uint8), and the recorded states.
+
+    Attributes
+    ----------
+    spikes : {layer name: ndarray (steps, *shape)}
+    states : {layer name: {variable: ndarray (steps, *shape)}}
+        Values at the end of every step (after threshold and reset).
+    """
+
+    spikes: dict[str, np.ndarray]
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, np.ndarray]:
+        """Spikes per neuron over the run, per layer."""
+        return {name: spikes.sum(0, dtype=np.int64) for name, spikes in self.spikes.items()}
+
+
+def _schedule(objects, order: int) -> None:
+    for obj in objects:
+        for part in [obj, *getattr(obj, "contained_objects", [])]:
+            part.when, part.order = "groups", order
+
+
+def build(model: SpikingModel, record: dict[str, list[str]] | None = None):
+    """The Brian2 objects of ``model`` (in the active device): ``(input, objects, spike monitors, state monitors)``.
+
+    ``record``: per neuron layer name, the state variables to record at the end of every step.
+    """
+    from brian2.groups.neurongroup import Resetter, Thresholder
+
+    record = dict(record or {})
+    shapes = model.shapes()
+    clock = brian2.Clock(dt=TIME_STEP_MS * brian2.ms, name="nir_clock")
+    source = brian2.SpikeGeneratorGroup(int(np.prod(model.input_shape)), [], [] * brian2.ms, clock=clock,
+                                        when="groups", order=-1, name="nir_input")
+    objects, spike_monitors, state_monitors = [source], {}, {}
+    previous, source_shape, pending = source, tuple(model.input_shape), []
+    for index, layer in enumerate(model.layers):
+        if not isinstance(layer, NEURON_KINDS):
+            pending.append(layer)
+            continue
+        matrix, bias = composed(pending, source_shape)
+        name, parameters = neuron_rule(layer, model.dt)
+        n = matrix.shape[1]
+        group = neuron_group(load_neuron_model(name), n, name=f"nir_layer{index:02d}", clock=clock,
+                             **{k: np.asarray(v, np.float64).ravel() for k, v in parameters.items()})
+        group.I = bias
+        base = 10 * (index + 1)
+        pre, post = np.nonzero(matrix)
+        if len(pre):
+            synapses = brian2.Synapses(previous, group, "w : 1 (constant)", on_pre="x_post += w", clock=clock,
+                                       name=f"nir_synapses{index:02d}")
+            synapses.connect(i=pre, j=post)
+            synapses.w = matrix[pre, post]
+            _schedule([synapses], base)
+            objects.append(synapses)
+        for part in group.contained_objects:
+            stage = 3 if isinstance(part, Thresholder) else 4 if isinstance(part, Resetter) else 2
+            part.when, part.order = "groups", base + stage
+        objects.append(group)
+        spike_monitors[layer.name] = brian2.SpikeMonitor(group, when="end", name=f"nir_spikes{index:02d}")
+        if layer.name in record:
+            state_monitors[layer.name] = brian2.StateMonitor(group, record.pop(layer.name), record=True, when="end",
+                                                             name=f"nir_states{index:02d}")
+        previous, source_shape, pending = group, shapes[index], []
+    if record:
+        raise ValueError(f"record: {sorted(record)[0]!r} is not a neuron layer of the model")
+    return source, objects, spike_monitors, state_monitors
+
+
+@contextlib.contextmanager
+def _device(device: str):
+    if device not in DEVICES:
+        raise ValueError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+    saved = brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target
+    brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target = np.float64, "numpy"
+    try:
+        if device == "runtime":
+            brian2.set_device("runtime")
+            yield None
+        else:
+            with tempfile.TemporaryDirectory(prefix="brainyolo-nir-") as directory:
+                brian2.set_device("cpp_standalone", directory=directory, build_on_run=True, with_output=False)
+                try:
+                    yield directory
+                finally:
+                    back_to_runtime()
+    finally:
+        brian2.prefs.core.default_float_dtype, brian2.prefs.codegen.target = saved
+
+
+def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str = "runtime",
+                      record: dict[str, list[str]] | None = None) -> SpikingRun:
+    """Simulate ``model`` on ``input_spikes`` in Brian2 (``brainyolo.run_spiking_model``).
+
+    Parameters
+    ----------
+    input_spikes : ndarray, shape (steps, *input_shape)
+        1 where an input neuron spikes in a step, else 0.
+    device : {"runtime", "cpp_standalone"}
+    record : {neuron layer name: [variable, ...]}
+        State variables to record (``v``, ``i_syn``, ...).
+    """
+    spikes = np.asarray(input_spikes)
+    if spikes.ndim < 1 or spikes.shape[1:] != tuple(model.input_shape) or spikes.dtype.kind not in "biu":
+        raise ValueError(f"input spikes of shape {spikes.shape}: expected (steps, "
+                         f"{', '.join(map(str, model.input_shape))}) whole numbers")
+    steps = len(spikes)
+    flat = spikes.reshape(steps, -1).astype(np.int64)
+    if np.any((flat != 0) & (flat != 1)):
+        raise ValueError("input spikes: 0 or 1 per neuron and step")
+    with _device(device):
+        brian2.start_scope()
+        source, objects, spike_monitors, state_monitors = build(model, record)
+        step, neuron = np.nonzero(flat)
+        source.set_spikes(neuron, step * TIME_STEP_MS * brian2.ms)
+        network = brian2.Network(*objects, *spike_monitors.values(), *state_monitors.values())
+        network.run(steps * TIME_STEP_MS * brian2.ms)
+        shapes = dict(zip((layer.name for layer in model.layers), model.shapes(), strict=True))
+        result = SpikingRun({name: _spike_array(monitor, steps, shapes[name])
+                             for name, monitor in spike_monitors.items()})
+        for name, monitor in state_monitors.items():
+            result.states[name] = {variable: np.asarray(getattr(monitor, variable)).T.reshape(steps, *shapes[name])
+                                   for variable in monitor.record_variables}
+    return result
+
+
+def _spike_array(monitor, steps: int, shape: Shape) -> np.ndarray:
+    array = np.zeros((steps, int(np.prod(shape))), np.uint8)
+    times = np.rint(np.asarray(monitor.t / brian2.ms) / TIME_STEP_MS).astype(np.int64)
+    array[times, np.asarray(monitor.i)] = 1
+    return array.reshape(steps, *shape)
