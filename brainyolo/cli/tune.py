@@ -31,8 +31,9 @@ def add_parser(commands) -> None:
                                     "instances .json): score mAP@0.5 instead of the agreement")
     p.add_argument("--trials", type=positive_int, required=True, help="trials in all (a resumed study counts its "
                                                                        "finished ones)")
-    p.add_argument("--space", default="thresholds", help="comma-separated: thresholds (per layer) or scale (one v_th "
-                                                        "for all layers), init, two_phase")
+    p.add_argument("--space", default="thresholds",
+                   help="comma-separated: thresholds (per layer), relative (per layer, a factor of the run's own v_th, "
+                        "e.g. the fast preset's balanced ones) or scale (one v_th for all layers); init, two_phase")
     p.add_argument("--pick", choices=("frugal", "accuracy"), default="frugal",
                    help="frugal: fewest events within --keep of the best accuracy; accuracy: the most accurate")
     p.add_argument("--keep", type=float, default=0.98, help="fraction of the best accuracy kept by --pick frugal")

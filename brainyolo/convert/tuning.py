@@ -15,8 +15,10 @@ again with its parameters. The Pareto front is ``pareto.png``, every trial is a 
 ``trials.csv``, and the chosen point is ``params.toml`` (``--params`` format).
 
 Search space (``space``): ``thresholds`` (per hidden layer, ``v_th`` log-uniform in
-:data:`THRESHOLD_RANGE`) or ``scale`` (one ``v_th`` for every hidden layer, in the same range: one
-dimension instead of one per layer, for short studies), ``init`` (one ``v_init`` for all layers in
+:data:`THRESHOLD_RANGE`), ``relative`` (per hidden layer, a factor in :data:`RELATIVE_RANGE` of the run's own
+``v_th``: the balanced thresholds of ``--preset fast``, so that the search starts from them) or ``scale`` (one
+``v_th`` for every hidden layer, in :data:`THRESHOLD_RANGE`: one dimension instead of one per layer, for short
+studies), ``init`` (one ``v_init`` for all layers in
 [0, 1]), ``two_phase`` (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a
 fraction of ``v_th`` and the switch step). Trial 0 is the neuron file's own values (the baseline); the next ones are
 :func:`warm_start` points, then :data:`RANDOM_TRIALS` random ones, then TPE.
@@ -47,7 +49,9 @@ from brainyolo.readout.decoding import late_checkpoints
 from brainyolo.readout.evaluation import GroundTruth, read_ground_truth, score
 from brainyolo.spiking.parameters import ALL, INITIAL, ParameterSettings, runtime_names, write_parameter_file
 
-SPACES = ("thresholds", "scale", "init", "two_phase")
+SPACES = ("thresholds", "relative", "scale", "init", "two_phase")
+THRESHOLD_SPACES = ("thresholds", "relative", "scale")
+"""The spaces of ``v_th``: a study takes one of them."""
 THRESHOLD_RANGE = (0.5, 2.0)
 """The range of every layer's ``v_th`` (log-uniform), around the normalized default 1: with λ-normalized
 activations mostly in [0, 1], a threshold outside it either floods the network or starves it (random
@@ -56,6 +60,12 @@ per-layer thresholds in [0.25, 4] lost most detections in a first study on yolov
 WARM_START = (1.25, 1.5, 2.0)
 """Uniform thresholds (every layer the same) tried right after the baseline, before the sampler's own
 (1.25: where yolov3-tiny's rate-code ceiling passes 98 % of its ANN, ``analysis/fast-and-frugal/rate_ceiling.py``)."""
+
+RELATIVE_RANGE = (0.5, 2.0)
+"""The factor (log-uniform) of each hidden layer's own ``v_th`` in the ``relative`` space."""
+
+RELATIVE_WARM_START = (0.8, 1.25)
+"""Uniform factors of the run's own thresholds tried right after the baseline in the ``relative`` space."""
 
 RANDOM_TRIALS = 5
 """Random trials before TPE models the objectives (optuna's default is 10)."""
@@ -89,9 +99,9 @@ def check_space(space, neuron, settings: TuneSettings) -> None:
     unknown = [s for s in space if s not in SPACES]
     if unknown or not space:
         raise BrainyoloError(None, f"--space {','.join(space)}: choose from {', '.join(SPACES)}")
-    if {"thresholds", "scale"} <= set(space):
-        raise BrainyoloError(None, f"--space {','.join(space)}: thresholds (per layer) or scale (one for all "
-                                   "layers), not both")
+    if len(set(space) & set(THRESHOLD_SPACES)) > 1:
+        raise BrainyoloError(None, f"--space {','.join(space)}: one of thresholds (per layer), relative (per layer, "
+                                   "a factor of the run's own) or scale (one for all layers)")
     if "two_phase" in space and not {"v_th_early", "t_switch"} <= set(names):
         raise BrainyoloError(neuron.source or neuron.name, "--space two_phase needs a neuron file with the "
                                                            "shared parameters v_th_early and t_switch "
@@ -101,12 +111,18 @@ def check_space(space, neuron, settings: TuneSettings) -> None:
                                    f"{', '.join(PICKS)}")
 
 
-def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int) -> ParameterSettings:
-    """The trial's parameters: optuna's suggestions in the search space."""
+def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int,
+            own_v_th: dict[int, float] | None = None) -> ParameterSettings:
+    """The trial's parameters: optuna's suggestions in the search space; ``own_v_th``: each hidden layer's
+    threshold in the run's own settings (what the ``relative`` space multiplies)."""
     entries = []
     if "thresholds" in space:
         for index in layers:
             entries.append((str(index), "v_th", trial.suggest_float(f"v_th_{index}", *THRESHOLD_RANGE, log=True)))
+    if "relative" in space:
+        for index in layers:
+            factor = trial.suggest_float(f"factor_{index}", *RELATIVE_RANGE, log=True)
+            entries.append((str(index), "v_th", factor * own_v_th[index]))
     if "scale" in space:
         entries.append((ALL, "v_th", trial.suggest_float("v_th", *THRESHOLD_RANGE, log=True)))
     if "init" in space:
@@ -124,6 +140,8 @@ def suggest(trial, layers: list[int], space: tuple[str, ...], steps: int) -> Par
 def baseline(layers: list[int], space: tuple[str, ...], steps: int, v_th: float = 1.0, v_init: float = 0.0) -> dict:
     """Optuna parameters of the neuron file's own values (trial 0), or of uniform ``v_th`` and ``v_init``."""
     params = {f"v_th_{index}": v_th for index in layers} if "thresholds" in space else {}
+    if "relative" in space:  # v_th: the factor of each layer's own threshold
+        params.update({f"factor_{index}": v_th for index in layers})
     if "scale" in space:
         params["v_th"] = v_th
     if "init" in space:
@@ -138,8 +156,8 @@ def warm_start(layers: list[int], space: tuple[str, ...], steps: int) -> list[di
     points = [baseline(layers, space, steps)]
     if "init" in space:
         points.append(baseline(layers, space, steps, v_init=0.5))
-    if "thresholds" in space or "scale" in space:
-        points += [baseline(layers, space, steps, v_th, 0.5 if "init" in space else 0.0) for v_th in WARM_START]
+    uniform = RELATIVE_WARM_START if "relative" in space else WARM_START if set(space) & {"thresholds", "scale"} else ()
+    points += [baseline(layers, space, steps, v_th, 0.5 if "init" in space else 0.0) for v_th in uniform]
     return points
 
 
@@ -289,8 +307,11 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                   f"{events:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
                   f"{len(best)} trials", flush=True)
 
+    own = run_parameters(model, simulation)  # the run's own thresholds (balanced under --preset fast)
+    own_v_th = {index: float(own[index]["v_th"]) for index in layers if "v_th" in own.get(index, {})}
+
     def settings_of(trial):
-        settings = simulation.parameters + suggest(trial, layers, tune.space, tune.steps)
+        settings = simulation.parameters + suggest(trial, layers, tune.space, tune.steps, own_v_th)
         # (quantities such as a --set tau = 20*ms are kept as their text: the study stores JSON)
         trial.set_user_attr("parameters", json.loads(json.dumps(settings.as_dict(), default=repr)))
         return settings

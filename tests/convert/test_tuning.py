@@ -84,7 +84,8 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--space", "thresholds,magic"], "--space thresholds,magic: choose from"),
-    (["--space", "thresholds,scale"], "thresholds (per layer) or scale (one for all layers), not both"),
+    (["--space", "thresholds,scale"], "one of thresholds (per layer), relative (per layer"),
+    (["--space", "relative,scale"], "one of thresholds (per layer), relative (per layer"),
     (["--space", "two_phase"], "needs a neuron file with the shared parameters v_th_early and t_switch"),
     (["--set", "9.v_th=1"], "layer 9 takes no neuron parameters"),
     (["--neuron", "if_relu", "--set", "all.alpha=0.2"], "'alpha' is not a parameter"),
@@ -124,3 +125,40 @@ def test_tune_on_a_local_cluster_equals_the_serial_study(corpus, tmp_path):
     assert len(scores) == 3
     for row in farm:
         assert scores[point(row)] == (row[key], row["events_per_image"])
+
+
+def test_relative_space_multiplies_the_runs_own_thresholds():
+    """--space relative,init: each layer's factor times its own (e.g. balanced) v_th; the baseline is factor 1
+    (the run's own thresholds), then V(0) = v_th/2, then the uniform factors."""
+    import optuna
+
+    from brainyolo.convert.tuning import RELATIVE_WARM_START
+
+    trial = optuna.trial.FixedTrial({"factor_0": 0.5, "factor_2": 2.0, "v_init": 0.3})
+    settings = suggest(trial, [0, 2], ("relative", "init"), steps=16, own_v_th={0: 1.2, 2: 2.5})
+    assert settings.entries == (("0", "v_th", 0.6), ("2", "v_th", 5.0), ("all", "v_init", 0.3))
+    points = warm_start([0, 2], ("relative", "init"), steps=16)
+    assert points[:2] == [{"factor_0": 1.0, "factor_2": 1.0, "v_init": 0.0},
+                          {"factor_0": 1.0, "factor_2": 1.0, "v_init": 0.5}]
+    assert points[2:] == [{"factor_0": f, "factor_2": f, "v_init": 0.5} for f in RELATIVE_WARM_START]
+
+
+def test_tune_relative_space_starts_from_the_balanced_thresholds(corpus, tmp_path):
+    """--preset fast --space relative: trial 0 runs the model file's balanced thresholds (factor 1 everywhere),
+    and every trial's thresholds are its factors times them."""
+    import json
+
+    out = tmp_path / "tune"
+    code, _, stderr = _tune(corpus, out, 3, "--preset", "fast", "--space", "relative")
+    assert code == 0, stderr
+    with open(out / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    factors = [k for k in rows[0] if k.startswith("factor_")]
+    assert factors and all(float(rows[0][k]) == 1.0 for k in factors)
+    summary = json.loads((out / "summary.json").read_text())
+    own = {int(k): v["v_th"] for k, v in summary["base_parameters"].items() if "v_th" in v}
+    assert own and all(v != 1.0 for v in own.values())  # balanced, not the neuron file's 1
+    chosen = next(r for r in rows if int(r["trial"]) == summary["chosen_trial"])
+    for key in factors:
+        index = key.split("_")[1]
+        assert summary["parameters"][index]["v_th"] == pytest.approx(float(chosen[key]) * own[int(index)], rel=1e-5)
