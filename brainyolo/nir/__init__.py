@@ -8,5 +8,6 @@ its own file kind (``format = "brainyolo-snn"``), simulated in Brian2 with NIR's
     model_file   the versioned, sealed HDF5 file of a spiking model
     nir_import   NIR graph -> spiking model (one rule per NIR node type)
     nir_export   spiking model -> NIR graph (one rule per layer kind)
+    connections  the Brian2 connection between two neuron layers: the weight-shared convolution or composed Synapses
     simulate     the Brian2 network of a spiking model (runtime or C++ standalone), its spikes and traces
 """

@@ -7,15 +7,16 @@ numbered in C order (row-major, as NIR and PyTorch flatten them).
 Two kinds of layers:
 
 * linear maps without neurons (:data:`LINEAR_KINDS`: ``Conv2d``, ``Dense``, ``SumPool2d``, ``AvgPool2d``,
-  ``Flatten``, ``Scale``), each with a numpy :data:`forward_rule`; the simulation composes the linear layers
-  between two neuron layers into one connection;
+  ``Flatten``, ``Scale``), each with a numpy :data:`forward_rule`; the simulation makes the linear layers
+  between two neuron layers one connection (a lone ``Conv2d`` the weight-shared convolution, anything else
+  their composition: :mod:`brainyolo.nir.connections`);
 * neuron layers (:data:`NEURON_KINDS`: ``LIF``, ``IF``, ``CubaLIF``) with one value of each parameter per
   neuron (NIR's names and meaning; see docs/nir.md for the discretization).
 
 Each step keeps a :class:`~brainyolo.registry.Registry` with one rule per kind: :data:`infer_shape` (which
 also checks the layer's fields) and :data:`forward_rule` here, the NIR reader and writer in
 :mod:`brainyolo.nir.nir_import` and :mod:`brainyolo.nir.nir_export`, the Brian2 neurons in
-:mod:`brainyolo.nir.simulate`.
+:mod:`brainyolo.nir.simulate`, the Brian2 connections in :mod:`brainyolo.nir.connections`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ MAX_NEURONS = 1 << 22
 """Most neurons (or values) in one layer."""
 
 MAX_CONNECTION_ENTRIES = 1 << 26
-"""Most entries of the matrix of one composed connection (the simulation holds it as explicit synapses)."""
+"""Most nonzero entries of the matrix of one composed connection (the simulation holds them as explicit synapses)."""
 
 
 @dataclass

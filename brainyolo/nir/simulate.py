@@ -2,13 +2,16 @@
 C++ standalone), with every neuron layer's spikes and any state variables recorded.
 
 * Every neuron layer is one ``NeuronGroup`` of its neuron file (:data:`neuron_rule`: ``equations/nir_lif.toml``,
-  ``nir_if.toml``, ``nir_cubalif.toml``) with its parameters per neuron; neurons are numbered in C order of the
-  layer's shape.
-* The linear layers between two neuron layers (or between the input and the first) are composed into one
-  matrix (their :data:`~brainyolo.nir.layers.forward_rule` applied to every unit input) and become one
-  ``Synapses`` adding ``w`` into the target's ``x`` per spike; their biases, composed the same way, are the
-  target's constant input ``I``. A spike crosses the whole network within its step, as in PyTorch: each layer's
-  connections, update, threshold and reset run in layer order in one scheduling slot.
+  ``nir_if.toml``, ``nir_cubalif.toml``) with its parameters per neuron. A ``(C, H, W)`` layer's neurons (and the
+  input's) are numbered position-major, channel-minor, as brainyolo's detectors number theirs
+  (:func:`~brainyolo.nir.connections.neuron_order`); parameters, input spikes, recorded spikes and states are
+  converted at the edges: a :class:`SpikingRun` holds them in NIR's ``(C, H, W)`` order.
+* The linear layers between two neuron layers (or between the input and the first) become one connection
+  (:func:`~brainyolo.nir.connections.connect`): a lone ``Conv2d`` that fits it the weight-shared convolution
+  (``SharedConvolution``, holding only the kernel), anything else one ``Synapses`` of their composed map adding
+  ``w`` into the target's ``x`` per spike. Their biases, carried through them, are the target's constant input
+  ``I``. A spike crosses the whole network within its step, as in PyTorch: each layer's connection, update,
+  threshold and reset run in layer order in one scheduling slot.
 * One step is ``dt`` of the model (the neurons' ``dt / tau``) and 1 ms of Brian2 time.
 
 Linear layers after the last neuron layer (a read-out without neurons) are not simulated: apply their
@@ -24,16 +27,8 @@ from dataclasses import dataclass, field
 import brian2
 import numpy as np
 
-from brainyolo.nir.layers import (
-    IF,
-    LIF,
-    MAX_CONNECTION_ENTRIES,
-    NEURON_KINDS,
-    CubaLIF,
-    Shape,
-    SpikingModel,
-    forward_rule,
-)
+from brainyolo.nir.connections import Link, carried_bias, connect, from_neurons, neuron_order, to_neurons
+from brainyolo.nir.layers import IF, LIF, NEURON_KINDS, CubaLIF, Shape, SpikingModel
 from brainyolo.registry import Registry
 from brainyolo.spiking.device import back_to_runtime
 from brainyolo.spiking.neurons import TIME_STEP_MS, load_neuron_model, neuron_group
@@ -68,24 +63,6 @@ def _cuba_lif(layer: CubaLIF, dt: float) -> tuple[str, dict]:
                            "v_threshold": layer.v_threshold, "v_reset": layer.v_reset}
 
 
-def composed(layers: list, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
-    """The linear map of ``layers`` applied in turn to an input of ``shape``: ``(matrix (n_in, n_out), bias)``.
-
-    The matrix holds the layers' linear parts applied to every unit input; the bias is the biases carried
-    through the layers (what a silent input gives). No layers: the identity.
-    """
-    n = int(np.prod(shape))
-    basis = np.eye(n).reshape(n, *shape)
-    zero = np.zeros((1, *shape))
-    for layer in layers:
-        basis = forward_rule(layer, basis, False)
-        zero = forward_rule(layer, zero, True)
-        if basis.size > MAX_CONNECTION_ENTRIES:
-            raise ValueError(f"layer {layer.name!r} ({layer.kind}): its connection would hold more than "
-                             f"{MAX_CONNECTION_ENTRIES:,} entries")
-    return basis.reshape(n, -1), zero.reshape(-1)
-
-
 @dataclass
 class SpikingRun:
     """One run: per neuron layer (by name) its spikes ``(steps, *shape)`` (uint8), and the recorded states.
@@ -105,19 +82,13 @@ class SpikingRun:
         return {name: spikes.sum(0, dtype=np.int64) for name, spikes in self.spikes.items()}
 
 
-def _schedule(objects, order: int) -> None:
-    for obj in objects:
-        for part in [obj, *getattr(obj, "contained_objects", [])]:
-            part.when, part.order = "groups", order
-
-
-def build(model: SpikingModel, record: dict[str, list[str]] | None = None):
+def build(model: SpikingModel, record: dict[str, list[str]] | None = None, weight_shared: bool = True):
     """The Brian2 objects of ``model`` (in the active device): ``(input, objects, spike monitors, state monitors)``.
 
     ``record``: per neuron layer name, the state variables to record at the end of every step.
+    ``weight_shared``: connect a lone ``Conv2d`` with the weight-shared convolution where it fits (False: every
+    connection composed ``Synapses``; see :mod:`brainyolo.nir.connections`).
     """
-    from brian2.groups.neurongroup import Resetter, Thresholder
-
     record = dict(record or {})
     shapes = model.shapes()
     clock = brian2.Clock(dt=TIME_STEP_MS * brian2.ms, name="nir_clock")
@@ -129,25 +100,12 @@ def build(model: SpikingModel, record: dict[str, list[str]] | None = None):
         if not isinstance(layer, NEURON_KINDS):
             pending.append(layer)
             continue
-        matrix, bias = composed(pending, source_shape)
-        name, parameters = neuron_rule(layer, model.dt)
-        n = matrix.shape[1]
-        group = neuron_group(load_neuron_model(name), n, name=f"nir_layer{index:02d}", clock=clock,
-                             **{k: np.asarray(v, np.float64).ravel() for k, v in parameters.items()})
-        group.I = bias
-        base = 10 * (index + 1)
-        pre, post = np.nonzero(matrix)
-        if len(pre):
-            synapses = brian2.Synapses(previous, group, "w : 1 (constant)", on_pre="x_post += w", clock=clock,
-                                       name=f"nir_synapses{index:02d}")
-            synapses.connect(i=pre, j=post)
-            synapses.w = matrix[pre, post]
-            _schedule([synapses], base)
-            objects.append(synapses)
-        for part in group.contained_objects:
-            stage = 3 if isinstance(part, Thresholder) else 4 if isinstance(part, Resetter) else 2
-            part.when, part.order = "groups", base + stage
-        objects.append(group)
+        group = _neuron_layer(layer, index, shapes[index], model.dt, clock)
+        group.I = to_neurons(carried_bias(pending, source_shape), shapes[index])
+        link = Link(previous, group, source_shape, load_neuron_model(neuron_rule(layer, model.dt)[0]).input,
+                    10 * (index + 1), f"{index:02d}")
+        connection = connect(pending, link, weight_shared)
+        objects.extend([group] if connection is None else [connection, group])
         spike_monitors[layer.name] = brian2.SpikeMonitor(group, when="end", name=f"nir_spikes{index:02d}")
         if layer.name in record:
             state_monitors[layer.name] = brian2.StateMonitor(group, record.pop(layer.name), record=True, when="end",
@@ -156,6 +114,21 @@ def build(model: SpikingModel, record: dict[str, list[str]] | None = None):
     if record:
         raise ValueError(f"record: {sorted(record)[0]!r} is not a neuron layer of the model")
     return source, objects, spike_monitors, state_monitors
+
+
+def _neuron_layer(layer, index: int, shape: Shape, dt: float, clock):
+    """The ``NeuronGroup`` of neuron layer ``index`` (parameters in neuron order), scheduled in its slot: update,
+    threshold, reset at ``10 * (index + 1)`` + 2, 3, 4 (its connection runs at + 0)."""
+    from brian2.groups.neurongroup import Resetter, Thresholder
+
+    name, parameters = neuron_rule(layer, dt)
+    group = neuron_group(load_neuron_model(name), int(np.prod(shape)), name=f"nir_layer{index:02d}", clock=clock,
+                         **{k: to_neurons(np.asarray(v, np.float64), shape) for k, v in parameters.items()})
+    base = 10 * (index + 1)
+    for part in group.contained_objects:
+        stage = 3 if isinstance(part, Thresholder) else 4 if isinstance(part, Resetter) else 2
+        part.when, part.order = "groups", base + stage
+    return group
 
 
 @contextlib.contextmanager
@@ -180,7 +153,7 @@ def _device(device: str):
 
 
 def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str = "runtime",
-                      record: dict[str, list[str]] | None = None) -> SpikingRun:
+                      record: dict[str, list[str]] | None = None, weight_shared: bool = True) -> SpikingRun:
     """Simulate ``model`` on ``input_spikes`` in Brian2 (``brainyolo.run_spiking_model``).
 
     Parameters
@@ -190,6 +163,10 @@ def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str
     device : {"runtime", "cpp_standalone"}
     record : {neuron layer name: [variable, ...]}
         State variables to record (``v``, ``i_syn``, ...).
+    weight_shared : bool
+        Connect a lone ``Conv2d`` with the weight-shared convolution where it fits (default); False composes
+        every connection into explicit ``Synapses`` (:mod:`brainyolo.nir.connections`). Both fire the same
+        spikes where the weights lie on the convolution's fixed-point grid.
     """
     spikes = np.asarray(input_spikes)
     if spikes.ndim < 1 or spikes.shape[1:] != tuple(model.input_shape) or spikes.dtype.kind not in "biu":
@@ -201,8 +178,8 @@ def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str
         raise ValueError("input spikes: 0 or 1 per neuron and step")
     with _device(device):
         brian2.start_scope()
-        source, objects, spike_monitors, state_monitors = build(model, record)
-        step, neuron = np.nonzero(flat)
+        source, objects, spike_monitors, state_monitors = build(model, record, weight_shared)
+        step, neuron = np.nonzero(flat[:, neuron_order(model.input_shape)])
         source.set_spikes(neuron, step * TIME_STEP_MS * brian2.ms)
         network = brian2.Network(*objects, *spike_monitors.values(), *state_monitors.values())
         network.run(steps * TIME_STEP_MS * brian2.ms)
@@ -210,7 +187,7 @@ def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str
         result = SpikingRun({name: _spike_array(monitor, steps, shapes[name])
                              for name, monitor in spike_monitors.items()})
         for name, monitor in state_monitors.items():
-            result.states[name] = {variable: np.asarray(getattr(monitor, variable)).T.reshape(steps, *shapes[name])
+            result.states[name] = {variable: from_neurons(np.asarray(getattr(monitor, variable)).T, shapes[name])
                                    for variable in monitor.record_variables}
     return result
 
@@ -218,5 +195,5 @@ def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str
 def _spike_array(monitor, steps: int, shape: Shape) -> np.ndarray:
     array = np.zeros((steps, int(np.prod(shape))), np.uint8)
     times = np.rint(np.asarray(monitor.t / brian2.ms) / TIME_STEP_MS).astype(np.int64)
-    array[times, np.asarray(monitor.i)] = 1
+    array[times, neuron_order(shape)[np.asarray(monitor.i)]] = 1
     return array.reshape(steps, *shape)

@@ -18,9 +18,10 @@ from conftest import run_cli
 import brainyolo
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.nir import layers as L
+from brainyolo.nir.connections import composed
 from brainyolo.nir.nir_export import graph_from_model
 from brainyolo.nir.nir_import import import_nir
-from brainyolo.nir.simulate import composed, run_spiking_model
+from brainyolo.nir.simulate import run_spiking_model
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN_NIR = REPO / "tests" / "files" / "nir_conv_snn.nir"

@@ -5,7 +5,9 @@ every neuron layer at every step, with the same membranes.
 
 No tolerance: the network's weights lie on a 2**-5 grid and its dt / tau are powers of two (tau 2 or 4 ms, dt
 1 ms), so every synaptic sum is exact in any order and every membrane step rounds the same way in PyTorch and
-Brian2 (both float64, both ``v + dt/tau * (x + v_leak - v)``, spike where ``v > v_threshold``).
+Brian2 (both float64, both ``v + dt/tau * (x + v_leak - v)``, spike where ``v > v_threshold``). The Conv2d runs as
+brainyolo's weight-shared convolution (tests/nir/test_nir_shared.py), which sums in fixed point on a 2**-27 grid
+here: the 2**-5 weights lie on it, so its sums are exact too.
 """
 
 from __future__ import annotations
