@@ -11,7 +11,9 @@ from brainyolo.io.errors import BrainyoloError
 def add_parser(commands) -> None:
     p = commands.add_parser("check", help="validate input files without running anything",
                             description="Read each file with the reader brainyolo uses for its kind and report "
-                                        "'ok' or the first problem: Darknet cfg and weights (--cfg), model files, "
+                                        "'ok' or the first problem: Darknet cfg and weights (--cfg), model files "
+                                        "(detectors' and spiking models'), NIR files (.nir, as import-nir reads "
+                                        "them), "
                                         "run directories (recordings), neuron and run files (.toml), images. "
                                         "Exit status 2 at the first bad file.")
     p.add_argument("paths", nargs="+", help="files or run directories")
@@ -53,6 +55,12 @@ def _check_one(path: Path, cfg: Path | None) -> str:
 
         boxes = read_bbox(path)
         return f"Gen1 boxes, {len(boxes)} boxes at {len(set(boxes['ts'].tolist()))} times"
+    if suffix == ".nir":
+        from brainyolo.nir.nir_import import import_nir
+
+        snn = import_nir(path)
+        kinds = ", ".join(f"{layer.name} ({layer.kind})" for layer in snn.layers)
+        return f"NIR graph brainyolo import-nir reads: input {'x'.join(map(str, snn.input_shape))}, {kinds}"
     if suffix in (".h5", ".hdf5"):
         from brainyolo.convert.model_file import load_model
         from brainyolo.nir.model_file import is_spiking_model_file, read_spiking_model
@@ -60,8 +68,10 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         if is_spiking_model_file(path):
             snn = read_spiking_model(path)
             kinds = ", ".join(layer.kind for layer in snn.layers)
+            shapes = snn.shapes()
+            neurons = ", ".join(f"{snn.layers[i].name} {'x'.join(map(str, shapes[i]))}" for i in snn.neuron_layers())
             return (f"spiking model file, {len(snn.layers)} layers ({kinds}), input "
-                    f"{'x'.join(map(str, snn.input_shape))}, dt = {snn.dt:g}")
+                    f"{'x'.join(map(str, snn.input_shape))}, dt = {snn.dt:g}; neuron layers: {neurons}")
 
         model = load_model(path)
         if model.direct:
@@ -96,7 +106,7 @@ def _check_one(path: Path, cfg: Path | None) -> str:
 
         height, width, _ = load_image(path).shape
         return f"image {width}x{height}"
-    raise BrainyoloError(path, "unknown kind of file (cfg, weights, .h5, .toml, an image or a run directory)")
+    raise BrainyoloError(path, "unknown kind of file (cfg, weights, .h5, .nir, .toml, an image or a run directory)")
 
 
 def run(args) -> int:

@@ -11,10 +11,14 @@ def add_parser(commands) -> None:
                                         "package), check it, and write it as a brainyolo spiking model: Conv2d, "
                                         "Affine, Linear, SumPool2d, AvgPool2d, Flatten and Scale layers, IF, LIF "
                                         "and CubaLIF neurons (see docs/nir.md). A node it cannot express is named "
-                                        "in one error line, and nothing is written.")
+                                        "in one error line, and nothing is written. Run the model with "
+                                        "brainyolo.run_spiking_model (Python); detect and simulate run detectors "
+                                        "only.")
     p.add_argument("nir_file", help="the NIR file to read")
     p.add_argument("--dt", type=float, default=1e-3,
-                   help="one simulation step in the graph's time unit, seconds (default: 0.001, as Norse)")
+                   help="length of one simulation step in seconds (NIR's time unit): each step a LIF moves "
+                        "dt/tau of the way toward its drive; stored in the model file (default: 0.001, "
+                        "Norse's from_nir default)")
     p.add_argument("-o", "--output", required=True, help="spiking model file to write (.h5)")
     p.set_defaults(run=run)
 

@@ -281,6 +281,9 @@ def read_model(path: str | os.PathLike) -> ConvertedModel:
         raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
     try:
         with f:
+            if _text_attr(f.attrs, "format") == "brainyolo-snn":
+                raise BrainyoloError(path, "a spiking model file (brainyolo import-nir), not a detector's: run it "
+                                           "with brainyolo.run_spiking_model (docs/nir.md)")
             if _text_attr(f.attrs, "format") != FORMAT:
                 raise BrainyoloError(path, "not a brainyolo model file (no format='brainyolo-model')")
             version = _int_attr(f.attrs, "schema_version")

@@ -19,9 +19,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     The caller writes the whole file to the yielded path. On any exception the temporary file is
-    removed and ``path`` is left as it was.
+    removed and ``path`` is left as it was. Missing parent folders are created; a ``path`` that is a
+    folder is refused (one :class:`BrainyoloError`) before anything is written.
     """
     path = Path(path)
+    if path.is_dir():
+        raise BrainyoloError(path, "is a folder: give the name of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

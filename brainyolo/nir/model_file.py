@@ -30,18 +30,44 @@ FORMAT = "brainyolo-snn"
 SCHEMA_VERSION = 1
 
 
-def is_spiking_model_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an HDF5 file that says it is a spiking model (format ``brainyolo-snn``)."""
+def _file_format(path: str | os.PathLike) -> str | None:
+    """The ``format`` attribute of an HDF5 file (None: none, or not a readable HDF5 file)."""
     try:
         with h5py.File(path, "r") as f:
             value = f.attrs.get("format")
-    except Exception:  # noqa: BLE001 - not HDF5, missing, damaged: not one
-        return False
-    return (value.decode() if isinstance(value, bytes) else value) == FORMAT
+    except Exception:  # noqa: BLE001 - not HDF5, missing, damaged: no format
+        return None
+    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return value if isinstance(value, str) else None
+
+
+def is_spiking_model_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an HDF5 file that says it is a spiking model (format ``brainyolo-snn``)."""
+    return _file_format(path) == FORMAT
+
+
+def is_detector_model_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an HDF5 file that says it is a detector's model file (format ``brainyolo-model``)."""
+    return _file_format(path) == "brainyolo-model"
 
 
 def save_spiking_model(model: SpikingModel, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` (checked first; atomically: a temporary file, then a rename)."""
+    """Write ``model`` to ``path`` (``brainyolo.save_spiking_model``): checked first; atomically (a temporary
+    file, then a rename: nothing is written on an error); missing folders are made.
+
+    Parameters
+    ----------
+    model : SpikingModel
+    path : str or os.PathLike
+        The ``.h5`` file to write (replaced if it exists).
+
+    Raises
+    ------
+    ValueError
+        The model does not check (:func:`~brainyolo.nir.layers.validate_model`).
+    BrainyoloError
+        ``path`` is a folder.
+    """
     validate_model(model)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "brainyolo_version": __version__,
@@ -93,7 +119,23 @@ def _read_layer(group: h5py.Group):
 
 
 def read_spiking_model(path: str | os.PathLike) -> SpikingModel:
-    """Read and check a spiking model file; every problem is one :class:`BrainyoloError` naming the file."""
+    """Read and check a spiking model file (``brainyolo.read_spiking_model``; ``brainyolo import-nir`` writes them).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.h5`` file.
+
+    Returns
+    -------
+    SpikingModel
+
+    Raises
+    ------
+    BrainyoloError
+        One line naming the file: missing, not HDF5, not a spiking model file (a detector's, for one), another
+        schema version, changed since written (its checksum), or layers that do not check.
+    """
     try:
         f = h5py.File(path, "r")
     except FileNotFoundError:

@@ -19,7 +19,7 @@ from brainyolo.convert.model_file import load_model
 from brainyolo.io.atomic import atomic_path
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.nir import layers as L
-from brainyolo.nir.model_file import is_spiking_model_file, read_spiking_model
+from brainyolo.nir.model_file import is_detector_model_file, is_spiking_model_file, read_spiking_model
 from brainyolo.registry import Registry
 
 export_rule = Registry("NIR export")
@@ -94,7 +94,22 @@ def graph_from_model(model: L.SpikingModel) -> nir.NIRGraph:
 
 
 def export_nir(model: L.SpikingModel, path: str | os.PathLike) -> None:
-    """Write ``model`` as a NIR file (``brainyolo.export_nir``; atomically)."""
+    """Write ``model`` as a NIR file (``brainyolo.export_nir``; atomically: nothing is written on an error).
+
+    Parameters
+    ----------
+    model : SpikingModel
+        From :func:`brainyolo.import_nir` or :func:`brainyolo.read_spiking_model`; its layers become NIR
+        nodes under their own names, between an ``input`` and an ``output`` node, as a chain.
+    path : str or os.PathLike
+        The ``.nir`` file to write (replaced if it exists; missing folders are made).
+
+    Raises
+    ------
+    BrainyoloError
+        One line naming ``path``: a layer NIR cannot hold, a layer named ``input`` or ``output``, or
+        ``path`` is a folder.
+    """
     try:
         graph = graph_from_model(model)
     except ValueError as err:
@@ -111,7 +126,7 @@ def export_model_file(model_path: str | os.PathLike, path: str | os.PathLike) ->
     BrainyoloError
         A detector model file (naming its first layer NIR lacks), or a file that is no model.
     """
-    if not is_spiking_model_file(model_path):
+    if not is_spiking_model_file(model_path) and is_detector_model_file(model_path):
         raise BrainyoloError(model_path, _detector_problem(Path(model_path)))
     model = read_spiking_model(model_path)
     export_nir(model, path)

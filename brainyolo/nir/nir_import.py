@@ -157,8 +157,11 @@ def model_from_graph(graph: nir.NIRNode, dt: float = 1e-3, provenance: dict | No
     Parameters
     ----------
     graph : nir.NIRGraph
+        A chain from one ``Input`` node to one ``Output`` node.
     dt : float
         One simulation step in the graph's time unit (seconds in NIR; Norse's ``from_nir`` default 1 ms).
+    provenance : dict, optional
+        Stored with the model (where it came from); the ``nir`` package's version is added.
 
     Raises
     ------
@@ -209,7 +212,14 @@ def import_nir(source: str | os.PathLike | nir.NIRNode, dt: float = 1e-3) -> L.S
     source : path or nir.NIRGraph
         A ``.nir`` file (read with ``nir.read``) or a graph in memory.
     dt : float
-        One simulation step, in the graph's time unit (seconds): 1 ms as Norse's ``from_nir`` uses.
+        One simulation step, in the graph's time unit (seconds): 1 ms as Norse's ``from_nir`` uses. Each
+        step a ``LIF`` moves ``dt / tau`` of the way toward its drive; stored in the model (``model.dt``).
+
+    Returns
+    -------
+    SpikingModel
+        Checked (every layer's fields and shapes); write it with :func:`brainyolo.save_spiking_model`, run
+        it with :func:`brainyolo.run_spiking_model`.
 
     Raises
     ------

@@ -89,7 +89,7 @@ def build(model: SpikingModel, record: dict[str, list[str]] | None = None, weigh
     ``weight_shared``: connect a lone ``Conv2d`` with the weight-shared convolution where it fits (False: every
     connection composed ``Synapses``; see :mod:`brainyolo.nir.connections`).
     """
-    record = dict(record or {})
+    record = _checked_record(model, record)
     shapes = model.shapes()
     clock = brian2.Clock(dt=TIME_STEP_MS * brian2.ms, name="nir_clock")
     source = brian2.SpikeGeneratorGroup(int(np.prod(model.input_shape)), [], [] * brian2.ms, clock=clock,
@@ -111,9 +111,26 @@ def build(model: SpikingModel, record: dict[str, list[str]] | None = None, weigh
             state_monitors[layer.name] = brian2.StateMonitor(group, record.pop(layer.name), record=True, when="end",
                                                              name=f"nir_states{index:02d}")
         previous, source_shape, pending = group, shapes[index], []
-    if record:
-        raise ValueError(f"record: {sorted(record)[0]!r} is not a neuron layer of the model")
     return source, objects, spike_monitors, state_monitors
+
+
+def _checked_record(model: SpikingModel, record: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """``record`` checked before any Brian2 object is made (one variable name may stand for its list):
+    every key a neuron layer's name, every variable one of its neuron file's."""
+    layers = {model.layers[i].name: model.layers[i] for i in model.neuron_layers()}
+    checked = {}
+    for name, variables in dict(record or {}).items():
+        if name not in layers:
+            raise ValueError(f"record: {name!r} is not a neuron layer of the model (its neuron layers: "
+                             f"{', '.join(layers) or 'none'})")
+        variables = [variables] if isinstance(variables, str) else list(variables)
+        known = brian2.Equations(load_neuron_model(neuron_rule(layers[name], model.dt)[0]).model).names
+        for variable in variables:
+            if variable not in known:
+                raise ValueError(f"record: layer {name!r} ({layers[name].kind}) has no variable {variable!r} "
+                                 f"(it has {', '.join(sorted(known))})")
+        checked[name] = variables
+    return checked
 
 
 def _neuron_layer(layer, index: int, shape: Shape, dt: float, clock):
@@ -158,21 +175,46 @@ def run_spiking_model(model: SpikingModel, input_spikes: np.ndarray, device: str
 
     Parameters
     ----------
-    input_spikes : ndarray, shape (steps, *input_shape)
-        1 where an input neuron spikes in a step, else 0.
+    model : SpikingModel
+        From :func:`brainyolo.import_nir` or :func:`brainyolo.read_spiking_model`.
+    input_spikes : ndarray, shape (steps, *model.input_shape)
+        1 where an input neuron spikes in a step, else 0 (integers or booleans), in NIR's ``(C, H, W)`` order.
     device : {"runtime", "cpp_standalone"}
-    record : {neuron layer name: [variable, ...]}
-        State variables to record (``v``, ``i_syn``, ...).
+        ``runtime`` (default): Brian2's numpy code generation, in this process. ``cpp_standalone``: the same
+        network compiled to C++ and run in a temporary folder (removed afterwards), built anew on every call
+        (a compiler is needed; tens of seconds of build for a small network).
+    record : {neuron layer name: [variable, ...]}, optional
+        State variables to record per neuron layer, at the end of every step (after threshold and reset):
+        ``v`` (every neuron kind), ``i_syn`` (``CubaLIF``). A name that is not a neuron layer, or a variable
+        its neuron file lacks, raises ``ValueError``.
     weight_shared : bool
         Connect a lone ``Conv2d`` with the weight-shared convolution where it fits (default); False composes
         every connection into explicit ``Synapses`` (:mod:`brainyolo.nir.connections`). Both fire the same
         spikes where the weights lie on the convolution's fixed-point grid.
+
+    Returns
+    -------
+    SpikingRun
+        ``spikes[layer]``: ``(steps, *shape)`` uint8 for every neuron layer; ``states[layer][variable]``:
+        ``(steps, *shape)`` float64 for what ``record`` named; ``counts()``: spikes per neuron, ``shape``.
+        All in NIR's order. Linear layers after the last neuron layer are not simulated.
+
+    Raises
+    ------
+    ValueError
+        Input spikes of another shape, not integers or booleans, other than 0 and 1, or no steps; a bad
+        ``record``; an unknown ``device``.
     """
     spikes = np.asarray(input_spikes)
-    if spikes.ndim < 1 or spikes.shape[1:] != tuple(model.input_shape) or spikes.dtype.kind not in "biu":
-        raise ValueError(f"input spikes of shape {spikes.shape}: expected (steps, "
-                         f"{', '.join(map(str, model.input_shape))}) whole numbers")
+    expected = f"(steps, {', '.join(map(str, model.input_shape))})"
+    if spikes.ndim < 1 or spikes.shape[1:] != tuple(model.input_shape):
+        raise ValueError(f"input spikes of shape {spikes.shape}: expected {expected}")
+    if spikes.dtype.kind not in "biu":
+        raise ValueError(f"input spikes of dtype {spikes.dtype}: expected 0 and 1 as integers or booleans "
+                         "(.astype(np.uint8))")
     steps = len(spikes)
+    if steps == 0:
+        raise ValueError(f"input spikes of shape {spikes.shape}: no steps to run")
     flat = spikes.reshape(steps, -1).astype(np.int64)
     if np.any((flat != 0) & (flat != 1)):
         raise ValueError("input spikes: 0 or 1 per neuron and step")

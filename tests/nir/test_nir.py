@@ -186,6 +186,76 @@ def test_graph_from_model_names_nir_own_nodes():
         graph_from_model(model)
 
 
+def test_truncated_and_missing_files_are_one_line(tmp_path):
+    truncated, out = tmp_path / "cut.nir", tmp_path / "out.h5"
+    truncated.write_bytes(GOLDEN_NIR.read_bytes()[:5000])
+    for path, problem in ((truncated, "not a readable NIR file: "), (tmp_path / "none.nir", "no such file")):
+        code, _, err = run_cli(["import-nir", str(path), "-o", str(out)])
+        assert code == 2 and err.startswith(f"brainyolo: error: {path}: {problem}") and err.count("\n") == 1, err
+        assert not out.exists()
+
+
+def test_output_that_is_a_folder_is_one_line(tmp_path):
+    """-o naming an existing folder: one line, exit 2, nothing written (was an internal error)."""
+    h5 = tmp_path / "snn.h5"
+    assert run_cli(["import-nir", str(GOLDEN_NIR), "-o", str(h5)])[0] == 0
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for argv in (["import-nir", str(GOLDEN_NIR)], ["export-nir", str(h5)]):
+        code, _, err = run_cli([*argv, "-o", str(folder)])
+        assert code == 2 and err == f"brainyolo: error: {folder}: is a folder: give the name of the file to write\n"
+        assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["folder", "snn.h5"]
+
+
+def test_detector_commands_refuse_a_spiking_model_in_one_line(tmp_path):
+    h5 = tmp_path / "snn.h5"
+    brainyolo.save_spiking_model(import_nir(GOLDEN_NIR), h5)
+    from PIL import Image
+
+    image = tmp_path / "grey.png"
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(image)
+    for command in ("detect", "simulate"):
+        code, _, err = run_cli([command, str(h5), str(image), "-o", str(tmp_path / command)])
+        assert code == 2 and err.count("\n") == 1 and "a spiking model file (brainyolo import-nir), not a " \
+            "detector's: run it with brainyolo.run_spiking_model" in err, err
+        assert not (tmp_path / command).exists()
+
+
+def test_export_of_a_file_that_is_no_model_names_it(tmp_path):
+    code, _, err = run_cli(["export-nir", str(GOLDEN_NIR), "-o", str(tmp_path / "x.nir")])
+    assert code == 2 and err == f"brainyolo: error: {GOLDEN_NIR}: not a spiking model file (no " \
+                                "format='brainyolo-snn')\n" and not (tmp_path / "x.nir").exists()
+
+
+def test_check_reads_nir_files(tmp_path):
+    code, out, _ = run_cli(["check", str(GOLDEN_NIR)])
+    assert code == 0 and "NIR graph brainyolo import-nir reads: input 2x8x8, conv (Conv2d), lif1 (LIF)" in out
+    graph = one_neuron(nir.LI(tau=np.array([1e-3]), r=np.array([1.0]), v_leak=np.array([0.0])))
+    nir.write(tmp_path / "li.nir", graph)
+    code, _, err = run_cli(["check", str(tmp_path / "li.nir")])
+    assert code == 2 and "node 'n' (LI): brainyolo has no equivalent" in err and err.count("\n") == 1
+    h5 = tmp_path / "snn.h5"
+    brainyolo.save_spiking_model(import_nir(GOLDEN_NIR), h5)
+    code, out, _ = run_cli(["check", str(h5)])
+    assert code == 0 and out.rstrip().endswith("dt = 0.001; neuron layers: lif1 4x8x8, lif2 8"), out
+
+
+@pytest.mark.parametrize("spikes, record, problem", [
+    (np.zeros((2, 2, 8, 8), np.uint8), {"conv": ["v"]}, "'conv' is not a neuron layer of the model (its neuron "
+                                                        "layers: lif1, lif2)"),
+    (np.zeros((2, 2, 8, 8), np.uint8), {"lif2": ["i_syn"]}, "layer 'lif2' (LIF) has no variable 'i_syn'"),
+    (np.zeros((2, 2, 8, 8)), None, "input spikes of dtype float64: expected 0 and 1 as integers or booleans"),
+    (np.zeros((0, 2, 8, 8), np.uint8), None, r"input spikes of shape (0, 2, 8, 8): no steps to run"),
+    (np.zeros((2, 8, 8), np.uint8), None, r"input spikes of shape (2, 8, 8): expected (steps, 2, 8, 8)"),
+])
+def test_run_refuses_bad_record_and_input(spikes, record, problem):
+    model = import_nir(GOLDEN_NIR)
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        run_spiking_model(model, spikes, record=record)
+    run = run_spiking_model(model, np.ones((2, 2, 8, 8), bool), record={"lif2": "v"})
+    assert run.states["lif2"]["v"].shape == (2, 8)
+
+
 DOC = (REPO / "docs" / "nir.md").read_text(encoding="utf-8")
 
 
@@ -206,4 +276,6 @@ def test_docs_commands_and_example_run(tmp_path):
     (tmp_path / "example.py").write_text(code)
     result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "rate 0.5:" in result.stdout and (tmp_path / "sweep-model.nir").exists()
+    assert (tmp_path / "sweep-model.nir").exists()
+    shown = re.search(r"^It prints .*?\n\n```text\n(.*?)^```", DOC, re.M | re.S)
+    assert result.stdout == shown.group(1), result.stdout
