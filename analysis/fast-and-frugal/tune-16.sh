@@ -35,3 +35,12 @@ evaluate tuned-frugal --params "$out/params-frugal.toml"
 .venv/bin/python analysis/fast-and-frugal/bias_table.py "$out/eval-fast" "$out/eval-tuned-accuracy" \
     "$out/eval-tuned-frugal" > "$out/summary.md"
 cat "$out/summary.md"
+# the check: agreement with the ANN's own detections on the first 16 val photos (analysis/presets)
+photos=$(ls $val/images/*.jpg | head -16 | tr '\n' ' ')
+$by detect "$model" $photos --threshold 0.005 -q -o "$out/agree-ann"
+$by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 -q -o "$out/agree-fast"
+$by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 \
+    --params "$out/params-frugal.toml" -q -o "$out/agree-x0.8"
+for run in fast x0.8; do
+    .venv/bin/python analysis/presets/agreement.py "$out/agree-ann" "$out/agree-$run" $photos
+done | tee "$out/agreement.txt"
