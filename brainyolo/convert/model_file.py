@@ -59,14 +59,17 @@ from brainyolo.ann.graph import (
 from brainyolo.convert.calibration import Calibration, HistogramSpec, LayerStatistics
 from brainyolo.convert.normalization import NORMALIZATIONS, normalize_graph, output_lambdas
 from brainyolo.io.atomic import atomic_path
-from brainyolo.io.errors import BrainyoloError, one_line
-from brainyolo.io.integrity import seal, verify
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.io.integrity import open_sealed, seal, text_attribute, whole_attribute
 from brainyolo.spiking.neurons import available_neuron_models
 from brainyolo.system.timing import stage
 
 FORMAT = "brainyolo-model"
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
+FOREIGN_FORMATS = {"brainyolo-snn": "a spiking model file (brainyolo import-nir), not a detector's: run it with "
+                                    "brainyolo.run_spiking_model (docs/nir.md)"}
+"""What :func:`read_model` says of brainyolo's other sealed files."""
 LAYER_CLASSES = {cls.__name__: cls for cls in (Conv, ConvAdd, MaxPool, Upsample, Route, YoloHead,
                                                RegionHead)}
 DIRECT = "none"
@@ -271,53 +274,13 @@ def read_model(path: str | os.PathLike) -> ConvertedModel:
     :mod:`brainyolo.io.integrity`, when it has one), a layer whose fields, shapes or numbers do not
     make sense (:func:`brainyolo.ann.graph.validate_graph`), calibration that does not fit its layer.
     """
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise BrainyoloError(path, "no such model file") from None
-    except IsADirectoryError:
-        raise BrainyoloError(path, "is a folder, not a model file") from None
-    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, sometimes as others
-        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
-    try:
-        with f:
-            if _text_attr(f.attrs, "format") == "brainyolo-snn":
-                raise BrainyoloError(path, "a spiking model file (brainyolo import-nir), not a detector's: run it "
-                                           "with brainyolo.run_spiking_model (docs/nir.md)")
-            if _text_attr(f.attrs, "format") != FORMAT:
-                raise BrainyoloError(path, "not a brainyolo model file (no format='brainyolo-model')")
-            version = _int_attr(f.attrs, "schema_version")
-            if version not in READABLE_VERSIONS:
-                raise BrainyoloError(path, f"model schema version {version} is not supported "
-                                           f"(brainyolo {__version__} reads versions "
-                                           f"{', '.join(map(str, READABLE_VERSIONS))})")
-            if verify(f) is False:
-                raise BrainyoloError(path, "damaged model file: the content checksum does not match (changed or "
-                                           "corrupted after it was written)")
-            model = _read_model(f, version)
-    except BrainyoloError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
-        raise BrainyoloError(path, f"damaged model file: {one_line(err)}") from None
+    with open_sealed(path, FORMAT, READABLE_VERSIONS, "brainyolo model file", foreign=FOREIGN_FORMATS) as (f, version):
+        model = _read_model(f, version)
     try:
         validate_model(model)
     except ValueError as err:
         raise BrainyoloError(path, f"invalid model file: {err}") from None
     return model
-
-
-def _text_attr(attrs, key: str) -> str | None:
-    value = attrs.get(key)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
-
-
-def _int_attr(attrs, key: str) -> int:
-    value = attrs.get(key)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    return -1
 
 
 def _read_model(f: h5py.File, version: int = SCHEMA_VERSION) -> ConvertedModel:
@@ -338,7 +301,7 @@ def _read_model(f: h5py.File, version: int = SCHEMA_VERSION) -> ConvertedModel:
     spiking = _read_spiking(f["spiking"]) if "spiking" in f and version >= 2 else None
     thresholds = _read_thresholds(f["thresholds"]) if "thresholds" in f and version >= 3 else None
     provenance = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f["provenance"].attrs.items()}
-    return ConvertedModel(graph, calibration, str(_text_attr(f.attrs, "normalization")), provenance, spiking,
+    return ConvertedModel(graph, calibration, str(text_attribute(f.attrs, "normalization")), provenance, spiking,
                           thresholds)
 
 
@@ -353,7 +316,7 @@ def _read_thresholds(group: h5py.Group) -> BalancedThresholds:
         if value.shape != () or value.dtype.kind not in "iuf":
             raise ValueError(f"/thresholds: {key} is not a number")
         numbers[key] = float(value)
-    steps, images = _int_attr(group.attrs, "steps"), _int_attr(group.attrs, "images")
+    steps, images = whole_attribute(group.attrs, "steps"), whole_attribute(group.attrs, "images")
     return BalancedThresholds({int(i): float(v) for i, v in zip(layers, values, strict=True)}, steps,
                               numbers["base_v_th"], numbers["budget"], numbers["low"], numbers["high"], images)
 
@@ -373,8 +336,8 @@ def _read_calibration(cal: h5py.Group) -> Calibration:
 
 
 def _read_spiking(group: h5py.Group) -> SpikingSpec:
-    steps = _int_attr(group.attrs, "time_steps")
-    neuron, framework = _text_attr(group.attrs, "neuron"), _text_attr(group.attrs, "framework")
+    steps = whole_attribute(group.attrs, "time_steps")
+    neuron, framework = text_attribute(group.attrs, "neuron"), text_attribute(group.attrs, "framework")
     if neuron is None:
         raise ValueError("/spiking: neuron is not text")
     if framework is None:

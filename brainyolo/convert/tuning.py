@@ -317,7 +317,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
         return settings
 
     if farm is not None and farm.active:
-        resolved_base = run_parameters(model, simulation)
+        resolved_base = own
         _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, farm, settings_of, truths, names,
                         shown, count)
     else:

@@ -10,10 +10,15 @@ as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 
 import h5py
 import numpy as np
+
+from brainyolo import __version__
+from brainyolo.io.errors import BrainyoloError, one_line
 
 DIGEST_ATTRIBUTE = "content_sha256"
 
@@ -68,3 +73,64 @@ def verify(f: h5py.File) -> bool | None:
     if isinstance(stored, bytes):
         stored = stored.decode("ascii", "replace")
     return str(stored) == content_digest(f)
+
+
+def text_attribute(attrs, key: str) -> str | None:
+    """An HDF5 attribute as text (UTF-8 bytes decoded); None when absent or not text."""
+    value = attrs.get(key)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def whole_attribute(attrs, key: str) -> int:
+    """An HDF5 attribute as a whole number; -1 when absent or not one."""
+    value = attrs.get(key)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return -1
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """The ``format`` attribute of an HDF5 file (None: none, or not a readable HDF5 file)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return text_attribute(f.attrs, "format")
+    except Exception:  # noqa: BLE001 - not HDF5, missing, damaged: no format
+        return None
+
+
+@contextlib.contextmanager
+def open_sealed(path: str | os.PathLike, fmt: str, versions, name: str, foreign: dict[str, str] | None = None):
+    """Open one of brainyolo's sealed HDF5 files for reading: yields ``(file, schema version)``.
+
+    Every problem is one :class:`BrainyoloError` naming ``path``: missing, a folder, not HDF5, another
+    ``format`` than ``fmt`` (``foreign``: what a known other format is and what to do with it; else "not a
+    ``name``"), a schema version not in ``versions``, content changed since it was sealed, or any error while
+    the ``with`` block reads it (damage).
+    """
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise BrainyoloError(path, "no such model file") from None
+    except IsADirectoryError:
+        raise BrainyoloError(path, "is a folder, not a model file") from None
+    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, sometimes as others
+        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
+    try:
+        with f:
+            found = text_attribute(f.attrs, "format")
+            if found != fmt:
+                raise BrainyoloError(path, (foreign or {}).get(found) or f"not a {name} (no format={fmt!r})")
+            version = whole_attribute(f.attrs, "schema_version")
+            if version not in versions:
+                raise BrainyoloError(path, f"model schema version {version} is not supported (brainyolo {__version__} "
+                                           f"reads version{'s' * (len(versions) > 1)} {', '.join(map(str, versions))})")
+            if verify(f) is False:
+                raise BrainyoloError(path, "damaged model file: the content checksum does not match (changed or "
+                                           "corrupted after it was written)")
+            yield f, version
+    except BrainyoloError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
+        raise BrainyoloError(path, f"damaged model file: {one_line(err)}") from None

@@ -21,34 +21,24 @@ import h5py
 import numpy as np
 
 from brainyolo import __version__
+from brainyolo.convert.model_file import FORMAT as DETECTOR_FORMAT
 from brainyolo.io.atomic import atomic_path
-from brainyolo.io.errors import BrainyoloError, one_line
-from brainyolo.io.integrity import seal, verify
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.io.integrity import file_format, open_sealed, seal
 from brainyolo.nir.layers import LAYER_CLASSES, SpikingModel, validate_model
 
 FORMAT = "brainyolo-snn"
 SCHEMA_VERSION = 1
 
 
-def _file_format(path: str | os.PathLike) -> str | None:
-    """The ``format`` attribute of an HDF5 file (None: none, or not a readable HDF5 file)."""
-    try:
-        with h5py.File(path, "r") as f:
-            value = f.attrs.get("format")
-    except Exception:  # noqa: BLE001 - not HDF5, missing, damaged: no format
-        return None
-    value = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return value if isinstance(value, str) else None
-
-
 def is_spiking_model_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an HDF5 file that says it is a spiking model (format ``brainyolo-snn``)."""
-    return _file_format(path) == FORMAT
+    return file_format(path) == FORMAT
 
 
 def is_detector_model_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` is an HDF5 file that says it is a detector's model file (format ``brainyolo-model``)."""
-    return _file_format(path) == "brainyolo-model"
+    return file_format(path) == DETECTOR_FORMAT
 
 
 def save_spiking_model(model: SpikingModel, path: str | os.PathLike) -> None:
@@ -136,38 +126,18 @@ def read_spiking_model(path: str | os.PathLike) -> SpikingModel:
         One line naming the file: missing, not HDF5, not a spiking model file (a detector's, for one), another
         schema version, changed since written (its checksum), or layers that do not check.
     """
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise BrainyoloError(path, "no such model file") from None
-    except Exception:  # noqa: BLE001 - h5py reports damage as OSError, sometimes as others
-        raise BrainyoloError(path, "not a readable HDF5 file (damaged or truncated?)") from None
-    try:
-        with f:
-            fmt = f.attrs.get("format")
-            if (fmt.decode() if isinstance(fmt, bytes) else fmt) != FORMAT:
-                raise BrainyoloError(path, f"not a spiking model file (no format={FORMAT!r})")
-            version = f.attrs.get("schema_version")
-            if version != SCHEMA_VERSION:
-                raise BrainyoloError(path, f"spiking model schema version {version} is not supported (brainyolo "
-                                           f"{__version__} reads version {SCHEMA_VERSION})")
-            if verify(f) is False:
-                raise BrainyoloError(path, "damaged model file: the content checksum does not match")
-            network = f["network"]
-            names = sorted(network["layers"])
-            if names != [f"{i:03d}" for i in range(len(names))]:
-                raise ValueError(f"layers are not numbered 000..{len(names) - 1:03d}")
-            shape = np.asarray(network.attrs["input_shape"])
-            if shape.ndim != 1 or shape.dtype.kind not in "iu":
-                raise ValueError("input_shape is not whole numbers")
-            model = SpikingModel(tuple(int(v) for v in shape),
-                                 [_read_layer(network["layers"][name]) for name in names],
-                                 float(np.asarray(network.attrs["dt"])),
-                                 {k: str(v) for k, v in f["provenance"].attrs.items()})
-    except BrainyoloError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any failure to read a part of the file is damage
-        raise BrainyoloError(path, f"damaged model file: {one_line(err)}") from None
+    with open_sealed(path, FORMAT, (SCHEMA_VERSION,), "spiking model file") as (f, _):
+        network = f["network"]
+        names = sorted(network["layers"])
+        if names != [f"{i:03d}" for i in range(len(names))]:
+            raise ValueError(f"layers are not numbered 000..{len(names) - 1:03d}")
+        shape = np.asarray(network.attrs["input_shape"])
+        if shape.ndim != 1 or shape.dtype.kind not in "iu":
+            raise ValueError("input_shape is not whole numbers")
+        model = SpikingModel(tuple(int(v) for v in shape),
+                             [_read_layer(network["layers"][name]) for name in names],
+                             float(np.asarray(network.attrs["dt"])),
+                             {k: str(v) for k, v in f["provenance"].attrs.items()})
     try:
         validate_model(model)
     except ValueError as err:
