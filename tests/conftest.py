@@ -320,3 +320,22 @@ def run_command(*args, cwd=None) -> tuple[int, str, str]:
     proc = subprocess.run([sys.executable, "-m", "brainyolo", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def scaled_model(model_path, out_path, factor: float):
+    """The model with every hidden convolution's bias (and the first layer's weight) times ``factor``: at
+    thresholds 1 it is the network of thresholds ``1 / factor`` (test_simulation.py checks it)."""
+    from brainyolo.convert.model_file import load_model, save_model
+    from brainyolo.spiking.builder import hidden_layers
+
+    model = load_model(model_path)
+    graph = model.graph
+    for index in hidden_layers(graph):
+        layer = graph.layers[index]
+        changes = {"bias": layer.bias * np.float32(factor)}
+        if layer.inputs == (-1,):
+            changes["weight"] = layer.weight * np.float32(factor)
+        graph = graph.replace(index, **changes)
+    model.graph = graph
+    save_model(model, out_path)
+    return out_path

@@ -93,7 +93,9 @@ def _check_one(path: Path, cfg: Path | None) -> str:
                     f"{', '.join([*synapse.parameters, 'delay', 'release', 'seed'])}")
         if isinstance(data.get("model"), str):
             model = hidden_neuron_model(path)
-            return f"neuron model{' (signed)' if model.signed else ''}, parameters {', '.join(model.parameters)}"
+            kind = ", ".join([*(["signed"] if model.signed else []),
+                              *([f"bursts of up to {model.burst} spikes"] if model.burst > 1 else [])])
+            return f"neuron model{f' ({kind})' if kind else ''}, parameters {', '.join(model.parameters)}"
         if data and all(key == "all" or key.isdigit() for key in data):
             from brainyolo.spiking.parameters import read_parameter_file
 

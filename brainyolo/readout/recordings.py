@@ -2,7 +2,8 @@
 
 What is recorded, per image:
 
-* every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events);
+* every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events; a burst of
+  k spikes counts k, here and below);
 * the spike trains (step and sign) of a sample of neurons per layer, for rasters;
 * every layer's population count of +1 and of -1 spikes at every step (Brian2's
   ``PopulationRateMonitor``, for the negative event too), for population statistics over time;
@@ -36,7 +37,7 @@ population datasets, version 2 the events at checkpoints; both are still read)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import brian2
 import h5py
@@ -50,7 +51,7 @@ from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
-from brainyolo.spiking.neurons import NEGATIVE_EVENT, TIME_STEP_MS
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, TIME_STEP_MS, spike_events
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 3
@@ -81,6 +82,12 @@ def _population_counts(monitor, n_neurons: int, steps: int) -> np.ndarray:
     return np.rint(np.asarray(monitor.rate_[:]) * n_neurons * TIME_STEP_MS / 1000).astype(np.int32)
 
 
+def _monitor_name(kind: str, event: str, index: int) -> str:
+    """``sample03``, ``negsample03``; a burst level's ``sample03_2``, ``negsample03_2``."""
+    level = "" if event in ("spike", NEGATIVE_EVENT) else "_" + event.rsplit("_", 1)[1]
+    return f"{'neg' if event.startswith(NEGATIVE_EVENT) else ''}{kind}{index:02d}{level}"
+
+
 def _sample_monitor(group, block: slice, event: str, name: str):
     """An ``EventMonitor`` of ``group[block]`` scheduled right after ``event``'s thresholder.
 
@@ -95,10 +102,9 @@ def _sample_monitor(group, block: slice, event: str, name: str):
 class _LayerMonitors:
     group: object
     sample: slice
-    sample_positive: object | None
-    sample_negative: object | None
-    population_positive: object | None = None
-    population_negative: object | None = None
+    # (monitor, sign), one per spike event and burst level: EventMonitors of the sample, EventRateMonitors
+    samples: list = field(default_factory=list)
+    populations: list = field(default_factory=list)
 
 
 def recorded_checkpoints(checkpoints, steps: int) -> list[int]:
@@ -163,19 +169,15 @@ class Recorder:
         self._objects = [self.control]
         for index in network.own_layers():
             group = network.layers[index].group
-            spiking = "spike" in group.events
-            signed = NEGATIVE_EVENT in group.events
             block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
-            monitors = _LayerMonitors(
-                group, block,
-                _sample_monitor(group, block, "spike", f"sample{index:02d}") if spiking else None,
-                _sample_monitor(group, block, NEGATIVE_EVENT, f"negsample{index:02d}") if signed else None,
-                EventRateMonitor(group, "spike", name=f"population{index:02d}") if spiking else None,
-                EventRateMonitor(group, NEGATIVE_EVENT, name=f"negpopulation{index:02d}") if signed else None)
+            monitors = _LayerMonitors(group, block)
+            for event, sign in spike_events(group.events):
+                monitors.samples.append((_sample_monitor(group, block, event, _monitor_name("sample", event, index)),
+                                         sign))
+                monitors.populations.append((EventRateMonitor(group, event,
+                                                              name=_monitor_name("population", event, index)), sign))
             self.layers[index] = monitors
-            self._objects += [m for m in (monitors.sample_positive, monitors.sample_negative,
-                                          monitors.population_positive, monitors.population_negative)
-                              if m is not None]
+            self._objects += [monitor for monitor, _ in monitors.samples + monitors.populations]
         # The output layers at the checkpoints before the last step: a store per layer; the last
         # checkpoint is the final state.
         self.outputs = {}
@@ -231,8 +233,8 @@ class Recorder:
             if equations is not None and unread & set(equations.diff_eq_names):
                 obj._check_for_invalid_states = _not_checked
         for m in self.layers.values():  # the sample monitors' subgroups read their group's variables
-            for monitor in (m.sample_positive, m.sample_negative):
-                if monitor is not None and m.group.__dict__.get("_check_for_invalid_states") is _not_checked:
+            for monitor, _ in m.samples:
+                if m.group.__dict__.get("_check_for_invalid_states") is _not_checked:
                     monitor.source._check_for_invalid_states = _not_checked
         device.unwritten_arrays = frozenset(names)
 
@@ -266,11 +268,10 @@ class Recorder:
             pos, neg = (np.asarray(m.group.variables[name].get_value(), np.int32)
                         if name in m.group.variables else np.zeros(n, np.int32) for name in SPIKE_COUNTERS)
             ids, spike_steps, signs = [], [], []
-            for monitor, sign in ((m.sample_positive, 1), (m.sample_negative, -1)):
-                if monitor is not None:
-                    ids.append(np.asarray(monitor.i[:], np.int32))
-                    spike_steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
-                    signs.append(np.full(len(ids[-1]), sign, np.int8))
+            for monitor, sign in m.samples:
+                ids.append(np.asarray(monitor.i[:], np.int32))
+                spike_steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
+                signs.append(np.full(len(ids[-1]), sign, np.int8))
             order = np.lexsort((np.concatenate(ids), np.concatenate(spike_steps))) if ids else np.zeros(0, int)
             flat = np.arange(m.sample.start, m.sample.stop)
             c, h, w = shape
@@ -282,8 +283,9 @@ class Recorder:
                 "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
                 "sample_spike_step": np.concatenate(spike_steps)[order] if ids else np.zeros(0, np.int32),
                 "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8),
-                **{f"population_{sign}": _population_counts(monitor, n, steps)
-                   for sign, monitor in (("positive", m.population_positive), ("negative", m.population_negative))}}
+                **{f"population_{name}": sum((_population_counts(monitor, n, steps) for monitor, sign in m.populations
+                                              if sign == wanted), np.zeros(steps, np.int32))
+                   for name, wanted in (("positive", 1), ("negative", -1))}}
         for index, (group, variables, store) in self.outputs.items():
             shape = net.layers[index].shape
             out = {}

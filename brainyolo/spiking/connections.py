@@ -30,12 +30,33 @@ from brian2.groups.group import CodeRunner, Group
 
 from brainyolo.ann.graph import conv_output_size
 from brainyolo.spiking.device import code_object_class_for_current_device
-from brainyolo.spiking.neurons import NEGATIVE_EVENT
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
 
 
-def event_spaces(signed: bool) -> list[tuple[str, str]]:
-    """The source event spaces a connection reads, with the sign of their spikes (for templates)."""
-    return [("_spikespace", "+"), ("_negative_spikespace", "-")] if signed else [("_spikespace", "+")]
+def event_spaces(source, signed: bool = True) -> list[tuple[str, str]]:
+    """The event spaces a connection reads from ``source``, with the sign of their spikes (for the templates).
+
+    One per spike-carrying event (:func:`~brainyolo.spiking.neurons.spike_events`): ``spike``,
+    ``negative_spike`` unless ``signed`` is false, and every burst level of either.
+
+    >>> import brian2
+    >>> event_spaces(brian2.NeuronGroup(1, "v : 1", threshold="v > 1", events={"negative_spike": "v < -1"}))
+    [('_spikespace', '+'), ('_negative_spikespace', '-')]
+    """
+    events = spike_events(getattr(source, "events", None) or ["spike"])
+    return [(f"_{event}space", "+" if sign > 0 else "-") for event, sign in events if signed or sign > 0]
+
+
+def spikes_per_step(spaces: list[tuple[str, str]]) -> int:
+    """The most spikes of one sign a source neuron sends in one step: its burst levels."""
+    return max(1, max(sum(sign == s for _, sign in spaces) for s in "+-"))
+
+
+def _read_event_spaces(owner, source, spaces) -> list[str]:
+    """Add a reference to each of ``source``'s event ``spaces`` (the same name on both sides) to ``owner``."""
+    for name, _ in spaces:
+        owner.variables.add_reference(name, source, name)
+    return [name for name, _ in spaces]
 
 
 SORTED_BANDS_KERNEL_BYTES = 1024 * 1024
@@ -194,13 +215,12 @@ class SharedConvolution(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         self.variables.add_constant("_connection_id", connection_id(self.name))
-        self.variables.add_reference("_spikespace", source)
-        needed = ["_spikespace", "_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
-                  "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input",
-                  "delay", "release", "release_gain", "seed", "_slot_events", "_R", "_connection_id", "_channel_slot"]
-        if signed:
-            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
-            needed.append("_negative_spikespace")
+        spaces = event_spaces(source, signed)
+        self.spikes_per_step = spikes_per_step(spaces)
+        needed = _read_event_spaces(self, source, spaces)
+        needed += ["_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
+                   "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input",
+                   "delay", "release", "release_gain", "seed", "_slot_events", "_R", "_connection_id", "_channel_slot"]
         if target_variable not in target.variables:
             raise ValueError(f"the target neurons have no variable {target_variable!r}")
         self.variables.add_reference("_target_v", target, target_variable)
@@ -223,7 +243,8 @@ class SharedConvolution(Group, CodeRunner):
         # and the step's input per target neuron
         self.channel_sums = np.abs(np.asarray(weight, np.float64)).sum(axis=(2, 3)).T  # (C, F)
         self.variables.add_array("input_shift", size=1, dtype=np.int32,
-                                 values=np.array([input_shift(self.channel_sums, np.ones(c))], np.int32))
+                                 values=np.array([input_shift(self.channel_sums, np.full(c, self.spikes_per_step))],
+                                                 np.int32))
         self.variables.add_array("_kernel_fixed", size=weight.size, dtype=np.int32)
         self.variables.add_array("_kernel_phase", size=c, dtype=np.int32)
         if max_delay < 0:
@@ -261,7 +282,7 @@ class SharedConvolution(Group, CodeRunner):
         CodeRunner.__init__(self, group=self, code="", template="shared_convolution",
                             name=None, clock=source.clock, when=when, order=order,
                             needed_variables=needed,
-                            template_kwds={"event_spaces": event_spaces(signed), "scatter": scatter,
+                            template_kwds={"event_spaces": spaces, "scatter": scatter,
                                           "max_bands": MAX_BANDS},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
@@ -302,14 +323,10 @@ class SpikingMaxPool(Group, CodeRunner):
             raise ValueError("the pool's target neurons need a variable 'm'")
         self.source, self.target = source, target
         self.in_shape, self.out_shape = (c, h, w), (c, out_h, out_w)
-        signed = NEGATIVE_EVENT in source.events
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
-        self.variables.add_reference("_spikespace", source)
-        needed = ["_spikespace", "_target_m", "input_count"]
-        if signed:
-            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
-            needed.append("_negative_spikespace")
+        spaces = event_spaces(source)
+        needed = _read_event_spaces(self, source, spaces) + ["_target_m", "input_count"]
         self.variables.add_reference("_target_m", target, "m")
         self.variables.add_array("input_count", size=len(source), dtype=np.int32)
         self.variables.add_constant("N", 1)
@@ -319,7 +336,8 @@ class SpikingMaxPool(Group, CodeRunner):
         needed += ["_C", "_H", "_W", "_OH", "_OW", "_K", "_S", "_OFF"]
         CodeRunner.__init__(self, group=self, code="", template="spiking_maxpool", name=None,
                             clock=source.clock, when=when, order=order, needed_variables=needed,
-                            template_kwds={"event_spaces": event_spaces(signed)},
+                            template_kwds={"event_spaces": spaces,
+                                          "levels": spikes_per_step(spaces)},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)
@@ -362,11 +380,8 @@ class IndexRelay(Group, CodeRunner):
         np.cumsum(np.bincount(pre, minlength=len(source)), out=offsets[1:])
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
-        self.variables.add_reference("_spikespace", source)
-        needed = ["_spikespace", "_target_v", "_offsets", "_targets"]
-        if self.signed:
-            self.variables.add_reference("_negative_spikespace", source, f"_{NEGATIVE_EVENT}space")
-            needed.append("_negative_spikespace")
+        spaces = event_spaces(source)
+        needed = _read_event_spaces(self, source, spaces) + ["_target_v", "_offsets", "_targets"]
         self.variables.add_reference("_target_v", target, "v")
         self.variables.add_array("_offsets", size=offsets.size, dtype=np.int32, values=offsets, read_only=True)
         targets = post[order_by_source].astype(np.int32)
@@ -375,7 +390,7 @@ class IndexRelay(Group, CodeRunner):
         self.variables.add_constant("N", 1)
         CodeRunner.__init__(self, group=self, code="", template="index_relay", name=None,
                             clock=source.clock, when=when, order=order, needed_variables=needed,
-                            template_kwds={"event_spaces": event_spaces(self.signed)},
+                            template_kwds={"event_spaces": spaces},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

@@ -15,7 +15,6 @@ from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.neurons import (
-    NEGATIVE_EVENT,
     TIME_STEP_MS,
     Event,
     NeuronModel,
@@ -42,15 +41,23 @@ def layer_parameters(model: NeuronModel, alpha: float) -> dict:
     return values
 
 
+def _counted(model: NeuronModel, positive: str, negative: str) -> NeuronModel:
+    """``model`` whose every spike-carrying event (each burst level) also runs ``positive`` (a +1 spike)
+    or ``negative`` (a -1 spike) in its reset."""
+    def add(reset, statement):
+        return (reset + "\n" if reset else "") + statement
+
+    events = dict(model.events)
+    for name, sign in model.spike_events:
+        if name != "spike":
+            events[name] = Event(events[name].condition, add(events[name].reset, positive if sign > 0 else negative))
+    return dataclasses.replace(model, reset=add(model.reset, positive), events=events)
+
+
 def with_net_counter(model: NeuronModel) -> NeuronModel:
     """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike."""
-    events = dict(model.events)
-    if NEGATIVE_EVENT in events:
-        neg = events[NEGATIVE_EVENT]
-        events[NEGATIVE_EVENT] = Event(neg.condition, (neg.reset + "\n" if neg.reset else "") + "net_count -= 1")
-    return dataclasses.replace(model, model=model.model + "\nnet_count : 1\n",
-                               reset=(model.reset + "\n" if model.reset else "") + "net_count += 1",
-                               events=events)
+    counted = _counted(model, "net_count += 1", "net_count -= 1")
+    return dataclasses.replace(counted, model=model.model + "\nnet_count : 1\n")
 
 
 SPIKE_COUNTERS = ("positive_count", "negative_count")
@@ -81,13 +88,8 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
         raise BrainyoloError(model.source or model.name,
                              f"variable name {sorted(clash)[0]!r} is reserved for brainyolo's spike counters")
     positive, negative = SPIKE_COUNTERS
-    events = dict(model.events)
-    if NEGATIVE_EVENT in events:
-        neg = events[NEGATIVE_EVENT]
-        events[NEGATIVE_EVENT] = Event(neg.condition, (neg.reset + "\n" if neg.reset else "") + f"{negative} += 1")
-    return dataclasses.replace(model, model=model.model + f"\n{positive} : integer\n{negative} : integer\n",
-                               reset=(model.reset + "\n" if model.reset else "") + f"{positive} += 1",
-                               events=events)
+    counted = _counted(model, f"{positive} += 1", f"{negative} += 1")
+    return dataclasses.replace(counted, model=model.model + f"\n{positive} : integer\n{negative} : integer\n")
 
 
 LESION = "silenced"

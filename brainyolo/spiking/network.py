@@ -225,5 +225,6 @@ class SpikingNetwork:
                 inputs[connection.switch_step] = switch_step
                 largest = np.maximum(np.abs(late_value), np.abs(early_value)) * gain * (
                     1.0 if output_gain is None else float(output_gain.max()))
-                inputs[connection.input_shift] = np.array([input_shift(connection.channel_sums, largest)], np.int32)
+                inputs[connection.input_shift] = np.array(
+                    [input_shift(connection.channel_sums, largest * connection.spikes_per_step)], np.int32)
         return inputs

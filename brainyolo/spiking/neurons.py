@@ -20,10 +20,20 @@ Two optional entries state a discrete-time neuron exactly, as training framework
 
 ``refractory`` (optional) is Brian2's refractory period, an expression of the model's parameters
 (``equations/if_signed_ibt_refractory.toml``: ``"t_ref + t_step"``).
+
+``burst`` (optional, default 1) lets a neuron send up to that many spikes of one sign in one step (burst
+spikes, Li and Zeng 2022). Spikes stay Brian2 events: level ``j`` of a burst is an event of its own,
+``spike_j`` (``negative_spike_j``), whose condition and reset are the file's threshold and reset (the
+negative event's) with the name ``level`` read as ``j``; level 1 keeps the names ``spike`` and
+``negative_spike``. Every condition is tested on the same state before any reset runs, so a neuron
+whose conditions hold up to level ``j`` is in the first ``j`` event spaces and its resets run ``j`` times
+(``equations/if_signed_ibt_tracking_burst.toml``). Each level's event is one spike to every consumer:
+connections add ``+w`` (``-w``) per level, counters count one per level.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -37,10 +47,46 @@ from brainyolo.io.quantities import parse_quantity
 NEGATIVE_EVENT = "negative_spike"
 """Name of the signed neurons' custom Brian2 event."""
 
+LEVEL = "level"
+"""The name a burst neuron's conditions and resets read as the burst level (1, 2, ...)."""
+
+MAX_BURST = 16
+"""Most spikes of one sign a neuron may send in one step."""
+
+_LEVEL_EVENT = re.compile(r"(spike|negative_spike)(?:_([0-9]+))?\Z")
+
+
+def level_event(event: str, level: int) -> str:
+    """The event of burst level ``level`` of ``event`` (``spike`` or ``negative_spike``).
+
+    >>> level_event("spike", 1), level_event("negative_spike", 3)
+    ('spike', 'negative_spike_3')
+    """
+    return event if level == 1 else f"{event}_{level}"
+
+
+def spike_events(events) -> list[tuple[str, int]]:
+    """Of the event names ``events``, those that carry a spike, with the sign of their value.
+
+    ``spike`` and its burst levels ``spike_j`` are ``+1``, ``negative_spike`` and ``negative_spike_j``
+    ``-1``; positive first, each by level. Any other event carries nothing downstream.
+
+    >>> spike_events(["negative_spike", "spike_2", "spike", "other"])
+    [('spike', 1), ('spike_2', 1), ('negative_spike', -1)]
+    """
+    found = []
+    for name in events:
+        match = _LEVEL_EVENT.match(name)
+        if match:
+            sign = 1 if match.group(1) == "spike" else -1
+            found.append((-sign, int(match.group(2) or 1), name, sign))
+    return [(name, sign) for _, _, name, sign in sorted(found)]
+
 TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
 
-_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory"}
+_KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory",
+         "burst"}
 
 
 def equation_folders() -> list[Path]:
@@ -86,6 +132,7 @@ class NeuronModel:
     update: str | None = None
     input: str = "v"
     refractory: str | None = None
+    burst: int = 1
 
     @property
     def spiking(self) -> bool:
@@ -96,6 +143,11 @@ class NeuronModel:
     def signed(self) -> bool:
         """Whether the neuron emits negative spikes."""
         return NEGATIVE_EVENT in self.events
+
+    @property
+    def spike_events(self) -> list[tuple[str, int]]:
+        """The events that carry spikes, with their sign (:func:`spike_events`)."""
+        return spike_events((["spike"] if self.spiking else []) + list(self.events))
 
 
 MAX_FILE_BYTES = 64 * 1024
@@ -210,13 +262,43 @@ def parameter_table(data: dict, path) -> dict[str, str]:
     return {k: str(v) for k, v in parameters.items()}
 
 
-def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
+def _with_level(text: str | None, level: int) -> str | None:
+    """``text`` with the name :data:`LEVEL` read as ``level``."""
+    return None if text is None else re.sub(rf"\b{LEVEL}\b", f"({level})", text)
+
+
+def burst_levels(model: NeuronModel, burst: int) -> NeuronModel:
+    """``model`` (as written, its conditions and resets may read :data:`LEVEL`) with ``burst`` levels:
+    ``spike`` and ``negative_spike`` at level 1, ``spike_j`` / ``negative_spike_j`` for ``j`` up to ``burst``.
+
+    >>> m = burst_levels(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
+    >>> m.threshold, m.events["spike_2"]
+    ('v >= (1)', Event(condition='v >= (2)', reset='v -= 1'))
+    """
+    if not 1 <= burst <= MAX_BURST:
+        raise ValueError(f"burst must be 1 to {MAX_BURST}, not {burst}")
+    if burst > 1 and model.threshold is None:
+        raise ValueError("a burst needs a 'threshold'")
+    events = {name: Event(_with_level(e.condition, 1), _with_level(e.reset, 1)) for name, e in model.events.items()}
+    for level in range(2, burst + 1):
+        events[level_event("spike", level)] = Event(_with_level(model.threshold, level),
+                                                    _with_level(model.reset, level) or "")
+        if NEGATIVE_EVENT in model.events:
+            negative = model.events[NEGATIVE_EVENT]
+            events[level_event(NEGATIVE_EVENT, level)] = Event(_with_level(negative.condition, level),
+                                                               _with_level(negative.reset, level))
+    return dataclasses.replace(model, threshold=_with_level(model.threshold, 1), reset=_with_level(model.reset, 1),
+                               events=events, burst=burst)
+
+
+def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None) -> NeuronModel:
     """Read a neuron model by name (``equations/NAME.toml``) or by path.
 
     Every entry is checked for its type and every parameter value parsed
     (:func:`brainyolo.io.quantities.parse_quantity`) before the model is returned; Brian2 itself
     checks the equations when a group is made (:func:`brainyolo.spiking.layer_models.hidden_neuron_model`
-    does so at load for the models used as hidden layers).
+    does so at load for the models used as hidden layers). ``burst`` replaces the file's own
+    ``burst`` (the structural relay and pool neurons follow their sources' bursts).
     """
     path = find_model_file(name_or_path, equation_folders(), "neuron model")
     data = read_toml(path, "neuron model", MAX_FILE_BYTES)
@@ -241,8 +323,9 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
     for name, spec in tables.items():
         if not isinstance(spec, dict) or "condition" not in spec:
             raise BrainyoloError(path, f"[events.{name}] needs a 'condition'")
-        if not _IDENTIFIER.match(name) or name == "spike":
-            raise BrainyoloError(path, f"[events.{name}]: the event name must be an identifier other than 'spike'")
+        if not _IDENTIFIER.match(name) or name == "spike" or (_LEVEL_EVENT.match(name) and name != NEGATIVE_EVENT):
+            raise BrainyoloError(path, f"[events.{name}]: the event name must be an identifier other than 'spike' "
+                                       "and the burst levels' names (spike_2, negative_spike_2, ...)")
         extra = set(spec) - {"condition", "reset"}
         if extra:
             raise BrainyoloError(path, f"[events.{name}] has unknown keys {sorted(extra)} (allowed: condition, reset)")
@@ -262,8 +345,28 @@ def load_neuron_model(name_or_path: str | os.PathLike) -> NeuronModel:
         raise BrainyoloError(path, "entry 'refractory' needs a 'threshold' and a period (e.g. \"t_ref + t_step\")")
     model = NeuronModel(path.stem, model_text, threshold, reset, description, events, parameters, str(path), update,
                         target, refractory)
+    written = data.get("burst", 1)
+    if isinstance(written, bool) or not isinstance(written, int) or not 1 <= written <= MAX_BURST:
+        raise BrainyoloError(path, f"entry 'burst' must be a whole number from 1 to {MAX_BURST} (spikes per step)")
+    if LEVEL in _defined_names(model_text):
+        raise BrainyoloError(path, f"the name {LEVEL!r} is the burst level: the model cannot define it")
+    try:
+        model = burst_levels(model, written if burst is None else int(burst))
+    except ValueError as err:
+        raise BrainyoloError(path, str(err)) from None
     parameter_values(model)  # every value parses, or one error naming it
     return model
+
+
+def _defined_names(model_text: str) -> set[str]:
+    """The names a model's equations define (the left-hand side of each line), without Brian2."""
+    names = set()
+    for line in model_text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        match = re.match(r"(?:d([A-Za-z_]\w*)/dt|([A-Za-z_]\w*))\s*[=:]", line)
+        if match:
+            names.add(match.group(1) or match.group(2))
+    return names
 
 
 def parameter_values(model: NeuronModel, **overrides) -> dict:

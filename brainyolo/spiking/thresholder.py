@@ -1,12 +1,13 @@
-"""One pass over the neurons for both events of a signed neuron.
+"""One pass over the neurons for every event of a signed neuron.
 
 Brian2 gives every event of a ``NeuronGroup`` its own ``Thresholder``: a signed layer scans all
 its neurons twice per step, once for ``spike`` (``v >= v_th``) and once for ``negative_spike``
-(``v <= -v_th/alpha``). :class:`SignedThresholder` evaluates both conditions in the same pass and
-fills both event spaces, in ascending neuron order as Brian2's own thresholder does. Both
-conditions are read from the group (that is, from the neuron's equation file), at the same point
-of the step (the ``thresholds`` slot, before any synapse or reset changes ``v``), so the events
-are exactly those of the two separate thresholders. Templates: ``signed_threshold`` in
+(``v <= -v_th/alpha``), and a burst neuron once more per level (``spike_2``, ...).
+:class:`SignedThresholder` evaluates all these conditions in the same pass and fills every event
+space, in ascending neuron order as Brian2's own thresholder does. The conditions are read from the
+group (that is, from the neuron's equation file), at the same point of the step (the ``thresholds``
+slot, before any synapse or reset changes ``v``), so the events are exactly those of the separate
+thresholders. Templates: ``signed_threshold`` in
 ``templates/cpp_standalone`` (OpenMP: one contiguous chunk of neurons per thread, conditions
 gathered 64 neurons at a time into bit masks) and ``templates/numpy``.
 """
@@ -17,11 +18,11 @@ from brian2.core.variables import Variables
 from brian2.groups.group import CodeRunner
 
 from brainyolo.spiking.device import code_object_class_for_current_device
-from brainyolo.spiking.neurons import NEGATIVE_EVENT
+from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
 
 
 class SignedThresholder(CodeRunner):
-    """Thresholder of a group's ``spike`` and ``negative_event`` events in one code object.
+    """Thresholder of a group's ``spike`` and ``negative_event`` events (and their burst levels) in one code object.
 
     Parameters
     ----------
@@ -44,20 +45,21 @@ class SignedThresholder(CodeRunner):
             raise ValueError(f"group {group.name} has stochastic equations: keep its own state updater")
         self.negative_event = negative_event
         self.state_update = state_update
+        # spike first, the negative event second, then the burst levels of either
+        others = [name for name, _ in spike_events(group.events) if name not in ("spike", negative_event)]
+        self.fused_events = ["spike", negative_event, *others]
         self.variables = Variables(self)
-        self.variables.add_auxiliary_variable("_cond", dtype=bool)
-        self.variables.add_auxiliary_variable("_negative_cond", dtype=bool)
-        negative_space = f"_{negative_event}space"
+        for k in range(len(self.fused_events)):
+            self.variables.add_auxiliary_variable(f"_cond_{k}", dtype=bool)
+        spaces = [f"_{event}space" for event in self.fused_events]
         CodeRunner.__init__(
             self, group, "signed_threshold", code="", clock=group.clock, when=when, order=group.order,
-            name=f"{group.name}_signed_thresholder", needed_variables=["_spikespace", negative_space],
-            template_kwds={"eventspace_variable": group.variables["_spikespace"],
-                           "negative_eventspace_variable": group.variables[negative_space]},
+            name=f"{group.name}_signed_thresholder", needed_variables=spaces,
+            template_kwds={"eventspace_variables": [group.variables[space] for space in spaces]},
             codeobj_class=code_object_class_for_current_device())
 
     def update_abstract_code(self, run_namespace):
-        conditions = (f"_cond = {self.group.events['spike']}\n"
-                      f"_negative_cond = {self.group.events[self.negative_event]}")
+        conditions = "\n".join(f"_cond_{k} = {self.group.events[event]}" for k, event in enumerate(self.fused_events))
         if self.state_update:
             updater = self.group.state_updater
             updater.update_abstract_code(run_namespace)
@@ -66,8 +68,8 @@ class SignedThresholder(CodeRunner):
 
 
 def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:
-    """Replace ``group``'s two thresholders (``spike``, ``negative_event``) by one
-    :class:`SignedThresholder`; both events keep their names, spaces and resets.
+    """Replace ``group``'s thresholders (``spike``, ``negative_event`` and their burst levels) by one
+    :class:`SignedThresholder`; every event keeps its name, space and reset.
 
     A deterministic state update moves into the same pass (the group's ``StateUpdater`` leaves
     the network; ``group.state_updater`` stays for inspection).
@@ -76,7 +78,7 @@ def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThre
     state_update = (updater is not None and updater in group.contained_objects
                     and len(group.equations.diff_eq_names) > 0 and not group.equations.stochastic_variables)
     fused = SignedThresholder(group, negative_event, state_update=state_update)
-    for event in ("spike", negative_event):
+    for event in fused.fused_events:
         group.contained_objects.remove(group.thresholder[event])
         group.thresholder[event] = fused
     if state_update:

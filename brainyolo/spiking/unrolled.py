@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import conv_output_size
-from brainyolo.spiking.neurons import NEGATIVE_EVENT
+from brainyolo.spiking.neurons import spike_events
 
 
 def conv_connectivity(in_shape: tuple[int, int, int], filters: int, size: int, stride: int,
@@ -86,18 +86,19 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     """A Brian2 ``Synapses`` with one synapse per weight use of the convolution.
 
     A ``spike`` of the source adds ``w`` to the target's ``v``; with ``signed``, its
-    ``negative_spike`` event subtracts ``w`` (a second pathway).
+    ``negative_spike`` event subtracts ``w`` (a second pathway). A burst neuron's levels
+    (``spike_2``, ...) are one pathway each: Brian2's own ``Synapses`` read every event.
     """
     import brian2
 
-
-
     filters, _, size, _ = weight.shape
     pre, post, kernel = conv_connectivity(in_shape, filters, size, stride, pad)
-    on_pre, on_event = {"pre": "v_post += w"}, {"pre": "spike"}
-    if signed:
-        on_pre["neg"] = "v_post -= w"
-        on_event["neg"] = NEGATIVE_EVENT
+    on_pre, on_event = {}, {}
+    for event, sign in spike_events(getattr(source, "events", None) or ["spike"]):
+        if sign > 0 or signed:
+            pathway = "pre" if event == "spike" else event
+            on_pre[pathway] = "v_post += w" if sign > 0 else "v_post -= w"
+            on_event[pathway] = event
     synapses = brian2.Synapses(source, target, "w : 1 (constant)", on_pre=on_pre, on_event=on_event,
                                clock=source.clock, name=name or "synapses*")
     synapses.connect(i=pre, j=post)

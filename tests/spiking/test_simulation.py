@@ -8,7 +8,7 @@ import re
 import h5py
 import numpy as np
 import pytest
-from conftest import STANDALONE
+from conftest import STANDALONE, scaled_model
 
 from brainyolo.ann.letterbox import letterbox, load_image
 from brainyolo.ann.reference import forward
@@ -369,23 +369,6 @@ def test_two_runs_at_once_share_one_build(tiny_h5, tmp_path, build_cache):
 # ------------------------------------------------------------------------------------------ run parameters
 
 
-def _scaled_model(model_path, out_path, factor: float):
-    """The model with every hidden convolution's bias (and the first layer's weight) times ``factor``."""
-    from brainyolo.spiking.builder import hidden_layers
-
-    model = load_model(model_path)
-    graph = model.graph
-    for index in hidden_layers(graph):
-        layer = graph.layers[index]
-        changes = {"bias": layer.bias * np.float32(factor)}
-        if layer.inputs == (-1,):
-            changes["weight"] = layer.weight * np.float32(factor)
-        graph = graph.replace(index, **changes)
-    model.graph = graph
-    save_model(model, out_path)
-    return out_path
-
-
 def test_thresholds_keep_the_network_meaning(tiny_h5, tmp_path):
     """All hidden thresholds 0.5 equal thresholds 1 with biases and the image current doubled.
 
@@ -396,7 +379,7 @@ def test_thresholds_keep_the_network_meaning(tiny_h5, tmp_path):
     from brainyolo.spiking.parameters import parse_setting
 
     model_path, image = tiny_h5
-    doubled = _scaled_model(model_path, tmp_path / "doubled.h5", 2.0)
+    doubled = scaled_model(model_path, tmp_path / "doubled.h5", 2.0)
     steps = 40
     half = SimulationSettings(steps=steps, device="runtime", parameters=parse_setting("all.v_th=0.5"))
     simulate(model_path, [image], half, tmp_path / "half", progress=False)

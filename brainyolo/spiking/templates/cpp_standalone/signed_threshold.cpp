@@ -1,7 +1,7 @@
-{# brainyolo's signed thresholder: both events of a signed neuron in one pass over the neurons. #}
+{# brainyolo's signed thresholder: every event of a signed neuron in one pass over the neurons. #}
 {# The neurons are cut into one contiguous chunk per OpenMP thread (one chunk without OpenMP). #}
-{# Within a chunk, both conditions of 64 neurons at a time are stored as 0/1 bytes (a loop the #}
-{# compiler vectorises) and packed into two 64-bit masks, whose set bits are written out in    #}
+{# Within a chunk, the conditions of 64 neurons at a time are stored as 0/1 bytes (a loop the #}
+{# compiler vectorises) and packed into one 64-bit mask each, whose set bits are written out in #}
 {# ascending order. Each chunk writes its events in place at the chunk's start; the blocks are #}
 {# then moved together in chunk order: exactly the event lists of Brian2's serial thresholder. #}
 {# USES_VARIABLES { N } #}
@@ -12,34 +12,33 @@
     const int _vectorisation_idx = -1;
     {{scalar_code|autoindent}}
 
-    {% set _positive = get_array_name(eventspace_variable) %}
-    {% set _negative = get_array_name(negative_eventspace_variable) %}
+    {% set _spaces = [] %}
+    {% for space in eventspace_variables %}{% set _ = _spaces.append(get_array_name(space)) %}{% endfor %}
     const int _n_chunks = {{ openmp_pragma('get_num_threads') }} < 256 ? {{ openmp_pragma('get_num_threads') }} : 256;
-    long _positive_counts[256], _negative_counts[256];
+    long _counts[{{ _spaces | length }}][256];
     {{ openmp_pragma('parallel-static') }}
     for (int _chunk = 0; _chunk < _n_chunks; _chunk++)
     {
         const size_t _begin = (size_t)(((int64_t)N * _chunk) / _n_chunks);
         const size_t _end = (size_t)(((int64_t)N * (_chunk + 1)) / _n_chunks);
-        long _n_positive = 0, _n_negative = 0;
+        long _n[{{ _spaces | length }}] = {0};
         size_t _base = _begin;
         for (; _base + 64 <= _end; _base += 64)
         {
-            unsigned char _positive_flags[64], _negative_flags[64];
+            unsigned char _flags[{{ _spaces | length }}][64];
             for (int _bit = 0; _bit < 64; _bit++)
             {
                 const size_t _idx = _base + _bit;
                 const size_t _vectorisation_idx = _idx;
                 {{vector_code|autoindent}}
-                _positive_flags[_bit] = (_cond != 0);
-                _negative_flags[_bit] = (_negative_cond != 0);
+                {% for space in _spaces %}
+                _flags[{{ loop.index0 }}][_bit] = (_cond_{{ loop.index0 }} != 0);
+                {% endfor %}
             }
-            uint64_t _positive_mask = _brainyolo_pack_flags(_positive_flags);
-            uint64_t _negative_mask = _brainyolo_pack_flags(_negative_flags);
-            for (; _positive_mask; _positive_mask &= _positive_mask - 1)
-                {{_positive}}[_begin + _n_positive++] = (int32_t)(_base + _brainyolo_lowest_bit(_positive_mask));
-            for (; _negative_mask; _negative_mask &= _negative_mask - 1)
-                {{_negative}}[_begin + _n_negative++] = (int32_t)(_base + _brainyolo_lowest_bit(_negative_mask));
+            {% for space in _spaces %}
+            for (uint64_t _mask = _brainyolo_pack_flags(_flags[{{ loop.index0 }}]); _mask; _mask &= _mask - 1)
+                {{space}}[_begin + _n[{{ loop.index0 }}]++] = (int32_t)(_base + _brainyolo_lowest_bit(_mask));
+            {% endfor %}
         }
         for (; _base < _end; _base++)
         {
@@ -47,27 +46,28 @@
             const size_t _vectorisation_idx = _idx;
             {{vector_code|autoindent}}
             // branch-free: the slot lies in this chunk, at or before _idx; kept only if the event happened
-            {{_positive}}[_begin + _n_positive] = (int32_t)_idx;
-            _n_positive += (_cond != 0);
-            {{_negative}}[_begin + _n_negative] = (int32_t)_idx;
-            _n_negative += (_negative_cond != 0);
+            {% for space in _spaces %}
+            {{space}}[_begin + _n[{{ loop.index0 }}]] = (int32_t)_idx;
+            _n[{{ loop.index0 }}] += (_cond_{{ loop.index0 }} != 0);
+            {% endfor %}
         }
-        _positive_counts[_chunk] = _n_positive;
-        _negative_counts[_chunk] = _n_negative;
+        for (int _e = 0; _e < {{ _spaces | length }}; _e++)
+            _counts[_e][_chunk] = _n[_e];
     }
-    long _positive_total = 0, _negative_total = 0;
-    for (int _chunk = 0; _chunk < _n_chunks; _chunk++)
+    {% for space in _spaces %}
     {
-        const size_t _begin = (size_t)(((int64_t)N * _chunk) / _n_chunks);
-        if (_positive_counts[_chunk] > 0 && _begin != (size_t)_positive_total)
-            memmove(&{{_positive}}[_positive_total], &{{_positive}}[_begin], _positive_counts[_chunk] * sizeof({{_positive}}[0]));
-        if (_negative_counts[_chunk] > 0 && _begin != (size_t)_negative_total)
-            memmove(&{{_negative}}[_negative_total], &{{_negative}}[_begin], _negative_counts[_chunk] * sizeof({{_negative}}[0]));
-        _positive_total += _positive_counts[_chunk];
-        _negative_total += _negative_counts[_chunk];
+        long _total = 0;
+        for (int _chunk = 0; _chunk < _n_chunks; _chunk++)
+        {
+            const size_t _begin = (size_t)(((int64_t)N * _chunk) / _n_chunks);
+            const long _count = _counts[{{ loop.index0 }}][_chunk];
+            if (_count > 0 && _begin != (size_t)_total)
+                memmove(&{{space}}[_total], &{{space}}[_begin], _count * sizeof({{space}}[0]));
+            _total += _count;
+        }
+        {{space}}[N] = _total;
     }
-    {{_positive}}[N] = _positive_total;
-    {{_negative}}[N] = _negative_total;
+    {% endfor %}
 {% endblock %}
 
 {% block extra_headers %}
@@ -97,6 +97,7 @@ static inline uint64_t _brainyolo_pack_flags(const unsigned char * _flags)
 {% endblock %}
 
 {% block after_code %}
-{{get_array_name(eventspace_variable)}}[N] = 0;  // Note that this is not an off-by-1-error: the array has N+1 elements
-{{get_array_name(negative_eventspace_variable)}}[N] = 0;
+{% for space in eventspace_variables %}
+{{get_array_name(space)}}[N] = 0;  // Note that this is not an off-by-1-error: the array has N+1 elements
+{% endfor %}
 {% endblock %}

@@ -8,7 +8,8 @@
 {% block maincode %}
     {% set m_type = c_data_type(variables['_target_m'].dtype) %}
     // Per band of input rows (all rows without OpenMP, or when windows overlap):
-    // 1. net spike counts of the band's inputs (a neuron is in at most one event space per step);
+    // 1. net spike counts of the band's inputs (+1 per positive event space a neuron is in, -1 per
+    //    negative one: burst levels are event spaces of their own);
     // 2. negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied: a band holds every
     //    input of its windows);
@@ -39,7 +40,7 @@
                 for (int _ox = _ox0; _ox <= _ox1; _ox++)
                 {
                     {{m_type}} &_m = {{_target_m}}[((int64_t)_oy * _OW + _ox) * _C + _c];
-                    if (_count + 1 < _m) continue;  // this input did not hold the maximum
+                    if (_count + {{ levels }} < _m) continue;  // this input did not hold the maximum
                     int32_t _best = INT_MIN;
                     for (int _dy = 0; _dy < _K; _dy++)
                     {
@@ -73,12 +74,8 @@
                 }
         }
     };
-    const int32_t * __restrict _positive_spikes = {{ get_array_name(variables['_spikespace']) }};
-    const int32_t _n_positive = _positive_spikes[_num_spikespace - 1];
-    {% if event_spaces | length > 1 %}
-    const int32_t * __restrict _negative_spikes = {{ get_array_name(variables['_negative_spikespace']) }};
-    const int32_t _n_negative = _negative_spikes[_num_spikespace - 1];
-    {% endif %}
+    {% set _up_spaces = [] %}{% set _down_spaces = [] %}
+    {% for name, sign in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% endfor %}
     // First spike whose input row is >= row, in a sorted spike list.
     auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
     {
@@ -103,18 +100,18 @@
     {% endif %}
     for (int _b = 0; _b < _n_bands; _b++)
     {
-        const int32_t _positive_first = _first_in_row(_positive_spikes, _n_positive, _band_row[_b]);
-        const int32_t _positive_last = _first_in_row(_positive_spikes, _n_positive, _band_row[_b + 1]);
-        for (int32_t _s = _positive_first; _s < _positive_last; _s++)
-            {{input_count}}[_positive_spikes[_s]] += 1;
-        {% if event_spaces | length > 1 %}
-        const int32_t _negative_first = _first_in_row(_negative_spikes, _n_negative, _band_row[_b]);
-        const int32_t _negative_last = _first_in_row(_negative_spikes, _n_negative, _band_row[_b + 1]);
-        for (int32_t _s = _negative_first; _s < _negative_last; _s++)
-            {{input_count}}[_negative_spikes[_s]] -= 1;
-        _negative(_negative_spikes, _negative_first, _negative_last);
-        {% endif %}
-        _positive(_positive_spikes, _positive_first, _positive_last);
+        {% for spaces, step in [(_up_spaces, '+'), (_down_spaces, '-')] %}{% for space in spaces %}
+        const int32_t _first{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }} = _first_in_row({{space}}, {{space}}[_num_spikespace - 1], _band_row[_b]);
+        const int32_t _last{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }} = _first_in_row({{space}}, {{space}}[_num_spikespace - 1], _band_row[_b + 1]);
+        for (int32_t _s = _first{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }}; _s < _last{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }}; _s++)
+            {{input_count}}[{{space}}[_s]] {{ step }}= 1;
+        {% endfor %}{% endfor %}
+        {% for space in _down_spaces %}
+        _negative({{space}}, _firstn{{ loop.index0 }}, _lastn{{ loop.index0 }});
+        {% endfor %}
+        {% for space in _up_spaces %}
+        _positive({{space}}, _firstp{{ loop.index0 }}, _lastp{{ loop.index0 }});
+        {% endfor %}
     }
 {% endblock %}
 

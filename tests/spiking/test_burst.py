@@ -1,0 +1,310 @@
+"""Burst spikes: a neuron file's ``burst`` levels, hand-computed counts, and every consumer of spikes
+(weight-shared convolution, max-pool, relay) against Brian2's own ``Synapses`` or the window maximum.
+
+Weights and currents are dyadic rationals, so every sum is exact in any order: one differing spike is
+a logic error, not rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import brian2
+import h5py
+import numpy as np
+import pytest
+from conftest import scaled_model
+
+from brainyolo.ann.graph import conv_output_size
+from brainyolo.ann.reference import maxpool2d
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.spiking import from_neuron_order
+from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, event_spaces
+from brainyolo.spiking.layer_models import SPIKE_COUNTERS, with_spike_counters
+from brainyolo.spiking.neurons import load_neuron_model, neuron_group, spike_events
+from brainyolo.spiking.thresholder import fuse_thresholders
+from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
+
+BURST = "if_signed_ibt_tracking_burst"
+EQUATIONS = Path(__file__).resolve().parents[2] / "equations"
+STEPS = 24
+
+
+def test_burst_levels_are_events_of_their_own():
+    model = load_neuron_model(BURST)
+    assert model.burst == 4
+    assert model.spike_events == [("spike", 1), ("spike_2", 1), ("spike_3", 1), ("spike_4", 1),
+                                  ("negative_spike", -1), ("negative_spike_2", -1), ("negative_spike_3", -1),
+                                  ("negative_spike_4", -1)]
+    assert "(3) - v_init" in model.events["spike_3"].condition and "level" not in model.threshold
+    assert model.events["spike_3"].reset == model.reset
+    assert load_neuron_model(BURST, burst=1).spike_events == [("spike", 1), ("negative_spike", -1)]
+    relay = load_neuron_model("relay", burst=2)  # structural neurons follow their sources' bursts
+    assert relay.threshold == "v >= (1) - 0.5" and relay.events["spike_2"].condition == "v >= (2) - 0.5"
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("burst = 0", "whole number from 1 to 16"),
+    ("burst = 17", "whole number from 1 to 16"),
+    ('burst = "2"', "whole number from 1 to 16"),
+    ("burst = true", "whole number from 1 to 16"),
+])
+def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'{text}\nmodel = "v : 1"\nthreshold = "v > level"\nreset = "v -= 1"\n')
+    with pytest.raises(BrainyoloError, match=problem) as err:
+        load_neuron_model(path)
+    assert "bad.toml" in str(err.value)
+
+
+def test_level_names_are_reserved(tmp_path):
+    path = tmp_path / "own.toml"
+    path.write_text('model = "v : 1"\nthreshold = "v > 1"\n[events.spike_2]\ncondition = "v > 2"\n')
+    with pytest.raises(BrainyoloError, match="burst levels' names"):
+        load_neuron_model(path)
+    path.write_text('burst = 2\nmodel = "level : 1"\nthreshold = "level > 1"\n')
+    with pytest.raises(BrainyoloError, match="is the burst level"):
+        load_neuron_model(path)
+    path.write_text('burst = 2\nmodel = "v : 1"\n')
+    with pytest.raises(BrainyoloError, match="a burst needs a 'threshold'"):
+        load_neuron_model(path)
+
+
+def net_counts(group, steps):
+    """(steps, n) net spike count after each step, from one monitor per spike event and level."""
+    counts = np.zeros((steps, len(group)))
+    for monitor, sign in group.burst_monitors:
+        np.add.at(counts, (np.round(np.asarray(monitor.t_[:]) * 1000).astype(int), np.asarray(monitor.i[:])), sign)
+    return np.cumsum(counts, axis=0)
+
+
+def monitored(group, tag):
+    """``group`` and an EventMonitor of each of its spike events and levels (kept as ``group.burst_monitors``)."""
+    group.add_attribute("burst_monitors")
+    group.burst_monitors = [(brian2.EventMonitor(group, event, name=f"{tag}_{event}"), sign)
+                            for event, sign in spike_events(group.events)]
+    return [group, *(m for m, _ in group.burst_monitors)]
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_hand_computed_bursts(fused):
+    """Constant input I per step, v_init 0, alpha 1: the net count after step t is I*t rounded toward
+    zero, as long as that needs at most 4 spikes a step; the one-spike neuron falls behind (t)."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    currents = np.array([2.75, -2.5, 5.75, 0.5, 2.75])
+    burst = neuron_group(with_spike_counters(load_neuron_model(BURST)), 4, alpha=1.0, name="burst")
+    burst.I = currents[:4]
+    single = neuron_group(load_neuron_model("if_signed_ibt_tracking"), 1, alpha=1.0, name="single")
+    single.I = currents[4:]
+    if fused:
+        fuse_thresholders(burst)
+    objects = monitored(burst, "b") + monitored(single, "s")
+    brian2.Network(*objects).run(STEPS * brian2.ms)
+    t = np.arange(1, STEPS + 1)[:, None]
+    expected = np.trunc(currents[:4] * t)
+    expected[:, 2] = np.minimum(4 * t[:, 0], np.trunc(5.75 * t[:, 0]))  # 5.75 per step: capped at 4
+    np.testing.assert_array_equal(net_counts(burst, STEPS), expected)
+    np.testing.assert_array_equal(burst.q[:], expected[-1])
+    np.testing.assert_array_equal(net_counts(single, STEPS)[:, 0], t[:, 0])  # one spike a step, behind 2.75 t
+    positive, negative = (np.asarray(getattr(burst, name)[:]) for name in SPIKE_COUNTERS)
+    np.testing.assert_array_equal(positive - negative, expected[-1])  # the counters count every level
+    assert math.isclose(positive[0], math.trunc(2.75 * STEPS))
+
+
+IN_SHAPE, FILTERS, K, STRIDE, PAD = (3, 12, 10), 4, 3, 1, 1
+
+
+def burst_source(name, shape, seed):
+    """Burst neurons with constant dyadic currents of up to 2.5 thresholds per step: bursts of 2 and 3."""
+    rng = np.random.default_rng(seed)
+    source = neuron_group(load_neuron_model(BURST), int(np.prod(shape)), alpha=0.5, v_init=0.5, name=name)
+    source.I = rng.integers(-160, 161, len(source)) / 64
+    return source
+
+
+def build_conv(kind, tag):
+    rng = np.random.default_rng(5)
+    weight = rng.integers(-32, 33, (FILTERS, IN_SHAPE[0], K, K)) / 16
+    source = burst_source(f"convsrc{tag}", IN_SHAPE, 11)
+    out_n = FILTERS * conv_output_size(IN_SHAPE[1], K, STRIDE, PAD) * conv_output_size(IN_SHAPE[2], K, STRIDE, PAD)
+    target = neuron_group(load_neuron_model("if_signed_ibt"), out_n, alpha=0.25, name=f"convtgt{tag}")
+    if kind == "shared":
+        connection = SharedConvolution(source, target, weight, IN_SHAPE, STRIDE, PAD, name=f"convsh{tag}")
+    else:
+        connection = unrolled_conv_synapses(source, target, weight, IN_SHAPE, STRIDE, PAD, name=f"convun{tag}")
+    return {"source": source, "target": target, "connection": connection,
+            "objects": [*monitored(source, f"cs{tag}"), *monitored(target, f"ct{tag}"), connection]}
+
+
+def conv_results(built):
+    target, source = built["target"], built["source"]
+    out = {"v": np.array(target.v[:]), "target": net_counts(target, STEPS), "source": net_counts(source, STEPS)}
+    out["spikes"] = sum(np.bincount(np.asarray(m.i[:]), minlength=len(source)) for m, _ in source.burst_monitors)
+    if isinstance(built["connection"], SharedConvolution):
+        out["events"] = int(built["connection"].synaptic_events[0])
+    return out
+
+
+def build_pool(tag, case=((2, 8, 8), 2, 2, 1)):
+    """Burst neurons whose counts rise in the first half of the run and fall, 2 or 3 a step, in the second
+    (:data:`FALLING`): a window's maximum falls by a burst."""
+    in_shape, size, stride, pad = case
+    model = load_neuron_model(BURST)
+    model = dataclasses.replace(model, model=model.model + "falling : 1 (constant)\n")
+    source = neuron_group(model, int(np.prod(in_shape)), alpha=1.0, v_init=0.5, name=f"poolsrc{tag}")
+    rng = np.random.default_rng(12)
+    source.I = rng.integers(0, 161, len(source)) / 64
+    source.falling = -rng.integers(128, 193, len(source)) / 64
+    source.run_regularly(f"I = I + (falling - I) * int(t >= {STEPS // 2} * ms)", when="start")
+    out_shape = maxpool2d(np.zeros(in_shape), size, stride, pad).shape
+    target = neuron_group(load_neuron_model("maxpool", burst=4), int(np.prod(out_shape)), name=f"pooltgt{tag}")
+    pool = SpikingMaxPool(source, target, in_shape, size, stride, pad, name=f"pool{tag}")
+    return {"source": source, "target": target, "case": case,
+            "objects": [*monitored(source, f"ps{tag}"), *monitored(target, f"pt{tag}"), pool]}
+
+
+def build_relay(tag, shape=(2, 6, 6)):
+    """A 2x upsample of burst neurons: through IndexRelay and through Brian2's Synapses (a pathway per level)."""
+    from brainyolo.spiking.builder import _grid_index
+
+    c, h, w = shape
+    source = burst_source(f"relaysrc{tag}", shape, 13)
+    pre = np.repeat(np.repeat(_grid_index(shape), 2, axis=1), 2, axis=2).ravel()
+    post = _grid_index((c, 2 * h, 2 * w)).ravel()
+    relay = load_neuron_model("relay", burst=4)
+    ours, theirs = (neuron_group(relay, len(post), name=f"relay{side}{tag}") for side in ("ours", "theirs"))
+    events = spike_events(source.events)
+    synapses = brian2.Synapses(source, theirs, on_pre={e: f"v_post {'+' if s > 0 else '-'}= 1" for e, s in events},
+                               on_event={e: e for e, _ in events}, name=f"relaysyn{tag}")
+    synapses.connect(i=pre, j=post)
+    return {"source": source, "ours": ours, "theirs": theirs,
+            "objects": [*monitored(source, f"rs{tag}"), *monitored(ours, f"ro{tag}"), *monitored(theirs, f"rt{tag}"),
+                        synapses, IndexRelay(source, ours, pre, post, name=f"relayidx{tag}")]}
+
+
+def check_all(shared, unrolled, pool, relay):
+    ours, reference = conv_results(shared), conv_results(unrolled)
+    np.testing.assert_array_equal(ours["target"], reference["target"])
+    np.testing.assert_array_equal(ours["v"], reference["v"])
+    bursts = sum(np.asarray(m.i[:]).size for m, _ in shared["source"].burst_monitors[1:4])
+    assert bursts > 0 and np.abs(np.diff(ours["source"], axis=0)).max() >= 2  # bursts were sent
+    fan = conv_fan_out(IN_SHAPE, FILTERS, K, STRIDE, PAD)
+    assert ours["events"] == int((from_neuron_order(ours["spikes"], IN_SHAPE) * fan).sum())  # one event per level
+    in_shape, size, stride, pad = pool["case"]
+    inputs, pooled = net_counts(pool["source"], STEPS), net_counts(pool["target"], STEPS)
+    out_shape = maxpool2d(np.zeros(in_shape), size, stride, pad).shape
+    assert (np.diff(inputs, axis=0)[STEPS // 2 + 1:] <= -2).all()  # every input fell in bursts
+    assert (np.diff(pooled, axis=0)[STEPS // 2 + 2:] <= -2).all()  # and so did every window's maximum
+    for step in range(STEPS - 1):
+        expected = maxpool2d(from_neuron_order(inputs[step], in_shape), size, stride, pad)
+        np.testing.assert_array_equal(from_neuron_order(pooled[step + 1], out_shape), expected, err_msg=f"step {step}")
+    np.testing.assert_array_equal(net_counts(relay["ours"], STEPS), net_counts(relay["theirs"], STEPS))
+    assert np.abs(np.diff(net_counts(relay["ours"], STEPS), axis=0)).max() >= 2  # the relay passed bursts on
+
+
+def build_all():
+    built = build_conv("shared", "a"), build_conv("unrolled", "b"), build_pool("c"), build_relay("d")
+    brian2.Network(*[o for b in built for o in b["objects"]]).run(STEPS * brian2.ms)
+    return built
+
+
+def test_bursts_through_convolution_pool_and_relay_numpy_runtime():
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    check_all(*build_all())
+
+
+def test_connections_read_every_level():
+    brian2.start_scope()
+    source = burst_source("levels", (1, 2, 2), 0)
+    assert [sign for _, sign in event_spaces(source)] == ["+"] * 4 + ["-"] * 4
+    assert SharedConvolution(source, neuron_group(load_neuron_model("if_signed_ibt"), 4), np.ones((1, 1, 1, 1)),
+                             (1, 2, 2)).spikes_per_step == 4
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_bursts_through_convolution_pool_and_relay_cpp_standalone(tmp_path):
+    """The same network in C++ with 2 OpenMP threads (the fused thresholder of every level, the
+    scatter's row bands, the pool's bands): the same sums as Brian2's own Synapses."""
+    from brainyolo.spiking.device import standalone
+
+    with standalone(threads=2, directory=str(tmp_path / "build")):
+        check_all(*build_all())
+
+
+def test_check_names_the_burst():
+    from conftest import run_cli
+
+    path = str(EQUATIONS / f"{BURST}.toml")
+    code, stdout, stderr = run_cli(["check", path])
+    assert (code, stderr) == (0, "")
+    assert stdout.startswith(f"{path}: ok: neuron model (signed, bursts of up to 4 spikes), parameters t_step, ")
+
+
+def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", steps=12):
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.settings import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    model_path, images = tiny_converted
+    simulate(model_path, [images[0]], SimulationSettings(
+        steps=steps, device="runtime", sample_neurons=200,
+        build=BuildOptions(neuron=str(neuron), schedule="same_step", connectivity=connectivity)),
+        tmp_path / name, progress=False)
+    with h5py.File(tmp_path / name / "recordings.h5") as f:
+        return {name: {key: layer[key][()] for key in layer} for name, layer in f["images/0000/layers"].items()}
+
+
+def test_a_network_of_burst_neurons(tiny_converted, tmp_path):
+    """The reduced yolov3-tiny (same-step schedule; biases and image current doubled, as thresholds 0.5: inputs of
+    up to 4 thresholds a step):
+
+    * the image layer (a constant current I) ends with net count leaky(T * I) / v_th rounded to the nearest, where
+      the one-spike tracking neuron stops at T;
+    * the whole network built with Brian2's own Synapses (a pathway per level) fires the same spikes;
+    * the recordings count every level: per layer, the population series sum to the counters, and each sampled
+      neuron's raster holds as many spikes as its counters.
+    """
+    from brainyolo.ann.letterbox import letterbox, load_image
+    from brainyolo.ann.reference import conv2d
+    from brainyolo.convert.model_file import load_model
+
+    steps = 12
+    model_path, images = tiny_converted
+    doubled = (scaled_model(model_path, tmp_path / "doubled.h5", 2.0), images)  # thresholds 0.5 in effect
+    files = {}
+    for name in (BURST, "if_signed_ibt_tracking"):  # the run's values as the files' own (unrolled takes no others)
+        text = (EQUATIONS / f"{name}.toml").read_text()
+        for key, value in (("v_init", "0.5"), ("hold_positive", "1")):
+            text = re.sub(rf'(?m)^{key} = ".*"$', f'{key} = "{value}"', text)
+        files[name] = tmp_path / f"{name}.toml"
+        files[name].write_text(text)
+    burst = _network_run(doubled, tmp_path, "burst", files[BURST])
+    single = _network_run(doubled, tmp_path, "single", files["if_signed_ibt_tracking"])
+    layer = load_model(doubled[0]).normalized_graph().layers[0]
+    current = conv2d(letterbox(load_image(images[0]), 96, 96)[0], layer.weight, layer.bias, layer.stride, layer.pad)
+    leaky = steps * current.astype(np.float64) * np.where(current > 0, 1.0, layer.alpha)
+    clear = np.abs(np.abs(leaky) + 0.5 - np.round(np.abs(leaky) + 0.5)) > 1e-3  # away from a rounding edge
+    fast = clear & (current > 1) & (current < 4)  # 1 to 4 thresholds a step
+    assert fast.sum() > 100
+    np.testing.assert_array_equal(burst["00"]["positive_count"][fast], np.floor(leaky[fast] + 0.5))
+    assert (single["00"]["positive_count"][fast] <= steps).all()
+    unrolled = _network_run(doubled, tmp_path, "unrolled", files[BURST], connectivity="unrolled")
+    assert burst.keys() == unrolled.keys()
+    for name, layer in burst.items():
+        for key in ("positive_count", "negative_count", "population_positive", "population_negative"):
+            np.testing.assert_array_equal(layer[key], unrolled[name][key], err_msg=f"{name} {key}")
+        for sign, counter in (("positive", "positive_count"), ("negative", "negative_count")):
+            assert layer[f"population_{sign}"].sum() == layer[counter].sum(), (name, sign)
+        c, y, x = layer["sample_neuron"].T
+        for sign, counter in ((1, "positive_count"), (-1, "negative_count")):
+            raster = np.bincount(layer["sample_spike_neuron"][layer["sample_spike_sign"] == sign],
+                                 minlength=len(c))
+            np.testing.assert_array_equal(raster, layer[counter][c, y, x], err_msg=f"{name} {counter}")
+    # bursts beyond the image layer: neurons of deeper layers fired more spikes than there were steps
+    assert sum(int((layer["positive_count"] > steps).sum()) for name, layer in burst.items() if name != "00") > 100
