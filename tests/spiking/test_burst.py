@@ -308,3 +308,37 @@ def test_a_network_of_burst_neurons(tiny_converted, tmp_path):
             np.testing.assert_array_equal(raster, layer[counter][c, y, x], err_msg=f"{name} {counter}")
     # bursts beyond the image layer: neurons of deeper layers fired more spikes than there were steps
     assert sum(int((layer["positive_count"] > steps).sum()) for name, layer in burst.items() if name != "00") > 100
+
+
+TWO_PHASE = "if_signed_ibt_tracking_two_phase"
+
+
+def test_two_phase_tracking_neuron_by_hand():
+    """Constant input, V(0) = 0.5 v_th, alpha 1: after every step the output sent, each spike worth the threshold
+    of its phase (0.5 in the first 8 steps, then 1), is the integrated input rounded to the nearest multiple of that
+    threshold (bursts of up to 4 keep up with 0.3-1.7 per step); with v_th_early = v_th it is
+    if_signed_ibt_tracking_burst spike for spike."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    currents = np.array([0.8125, -0.3125, 1.6875, 0.5, -1.25])
+    common = {"alpha": 1.0, "v_init": 0.5, "v_th": 1.0}
+    two = neuron_group(load_neuron_model(TWO_PHASE), 5, name="two", v_th_early=0.5, t_switch=8 * brian2.ms,
+                       **common)
+    same = neuron_group(load_neuron_model(TWO_PHASE), 5, name="same", v_th_early=1.0, **common)
+    burst = neuron_group(load_neuron_model(BURST), 5, name="burst", **common)
+    for group in (two, same, burst):
+        group.I = currents
+        group.v = 0.5  # V(0) = v_init * v_th, as the builder sets it
+    fuse_thresholders(two)
+    objects = monitored(two, "two") + monitored(same, "same") + monitored(burst, "bu")
+    states = brian2.StateMonitor(two, "out", record=True, name="twostates")
+    brian2.Network(*objects, states).run(STEPS * brian2.ms)
+    t = np.arange(1, STEPS + 1)
+    theta = np.where(t <= 8, 0.5, 1.0)  # the threshold of step t (its time is t - 1 ms: early while < 8 ms)
+    counts = np.diff(net_counts(two, STEPS), axis=0, prepend=0)
+    sent = np.vstack([states.out[:].T[1:], two.out[:]])  # `out` after each step (recorded as the next one starts)
+    np.testing.assert_array_equal(np.cumsum(counts * theta[:, None], axis=0), sent)
+    owed = currents * t[:, None] - np.cumsum(counts * theta[:, None], axis=0)
+    assert (np.abs(owed) <= 0.5 * theta[:, None]).all()  # rounded to the nearest (ties away from zero)
+    assert (np.abs(counts[:8]).max(axis=0) >= 2).sum() >= 3  # bursts in the early phase
+    np.testing.assert_array_equal(net_counts(same, STEPS), net_counts(burst, STEPS))
