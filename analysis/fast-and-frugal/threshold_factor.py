@@ -1,5 +1,6 @@
 """A parameter file with every balanced threshold of a model times one factor (and the fast preset's V(0) and
-hold_positive); with two more arguments also a two-phase threshold, the balanced ones times EARLY in the first SWITCH steps.
+hold_positive); with two more arguments also a two-phase threshold, the balanced ones times EARLY in the first
+SWITCH steps.
 
     python analysis/fast-and-frugal/threshold_factor.py MODEL.h5 FACTOR [EARLY SWITCH] > params.toml
 
@@ -30,4 +31,5 @@ def main(model_path: str, factor: float, early: float | None = None, switch: int
 if __name__ == "__main__":
     if len(sys.argv) not in (3, 5):
         raise SystemExit(__doc__)
-    print(main(sys.argv[1], float(sys.argv[2]), *((float(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) == 5 else ())))
+    phase = (float(sys.argv[3]), int(sys.argv[4])) if len(sys.argv) == 5 else ()
+    print(main(sys.argv[1], float(sys.argv[2]), *phase))
