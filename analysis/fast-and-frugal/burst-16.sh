@@ -41,9 +41,10 @@ evaluate two-phase --neuron if_signed_ibt_tracking_two_phase --params "$out/para
 cat "$out/burst-summary.md"
 photos=$(ls $val/images/*.jpg | head -16 | tr '\n' ' ')
 [ -d "$out/agree-ann" ] || $by detect "$model" $photos --threshold 0.005 -q -o "$out/agree-ann"
-agree() {
+agree() {  # NAME OPTIONS...: one labelled block per row (the runs say "preset fast": the preset less its neuron)
     [ -d "$out/agree-$1" ] || $by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 \
-        -q "${@:2}" -o "$out/agree-$1"
+        -q "${@:2}" -o "$out/agree-$1" > /dev/null
+    echo "$1: ${*:2}" | sed "s|$out/||g"
     .venv/bin/python analysis/presets/agreement.py "$out/agree-ann" "$out/agree-$1" $photos
 }
 {

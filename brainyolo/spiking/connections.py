@@ -96,11 +96,11 @@ def input_shift(channel_sums: np.ndarray, values: np.ndarray) -> int:
     """The fixed-point grid ``2**-shift`` of a connection's per-step input.
 
     ``channel_sums[c, f]``: sum of |w| over the kernel window of input channel ``c`` and output
-    channel ``f``; ``values[c]``: the largest |value| a spike of channel ``c`` may carry in the run
-    (both phases of a two-phase neuron). The largest possible input of one step, every source
-    spiking once (a neuron emits at most one event per step), times ``2**shift`` stays below
-    ``2**(INPUT_BITS - 1)``: the other half of the range holds the rounding of the terms (at most
-    1/2 each, far fewer than ``2**30`` terms).
+    channel ``f``; ``values[c]``: the largest |value| the spikes of one source neuron of channel ``c``
+    may carry in one step (both phases of a two-phase neuron; a burst neuron's levels times its
+    threshold: the callers multiply by :func:`spikes_per_step`). The largest possible input of one
+    step times ``2**shift`` stays below ``2**(INPUT_BITS - 1)``: the other half of the range holds the
+    rounding of the terms (at most 1/2 each, far fewer than ``2**30`` terms).
 
     >>> input_shift(np.array([[1.0, 3.0], [1.0, 0.0]]), np.array([1.0, 1.0]))  # bound 3
     28

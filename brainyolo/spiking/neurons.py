@@ -271,6 +271,9 @@ def burst_levels(model: NeuronModel, burst: int) -> NeuronModel:
     """``model`` (as written, its conditions and resets may read :data:`LEVEL`) with ``burst`` levels:
     ``spike`` and ``negative_spike`` at level 1, ``spike_j`` / ``negative_spike_j`` for ``j`` up to ``burst``.
 
+    A level's condition must hold whenever a higher level's does, and its reset must add or subtract (it runs
+    once per level): ``threshold = "v >= level * v_th"`` with ``reset = "v -= v_th"``.
+
     >>> m = burst_levels(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
     >>> m.threshold, m.events["spike_2"]
     ('v >= (1)', Event(condition='v >= (2)', reset='v -= 1'))
@@ -279,6 +282,11 @@ def burst_levels(model: NeuronModel, burst: int) -> NeuronModel:
         raise ValueError(f"burst must be 1 to {MAX_BURST}, not {burst}")
     if burst > 1 and model.threshold is None:
         raise ValueError("a burst needs a 'threshold'")
+    if burst > 1 and not re.search(rf"\b{LEVEL}\b", model.threshold):
+        raise ValueError(f"a burst's threshold reads '{LEVEL}' (level j fires while it holds for j: e.g. "
+                         f"\"v >= {LEVEL} * v_th\"); this one does not, so every level would fire together")
+    if burst > 1 and model.refractory:
+        raise ValueError("a burst cannot be refractory (Brian2's refractoriness holds back the first level only)")
     events = {name: Event(_with_level(e.condition, 1), _with_level(e.reset, 1)) for name, e in model.events.items()}
     for level in range(2, burst + 1):
         events[level_event("spike", level)] = Event(_with_level(model.threshold, level),

@@ -71,6 +71,13 @@ def test_level_names_are_reserved(tmp_path):
     path.write_text('burst = 2\nmodel = "v : 1"\n')
     with pytest.raises(BrainyoloError, match="a burst needs a 'threshold'"):
         load_neuron_model(path)
+    path.write_text('burst = 2\nmodel = "v : 1"\nthreshold = "v > 1"\nreset = "v -= 1"\n')
+    with pytest.raises(BrainyoloError, match="every level would fire together"):
+        load_neuron_model(path)
+    path.write_text('burst = 2\nmodel = "v : 1"\nthreshold = "v > level"\nreset = "v -= 1"\nrefractory = "2*ms"\n')
+    with pytest.raises(BrainyoloError, match="cannot be refractory"):
+        load_neuron_model(path)
+    assert load_neuron_model(path, burst=1).refractory == "2*ms"  # one level: Brian2's refractoriness as ever
 
 
 def net_counts(group, steps):
@@ -151,7 +158,7 @@ def conv_results(built):
 
 def build_pool(tag, case=((2, 8, 8), 2, 2, 1)):
     """Burst neurons whose counts rise in the first half of the run and fall, 2 or 3 a step, in the second
-    (:data:`FALLING`): a window's maximum falls by a burst."""
+    (a run_regularly switches their currents): a window's maximum falls by a burst."""
     in_shape, size, stride, pad = case
     model = load_neuron_model(BURST)
     model = dataclasses.replace(model, model=model.model + "falling : 1 (constant)\n")
@@ -186,14 +193,7 @@ def build_relay(tag, shape=(2, 6, 6)):
                         synapses, IndexRelay(source, ours, pre, post, name=f"relayidx{tag}")]}
 
 
-def check_all(shared, unrolled, pool, relay):
-    ours, reference = conv_results(shared), conv_results(unrolled)
-    np.testing.assert_array_equal(ours["target"], reference["target"])
-    np.testing.assert_array_equal(ours["v"], reference["v"])
-    bursts = sum(np.asarray(m.i[:]).size for m, _ in shared["source"].burst_monitors[1:4])
-    assert bursts > 0 and np.abs(np.diff(ours["source"], axis=0)).max() >= 2  # bursts were sent
-    fan = conv_fan_out(IN_SHAPE, FILTERS, K, STRIDE, PAD)
-    assert ours["events"] == int((from_neuron_order(ours["spikes"], IN_SHAPE) * fan).sum())  # one event per level
+def check_pool(pool):
     in_shape, size, stride, pad = pool["case"]
     inputs, pooled = net_counts(pool["source"], STEPS), net_counts(pool["target"], STEPS)
     out_shape = maxpool2d(np.zeros(in_shape), size, stride, pad).shape
@@ -202,12 +202,27 @@ def check_all(shared, unrolled, pool, relay):
     for step in range(STEPS - 1):
         expected = maxpool2d(from_neuron_order(inputs[step], in_shape), size, stride, pad)
         np.testing.assert_array_equal(from_neuron_order(pooled[step + 1], out_shape), expected, err_msg=f"step {step}")
+
+
+def check_all(shared, unrolled, pool, relay, overlapping):
+    ours, reference = conv_results(shared), conv_results(unrolled)
+    np.testing.assert_array_equal(ours["target"], reference["target"])
+    np.testing.assert_array_equal(ours["v"], reference["v"])
+    bursts = sum(np.asarray(m.i[:]).size for m, _ in shared["source"].burst_monitors[1:4])
+    assert bursts > 0 and np.abs(np.diff(ours["source"], axis=0)).max() >= 2  # bursts were sent
+    fan = conv_fan_out(IN_SHAPE, FILTERS, K, STRIDE, PAD)
+    assert ours["events"] == int((from_neuron_order(ours["spikes"], IN_SHAPE) * fan).sum())  # one event per level
+    check_pool(pool)
+    check_pool(overlapping)
     np.testing.assert_array_equal(net_counts(relay["ours"], STEPS), net_counts(relay["theirs"], STEPS))
     assert np.abs(np.diff(net_counts(relay["ours"], STEPS), axis=0)).max() >= 2  # the relay passed bursts on
 
 
 def build_all():
-    built = build_conv("shared", "a"), build_conv("unrolled", "b"), build_pool("c"), build_relay("d")
+    """Convolution (shared and unrolled), pools of non-overlapping and of overlapping windows (yolov3-tiny's
+    size 2, stride 1: the serial path), and a relay, in one network."""
+    built = (build_conv("shared", "a"), build_conv("unrolled", "b"), build_pool("c"), build_relay("d"),
+             build_pool("e", ((2, 7, 7), 2, 1, 1)))
     brian2.Network(*[o for b in built for o in b["objects"]]).run(STEPS * brian2.ms)
     return built
 
@@ -246,7 +261,7 @@ def test_check_names_the_burst():
     assert stdout.startswith(f"{path}: ok: neuron model (signed, bursts of up to 4 spikes), parameters t_step, ")
 
 
-def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", steps=12):
+def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", steps=12, schedule="same_step"):
     from brainyolo.detector import simulate
     from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings
@@ -254,7 +269,7 @@ def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", 
     model_path, images = tiny_converted
     simulate(model_path, [images[0]], SimulationSettings(
         steps=steps, device="runtime", sample_neurons=200,
-        build=BuildOptions(neuron=str(neuron), schedule="same_step", connectivity=connectivity)),
+        build=BuildOptions(neuron=str(neuron), schedule=schedule, connectivity=connectivity)),
         tmp_path / name, progress=False)
     with h5py.File(tmp_path / name / "recordings.h5") as f:
         return {name: {key: layer[key][()] for key in layer} for name, layer in f["images/0000/layers"].items()}
@@ -342,3 +357,16 @@ def test_two_phase_tracking_neuron_by_hand():
     assert (np.abs(owed) <= 0.5 * theta[:, None]).all()  # rounded to the nearest (ties away from zero)
     assert (np.abs(counts[:8]).max(axis=0) >= 2).sum() >= 3  # bursts in the early phase
     np.testing.assert_array_equal(net_counts(same, STEPS), net_counts(burst, STEPS))
+
+
+def test_bursts_in_the_delayed_schedule(tiny_converted, tmp_path):
+    """Spiking-YOLO's schedule (one step per layer) with burst neurons: the network built with Brian2's own
+    Synapses fires the same spikes, and deeper layers send bursts too."""
+    model_path, images = tiny_converted
+    doubled = (scaled_model(model_path, tmp_path / "doubled.h5", 2.0), images)
+    runs = {kind: _network_run(doubled, tmp_path, kind, BURST, connectivity=kind, steps=10, schedule="delayed")
+            for kind in ("shared", "unrolled")}
+    for name, layer in runs["shared"].items():
+        for key in ("positive_count", "negative_count"):
+            np.testing.assert_array_equal(layer[key], runs["unrolled"][name][key], err_msg=f"{name} {key}")
+    assert sum(int((layer["positive_count"] > 8).sum()) for name, layer in runs["shared"].items() if name != "00") > 0
