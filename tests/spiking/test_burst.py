@@ -60,24 +60,26 @@ def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem
     assert "bad.toml" in str(err.value)
 
 
-def test_level_names_are_reserved(tmp_path):
+@pytest.mark.parametrize("text, problem", [
+    ('model = "v : 1"\nthreshold = "v > 1"\n[events.spike_2]\ncondition = "v > 2"\n', "burst levels' names"),
+    ('burst = 2\nmodel = "level : 1"\nthreshold = "level > 1"\n', "is the burst level"),
+    ('burst = 2\nmodel = "v : 1"\n', "a burst needs a 'threshold'"),
+    ('burst = 2\nmodel = "v : 1"\nthreshold = "v > 1"\nreset = "v -= 1"\n', "every level would fire together"),
+    ('burst = 2\nmodel = "v : 1"\nthreshold = "v > level"\nreset = "v -= 1"\nrefractory = "2*ms"\n',
+     "cannot be refractory"),
+])
+def test_files_a_burst_cannot_run_are_refused(tmp_path, text, problem):
     path = tmp_path / "own.toml"
-    path.write_text('model = "v : 1"\nthreshold = "v > 1"\n[events.spike_2]\ncondition = "v > 2"\n')
-    with pytest.raises(BrainyoloError, match="burst levels' names"):
+    path.write_text(text)
+    with pytest.raises(BrainyoloError, match=problem) as err:
         load_neuron_model(path)
-    path.write_text('burst = 2\nmodel = "level : 1"\nthreshold = "level > 1"\n')
-    with pytest.raises(BrainyoloError, match="is the burst level"):
-        load_neuron_model(path)
-    path.write_text('burst = 2\nmodel = "v : 1"\n')
-    with pytest.raises(BrainyoloError, match="a burst needs a 'threshold'"):
-        load_neuron_model(path)
-    path.write_text('burst = 2\nmodel = "v : 1"\nthreshold = "v > 1"\nreset = "v -= 1"\n')
-    with pytest.raises(BrainyoloError, match="every level would fire together"):
-        load_neuron_model(path)
+    assert "own.toml" in str(err.value)
+
+
+def test_one_level_keeps_brian2s_refractoriness(tmp_path):
+    path = tmp_path / "own.toml"
     path.write_text('burst = 2\nmodel = "v : 1"\nthreshold = "v > level"\nreset = "v -= 1"\nrefractory = "2*ms"\n')
-    with pytest.raises(BrainyoloError, match="cannot be refractory"):
-        load_neuron_model(path)
-    assert load_neuron_model(path, burst=1).refractory == "2*ms"  # one level: Brian2's refractoriness as ever
+    assert load_neuron_model(path, burst=1).refractory == "2*ms"
 
 
 def net_counts(group, steps):
