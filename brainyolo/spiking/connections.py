@@ -374,7 +374,6 @@ class IndexRelay(Group, CodeRunner):
         if post.size and np.bincount(post).max() > 1:
             raise ValueError("a relay target has more than one source")
         self.source, self.target = source, target
-        self.signed = NEGATIVE_EVENT in source.events
         order_by_source = np.argsort(pre, kind="stable")
         offsets = np.zeros(len(source) + 1, np.int32)
         np.cumsum(np.bincount(pre, minlength=len(source)), out=offsets[1:])
