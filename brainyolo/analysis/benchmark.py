@@ -8,6 +8,9 @@
   run time per step, synaptic events per second, peak memory of the binary, and the ratios.
 * ``snn``: the whole model in C++ standalone on one image: build time, ms per step, synaptic
   events per second, peak memory.
+* ``scatter``: the whole model on one image with the convolutions' ``auto`` summation order (the
+  output-stationary gather where it pays) and with row bands only (``bands``), timed run after run in
+  turn: ms per step side by side and their ratio; both give the same synaptic events (checked).
 * ``busy``: the whole model on one image alone, then beside one busy process (a CPU-bound loop at
   normal priority), with OpenMP's passive waiting (the default) and with spinning waits
   (``OMP_WAIT_POLICY=ACTIVE``, the behaviour before): ms per step and the slowdowns side by side.
@@ -62,7 +65,7 @@ def _time(function, repeat: int) -> tuple[float, float]:
 
 
 def run_benchmark(args) -> None:
-    parts = args.only.split(",") if args.only else ["ann", "conv", "snn", "busy", "profile"]
+    parts = args.only.split(",") if args.only else ["ann", "conv", "snn", "scatter", "busy", "profile"]
     _set_threads(args.threads)
     cfg, weights, images = _inputs(args)
     if "ann" in parts:
@@ -71,6 +74,8 @@ def run_benchmark(args) -> None:
         conv_benchmark(args, cfg, weights)
     if "snn" in parts:
         snn_benchmark(args, cfg, weights, images)
+    if "scatter" in parts:
+        scatter_benchmark(args, cfg, weights, images)
     if "busy" in parts:
         busy_benchmark(args, cfg, weights, images)
     if "profile" in parts:
@@ -230,6 +235,42 @@ def snn_benchmark(args, cfg, weights, images) -> None:
     print(f"  ms/step over {len(runs)} runs: median {statistics.median(per_step):.1f}, best {min(per_step):.1f}, "
           f"worst {max(per_step):.1f} (bar 50, goal 25); peak memory "
           f"{max(r['peak_memory_bytes'] for r in runs) / 2**30:.2f} GiB (bar 2, goal 1)")
+
+
+def scatter_benchmark(args, cfg, weights, images) -> None:
+    """ms/step of the whole network with the convolutions' ``auto`` summation order against row bands only
+    (``bands``, the order before the output-stationary gather), run after run in turn (auto, bands, auto, ...):
+    the machine's drift reaches both alike. The two give the same spikes (checked: the same synaptic events)."""
+    import tempfile
+
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    paths = list_images(images)[:1]
+    modes = ("auto", "bands")
+    per_step = {mode: [] for mode in modes}
+    events = {mode: set() for mode in modes}
+    with tempfile.TemporaryDirectory(prefix="brainyolo-bench-") as tmp:
+        model_path = _benchmark_model(cfg, weights, images, tmp)
+        for round_ in range(args.snn_repeat + 1):  # round 0 builds both binaries and is not timed
+            for mode in modes:
+                settings = SimulationSettings(steps=args.snn_steps, device="cpp_standalone", threads=args.threads,
+                                              float32=args.float32, build=BuildOptions(scatter=mode))
+                info = simulate(model_path, paths, settings, Path(tmp) / f"run-{mode}", progress=False)
+                run = info["images"][0]
+                events[mode].add(run["synaptic_events"])
+                if round_:
+                    per_step[mode].append(1e3 * run["run_seconds"] / args.snn_steps)
+    if events["auto"] != events["bands"] or len(events["auto"]) != 1:
+        raise RuntimeError(f"the summation orders gave different synaptic events: {events}")
+    auto, bands = (statistics.median(per_step[mode]) for mode in modes)
+    print(f"summation order of spiking {cfg.name}'s convolutions, {paths[0].name}, {args.snn_steps} steps, "
+          f"{args.threads} threads, {'float32' if args.float32 else 'float64'}, {args.snn_repeat} runs each in turn")
+    for mode in modes:
+        print(f"  {mode:5s}: ms/step {', '.join(f'{t:.1f}' for t in per_step[mode])} "
+              f"(median {statistics.median(per_step[mode]):.1f})")
+    print(f"  auto / bands: {auto / bands:.2f} (median over median); the same {events['auto'].pop():.4g} synaptic "
+          f"events either way")
 
 
 def busy_benchmark(args, cfg, weights, images) -> None:

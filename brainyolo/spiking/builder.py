@@ -278,7 +278,7 @@ def _connect(ctx: _Context, index: int, model: NeuronModel, source_index: int, w
     if ctx.net.options.connectivity == "shared":
         connection = SharedConvolution(source, group, weight, in_shape, stride, pad, name=name,
                                        target_variable=ctx.synapse_of(index).target or model.input,
-                                       max_delay=ctx.net.options.max_delay)
+                                       max_delay=ctx.net.options.max_delay, scatter=ctx.net.options.scatter)
         connection.source_layer = None if source_index == INPUT else source_index
     else:
         if model.input != "v":

@@ -17,8 +17,9 @@ yolov3-tiny the grid is ``2**-22`` to ``2**-26`` at threshold 1, about float32's
 near 1: each term is rounded once, as a float32 sum would round it. A step without synaptic events
 leaves ``v`` alone. Its templates are ``shared_convolution`` in ``templates/cpp_standalone``
 (OpenMP: threads take bands of input rows and the spikes at band edges, whose targets two bands
-share, are scattered afterwards; or threads split the output channels; either way no two threads
-write the same neuron) and ``templates/numpy``.
+share, are scattered afterwards; or threads split the output channels; or, output-stationary, each
+thread sums the windows of its own output neurons; no two threads write the same neuron) and
+``templates/numpy``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,22 @@ SORTED_BANDS_KERNEL_BYTES = 1024 * 1024
 """``scatter="auto"`` groups each band's spikes by channel when the kernel is larger than this
 (about a core's L2 cache here: the kernel no longer stays in cache between spikes)."""
 
-SCATTER_ORDERS = ("auto", "rows", "row_channels", "channels")
+SCATTER_ORDERS = ("auto", "bands", "rows", "row_channels", "channels", "gather")
+
+GATHER_CHANNELS = 32
+"""``scatter="auto"`` gathers (output-stationary) when the source has at least this many channels: then the
+spikes of one input position are many, and summing them in a local accumulator beats scattering each into the
+target's buffer."""
+
+GATHER_KERNEL_BYTES = 8 * 1024 * 1024
+"""... and when the kernel is at most this large. yolov3-tiny's conv12 (18.9 MB) summed in 7.8-8.5 ms per step
+gathered against 6.9-8.1 ms in channel-sorted bands (the same rounds; every other convolution of 32 or more input
+channels about 30 % faster gathered: analysis/yolov3-tiny/README.md)."""
+
+GATHER_BLOCK = 64
+"""Most output channels one ``gather`` task sums at a time (its accumulator: 256 bytes of int32, eight AVX2
+registers). Measured on yolov3-tiny's conv12 (512 -> 1024 channels, 2 threads): blocks of 24, whose kernel part
+fits a core's L2 cache, took 14-16 ms per step against 8-10 ms for 64: each block reads the spike lists again."""
 
 MAX_BANDS = 64
 """Most row bands (OpenMP threads) a scatter uses; ``row_channels`` keeps sort counters per band."""
@@ -170,15 +186,20 @@ class SharedConvolution(Group, CodeRunner):
     signed : bool
         Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
         source defines that event.
-    scatter : {"auto", "rows", "row_channels", "channels"}
-        Order in which a step's spikes are scattered in C++ (all give the same sums). ``rows``:
+    scatter : {"auto", "rows", "row_channels", "channels", "gather"}
+        Order in which a step's spikes are summed in C++ (all give the same sums). ``rows``:
         OpenMP threads take bands of input rows, spikes in neuron order. ``row_channels``: the
         same bands, each band's spikes grouped by input channel so that a channel's kernel slice
         is read once per band. ``channels``: all spikes grouped by channel, threads split the
-        output channels. ``auto`` (default): ``row_channels`` for kernels larger than
-        :data:`SORTED_BANDS_KERNEL_BYTES`, else ``rows``. Measured on yolov3-tiny (float32, 2
-        threads): bands beat split channels for every layer (conv21 7.9 -> 4.7 ms/step), and
-        sorting the bands by channel pays for the 18 MB kernel of conv12.
+        output channels. ``gather`` (output-stationary): threads take (block of output channels,
+        output row) tasks; each output neuron sums the spikes of its window in a local accumulator
+        and adds it to its input once (blocks of :data:`GATHER_BLOCK`). ``bands``: ``row_channels``
+        for kernels larger than :data:`SORTED_BANDS_KERNEL_BYTES`, else ``rows``. ``auto``
+        (default): ``gather`` for sources of at least :data:`GATHER_CHANNELS` channels and kernels of
+        at most :data:`GATHER_KERNEL_BYTES`, else ``bands``. Measured on yolov3-tiny (float32, 2
+        threads; analysis/yolov3-tiny/README.md): bands beat split channels for every layer, and the
+        gather beats the bands wherever an input position holds many channels.
+        With stochastic release or per-channel delays a ``gather`` connection scatters serially.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     target_variable : str
         The target's variable the input adds into (default ``v``; a neuron file's ``input``, or a
@@ -225,8 +246,10 @@ class SharedConvolution(Group, CodeRunner):
             raise ValueError(f"the target neurons have no variable {target_variable!r}")
         self.variables.add_reference("_target_v", target, target_variable)
         v_dtype = target.variables[target_variable].dtype
-        if scatter == "auto":
-            kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
+        kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
+        if scatter == "auto" and c >= GATHER_CHANNELS and kernel_bytes <= GATHER_KERNEL_BYTES:
+            scatter = "gather"
+        if scatter in ("auto", "bands"):
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"
         if scatter not in SCATTER_ORDERS:
             raise ValueError(f"scatter {scatter!r} is not one of {SCATTER_ORDERS}")
@@ -270,7 +293,10 @@ class SharedConvolution(Group, CodeRunner):
             self.variables.add_array(f"_{axis}_pairs", size=pairs.size, dtype=np.int32, values=pairs.ravel(),
                                      read_only=True)
         needed += ["_row_count", "_row_pairs", "_col_count", "_col_pairs"]
-        if scatter != "rows":  # scratch space for the per-step counting sort by channel (per band)
+        if scatter == "gather":  # per event space, the first spike of each input position
+            self.variables.add_array("_position_start", size=len(spaces) * (h * w + 1), dtype=np.int32)
+            needed += ["_position_start"]
+        elif scatter != "rows":  # scratch space for the per-step counting sort by channel (per band)
             counters = (c + 1) * (MAX_BANDS if scatter == "row_channels" else 1)
             for key, length in (("_sorted", len(source)), ("_channel_start", counters)):
                 self.variables.add_array(key, size=length, dtype=np.int32)
@@ -283,7 +309,7 @@ class SharedConvolution(Group, CodeRunner):
                             name=None, clock=source.clock, when=when, order=order,
                             needed_variables=needed,
                             template_kwds={"event_spaces": spaces, "scatter": scatter,
-                                          "max_bands": MAX_BANDS},
+                                          "max_bands": MAX_BANDS, "gather_block": min(GATHER_BLOCK, filters)},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

@@ -79,6 +79,11 @@ class BuildOptions:
     layer_synapses : tuple of (int, str)
         ``(layer, synapse file)`` pairs: convolutions whose incoming connections use another synapse model
         than ``synapse``.
+    scatter : str
+        The order in which every weight-shared convolution sums a step's spikes in C++
+        (:class:`~brainyolo.spiking.connections.SharedConvolution`): ``auto`` (default), ``bands``, ``rows``,
+        ``row_channels``, ``channels`` or ``gather``. All give the same sums, bit for bit; only the time differs
+        (``brainyolo benchmark --only scatter``).
     """
 
     neuron: str = "if_signed_ibt"
@@ -96,10 +101,13 @@ class BuildOptions:
     channel_parameters: bool = False
     layer_neurons: tuple = ()
     layer_synapses: tuple = ()
+    scatter: str = "auto"
 
     def __post_init__(self):
+        from brainyolo.spiking.connections import SCATTER_ORDERS
+
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
-                               (self.input, INPUT_MODES), (self.schedule, SCHEDULES)):
+                               (self.input, INPUT_MODES), (self.schedule, SCHEDULES), (self.scatter, SCATTER_ORDERS)):
             if value not in allowed:
                 raise ValueError(f"{value!r} is not one of {allowed}")
         if self.bins < 1 or self.bin_steps < 1:

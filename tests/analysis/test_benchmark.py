@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -262,15 +263,17 @@ def test_benchmark_refuses_a_folder_without_images(tmp_path):
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_benchmark_network_parts_on_the_shipped_detector(tmp_path, monkeypatch):
-    """``brainyolo benchmark --only snn,busy,profile`` as a user runs it (through the Python API's detector):
-    every part prints its figures; the profile's layers are the network's."""
+    """``brainyolo benchmark --only snn,scatter,busy,profile`` as a user runs it (through the Python API's
+    detector): every part prints its figures; the profile's layers are the network's; the two summation orders
+    give the same synaptic events (the part refuses to print otherwise)."""
     from brainyolo.data.scenes import write_scenes
 
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
     write_scenes(tmp_path / "scenes", 2, seed=3)
-    code, out, err = run_cli([*_tiny_arguments(tmp_path / "scenes" / "images"), "--only", "snn,busy,profile",
+    code, out, err = run_cli([*_tiny_arguments(tmp_path / "scenes" / "images"), "--only", "snn,scatter,busy,profile",
                               "--snn-steps", "8", "--snn-repeat", "1", "--threads", "2", "-q"], seconds=900)
     assert code == 0, err
     assert "ms/step" in out and "passive waits" in out and "spinning waits" in out
+    assert re.search(r"auto / bands: [\d.]+ \(median over median\); the same \S+ synaptic events", out)
     profiled = [line.split()[:2] for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
     assert [kind for _, kind in profiled][:3] == ["Conv", "MaxPool", "Conv"]

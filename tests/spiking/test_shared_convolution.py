@@ -27,12 +27,14 @@ CASES = [  # (in_shape, filters, k, stride, pad)
     ((3, 24, 9), 4, 3, 1, 1),
     ((2, 21, 10), 3, 3, 2, 1),
     ((2, 18, 12), 2, 5, 1, 2),
+    # more output channels than one block of the output-stationary gather (64): a full block and a tail
+    ((3, 6, 5), 70, 3, 1, 1),
 ]
 STEPS = 40
-STANDALONE_CASES = (4, 6, 7)
-"""The cases compiled for C++ (each case is a dozen code objects): a 5x5 kernel with padding and the
-two tall maps (one strided) whose row bands meet between OpenMP threads; the numpy runtime test runs
-every case."""
+STANDALONE_CASES = (4, 6, 7, 9)
+"""The cases compiled for C++ (each case is a dozen code objects): a 5x5 kernel with padding, the
+two tall maps (one strided) whose row bands meet between OpenMP threads, and 70 output channels (the
+gather's blocks); the numpy runtime test runs every case."""
 FLOAT64_CASES = (7,)
 """The float64 build (float weights only, to keep the suite's time): the strided tall map."""
 
@@ -163,7 +165,7 @@ def test_float_weights_would_make_sums_depend_on_order():
 @pytest.mark.long
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
-@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels"))])
+@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels", "gather"))])
 def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
         unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision):
     """In C++ with 2 OpenMP threads (one build per precision: :data:`STANDALONE_CASES` in float32,

@@ -17,6 +17,7 @@
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
     {% set w_type = c_data_type(variables['_kernel'].dtype) %}
     int64_t _events_this_step = 0;
+    int64_t _events_in_v = 0;  // events a gather without delays added to v directly (not through _input)
     const int64_t _step = {{t_in_timesteps}};  // this step's number (0-based), as the sources' thresholds saw it
     const int32_t _shift = {{input_shift}}[0];
     const int64_t _n_target = (int64_t)_OH * _OW * _F;
@@ -123,6 +124,11 @@
             }
             return _every_spike && _one_delay ? _n_events : _n_released;
         };
+        {% if scatter == 'gather' %}
+        // gathered below, after every event space (stochastic release or per-channel delays: scattered here)
+        if (!(_every_spike && _one_delay))
+            _events_this_step += _scatter(_spikes, 0, _n_spikes, 0, _F);
+        {% else %}
         {% if scatter != 'rows' %}
         // Stable counting sort of spikes [_first, _last) by input channel into the same range of
         // _sorted, with C + 1 counters of scratch: each channel's kernel slice is then read once.
@@ -203,9 +209,92 @@
         for (int _b = 0; _b < _n_bands; _b++)
             _events_this_step += _scatter(_spikes, _band_defer[_b], _band_start[_b + 1], 0, _F);
         {% endif %}
+        {% endif %}
     }
     {% endfor %}
-    {{_slot_events}}[_write_slot] += _events_this_step;
+    {% if scatter == 'gather' %}
+    if (_every_spike && _one_delay)
+    {
+        // Output-stationary: each output neuron's step input summed in a local accumulator over the spikes
+        // of its window (every event space, with its sign), then added to _input once; without delays
+        // (one slot) added to v at once, as the drain below would add it (v += input * 2^-shift). Spike lists are
+        // sorted by neuron index, hence by input position: per event space, the first spike of each input
+        // position. Threads take (block of output channels, output row) tasks: no two write one neuron,
+        // and a thread's consecutive tasks read the same block of the kernel. The same integer sums as
+        // the scatter, the same count of events.
+        const int64_t _n_positions = (int64_t)_H * _W;
+        {% for name, sign in event_spaces %}
+        {% set space = get_array_name(variables[name]) %}
+        const int32_t * __restrict _spikes{{ loop.index0 }} = {{space}};
+        int32_t * __restrict _starts{{ loop.index0 }} = {{_position_start}} + {{ loop.index0 }} * (_n_positions + 1);
+        {
+            const int32_t _n = _spikes{{ loop.index0 }}[_num_spikespace - 1];
+            int32_t _s = 0;
+            for (int64_t _p = 0; _p <= _n_positions; _p++)
+            {
+                while (_s < _n && _spikes{{ loop.index0 }}[_s] / _C < _p) _s++;
+                _starts{{ loop.index0 }}[_p] = _s;
+            }
+            for (int64_t _p = 0; _p < _n_positions; _p++)
+                _events_this_step += (int64_t)(_starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p])
+                    * {{_row_count}}[_p / _W] * {{_col_count}}[_p % _W] * _F;
+        }
+        {% endfor %}
+        if (_R == 1)
+            _events_in_v = _events_this_step;  // every event of this step (the scatter above ran for none)
+        const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
+        const int _block = {{ gather_block }};
+        const int _n_blocks = (_F + _block - 1) / _block;
+        {{ openmp_pragma('parallel-static') }}
+        for (int64_t _task = 0; _task < (int64_t)_n_blocks * _OH; _task++)
+        {
+            const int _f0 = (int)(_task / _OH) * _block;
+            const int _oy = (int)(_task % _OH);
+            const int _nf = _F - _f0 < _block ? _F - _f0 : _block;
+            int32_t _acc[{{ gather_block }}];
+            for (int _ox = 0; _ox < _OW; _ox++)
+            {
+                bool _touched = false;
+                for (int _j = 0; _j < _block; _j++) _acc[_j] = 0;
+                for (int _dy = 0; _dy < _K; _dy++)
+                {
+                    const int _iy = _oy * _S - _P + _dy;
+                    if (_iy < 0 || _iy >= _H) continue;
+                    for (int _dx = 0; _dx < _K; _dx++)
+                    {
+                        const int _ix = _ox * _S - _P + _dx;
+                        if (_ix < 0 || _ix >= _W) continue;
+                        const int64_t _p = (int64_t)_iy * _W + _ix;
+                        const int32_t * __restrict _w0 = {{_kernel_fixed}} + ((int64_t)_dy * _K + _dx) * _F + _f0;
+                        {% for name, sign in event_spaces %}
+                        for (int32_t _s = _starts{{ loop.index0 }}[_p]; _s < _starts{{ loop.index0 }}[_p + 1]; _s++)
+                        {
+                            const int64_t _c = _spikes{{ loop.index0 }}[_s] - _p * _C;
+                            const int32_t * __restrict _w = _w0 + _c * _K * _K * _F;
+                            _touched = true;
+                            if (_nf == _block)
+                                for (int _j = 0; _j < _block; _j++) _acc[_j] {{ sign }}= _w[_j];
+                            else
+                                for (int _j = 0; _j < _nf; _j++) _acc[_j] {{ sign }}= _w[_j];
+                        }
+                        {% endfor %}
+                    }
+                }
+                if (_touched && _R == 1)
+                {
+                    {{v_type}} * __restrict _v = {{_target_v}} + ((int64_t)_oy * _OW + _ox) * _F + _f0;
+                    for (int _j = 0; _j < _nf; _j++) _v[_j] += ({{v_type}})_acc[_j] * _grid;
+                }
+                else if (_touched)
+                {
+                    int32_t * __restrict _post = _input_ring + ((int64_t)_oy * _OW + _ox) * _F + _f0;
+                    for (int _j = 0; _j < _nf; _j++) _post[_j] += _acc[_j];
+                }
+            }
+        }
+    }
+    {% endif %}
+    {{_slot_events}}[_write_slot] += _events_this_step - _events_in_v;
     if (!_one_delay)  // (a flag per slot: the slots this step's input may reach are drained when due)
         for (int _f = 0; _f < _F; _f++)
             {{_slot_events}}[(_step + _delay_of(_f)) % _R] += _events_this_step;
