@@ -39,7 +39,7 @@ evaluate two-phase --neuron if_signed_ibt_tracking_two_phase --params "$out/para
 .venv/bin/python analysis/fast-and-frugal/bias_table.py "$out/eval-fast" "$out/eval-tuned-frugal" "$out/eval-burst" \
     "$out/eval-burst-x0.8" "$out/eval-burst-x0.6" "$out/eval-burst-x0.5" "$out/eval-two-phase" > "$out/burst-summary.md"
 cat "$out/burst-summary.md"
-photos=$(ls $val/images/*.jpg | head -16 | tr '\n' ' ')
+photos=$(ls $val/images/*.jpg | sed -n 1,16p | tr '\n' ' ')
 [ -d "$out/agree-ann" ] || $by detect "$model" $photos --threshold 0.005 -q -o "$out/agree-ann"
 agree() {  # NAME OPTIONS...: one labelled block per row (the runs say "preset fast": the preset less its neuron)
     [ -d "$out/agree-$1" ] || $by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 \

@@ -36,7 +36,7 @@ evaluate tuned-frugal --params "$out/params-frugal.toml"
     "$out/eval-tuned-frugal" > "$out/summary.md"
 cat "$out/summary.md"
 # the check: agreement with the ANN's own detections on the first 16 val photos (analysis/presets)
-photos=$(ls $val/images/*.jpg | head -16 | tr '\n' ' ')
+photos=$(ls $val/images/*.jpg | sed -n 1,16p | tr '\n' ' ')
 $by detect "$model" $photos --threshold 0.005 -q -o "$out/agree-ann"
 $by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 -q -o "$out/agree-fast"
 $by detect "$model" $photos --mode snn --steps 32 --checkpoints 16,25 --threshold 0.005 \

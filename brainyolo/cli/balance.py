@@ -37,7 +37,11 @@ def add_parser(commands) -> None:
                    help=f"the uniform base threshold (default {defaults.base:g})")
     p.add_argument("--budget", type=positive, default=defaults.budget,
                    help=f"events as a multiple of the base's (default {defaults.budget:g})")
-    p.add_argument("--low", type=positive, default=defaults.low, help=f"smallest threshold (default {defaults.low:g})")
+    p.add_argument("--burst", type=positive_int, default=1,
+                   help="spikes a neuron may send in one step (a burst neuron file's burst, e.g. 4 for "
+                        "if_signed_ibt_tracking_burst; default 1): the rounding clips at burst x v_th")
+    p.add_argument("--low", type=positive, default=None,
+                   help=f"smallest threshold (default {defaults.low:g} / burst: a burst of k spikes carries k x v_th)")
     p.add_argument("--high", type=positive, default=defaults.high,
                    help=f"largest threshold (default {defaults.high:g})")
     p.add_argument("-o", "--output", type=Path, required=True, help="parameter file to write (.toml)")
@@ -50,7 +54,7 @@ def run(args) -> int:
     from brainyolo.ann.graph import YoloHead
     from brainyolo.ann.heads import detect_from_heads
     from brainyolo.ann.letterbox import iterate_letterboxed
-    from brainyolo.convert.balancing import balance, measure, rounded_forward, rounded_totals
+    from brainyolo.convert.balancing import BalanceSettings, balance, measure, rounded_forward, rounded_totals
     from brainyolo.convert.model_file import load_model
     from brainyolo.convert.tuning import labelled_truths, tuning_images
     from brainyolo.readout.evaluation import score
@@ -64,6 +68,12 @@ def run(args) -> int:
     graph, lambdas = model.normalized_graph(), model.lambdas()
     if not all(isinstance(graph.layers[h], YoloHead) for h in graph.heads()):
         raise BrainyoloError(model_path, "has a [region] head: balancing reads [yolo] heads only")
+    from brainyolo.spiking.neurons import MAX_BURST
+
+    if args.burst > MAX_BURST:
+        raise BrainyoloError(None, f"--burst {args.burst}: at most {MAX_BURST}")
+    if args.low is None:
+        args.low = BalanceSettings().low / args.burst
     if not args.low <= args.v_th <= args.high:
         raise BrainyoloError(None, f"--v-th {args.v_th} is outside --low {args.low} .. --high {args.high}")
     folder, paths = tuning_images(model, args.images, args.count)
@@ -86,9 +96,10 @@ def run(args) -> int:
         chosen = balance(measured.cost, measured.error, budget, args.low, args.high)
     except ValueError as err:
         raise BrainyoloError(None, f"--budget {args.budget}: {err}") from None
-    base_error, base_events = rounded_totals(graph, lambdas, images("checking"), base, steps)
-    error, events = rounded_totals(graph, lambdas, images("checking"), chosen, steps)
-    print(f"{len(paths)} images of {folder}, {steps} steps, base v_th {args.v_th}, budget {args.budget}x its events")
+    base_error, base_events = rounded_totals(graph, lambdas, images("checking"), base, steps, args.burst)
+    error, events = rounded_totals(graph, lambdas, images("checking"), chosen, steps, args.burst)
+    print(f"{len(paths)} images of {folder}, {steps} steps, base v_th {args.v_th}, budget {args.budget}x its events"
+          + (f", bursts of up to {args.burst} spikes" if args.burst > 1 else ""))
     print("| layer | events per image at v_th 1 (C) | error per grid step² (e) | share of the base's events | "
           "share of the base's error | balanced v_th |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -107,7 +118,7 @@ def run(args) -> int:
         def map50(thresholds) -> float:
             found = []
             for path, chw, box in iterate_letterboxed(paths, width, height):
-                _, maps = rounded_forward(graph, lambdas, chw, thresholds, steps)
+                _, maps = rounded_forward(graph, lambdas, chw, thresholds, steps, burst=args.burst)
                 found.extend(detect_from_heads(graph, maps, box).records(path.name, graph.class_names))
             return score(truths, found, len(graph.class_names))["mAP50"]
 
@@ -117,8 +128,11 @@ def run(args) -> int:
     entries = [("all", "v_init", 0.5), ("all", "hold_positive", 1.0)]
     entries += [(str(i), "v_th", round(chosen[i], 4)) for i in hidden]
     header = (f"Thresholds balanced by brainyolo balance: {len(paths)} images of {folder}, T = {steps}, base v_th "
-              f"{args.v_th}, budget {args.budget}, bounds [{args.low}, {args.high}].\n"
-              "Use with --neuron if_signed_ibt_tracking --schedule same-step --decode vmem.")
+              f"{args.v_th}, budget {args.budget}, bounds [{args.low}, {args.high}]"
+              + (f", bursts of up to {args.burst} spikes" if args.burst > 1 else "") + ".\n"
+              + ("Use with --neuron if_signed_ibt_tracking --schedule same-step --decode vmem." if args.burst == 1 else
+                 "Use with a burst neuron file of this burst (if_signed_ibt_tracking_burst: 4) --schedule same-step "
+                 "--decode vmem."))
     write_parameter_file(args.output, ParameterSettings(tuple(entries)), header)
     print(f"-> {args.output}")
     return 0

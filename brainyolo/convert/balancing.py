@@ -32,12 +32,12 @@ from brainyolo.ann.reference import conv2d, forward
 from brainyolo.convert.model_file import BalancedThresholds
 
 
-def quantize(values: np.ndarray, v_th: float, steps: int) -> np.ndarray:
+def quantize(values: np.ndarray, v_th: float, steps: int, burst: int = 1) -> np.ndarray:
     """The value a holding tracking neuron with V(0) = ``v_th``/2 carries after ``steps`` steps of a
     constant normalized input ``values``: the nearest multiple of ``v_th / steps`` (halves rounded
-    away from zero, as the neuron does on both sides), at most one spike per step either way
-    (``|value| <= v_th``)."""
-    counts = np.minimum(np.floor(np.abs(values) * (steps / v_th) + 0.5), steps)
+    away from zero, as the neuron does on both sides), at most ``burst`` spikes per step either way
+    (``|value| <= burst * v_th``; a neuron file's ``burst``)."""
+    counts = np.minimum(np.floor(np.abs(values) * (steps / v_th) + 0.5), burst * steps)
     return np.copysign(counts, values) * (v_th / steps)
 
 
@@ -150,15 +150,16 @@ def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float
 
 
 def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[int, float], steps: int,
-                    known: list | None = None):
+                    known: list | None = None, burst: int = 1):
     """Every layer's output and the heads' maps (scaled back by the output layers' λ, as the decoder reads
-    them) of the normalized ANN with layer ``l``'s output rounded by :func:`quantize` at ``thresholds[l]``.
+    them) of the normalized ANN with layer ``l``'s output rounded by :func:`quantize` at ``thresholds[l]``
+    (up to ``burst`` spikes a step).
 
     ``known``: this function's outputs for the same image without rounding; the layers before the first
     rounded one are then taken from it, not computed again."""
 
     def rounded(index, out):
-        return quantize(out, thresholds[index], steps) if index in thresholds else out
+        return quantize(out, thresholds[index], steps, burst) if index in thresholds else out
 
     start = min(thresholds) if known is not None and thresholds else 0
     outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64, after=rounded,
@@ -202,16 +203,17 @@ def measure(graph: Graph, lambdas, images, steps: int, v_th: float, hidden: list
                        count)
 
 
-def rounded_totals(graph: Graph, lambdas, images, thresholds: dict[int, float], steps: int) -> tuple[float, float]:
-    """Mean detection error and events per image with every layer of ``thresholds`` rounded at once (the
-    check of the additive model ``sum e_l v_l²``)."""
+def rounded_totals(graph: Graph, lambdas, images, thresholds: dict[int, float], steps: int,
+                   burst: int = 1) -> tuple[float, float]:
+    """Mean detection error and events per image with every layer of ``thresholds`` rounded at once, up to
+    ``burst`` spikes a step (the check of the additive model ``sum e_l v_l²``)."""
     owners = channel_owners(graph, sorted(thresholds))
     anchors, softmax = head_readers(graph)
     error = events = 0.0
     count = 0
     for image in images:
         known, reference = rounded_forward(graph, lambdas, image, {}, steps)
-        outputs, maps = rounded_forward(graph, lambdas, image, thresholds, steps, known=known)
+        outputs, maps = rounded_forward(graph, lambdas, image, thresholds, steps, known=known, burst=burst)
         error += detection_error(reference, maps, anchors, softmax)
         events += sum(synaptic_events(graph, outputs, owners, thresholds, steps).values())
         count += 1

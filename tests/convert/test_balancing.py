@@ -25,6 +25,16 @@ def test_quantize_rounds_to_the_nearest_spike_count_on_both_sides():
     np.testing.assert_array_equal(quantize(values, 2.5, 64), expected)
 
 
+def test_quantize_with_bursts_clips_at_burst_spikes_per_step():
+    """Bursts of up to 4 spikes a step, v_th 0.5, 16 steps: a spike carries 0.5/16 = 1/32; 0.3 is 9.6 grid steps
+    (10 spikes), 1.5 is 48 (within 4 x 16 = 64), 3.0 is 96, clipped at 64 (2.0 = 4 v_th); one spike a step
+    clips 1.5 at 16 (0.5 = v_th)."""
+    grid = 0.5 / 16
+    values = np.array([0.3, -1.5, 3.0, -3.0])
+    np.testing.assert_array_equal(quantize(values, 0.5, 16, burst=4), np.array([10, -48, 64, -64]) * grid)
+    np.testing.assert_array_equal(quantize(values, 0.5, 16), np.array([10, -16, 16, -16]) * grid)
+
+
 def test_balance_is_the_hand_computed_lagrange_optimum():
     """C = (8, 1), e = (1, 8): v ∝ (C/e)^(1/3) = (2, 0.5) κ; events 8/(2κ) + 1/(0.5κ) = 6/κ, so a budget
     of 6 gives κ = 1. The modelled error 1·2² + 8·0.5² = 6 beats the uniform threshold with the same
@@ -215,6 +225,8 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
     (["--v-th", "9"], "outside --low"),
     (["--budget", "50"], "outside what thresholds"),  # more events than thresholds >= 1 can spend
     (["--labels", "MISSING"], "no such file"),
+    (["--burst", "17"], "--burst 17: at most 16"),
+    (["--burst", "4", "--v-th", "0.2"], "outside --low 0.25"),  # the default low: 1 / burst
 ])
 def test_balance_command_refuses_bad_input_in_one_line(tiny_converted, tmp_path, extra, problem):
     model_path, images = tiny_converted
@@ -235,3 +247,23 @@ def test_balance_command_refuses_bad_numbers(tiny_converted, tmp_path, extra, pr
     code, _, stderr = run_cli(["balance", str(model_path), "--images", str(images[0].parent), "--steps", "8",
                                *extra, "-o", str(out)])
     assert code == 2 and problem in stderr and not out.exists()
+
+
+def test_balance_with_bursts_spends_thresholds_below_one(tiny_converted, tmp_path):
+    """Four times the events of the uniform v_th 2.5 need thresholds near 0.6: refused for one spike a step
+    (v_th >= 1), balanced with bursts of 4 (v_th >= 1/4); the file names the burst neuron it is for."""
+    from brainyolo.spiking.parameters import read_parameter_file
+
+    model_path, images = tiny_converted
+    out = tmp_path / "params.toml"
+    argv = ["balance", str(model_path), "--images", str(images[0].parent), "--count", "1", "--steps", "16",
+            "--budget", "4", "-q", "-o", str(out)]
+    code, _, stderr = run_cli(argv)
+    assert code == 2 and "outside what thresholds in [1.0, 8.0]" in stderr and not out.exists()
+    code, printed, stderr = run_cli([*argv, "--burst", "4"])
+    assert code == 0, stderr
+    assert "bursts of up to 4 spikes" in printed
+    thresholds = [values["v_th"] for values in map(read_parameter_file(out).for_layer,
+                                                    read_parameter_file(out).layers())]
+    assert min(thresholds) >= 0.25 and min(thresholds) < 1.0
+    assert "if_signed_ibt_tracking_burst" in out.read_text()
