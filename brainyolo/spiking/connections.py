@@ -71,15 +71,12 @@ GATHER_CHANNELS = 32
 spikes of one input position are many, and summing them in a local accumulator beats scattering each into the
 target's buffer."""
 
-GATHER_KERNEL_BYTES = 8 * 1024 * 1024
-"""... and when the kernel is at most this large. yolov3-tiny's conv12 (18.9 MB) summed in 7.8-8.5 ms per step
-gathered against 6.9-8.1 ms in channel-sorted bands (the same rounds; every other convolution of 32 or more input
-channels about 30 % faster gathered: analysis/yolov3-tiny/README.md)."""
 
-GATHER_BLOCK = 64
-"""Most output channels one ``gather`` task sums at a time (its accumulator: 256 bytes of int32, eight AVX2
-registers). Measured on yolov3-tiny's conv12 (512 -> 1024 channels, 2 threads): blocks of 24, whose kernel part
-fits a core's L2 cache, took 14-16 ms per step against 8-10 ms for 64: each block reads the spike lists again."""
+GATHER_BLOCK = 128
+"""Most output channels one ``gather`` task sums at a time (its accumulator: 512 bytes of int32, eight AVX-512
+registers). Each block reads the window's spike lists again: measured on yolov3-tiny's conv12 (512 -> 1024
+channels, 2 threads; analysis/yolov3-tiny/README.md), blocks of 24 (whose kernel part fits a core's L2 cache) took
+14-16 ms per step, 64 about 8, 128 and 256 about 6, channel-sorted row bands about 7."""
 
 MAX_BANDS = 64
 """Most row bands (OpenMP threads) a scatter uses; ``row_channels`` keeps sort counters per band."""
@@ -186,7 +183,7 @@ class SharedConvolution(Group, CodeRunner):
     signed : bool
         Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
         source defines that event.
-    scatter : {"auto", "rows", "row_channels", "channels", "gather"}
+    scatter : {"auto", "bands", "rows", "row_channels", "channels", "gather"}
         Order in which a step's spikes are summed in C++ (all give the same sums). ``rows``:
         OpenMP threads take bands of input rows, spikes in neuron order. ``row_channels``: the
         same bands, each band's spikes grouped by input channel so that a channel's kernel slice
@@ -195,10 +192,10 @@ class SharedConvolution(Group, CodeRunner):
         output row) tasks; each output neuron sums the spikes of its window in a local accumulator
         and adds it to its input once (blocks of :data:`GATHER_BLOCK`). ``bands``: ``row_channels``
         for kernels larger than :data:`SORTED_BANDS_KERNEL_BYTES`, else ``rows``. ``auto``
-        (default): ``gather`` for sources of at least :data:`GATHER_CHANNELS` channels and kernels of
-        at most :data:`GATHER_KERNEL_BYTES`, else ``bands``. Measured on yolov3-tiny (float32, 2
-        threads; analysis/yolov3-tiny/README.md): bands beat split channels for every layer, and the
-        gather beats the bands wherever an input position holds many channels.
+        (default): ``gather`` for sources of at least :data:`GATHER_CHANNELS` channels, else
+        ``bands``. Measured on yolov3-tiny (float32, 2 threads; analysis/yolov3-tiny/README.md):
+        bands beat split channels for every layer, and the gather beats the bands wherever an
+        input position holds many channels.
         With stochastic release or per-channel delays a ``gather`` connection scatters serially.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     target_variable : str
@@ -247,7 +244,7 @@ class SharedConvolution(Group, CodeRunner):
         self.variables.add_reference("_target_v", target, target_variable)
         v_dtype = target.variables[target_variable].dtype
         kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
-        if scatter == "auto" and c >= GATHER_CHANNELS and kernel_bytes <= GATHER_KERNEL_BYTES:
+        if scatter == "auto" and c >= GATHER_CHANNELS:
             scatter = "gather"
         if scatter in ("auto", "bands"):
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"

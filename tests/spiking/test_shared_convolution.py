@@ -27,13 +27,13 @@ CASES = [  # (in_shape, filters, k, stride, pad)
     ((3, 24, 9), 4, 3, 1, 1),
     ((2, 21, 10), 3, 3, 2, 1),
     ((2, 18, 12), 2, 5, 1, 2),
-    # more output channels than one block of the output-stationary gather (64): a full block and a tail
-    ((3, 6, 5), 70, 3, 1, 1),
+    # more output channels than one block of the output-stationary gather (128): a full block and a tail
+    ((3, 6, 5), 140, 3, 1, 1),
 ]
 STEPS = 40
 STANDALONE_CASES = (4, 6, 7, 9)
 """The cases compiled for C++ (each case is a dozen code objects): a 5x5 kernel with padding, the
-two tall maps (one strided) whose row bands meet between OpenMP threads, and 70 output channels (the
+two tall maps (one strided) whose row bands meet between OpenMP threads, and 140 output channels (the
 gather's blocks); the numpy runtime test runs every case."""
 FLOAT64_CASES = (7,)
 """The float64 build (float weights only, to keep the suite's time): the strided tall map."""
