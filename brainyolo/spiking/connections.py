@@ -32,6 +32,7 @@ from brian2.groups.group import CodeRunner, Group
 from brainyolo.ann.graph import conv_output_size
 from brainyolo.spiking.device import code_object_class_for_current_device
 from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
+from brainyolo.spiking.settings import SCATTER_ORDERS
 
 
 def event_spaces(source, signed: bool = True) -> list[tuple[str, str]]:
@@ -64,7 +65,6 @@ SORTED_BANDS_KERNEL_BYTES = 1024 * 1024
 """``scatter="auto"`` groups each band's spikes by channel when the kernel is larger than this
 (about a core's L2 cache here: the kernel no longer stays in cache between spikes)."""
 
-SCATTER_ORDERS = ("auto", "bands", "rows", "row_channels", "channels", "gather")
 
 GATHER_CHANNELS = 32
 """``scatter="auto"`` gathers (output-stationary) when the source has at least this many channels: then the

@@ -23,6 +23,11 @@ CONNECTIVITIES = ("shared", "unrolled")
 INPUT_MODES = tuple(INPUT_KINDS)
 
 
+SCATTER_ORDERS = ("auto", "bands", "rows", "row_channels", "channels", "gather")
+"""How a weight-shared convolution may sum a step's spikes in C++
+(:class:`~brainyolo.spiking.connections.SharedConvolution`)."""
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     """How the spiking network is built.
@@ -104,8 +109,6 @@ class BuildOptions:
     scatter: str = "auto"
 
     def __post_init__(self):
-        from brainyolo.spiking.connections import SCATTER_ORDERS
-
         for value, allowed in ((self.output, OUTPUT_MODES), (self.connectivity, CONNECTIVITIES),
                                (self.input, INPUT_MODES), (self.schedule, SCHEDULES), (self.scatter, SCATTER_ORDERS)):
             if value not in allowed:
