@@ -215,8 +215,9 @@ CASE_SECONDS = 60
 """A case still running after this long is a hang."""
 
 
-class Hang(Exception):
-    pass
+class Hang(BaseException):
+    """Raised by the alarm: a BaseException, so that brainyolo's own catch-all (one line for an internal
+    error) does not turn a hang into an internal error."""
 
 
 def _alarm(signum, frame):

@@ -162,6 +162,12 @@ def test_float_weights_would_make_sums_depend_on_order():
     assert np.any(forward != backward)
 
 
+FLOAT_SCATTERS = ("rows", "gather")
+"""Scatter orders of the arbitrary-float cases: the two ways a step's fixed-point input reaches ``v`` (through
+``_input`` and the drain; straight from the gather's accumulators). The orders differ in nothing else for them
+(the kernel is rounded once, before any order); every order runs the dyadic cases."""
+
+
 @pytest.mark.long
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
@@ -174,8 +180,8 @@ def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and
     * dyadic weights (float32 only: their sums are exact in either type): the spikes, ``v`` and
       synaptic events of Brian2's unrolled ``Synapses``;
     * arbitrary float weights: the fixed-point step input (connections.input_shift) makes every
-      scatter order and the serial numpy runtime give the same spikes and the same ``v``, bit for
-      bit, in float32 membranes (the default) and in float64. (One thread is the serial case of the
+      scatter order (:data:`FLOAT_SCATTERS`) and the serial numpy runtime give the same spikes and the
+      same ``v``, bit for bit, in float32 membranes (the default) and in float64. (One thread is the serial case of the
       same code: the 1-thread C++ runs of ``test_direct.py`` and ``test_event_inputs.py`` equal the
       numpy runtime bit for bit.)
     """
@@ -186,7 +192,7 @@ def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and
     with standalone(threads, directory=str(tmp_path / "build")):
         cases = STANDALONE_CASES if precision == "float32" else FLOAT64_CASES
         dyadic = build_all("shared", scatters, True, cases) if precision == "float32" else []
-        floats = build_all("shared", scatters, False, cases)
+        floats = build_all("shared", FLOAT_SCATTERS, False, cases)
         brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
         ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
     n = len(scatters)
@@ -195,7 +201,7 @@ def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and
     for case, mine, reference in zip(chosen if dyadic else [], ours, references, strict=True):
         assert_same_spikes(mine, reference)
         assert mine["events"] == expected_events(case, mine)
-    for mine, reference in zip(ours_float, [reference_floats[i] for i in cases] * n, strict=True):
+    for mine, reference in zip(ours_float, [reference_floats[i] for i in cases] * len(FLOAT_SCATTERS), strict=True):
         assert_same_spikes(mine, reference)
         assert mine["v"].dtype == PRECISIONS[precision]
         assert mine["events"] == reference["events"]
