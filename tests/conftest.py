@@ -114,6 +114,27 @@ STANDALONE = {"steps": 30, "checkpoints": (10,), "threads": 2, "output": "spikes
 """Simulation settings of the standalone tests on :func:`tiny_converted` (one binary for all of them)."""
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_object_cache(tmp_path_factory):
+    """One object cache (``BRAINYOLO_OBJECT_CACHE``) for the whole session, both xdist workers included:
+    a test's build restores the code objects an earlier test compiled from the same input, whatever the
+    test's own ``BRAINYOLO_CACHE`` (tests of the object cache set their own). ``BRAINYOLO_OBJECT_CACHE=off``
+    in the environment keeps it off (to time the suite without it)."""
+    if os.environ.get("BRAINYOLO_OBJECT_CACHE", "").lower() == "off":
+        yield None
+        return
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "object-cache"
+    folder.mkdir(exist_ok=True)
+    before = os.environ.get("BRAINYOLO_OBJECT_CACHE")
+    os.environ["BRAINYOLO_OBJECT_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["BRAINYOLO_OBJECT_CACHE"]
+    else:
+        os.environ["BRAINYOLO_OBJECT_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def _shared_build_cache_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("shared-cache")

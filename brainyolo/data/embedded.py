@@ -18,7 +18,6 @@ Wherever a command expects a model file, these names stand for them (:func:`mode
 from __future__ import annotations
 
 import hashlib
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from brainyolo.convert.model_file import save_model
 from brainyolo.data import scenes
 from brainyolo.data.moving_scenes import event_training_set
 from brainyolo.io.atomic import atomic_path
+from brainyolo.system.folders import cache_home
 
 EMBEDDED = "embedded"
 EMBEDDED_DIRECT = "embedded-direct"
@@ -103,7 +103,7 @@ def converted_embedded(progress: bool = False, events: bool = False) -> Path:
         digest.update(data.joinpath(name).read_bytes())
 
     digest.update(f"{__version__} {CALIBRATION_SCENES} {CALIBRATION_SEED} {PERCENTILE} {BalanceSettings()}".encode())
-    folder = Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "models"
+    folder = cache_home() / "models"
     name = EMBEDDED_EVENTS if events else EMBEDDED
     path = folder / f"{name}-{digest.hexdigest()[:16]}.h5"
     if path.exists():

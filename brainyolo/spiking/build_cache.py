@@ -27,6 +27,7 @@ from brainyolo.readout.recordings import checkpoint_slots
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.settings import SimulationSettings
 from brainyolo.spiking.synapses import load_synapse_model
+from brainyolo.system.folders import cache_home
 
 
 @contextlib.contextmanager
@@ -46,7 +47,7 @@ def build_lock(directory: Path, exclusive: bool):
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("BRAINYOLO_CACHE", Path.home() / ".cache" / "brainyolo")) / "builds"
+    return cache_home() / "builds"
 
 
 @dataclass(frozen=True)

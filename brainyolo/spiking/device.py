@@ -14,12 +14,15 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+from pathlib import Path
 
 import brian2
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, all_devices, get_device
+
+from brainyolo.spiking.object_cache import ObjectCache
 
 DEVICE_NAME = "brainyolo_standalone"
 RUN_CONTROL = "run_control"
@@ -76,8 +79,10 @@ PRECOMPILED_HEADER_RULE = f"""
 # headers (an embedded detector's network has 166 code objects). They are compiled once per build into
 # a precompiled header (GCC reads {PRECOMPILED_HEADER}.gch instead of the text; with other flags or another
 # compiler it reads the text, as before). The .gch (tens of MB) is intermediate: make deletes it after
-# the build and, with every object up to date, does not make it again.
-code_objects/%.o : code_objects/%.cpp makefile {PRECOMPILED_HEADER}.gch
+# the build and, with every object up to date, does not make it again. It is an order-only prerequisite:
+# made before any code object is compiled, it makes none out of date (an object restored from the object
+# cache stays; the headers each object reads are in its .d file, {PRECOMPILED_HEADER} below).
+code_objects/%.o : code_objects/%.cpp makefile {PRECOMPILED_HEADER} | {PRECOMPILED_HEADER}.gch
 	$(CXX) $(CXXFLAGS) -include {PRECOMPILED_HEADER} -MMD -MP -MF $(@:.o=.d) -MT $@ $< -o $@
 
 {PRECOMPILED_HEADER}.gch : {PRECOMPILED_HEADER} objects.h makefile
@@ -155,6 +160,7 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     def __init__(self):
         super().__init__()
         self.unwritten_arrays: frozenset[str] = frozenset()
+        self.last_object_cache = None  # the ObjectCache of the latest compilation
 
     def generate_objects_source(self, writer, *args, **kwargs):
         super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays), *args, **kwargs)
@@ -183,6 +189,17 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
 
     def generate_makefile(self, writer, *args, **kwargs):
         super().generate_makefile(_ProjectWriter(writer), *args, **kwargs)
+
+    def compile_source(self, directory, compiler, debug, clean):
+        """Brian2's ``make``, with object files of earlier builds restored before it and this build's kept
+        after it (:mod:`brainyolo.spiking.object_cache`; not with MSVC, nor a clean build)."""
+        if compiler == "msvc" or clean:
+            return super().compile_source(directory, compiler, debug, clean)
+        cache = ObjectCache(Path(directory), forced_include=PRECOMPILED_HEADER)
+        cache.restore()
+        super().compile_source(directory, compiler, debug, clean)
+        cache.store()
+        self.last_object_cache = cache
 
 
 all_devices[DEVICE_NAME] = BrainyoloStandaloneDevice()

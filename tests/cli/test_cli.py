@@ -287,6 +287,7 @@ def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, 
     import time
 
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path))
+    monkeypatch.delenv("BRAINYOLO_OBJECT_CACHE", raising=False)  # the default: $BRAINYOLO_CACHE/objects
     builds = tmp_path / "builds"
     old = time.time() - 3 * 86400
     for name, size, used in (("old", 3000, old), ("recent", 1000, time.time()), ("busy", 2000, old - 60)):
@@ -295,10 +296,18 @@ def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, 
         (builds / name / "code_objects" / "a.o").write_bytes(b"y" * size)
         for path in (builds / name / "main", builds / name):
             os.utime(path, (used, used))
+    objects = tmp_path / "objects"  # the object cache: an entry used 3 days ago, one just now
+    for key, used in (("ab" + "0" * 62, old), ("cd" + "1" * 62, time.time())):
+        entry = objects / key[:2] / key
+        entry.mkdir(parents=True)
+        (entry / "object.o").write_bytes(b"o" * 2**19)
+        (entry / "object.d").write_text("code_objects/a.o: code_objects/a.cpp\n")
+        os.utime(entry, (used, used))
     assert main(["cache"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed[:3]] == ["busy", "old", "recent"]  # least recently used first
-    assert listed[-1].startswith("3 builds, 0.0 MiB")
+    assert listed[-2].startswith("3 builds, 0.0 MiB")
+    assert listed[-1] == f"2 compiled files, 1.0 MiB in {objects}"
     (builds / "old" / "results" / "killed").mkdir(parents=True)  # a killed run's 2 MiB of results
     (builds / "old" / "results" / "killed" / "v").write_bytes(b"k" * 2**21)
     for path in (builds / "old", builds / "old" / "results"):  # the killed run was the last use
@@ -319,8 +328,10 @@ def test_cache_lists_and_removes_unused_builds_but_never_a_locked_one(tmp_path, 
     assert sorted(p.name for p in builds.iterdir() if p.is_dir()) == ["busy", "recent"]
     assert sorted(p.name for p in (builds / "recent/results").iterdir()) == ["running", "running.claim"]
     assert "removed old" in out and "kept (in use) busy" in out and "1 builds removed" in out
+    assert f"1 compiled files removed, 0.5 MiB freed from {objects}" in out
+    assert [p.name for p in objects.glob("*/*")] == ["cd" + "1" * 62]
     assert main(["cache", "--clear"]) == 0
-    assert not [p for p in builds.iterdir() if p.is_dir()]
+    assert not [p for p in builds.iterdir() if p.is_dir()] and not list(objects.glob("*/*"))
     with pytest.raises(SystemExit):
         main(["cache", "--older-than", "-1"])
 
