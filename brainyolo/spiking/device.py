@@ -81,7 +81,9 @@ PRECOMPILED_HEADER_RULE = f"""
 # compiler it reads the text, as before). The .gch (tens of MB) is intermediate: make deletes it after
 # the build and, with every object up to date, does not make it again. It is an order-only prerequisite:
 # made before any code object is compiled, it makes none out of date (an object restored from the object
-# cache stays; the headers each object reads are in its .d file, {PRECOMPILED_HEADER} below).
+# cache stays). An object is out of date when its source, makefile or {PRECOMPILED_HEADER} is newer, or a
+# header its .d file lists (objects.h among them); Brian2's fixed headers change only with Brian2's version,
+# which is part of the build folder's name.
 code_objects/%.o : code_objects/%.cpp makefile {PRECOMPILED_HEADER} | {PRECOMPILED_HEADER}.gch
 	$(CXX) $(CXXFLAGS) -include {PRECOMPILED_HEADER} -MMD -MP -MF $(@:.o=.d) -MT $@ $< -o $@
 

@@ -129,34 +129,74 @@ def test_the_key_changes_exactly_when_what_the_compiler_reads_changes(tmp_path):
     assert key(folder, "run.cpp") == run_key
 
 
+def compiled(folder: Path, name: str, content: bytes) -> None:
+    """What make leaves for code object ``name``: its object and dependency files, newer than the sources."""
+    (folder / f"code_objects/{name}_codeobject.d").write_text(f"code_objects/{name}_codeobject.o: x\n")
+    (folder / f"code_objects/{name}_codeobject.o").write_bytes(content)
+
+
 @pytest.mark.codegen_independent
-def test_restore_skips_an_up_to_date_object_and_an_unwritable_cache_costs_nothing(tmp_path, monkeypatch):
+def test_only_what_make_compiled_is_stored_and_restore_skips_up_to_date_or_damaged_entries(tmp_path, monkeypatch):
     pytest.importorskip("brian2")
     if shutil.which("g++") is None:
         pytest.skip("no g++")
     folder = make_folder(tmp_path / "build")
     root = tmp_path / "objects"
-    for name in ("a", "b"):  # "compiled" by an earlier make
-        (folder / f"code_objects/{name}_codeobject.o").write_bytes(name.encode() * 100)
-        (folder / f"code_objects/{name}_codeobject.d").write_text(f"code_objects/{name}_codeobject.o: x\n")
-    stored = ObjectCache(folder, "brainyolo_headers.h", root)
-    assert stored.store() == 2 and sorted(stored.stored) == ["code_objects/a_codeobject.cpp",
-                                                             "code_objects/b_codeobject.cpp"]
+    compiled(folder, "b", b"old b")  # left by an earlier make (maybe from other input): never stored
+    first = ObjectCache(folder, "brainyolo_headers.h", root)
+    assert first.restore() == 0
+    compiled(folder, "a", b"a" * 100)  # make compiles a, finds b up to date
+    assert first.store() == 1 and first.stored == ["code_objects/a_codeobject.cpp"]
+
     other = make_folder(tmp_path / "other")  # another build: a is missing, b is compiled and up to date
-    (other / "code_objects/b_codeobject.o").write_bytes(b"own")
-    (other / "code_objects/b_codeobject.d").write_text("code_objects/b_codeobject.o: x\n")
+    compiled(other, "b", b"own")
     cache = ObjectCache(other, "brainyolo_headers.h", root)
     assert cache.restore() == 1 and cache.restored == ["code_objects/a_codeobject.cpp"]
     assert (other / "code_objects/a_codeobject.o").read_bytes() == b"a" * 100
     assert (other / "code_objects/b_codeobject.o").read_bytes() == b"own"
     assert (other / "code_objects/a_codeobject.o").stat().st_mtime_ns >= (other / "objects.h").stat().st_mtime_ns
+
+    # an entry cut short (its object file no longer matches its checksum) is removed, not restored
+    (entry,) = [path for path in root.glob("*/*") if path.is_dir()]
+    (entry / "object.o").write_bytes(b"a" * 50)
+    third = make_folder(tmp_path / "third")
+    assert ObjectCache(third, "brainyolo_headers.h", root).restore() == 0
+    assert not (entry / "object.o").exists() and not (third / "code_objects/a_codeobject.o").exists()
+
+    # a source including a header found nowhere is compiled, not cached
+    (third / "code_objects/b_codeobject.cpp").write_text('#include "missing.h"\nint b = 1;\n')
+    assert sorted(ObjectCache(third, "brainyolo_headers.h", root)._keys) == ["code_objects/a_codeobject.cpp"]
+
     # a cache that cannot be written: a warning, no entry, nothing raised
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache's folder should be")
+    fourth = make_folder(tmp_path / "fourth")
+    cache = ObjectCache(fourth, "brainyolo_headers.h", blocked)
+    cache.restore()
+    compiled(fourth, "a", b"a")
     with pytest.warns(UserWarning, match="object cache"):
-        assert ObjectCache(folder, "brainyolo_headers.h", blocked).store() == 0
+        assert cache.store() == 0
     monkeypatch.setenv("BRAINYOLO_OBJECT_CACHE", "off")
     assert ObjectCache(other, "brainyolo_headers.h").restore() == 0
+
+
+@pytest.mark.codegen_independent
+def test_headers_outside_the_build_folder_are_found_in_include_order_and_hashed(tmp_path):
+    pytest.importorskip("brian2")
+    if shutil.which("g++") is None:
+        pytest.skip("no g++")
+    folder = make_folder(tmp_path / "build")
+    outside = tmp_path / "include"
+    outside.mkdir()
+    (outside / "extra.h").write_text("int extra = 1;\n")
+    (outside / "objects.h").write_text("// never read: the build folder's objects.h is found first\n")
+    (folder / "code_objects/a_codeobject.h").write_text('#include "extra.h"\nvoid _run_a_codeobject();\n')
+    (folder / "makefile").write_text(MAKEFILE.replace("-I.", f"-I. -I{outside}"))
+    assert included_files(folder, "code_objects/a_codeobject.cpp", search=(".", str(outside))) == [
+        "code_objects/a_codeobject.h", str(outside / "extra.h"), "objects.h", "brianlib/clocks.h"]
+    first = key(folder)
+    (outside / "extra.h").write_text("int extra = 2;\n")
+    assert key(folder) != first
 
 
 @pytest.mark.standalone_only
