@@ -215,6 +215,14 @@ def _layer_group(ctx: _Context, model: NeuronModel, n: int, index: int, **parame
     return group
 
 
+def set_bias_current(group, bias: np.ndarray, shape: tuple[int, int, int]) -> None:
+    """``I`` of a layer of ``shape`` (C, H, W): each channel's bias at every position (neurons are
+    position-major, channel-minor), in ``I``'s own type. A float32 ``I`` given float64 values kept them
+    as a float64 array in the C++ binary, loaded at every start and copied into ``I`` (a yolov3-tiny
+    burst build: 49 of its 87 MB of static arrays); numpy's rounding to float32 is the copy's."""
+    group.I = np.tile(np.asarray(bias, dtype=np.float64).astype(group.variables["I"].dtype), shape[1] * shape[2])
+
+
 def add_synaptic_state(group, synapse: SynapseModel, input_variable: str = "v") -> None:
     """A synapse file's per-step update in a target group (made of :func:`brainyolo.spiking.synapses.compose`):
     add the charge to ``input_variable``, then advance the synaptic state by one exact step.
@@ -249,7 +257,7 @@ def _build_conv(layer: Conv, index: int, ctx: _Context) -> None:
     parameters = layer_parameters(model, 1.0) if is_output else _hidden_parameters(ctx, index, layer.alpha)
     shape = ctx.shapes[index]
     group = _layer_group(ctx, model, int(np.prod(shape)), index, **parameters)
-    group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    set_bias_current(group, layer.bias, shape)
     add_synaptic_state(group, ctx.synapse_of(index), model.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     if is_output:
@@ -303,7 +311,7 @@ def _build_conv_add(layer: ConvAdd, index: int, ctx: _Context) -> None:
     shape = ctx.shapes[index]
     model = ctx.neuron(index)
     group = _layer_group(ctx, model, int(np.prod(shape)), index, **_hidden_parameters(ctx, index, layer.alpha))
-    group.I = np.tile(layer.bias.astype(np.float64), shape[1] * shape[2])
+    set_bias_current(group, layer.bias, shape)
     add_synaptic_state(group, ctx.synapse_of(index), model.input)
     ctx.net.layers[index] = LayerGroup(group, shape)
     for k, (source_index, weight, size, stride, pad) in enumerate(layer.branches()):

@@ -241,6 +241,10 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     assert (folder / PRECOMPILED_HEADER).is_file() and not list(folder.glob("*.gch"))
     assert f"-include {PRECOMPILED_HEADER}" in (folder / "makefile").read_text()
     # a run writes what is read after it (counters, output layers, monitors), not kernels or membranes
+    # float32 state is built from float32 values: no float64 copy is loaded at every start (the biases were)
+    static = re.findall(r"^(\w+) \* _static_array__array_(\w+);", (folder / "objects.cpp").read_text(), re.M)
+    assert any(name.endswith("_I") for _, name in static)
+    assert {kind for kind, _ in static} <= {"float", "int32_t", "int64_t", "char"}, static
     written = set(re.findall(r"Error writing output file for (\w+)\.", (folder / "objects.cpp").read_text()))
     assert any(name.endswith("_positive_count") for name in written)
     assert any(name.startswith("_dynamic_array_sample") for name in written)
