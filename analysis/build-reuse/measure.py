@@ -39,7 +39,7 @@ def build(options: dict) -> dict:
         seconds = time.perf_counter() - started
         cache = brian2.get_device().last_object_cache
         return {"build_seconds": detector._simulator._runner.build_seconds, "network_seconds": seconds,
-                "sources": len(cache._keys) if cache is not None else 0,
+                "sources": len(cache.sources) if cache is not None else 0,
                 "restored": len(cache.restored) if cache is not None else 0}
 
 

@@ -276,6 +276,11 @@ class ObjectCache:
         except (OSError, ValueError) as err:
             self._give_up(err)
 
+    @property
+    def sources(self) -> list[str]:
+        """The sources this build may restore or store (those with a key)."""
+        return list(self._keys)
+
     def _entry(self, key: str) -> Path:
         return self.root / key[:2] / key
 
