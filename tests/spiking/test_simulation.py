@@ -774,6 +774,42 @@ def test_without_writes_removes_exactly_the_named_arrays_blocks():
         without_writes(text, frozenset({"_array_c_v"}))
 
 
+@pytest.mark.standalone_only
+def test_a_run_leaves_the_value_cache_as_brian2s_own_run_does(tmp_path):
+    """The device's run shows Brian2's run only the cached values that are known; afterwards the cache is the
+    one Brian2's own run leaves from the same start (the same entries forgotten, the same values kept), and a
+    variable set by a run argument reads the run's value, not the cached build value."""
+    import brian2
+    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+
+    from brainyolo.spiking.device import standalone
+
+    def cache_state(device, group):
+        names = {id(group.variables[name]): name for name in ("a", "b", "c")}
+        return {names[id(var)]: None if value is None else np.asarray(value).tolist()
+                for var, value in device.array_cache.items() if id(var) in names}
+
+    with standalone(1, directory=str(tmp_path / "build"), build_on_run=False):
+        group = brian2.NeuronGroup(4, "a : 1\nb : 1\nc : 1 (constant)", name="cached")
+        group.a = [1.0, 2.0, 3.0, 4.0]  # known at build: cached
+        group.b = "2 * i"  # computed in the binary: not known
+        group.c = 5.0
+        brian2.run(brian2.ms)
+        device = brian2.get_device()
+        device.build(directory=str(tmp_path / "build"), compile=True, run=False, with_output=False)
+        start = dict(device.array_cache)
+        assert cache_state(device, group) == {"a": [1.0, 2.0, 3.0, 4.0], "b": None, "c": [5.0] * 4}
+        run_args = {group.a: np.array([9.0, 8.0, 7.0, 6.0])}
+        device.run(directory=str(tmp_path / "build"), with_output=False, run_args=run_args)
+        ours = cache_state(device, group)
+        entries = len(device.array_cache)
+        assert group.a[:].tolist() == [9.0, 8.0, 7.0, 6.0] and group.b[:].tolist() == [0.0, 2.0, 4.0, 6.0]
+        device.array_cache = start
+        CPPStandaloneDevice.run(device, directory=str(tmp_path / "build"), with_output=False, run_args=run_args)
+        assert ours == cache_state(device, group) == {"a": None, "b": None, "c": [5.0] * 4}
+        assert entries == len(device.array_cache)
+
+
 @pytest.mark.codegen_independent
 def test_the_spike_count_read_out_of_a_vmem_output_is_refused_in_one_line():
     from brainyolo.data.embedded import model_file
