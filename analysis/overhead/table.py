@@ -1,4 +1,4 @@
-"""The table of analysis/overhead/README.md from the profile.json files ``measure.sh`` writes.
+"""The tables of analysis/overhead/README.md from the profile.json files ``measure.sh`` and ``scratch.sh`` write.
 
     python analysis/overhead/table.py OUT
 """
@@ -12,7 +12,9 @@ from pathlib import Path
 from brainyolo.system.timing import STAGES
 
 RUNS = {"steps40": "1 photo, 40 steps, empty cache", "steps50": "1 photo, 50 steps (after 40)",
-        "three": "3 photos, 50 steps", "all": "all photos, 50 steps"}
+        "three": "3 photos, 50 steps", "all": "all photos, 50 steps",
+        **{f"{where}{k}": f"evaluate, results {label}, round {k}" for k in (1, 2)
+           for where, label in (("disk", "on disk"), ("memory", "in memory"))}}
 
 
 def main(out: str) -> None:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from brainyolo.readout.recordings import checkpoint_slots
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.settings import SimulationSettings
 from brainyolo.spiking.synapses import load_synapse_model
-from brainyolo.system.folders import cache_home
+from brainyolo.system.folders import cache_home, scratch_home
 
 
 @contextlib.contextmanager
@@ -78,14 +79,50 @@ def cached_builds() -> list[CachedBuild]:
 CLAIM_SUFFIX = ".claim"
 
 
+SCRATCH_MARGIN_BYTES = 512 * 2**20
+"""Memory a scratch file system keeps free beyond a run's results (see :func:`results_folder`)."""
+
+
+def _scratch_for(expected_bytes: int) -> Path | None:
+    """The scratch folder (:func:`~brainyolo.system.folders.scratch_home`) if it holds four times
+    ``expected_bytes`` and :data:`SCRATCH_MARGIN_BYTES` more, else None."""
+    scratch = scratch_home()
+    if scratch is None:
+        return None
+    try:
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner = os.lstat(scratch)
+        free = os.statvfs(scratch)
+    except OSError:
+        return None
+    # in a folder every user may write to (/dev/shm), only a folder of this user's own, not a link
+    if not stat.S_ISDIR(owner.st_mode) or owner.st_uid != os.getuid():
+        return None
+    if free.f_bavail * free.f_frsize < 4 * expected_bytes + SCRATCH_MARGIN_BYTES:
+        return None
+    return scratch
+
+
+def _remove_results(folder: Path) -> None:
+    """A results folder, and where it points when it is a link into the scratch folder."""
+    if folder.is_symlink():
+        target = folder.readlink()
+        folder.unlink(missing_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def results_folder(build_dir: Path):
+def results_folder(build_dir: Path, expected_bytes: int | None = None):
     """A fresh results folder for one run of a build's binary: ``build_dir/results/<uuid>``.
 
-    The run holds an exclusive lock on ``<uuid>.claim`` beside it from before the folder exists
-    until it is removed (on success and on errors alike). The kernel drops the lock when the
-    process dies, so a folder whose claim can be taken belongs to no living run:
-    :func:`remove_abandoned_results` removes those.
+    With ``expected_bytes`` (what the run will write) and a scratch folder in memory with room for it
+    (:func:`_scratch_for`), the folder is a link to ``<scratch>/<uuid>``: the binary's results then never
+    reach the disk (they are read once and removed). The run holds an exclusive lock on ``<uuid>.claim``
+    beside it from before the folder exists until it is removed (on success and on errors alike). The
+    kernel drops the lock when the process dies, so a folder whose claim can be taken belongs to no living
+    run: :func:`remove_abandoned_results` removes those (and what they link to).
     """
     results = build_dir / "results"
     results.mkdir(parents=True, exist_ok=True)
@@ -94,11 +131,20 @@ def results_folder(build_dir: Path):
     with open(claim, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            scratch = _scratch_for(expected_bytes) if expected_bytes is not None else None
+            if scratch is not None:
+                (scratch / name).mkdir()
+                (results / name).symlink_to(scratch / name, target_is_directory=True)
             yield results / name
         finally:
-            shutil.rmtree(results / name, ignore_errors=True)
+            _remove_results(results / name)
             claim.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def results_bytes(folder: Path) -> int:
+    """What a run wrote into its results folder (a link into the scratch folder followed)."""
+    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
 
 
 def remove_abandoned_results(build_dir: Path) -> int:
@@ -128,9 +174,9 @@ def remove_abandoned_results(build_dir: Path) -> int:
                 continue  # a run in progress
             try:
                 folder = results / name
-                if folder.is_dir():
-                    freed += _tree_bytes(folder)
-                    shutil.rmtree(folder, ignore_errors=True)
+                if folder.is_dir() or folder.is_symlink():
+                    freed += _tree_bytes(folder.resolve())
+                    _remove_results(folder)
                 claim.unlink(missing_ok=True)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
@@ -190,6 +236,7 @@ def remove_builds(older_than_days: float = 0.0) -> tuple[list[CachedBuild], list
                 busy.append(build)
                 continue
             try:
+                remove_abandoned_results(build.path)  # with what their links point to in the scratch folder
                 shutil.rmtree(build.path)
                 removed.append(build)
             finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import brian2
 import numpy as np
-from brian2.core.variables import ArrayVariable
+from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.readout.recordings import Recorder, checkpoint_slots
@@ -25,6 +25,7 @@ from brainyolo.spiking.build_cache import (
     cache_root,
     remove_abandoned_results,
     remove_run_inputs,
+    results_bytes,
     results_folder,
 )
 from brainyolo.spiking.builder import (
@@ -206,7 +207,14 @@ class StandaloneRunner:
         net.run(TIME_STEP_MS * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,
                 profile=settings.profile)
         # what is not read after a run is not written (for yolov3-tiny some 380 MB per image)
-        self.recorder.omit_unread_results(brian2.get_device())
+        device = brian2.get_device()
+        self.recorder.omit_unread_results(device)
+        # what a run writes, for a results folder in memory (build_cache.results_folder): the arrays it
+        # writes, then what the latest run wrote (monitors grow with the steps)
+        self.results_size = sum(int(np.prod(variable.size)) * np.dtype(variable.dtype).itemsize
+                                for variable, name in device.arrays.items()
+                                if name not in device.unwritten_arrays
+                                and not isinstance(variable, DynamicArrayVariable))
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
@@ -230,7 +238,8 @@ class StandaloneRunner:
                         **self.recorder.run_inputs(steps, checkpoints)}
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
-            with results_folder(self.directory) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
+            with results_folder(self.directory, self.results_size) as result_dir, \
+                    environment(BRAINYOLO_PROGRESS=progress):
                 with stage("binary start and results"):
                     started = time.perf_counter()
                     brian2.device.run(directory=str(self.directory),
@@ -240,6 +249,7 @@ class StandaloneRunner:
                 with stage("recording"):
                     data = self.recorder.collect(steps, checkpoints)
                     data["extra"] = read_states(self.extra_objects)  # before the results folder goes
+                    self.results_size = results_bytes(result_dir)
                 peak = result_dir / "peak_memory_bytes"
                 # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
                 # start-up (loading static arrays) and writing the results

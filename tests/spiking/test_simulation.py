@@ -775,6 +775,40 @@ def test_without_writes_removes_exactly_the_named_arrays_blocks():
 
 
 @pytest.mark.standalone_only
+def test_results_written_into_memory_read_as_results_written_into_the_build(tiny_h5, tmp_path, build_cache,
+                                                                          monkeypatch):
+    """The binary writes a run's results through a link into the scratch folder when it has room, into the
+    build folder with ``BRAINYOLO_SCRATCH=off``: the same recordings either way, and nothing left behind."""
+    from brainyolo.spiking import build_cache as cache_module
+    from brainyolo.spiking.simulate import Simulator
+
+    removed = []
+    remove = cache_module._remove_results
+    monkeypatch.setattr(cache_module, "_remove_results", lambda folder: (removed.append(folder.is_symlink()),
+                                                                          remove(folder)))
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    scratch = tmp_path / "scratch"
+    with Simulator(model_path, settings) as simulator:
+        runs = []
+        for setting in (str(scratch), "off", str(scratch)):
+            monkeypatch.setenv("BRAINYOLO_SCRATCH", setting)
+            runs.append(simulator.run(image).data)
+        results = simulator._runner.directory / "results"
+    assert removed == [True, False, True]
+    assert list(scratch.iterdir()) == [] and list(results.iterdir()) == []
+    for data in runs[1:]:
+        for index, layer in runs[0]["layers"].items():
+            for key in ("positive_count", "negative_count", "sample_spike_neuron", "population_positive"):
+                np.testing.assert_array_equal(layer[key], data["layers"][index][key])
+        for index, output in runs[0]["output"].items():
+            np.testing.assert_array_equal(output["v"], data["output"][index]["v"])
+    assert sum(int(layer["positive_count"].sum()) for layer in runs[0]["layers"].values()) > 0
+
+
+@pytest.mark.standalone_only
 def test_a_run_leaves_the_value_cache_as_brian2s_own_run_does(tmp_path):
     """The device's run shows Brian2's run only the cached values that are known; afterwards the cache is the
     one Brian2's own run leaves from the same start (the same entries forgotten, the same values kept), and a

@@ -1,0 +1,121 @@
+"""Results folders of standalone runs: in a scratch folder in memory where it has room, removed with what they
+link to, and found when a killed run left them behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from brainyolo.spiking import build_cache
+from brainyolo.spiking.build_cache import CLAIM_SUFFIX, remove_abandoned_results, results_bytes, results_folder
+from brainyolo.system.folders import SCRATCH_ENV, scratch_home
+
+
+@pytest.mark.codegen_independent
+def test_the_scratch_folder_is_the_chosen_one_shared_memory_or_none(monkeypatch):
+    monkeypatch.setenv(SCRATCH_ENV, "off")
+    assert scratch_home() is None
+    monkeypatch.setenv(SCRATCH_ENV, "/some/where")
+    assert scratch_home() == Path("/some/where")
+    monkeypatch.delenv(SCRATCH_ENV)
+    # an independent reading of the file system type: coreutils' stat
+    kind = subprocess.run(["stat", "-f", "-c", "%T", "/dev/shm"], capture_output=True, text=True)
+    if kind.returncode == 0 and kind.stdout.strip() == "tmpfs" and os.access("/dev/shm", os.W_OK):
+        assert scratch_home() == Path(f"/dev/shm/brainyolo-{os.getuid()}")
+    else:
+        assert scratch_home() is None
+
+
+@pytest.mark.codegen_independent
+def test_a_results_folder_with_room_in_the_scratch_is_a_link_into_it_and_goes_with_it(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
+    build = tmp_path / "build"
+    with results_folder(build, 1000) as folder:
+        assert folder.parent == build / "results" and folder.is_symlink()
+        assert folder.resolve() == (scratch / folder.name).resolve()
+        (folder / "a").write_bytes(b"x" * 300)
+        (folder / "b").write_bytes(b"y" * 20)
+        assert results_bytes(folder) == 320
+        assert (scratch / folder.name / "a").read_bytes() == b"x" * 300
+    assert list((build / "results").iterdir()) == [] and list(scratch.iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("expected, scratch", [(None, "memory"), (1000, "off"), (10**18, "memory")])
+def test_a_results_folder_stays_in_the_build_without_room_scratch_or_size(tmp_path, monkeypatch, expected, scratch):
+    """No expected size, no scratch folder (``off``), or more than a quarter of the scratch's free room less
+    the margin: a plain folder in the build (which Brian2's run creates)."""
+    monkeypatch.setenv(SCRATCH_ENV, "off" if scratch == "off" else str(tmp_path / scratch))
+    with results_folder(tmp_path / "build", expected) as folder:
+        assert folder.parent == tmp_path / "build" / "results" and not folder.is_symlink() and not folder.exists()
+        folder.mkdir()
+        (folder / "a").write_bytes(b"x" * 10)
+        assert results_bytes(folder) == 10
+    assert list((tmp_path / "build" / "results").iterdir()) == []
+    assert not (tmp_path / scratch).exists() or list((tmp_path / scratch).iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+def test_the_margin_decides_with_the_free_room(tmp_path, monkeypatch):
+    """Four times the expected bytes and the margin must be free: just below it stays in the build."""
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
+    scratch.mkdir()
+    stat = os.statvfs(scratch)
+    free = stat.f_bavail * stat.f_frsize
+    monkeypatch.setattr(build_cache, "SCRATCH_MARGIN_BYTES", free - 4 * 1000)  # exactly enough for 1000 bytes
+    monkeypatch.setattr(build_cache.os, "statvfs", lambda path: stat)
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert folder.is_symlink()
+    with results_folder(tmp_path / "build", 1001) as folder:
+        assert not folder.is_symlink() and not folder.exists()
+
+
+@pytest.mark.codegen_independent
+def test_a_killed_runs_linked_folder_is_removed_with_its_target_and_a_living_ones_kept(tmp_path):
+    import fcntl
+
+    results, scratch = tmp_path / "build" / "results", tmp_path / "scratch"
+    results.mkdir(parents=True)
+    for name in ("killed", "running"):
+        (scratch / name).mkdir(parents=True)
+        (scratch / name / "spikes").write_bytes(b"z" * 500)
+        (results / name).symlink_to(scratch / name, target_is_directory=True)
+        (results / (name + CLAIM_SUFFIX)).touch()
+    (results / "gone").symlink_to(scratch / "gone", target_is_directory=True)  # its memory was cleared
+    (results / ("gone" + CLAIM_SUFFIX)).touch()
+    with open(results / ("running" + CLAIM_SUFFIX), "a+") as claim:
+        fcntl.flock(claim, fcntl.LOCK_EX)
+        assert remove_abandoned_results(tmp_path / "build") == 500
+        assert sorted(p.name for p in results.iterdir()) == ["running", "running" + CLAIM_SUFFIX]
+        assert sorted(p.name for p in scratch.iterdir()) == ["running"]
+
+
+@pytest.mark.codegen_independent
+def test_a_scratch_folder_that_is_a_link_is_not_used(tmp_path, monkeypatch):
+    """Where every user may write (``/dev/shm``), the scratch folder could be another user's link: the results
+    then stay in the build."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "scratch").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert not folder.is_symlink()
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+def test_removing_a_build_removes_what_its_left_behind_results_link_to(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    build = build_cache.cache_root() / "old"
+    (build / "results").mkdir(parents=True)
+    (tmp_path / "scratch" / "killed").mkdir(parents=True)
+    (tmp_path / "scratch" / "killed" / "spikes").write_bytes(b"z" * 10)
+    (build / "results" / "killed").symlink_to(tmp_path / "scratch" / "killed", target_is_directory=True)
+    (build / "results" / ("killed" + CLAIM_SUFFIX)).touch()
+    removed, busy = build_cache.remove_builds()
+    assert [b.path for b in removed] == [build] and busy == []
+    assert not build.exists() and list((tmp_path / "scratch").iterdir()) == []
