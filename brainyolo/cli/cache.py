@@ -14,7 +14,8 @@ def add_parser(commands) -> None:
                                         "object cache (compiled files that later builds reuse; "
                                         "$BRAINYOLO_OBJECT_CACHE, default $BRAINYOLO_CACHE/objects). A build "
                                         "being compiled or run is never removed. Every call also removes "
-                                        "the results folders that killed runs left in the builds (as "
+                                        "the results folders that killed runs left in the builds or in "
+                                        "memory ($BRAINYOLO_SCRATCH, default /dev/shm/brainyolo-<uid>; as "
                                         "every run of a build does).")
     p.add_argument("--clear", action="store_true", help="remove every build and the object cache")
     p.add_argument("--older-than", type=non_negative, metavar="DAYS",
@@ -23,7 +24,13 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from brainyolo.spiking.build_cache import cache_root, cached_builds, remove_abandoned_results, remove_builds
+    from brainyolo.spiking.build_cache import (
+        cache_root,
+        cached_builds,
+        remove_abandoned_results,
+        remove_builds,
+        remove_orphaned_scratch,
+    )
     from brainyolo.spiking.object_cache import object_cache_root, object_cache_size, remove_objects
 
     def describe(build) -> str:
@@ -32,6 +39,7 @@ def run(args) -> int:
 
     if args.clear or args.older_than is not None:
         removed, busy = remove_builds(args.older_than or 0.0)
+        remove_orphaned_scratch()
         for build in removed:
             print(f"removed {describe(build)}")
         for build in busy:
@@ -43,6 +51,7 @@ def run(args) -> int:
             print(f"{entries} compiled files removed, {freed / 2**20:.1f} MiB freed from {object_cache_root()}")
         return 0
     freed = sum(remove_abandoned_results(build.path) for build in cached_builds())
+    freed += remove_orphaned_scratch()
     if freed:
         print(f"removed {freed / 2**20:.1f} MiB of results folders left by killed runs")
     builds = cached_builds()

@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -91,26 +92,62 @@ def _scratch_for(expected_bytes: int) -> Path | None:
         return None
     try:
         scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        owner = os.lstat(scratch)
+        if not _own_folder(scratch):
+            return None
+        if os.lstat(scratch).st_mode & 0o077:  # results are read by this user alone
+            os.chmod(scratch, 0o700)
         free = os.statvfs(scratch)
     except OSError:
-        return None
-    # in a folder every user may write to (/dev/shm), only a folder of this user's own, not a link
-    if not stat.S_ISDIR(owner.st_mode) or owner.st_uid != os.getuid():
         return None
     if free.f_bavail * free.f_frsize < 4 * expected_bytes + SCRATCH_MARGIN_BYTES:
         return None
     return scratch
 
 
+def _own_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder of this user's own, not a link: in a folder every user may write to
+    (``/dev/shm``) another user could have put a link or a folder of theirs there."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid()
+
+
+_RUN_NAME = re.compile(r"[0-9a-f]{32}")
+"""A results folder's name (``uuid4().hex``)."""
+
+
 def _remove_results(folder: Path) -> None:
-    """A results folder, and where it points when it is a link into the scratch folder."""
-    if folder.is_symlink():
-        target = folder.readlink()
-        folder.unlink(missing_ok=True)
-        shutil.rmtree(target, ignore_errors=True)
-    else:
+    """A results folder; where it is a link, the link and the folder in the scratch folder it points to. A link
+    to anything else (another user's link, a folder of another scratch setting) loses only the link."""
+    if not folder.is_symlink():
         shutil.rmtree(folder, ignore_errors=True)
+        return
+    target = folder.parent / folder.readlink()
+    scratch = scratch_home()
+    folder.unlink(missing_ok=True)
+    if (scratch is not None and target.name == folder.name and _RUN_NAME.fullmatch(folder.name)
+            and target.parent.resolve() == scratch.resolve() and _own_folder(target)):
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def incomplete_results(folder: Path, files: dict[str, int]) -> list[str]:
+    """The result files among ``files`` (name: bytes) that a run's binary left missing or short, and
+    ``last_run_info.txt``, written last, where it does not hold the run's time and completed fraction."""
+    short = []
+    for name, size in files.items():
+        try:
+            if (folder / name).stat().st_size != size:
+                short.append(name)
+        except OSError:
+            short.append(name)
+    try:
+        if len((folder / "last_run_info.txt").read_text().split()) != 2:
+            short.append("last_run_info.txt")
+    except OSError:
+        short.append("last_run_info.txt")
+    return short
 
 
 @contextlib.contextmanager
@@ -132,12 +169,17 @@ def results_folder(build_dir: Path, expected_bytes: int | None = None):
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             scratch = _scratch_for(expected_bytes) if expected_bytes is not None else None
+            held = None
             if scratch is not None:
-                (scratch / name).mkdir()
+                (scratch / name).mkdir(mode=0o700)
+                held = os.open(scratch / name, os.O_RDONLY)  # its own claim (remove_orphaned_scratch)
+                fcntl.flock(held, fcntl.LOCK_EX)
                 (results / name).symlink_to(scratch / name, target_is_directory=True)
             yield results / name
         finally:
             _remove_results(results / name)
+            if held is not None:
+                os.close(held)
             claim.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -175,13 +217,46 @@ def remove_abandoned_results(build_dir: Path) -> int:
             try:
                 folder = results / name
                 if folder.is_dir() or folder.is_symlink():
-                    freed += _tree_bytes(folder.resolve())
+                    freed += _tree_bytes(folder.resolve()) if folder.is_dir() else 0
                     _remove_results(folder)
                 claim.unlink(missing_ok=True)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
     with contextlib.suppress(OSError):
         os.utime(results, (last_used, last_used))
+    return freed
+
+
+ORPHAN_AGE_SECONDS = 60.0
+"""How old a folder in the scratch folder must be before :func:`remove_orphaned_scratch` may take it for an orphan
+(a run creates it a moment before it locks it)."""
+
+
+def remove_orphaned_scratch() -> int:
+    """Remove the folders in the scratch folder that no living run holds (each run holds a lock on its own, which
+    the kernel drops when the process dies): what killed runs of any build left in memory. Return the bytes
+    freed."""
+    scratch = scratch_home()
+    if scratch is None or not _own_folder(scratch):
+        return 0
+    freed, limit = 0, time.time() - ORPHAN_AGE_SECONDS
+    for folder in scratch.iterdir():
+        if not (_RUN_NAME.fullmatch(folder.name) and _own_folder(folder) and _stat(folder).st_mtime < limit):
+            continue
+        try:
+            held = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(held)
+            continue  # a run in progress
+        try:
+            freed += _tree_bytes(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(held)
     return freed
 
 

@@ -23,7 +23,9 @@ from brainyolo.spiking.build_cache import (
     build_key,
     build_lock,
     cache_root,
+    incomplete_results,
     remove_abandoned_results,
+    remove_orphaned_scratch,
     remove_run_inputs,
     results_bytes,
     results_folder,
@@ -209,12 +211,14 @@ class StandaloneRunner:
         # what is not read after a run is not written (for yolov3-tiny some 380 MB per image)
         device = brian2.get_device()
         self.recorder.omit_unread_results(device)
-        # what a run writes, for a results folder in memory (build_cache.results_folder): the arrays it
-        # writes, then what the latest run wrote (monitors grow with the steps)
-        self.results_size = sum(int(np.prod(variable.size)) * np.dtype(variable.dtype).itemsize
-                                for variable, name in device.arrays.items()
-                                if name not in device.unwritten_arrays
-                                and not isinstance(variable, DynamicArrayVariable))
+        # the files of the fixed-size arrays a run writes, with their sizes (a run's results are checked against
+        # them), and what a run writes in all: these at first, then what the latest run wrote (monitors grow with
+        # the steps)
+        self.result_files = {device.get_array_filename(variable): int(np.prod(variable.size))
+                             * np.dtype(variable.dtype).itemsize
+                             for variable, name in device.arrays.items()
+                             if name not in device.unwritten_arrays and not isinstance(variable, DynamicArrayVariable)}
+        self.results_size = sum(self.result_files.values())
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
@@ -238,31 +242,52 @@ class StandaloneRunner:
                         **self.recorder.run_inputs(steps, checkpoints)}
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
-            with results_folder(self.directory, self.results_size) as result_dir, \
-                    environment(BRAINYOLO_PROGRESS=progress):
-                with stage("binary start and results"):
-                    started = time.perf_counter()
-                    brian2.device.run(directory=str(self.directory),
-                                      results_directory=str(result_dir.relative_to(self.directory)),
-                                      with_output=False, run_args=run_args)
-                    elapsed = time.perf_counter() - started
-                with stage("recording"):
-                    data = self.recorder.collect(steps, checkpoints)
-                    data["extra"] = read_states(self.extra_objects)  # before the results folder goes
-                    self.results_size = results_bytes(result_dir)
-                peak = result_dir / "peak_memory_bytes"
-                # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
-                # start-up (loading static arrays) and writing the results
-                timing = {"build_seconds": self.build_seconds,
-                          "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
-                          "process_seconds": elapsed,
-                          "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
-                if self.settings.profile:
-                    timing["profile"] = read_profile(result_dir / "profiling_info.txt")
-                account("simulation", timing["run_seconds"], within="binary start and results")
+            remove_orphaned_scratch()
+            data, timing = self._run_binary(run_args, progress, self.results_size)
+            if data is None:  # the scratch folder in memory filled up during the run: again, on disk
+                data, timing = self._run_binary(run_args, progress, None)
         remove_run_inputs(self.directory)
         self.build_seconds = 0.0  # later images reuse the binary
         return self.network, self.recorder, data, timing
+
+    def _run_binary(self, run_args: dict, progress: str | None, expected_bytes: int | None):
+        """One run of the binary and its results read: ``(data, timing)``; ``(None, None)`` where the results,
+        written into the scratch folder in memory (``expected_bytes``: :func:`results_folder`), came out short.
+
+        Raises
+        ------
+        BrainyoloError
+            Results written into the build folder came out short (the disk is full).
+        """
+        steps, checkpoints = self.settings.steps, self.settings.checkpoints
+        with results_folder(self.directory, expected_bytes) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
+            with stage("binary start and results"):
+                started = time.perf_counter()
+                brian2.device.run(directory=str(self.directory),
+                                  results_directory=str(result_dir.relative_to(self.directory)),
+                                  with_output=False, run_args=run_args)
+                elapsed = time.perf_counter() - started
+            # Brian2's binary does not check its writes: a file system that fills up leaves files cut short
+            short = incomplete_results(result_dir, self.result_files)
+            if short:
+                if result_dir.is_symlink():
+                    return None, None
+                raise BrainyoloError(result_dir, f"the binary's results came out short ({short}): is the disk full?")
+            with stage("recording"):
+                data = self.recorder.collect(steps, checkpoints)
+                data["extra"] = read_states(self.extra_objects)  # before the results folder goes
+                self.results_size = results_bytes(result_dir)
+            peak = result_dir / "peak_memory_bytes"
+            # run_seconds: the simulation loop as timed inside the binary; process_seconds adds
+            # start-up (loading static arrays) and writing the results
+            timing = {"build_seconds": self.build_seconds,
+                      "run_seconds": float(getattr(brian2.device, "_last_run_time", elapsed)),
+                      "process_seconds": elapsed,
+                      "peak_memory_bytes": int(peak.read_text()) if peak.exists() else 0}
+            if self.settings.profile:
+                timing["profile"] = read_profile(result_dir / "profiling_info.txt")
+            account("simulation", timing["run_seconds"], within="binary start and results")
+        return data, timing
 
     def close(self):
         self.network = self.recorder = None

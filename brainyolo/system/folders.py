@@ -23,12 +23,15 @@ _SHARED_MEMORY = Path("/dev/shm")
 
 
 def _is_tmpfs(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` (the longest mount point above it) is a tmpfs."""
     try:
-        mounts = Path("/proc/mounts").read_text().splitlines()
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
     except OSError:
         return False
-    return any(len(fields) > 2 and fields[1] == str(folder) and fields[2] == "tmpfs"
-               for fields in (line.split() for line in mounts))
+    path = os.path.realpath(folder)
+    holding = [(len(fields[1]), fields[2]) for fields in mounts if len(fields) > 2
+               and (path == fields[1] or path.startswith(fields[1].rstrip("/") + "/"))]
+    return bool(holding) and max(holding)[1] == "tmpfs"
 
 
 def scratch_home() -> Path | None:
@@ -40,7 +43,7 @@ def scratch_home() -> Path | None:
     if chosen == "off":
         return None
     if chosen:
-        return Path(chosen)
+        return Path(chosen).expanduser().absolute()
     if _SHARED_MEMORY.is_dir() and os.access(_SHARED_MEMORY, os.W_OK) and _is_tmpfs(_SHARED_MEMORY):
         return _SHARED_MEMORY / f"brainyolo-{os.getuid()}"
     return None

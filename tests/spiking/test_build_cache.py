@@ -76,23 +76,25 @@ def test_the_margin_decides_with_the_free_room(tmp_path, monkeypatch):
 
 
 @pytest.mark.codegen_independent
-def test_a_killed_runs_linked_folder_is_removed_with_its_target_and_a_living_ones_kept(tmp_path):
+def test_a_killed_runs_linked_folder_is_removed_with_its_target_and_a_living_ones_kept(tmp_path, monkeypatch):
     import fcntl
 
     results, scratch = tmp_path / "build" / "results", tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
     results.mkdir(parents=True)
-    for name in ("killed", "running"):
+    killed, running, gone = "a" * 32, "b" * 32, "c" * 32
+    for name in (killed, running):
         (scratch / name).mkdir(parents=True)
         (scratch / name / "spikes").write_bytes(b"z" * 500)
         (results / name).symlink_to(scratch / name, target_is_directory=True)
         (results / (name + CLAIM_SUFFIX)).touch()
-    (results / "gone").symlink_to(scratch / "gone", target_is_directory=True)  # its memory was cleared
-    (results / ("gone" + CLAIM_SUFFIX)).touch()
-    with open(results / ("running" + CLAIM_SUFFIX), "a+") as claim:
+    (results / gone).symlink_to(scratch / gone, target_is_directory=True)  # its memory was cleared
+    (results / (gone + CLAIM_SUFFIX)).touch()
+    with open(results / (running + CLAIM_SUFFIX), "a+") as claim:
         fcntl.flock(claim, fcntl.LOCK_EX)
         assert remove_abandoned_results(tmp_path / "build") == 500
-        assert sorted(p.name for p in results.iterdir()) == ["running", "running" + CLAIM_SUFFIX]
-        assert sorted(p.name for p in scratch.iterdir()) == ["running"]
+        assert sorted(p.name for p in results.iterdir()) == [running, running + CLAIM_SUFFIX]
+        assert sorted(p.name for p in scratch.iterdir()) == [running]
 
 
 @pytest.mark.codegen_independent
@@ -110,12 +112,101 @@ def test_a_scratch_folder_that_is_a_link_is_not_used(tmp_path, monkeypatch):
 @pytest.mark.codegen_independent
 def test_removing_a_build_removes_what_its_left_behind_results_link_to(tmp_path, monkeypatch):
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
     build = build_cache.cache_root() / "old"
+    killed = "d" * 32
     (build / "results").mkdir(parents=True)
-    (tmp_path / "scratch" / "killed").mkdir(parents=True)
-    (tmp_path / "scratch" / "killed" / "spikes").write_bytes(b"z" * 10)
-    (build / "results" / "killed").symlink_to(tmp_path / "scratch" / "killed", target_is_directory=True)
-    (build / "results" / ("killed" + CLAIM_SUFFIX)).touch()
+    (tmp_path / "scratch" / killed).mkdir(parents=True)
+    (tmp_path / "scratch" / killed / "spikes").write_bytes(b"z" * 10)
+    (build / "results" / killed).symlink_to(tmp_path / "scratch" / killed, target_is_directory=True)
+    (build / "results" / (killed + CLAIM_SUFFIX)).touch()
     removed, busy = build_cache.remove_builds()
     assert [b.path for b in removed] == [build] and busy == []
     assert not build.exists() and list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+def test_a_left_behind_link_to_anything_but_a_run_folder_in_the_scratch_loses_only_the_link(tmp_path, monkeypatch):
+    """A link planted in a shared build folder (to a user's work, or to a folder of another scratch setting)
+    must never take what it points to with it."""
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    results = tmp_path / "build" / "results"
+    results.mkdir(parents=True)
+    work = tmp_path / "work"
+    (work / ("e" * 32)).mkdir(parents=True)
+    (work / ("e" * 32) / "thesis.tex").write_text("keep")
+    (tmp_path / "scratch" / "notes").mkdir()
+    for name, target in ((("e" * 32), work / ("e" * 32)), ("notes", tmp_path / "scratch" / "notes"),
+                         ("f" * 32, work)):
+        (results / name).symlink_to(target, target_is_directory=True)
+        (results / (name + CLAIM_SUFFIX)).touch()
+    remove_abandoned_results(tmp_path / "build")
+    assert list(results.iterdir()) == []
+    assert (work / ("e" * 32) / "thesis.tex").read_text() == "keep" and (tmp_path / "scratch" / "notes").is_dir()
+
+
+@pytest.mark.codegen_independent
+def test_a_relative_or_home_scratch_setting_is_made_absolute_and_a_loose_folder_private(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(SCRATCH_ENV, "mem")
+    assert scratch_home() == tmp_path / "mem"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(SCRATCH_ENV, "~/mem")
+    assert scratch_home() == tmp_path / "home" / "mem"
+    (tmp_path / "mem").mkdir(mode=0o777)
+    os.chmod(tmp_path / "mem", 0o777)
+    monkeypatch.setenv(SCRATCH_ENV, "mem")
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert folder.is_symlink() and folder.resolve().parent == tmp_path / "mem"
+    assert os.stat(tmp_path / "mem").st_mode & 0o777 == 0o700
+
+
+@pytest.mark.codegen_independent
+def test_short_or_missing_result_files_and_an_unfinished_run_info_are_found(tmp_path):
+    from brainyolo.spiking.build_cache import incomplete_results
+
+    (tmp_path / "a").write_bytes(b"x" * 8)
+    (tmp_path / "b").write_bytes(b"x" * 3)
+    (tmp_path / "last_run_info.txt").write_text("1.25 1")
+    assert incomplete_results(tmp_path, {"a": 8}) == []
+    assert incomplete_results(tmp_path, {"a": 8, "b": 4, "c": 4}) == ["b", "c"]
+    (tmp_path / "last_run_info.txt").write_text("")  # written last: a full file system leaves it empty
+    assert incomplete_results(tmp_path, {"a": 8}) == ["last_run_info.txt"]
+
+
+@pytest.mark.codegen_independent
+def test_folders_in_the_scratch_that_no_living_run_holds_are_swept_once_old(tmp_path, monkeypatch):
+    """Whatever the build cache: a folder in memory whose run holds its lock stays (a run of another
+    ``BRAINYOLO_CACHE``), and so does one just made (its run has not locked it yet)."""
+    import fcntl
+
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
+    running, orphan, young, other = "1" * 32, "2" * 32, "3" * 32, "not-a-run"
+    for name in (running, orphan, young, other):
+        (scratch / name).mkdir(parents=True)
+        (scratch / name / "v").write_bytes(b"v" * 7)
+    old = os.stat(scratch / orphan).st_mtime - 2 * build_cache.ORPHAN_AGE_SECONDS
+    for name in (running, orphan, other):
+        os.utime(scratch / name, (old, old))
+    held = os.open(scratch / running, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert build_cache.remove_orphaned_scratch() == 7
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([running, young, other])
+    assert build_cache.remove_orphaned_scratch() == 7  # its run ended without removing it (killed)
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([young, other])
+
+
+@pytest.mark.codegen_independent
+def test_a_run_holds_its_folder_in_memory_against_the_sweep(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    monkeypatch.setenv(SCRATCH_ENV, str(scratch))
+    monkeypatch.setattr(build_cache, "ORPHAN_AGE_SECONDS", -10.0)  # every folder old enough
+    with results_folder(tmp_path / "build", 1000) as folder:
+        (folder / "v").write_bytes(b"v")
+        assert build_cache.remove_orphaned_scratch() == 0 and (folder / "v").exists()
+    assert list(scratch.iterdir()) == []

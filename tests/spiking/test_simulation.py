@@ -809,6 +809,49 @@ def test_results_written_into_memory_read_as_results_written_into_the_build(tiny
 
 
 @pytest.mark.standalone_only
+def test_results_cut_short_in_memory_run_again_on_disk_and_on_disk_are_an_error(tiny_h5, tmp_path, build_cache,
+                                                                               monkeypatch):
+    """Brian2's binary does not check its writes: results that a full scratch folder cut short are found (a
+    result file truncated by hand here), and the image runs again with its results on disk, with the same
+    recordings; results cut short on disk are one error line."""
+    from brainyolo.io.errors import BrainyoloError
+    from brainyolo.spiking import build_cache as cache_module
+    from brainyolo.spiking import runners
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
+    monkeypatch.setattr(cache_module, "SCRATCH_MARGIN_BYTES", 0)
+    folders, cut = [], set()
+    check = runners.incomplete_results
+
+    def truncating(folder, files):  # the largest fixed-size result cut to half where ``cut`` says
+        where = "memory" if folder.is_symlink() else "disk"
+        if where in cut:
+            largest = max(files, key=files.get)
+            (folder / largest).write_bytes((folder / largest).read_bytes()[:files[largest] // 2])
+        folders.append(where)
+        return check(folder, files)
+
+    with Simulator(model_path, settings) as simulator:
+        monkeypatch.setattr(runners, "incomplete_results", truncating)
+        reference = simulator.run(image).data
+        cut.add("memory")
+        again = simulator.run(image).data
+        assert folders == ["memory", "memory", "disk"]  # in full; cut short in memory, then on disk in full
+        monkeypatch.setenv("BRAINYOLO_SCRATCH", "off")
+        cut.add("disk")
+        with pytest.raises(BrainyoloError, match="came out short.*disk full"):
+            simulator.run(image)
+    for index, layer in reference["layers"].items():
+        np.testing.assert_array_equal(layer["positive_count"], again["layers"][index]["positive_count"])
+        np.testing.assert_array_equal(layer["negative_count"], again["layers"][index]["negative_count"])
+
+
+@pytest.mark.standalone_only
 def test_a_run_leaves_the_value_cache_as_brian2s_own_run_does(tmp_path):
     """The device's run shows Brian2's run only the cached values that are known; afterwards the cache is the
     one Brian2's own run leaves from the same start (the same entries forgotten, the same values kept), and a
@@ -823,6 +866,16 @@ def test_a_run_leaves_the_value_cache_as_brian2s_own_run_does(tmp_path):
         return {names[id(var)]: None if value is None else np.asarray(value).tolist()
                 for var, value in device.array_cache.items() if id(var) in names}
 
+    def key(var):
+        try:
+            return var.owner.name, var.name
+        except ReferenceError:  # an owner gone (a subgroup's index)
+            return "?", var.name
+
+    def whole_cache(device, cache=None):  # every entry: (owner, variable) -> None or its values
+        return {key(var): None if value is None else np.asarray(value).tolist()
+                for var, value in (device.array_cache if cache is None else cache).items()}
+
     with standalone(1, directory=str(tmp_path / "build"), build_on_run=False):
         group = brian2.NeuronGroup(4, "a : 1\nb : 1\nc : 1 (constant)", name="cached")
         group.a = [1.0, 2.0, 3.0, 4.0]  # known at build: cached
@@ -833,15 +886,18 @@ def test_a_run_leaves_the_value_cache_as_brian2s_own_run_does(tmp_path):
         device.build(directory=str(tmp_path / "build"), compile=True, run=False, with_output=False)
         start = dict(device.array_cache)
         assert cache_state(device, group) == {"a": [1.0, 2.0, 3.0, 4.0], "b": None, "c": [5.0] * 4}
+        cache = device.array_cache
+        with pytest.raises(TypeError):  # a run that fails in Brian2 leaves the cache as it was
+            device.run(directory=str(tmp_path / "build"), with_output=False, run_args={group.a: np.zeros(3)})
+        assert device.array_cache is cache and whole_cache(device) == whole_cache(device, start)
         run_args = {group.a: np.array([9.0, 8.0, 7.0, 6.0])}
         device.run(directory=str(tmp_path / "build"), with_output=False, run_args=run_args)
-        ours = cache_state(device, group)
-        entries = len(device.array_cache)
+        ours, ours_whole = cache_state(device, group), whole_cache(device)
         assert group.a[:].tolist() == [9.0, 8.0, 7.0, 6.0] and group.b[:].tolist() == [0.0, 2.0, 4.0, 6.0]
         device.array_cache = start
         CPPStandaloneDevice.run(device, directory=str(tmp_path / "build"), with_output=False, run_args=run_args)
         assert ours == cache_state(device, group) == {"a": None, "b": None, "c": [5.0] * 4}
-        assert entries == len(device.array_cache)
+        assert ours_whole == whole_cache(device)
 
 
 @pytest.mark.codegen_independent
