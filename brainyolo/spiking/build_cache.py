@@ -29,7 +29,7 @@ from brainyolo.readout.recordings import checkpoint_slots
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.settings import SimulationSettings
 from brainyolo.spiking.synapses import load_synapse_model
-from brainyolo.system.folders import cache_home, scratch_home
+from brainyolo.system.folders import SCRATCH_ENV, cache_home, scratch_home
 
 
 @contextlib.contextmanager
@@ -94,7 +94,9 @@ def _scratch_for(expected_bytes: int) -> Path | None:
         scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _own_folder(scratch):
             return None
-        if os.lstat(scratch).st_mode & 0o077:  # results are read by this user alone
+        # results are read by this user alone: the default folder is made private; a folder the user named is
+        # left as it is
+        if not os.environ.get(SCRATCH_ENV) and os.lstat(scratch).st_mode & 0o077:
             os.chmod(scratch, 0o700)
         free = os.statvfs(scratch)
     except OSError:
@@ -167,21 +169,40 @@ def results_folder(build_dir: Path, expected_bytes: int | None = None):
     claim = results / (name + CLAIM_SUFFIX)
     with open(claim, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held = None
         try:
             scratch = _scratch_for(expected_bytes) if expected_bytes is not None else None
-            held = None
             if scratch is not None:
-                (scratch / name).mkdir(mode=0o700)
-                held = os.open(scratch / name, os.O_RDONLY)  # its own claim (remove_orphaned_scratch)
-                fcntl.flock(held, fcntl.LOCK_EX)
+                held = _held_folder(scratch / name)
+            if held is not None:
                 (results / name).symlink_to(scratch / name, target_is_directory=True)
             yield results / name
         finally:
-            _remove_results(results / name)
-            if held is not None:
-                os.close(held)
-            claim.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            try:
+                if held is not None:  # the link, then the folder it points to, still held
+                    (results / name).unlink(missing_ok=True)
+                    shutil.rmtree(scratch / name, ignore_errors=True)
+                else:
+                    _remove_results(results / name)
+            finally:
+                if held is not None:
+                    os.close(held)
+                claim.unlink(missing_ok=True)
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _held_folder(folder: Path) -> int | None:
+    """A new folder in the scratch folder, locked by this run (its claim, :func:`remove_orphaned_scratch`): the
+    descriptor that holds it, or None (the folder removed again) where the file system cannot lock it."""
+    folder.mkdir(mode=0o700)
+    held = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+    except OSError:  # e.g. a network file system
+        os.close(held)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return held
 
 
 def results_bytes(folder: Path) -> int:
@@ -249,9 +270,9 @@ def remove_orphaned_scratch() -> int:
             continue
         try:
             fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError:  # a run in progress (or a file system that cannot lock: left alone)
             os.close(held)
-            continue  # a run in progress
+            continue
         try:
             freed += _tree_bytes(folder)
             shutil.rmtree(folder, ignore_errors=True)

@@ -219,6 +219,7 @@ class StandaloneRunner:
                              for variable, name in device.arrays.items()
                              if name not in device.unwritten_arrays and not isinstance(variable, DynamicArrayVariable)}
         self.results_size = sum(self.result_files.values())
+        self.results_in_memory = True  # until the memory fills up in a run
         with build_lock(self.directory, exclusive=True):
             started = time.perf_counter()  # the build's own time, not the wait for the lock
             try:
@@ -243,7 +244,7 @@ class StandaloneRunner:
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
             remove_orphaned_scratch()
-            data, timing = self._run_binary(run_args, progress, self.results_size)
+            data, timing = self._run_binary(run_args, progress, self.results_size if self.results_in_memory else None)
             if data is None:  # the scratch folder in memory filled up during the run: again, on disk
                 data, timing = self._run_binary(run_args, progress, None)
         remove_run_inputs(self.directory)
@@ -263,14 +264,22 @@ class StandaloneRunner:
         with results_folder(self.directory, expected_bytes) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
             with stage("binary start and results"):
                 started = time.perf_counter()
-                brian2.device.run(directory=str(self.directory),
-                                  results_directory=str(result_dir.relative_to(self.directory)),
-                                  with_output=False, run_args=run_args)
+                try:
+                    brian2.device.run(directory=str(self.directory),
+                                      results_directory=str(result_dir.relative_to(self.directory)),
+                                      with_output=False, run_args=run_args)
+                except Exception:
+                    # a memory that filled up stops Brian2 in its reading of the results (an empty run info)
+                    if result_dir.is_symlink() and incomplete_results(result_dir, self.result_files):
+                        self.results_in_memory = False
+                        return None, None
+                    raise
                 elapsed = time.perf_counter() - started
             # Brian2's binary does not check its writes: a file system that fills up leaves files cut short
             short = incomplete_results(result_dir, self.result_files)
             if short:
                 if result_dir.is_symlink():
+                    self.results_in_memory = False  # this runner's later images too: on disk
                     return None, None
                 raise BrainyoloError(result_dir, f"the binary's results came out short ({short}): is the disk full?")
             with stage("recording"):

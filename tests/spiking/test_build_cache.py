@@ -147,7 +147,7 @@ def test_a_left_behind_link_to_anything_but_a_run_folder_in_the_scratch_loses_on
 
 
 @pytest.mark.codegen_independent
-def test_a_relative_or_home_scratch_setting_is_made_absolute_and_a_loose_folder_private(tmp_path, monkeypatch):
+def test_a_relative_or_home_scratch_setting_is_made_absolute_and_a_loose_default_folder_private(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(SCRATCH_ENV, "mem")
     assert scratch_home() == tmp_path / "mem"
@@ -159,6 +159,12 @@ def test_a_relative_or_home_scratch_setting_is_made_absolute_and_a_loose_folder_
     monkeypatch.setenv(SCRATCH_ENV, "mem")
     with results_folder(tmp_path / "build", 1000) as folder:
         assert folder.is_symlink() and folder.resolve().parent == tmp_path / "mem"
+        assert os.stat(folder).st_mode & 0o777 == 0o700  # a run's own folder is private
+    assert os.stat(tmp_path / "mem").st_mode & 0o777 == 0o777  # a folder the user named is left as it is
+    monkeypatch.delenv(SCRATCH_ENV)  # the default folder (here in place of /dev/shm's) is made private
+    monkeypatch.setattr(build_cache, "scratch_home", lambda: tmp_path / "mem")
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert folder.is_symlink()
     assert os.stat(tmp_path / "mem").st_mode & 0o777 == 0o700
 
 
@@ -210,3 +216,26 @@ def test_a_run_holds_its_folder_in_memory_against_the_sweep(tmp_path, monkeypatc
         (folder / "v").write_bytes(b"v")
         assert build_cache.remove_orphaned_scratch() == 0 and (folder / "v").exists()
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+def test_a_scratch_folder_that_cannot_be_locked_leaves_the_results_on_disk(tmp_path, monkeypatch):
+    """A file system whose locks fail (a network file system's emulated ``flock`` on a read-only descriptor):
+    the run keeps its results in the build, and the sweep skips what it cannot lock."""
+    import fcntl
+
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    real = fcntl.flock
+
+    def failing(target, operation):
+        if isinstance(target, int):  # the folders' descriptors (the claim files are file objects)
+            raise OSError(9, "Bad file descriptor")
+        return real(target, operation)
+
+    monkeypatch.setattr(build_cache.fcntl, "flock", failing)
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert not folder.is_symlink()
+    assert list((tmp_path / "scratch").iterdir()) == []
+    (tmp_path / "scratch" / ("9" * 32)).mkdir()
+    monkeypatch.setattr(build_cache, "ORPHAN_AGE_SECONDS", -10.0)
+    assert build_cache.remove_orphaned_scratch() == 0 and (tmp_path / "scratch" / ("9" * 32)).is_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
@@ -779,13 +780,19 @@ def test_results_written_into_memory_read_as_results_written_into_the_build(tiny
                                                                           monkeypatch):
     """The binary writes a run's results through a link into the scratch folder when it has room, into the
     build folder with ``BRAINYOLO_SCRATCH=off``: the same recordings either way, and nothing left behind."""
-    from brainyolo.spiking import build_cache as cache_module
+    from brainyolo.spiking import runners
     from brainyolo.spiking.simulate import Simulator
 
     removed = []
-    remove = cache_module._remove_results
-    monkeypatch.setattr(cache_module, "_remove_results", lambda folder: (removed.append(folder.is_symlink()),
-                                                                          remove(folder)))
+    folder = runners.results_folder
+
+    @contextlib.contextmanager
+    def watched(build, expected=None):
+        with folder(build, expected) as result_dir:
+            yield result_dir
+            removed.append(result_dir.is_symlink())
+
+    monkeypatch.setattr(runners, "results_folder", watched)
     model_path, image = tiny_h5
     settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
                                   device="cpp_standalone", threads=STANDALONE["threads"],
@@ -849,6 +856,48 @@ def test_results_cut_short_in_memory_run_again_on_disk_and_on_disk_are_an_error(
     for index, layer in reference["layers"].items():
         np.testing.assert_array_equal(layer["positive_count"], again["layers"][index]["positive_count"])
         np.testing.assert_array_equal(layer["negative_count"], again["layers"][index]["negative_count"])
+
+
+@pytest.mark.standalone_only
+def test_a_run_that_brian2_cannot_read_back_from_a_full_memory_runs_again_on_disk(tiny_h5, tmp_path, build_cache,
+                                                                                  monkeypatch):
+    """A full memory as Brian2 meets it: the binary's last write (``last_run_info.txt``, emptied here by a
+    wrapper around the real command) fails, and Brian2's own reading of it raises. The image runs again with its
+    results on disk, the same recordings come out, and the runner's later images stay on disk."""
+    import brian2
+
+    from brainyolo.spiking import runners
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
+    shim = tmp_path / "full-memory.sh"
+    shim.write_text('"$@"; code=$?; previous=""\n'
+                    'for arg in "$@"; do [ "$previous" = --results_dir ] && dir="$arg"; previous="$arg"; done\n'
+                    '[ -L "${dir%/}" ] && : > "${dir}last_run_info.txt"\nexit $code\n')
+    in_memory = []
+    folder = runners.results_folder
+
+    @contextlib.contextmanager
+    def watched(build, expected=None):
+        with folder(build, expected) as result_dir:
+            in_memory.append(result_dir.is_symlink())
+            yield result_dir
+
+    monkeypatch.setattr(runners, "results_folder", watched)
+    with Simulator(model_path, settings) as simulator:
+        reference = simulator.run(image).data
+        prefs = brian2.prefs.devices.cpp_standalone
+        prefs.run_cmd_unix = ["bash", str(shim), *prefs.run_cmd_unix]
+        again, later = simulator.run(image).data, simulator.run(image).data
+    assert in_memory == [True, True, False, False]
+    for data in (again, later):
+        for index, layer in reference["layers"].items():
+            np.testing.assert_array_equal(layer["positive_count"], data["layers"][index]["positive_count"])
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 @pytest.mark.standalone_only
