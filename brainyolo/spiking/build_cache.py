@@ -193,9 +193,14 @@ def results_folder(build_dir: Path, expected_bytes: int | None = None):
 
 def _held_folder(folder: Path) -> int | None:
     """A new folder in the scratch folder, locked by this run (its claim, :func:`remove_orphaned_scratch`): the
-    descriptor that holds it, or None (the folder removed again) where the file system cannot lock it."""
-    folder.mkdir(mode=0o700)
-    held = os.open(folder, os.O_RDONLY)
+    descriptor that holds it, or None (nothing left behind) where the file system cannot make or lock it."""
+    try:
+        folder.mkdir(mode=0o700)
+        held = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. no inode left
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return None
     try:
         fcntl.flock(held, fcntl.LOCK_EX)
     except OSError:  # e.g. a network file system

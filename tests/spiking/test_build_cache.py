@@ -239,3 +239,13 @@ def test_a_scratch_folder_that_cannot_be_locked_leaves_the_results_on_disk(tmp_p
     (tmp_path / "scratch" / ("9" * 32)).mkdir()
     monkeypatch.setattr(build_cache, "ORPHAN_AGE_SECONDS", -10.0)
     assert build_cache.remove_orphaned_scratch() == 0 and (tmp_path / "scratch" / ("9" * 32)).is_dir()
+
+
+@pytest.mark.codegen_independent
+def test_a_folder_in_memory_that_cannot_be_made_leaves_the_results_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    monkeypatch.setattr(build_cache.os, "open", lambda *args, **kwargs: (_ for _ in ()).throw(OSError(28, "full")))
+    with results_folder(tmp_path / "build", 1000) as folder:
+        assert not folder.is_symlink()
+    assert list((tmp_path / "scratch").iterdir()) == []
