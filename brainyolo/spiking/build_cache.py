@@ -120,18 +120,23 @@ _RUN_NAME = re.compile(r"[0-9a-f]{32}")
 """A results folder's name (``uuid4().hex``)."""
 
 
-def _remove_results(folder: Path) -> None:
-    """A results folder; where it is a link, the link and the folder in the scratch folder it points to. A link
-    to anything else (another user's link, a folder of another scratch setting) loses only the link."""
+def _remove_results(folder: Path) -> int:
+    """Remove a results folder; where it is a link, the link and the folder in the scratch folder it points to. A
+    link to anything else (another user's link, a folder of another scratch setting) loses only the link. Return
+    the bytes freed."""
     if not folder.is_symlink():
+        freed = _tree_bytes(folder)
         shutil.rmtree(folder, ignore_errors=True)
-        return
+        return freed
     target = folder.parent / folder.readlink()
     scratch = scratch_home()
     folder.unlink(missing_ok=True)
     if (scratch is not None and target.name == folder.name and _RUN_NAME.fullmatch(folder.name)
             and target.parent.resolve() == scratch.resolve() and _own_folder(target)):
+        freed = _tree_bytes(target)
         shutil.rmtree(target, ignore_errors=True)
+        return freed
+    return 0
 
 
 def incomplete_results(folder: Path, files: dict[str, int]) -> list[str]:
@@ -182,8 +187,8 @@ def results_folder(build_dir: Path, expected_bytes: int | None = None):
                 if held is not None:  # the link, then the folder it points to, still held
                     (results / name).unlink(missing_ok=True)
                     shutil.rmtree(scratch / name, ignore_errors=True)
-                else:
-                    _remove_results(results / name)
+                else:  # a plain folder (Brian2's run makes it)
+                    shutil.rmtree(results / name, ignore_errors=True)
             finally:
                 if held is not None:
                     os.close(held)
@@ -243,8 +248,7 @@ def remove_abandoned_results(build_dir: Path) -> int:
             try:
                 folder = results / name
                 if folder.is_dir() or folder.is_symlink():
-                    freed += _tree_bytes(folder.resolve()) if folder.is_dir() else 0
-                    _remove_results(folder)
+                    freed += _remove_results(folder)
                 claim.unlink(missing_ok=True)
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

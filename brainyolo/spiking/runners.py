@@ -262,25 +262,25 @@ class StandaloneRunner:
         """
         steps, checkpoints = self.settings.steps, self.settings.checkpoints
         with results_folder(self.directory, expected_bytes) as result_dir, environment(BRAINYOLO_PROGRESS=progress):
+            error = None
             with stage("binary start and results"):
                 started = time.perf_counter()
                 try:
                     brian2.device.run(directory=str(self.directory),
                                       results_directory=str(result_dir.relative_to(self.directory)),
                                       with_output=False, run_args=run_args)
-                except Exception:
-                    # a memory that filled up stops Brian2 in its reading of the results (an empty run info)
-                    if result_dir.is_symlink() and incomplete_results(result_dir, self.result_files):
-                        self.results_in_memory = False
-                        return None, None
-                    raise
+                except Exception as err:  # noqa: BLE001 - Brian2's own reading of results cut short raises
+                    error = err
                 elapsed = time.perf_counter() - started
-            # Brian2's binary does not check its writes: a file system that fills up leaves files cut short
+            # Brian2's binary does not check its writes: a file system that fills up leaves files cut short (and
+            # an empty run info, which Brian2 then fails to read)
             short = incomplete_results(result_dir, self.result_files)
+            if short and result_dir.is_symlink():
+                self.results_in_memory = False  # this runner's later images too: on disk
+                return None, None
+            if error is not None:
+                raise error
             if short:
-                if result_dir.is_symlink():
-                    self.results_in_memory = False  # this runner's later images too: on disk
-                    return None, None
                 raise BrainyoloError(result_dir, f"the binary's results came out short ({short}): is the disk full?")
             with stage("recording"):
                 data = self.recorder.collect(steps, checkpoints)
