@@ -38,6 +38,7 @@ from brainyolo.spiking.device import back_to_runtime, use_standalone
 from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS
 from brainyolo.spiking.neurons import TIME_STEP_MS
 from brainyolo.spiking.settings import SimulationSettings
+from brainyolo.spiking.thresholder import fuse_resets
 from brainyolo.system.timing import account, stage
 
 
@@ -203,7 +204,10 @@ class StandaloneRunner:
         # a user's own objects make another binary: another build folder
         self.directory = cache_root() / (build_key(self.model_sha, settings) + extra_key(self.extra_objects))
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        net = brian2.Network(self.network.objects() + self.recorder.objects() + self.extra_objects)
+        objects = self.network.objects() + self.recorder.objects() + self.extra_objects
+        if settings.build.fused_thresholds:  # every object of the run is known: resets move where exact
+            fuse_resets(objects)
+        net = brian2.Network(objects)
         # the report function prints machine-readable progress lines (shown or not per run); the binary
         # runs each run's own length (Recorder.run_inputs), not the one step it is built with
         net.run(TIME_STEP_MS * brian2.ms, report=REPORT_CODE, report_period=REPORT_PERIOD_SECONDS * brian2.second,

@@ -55,7 +55,9 @@ class BuildOptions:
         None: the model file's own.
     fused_thresholds : bool
         Test both events of a signed neuron in one pass (:class:`SignedThresholder`; the same
-        events, one scan of ``v`` instead of two); False keeps Brian2's two thresholders.
+        events, one scan of ``v`` instead of two), and in C++ run their resets in that pass wherever this
+        changes no number (:func:`~brainyolo.spiking.thresholder.fuse_resets`); False keeps Brian2's two
+        thresholders and its resetters.
     schedule : {"delayed", "same_step"}
         ``delayed`` (Brian2's slots: every layer's state update, then thresholds, then connections,
         then resets): a spike reaches the next layer's membrane in its step and can make it fire in

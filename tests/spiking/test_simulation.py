@@ -310,6 +310,38 @@ def test_signed_layers_are_thresholded_and_integrated_in_one_pass(tiny_h5):
         assert any(group.equations.diff_eq_names for group in signed)
 
 
+@pytest.mark.codegen_independent
+def test_resets_move_into_the_thresholder_only_where_nothing_runs_between(tiny_h5):
+    """``fuse_resets``: in the delayed schedule a convolution's connection writes ``v`` between the thresholds
+    and the resets, so only the first layer (a current) and the max-pools (their connections write ``m``, their
+    resets ``count``) run their resets in the thresholder's pass; in the same-step schedule every signed layer;
+    one object of the user's that touches ``v`` in between keeps the first layer's resetters."""
+    from brian2.groups.neurongroup import Resetter
+
+    from brainyolo.ann.graph import MaxPool
+    from brainyolo.spiking.builder import build_network
+    from brainyolo.spiking.thresholder import fuse_resets
+
+    model = load_model(tiny_h5[0])
+    pools = {i for i, layer in enumerate(model.graph.layers) if isinstance(layer, MaxPool)}
+    assert pools
+    for schedule in ("delayed", "same_step"):
+        net = build_network(model, BuildOptions(output="spikes", schedule=schedule))
+        signed = {i for i in net.own_layers() if "negative_spike" in net.layers[i].group.events}
+        fused = {int(group.name[len("layer"):]) for group in fuse_resets(net.objects())}
+        assert fused == ({0} | pools if schedule == "delayed" else signed), schedule
+        for index in signed:
+            group = net.layers[index].group
+            left = [obj for obj in group.contained_objects if isinstance(obj, Resetter)]
+            thresholder = group.thresholder["spike"]
+            assert thresholder.fused_resets == (["negative_spike", "spike"] if index in fused else [])
+            assert len(left) == (0 if index in fused else 2)
+            assert set(group.resetter) == {"spike", "negative_spike"}  # kept for inspection
+        assert fuse_resets(net.objects()) == []  # once
+    net = build_network(model, BuildOptions(output="spikes"))
+    net.layers[0].group.run_regularly("v *= 1", when="synapses")
+    assert {int(group.name[len("layer"):]) for group in fuse_resets(net.objects())} == pools
+
 @pytest.mark.parametrize("neuron", ["if_signed_ibt", "lif_signed_ibt"])
 def test_fused_thresholders_equal_brian2s_two_thresholders(tiny_h5, tmp_path, neuron):
     """One SignedThresholder per signed layer (integrating the equations in the same pass) gives the

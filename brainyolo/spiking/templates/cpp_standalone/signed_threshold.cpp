@@ -4,13 +4,28 @@
 {# compiler vectorises) and packed into one 64-bit mask each, whose set bits are written out in #}
 {# ascending order. Each chunk writes its events in place at the chunk's start; the blocks are #}
 {# then moved together in chunk order: exactly the event lists of Brian2's serial thresholder. #}
+{# resets[k] names the event space whose neurons get code block reset_k (fuse_resets): applied to #}
+{# a block's neurons after all of its conditions, block k after block k - 1, as Brian2's       #}
+{# resetters would, one after the other, after the thresholder.                                #}
 {# USES_VARIABLES { N } #}
 {% extends 'common_group.cpp' %}
 {% block maincode %}
     //// MAIN CODE ////////////
     // scalar code
     const int _vectorisation_idx = -1;
-    {{scalar_code|autoindent}}
+    {{scalar_code['condition']|autoindent}}
+    {% for space_index in resets %}
+    // the reset of event space {{ space_index }}, run on one neuron
+    auto _reset_{{ loop.index0 }} = [&]()
+    {
+        {{scalar_code['reset_%d' % loop.index0]|autoindent}}
+        return [=](const size_t _idx)
+        {
+            const size_t _vectorisation_idx = _idx;
+            {{vector_code['reset_%d' % loop.index0]|autoindent}}
+        };
+    }();
+    {% endfor %}
 
     {% set _spaces = [] %}
     {% for space in eventspace_variables %}{% set _ = _spaces.append(get_array_name(space)) %}{% endfor %}
@@ -30,25 +45,35 @@
             {
                 const size_t _idx = _base + _bit;
                 const size_t _vectorisation_idx = _idx;
-                {{vector_code|autoindent}}
+                {{vector_code['condition']|autoindent}}
                 {% for space in _spaces %}
                 _flags[{{ loop.index0 }}][_bit] = (_cond_{{ loop.index0 }} != 0);
                 {% endfor %}
             }
+            uint64_t _masks[{{ _spaces | length }}];
             {% for space in _spaces %}
-            for (uint64_t _mask = _brainyolo_pack_flags(_flags[{{ loop.index0 }}]); _mask; _mask &= _mask - 1)
+            _masks[{{ loop.index0 }}] = _brainyolo_pack_flags(_flags[{{ loop.index0 }}]);
+            for (uint64_t _mask = _masks[{{ loop.index0 }}]; _mask; _mask &= _mask - 1)
                 {{space}}[_begin + _n[{{ loop.index0 }}]++] = (int32_t)(_base + _brainyolo_lowest_bit(_mask));
+            {% endfor %}
+            {% for space_index in resets %}
+            for (uint64_t _mask = _masks[{{ space_index }}]; _mask; _mask &= _mask - 1)
+                _reset_{{ loop.index0 }}(_base + _brainyolo_lowest_bit(_mask));
             {% endfor %}
         }
         for (; _base < _end; _base++)
         {
             const size_t _idx = _base;
             const size_t _vectorisation_idx = _idx;
-            {{vector_code|autoindent}}
+            {{vector_code['condition']|autoindent}}
             // branch-free: the slot lies in this chunk, at or before _idx; kept only if the event happened
             {% for space in _spaces %}
             {{space}}[_begin + _n[{{ loop.index0 }}]] = (int32_t)_idx;
             _n[{{ loop.index0 }}] += (_cond_{{ loop.index0 }} != 0);
+            {% endfor %}
+            {% for space_index in resets %}
+            if (_cond_{{ space_index }})
+                _reset_{{ loop.index0 }}(_idx);
             {% endfor %}
         }
         for (int _e = 0; _e < {{ _spaces | length }}; _e++)
