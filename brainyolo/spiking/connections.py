@@ -18,7 +18,8 @@ near 1: each term is rounded once, as a float32 sum would round it. A step witho
 leaves ``v`` alone. Its templates are ``shared_convolution`` in ``templates/cpp_standalone``
 (OpenMP: threads take bands of input rows and the spikes at band edges, whose targets two bands
 share, are scattered afterwards; or threads split the output channels; or, output-stationary, each
-thread sums the windows of its own output neurons; no two threads write the same neuron) and
+thread sums the windows of its own output neurons, or a tile of output channels at every position; no two
+threads write the same neuron) and
 ``templates/numpy``.
 """
 
@@ -77,6 +78,17 @@ GATHER_BLOCK = 128
 registers). Each block reads the window's spike lists again: measured on yolov3-tiny's conv12 (512 -> 1024
 channels, 2 threads; analysis/yolov3-tiny/README.md), blocks of 24 (whose kernel part fits a core's L2 cache) took
 14-16 ms per step, 64 about 8, 128 and 256 about 6, channel-sorted row bands about 7."""
+
+TILE_CHANNELS = 16
+"""Output channels of one ``tiles`` task: one AVX-512 register of int32 (their kernel values, per input channel and
+kernel offset, are loaded once per step)."""
+
+TILES_MAX_POSITIONS = 1024
+"""``scatter="auto"`` sums in ``tiles`` (rather than ``gather``) a stride-1 convolution with a kernel larger than 1x1
+whose padded input map has at most this many positions: the tile's accumulator (64 bytes per position) then stays
+within the core's L1 and L2 caches. Measured on yolov3-tiny (analysis/yolov3-tiny/README.md): tiles beat the gather
+on the 13x13 and 26x26 maps with 3x3 kernels (conv12: about 4 against 6 ms per step) and lose on the larger maps and
+on 1x1 kernels."""
 
 MAX_BANDS = 64
 """Most row bands (OpenMP threads) a scatter uses; ``row_channels`` keeps sort counters per band."""
@@ -183,20 +195,23 @@ class SharedConvolution(Group, CodeRunner):
     signed : bool
         Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
         source defines that event.
-    scatter : {"auto", "bands", "rows", "row_channels", "channels", "gather"}
+    scatter : {"auto", "bands", "rows", "row_channels", "channels", "gather", "tiles"}
         Order in which a step's spikes are summed in C++ (all give the same sums). ``rows``:
         OpenMP threads take bands of input rows, spikes in neuron order. ``row_channels``: the
         same bands, each band's spikes grouped by input channel so that a channel's kernel slice
         is read once per band. ``channels``: all spikes grouped by channel, threads split the
         output channels. ``gather`` (output-stationary): threads take (block of output channels,
         output row) tasks; each output neuron sums the spikes of its window in a local accumulator
-        and adds it to its input once (blocks of :data:`GATHER_BLOCK`). ``bands``: ``row_channels``
-        for kernels larger than :data:`SORTED_BANDS_KERNEL_BYTES`, else ``rows``. ``auto``
-        (default): ``gather`` for sources of at least :data:`GATHER_CHANNELS` channels, else
-        ``bands``. Measured on yolov3-tiny (float32, 2 threads; analysis/yolov3-tiny/README.md):
-        bands beat split channels for every layer, and the gather beats the bands wherever an
-        input position holds many channels.
-        With stochastic release or per-channel delays a ``gather`` connection scatters serially.
+        and adds it to its input once (blocks of :data:`GATHER_BLOCK`). ``tiles`` (stride 1, pad below the
+        kernel size; else ``gather``): threads take tiles of :data:`TILE_CHANNELS` output channels at every
+        position, input channel by input channel, each kernel value loaded once per step; then as ``gather``.
+        ``bands``: ``row_channels`` for kernels larger than :data:`SORTED_BANDS_KERNEL_BYTES`, else
+        ``rows``. ``auto`` (default): for sources of at least :data:`GATHER_CHANNELS` channels, ``tiles``
+        on small maps (:data:`TILES_MAX_POSITIONS`) with kernels larger than 1x1, else ``gather``; for
+        fewer channels ``bands``. Measured on yolov3-tiny (float32, 2 threads; analysis/yolov3-tiny/README.md):
+        bands beat split channels for every layer, the gather beats the bands wherever an input position
+        holds many channels, and tiles beat the gather on the 13x13 and 26x26 maps.
+        With stochastic release or per-channel delays a ``gather`` or ``tiles`` connection scatters serially.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     target_variable : str
         The target's variable the input adds into (default ``v``; a neuron file's ``input``, or a
@@ -245,11 +260,15 @@ class SharedConvolution(Group, CodeRunner):
         v_dtype = target.variables[target_variable].dtype
         kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
         if scatter == "auto" and c >= GATHER_CHANNELS:
-            scatter = "gather"
+            padded = (h + size - 1) * (w + size - 1)
+            small = stride == 1 and 1 < size and pad <= size - 1 and padded <= TILES_MAX_POSITIONS
+            scatter = "tiles" if small else "gather"
         if scatter in ("auto", "bands"):
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"
         if scatter not in SCATTER_ORDERS:
             raise ValueError(f"scatter {scatter!r} is not one of {SCATTER_ORDERS}")
+        if scatter == "tiles" and (stride != 1 or pad > size - 1):  # (its padded accumulator needs both)
+            scatter = "gather"
         self.scatter = scatter
         self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
                                  values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
@@ -290,10 +309,17 @@ class SharedConvolution(Group, CodeRunner):
             self.variables.add_array(f"_{axis}_pairs", size=pairs.size, dtype=np.int32, values=pairs.ravel(),
                                      read_only=True)
         needed += ["_row_count", "_row_pairs", "_col_count", "_col_pairs"]
-        if scatter == "gather":  # per event space, the first spike of each input position
+        if scatter in ("gather", "tiles"):  # per event space, the first spike of each input position
             self.variables.add_array("_position_start", size=len(spaces) * (h * w + 1), dtype=np.int32)
             needed += ["_position_start"]
-        elif scatter != "rows":  # scratch space for the per-step counting sort by channel (per band)
+        if scatter == "tiles":  # per event space, its spikes by channel; the output positions a spike reaches
+            self.variables.add_array("_sorted", size=len(spaces) * len(source), dtype=np.int32)
+            self.variables.add_array("_channel_start", size=len(spaces) * (c + 1), dtype=np.int32)
+            self.variables.add_array("_touched", size=out_h * out_w, dtype=np.int32)
+            tiles = -(-filters // TILE_CHANNELS)
+            self.variables.add_array("_kernel_tiles", size=tiles * TILE_CHANNELS * c * size * size, dtype=np.int32)
+            needed += ["_sorted", "_channel_start", "_touched", "_kernel_tiles"]
+        elif scatter not in ("rows", "gather"):  # scratch space for the per-step counting sort by channel (per band)
             counters = (c + 1) * (MAX_BANDS if scatter == "row_channels" else 1)
             for key, length in (("_sorted", len(source)), ("_channel_start", counters)):
                 self.variables.add_array(key, size=length, dtype=np.int32)
@@ -306,7 +332,8 @@ class SharedConvolution(Group, CodeRunner):
                             name=None, clock=source.clock, when=when, order=order,
                             needed_variables=needed,
                             template_kwds={"event_spaces": spaces, "scatter": scatter,
-                                          "max_bands": MAX_BANDS, "gather_block": min(GATHER_BLOCK, filters)},
+                                          "max_bands": MAX_BANDS, "gather_block": min(GATHER_BLOCK, filters),
+                                          "tile_channels": TILE_CHANNELS},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

@@ -23,7 +23,7 @@ CONNECTIVITIES = ("shared", "unrolled")
 INPUT_MODES = tuple(INPUT_KINDS)
 
 
-SCATTER_ORDERS = ("auto", "bands", "rows", "row_channels", "channels", "gather")
+SCATTER_ORDERS = ("auto", "bands", "rows", "row_channels", "channels", "gather", "tiles")
 """How a weight-shared convolution may sum a step's spikes in C++
 (:class:`~brainyolo.spiking.connections.SharedConvolution`)."""
 
@@ -89,8 +89,8 @@ class BuildOptions:
     scatter : str
         The order in which every weight-shared convolution sums a step's spikes in C++
         (:class:`~brainyolo.spiking.connections.SharedConvolution`): ``auto`` (default), ``bands``, ``rows``,
-        ``row_channels``, ``channels`` or ``gather``. All give the same sums, bit for bit; only the time differs
-        (``brainyolo benchmark --only scatter``).
+        ``row_channels``, ``channels``, ``gather`` or ``tiles``. All give the same sums, bit for bit; only the time
+        differs (``brainyolo benchmark --only scatter``).
     """
 
     neuron: str = "if_signed_ibt"

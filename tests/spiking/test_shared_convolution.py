@@ -162,7 +162,32 @@ def test_float_weights_would_make_sums_depend_on_order():
     assert np.any(forward != backward)
 
 
-FLOAT_SCATTERS = ("rows", "gather")
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("in_shape, k, stride, pad, expected", [
+    ((32, 13, 13), 3, 1, 1, "tiles"),  # yolov3-tiny's 13x13 and 26x26 layers
+    ((32, 26, 26), 3, 1, 1, "tiles"),
+    ((32, 30, 30), 3, 1, 1, "tiles"),  # 32 x 32 = 1024 padded positions (TILES_MAX_POSITIONS) ...
+    ((32, 30, 31), 3, 1, 1, "gather"),  # ... 32 x 33 = 1056
+    ((32, 52, 52), 3, 1, 1, "gather"),
+    ((32, 13, 13), 1, 1, 0, "gather"),  # a 1x1 kernel
+    ((32, 13, 13), 3, 2, 1, "gather"),  # stride 2
+    ((16, 13, 13), 3, 1, 1, "rows"),  # fewer channels than GATHER_CHANNELS
+])
+def test_auto_order_follows_the_map_size_and_kernel(in_shape, k, stride, pad, expected):
+    """``auto`` sums small maps with kernels larger than 1x1 in tiles; ``tiles`` asked for where it cannot run (stride
+    2) is the gather."""
+    c, h, w = in_shape
+    model = load_neuron_model("if_signed_ibt")
+    source = neuron_group(model, c * h * w)
+    out = conv_output_size(h, k, stride, pad) * conv_output_size(w, k, stride, pad)
+    target = neuron_group(model, 4 * out)
+    weight = np.zeros((4, c, k, k))
+    assert SharedConvolution(source, target, weight, in_shape, stride, pad).scatter == expected
+    if stride > 1:
+        assert SharedConvolution(source, target, weight, in_shape, stride, pad, scatter="tiles").scatter == "gather"
+
+
+FLOAT_SCATTERS = ("rows", "gather", "tiles")
 """Scatter orders of the arbitrary-float cases: the two ways a step's fixed-point input reaches ``v`` (through
 ``_input`` and the drain; straight from the gather's accumulators). The orders differ in nothing else for them
 (the kernel is rounded once, before any order); every order runs the dyadic cases."""
@@ -171,7 +196,7 @@ FLOAT_SCATTERS = ("rows", "gather")
 @pytest.mark.long
 @pytest.mark.standalone_only
 @pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
-@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels", "gather"))])
+@pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels", "gather", "tiles"))])
 def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
         unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision):
     """In C++ with 2 OpenMP threads (one build per precision: :data:`STANDALONE_CASES` in float32,

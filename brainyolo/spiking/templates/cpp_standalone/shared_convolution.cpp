@@ -64,6 +64,16 @@
             int32_t * __restrict _fixed = {{_kernel_fixed}} + _c * _slice;
             for (int64_t _j = 0; _j < _slice; _j++)
                 _fixed[_j] = (int32_t)std::nearbyint((double)_w[_j] * _value * (double){{release_gain}}[_j % _F] * _unit);
+            {% if scatter == 'tiles' %}
+            // the same values tile-major, [tile][c][dy][dx][TILE channels] (the last tile's missing channels 0):
+            // a tile reads its part of the kernel front to back
+            for (int64_t _j = 0; _j < _slice; _j++)
+            {
+                const int64_t _f = _j % _F, _offset = _j / _F;
+                {{_kernel_tiles}}[(((_f / {{ tile_channels }}) * _C + _c) * _K * _K + _offset) * {{ tile_channels }}
+                                  + _f % {{ tile_channels }}] = _fixed[_j];
+            }
+            {% endif %}
             {{_kernel_phase}}[_c] = _phase;
         }
     }
@@ -124,7 +134,7 @@
             }
             return _every_spike && _one_delay ? _n_events : _n_released;
         };
-        {% if scatter == 'gather' %}
+        {% if scatter in ('gather', 'tiles') %}
         // gathered below, after every event space (stochastic release or per-channel delays: scattered here)
         if (!(_every_spike && _one_delay))
             _events_this_step += _scatter(_spikes, 0, _n_spikes, 0, _F);
@@ -212,7 +222,7 @@
         {% endif %}
     }
     {% endfor %}
-    {% if scatter == 'gather' %}
+    {% if scatter in ('gather', 'tiles') %}
     if (_every_spike && _one_delay)
     {
         // Output-stationary: each output neuron's step input summed in a local accumulator over the spikes
@@ -243,6 +253,112 @@
         if (_R == 1)
             _events_in_v = _events_this_step;  // every event of this step (the scatter above ran for none)
         const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
+        {% if scatter == 'tiles' %}
+        // Channel-major tiles (stride 1, pad < kernel size): a thread takes a tile of up to TILE output channels
+        // at every output position. Its accumulator (one int32 per tile channel and padded position; 14 KB for a
+        // 13 x 13 map and 3 x 3 kernel, in the core's L1 cache) takes, for each input channel and kernel offset,
+        // the tile's kernel values once and adds them at every position that a spike of that channel reaches from
+        // there: a spike at (y, x) adds w[c][dy][dx] at padded position (y + K - 1 - dy, x + K - 1 - dx), output
+        // (oy, ox) being padded (oy + K - 1 - P, ox + K - 1 - P). The kernel is read once per tile and step. Then,
+        // as the gather, each output neuron whose window holds a spike adds its sum once.
+        const int _TILE = {{ tile_channels }};
+        const int _AW = _W + _K - 1;
+        const int64_t _n_padded = (int64_t)(_H + _K - 1) * _AW;
+        {% for name, sign in event_spaces %}
+        // this event space's spikes by input channel (a stable counting sort), as padded positions
+        int32_t * __restrict _by_channel{{ loop.index0 }} = {{_sorted}} + (int64_t){{ loop.index0 }} * _n_positions * _C;
+        int32_t * __restrict _channel_first{{ loop.index0 }} = {{_channel_start}} + {{ loop.index0 }} * (_C + 1);
+        {
+            const int32_t _n = _spikes{{ loop.index0 }}[_num_spikespace - 1];
+            int32_t * __restrict _next = _channel_first{{ loop.index0 }};
+            for (int _c = 0; _c <= _C; _c++) _next[_c] = 0;
+            for (int32_t _s = 0; _s < _n; _s++) _next[_spikes{{ loop.index0 }}[_s] % _C + 1]++;
+            for (int _c = 0; _c < _C; _c++) _next[_c + 1] += _next[_c];
+            for (int32_t _s = 0; _s < _n; _s++)
+            {
+                const int32_t _pre = _spikes{{ loop.index0 }}[_s];
+                const int32_t _position = _pre / _C;
+                _by_channel{{ loop.index0 }}[_next[_pre % _C]++] =
+                    (_position / _W + _K - 1) * _AW + _position % _W + _K - 1;
+            }
+            for (int _c = _C; _c > 0; _c--) _next[_c] = _next[_c - 1];  // back to each channel's first
+            _next[0] = 0;
+        }
+        {% endfor %}
+        // output positions whose window holds a spike (of any event space): only these are written, as the gather does
+        for (int64_t _o = 0; _o < (int64_t)_OH * _OW; _o++)
+        {
+            const int _oy = (int)(_o / _OW), _ox = (int)(_o % _OW);
+            int32_t _any = 0;
+            for (int _dy = 0; _dy < _K; _dy++)
+            {
+                const int _iy = _oy - _P + _dy;
+                if (_iy < 0 || _iy >= _H) continue;
+                for (int _dx = 0; _dx < _K; _dx++)
+                {
+                    const int _ix = _ox - _P + _dx;
+                    if (_ix < 0 || _ix >= _W) continue;
+                    const int64_t _p = (int64_t)_iy * _W + _ix;
+                    {% for name, sign in event_spaces %}
+                    _any |= _starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p];
+                    {% endfor %}
+                }
+            }
+            {{_touched}}[_o] = _any != 0;
+        }
+        const int _n_tiles = (_F + _TILE - 1) / _TILE;
+        {{ openmp_pragma('parallel-static') }}
+        for (int _tile = 0; _tile < _n_tiles; _tile++)
+        {
+            const int _f0 = _tile * _TILE;
+            const int _nf = _F - _f0 < _TILE ? _F - _f0 : _TILE;
+            // (64-byte aligned: a tile of 16 int32 is one cache line)
+            const size_t _bytes = ((size_t)_n_padded * _TILE * sizeof(int32_t) + 63) / 64 * 64;
+            int32_t * __restrict _acc = static_cast<int32_t *>(std::aligned_alloc(64, _bytes));
+            std::memset(_acc, 0, _bytes);
+            {% for name, sign in event_spaces %}
+            for (int _c = 0; _c < _C; _c++)
+            {
+                const int32_t _first = _channel_first{{ loop.index0 }}[_c], _last = _channel_first{{ loop.index0 }}[_c + 1];
+                if (_first == _last) continue;
+                for (int _dy = 0; _dy < _K; _dy++)
+                    for (int _dx = 0; _dx < _K; _dx++)
+                    {
+                        const int32_t * __restrict _w = {{_kernel_tiles}}
+                            + ((((int64_t)_tile * _C + _c) * _K + _dy) * _K + _dx) * _TILE;
+                        const int _shift_back = _dy * _AW + _dx;
+                        _brainyolo_tile _wv;  // the tile's kernel values in one vector register
+                        std::memcpy(&_wv, _w, sizeof(_wv));
+                        for (int32_t _s = _first; _s < _last; _s++)
+                        {
+                            int32_t * _a = _acc + (int64_t)(_by_channel{{ loop.index0 }}[_s] - _shift_back) * _TILE;
+                            _brainyolo_tile _x;
+                            std::memcpy(&_x, _a, sizeof(_x));
+                            _x {{ sign }}= _wv;
+                            std::memcpy(_a, &_x, sizeof(_x));
+                        }
+                    }
+            }
+            {% endfor %}
+            for (int64_t _o = 0; _o < (int64_t)_OH * _OW; _o++)
+            {
+                if (!{{_touched}}[_o]) continue;
+                const int _oy = (int)(_o / _OW), _ox = (int)(_o % _OW);
+                const int32_t * __restrict _a = _acc + ((int64_t)(_oy + _K - 1 - _P) * _AW + _ox + _K - 1 - _P) * _TILE;
+                if (_R == 1)
+                {
+                    {{v_type}} * __restrict _v = {{_target_v}} + _o * _F + _f0;
+                    for (int _j = 0; _j < _nf; _j++) _v[_j] += ({{v_type}})_a[_j] * _grid;
+                }
+                else
+                {
+                    int32_t * __restrict _post = _input_ring + _o * _F + _f0;
+                    for (int _j = 0; _j < _nf; _j++) _post[_j] += _a[_j];
+                }
+            }
+            std::free(_acc);
+        }
+        {% else %}
         const int _block = {{ gather_block }};
         const int _n_blocks = (_F + _block - 1) / _block;
         {{ openmp_pragma('parallel-static') }}
@@ -292,6 +408,7 @@
                 }
             }
         }
+        {% endif %}
     }
     {% endif %}
     {{_slot_events}}[_write_slot] += _events_this_step - _events_in_v;
@@ -313,4 +430,22 @@
         {{_slot_events}}[_read_slot] = 0;
     }
     {{synaptic_events}}[0] += _events_this_step;
+{% endblock %}
+
+{% block extra_headers %}
+#include <cstdlib>
+#include <cstring>
+{% if scatter == 'tiles' %}
+#if defined(__GNUC__) || defined(__clang__)
+// TILE int32 as one vector (GCC and Clang vector extensions: one AVX-512 register, two AVX2 ones, ...)
+typedef int32_t _brainyolo_tile __attribute__((vector_size({{ 4 * tile_channels }})));
+#else
+struct _brainyolo_tile
+{
+    int32_t _x[{{ tile_channels }}];
+    _brainyolo_tile & operator+=(const _brainyolo_tile & _o) { for (int _j = 0; _j < {{ tile_channels }}; _j++) _x[_j] += _o._x[_j]; return *this; }
+    _brainyolo_tile & operator-=(const _brainyolo_tile & _o) { for (int _j = 0; _j < {{ tile_channels }}; _j++) _x[_j] -= _o._x[_j]; return *this; }
+};
+#endif
+{% endif %}
 {% endblock %}

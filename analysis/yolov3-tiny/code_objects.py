@@ -1,9 +1,9 @@
 """Milliseconds per step of yolov3-tiny's code objects, summed by kind (Brian2's code-object timers).
 
-``python analysis/yolov3-tiny/fused_resets.py MODEL.h5 IMAGE --schedule delayed --steps 300 --repeat 2``: one
+``python analysis/yolov3-tiny/code_objects.py MODEL.h5 IMAGE --schedule delayed --steps 300 --repeat 2``: one
 warm-up run, then ``repeat`` profiled runs of IMAGE through the compiled network (2 threads, float32), each printed
-as the loop's ms/step and the ms/step of thresholders, resetters, convolutions, max-pools, relays and the rest.
-``fused-resets.sh`` runs it on the code before and after the resets moved into the thresholders, in turn.
+as the loop's ms/step and the ms/step of thresholders, resetters, convolutions, max-pools, relays and the rest, then
+of each convolution. ``before-after.sh`` runs it on two commits of the code, in turn.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def main() -> None:
             print(f"{args.schedule} loop {1e3 * result.timing['run_seconds'] / args.steps:.2f} ms/step; "
                   + ", ".join(f"{k} {v:.2f}" for k, v in sums.items())
                   + f"; thresholders + resetters {sums['thresholder'] + sums['resetter']:.2f}", flush=True)
+            convolutions = sorted((name, seconds) for name, seconds in result.timing["profile"].items()
+                                  if kind(name) == "conv")
+            print("  convolutions: " + ", ".join(f"{name.split('_')[0]} {1e3 * seconds / args.steps:.2f}"
+                                                 for name, seconds in convolutions), flush=True)
 
 
 if __name__ == "__main__":
