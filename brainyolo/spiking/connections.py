@@ -83,12 +83,40 @@ TILE_CHANNELS = 16
 """Output channels of one ``tiles`` task: one AVX-512 register of int32 (their kernel values, per input channel and
 kernel offset, are loaded once per step)."""
 
-TILES_MAX_POSITIONS = 1024
+TILES_KERNEL_BYTES = 1024 * 1024
 """``scatter="auto"`` sums in ``tiles`` (rather than ``gather``) a stride-1 convolution with a kernel larger than 1x1
-whose padded input map has at most this many positions: the tile's accumulator (64 bytes per position) then stays
-within the core's L1 and L2 caches. Measured on yolov3-tiny (analysis/yolov3-tiny/README.md): tiles beat the gather
-on the 13x13 and 26x26 maps with 3x3 kernels (conv12: about 4 against 6 ms per step) and lose on the larger maps and
-on 1x1 kernels."""
+whose fixed-point kernel (int32) is larger than this (about a core's L2 cache): the gather then reads it from the
+shared cache once per output row, the tiles once per step. Measured on yolov3-tiny (analysis/yolov3-tiny/README.md):
+tiles beat the gather on conv10, conv12, conv14 and conv21 (conv12: about 4 against 6 ms per step), tie on conv08
+(1.2 MB), and lose where the kernel fits the core's cache (conv04, conv06) and on 1x1 kernels."""
+
+TILE_ACCUMULATOR_BYTES = 128 * 1024
+"""Largest accumulator of one ``tiles`` task: a map whose padded rows would need more is cut into bands of output rows
+(:func:`tile_bands`)."""
+
+
+def tile_bands(h: int, w: int, c: int, size: int, pad: int, out_h: int,
+               accumulator_bytes: int | None = None) -> tuple[int, np.ndarray]:
+    """The output rows of one ``tiles`` band, and per band where its spikes start in the sorted list of one event space.
+
+    A band of ``rows`` output rows keeps an accumulator of ``rows + 2 (size - 1)`` padded rows of ``w + size - 1``
+    positions, :data:`TILE_CHANNELS` int32 each, at most ``accumulator_bytes`` (at least one row). Its spikes are
+    those of the input rows that reach it (stride 1): a band's part of the list holds all of their neurons.
+
+    >>> tile_bands(13, 13, 2, 3, 1, 13)  # a small map: one band
+    (13, array([  0, 338]))
+    >>> tile_bands(8, 4, 1, 3, 1, 8, accumulator_bytes=6 * 6 * 64)  # 6 padded rows: bands of 2 rows, 3 or 4 input rows
+    (2, array([ 0, 12, 28, 44, 56]))
+    """
+    accumulator_bytes = TILE_ACCUMULATOR_BYTES if accumulator_bytes is None else accumulator_bytes
+    row_bytes = (w + size - 1) * TILE_CHANNELS * 4
+    rows = int(min(out_h, max(1, accumulator_bytes // row_bytes - 2 * (size - 1))))
+    offsets = [0]
+    for oy0 in range(0, out_h, rows):
+        lo, hi = max(oy0 - pad, 0), min(oy0 + rows + size - 1 - pad, h)
+        offsets.append(offsets[-1] + (hi - lo) * w * c)
+    return rows, np.array(offsets, np.int64)
+
 
 MAX_BANDS = 64
 """Most row bands (OpenMP threads) a scatter uses; ``row_channels`` keeps sort counters per band."""
@@ -203,14 +231,15 @@ class SharedConvolution(Group, CodeRunner):
         output channels. ``gather`` (output-stationary): threads take (block of output channels,
         output row) tasks; each output neuron sums the spikes of its window in a local accumulator
         and adds it to its input once (blocks of :data:`GATHER_BLOCK`). ``tiles`` (stride 1, pad below the
-        kernel size; else ``gather``): threads take tiles of :data:`TILE_CHANNELS` output channels at every
-        position, input channel by input channel, each kernel value loaded once per step; then as ``gather``.
+        kernel size; else ``gather``): threads take tiles of :data:`TILE_CHANNELS` output channels in bands of
+        output rows (:func:`tile_bands`), input channel by input channel, each kernel value loaded once per band
+        and step; then as ``gather``.
         ``bands``: ``row_channels`` for kernels larger than :data:`SORTED_BANDS_KERNEL_BYTES`, else
         ``rows``. ``auto`` (default): for sources of at least :data:`GATHER_CHANNELS` channels, ``tiles``
-        on small maps (:data:`TILES_MAX_POSITIONS`) with kernels larger than 1x1, else ``gather``; for
-        fewer channels ``bands``. Measured on yolov3-tiny (float32, 2 threads; analysis/yolov3-tiny/README.md):
+        for kernels larger than 1x1 and :data:`TILES_KERNEL_BYTES`, else ``gather``; for fewer channels
+        ``bands``. Measured on yolov3-tiny (float32, 2 threads; analysis/yolov3-tiny/README.md):
         bands beat split channels for every layer, the gather beats the bands wherever an input position
-        holds many channels, and tiles beat the gather on the 13x13 and 26x26 maps.
+        holds many channels, and tiles beat the gather where the kernel is larger than a core's cache.
         With stochastic release or per-channel delays a ``gather`` or ``tiles`` connection scatters serially.
     when, order : scheduling slot (default: ``"synapses"``, like Brian2's ``Synapses``).
     target_variable : str
@@ -260,9 +289,8 @@ class SharedConvolution(Group, CodeRunner):
         v_dtype = target.variables[target_variable].dtype
         kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
         if scatter == "auto" and c >= GATHER_CHANNELS:
-            padded = (h + size - 1) * (w + size - 1)
-            small = stride == 1 and 1 < size and pad <= size - 1 and padded <= TILES_MAX_POSITIONS
-            scatter = "tiles" if small else "gather"
+            tiled = stride == 1 and 1 < size and pad <= size - 1 and 4 * weight.size > TILES_KERNEL_BYTES
+            scatter = "tiles" if tiled else "gather"
         if scatter in ("auto", "bands"):
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"
         if scatter not in SCATTER_ORDERS:
@@ -312,13 +340,17 @@ class SharedConvolution(Group, CodeRunner):
         if scatter in ("gather", "tiles"):  # per event space, the first spike of each input position
             self.variables.add_array("_position_start", size=len(spaces) * (h * w + 1), dtype=np.int32)
             needed += ["_position_start"]
-        if scatter == "tiles":  # per event space, its spikes by channel; the output positions a spike reaches
-            self.variables.add_array("_sorted", size=len(spaces) * len(source), dtype=np.int32)
-            self.variables.add_array("_channel_start", size=len(spaces) * (c + 1), dtype=np.int32)
+        tile_rows = 0  # (tiles: the output rows of one band)
+        if scatter == "tiles":  # per band and event space, its spikes by channel; the output positions a spike reaches
+            tile_rows, offsets = tile_bands(h, w, c, size, pad, out_h)
+            self.variables.add_array("_band_offset", size=len(offsets), dtype=np.int64, values=offsets, read_only=True)
+            self.variables.add_array("_sorted", size=len(spaces) * int(offsets[-1]), dtype=np.int32)
+            self.variables.add_array("_channel_start", size=(len(offsets) - 1) * len(spaces) * (c + 1), dtype=np.int32)
             self.variables.add_array("_touched", size=out_h * out_w, dtype=np.int32)
+            self.tile_rows = tile_rows
             tiles = -(-filters // TILE_CHANNELS)
             self.variables.add_array("_kernel_tiles", size=tiles * TILE_CHANNELS * c * size * size, dtype=np.int32)
-            needed += ["_sorted", "_channel_start", "_touched", "_kernel_tiles"]
+            needed += ["_sorted", "_channel_start", "_touched", "_kernel_tiles", "_band_offset"]
         elif scatter not in ("rows", "gather"):  # scratch space for the per-step counting sort by channel (per band)
             counters = (c + 1) * (MAX_BANDS if scatter == "row_channels" else 1)
             for key, length in (("_sorted", len(source)), ("_channel_start", counters)):
@@ -333,7 +365,7 @@ class SharedConvolution(Group, CodeRunner):
                             needed_variables=needed,
                             template_kwds={"event_spaces": spaces, "scatter": scatter,
                                           "max_bands": MAX_BANDS, "gather_block": min(GATHER_BLOCK, filters),
-                                          "tile_channels": TILE_CHANNELS},
+                                          "tile_channels": TILE_CHANNELS, "tile_rows": tile_rows},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)

@@ -163,25 +163,24 @@ def test_float_weights_would_make_sums_depend_on_order():
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.parametrize("in_shape, k, stride, pad, expected", [
-    ((32, 13, 13), 3, 1, 1, "tiles"),  # yolov3-tiny's 13x13 and 26x26 layers
-    ((32, 26, 26), 3, 1, 1, "tiles"),
-    ((32, 30, 30), 3, 1, 1, "tiles"),  # 32 x 32 = 1024 padded positions (TILES_MAX_POSITIONS) ...
-    ((32, 30, 31), 3, 1, 1, "gather"),  # ... 32 x 33 = 1056
-    ((32, 52, 52), 3, 1, 1, "gather"),
-    ((32, 13, 13), 1, 1, 0, "gather"),  # a 1x1 kernel
-    ((32, 13, 13), 3, 2, 1, "gather"),  # stride 2
-    ((16, 13, 13), 3, 1, 1, "rows"),  # fewer channels than GATHER_CHANNELS
+@pytest.mark.parametrize("in_shape, filters, k, stride, pad, expected", [
+    ((128, 26, 26), 256, 3, 1, 1, "tiles"),  # yolov3-tiny's conv08: a 1.18 MB kernel
+    ((128, 52, 52), 256, 3, 1, 1, "tiles"),  # (the map's size does not matter: large maps go in bands)
+    ((128, 13, 13), 228, 3, 1, 1, "tiles"),  # 4 * 128 * 9 * 228 bytes = 1,050,624 > 1 MiB (TILES_KERNEL_BYTES) ...
+    ((128, 13, 13), 227, 3, 1, 1, "gather"),  # ... 1,046,016: the kernel fits a core's cache
+    ((1024, 13, 13), 512, 1, 1, 0, "gather"),  # a 1x1 kernel (2 MB)
+    ((128, 13, 13), 256, 3, 2, 1, "gather"),  # stride 2
+    ((16, 13, 13), 256, 3, 1, 1, "rows"),  # fewer channels than GATHER_CHANNELS: row bands
 ])
-def test_auto_order_follows_the_map_size_and_kernel(in_shape, k, stride, pad, expected):
-    """``auto`` sums small maps with kernels larger than 1x1 in tiles; ``tiles`` asked for where it cannot run (stride
-    2) is the gather."""
+def test_auto_order_follows_the_kernel(in_shape, filters, k, stride, pad, expected):
+    """``auto`` sums stride-1 kernels larger than 1x1 and than a core's cache in tiles; ``tiles`` asked for where it
+    cannot run (stride 2) is the gather."""
     c, h, w = in_shape
     model = load_neuron_model("if_signed_ibt")
     source = neuron_group(model, c * h * w)
     out = conv_output_size(h, k, stride, pad) * conv_output_size(w, k, stride, pad)
-    target = neuron_group(model, 4 * out)
-    weight = np.zeros((4, c, k, k))
+    target = neuron_group(model, filters * out)
+    weight = np.zeros((filters, c, k, k), np.float32)
     assert SharedConvolution(source, target, weight, in_shape, stride, pad).scatter == expected
     if stride > 1:
         assert SharedConvolution(source, target, weight, in_shape, stride, pad, scatter="tiles").scatter == "gather"
@@ -198,7 +197,7 @@ FLOAT_SCATTERS = ("rows", "gather", "tiles")
 @pytest.mark.parametrize("precision", ["float32", "float64"], indirect=True)
 @pytest.mark.parametrize("threads, scatters", [(2, ("rows", "row_channels", "channels", "gather", "tiles"))])
 def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and_scatter_order(
-        unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision):
+        unrolled_runtime, float_runtime, tmp_path, threads, scatters, precision, monkeypatch):
     """In C++ with 2 OpenMP threads (one build per precision: :data:`STANDALONE_CASES` in float32,
     :data:`FLOAT64_CASES` in float64; every scatter order):
 
@@ -210,14 +209,20 @@ def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and
       same code: the 1-thread C++ runs of ``test_direct.py`` and ``test_event_inputs.py`` equal the
       numpy runtime bit for bit.)
     """
+    from brainyolo.spiking import connections
     from brainyolo.spiking.device import standalone
 
     reference_floats = float_runtime(precision)
+    # tiles in bands of a few output rows (yolov3-tiny's maps take one band): 1, 2 and 5 rows in the cases here
+    monkeypatch.setattr(connections, "TILE_ACCUMULATOR_BYTES", 6 * 11 * connections.TILE_CHANNELS * 4)
 
     with standalone(threads, directory=str(tmp_path / "build")):
         cases = STANDALONE_CASES if precision == "float32" else FLOAT64_CASES
         dyadic = build_all("shared", scatters, True, cases) if precision == "float32" else []
         floats = build_all("shared", FLOAT_SCATTERS, False, cases)
+        tiled = [o for objects in dyadic + floats for o in objects if getattr(o, "scatter", None) == "tiles"]
+        if precision == "float32":  # (the float64 case is strided: no tiles)
+            assert {o.tile_rows for o in tiled} == {1, 2, 5}
         brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
         ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
     n = len(scatters)

@@ -254,38 +254,58 @@
             _events_in_v = _events_this_step;  // every event of this step (the scatter above ran for none)
         const {{v_type}} _grid = ({{v_type}})std::ldexp(1.0, -_shift);
         {% if scatter == 'tiles' %}
-        // Channel-major tiles (stride 1, pad < kernel size): a thread takes a tile of up to TILE output channels
-        // at every output position. Its accumulator (one int32 per tile channel and padded position; 14 KB for a
-        // 13 x 13 map and 3 x 3 kernel, in the core's L1 cache) takes, for each input channel and kernel offset,
-        // the tile's kernel values once and adds them at every position that a spike of that channel reaches from
-        // there: a spike at (y, x) adds w[c][dy][dx] at padded position (y + K - 1 - dy, x + K - 1 - dx), output
-        // (oy, ox) being padded (oy + K - 1 - P, ox + K - 1 - P). The kernel is read once per tile and step. Then,
-        // as the gather, each output neuron whose window holds a spike adds its sum once.
+        // Tiles (stride 1, pad below the kernel size): a thread takes a tile of up to TILE output channels in a band
+        // of output rows (a small map: all of its rows). Its accumulator (one int32 per tile channel and padded
+        // position: the band's rows and K - 1 more above and below, the map's columns and K - 1 more) stays in the
+        // core's cache. Input channel by input channel and kernel offset, it loads the tile's kernel values once and
+        // adds them at every position that a spike of that channel (in the band's input rows) reaches from there: a
+        // spike at (y, x) adds w[c][dy][dx] at padded position (y - (oy0 - P) + K - 1 - dy, x + K - 1 - dx), output
+        // (oy, ox) of the band starting at oy0 being padded (oy - oy0 + K - 1, ox + K - 1 - P). The kernel is kept
+        // tile by tile, read front to back. Then, as the gather, each output neuron whose window holds a spike adds
+        // its sum once.
         const int _TILE = {{ tile_channels }};
+        const int _band_rows = {{ tile_rows }};
+        const int _n_bands = (_OH + _band_rows - 1) / _band_rows;
         const int _AW = _W + _K - 1;
-        const int64_t _n_padded = (int64_t)(_H + _K - 1) * _AW;
-        {% for name, sign in event_spaces %}
-        // this event space's spikes by input channel (a stable counting sort), as padded positions
-        int32_t * __restrict _by_channel{{ loop.index0 }} = {{_sorted}} + (int64_t){{ loop.index0 }} * _n_positions * _C;
-        int32_t * __restrict _channel_first{{ loop.index0 }} = {{_channel_start}} + {{ loop.index0 }} * (_C + 1);
+        const int64_t _n_padded = (int64_t)(_band_rows + 2 * (_K - 1)) * _AW;
+        auto _band_inputs = [&](int _b, int & _oy0, int & _oy1, int & _lo, int & _hi)
         {
-            const int32_t _n = _spikes{{ loop.index0 }}[_num_spikespace - 1];
-            int32_t * __restrict _next = _channel_first{{ loop.index0 }};
-            for (int _c = 0; _c <= _C; _c++) _next[_c] = 0;
-            for (int32_t _s = 0; _s < _n; _s++) _next[_spikes{{ loop.index0 }}[_s] % _C + 1]++;
-            for (int _c = 0; _c < _C; _c++) _next[_c + 1] += _next[_c];
-            for (int32_t _s = 0; _s < _n; _s++)
+            // the band's output rows [_oy0, _oy1) and the input rows [_lo, _hi) that reach them
+            _oy0 = _b * _band_rows;
+            _oy1 = _oy0 + _band_rows < _OH ? _oy0 + _band_rows : _OH;
+            _lo = _oy0 - _P > 0 ? _oy0 - _P : 0;
+            _hi = _oy1 + _K - 1 - _P < _H ? _oy1 + _K - 1 - _P : _H;
+        };
+        // per band and event space: the band's spikes by input channel (a stable counting sort), as padded
+        // positions, in the band's part of _sorted (_band_offset: its input rows times W times C, per space)
+        {{ openmp_pragma('parallel-static') }}
+        for (int _b = 0; _b < _n_bands; _b++)
+        {
+            int _oy0, _oy1, _lo, _hi;
+            _band_inputs(_b, _oy0, _oy1, _lo, _hi);
+            {% for name, sign in event_spaces %}
             {
-                const int32_t _pre = _spikes{{ loop.index0 }}[_s];
-                const int32_t _position = _pre / _C;
-                _by_channel{{ loop.index0 }}[_next[_pre % _C]++] =
-                    (_position / _W + _K - 1) * _AW + _position % _W + _K - 1;
+                int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
+                                             + {{_band_offset}}[_b];
+                int32_t * __restrict _next = {{_channel_start}} + ((int64_t)_b * {{ event_spaces|length }} + {{ loop.index0 }}) * (_C + 1);
+                const int32_t _first = _starts{{ loop.index0 }}[(int64_t)_lo * _W];
+                const int32_t _last = _starts{{ loop.index0 }}[(int64_t)_hi * _W];
+                for (int _c = 0; _c <= _C; _c++) _next[_c] = 0;
+                for (int32_t _s = _first; _s < _last; _s++) _next[_spikes{{ loop.index0 }}[_s] % _C + 1]++;
+                for (int _c = 0; _c < _C; _c++) _next[_c + 1] += _next[_c];
+                for (int32_t _s = _first; _s < _last; _s++)
+                {
+                    const int32_t _pre = _spikes{{ loop.index0 }}[_s];
+                    const int32_t _position = _pre / _C;
+                    _list[_next[_pre % _C]++] = (_position / _W - (_oy0 - _P) + _K - 1) * _AW + _position % _W + _K - 1;
+                }
+                for (int _c = _C; _c > 0; _c--) _next[_c] = _next[_c - 1];  // back to each channel's first
+                _next[0] = 0;
             }
-            for (int _c = _C; _c > 0; _c--) _next[_c] = _next[_c - 1];  // back to each channel's first
-            _next[0] = 0;
+            {% endfor %}
         }
-        {% endfor %}
         // output positions whose window holds a spike (of any event space): only these are written, as the gather does
+        {{ openmp_pragma('parallel-static') }}
         for (int64_t _o = 0; _o < (int64_t)_OH * _OW; _o++)
         {
             const int _oy = (int)(_o / _OW), _ox = (int)(_o % _OW);
@@ -307,55 +327,65 @@
             {{_touched}}[_o] = _any != 0;
         }
         const int _n_tiles = (_F + _TILE - 1) / _TILE;
+        // (tile-major: a thread's consecutive tasks read the same part of the kernel)
         {{ openmp_pragma('parallel-static') }}
-        for (int _tile = 0; _tile < _n_tiles; _tile++)
+        for (int64_t _task = 0; _task < (int64_t)_n_tiles * _n_bands; _task++)
         {
+            const int _tile = (int)(_task / _n_bands), _b = (int)(_task % _n_bands);
             const int _f0 = _tile * _TILE;
             const int _nf = _F - _f0 < _TILE ? _F - _f0 : _TILE;
+            int _oy0, _oy1, _lo, _hi;
+            _band_inputs(_b, _oy0, _oy1, _lo, _hi);
             // (64-byte aligned: a tile of 16 int32 is one cache line)
             const size_t _bytes = ((size_t)_n_padded * _TILE * sizeof(int32_t) + 63) / 64 * 64;
             int32_t * __restrict _acc = static_cast<int32_t *>(std::aligned_alloc(64, _bytes));
             std::memset(_acc, 0, _bytes);
             {% for name, sign in event_spaces %}
-            for (int _c = 0; _c < _C; _c++)
             {
-                const int32_t _first = _channel_first{{ loop.index0 }}[_c], _last = _channel_first{{ loop.index0 }}[_c + 1];
-                if (_first == _last) continue;
-                for (int _dy = 0; _dy < _K; _dy++)
-                    for (int _dx = 0; _dx < _K; _dx++)
-                    {
-                        const int32_t * __restrict _w = {{_kernel_tiles}}
-                            + ((((int64_t)_tile * _C + _c) * _K + _dy) * _K + _dx) * _TILE;
-                        const int _shift_back = _dy * _AW + _dx;
-                        _brainyolo_tile _wv;  // the tile's kernel values in one vector register
-                        std::memcpy(&_wv, _w, sizeof(_wv));
-                        for (int32_t _s = _first; _s < _last; _s++)
+                const int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
+                                                   + {{_band_offset}}[_b];
+                const int32_t * __restrict _first_of = {{_channel_start}} + ((int64_t)_b * {{ event_spaces|length }} + {{ loop.index0 }}) * (_C + 1);
+                for (int _c = 0; _c < _C; _c++)
+                {
+                    const int32_t _first = _first_of[_c], _last = _first_of[_c + 1];
+                    if (_first == _last) continue;
+                    for (int _dy = 0; _dy < _K; _dy++)
+                        for (int _dx = 0; _dx < _K; _dx++)
                         {
-                            int32_t * _a = _acc + (int64_t)(_by_channel{{ loop.index0 }}[_s] - _shift_back) * _TILE;
-                            _brainyolo_tile _x;
-                            std::memcpy(&_x, _a, sizeof(_x));
-                            _x {{ sign }}= _wv;
-                            std::memcpy(_a, &_x, sizeof(_x));
+                            const int32_t * __restrict _w = {{_kernel_tiles}}
+                                + ((((int64_t)_tile * _C + _c) * _K + _dy) * _K + _dx) * _TILE;
+                            const int _shift_back = _dy * _AW + _dx;
+                            _brainyolo_tile _wv;  // the tile's kernel values in one vector register
+                            std::memcpy(&_wv, _w, sizeof(_wv));
+                            for (int32_t _s = _first; _s < _last; _s++)
+                            {
+                                int32_t * _a = _acc + (int64_t)(_list[_s] - _shift_back) * _TILE;
+                                _brainyolo_tile _x;
+                                std::memcpy(&_x, _a, sizeof(_x));
+                                _x {{ sign }}= _wv;
+                                std::memcpy(_a, &_x, sizeof(_x));
+                            }
                         }
-                    }
+                }
             }
             {% endfor %}
-            for (int64_t _o = 0; _o < (int64_t)_OH * _OW; _o++)
-            {
-                if (!{{_touched}}[_o]) continue;
-                const int _oy = (int)(_o / _OW), _ox = (int)(_o % _OW);
-                const int32_t * __restrict _a = _acc + ((int64_t)(_oy + _K - 1 - _P) * _AW + _ox + _K - 1 - _P) * _TILE;
-                if (_R == 1)
+            for (int _oy = _oy0; _oy < _oy1; _oy++)
+                for (int _ox = 0; _ox < _OW; _ox++)
                 {
-                    {{v_type}} * __restrict _v = {{_target_v}} + _o * _F + _f0;
-                    for (int _j = 0; _j < _nf; _j++) _v[_j] += ({{v_type}})_a[_j] * _grid;
+                    const int64_t _o = (int64_t)_oy * _OW + _ox;
+                    if (!{{_touched}}[_o]) continue;
+                    const int32_t * __restrict _a = _acc + ((int64_t)(_oy - _oy0 + _K - 1) * _AW + _ox + _K - 1 - _P) * _TILE;
+                    if (_R == 1)
+                    {
+                        {{v_type}} * __restrict _v = {{_target_v}} + _o * _F + _f0;
+                        for (int _j = 0; _j < _nf; _j++) _v[_j] += ({{v_type}})_a[_j] * _grid;
+                    }
+                    else
+                    {
+                        int32_t * __restrict _post = _input_ring + _o * _F + _f0;
+                        for (int _j = 0; _j < _nf; _j++) _post[_j] += _a[_j];
+                    }
                 }
-                else
-                {
-                    int32_t * __restrict _post = _input_ring + _o * _F + _f0;
-                    for (int _j = 0; _j < _nf; _j++) _post[_j] += _a[_j];
-                }
-            }
             std::free(_acc);
         }
         {% else %}
