@@ -9,7 +9,7 @@
 * ``snn``: the whole model in C++ standalone on one image: build time, ms per step, synaptic
   events per second, peak memory.
 * ``scatter``: the whole model on one image with the convolutions' ``auto`` summation order (the
-  output-stationary gather where it pays) and with row bands only (``bands``), timed run after run in
+  output-stationary gather or tiles where they pay) and with row bands only (``bands``), timed run after run in
   turn: ms per step side by side and their ratio; both give the same synaptic events (checked).
 * ``busy``: the whole model on one image alone, then beside one busy process (a CPU-bound loop at
   normal priority), with OpenMP's passive waiting (the default) and with spinning waits

@@ -17,13 +17,15 @@ cache, instead of by one ``Resetter`` per event in the ``resets`` slot, which re
 neuron that fired once more. This moves the resets before whatever runs between the two slots
 (connections, relays), so it is done only where nothing runs there that touches a variable the resets
 read or write: the numbers are exactly those of Brian2's own resetters. For yolov3-tiny in the
-``delayed`` schedule: the first layer (its input is a current) and every max-pool layer (its connection
-writes ``m``, its resets ``count``); in the ``same_step`` schedule every layer.
+``delayed`` schedule with IBT neurons (whose resets change ``v``): the first layer (its input is a current)
+and every max-pool layer (its connection writes ``m``, its resets ``count``); with the tracking neuron (its
+resets change ``q`` and ``last``) every layer but the relays; in the ``same_step`` schedule every signed layer.
 """
 
 from __future__ import annotations
 
 from brian2.core.variables import Subexpression, Variables
+from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.groups.group import CodeRunner
 from brian2.groups.neurongroup import Resetter
 from brian2.utils.stringtools import get_identifiers
@@ -72,7 +74,9 @@ class SignedThresholder(CodeRunner):
 
     def update_abstract_code(self, run_namespace):
         """Code blocks: ``condition`` (the state update, then every event's condition) and ``reset_k``
-        (the reset of the ``k``-th of :attr:`fused_resets`)."""
+        (the reset of the ``k``-th of :attr:`fused_resets`; C++ only: the numpy template has none)."""
+        if self.fused_resets and not issubclass(self.codeobj_class, CPPStandaloneCodeObject):
+            raise NotImplementedError(f"{self.name}: resets run in the thresholder's pass in C++ standalone only")
         conditions = "\n".join(f"_cond_{k} = {self.group.events[event]}" for k, event in enumerate(self.fused_events))
         if self.state_update:
             updater = self.group.state_updater
@@ -122,19 +126,32 @@ def _touched_variables(obj) -> list:
     return found
 
 
-def _reset_variables(group, events) -> list | None:
-    """The changeable variables the resets of ``events`` read or write; None where they cannot move (a reset
-    that is not a string, reads a subexpression or writes a shared variable)."""
+def _reset_variables(thresholder, events) -> list | None:
+    """The changeable variables the resets of ``events`` read or write; None where they cannot move: a reset that
+    is not a string or reads a subexpression, or a variable of the resets that is not the neuron's own (shared, or
+    indexed otherwise) or that the thresholder's own code reads through another index."""
+    group = thresholder.group
     found = []
     for event in events:
         code = group.event_codes.get(event)
         if not isinstance(code, str):
             return None
-        variables = [group.variables[name] for name in get_identifiers(code) & set(group.variables)]
-        if any(isinstance(var, Subexpression) for var in variables):
+        names = get_identifiers(code) & set(group.variables)
+        if any(isinstance(group.variables[name], Subexpression) for name in names):
             return None
-        found += _changeable(variables)
-    return None if any(getattr(var, "scalar", False) for var in found) else found
+        for name in names:
+            var = group.variables[name]
+            if _changeable([var]):
+                if getattr(var, "scalar", False) or group.variables.indices[name] != "_idx":
+                    return None
+                found.append(var)
+    # the conditions (and the state update) must read every neuron's own state only: a variable the resets change,
+    # read under another name through another index (a link into the group itself), would see the resets of other
+    # blocks and threads already applied
+    if any(any(var is mine for mine in found) and group.variables.indices[name] != "_idx"
+           for name, var in group.variables.items()):
+        return None
+    return found
 
 
 def _all_objects(objects) -> list:
@@ -164,7 +181,8 @@ def fuse_resets(objects, schedule=None) -> list:
     thresholder and its last resetter (in Brian2's order: slot, order, name) may read or write a variable
     that the resets read or write (constants aside), and every such variable is one per neuron. The
     resetters leave the group's ``contained_objects`` (``group.resetter`` keeps them for inspection) and
-    the thresholder runs them in their own order, by name, as Brian2 sorts them.
+    the thresholder runs them in Brian2's order (slot, order, name: the threshold's own reset in ``resets``, the
+    other events' in ``after_resets``).
 
     Parameters
     ----------
@@ -189,12 +207,14 @@ def fuse_resets(objects, schedule=None) -> list:
         group = thresholder.group
         resetters = sorted((obj for obj in group.contained_objects
                             if isinstance(obj, Resetter) and obj.event in thresholder.fused_events),
-                           key=lambda obj: obj.name)
-        touched = _reset_variables(group, [resetter.event for resetter in resetters]) if resetters else None
+                           key=lambda obj: _schedule_key(obj, schedule))
+        touched = _reset_variables(thresholder, [resetter.event for resetter in resetters]) if resetters else None
         if touched is None:
             continue
         first = _schedule_key(thresholder, schedule)
-        last = max(_schedule_key(resetter, schedule) for resetter in resetters)
+        last = _schedule_key(resetters[-1], schedule)
+        if _schedule_key(resetters[0], schedule) <= first:  # a resetter before the thresholder (a schedule of one's)
+            continue
         between = [obj for obj in runners if obj is not thresholder and obj not in resetters
                    and first < _schedule_key(obj, schedule) < last]
         if any(var is mine for obj in between for var in _touched_variables(obj) for mine in touched):

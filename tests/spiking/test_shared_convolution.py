@@ -29,17 +29,22 @@ CASES = [  # (in_shape, filters, k, stride, pad)
     ((2, 18, 12), 2, 5, 1, 2),
     # more output channels than one block of the output-stationary gather (128): a full block and a tail
     ((3, 6, 5), 140, 3, 1, 1),
+    # an even kernel without padding at stride 1 (the tiles' padded accumulator)
+    ((2, 6, 7), 5, 2, 1, 0),
 ]
 STEPS = 40
 STANDALONE_CASES = (4, 6, 7, 9)
 """The cases compiled for C++ (each case is a dozen code objects): a 5x5 kernel with padding, the
 two tall maps (one strided) whose row bands meet between OpenMP threads, and 140 output channels (the
 gather's blocks); the numpy runtime test runs every case."""
+ONE_BAND_CASES = (2, 4, 9, 10)
+"""The cases also compiled as tiles in one band each (as yolov3-tiny's layers are), with a ring of two input buffers
+(``max_delay=1``): a 1x1 and a 5x5 kernel, 140 output channels, an even kernel without padding."""
 FLOAT64_CASES = (7,)
 """The float64 build (float weights only, to keep the suite's time): the strided tall map."""
 
 
-def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True):
+def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True, max_delay=0):
     """Source of signed IBT neurons with constant currents -> connection -> IBT targets.
 
     ``dyadic=False``: weights and currents are arbitrary floats (float sums would depend on order).
@@ -58,7 +63,7 @@ def build_case(index, case, connectivity, scatter="rows", tag="", dyadic=True):
     target = neuron_group(model, out_n, alpha=0.25, name=f"target{tag}{index}")
     if connectivity == "shared":
         connection = SharedConvolution(source, target, weight, in_shape, stride, pad, scatter=scatter,
-                                       name=f"conv{tag}{index}")
+                                       name=f"conv{tag}{index}", max_delay=max_delay)
     else:
         connection = unrolled_conv_synapses(source, target, weight, in_shape, stride, pad, name=f"conv{index}")
     monitors = [brian2.SpikeMonitor(target, name=f"pos{tag}{index}"),
@@ -213,18 +218,27 @@ def test_cpp_standalone_equals_unrolled_and_is_bit_identical_for_any_threads_and
     from brainyolo.spiking.device import standalone
 
     reference_floats = float_runtime(precision)
-    # tiles in bands of a few output rows (yolov3-tiny's maps take one band): 1, 2 and 5 rows in the cases here
-    monkeypatch.setattr(connections, "TILE_ACCUMULATOR_BYTES", 6 * 11 * connections.TILE_CHANNELS * 4)
+    accumulator_bytes = connections.TILE_ACCUMULATOR_BYTES
 
     with standalone(threads, directory=str(tmp_path / "build")):
         cases = STANDALONE_CASES if precision == "float32" else FLOAT64_CASES
+        one_band = ONE_BAND_CASES if precision == "float32" else ()
+        single = [build_case(i, CASES[i], "shared", "tiles", tag="tilesone", max_delay=1) for i in one_band]
+        assert all(o[2].scatter == "tiles" and o[2].tile_rows == o[2].out_shape[1] for o in single)
+        # tiles in bands of a few output rows (yolov3-tiny's maps take one band): 1, 2 and 5 rows in the cases here
+        monkeypatch.setattr(connections, "TILE_ACCUMULATOR_BYTES", 6 * 11 * connections.TILE_CHANNELS * 4)
         dyadic = build_all("shared", scatters, True, cases) if precision == "float32" else []
         floats = build_all("shared", FLOAT_SCATTERS, False, cases)
+        monkeypatch.setattr(connections, "TILE_ACCUMULATOR_BYTES", accumulator_bytes)
         tiled = [o for objects in dyadic + floats for o in objects if getattr(o, "scatter", None) == "tiles"]
         if precision == "float32":  # (the float64 case is strided: no tiles)
             assert {o.tile_rows for o in tiled} == {1, 2, 5}
-        brian2.Network(*[o for objects in dyadic + floats for o in objects]).run(STEPS * brian2.ms)
+        brian2.Network(*[o for objects in single + dyadic + floats for o in objects]).run(STEPS * brian2.ms)
         ours, ours_float = [results(o) for o in dyadic], [results(o) for o in floats]
+        ours_single = [results(o) for o in single]
+    for i, mine in zip(one_band, ours_single, strict=True):
+        assert_same_spikes(mine, unrolled_runtime[i])
+        assert mine["events"] == expected_events(CASES[i], mine)
     n = len(scatters)
     chosen = [CASES[i] for i in cases] * n
     references = [unrolled_runtime[i] for i in cases] * n if dyadic else []
