@@ -110,7 +110,6 @@ def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThre
     return fused
 
 
-
 def _changeable(variables) -> list:
     """The variables among ``variables`` that a run may change (constants and read-only ones aside)."""
     return [var for var in variables if not getattr(var, "read_only", True) and not getattr(var, "constant", False)]
@@ -129,7 +128,7 @@ def _touched_variables(obj) -> list:
 def _reset_variables(thresholder, events) -> list | None:
     """The changeable variables the resets of ``events`` read or write; None where they cannot move: a reset that
     is not a string or reads a subexpression, or a variable of the resets that is not the neuron's own (shared, or
-    indexed otherwise) or that the thresholder's own code reads through another index."""
+    indexed otherwise) or that the group also holds under another name through another index."""
     group = thresholder.group
     found = []
     for event in events:
