@@ -288,14 +288,15 @@ class SharedConvolution(Group, CodeRunner):
         self.variables.add_reference("_target_v", target, target_variable)
         v_dtype = target.variables[target_variable].dtype
         kernel_bytes = weight.size * np.dtype(v_dtype).itemsize
+        tiles_fit = stride == 1 and pad <= size - 1  # (the tiles' padded accumulator needs both)
         if scatter == "auto" and c >= GATHER_CHANNELS:
-            tiled = stride == 1 and 1 < size and pad <= size - 1 and 4 * weight.size > TILES_KERNEL_BYTES
-            scatter = "tiles" if tiled else "gather"
+            large = size > 1 and 4 * weight.size > TILES_KERNEL_BYTES  # (the fixed-point kernel is int32)
+            scatter = "tiles" if tiles_fit and large else "gather"
         if scatter in ("auto", "bands"):
             scatter = "row_channels" if kernel_bytes > SORTED_BANDS_KERNEL_BYTES else "rows"
         if scatter not in SCATTER_ORDERS:
             raise ValueError(f"scatter {scatter!r} is not one of {SCATTER_ORDERS}")
-        if scatter == "tiles" and (stride != 1 or pad > size - 1):  # (its padded accumulator needs both)
+        if scatter == "tiles" and not tiles_fit:
             scatter = "gather"
         self.scatter = scatter
         self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
@@ -340,14 +341,13 @@ class SharedConvolution(Group, CodeRunner):
         if scatter in ("gather", "tiles"):  # per event space, the first spike of each input position
             self.variables.add_array("_position_start", size=len(spaces) * (h * w + 1), dtype=np.int32)
             needed += ["_position_start"]
-        tile_rows = 0  # (tiles: the output rows of one band)
+        self.tile_rows = 0  # (tiles: the output rows of one band)
         if scatter == "tiles":  # per band and event space, its spikes by channel; the output positions a spike reaches
-            tile_rows, offsets = tile_bands(h, w, c, size, pad, out_h)
+            self.tile_rows, offsets = tile_bands(h, w, c, size, pad, out_h)
             self.variables.add_array("_band_offset", size=len(offsets), dtype=np.int64, values=offsets, read_only=True)
             self.variables.add_array("_sorted", size=len(spaces) * int(offsets[-1]), dtype=np.int32)
             self.variables.add_array("_channel_start", size=(len(offsets) - 1) * len(spaces) * (c + 1), dtype=np.int32)
             self.variables.add_array("_touched", size=out_h * out_w, dtype=np.int32)
-            self.tile_rows = tile_rows
             tiles = -(-filters // TILE_CHANNELS)
             self.variables.add_array("_kernel_tiles", size=tiles * TILE_CHANNELS * c * size * size, dtype=np.int32)
             needed += ["_sorted", "_channel_start", "_touched", "_kernel_tiles", "_band_offset"]
@@ -365,7 +365,7 @@ class SharedConvolution(Group, CodeRunner):
                             needed_variables=needed,
                             template_kwds={"event_spaces": spaces, "scatter": scatter,
                                           "max_bands": MAX_BANDS, "gather_block": min(GATHER_BLOCK, filters),
-                                          "tile_channels": TILE_CHANNELS, "tile_rows": tile_rows},
+                                          "tile_channels": TILE_CHANNELS, "tile_rows": self.tile_rows},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)
