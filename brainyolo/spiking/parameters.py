@@ -38,6 +38,11 @@ from brainyolo.spiking.synapses import COMMON_PARAMETERS
 INITIAL = "v_init"
 """The initial membrane, as a fraction of ``v_th`` (0: Spiking-YOLO's V(0) = 0)."""
 
+RUN_LENGTH = "t_run"
+"""The run's length (its steps times the time step): a neuron file that declares this shared parameter reads it
+(e.g. to stay quiet for a fraction of the run, or to settle in its last step). The simulator sets it in every run
+from ``--steps``; it is not a setting."""
+
 ALL = "all"
 """The selector of every layer that has the parameter (``*`` is the same): the hidden spiking layers for
 a neuron parameter, every convolution for a synapse parameter (``delay``, ``tau_syn``, ...)."""
@@ -59,6 +64,9 @@ WHOLE = ("delay", "seed")
 PER_CHANNEL_SYNAPSE = ("delay", "release")
 """Synapse parameters a run may set per channel of the target layer (the connections into it: one value per
 output channel)."""
+
+FRACTION = ("quiet",)
+"""Parameters that are a fraction of the run: at least 0 and below 1."""
 
 CARRIED = ("v_th", "v_th_early", "t_switch")
 """Parameters a spike carries to the next layer (one value per source channel of a convolution's scale):
@@ -200,7 +208,8 @@ def synapse_names(synapse) -> dict[str, object]:
 def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dict[int, dict[str, float]],
             source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0,
             shapes: dict[int, tuple[int, int, int]] | None = None, channel_parameters: bool = False,
-            own_neurons: dict | None = None, own_synapses: dict | None = None) -> dict[int, dict[str, float]]:
+            own_neurons: dict | None = None, own_synapses: dict | None = None,
+            run_length: float | None = None) -> dict[int, dict[str, float]]:
     """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
 
     Parameters
@@ -226,6 +235,8 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     own_neurons, own_synapses : {layer: model}, optional
         Layers built of their own neuron or synapse model (``layer_neurons``, ``layer_synapses``): they take
         that model's parameters.
+    run_length : float, optional
+        The run's length in seconds: the value of :data:`RUN_LENGTH` in every layer whose neuron declares it.
 
     Raises
     ------
@@ -257,6 +268,8 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
                                      f"layers: {', '.join(map(str, layers))})")
     every = {name: dim for known in names.values() for name, dim in known.items()}
     for selector, name, _ in settings.entries:
+        if name == RUN_LENGTH:
+            raise BrainyoloError(source, f"{RUN_LENGTH} is the run's length: --steps sets it, not a parameter")
         known = every if selector == ALL else names[int(selector)]
         if name not in known:
             index = None if selector == ALL else int(selector)
@@ -285,6 +298,8 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
                 shown = f"{value:g}" if np.ndim(value) == 0 else "(per channel)"
                 raise BrainyoloError(source, f"layer {index}: {name} = {shown} {problem}")
             values[name] = value
+        if run_length is not None and RUN_LENGTH in neuron_names.get(index, {}):
+            values[RUN_LENGTH] = float(run_length)
         resolved[index] = values
     return resolved
 
@@ -324,6 +339,8 @@ def _range_problem(name: str, value, max_delay: int) -> str | None:
         return "must not be negative"
     if name in NEGATIVE and np.any(value >= 0):
         return "must be negative"
+    if name in FRACTION and np.any((value < 0) | (value >= 1)):
+        return "is a fraction of the run: at least 0 and below 1"
     if name in WHOLE and np.any(value != np.round(value)):
         return "must be a whole number"
     if name == "release" and np.any(value > 1):

@@ -40,6 +40,7 @@ from brainyolo.spiking.builder import (
 )
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import progress_setting
+from brainyolo.spiking.neurons import TIME_STEP_MS
 from brainyolo.spiking.parameters import resolve
 from brainyolo.spiking.runners import StandaloneRunner, run_runtime
 from brainyolo.spiking.settings import DEVICES, SimulationSettings
@@ -202,7 +203,8 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     """Every layer's run parameters: the built values with the settings applied.
 
     Hidden layers: the neuron file's and the synapse file's; output layers: the synapse file's
-    (``delay``, ``release``, ``seed``, and e.g. ``tau_syn``).
+    (``delay``, ``release``, ``seed``, and e.g. ``tau_syn``). A neuron that declares ``t_run`` gets the run's
+    length (:data:`~brainyolo.spiking.parameters.RUN_LENGTH`).
 
     Raises
     ------
@@ -224,7 +226,8 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     shapes = {i: tuple(graph.shapes()[i]) for i in hidden}
     return resolve(settings.parameters, neuron, hidden, defaults, synapse=synapse, outputs=output_layers(graph),
                    max_delay=options.max_delay, shapes=shapes, channel_parameters=options.channel_parameters,
-                   own_neurons=own_neurons, own_synapses=own_synapses)
+                   own_neurons=own_neurons, own_synapses=own_synapses,
+                   run_length=settings.steps * TIME_STEP_MS * 1e-3)
 
 
 def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, float]] | None:

@@ -1,0 +1,160 @@
+"""The quiet, settling burst neuron (``if_signed_ibt_tracking_late``): hand-computed counts of single neurons,
+the run's length set by the simulator, and a network whose net counts at the end are its rounded ANN's.
+
+Currents are dyadic rationals, so every membrane is exact: a differing spike is a logic error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import brian2
+import numpy as np
+import pytest
+from test_burst import monitored, net_counts
+
+from brainyolo.io.errors import BrainyoloError
+from brainyolo.spiking.neurons import load_neuron_model, neuron_group
+from brainyolo.spiking.parameters import RUN_LENGTH, ParameterSettings, resolve, runtime_names
+
+LATE = "if_signed_ibt_tracking_late"
+EQUATIONS = Path(__file__).resolve().parents[2] / "equations"
+STEPS = 24
+
+# per neuron: the current before and from the switch step, the switch step
+CASES = {
+    "constant": (0.75, 0.75, 0),  # integrated input 0.75 (k + 1) after step k: 18 at the end
+    "swing": (-1.0, 1.0, 4),  # -1, -2, -3, -4, then up by 1 a step: k - 7, 16 at the end
+    "overshoot": (1.0, -0.25, 16),  # up to 16 at step 15, then down by 0.25: 14 at the end
+}
+
+
+def late_group(name, quiet, settle, cases):
+    """Late neurons (alpha 1, V(0) = v_th / 2, v_th 1) whose current switches once, in a run of STEPS steps."""
+    model = load_neuron_model(LATE)
+    model = dataclasses.replace(model, model=model.model + "before : 1 (constant)\nafter : 1 (constant)\n"
+                                                            "switch : 1 (constant)\n")
+    group = neuron_group(model, len(cases), alpha=1.0, quiet=quiet, settle=settle, t_run=STEPS * brian2.ms,
+                         name=name)
+    group.before, group.after, group.switch = (np.array([CASES[c][k] for c in cases]) for k in range(3))
+    group.v = 0.5  # V(0) = v_init * v_th, as the network starts it
+    group.run_regularly("I = before + (after - before) * int(t >= switch * ms)", when="start")
+    return group
+
+
+def test_hand_computed_quiet_start_bursts_and_settling():
+    """Quiet for the first half (steps 0-11), then bursts of up to 8 spikes toward the input rounded to the
+    nearest; the positive spikes are held while the input falls, and given back in the last step only."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    late = late_group("late", 0.5, 1.0, list(CASES))
+    kept = late_group("kept", 0.5, 0.0, ["overshoot"])
+    early = late_group("early", 0.0, 1.0, ["swing"])
+    objects = monitored(late, "l") + monitored(kept, "k") + monitored(early, "e")
+    brian2.Network(*objects).run(STEPS * brian2.ms)
+    k = np.arange(STEPS)
+    quiet = k < 12
+    assert load_neuron_model(LATE).burst == 8
+    capacity = 8 * (k - 11)  # spikes sent by the end of step k
+    constant = np.where(quiet, 0, np.minimum(np.floor(0.75 * (k + 1) + 0.5), capacity))
+    swing = np.where(quiet, 0, np.minimum(k - 7, capacity))
+    overshoot = np.where(quiet, 0, np.minimum(np.minimum(k + 1, 16), capacity))
+    overshoot[-1] = 14  # settled: 16 held while the input fell to 14, two given back in the last step
+    counts = net_counts(late, STEPS)
+    np.testing.assert_array_equal(counts[:, 0], constant)
+    np.testing.assert_array_equal(counts[:, 1], swing)
+    np.testing.assert_array_equal(counts[:, 2], overshoot)
+    np.testing.assert_array_equal(late.q[:], [18, 16, 14])
+    np.testing.assert_array_equal(net_counts(kept, STEPS)[-1], [16])  # settle = 0: the highest count stays
+    spikes = {name: sum(np.asarray(m.i[:]).size for m, _ in group.burst_monitors)
+              for name, group in (("late", late), ("early", early))}
+    assert spikes["late"] == 18 + 16 + 16 + 2  # every spike a net one, but the two given back
+    # firing from the first step, the swing costs 4 negative spikes and the 4 that take them back
+    assert spikes["early"] == 16 + 8
+    np.testing.assert_array_equal(net_counts(early, STEPS)[:8, 0], [-1, -2, -3, -4, -3, -2, -1, 0])
+
+
+def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
+    model = load_neuron_model(LATE)
+    assert RUN_LENGTH in runtime_names(model)
+    defaults = {0: {"v_th": 1.0}, 2: {"v_th": 1.0}}
+    resolved = resolve(ParameterSettings((("all", "quiet", 0.5),)), model, [0, 2], defaults, run_length=0.016)
+    assert resolved[0][RUN_LENGTH] == resolved[2][RUN_LENGTH] == 0.016 and resolved[2]["quiet"] == 0.5
+    with pytest.raises(BrainyoloError, match="t_run is the run's length: --steps sets it"):
+        resolve(ParameterSettings((("all", RUN_LENGTH, 0.5),)), model, [0, 2], defaults, run_length=0.016)
+    for value in (1.0, -0.25):
+        with pytest.raises(BrainyoloError, match="quiet = .* is a fraction of the run: at least 0 and below 1"):
+            resolve(ParameterSettings((("all", "quiet", value),)), model, [0, 2], defaults, run_length=0.016)
+
+
+def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path):
+    """The reduced yolov3-tiny, same-step schedule, 12 steps (quiet for 9): every hidden layer's net count at
+    the end is its ANN output rounded to multiples of v_th / T with every layer below rounded too
+    (:func:`~brainyolo.convert.balancing.rounded_forward`: the model the balancing uses), where the holding
+    tracking neuron of the fast preset is not."""
+    from test_burst import _network_run
+
+    from brainyolo.ann.letterbox import letterbox, load_image
+    from brainyolo.convert.balancing import rounded_forward
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.spiking.builder import hidden_layers
+
+    steps = 12
+    model_path, images = tiny_converted
+    model = load_model(model_path)
+    graph = model.normalized_graph()
+    hidden = hidden_layers(graph)
+    outputs, _ = rounded_forward(graph, model.lambdas(), letterbox(load_image(images[0]), 96, 96)[0],
+                                 dict.fromkeys(hidden, 1.0), steps, burst=2)
+    late = _network_run(tiny_converted, tmp_path, "late", LATE, steps=steps)
+    for index in hidden:
+        name = f"{index:02d}"
+        net = late[name]["positive_count"].astype(np.int64) - late[name]["negative_count"]
+        # counts of up to 24 = 8 spikes in each of the 3 steps after the quiet 9: rounded with bursts of 2 a step
+        np.testing.assert_array_equal(net, np.rint(outputs[index] * steps), err_msg=f"layer {index}")
+    assert max(int(np.abs(late[f"{i:02d}"]["positive_count"]).max()) for i in hidden) > steps  # bursts were needed
+    held = _network_run(tiny_converted, tmp_path, "held", preset_neuron(tmp_path), steps=steps)
+    assert any(np.any(held[f"{i:02d}"]["positive_count"] - held[f"{i:02d}"]["negative_count"]
+                      != late[f"{i:02d}"]["positive_count"] - late[f"{i:02d}"]["negative_count"]) for i in hidden)
+
+
+def preset_neuron(tmp_path):
+    """The fast preset's neuron as a file of its own (the runtime takes a file's values: V(0) = 0.5, holding)."""
+    text = (EQUATIONS / "if_signed_ibt_tracking.toml").read_text()
+    for key, value in (("v_init", "0.5"), ("hold_positive", "1")):
+        text = re.sub(rf'(?m)^{key} = ".*"$', f'{key} = "{value}"', text)
+    path = tmp_path / "held.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
+    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 9 and 12), each
+    spike for spike as Brian2's numpy runtime (fused thresholder and resets included)."""
+    from brainyolo.spiking.settings import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))  # this network's own build
+    model_path, images = tiny_converted
+    counts, binaries = {}, set()
+    for device in ("runtime", "cpp_standalone"):
+        for steps in (12, 16):
+            settings = SimulationSettings(steps=steps, device=device, threads=2,
+                                          build=BuildOptions(neuron=LATE, schedule="same_step"))
+            with Simulator(model_path, settings) as simulator:
+                layers = simulator.run(images[0]).data["layers"]
+                if device == "cpp_standalone":
+                    binaries.add((simulator._runner.directory / "main").stat().st_mtime_ns)
+            counts[device, steps] = {i: (layer["positive_count"], layer["negative_count"])
+                                     for i, layer in layers.items() if "positive_count" in layer}
+    assert len(binaries) == 1
+    for steps in (12, 16):
+        for index, (positive, negative) in counts["runtime", steps].items():
+            standalone = counts["cpp_standalone", steps][index]
+            np.testing.assert_array_equal(positive, standalone[0], err_msg=f"{steps} steps, layer {index}")
+            np.testing.assert_array_equal(negative, standalone[1], err_msg=f"{steps} steps, layer {index}")
+    assert any(np.any(counts["runtime", 12][i][0] != counts["runtime", 16][i][0]) for i in counts["runtime", 12])
