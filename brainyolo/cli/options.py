@@ -214,7 +214,8 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--steps", type=positive_int, help="time steps (1 step = 1 ms; default: the preset's)")
     p.add_argument("--checkpoints", type=checkpoints, help="steps at which the output layer is read, e.g. "
                                                             "100,300,1000 (the last step always is; default: the "
-                                                            "preset's within --steps)")
+                                                            "preset's within --steps, none but the last for a "
+                                                            "neuron that reads the run's length, t_run)")
     if decode:
         p.add_argument("--decode", choices=("vmem", "spikes", "vmem-late"),
                        help="read-out: accumulated output V (vmem), output spike counts (spikes), or V over the "

@@ -185,6 +185,13 @@ def runtime_names(model) -> dict[str, object]:
     return names
 
 
+def reads_run_length(neuron) -> bool:
+    """Whether a neuron file (a name or a path) reads :data:`RUN_LENGTH`: a network of it is read at the run's end."""
+    from brainyolo.spiking.neurons import load_neuron_model
+
+    return RUN_LENGTH in shared_names(load_neuron_model(neuron).model)
+
+
 def shared_names(equations_text: str) -> dict[str, object]:
     """The shared parameters of Brian2 equations: name -> dimensions."""
     import brian2

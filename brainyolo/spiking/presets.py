@@ -36,7 +36,7 @@ from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.readout.decoding import DECODERS, late_checkpoints, output_mode
 from brainyolo.spiking.neurons import equation_folders, find_model_file, model_names
-from brainyolo.spiking.parameters import ParameterSettings, parameter_tables
+from brainyolo.spiking.parameters import ParameterSettings, parameter_tables, reads_run_length
 from brainyolo.spiking.settings import BuildOptions
 
 DEFAULT_PRESET = "fast"
@@ -154,9 +154,10 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
 
     Every argument given (not None) overrides the preset's field; ``parameters`` (from ``--params`` and
     ``--set``) come after the preset's own, so they override them. ``checkpoints`` None: the preset's that
-    fall within the steps. ``output`` (the output layer) follows the read-out unless given. The preset's
-    parameters apply to its own neuron only. A directly trained ``model`` keeps its own neuron, schedule,
-    normalization and thresholds (and takes none of the preset's parameters). ``build`` holds the other
+    fall within the steps (none but the last for a neuron that reads the run's length, ``t_run``). ``output``
+    (the output layer) follows the read-out unless given. The preset's parameters apply to its own neuron only.
+    A directly trained ``model`` keeps its own neuron, schedule, normalization and thresholds (and takes none of
+    the preset's parameters). ``build`` holds the other
     :class:`~brainyolo.spiking.builder.BuildOptions` fields, ``settings`` the other ``SimulationSettings``
     fields (device, threads, events, ...).
 
@@ -170,7 +171,8 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     steps = preset.steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise BrainyoloError(None, f"steps = {steps!r}: a run has a whole number of steps, at least 1")
-    if checkpoints is None:
+    default_checkpoints = checkpoints is None
+    if default_checkpoints:
         checkpoints = preset_checkpoints(preset, steps)
     elif checkpoints and max(checkpoints) > steps:
         raise BrainyoloError(None, f"checkpoint {max(checkpoints)} is beyond {steps} steps")
@@ -182,6 +184,8 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
         normalization=normalization or (None if direct else preset.normalization),
         schedule=(schedule or preset.schedule).replace("-", "_"),
         **(build or {}))
+    if default_checkpoints and reads_run_length(options.neuron):
+        checkpoints = ()  # a neuron that reads the run's length (quiet, then settled) is read at the end only
     # the preset's parameters are its neuron's (a run with another neuron starts from that neuron file's)
     own = preset.parameters if not direct and options.neuron == preset.neuron else ParameterSettings()
     return SimulationSettings(steps=steps, checkpoints=late_checkpoints(tuple(checkpoints), steps, decode),

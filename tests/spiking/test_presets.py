@@ -81,6 +81,10 @@ def test_options_override_their_field_and_parameters_come_after_the_presets():
     assert resolve_simulation(_Converted(), fast, steps=20, checkpoints=(5, 10)).checkpoints == (5, 10)
     with pytest.raises(BrainyoloError, match="checkpoint 30 is beyond 20 steps"):
         resolve_simulation(_Converted(), fast, steps=20, checkpoints=(30,))
+    # a neuron that reads the run's length (quiet, then settled) is read at the end, unless checkpoints are asked for
+    late = "if_signed_ibt_tracking_late"
+    assert resolve_simulation(_Converted(), fast, steps=32, neuron=late).checkpoints == ()
+    assert resolve_simulation(_Converted(), fast, steps=32, neuron=late, checkpoints=(8,)).checkpoints == (8,)
     # a user's setting overrides the preset's [all] value, for every layer
     mine = resolve_simulation(_Converted(), fast, parameters=parse_setting("all.v_init=0"))
     assert mine.parameters.for_layer(4) == {"v_init": 0.0, "hold_positive": 1.0}
