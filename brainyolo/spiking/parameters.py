@@ -33,6 +33,7 @@ import numpy as np
 from brainyolo.io.atomic import atomic_path, read_toml
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.quantities import parse_quantity
+from brainyolo.spiking.neurons import TIME_STEP_MS, load_neuron_model
 from brainyolo.spiking.synapses import COMMON_PARAMETERS
 
 INITIAL = "v_init"
@@ -187,8 +188,6 @@ def runtime_names(model) -> dict[str, object]:
 
 def reads_run_length(neuron) -> bool:
     """Whether a neuron file (a name or a path) reads :data:`RUN_LENGTH`: a network of it is read at the run's end."""
-    from brainyolo.spiking.neurons import load_neuron_model
-
     return RUN_LENGTH in shared_names(load_neuron_model(neuron).model)
 
 
@@ -287,7 +286,7 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
             where = "" if selector == ALL or int(selector) in layers else f" (layer {selector} is an output layer: " \
                                                                           "synapse parameters only)"
             raise BrainyoloError(source, f"{name!r} is not a parameter of {what} that a run can set{where} "
-                                         f"(run parameters: {', '.join(sorted(known))})")
+                                         f"(run parameters: {', '.join(sorted(set(known) - {RUN_LENGTH}))})")
     resolved = {}
     for index in [*layers, *outputs]:
         values = dict(defaults[index])
@@ -307,6 +306,11 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
             values[name] = value
         if run_length is not None and RUN_LENGTH in neuron_names.get(index, {}):
             values[RUN_LENGTH] = float(run_length)
+            steps = round(run_length / (TIME_STEP_MS * 1e-3))
+            quiet = np.max(values.get("quiet", 0.0))
+            if quiet * steps > steps - 0.5:
+                raise BrainyoloError(source, f"layer {index}: quiet = {quiet:g} leaves none of the {steps} steps to "
+                                             f"fire (the first firing step is quiet x steps, rounded)")
         resolved[index] = values
     return resolved
 

@@ -164,15 +164,16 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     Raises
     ------
     BrainyoloError
-        A checkpoint beyond the steps.
+        A checkpoint beyond the steps; a neuron that reads the run's length in the delayed schedule or with the
+        late-half read-out (it fires at the end of the run only).
     """
     from brainyolo.spiking.simulate import SimulationSettings
 
     steps = preset.steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise BrainyoloError(None, f"steps = {steps!r}: a run has a whole number of steps, at least 1")
-    default_checkpoints = checkpoints is None
-    if default_checkpoints:
+    checkpoints_defaulted = checkpoints is None
+    if checkpoints_defaulted:
         checkpoints = preset_checkpoints(preset, steps)
     elif checkpoints and max(checkpoints) > steps:
         raise BrainyoloError(None, f"checkpoint {max(checkpoints)} is beyond {steps} steps")
@@ -184,8 +185,13 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
         normalization=normalization or (None if direct else preset.normalization),
         schedule=(schedule or preset.schedule).replace("-", "_"),
         **(build or {}))
-    if default_checkpoints and reads_run_length(options.neuron):
-        checkpoints = ()  # a neuron that reads the run's length (quiet, then settled) is read at the end only
+    if not direct and reads_run_length(options.neuron):  # quiet, then settled: its network is read at the end
+        if options.schedule != "same_step" or decode == "vmem-late":
+            raise BrainyoloError(options.neuron, "reads the run's length: its network is read at the run's end, "
+                                                 "which needs --schedule same-step and a read-out of the whole run "
+                                                 "(--decode vmem or spikes)")
+        if checkpoints_defaulted:
+            checkpoints = ()
     # the preset's parameters are its neuron's (a run with another neuron starts from that neuron file's)
     own = preset.parameters if not direct and options.neuron == preset.neuron else ParameterSettings()
     return SimulationSettings(steps=steps, checkpoints=late_checkpoints(tuple(checkpoints), steps, decode),

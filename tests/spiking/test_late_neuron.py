@@ -87,6 +87,10 @@ def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
     for value in (1.0, -0.25):
         with pytest.raises(BrainyoloError, match="quiet = .* is a fraction of the run: at least 0 and below 1"):
             resolve(ParameterSettings((("all", "quiet", value),)), model, [0, 2], defaults, run_length=0.016)
+    # 0.96 x 16 = 15.36: the last step fires; 0.97 x 16 = 15.52 would leave none
+    resolve(ParameterSettings((("all", "quiet", 0.96),)), model, [0, 2], defaults, run_length=0.016)
+    with pytest.raises(BrainyoloError, match="layer 0: quiet = 0.97 leaves none of the 16 steps to fire"):
+        resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_length=0.016)
 
 
 def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path):
@@ -115,6 +119,11 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path):
         # counts of up to 24 = 8 spikes in each of the 3 steps after the quiet 9: rounded with bursts of 2 a step
         np.testing.assert_array_equal(net, np.rint(outputs[index] * steps), err_msg=f"layer {index}")
     assert max(int(np.abs(late[f"{i:02d}"]["positive_count"]).max()) for i in hidden) > steps  # bursts were needed
+    for index in hidden:  # the simulator set the run's length: quiet for 9 of the 12 steps, firing in the last 3
+        name = f"{index:02d}"
+        for sign in ("positive", "negative"):
+            assert not late[name][f"population_{sign}"][:9].any(), (name, sign)
+        assert late[name]["population_positive"][9:].any(), name
     held = _network_run(tiny_converted, tmp_path, "held", preset_neuron(tmp_path), steps=steps)
     assert any(np.any(held[f"{i:02d}"]["positive_count"] - held[f"{i:02d}"]["negative_count"]
                       != late[f"{i:02d}"]["positive_count"] - late[f"{i:02d}"]["negative_count"]) for i in hidden)

@@ -85,6 +85,9 @@ def test_options_override_their_field_and_parameters_come_after_the_presets():
     late = "if_signed_ibt_tracking_late"
     assert resolve_simulation(_Converted(), fast, steps=32, neuron=late).checkpoints == ()
     assert resolve_simulation(_Converted(), fast, steps=32, neuron=late, checkpoints=(8,)).checkpoints == (8,)
+    for other in ({"schedule": "delayed"}, {"decode": "vmem-late"}):  # it fires at the end: same-step, whole run
+        with pytest.raises(BrainyoloError, match="reads the run's length: .* needs --schedule same-step"):
+            resolve_simulation(_Converted(), fast, steps=32, neuron=late, **other)
     # a user's setting overrides the preset's [all] value, for every layer
     mine = resolve_simulation(_Converted(), fast, parameters=parse_setting("all.v_init=0"))
     assert mine.parameters.for_layer(4) == {"v_init": 0.0, "hold_positive": 1.0}
