@@ -1,0 +1,58 @@
+"""The rounded ANN (every hidden layer rounded to multiples of v_th / T, at most BURST spikes a step: what a
+spiking network whose net counts are exact at the end computes; ``brainyolo balance``'s model): agreement with
+the ANN (AP@0.5 against its detections of score >= 0.25) and the synaptic events its counts would cause, per
+image, for each threshold choice: a factor of the model's balanced thresholds, or a parameter file's v_th.
+
+    python analysis/fast-and-frugal/rounded_agreement.py MODEL.h5 STEPS BURST FACTOR|PARAMS.toml[,...] IMAGE...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from snn_agreement import ANN_MACS, ann_truths
+
+from brainyolo.ann.heads import detect_from_heads
+from brainyolo.ann.letterbox import iterate_letterboxed
+from brainyolo.convert.balancing import channel_owners, rounded_forward, synaptic_events
+from brainyolo.convert.model_file import load_model
+from brainyolo.readout.evaluation import score
+from brainyolo.spiking.builder import hidden_layers
+from brainyolo.spiking.parameters import read_parameter_file
+
+
+def thresholds_of(choice: str, balanced: dict, hidden: list[int]) -> dict[int, float]:
+    if choice.endswith(".toml"):
+        settings = read_parameter_file(choice)
+        return {i: float(settings.for_layer(i)["v_th"]) for i in hidden}
+    return {i: balanced[i] * float(choice) for i in hidden}
+
+
+def main(model_path: str, steps: str, burst: str, choices: str, *images: str) -> None:
+    paths = [Path(p) for p in images]
+    steps, burst = int(steps), int(burst)
+    model = load_model(model_path)
+    graph, lambdas = model.normalized_graph(), model.lambdas()
+    hidden = hidden_layers(graph)
+    owners = channel_owners(graph, hidden)
+    _, height, width = graph.input_shape
+    data = list(iterate_letterboxed(paths, width, height))
+    known = {path.name: rounded_forward(graph, lambdas, chw, {}, steps)[0] for path, chw, _ in data}
+    truths = ann_truths(graph, lambdas, paths, steps)
+    for choice in choices.split(","):
+        thresholds = thresholds_of(choice, model.thresholds.v_th, hidden)
+        found, events = [], 0.0
+        for path, chw, box in data:
+            outputs, maps = rounded_forward(graph, lambdas, chw, thresholds, steps, known=known[path.name], burst=burst)
+            found.extend(detect_from_heads(graph, maps, box).records(path.name, graph.class_names))
+            events += sum(synaptic_events(graph, outputs, owners, thresholds, steps).values())
+        ap = score(truths, found, len(graph.class_names))["mAP50"]
+        print(f"factor {choice}: agreement {ap:.3f}, events/image {events / len(data):.3e} = "
+              f"{events / len(data) / ANN_MACS:.2f}x MACs", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 6:
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])
