@@ -22,11 +22,12 @@ from brainyolo.spiking.builder import hidden_layers
 from brainyolo.spiking.parameters import read_parameter_file
 
 
-def thresholds_of(choice: str, balanced: dict, hidden: list[int]) -> dict[int, float]:
+def thresholds_of(choice: str, model, hidden: list[int]) -> dict[int, float]:
+    """Per hidden layer, the threshold of ``choice``: a parameter file's ``v_th``, or the balanced ones x a factor."""
     if choice.endswith(".toml"):
         settings = read_parameter_file(choice)
         return {i: float(settings.for_layer(i)["v_th"]) for i in hidden}
-    return {i: balanced[i] * float(choice) for i in hidden}
+    return {i: model.thresholds.v_th[i] * float(choice) for i in hidden}
 
 
 def main(model_path: str, steps: str, burst: str, choices: str, *images: str) -> None:
@@ -41,7 +42,7 @@ def main(model_path: str, steps: str, burst: str, choices: str, *images: str) ->
     known = {path.name: rounded_forward(graph, lambdas, chw, {}, steps)[0] for path, chw, _ in data}
     truths = ann_truths(graph, lambdas, paths, steps)
     for choice in choices.split(","):
-        thresholds = thresholds_of(choice, model.thresholds.v_th, hidden)
+        thresholds = thresholds_of(choice, model, hidden)
         found, events = [], 0.0
         for path, chw, box in data:
             outputs, maps = rounded_forward(graph, lambdas, chw, thresholds, steps, known=known[path.name], burst=burst)
