@@ -13,6 +13,7 @@ one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
     decode = "vmem"                     # or "spikes", "vmem-late"
     normalization = "channel"           # or "layer"
     thresholds = "balanced"             # the model file's balanced thresholds, or "uniform"
+    threshold_scale = 1.0               # optional: every hidden layer's threshold times this
     steps = 50
     checkpoints = [16, 25, 32]          # the last step is always one
     [parameters.all]                    # as a --params file: [parameters.all], [parameters.LAYER]
@@ -50,8 +51,9 @@ SCHEDULE_NAMES = ("delayed", "same-step")
 """The schedules as options name them (:data:`brainyolo.spiking.schedule.SCHEDULES` with a hyphen)."""
 MAX_STEPS = 1_000_000
 
-_KEYS = {"description", "neuron", "schedule", "decode", "normalization", "thresholds", "steps", "checkpoints",
-         "parameters"}
+_KEYS = {"description", "neuron", "schedule", "decode", "normalization", "thresholds", "threshold_scale", "steps",
+         "checkpoints", "parameters"}
+_OPTIONAL = {"threshold_scale", "checkpoints", "parameters"}
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,17 @@ class Preset:
     thresholds: str
     steps: int
     checkpoints: tuple[int, ...] = ()
+    threshold_scale: float = 1.0
+    """Every hidden layer's threshold (balanced or uniform) times this, before the parameters."""
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
     source: str = ""
 
     def summary(self) -> str:
         """One line: name, description, and the fields."""
         checkpoints = ",".join(str(c) for c in self.checkpoints) or "-"
+        scale = "" if self.threshold_scale == 1 else f" x {self.threshold_scale:g}"
         return (f"{self.name:8s} {self.description} [neuron {self.neuron}, {self.schedule}, {self.decode}, "
-                f"{self.normalization}-norm, {self.thresholds} thresholds, {self.steps} steps, checkpoints "
+                f"{self.normalization}-norm, {self.thresholds} thresholds{scale}, {self.steps} steps, checkpoints "
                 f"{checkpoints}]")
 
 
@@ -117,7 +122,7 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise BrainyoloError(path, f"unknown preset field(s) {', '.join(unknown)} (fields: {', '.join(sorted(_KEYS))})")
-    missing = sorted(_KEYS - {"parameters", "checkpoints"} - set(data))
+    missing = sorted(_KEYS - _OPTIONAL - set(data))
     if missing:
         raise BrainyoloError(path, f"a preset needs {', '.join(missing)}")
     for key in ("description", "neuron"):
@@ -128,6 +133,9 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
     if not isinstance(checkpoints, list):
         raise BrainyoloError(path, "checkpoints must be a list of steps, e.g. [16, 25]")
     checkpoints = tuple(sorted({_whole(c, "a checkpoint", path, 1, steps) for c in checkpoints}))
+    scale = data.get("threshold_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+        raise BrainyoloError(path, f"threshold_scale = {scale!r} is not a positive number")
     parameters = data.get("parameters", {})
     if not isinstance(parameters, dict):
         raise BrainyoloError(path, "parameters must be tables: [parameters.all], [parameters.LAYER]")
@@ -136,8 +144,8 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
                   decode=_choice(data, "decode", DECODERS, path),
                   normalization=_choice(data, "normalization", NORMALIZATIONS, path),
                   thresholds=_choice(data, "thresholds", THRESHOLD_SOURCES, path),
-                  steps=steps, checkpoints=checkpoints, parameters=parameter_tables(parameters, path),
-                  source=str(path))
+                  steps=steps, checkpoints=checkpoints, threshold_scale=float(scale),
+                  parameters=parameter_tables(parameters, path), source=str(path))
 
 
 def preset_checkpoints(preset: Preset, steps: int) -> tuple[int, ...]:
@@ -196,4 +204,5 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     own = preset.parameters if not direct and options.neuron == preset.neuron else ParameterSettings()
     return SimulationSettings(steps=steps, checkpoints=late_checkpoints(tuple(checkpoints), steps, decode),
                               decode=decode, build=options, parameters=own + parameters,
-                              thresholds=thresholds or preset.thresholds, preset=preset.name, **settings)
+                              thresholds=thresholds or preset.thresholds, preset=preset.name,
+                              **{"threshold_scale": preset.threshold_scale, **settings})

@@ -151,6 +151,9 @@ class SimulationSettings:
     """``balanced``: each hidden layer's threshold as the model file balanced it at conversion (its default
     ``v_th``; settings still override it); ``uniform``: the neuron file's. A directly trained network runs
     with its trained thresholds either way."""
+    threshold_scale: float = 1.0
+    """Every hidden layer's default threshold (balanced or uniform) times this, before the settings; not for a
+    directly trained network."""
     preset: str = ""
     """The preset these settings were resolved from (:mod:`brainyolo.spiking.presets`; recorded, not used)."""
     profile: bool = False

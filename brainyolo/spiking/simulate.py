@@ -189,6 +189,7 @@ class Simulator:
         """The settings part of ``run_info.json`` (timings are added per image)."""
         s = self.settings
         return {"model_file": str(self.model_path), "preset": s.preset, "thresholds": self.threshold_source(),
+                "threshold_scale": s.threshold_scale,
                 "steps": s.steps, "device": s.device,
                 "threads": s.threads if s.device == "cpp_standalone" else 1,
                 "float32": s.float32, "neuron": s.build.neuron, "output": s.build.output,
@@ -223,6 +224,9 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     defaults = parameter_defaults(graph, neuron, model_values(model, settings.thresholds), synapse, own_neurons,
                                   own_synapses)
     hidden = hidden_layers(graph)
+    if settings.threshold_scale != 1 and not model.direct:
+        for index in hidden:
+            defaults[index] = {**defaults[index], "v_th": defaults[index]["v_th"] * settings.threshold_scale}
     shapes = {i: tuple(graph.shapes()[i]) for i in hidden}
     return resolve(settings.parameters, neuron, hidden, defaults, synapse=synapse, outputs=output_layers(graph),
                    max_delay=options.max_delay, shapes=shapes, channel_parameters=options.channel_parameters,

@@ -25,6 +25,12 @@ def test_the_shipped_presets_and_their_fields():
     assert (paper.neuron, paper.schedule, paper.decode, paper.normalization, paper.thresholds) == (
         "if_signed_ibt", "delayed", "vmem", "channel", "uniform")
     assert paper.parameters.entries == () and paper.steps > fast.steps
+    # 16 steps: the quiet, settling burst neuron at the balanced thresholds x 0.45, read at the end
+    short = load_preset("short")
+    assert (short.neuron, short.schedule, short.decode, short.thresholds, short.threshold_scale, short.steps,
+            short.checkpoints) == ("if_signed_ibt_tracking_late", "same-step", "vmem", "balanced", 0.45, 16, ())
+    assert fast.threshold_scale == paper.threshold_scale == 1.0
+    assert "balanced thresholds x 0.45, 16 steps" in short.summary()
 
 
 def test_presets_lists_one_line_each_and_shows_a_file():
@@ -36,7 +42,7 @@ def test_presets_lists_one_line_each_and_shows_a_file():
     code, stdout, _ = run_cli(["presets", "paper"])
     assert code == 0 and 'neuron = "if_signed_ibt"' in stdout
     code, _, stderr = run_cli(["presets", "nope"])
-    assert code == 2 and stderr.strip() == "brainyolo: error: nope: no such preset (known: fast, paper)"
+    assert code == 2 and stderr.strip() == "brainyolo: error: nope: no such preset (known: fast, paper, short)"
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -49,6 +55,10 @@ def test_presets_lists_one_line_each_and_shows_a_file():
     ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
      'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\ncolour = 1', "unknown preset field(s) colour"),
     ('description = "x"\nneuron = "if_signed_ibt"', "a preset needs decode, normalization, schedule, steps,"),
+    *[('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+       f'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\nthreshold_scale = {value}',
+       f"threshold_scale = {shown} is not a positive number") for value, shown in
+      (("0", "0"), ("-1.5", "-1.5"), ('"half"', "'half'"), ("true", "True"), ("inf", "inf"))],
     ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
      'normalization = "channel"\nthresholds = "uniform"\nsteps = 10\n[parameters.first]\nv_th = 1',
      "[first]: tables are [all] or [LAYER]"),
@@ -219,3 +229,42 @@ def test_the_curve_and_balance_sweep_scripts_on_hand_made_inputs(tmp_path, capsy
     assert sweep.parse("b=budget:0.85,images:8,calib:24") == (
         "b", 24, BalanceSettings(budget=0.85, images=8))
     assert sweep.parse("base=") == ("base", 16, BalanceSettings())
+
+
+def test_a_threshold_scale_multiplies_every_hidden_layers_threshold_before_the_settings(tiny_converted):
+    """The balanced thresholds (or the neuron file's uniform one) times the preset's scale; a --set still wins; a
+    directly trained network keeps its own; a run records the scale."""
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.spiking.builder import hidden_layers
+    from brainyolo.spiking.simulate import Simulator, run_parameters
+
+    model_path, _ = tiny_converted
+    model = load_model(model_path)
+    hidden = hidden_layers(model.graph)
+    fast, short = load_preset("fast"), load_preset("short")
+    balanced = run_parameters(model, resolve_simulation(model, fast, device="runtime"))
+    scaled = run_parameters(model, resolve_simulation(model, short, device="runtime"))
+    assert model.thresholds is not None and balanced[hidden[0]]["v_th"] == model.thresholds.v_th[hidden[0]]
+    for index in hidden:
+        assert scaled[index]["v_th"] == pytest.approx(0.45 * model.thresholds.v_th[index], rel=1e-12)
+    uniform = run_parameters(model, resolve_simulation(model, short, thresholds="uniform", device="runtime"))
+    assert {uniform[i]["v_th"] for i in hidden} == {0.45}  # the neuron file's v_th = 1, scaled
+    mine = run_parameters(model, resolve_simulation(model, short, device="runtime",
+                                                    parameters=parse_setting(f"{hidden[1]}.v_th=0.7")))
+    assert mine[hidden[1]]["v_th"] == 0.7 and mine[hidden[0]]["v_th"] == scaled[hidden[0]]["v_th"]
+    settings = resolve_simulation(model, short, device="runtime")
+    assert settings.threshold_scale == 0.45 and settings.checkpoints == ()
+    assert Simulator(model_path, settings).run_info()["threshold_scale"] == 0.45
+
+
+def test_detect_with_the_short_preset_runs_16_steps_read_at_the_end(tiny_converted, tmp_path):
+    """``detect --preset short`` as a user runs it (numpy runtime): 16 steps, detections at step 16 only, and the
+    run records the preset and the threshold scale."""
+    model_path, images = tiny_converted
+    code, _, stderr = run_cli(["detect", str(model_path), str(images[0]), "--mode", "snn", "--preset", "short",
+                               "--device", "runtime", "--threshold", "0.3", "-q", "-o", str(tmp_path / "out")])
+    assert code == 0, stderr
+    info = json.loads((tmp_path / "out" / "run" / "run_info.json").read_text())
+    assert (info["preset"], info["steps"], info["threshold_scale"]) == ("short", 16, 0.45)
+    assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").glob("detections_t*.json")) == [
+        "detections_t16.json"]
