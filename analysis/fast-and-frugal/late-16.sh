@@ -33,11 +33,12 @@ evaluate() {  # NAME STEPS OPTIONS...
 evaluate late-16 16 --neuron $late --params "$out/params-late-16.toml"
 evaluate late-x0.5-16 16 --neuron $late --params "$out/params-x0.5.toml"
 evaluate late-x0.45-16 16 --neuron $late --params "$out/params-x0.45.toml"
+evaluate preset-short 16 --preset short  # the x 0.45 row as the preset short runs it: the same numbers
 for steps in 8 25 32 50; do
     evaluate late-16-$steps "$steps" --neuron $late --params "$out/params-late-16.toml"
 done
 .venv/bin/python analysis/fast-and-frugal/bias_table.py "$out/eval-late-16" "$out/eval-late-x0.5-16" \
-    "$out/eval-late-x0.45-16" "$out"/eval-late-16-{8,25,32,50} > "$out/late-summary.md"
+    "$out/eval-late-x0.45-16" "$out/eval-preset-short" "$out"/eval-late-16-{8,25,32,50} > "$out/late-summary.md"
 cat "$out/late-summary.md"
 photos=$(ls $val/images/*.jpg | sed -n 1,16p | tr '\n' ' ')
 [ -d "$out/agree-ann" ] || $by detect "$model" $photos --threshold 0.005 -q -o "$out/agree-ann"
