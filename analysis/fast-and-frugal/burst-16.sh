@@ -11,16 +11,8 @@
 #   bash analysis/fast-and-frugal/burst-16.sh [OUT_DIR] [MODEL.h5]      (default runs/tune-16, OUT_DIR/y3.h5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${1:-runs/tune-16}
-model=${2:-$out/y3.h5}
-shared=../shared
-train=$shared/data/coco-train2017-first128
-val=$shared/data/coco-val2017-first128
-by=".venv/bin/python -m brainyolo"
+source analysis/fast-and-frugal/study-16.sh "$@"
 burst=if_signed_ibt_tracking_burst
-mkdir -p "$out"
-[ -f "$model" ] || $by convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
-    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train/images --calib-count 16 -o "$model" -q
 for factor in 1 0.8 0.6 0.5; do
     .venv/bin/python analysis/fast-and-frugal/threshold_factor.py "$model" $factor > "$out/params-x$factor.toml"
 done

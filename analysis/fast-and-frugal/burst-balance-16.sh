@@ -8,18 +8,10 @@
 #   bash analysis/fast-and-frugal/burst-balance-16.sh [OUT_DIR] [MODEL.h5]   (default runs/tune-16, OUT_DIR/y3.h5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${1:-runs/tune-16}
-model=${2:-$out/y3.h5}
+source analysis/fast-and-frugal/study-16.sh "$@"
 budgets=${BUDGETS:-1.2 1.5 1.8 2.2}
-shared=../shared
-train=$shared/data/coco-train2017-first128
-val=$shared/data/coco-val2017-first128
-by=".venv/bin/python -m brainyolo"
 burst=if_signed_ibt_tracking_burst
 macs=2.78e9
-mkdir -p "$out"
-[ -f "$model" ] || $by convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
-    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train/images --calib-count 16 -o "$model" -q
 for budget in $budgets; do
     [ -f "$out/params-bb$budget.toml" ] || $by balance "$model" --images $train/images --count 16 --steps 16 \
         --burst 4 --budget "$budget" -q -o "$out/params-bb$budget.toml" > "$out/balance-bb$budget.txt"

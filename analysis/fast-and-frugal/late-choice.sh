@@ -11,10 +11,9 @@
 #   bash analysis/fast-and-frugal/late-choice.sh [OUT_DIR] [MODEL.h5]      (default runs/tune-16, OUT_DIR/y3.h5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${1:-runs/tune-16}
-model=${2:-$out/y3.h5}
+source analysis/fast-and-frugal/study-16.sh "$@"
 here=analysis/fast-and-frugal
-train=../shared/data/coco-train2017-first128/images
+train=$train/images
 py=.venv/bin/python
 mkdir -p "$out/choice"
 c=$out/choice

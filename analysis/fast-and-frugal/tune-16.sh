@@ -9,15 +9,7 @@
 # here when OUT_DIR/y3.h5 is missing), so that its fast row is that study's uncorrected row.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=${1:-runs/tune-16}
-model=${2:-$out/y3.h5}
-shared=../shared
-train=$shared/data/coco-train2017-first128
-val=$shared/data/coco-val2017-first128
-by=".venv/bin/python -m brainyolo"
-mkdir -p "$out"
-[ -f "$model" ] || $by convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
-    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train/images --calib-count 16 -o "$model" -q
+source analysis/fast-and-frugal/study-16.sh "$@"
 tune() {
     $by tune "$model" --images $train/images --labels $train/instances_train2017_first128.json --count 16 \
         --steps 16 --trials 24 --space relative,init --preset fast --pick "$1" -q -o "$out/tune"
