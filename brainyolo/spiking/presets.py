@@ -3,7 +3,8 @@
 A preset fixes what a user would otherwise assemble from several options: the hidden-layer neuron,
 the schedule, the read-out, the normalization, where the thresholds come from, the neuron parameters
 every layer starts from, and the default steps and checkpoints. ``fast`` is the default of every
-command that simulates; ``paper`` is Spiking-YOLO as published. ``brainyolo presets`` lists them.
+command that simulates; ``paper`` is Spiking-YOLO as published; ``short`` runs 16 steps of a neuron read at the
+run's end. ``brainyolo presets`` lists them.
 An explicit option overrides its field; :func:`resolve_simulation` turns a preset and the options into
 one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
 
