@@ -11,12 +11,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from snn_agreement import ANN_MACS, ann_truths
+from snn_agreement import ANN_MACS
 
 from brainyolo.ann.heads import detect_from_heads
 from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.convert.balancing import channel_owners, rounded_forward, synaptic_events
 from brainyolo.convert.model_file import load_model
+from brainyolo.convert.tuning import ann_agreement_truths
 from brainyolo.readout.evaluation import score
 from brainyolo.spiking.builder import hidden_layers
 from brainyolo.spiking.parameters import read_parameter_file
@@ -40,7 +41,7 @@ def main(model_path: str, steps: str, burst: str, choices: str, *images: str) ->
     _, height, width = graph.input_shape
     data = list(iterate_letterboxed(paths, width, height))
     known = {path.name: rounded_forward(graph, lambdas, chw, {}, steps)[0] for path, chw, _ in data}
-    truths = ann_truths(graph, lambdas, paths, steps)
+    truths = ann_agreement_truths(model.graph, paths)
     for choice in choices.split(","):
         thresholds = thresholds_of(choice, model, hidden)
         found, events = [], 0.0

@@ -14,28 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from brainyolo.ann.heads import detect_from_heads
-from brainyolo.ann.letterbox import iterate_letterboxed
-from brainyolo.convert.balancing import rounded_forward
 from brainyolo.convert.model_file import load_model
-from brainyolo.convert.tuning import agreement_truths
+from brainyolo.convert.tuning import ann_agreement_truths
 from brainyolo.readout.evaluation import score
 from brainyolo.spiking.parameters import read_parameter_file
 
 ANN_MACS = 2.78e9
-
-
-def ann_truths(graph, lambdas, paths, steps):
-    """The ANN's own detections (score >= 0.25) as ground truth."""
-    _, height, width = graph.input_shape
-    ann = {}
-    for path, chw, box in iterate_letterboxed(paths, width, height):
-        _, maps = rounded_forward(graph, lambdas, chw, {}, steps)
-        with Image.open(path) as picture:
-            ann[path.name] = (detect_from_heads(graph, maps, box).records(path.name, graph.class_names), picture.size)
-    return agreement_truths(ann, paths, len(graph.class_names))
 
 
 def main(model_path: str, steps: str, checkpoints: str, neuron: str, params: str, *images: str) -> None:
@@ -44,9 +29,9 @@ def main(model_path: str, steps: str, checkpoints: str, neuron: str, params: str
     paths = [Path(p) for p in images]
     steps, checkpoints = int(steps), tuple(int(c) for c in checkpoints.split(","))
     model = load_model(model_path)
-    graph = model.normalized_graph()
+    graph = model.graph
     classes = len(graph.class_names)
-    truths = ann_truths(graph, model.lambdas(), paths, steps)
+    truths = ann_agreement_truths(graph, paths)
     for parameter_file in params.split(","):
         detector = brainyolo.SpikingDetector(model_path, steps=steps, checkpoints=checkpoints, neuron=neuron,
                                              parameters=read_parameter_file(parameter_file), threads=2)

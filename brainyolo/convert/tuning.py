@@ -174,6 +174,17 @@ def agreement_truths(ann: dict, paths, class_count: int):
     return truths
 
 
+def ann_agreement_truths(graph, image_paths):
+    """The ANN's own detections of ``image_paths`` (score >= :data:`ANN_TRUTH_SCORE`) as ground truth."""
+    from PIL import Image
+
+    ann = {}
+    for path, detections in ann_detections(graph, image_paths):
+        with Image.open(path) as image:
+            ann[path.name] = (detections.records(path.name, graph.class_names), image.size)
+    return agreement_truths(ann, image_paths, len(graph.class_names))
+
+
 def pareto_front(points: np.ndarray) -> np.ndarray:
     """Indices of the non-dominated rows of ``points`` (columns: accuracy to maximize, cost to minimize)."""
     front = []
@@ -257,13 +268,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
     if labels:
         truths = labelled_truths(image_paths, names, labels)
     else:
-        ann = {}
-        from PIL import Image
-
-        for path, detections in ann_detections(model.graph, image_paths):
-            with Image.open(path) as image:
-                ann[path.name] = (detections.records(path.name, names), image.size)
-        truths = agreement_truths(ann, image_paths, len(names))
+        truths = ann_agreement_truths(model.graph, image_paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = open(out_dir / ".tune.lock", "a+")  # noqa: SIM115 - held for the whole study

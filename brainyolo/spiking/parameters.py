@@ -215,7 +215,7 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
             source=None, synapse=None, outputs: list[int] = (), max_delay: int = 0,
             shapes: dict[int, tuple[int, int, int]] | None = None, channel_parameters: bool = False,
             own_neurons: dict | None = None, own_synapses: dict | None = None,
-            run_length: float | None = None) -> dict[int, dict[str, float]]:
+            run_steps: int | None = None) -> dict[int, dict[str, float]]:
     """Every layer's full parameter values: ``defaults`` (the built network's) with ``settings`` applied.
 
     Parameters
@@ -241,8 +241,8 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
     own_neurons, own_synapses : {layer: model}, optional
         Layers built of their own neuron or synapse model (``layer_neurons``, ``layer_synapses``): they take
         that model's parameters.
-    run_length : float, optional
-        The run's length in seconds: the value of :data:`RUN_LENGTH` in every layer whose neuron declares it.
+    run_steps : int, optional
+        The run's steps: :data:`RUN_LENGTH` (in seconds) in every layer whose neuron declares it.
 
     Raises
     ------
@@ -304,13 +304,12 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
                 shown = f"{value:g}" if np.ndim(value) == 0 else "(per channel)"
                 raise BrainyoloError(source, f"layer {index}: {name} = {shown} {problem}")
             values[name] = value
-        if run_length is not None and RUN_LENGTH in neuron_names.get(index, {}):
-            values[RUN_LENGTH] = float(run_length)
-            steps = round(run_length / (TIME_STEP_MS * 1e-3))
+        if run_steps is not None and RUN_LENGTH in neuron_names.get(index, {}):
+            values[RUN_LENGTH] = run_steps * TIME_STEP_MS * 1e-3
             quiet = np.max(values.get("quiet", 0.0))
-            if quiet * steps > steps - 0.5:
-                raise BrainyoloError(source, f"layer {index}: quiet = {quiet:g} leaves none of the {steps} steps to "
-                                             f"fire (the first firing step is quiet x steps, rounded)")
+            if quiet * run_steps > run_steps - 0.5:
+                raise BrainyoloError(source, f"layer {index}: quiet = {quiet:g} leaves none of the {run_steps} steps "
+                                             f"to fire (the first firing step is quiet x steps, rounded)")
         resolved[index] = values
     return resolved
 

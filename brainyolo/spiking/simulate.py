@@ -40,7 +40,6 @@ from brainyolo.spiking.builder import (
 )
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import progress_setting
-from brainyolo.spiking.neurons import TIME_STEP_MS
 from brainyolo.spiking.parameters import resolve
 from brainyolo.spiking.runners import StandaloneRunner, run_runtime
 from brainyolo.spiking.settings import DEVICES, SimulationSettings
@@ -231,7 +230,7 @@ def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, f
     return resolve(settings.parameters, neuron, hidden, defaults, synapse=synapse, outputs=output_layers(graph),
                    max_delay=options.max_delay, shapes=shapes, channel_parameters=options.channel_parameters,
                    own_neurons=own_neurons, own_synapses=own_synapses,
-                   run_length=settings.steps * TIME_STEP_MS * 1e-3)
+                   run_steps=settings.steps)
 
 
 def model_values(model, thresholds: str = "uniform") -> dict[int, dict[str, float]] | None:

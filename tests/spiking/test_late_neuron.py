@@ -80,17 +80,17 @@ def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
     model = load_neuron_model(LATE)
     assert RUN_LENGTH in runtime_names(model)
     defaults = {0: {"v_th": 1.0}, 2: {"v_th": 1.0}}
-    resolved = resolve(ParameterSettings((("all", "quiet", 0.5),)), model, [0, 2], defaults, run_length=0.016)
+    resolved = resolve(ParameterSettings((("all", "quiet", 0.5),)), model, [0, 2], defaults, run_steps=16)
     assert resolved[0][RUN_LENGTH] == resolved[2][RUN_LENGTH] == 0.016 and resolved[2]["quiet"] == 0.5
     with pytest.raises(BrainyoloError, match="t_run is the run's length: --steps sets it"):
-        resolve(ParameterSettings((("all", RUN_LENGTH, 0.5),)), model, [0, 2], defaults, run_length=0.016)
+        resolve(ParameterSettings((("all", RUN_LENGTH, 0.5),)), model, [0, 2], defaults, run_steps=16)
     for value in (1.0, -0.25):
         with pytest.raises(BrainyoloError, match="quiet = .* is a fraction of the run: at least 0 and below 1"):
-            resolve(ParameterSettings((("all", "quiet", value),)), model, [0, 2], defaults, run_length=0.016)
+            resolve(ParameterSettings((("all", "quiet", value),)), model, [0, 2], defaults, run_steps=16)
     # 0.96 x 16 = 15.36: the last step fires; 0.97 x 16 = 15.52 would leave none
-    resolve(ParameterSettings((("all", "quiet", 0.96),)), model, [0, 2], defaults, run_length=0.016)
+    resolve(ParameterSettings((("all", "quiet", 0.96),)), model, [0, 2], defaults, run_steps=16)
     with pytest.raises(BrainyoloError, match="layer 0: quiet = 0.97 leaves none of the 16 steps to fire"):
-        resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_length=0.016)
+        resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_steps=16)
 
 
 def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path):

@@ -33,7 +33,7 @@ def test_a_fine_grid_agrees_fully_and_a_coarse_one_spends_fewer_events(tiny_conv
     fine, coarse = ({"agreement": float(line.split("agreement ")[1].split(",")[0]),
                      "events": float(line.split("events/image ")[1].split(" ")[0])} for line in lines)
     graph = load_model(model_path).normalized_graph()
-    truths = rounded.ann_truths(graph, load_model(model_path).lambdas(), [Path(p) for p in images], 16)
+    truths = rounded.ann_agreement_truths(load_model(model_path).graph, [Path(p) for p in images])
     _, height, width = graph.input_shape
     own = []
     for path, chw, box in iterate_letterboxed(images, width, height):
