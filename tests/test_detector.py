@@ -174,7 +174,8 @@ def test_a_users_own_group_and_synapses_join_the_network(tmp_path, device):
     each readout neuron counts its channel's spikes, as the layer's own counters do."""
     brian2.prefs.codegen.target = "numpy"
     (scene,) = write_scenes(tmp_path / "scenes", 1, seed=43)
-    with brainyolo.SpikingDetector("embedded", steps=16, device=device, threads=2) as detector:
+    # checkpoints given: fast's neuron, one spike a step (short's bursts are one Brian2 event per level)
+    with brainyolo.SpikingDetector("embedded", steps=16, checkpoints=(), device=device, threads=2) as detector:
         readout = detector.add(_readout)
         run = detector.run(scene)
         if device == "runtime":

@@ -19,6 +19,14 @@ one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
     checkpoints = [16, 25, 32]          # the last step is always one
     [parameters.all]                    # as a --params file: [parameters.all], [parameters.LAYER]
     v_init = 0.5
+    [short_runs]                        # optional: a run of at most up_to_steps steps runs another preset
+    up_to_steps = 24
+    preset = "short"
+
+``short_runs`` makes a preset good at every length: ``fast`` (64 steps, read at checkpoints) hands a run of at most
+24 steps to ``short``, whose neuron is read at the run's end. The hand-over happens only where the run leaves the
+neuron, the schedule and the checkpoints to the preset (and does not ask for ``vmem-late``): a run that names one
+of them is the preset's own. The preset handed to cannot hand over again.
 
 A directly trained network runs as it was trained whatever the preset says about the neuron, the
 schedule, the normalization and the thresholds (its own); the preset's steps, checkpoints and read-out
@@ -53,8 +61,17 @@ SCHEDULE_NAMES = ("delayed", "same-step")
 MAX_STEPS = 1_000_000
 
 _KEYS = {"description", "neuron", "schedule", "decode", "normalization", "thresholds", "threshold_scale", "steps",
-         "checkpoints", "parameters"}
-_OPTIONAL = {"threshold_scale", "checkpoints", "parameters"}
+         "checkpoints", "parameters", "short_runs"}
+_OPTIONAL = {"threshold_scale", "checkpoints", "parameters", "short_runs"}
+_SHORT_RUNS_KEYS = {"up_to_steps", "preset"}
+
+
+@dataclass(frozen=True)
+class ShortRuns:
+    """A preset's ``[short_runs]``: a run of at most ``up_to_steps`` steps runs ``preset`` instead."""
+
+    up_to_steps: int
+    preset: str
 
 
 @dataclass(frozen=True)
@@ -73,15 +90,19 @@ class Preset:
     threshold_scale: float = 1.0
     """Every hidden layer's threshold (balanced or uniform) times this, before the parameters."""
     parameters: ParameterSettings = field(default_factory=ParameterSettings)
+    short_runs: ShortRuns | None = None
+    """Where shorter runs go: see the module docstring."""
     source: str = ""
 
     def summary(self) -> str:
         """One line: name, description, and the fields."""
         checkpoints = ",".join(str(c) for c in self.checkpoints) or "-"
         scale = "" if self.threshold_scale == 1 else f" x {self.threshold_scale:g}"
+        short = (f"; up to {self.short_runs.up_to_steps} steps: {self.short_runs.preset}"
+                 if self.short_runs else "")
         return (f"{self.name:8s} {self.description} [neuron {self.neuron}, {self.schedule}, {self.decode}, "
                 f"{self.normalization}-norm, {self.thresholds} thresholds{scale}, {self.steps} steps, checkpoints "
-                f"{checkpoints}]")
+                f"{checkpoints}{short}]")
 
 
 def preset_folders() -> list[Path]:
@@ -109,13 +130,36 @@ def _whole(value, what: str, path, low: int, high: int) -> int:
     return value
 
 
+def _short_runs(data, steps: int, path) -> ShortRuns | None:
+    """The ``[short_runs]`` table, validated (its preset loaded: it exists, is valid and hands over no further)."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise BrainyoloError(path, "short_runs must be a table: [short_runs] with up_to_steps and preset")
+    wrong = sorted(set(data) ^ _SHORT_RUNS_KEYS)
+    if wrong:
+        raise BrainyoloError(path, f"[short_runs] takes exactly up_to_steps and preset (not: {', '.join(wrong)})")
+    up_to = _whole(data["up_to_steps"], "[short_runs] up_to_steps", path, 1, steps - 1)
+    name = data["preset"]
+    if not isinstance(name, str) or not name.strip():
+        raise BrainyoloError(path, "[short_runs] preset must be a preset's name or file")
+    if Path(name).stem == path.stem:
+        raise BrainyoloError(path, f"[short_runs] preset = {name!r} is this preset itself")
+    target = load_preset(name)
+    if target.short_runs is not None:
+        raise BrainyoloError(path, f"[short_runs] preset = {name!r} hands short runs over again "
+                                   f"({target.source}); one hand-over at most")
+    return ShortRuns(up_to, name)
+
+
 def load_preset(name_or_path: str | os.PathLike) -> Preset:
     """A preset by name (``equations/presets/NAME.toml``) or by path, validated.
 
     Raises
     ------
     BrainyoloError
-        No such preset (with the known names), or one line naming the file and what is wrong in it.
+        No such preset (with the known names), or one line naming the file and what is wrong in it (a
+        ``[short_runs]`` preset that does not exist or is wrong names that preset's file).
     """
 
     path = find_model_file(name_or_path, preset_folders(), "preset")
@@ -146,12 +190,25 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
                   normalization=_choice(data, "normalization", NORMALIZATIONS, path),
                   thresholds=_choice(data, "thresholds", THRESHOLD_SOURCES, path),
                   steps=steps, checkpoints=checkpoints, threshold_scale=float(scale),
-                  parameters=parameter_tables(parameters, path), source=str(path))
+                  parameters=parameter_tables(parameters, path),
+                  short_runs=_short_runs(data.get("short_runs"), steps, path), source=str(path))
 
 
 def preset_checkpoints(preset: Preset, steps: int) -> tuple[int, ...]:
     """The preset's checkpoints that fall within ``steps`` (a run of other steps keeps the earlier ones)."""
     return tuple(c for c in preset.checkpoints if c <= steps)
+
+
+def short_run_preset(model, preset: Preset, steps: int, *, neuron=None, schedule=None, checkpoints=None,
+                     decode=None) -> Preset:
+    """The preset a run of ``steps`` steps runs: ``preset``'s ``[short_runs]`` preset where the run is that short
+    and leaves the neuron, the schedule and the checkpoints to the preset (and is not read with ``vmem-late``);
+    else ``preset`` itself. A directly trained ``model`` keeps ``preset`` (it runs its own neuron)."""
+    short = preset.short_runs
+    if (short is None or model.direct or steps > short.up_to_steps or decode == "vmem-late"
+            or any(choice is not None for choice in (neuron, schedule, checkpoints))):
+        return preset
+    return load_preset(short.preset)
 
 
 def resolve_simulation(model, preset: Preset, *, steps: int | None = None, checkpoints=None,
@@ -165,6 +222,8 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     ``--set``) come after the preset's own, so they override them. ``checkpoints`` None: the preset's that
     fall within the steps (none but the last for a neuron that reads the run's length, ``t_run``). ``output``
     (the output layer) follows the read-out unless given. The preset's parameters apply to its own neuron only.
+    A run of at most the preset's ``[short_runs]`` steps runs that preset instead (:func:`short_run_preset`); the
+    settings' ``preset`` names the one that ran.
     A directly trained ``model`` keeps its own neuron, schedule, normalization and thresholds (and takes none of
     the preset's parameters). ``build`` holds the other
     :class:`~brainyolo.spiking.builder.BuildOptions` fields, ``settings`` the other ``SimulationSettings``
@@ -181,6 +240,8 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     steps = preset.steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise BrainyoloError(None, f"steps = {steps!r}: a run has a whole number of steps, at least 1")
+    preset = short_run_preset(model, preset, steps, neuron=neuron, schedule=schedule, checkpoints=checkpoints,
+                              decode=decode)
     checkpoints_defaulted = checkpoints is None
     if checkpoints_defaulted:
         checkpoints = preset_checkpoints(preset, steps)

@@ -31,6 +31,10 @@ def test_the_shipped_presets_and_their_fields():
             short.checkpoints) == ("if_signed_ibt_tracking_late", "same-step", "vmem", "balanced", 0.45, 16, ())
     assert fast.threshold_scale == paper.threshold_scale == 1.0
     assert "balanced thresholds x 0.45, 16 steps" in short.summary()
+    # fast hands runs of at most 24 steps to short; the others hand over nothing
+    assert (fast.short_runs.up_to_steps, fast.short_runs.preset) == (24, "short")
+    assert paper.short_runs is None and short.short_runs is None
+    assert fast.summary().endswith("; up to 24 steps: short]")
 
 
 def test_presets_lists_one_line_each_and_shows_a_file():
@@ -71,6 +75,67 @@ def test_a_bad_preset_file_is_one_error_naming_it(tmp_path, text, problem):
     assert str(path) in str(err.value) and problem in str(err.value)
 
 
+_HEAD = ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndecode = "vmem"\n'
+         'normalization = "channel"\nthresholds = "uniform"\nsteps = 30\n')
+
+
+@pytest.mark.parametrize("table, problem", [
+    ('short_runs = 24', "short_runs must be a table: [short_runs] with up_to_steps and preset"),
+    ('[short_runs]\nup_to_steps = 24', "[short_runs] takes exactly up_to_steps and preset (not: preset)"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "short"\nwhen = 1', "(not: when)"),
+    ('[short_runs]\nup_to_steps = 30\npreset = "short"',
+     "[short_runs] up_to_steps = 30 is not a whole number in 1..29"),
+    ('[short_runs]\nup_to_steps = 0\npreset = "short"', "up_to_steps = 0 is not a whole number in 1..29"),
+    ('[short_runs]\nup_to_steps = 2.5\npreset = "short"', "up_to_steps = 2.5 is not a whole number"),
+    ('[short_runs]\nup_to_steps = 24\npreset = 3', "[short_runs] preset must be a preset's name or file"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "mine"', "[short_runs] preset = 'mine' is this preset itself"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "fast"', "[short_runs] preset = 'fast' hands short runs over again"),
+])
+def test_a_bad_short_runs_table_is_one_error_naming_the_file(tmp_path, table, problem):
+    path = tmp_path / "mine.toml"
+    path.write_text(_HEAD + table)
+    with pytest.raises(BrainyoloError) as err:
+        load_preset(path)
+    assert str(err.value).startswith(str(path)) and problem in str(err.value)
+
+
+def test_a_short_runs_preset_that_does_not_load_is_named_with_its_own_problem(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "nope"')
+    with pytest.raises(BrainyoloError, match=r"nope: no such preset \(known: fast, paper, short\)"):
+        load_preset(path)
+    broken = tmp_path / "broken.toml"
+    broken.write_text(_HEAD.replace('"delayed"', '"sideways"'))
+    path.write_text(_HEAD + f'[short_runs]\nup_to_steps = 24\npreset = "{broken}"')
+    with pytest.raises(BrainyoloError) as err:
+        load_preset(path)
+    assert str(err.value).startswith(str(broken)) and "schedule = 'sideways'" in str(err.value)
+
+
+def test_a_short_run_of_the_default_runs_the_short_preset_unless_it_names_a_choice_of_its_own():
+    """fast hands runs of at most 24 steps to short, where the run leaves the neuron, the schedule and the
+    checkpoints to the preset; any of them given, or the late-half read-out, keeps fast. A directly trained
+    network keeps fast (it runs its own neuron)."""
+    fast = load_preset("fast")
+    for steps in (1, 16, 24):
+        settings = resolve_simulation(_Converted(), fast, steps=steps)
+        assert (settings.preset, settings.build.neuron, settings.threshold_scale, settings.steps,
+                settings.checkpoints) == ("short", "if_signed_ibt_tracking_late", 0.45, steps, ())
+    settings = resolve_simulation(_Converted(), fast, steps=25)
+    assert (settings.preset, settings.build.neuron, settings.threshold_scale, settings.checkpoints) == (
+        "fast", "if_signed_ibt_tracking", 1.0, (16, 25))
+    assert resolve_simulation(_Converted(), fast).preset == "fast"  # its own 64 steps
+    for choice in ({"neuron": "if_signed_ibt_tracking"}, {"schedule": "same-step"}, {"checkpoints": (8,)},
+                   {"checkpoints": ()}, {"decode": "vmem-late"}):
+        settings = resolve_simulation(_Converted(), fast, steps=16, **choice)
+        assert settings.preset == "fast" and settings.threshold_scale == 1.0, choice
+    assert resolve_simulation(_Converted(), fast, steps=16, decode="spikes").preset == "short"
+    assert resolve_simulation(_Direct(), fast, steps=16).preset == "fast"
+    # a user's parameters still come after the preset's
+    mine = resolve_simulation(_Converted(), fast, steps=16, parameters=parse_setting("all.quiet=0.5"))
+    assert mine.preset == "short" and mine.parameters.for_layer(3)["quiet"] == 0.5
+
+
 class _Converted:
     direct, thresholds = False, None
 
@@ -87,7 +152,7 @@ def test_options_override_their_field_and_parameters_come_after_the_presets():
         "if_signed_ibt_tracking", "same_step", "channel")
     assert (settings.thresholds, settings.preset) == ("balanced", "fast")
     # fewer steps keep the preset's earlier checkpoints; an explicit list replaces them
-    assert resolve_simulation(_Converted(), fast, steps=20).checkpoints == (16,)
+    assert resolve_simulation(_Converted(), fast, steps=30).checkpoints == (16, 25)
     assert resolve_simulation(_Converted(), fast, steps=20, checkpoints=(5, 10)).checkpoints == (5, 10)
     with pytest.raises(BrainyoloError, match="checkpoint 30 is beyond 20 steps"):
         resolve_simulation(_Converted(), fast, steps=20, checkpoints=(30,))
@@ -123,12 +188,12 @@ def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch
     assert model.thresholds is not None and len(model.thresholds.v_th) >= 8
     out = tmp_path / "out"
     code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--steps",
-                               "4", "-o", str(out), "-q"])
+                               "25", "-o", str(out), "-q"])
     assert code == 0, stderr
     info = json.loads((out / "run" / "run_info.json").read_text())
     assert (info["preset"], info["thresholds"], info["neuron"], info["schedule"]) == (
         "fast", "balanced", "if_signed_ibt_tracking", "same_step")
-    assert info["checkpoints"] == [4]
+    assert info["checkpoints"] == [16, 25] and "hands runs" not in stderr
     for layer, v_th in model.thresholds.v_th.items():
         assert info["parameters"][str(layer)]["v_th"] == pytest.approx(v_th)
         assert info["parameters"][str(layer)]["v_init"] == 0.5
@@ -136,6 +201,23 @@ def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch
         assert f.attrs["preset"] == "fast" and f.attrs["thresholds"] == "balanced"
         assert json.loads(f.attrs["parameters"])[str(min(model.thresholds.v_th))]["v_th"] == pytest.approx(
             model.thresholds.v_th[min(model.thresholds.v_th)])
+    # a run of at most 24 steps runs short, and says so in one line; --checkpoints keeps fast
+    out = tmp_path / "short"
+    code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--steps",
+                               "8", "-o", str(out), "-q"])
+    assert code == 0, stderr
+    assert stderr.strip() == ("brainyolo: note: 8 steps: the fast preset hands runs of at most 24 steps to the short "
+                              "preset (read at the run's end); give --checkpoints to keep fast")
+    info = json.loads((out / "run" / "run_info.json").read_text())
+    assert (info["preset"], info["neuron"], info["threshold_scale"], info["checkpoints"]) == (
+        "short", "if_signed_ibt_tracking_late", 0.45, [8])
+    for layer, v_th in model.thresholds.v_th.items():
+        assert info["parameters"][str(layer)]["v_th"] == pytest.approx(0.45 * v_th)
+    code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--steps",
+                               "8", "--checkpoints", "4", "-o", str(tmp_path / "kept"), "-q"])
+    assert code == 0 and stderr == ""
+    info = json.loads((tmp_path / "kept" / "run" / "run_info.json").read_text())
+    assert (info["preset"], info["neuron"], info["checkpoints"]) == ("fast", "if_signed_ibt_tracking", [4, 8])
     # the paper preset: uniform thresholds, IBT, delayed
     out = tmp_path / "paper"
     code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--preset",
