@@ -183,9 +183,12 @@ class SpikingDetector:
     model : str or path
         A model file, or a shipped detector's name (``embedded``, ``embedded-direct``, ...).
     preset : str
-        The named configuration (``fast``, ``paper``, or a preset file); the other arguments override it.
+        The named configuration (``fast``, ``paper``, ``short``, or a preset file); the other arguments override it.
     steps, checkpoints : int, sequence of int
-        The run's length and the steps at which detections are read (default: the preset's).
+        The run's length and the steps at which detections are read (default: the preset's). A preset with
+        ``[short_runs]`` (``fast``: 24 steps or fewer) runs its short-run preset (``short``) unless
+        ``checkpoints`` (``()`` too), ``neuron``, ``schedule``, ``thresholds`` or ``parameters`` is given;
+        ``settings.preset`` names the one that runs.
     device : {"cpp_standalone", "runtime"}
         Brian2's C++ standalone mode (compiled once, every run after that reuses the binary), or its
         numpy runtime (built anew for every run).

@@ -33,7 +33,8 @@ def build(options: dict) -> dict:
 
     options = dict(options)
     preset = options.pop("preset", "fast")
-    with SpikingDetector("embedded", preset, steps=2, threads=2, **options) as detector:
+    # checkpoints given: a 2-step run keeps fast's own network (without them fast hands it to short)
+    with SpikingDetector("embedded", preset, steps=2, checkpoints=(), threads=2, **options) as detector:
         started = time.perf_counter()
         detector.build()
         seconds = time.perf_counter() - started

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 source analysis/fast-and-frugal/study-16.sh "$@"
 tune() {
     $by tune "$model" --images $train/images --labels $train/instances_train2017_first128.json --count 16 \
-        --steps 16 --trials 24 --space relative,init --preset fast --pick "$1" -q -o "$out/tune"
+        --steps 16 --checkpoints 16 --trials 24 --space relative,init --preset fast --pick "$1" -q -o "$out/tune"
     cp "$out/tune/params.toml" "$out/params-$1.toml"
 }
 tune accuracy

@@ -123,8 +123,8 @@ def simulation_settings(args, model):
                "synapse": args.synapse, "max_delay": max(args.max_delay or 0, largest_delay(parameters))})
     if settings.preset != preset.name:
         note(f"{settings.steps} steps: the {preset.name} preset hands runs of at most {preset.short_runs.up_to_steps} "
-             f"steps to the {settings.preset} preset (read at the run's end); give --checkpoints to keep "
-             f"{preset.name}")
+             f"steps to the {settings.preset} preset; give --checkpoints (e.g. --checkpoints {settings.steps}) to "
+             f"keep {preset.name}")
     if settings.thresholds == "balanced" and not model.direct and model.thresholds is None:
         note(f"{args.model}: no balanced thresholds in this model file (converted before brainyolo 0.4): uniform "
               "thresholds; convert it again, or pass --params from 'brainyolo balance'")
@@ -217,8 +217,9 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                         "overrides its field")
     p.add_argument("--steps", type=positive_int, help="time steps (1 step = 1 ms; default: the preset's; a preset "
                                                       "with [short_runs], as fast, runs another preset for a run "
-                                                      "that short unless --checkpoints, --neuron or --schedule is "
-                                                      "given: fast runs short for 24 steps or fewer)")
+                                                      "that short unless --checkpoints, --neuron, --schedule, "
+                                                      "--params or --set is given: fast runs short for 24 steps or "
+                                                      "fewer)")
     p.add_argument("--checkpoints", type=checkpoints, help="steps at which the output layer is read, e.g. "
                                                             "100,300,1000 (the last step always is; default: the "
                                                             "preset's within --steps, none but the last for a "

@@ -16,7 +16,8 @@ again with its parameters. The Pareto front is ``pareto.png``, every trial is a 
 
 Search space (``space``): ``thresholds`` (per hidden layer, ``v_th`` log-uniform in
 :data:`THRESHOLD_RANGE`), ``relative`` (per hidden layer, a factor in :data:`RELATIVE_RANGE` of the run's own
-``v_th``: the balanced thresholds of ``--preset fast``, so that the search starts from them) or ``scale`` (one
+``v_th``: the balanced thresholds of ``--preset fast``, times ``short``'s factor where a run of 24 steps or fewer
+runs ``short``, so that the search starts from them) or ``scale`` (one
 ``v_th`` for every hidden layer, in :data:`THRESHOLD_RANGE`: one dimension instead of one per layer, for short
 studies), ``init`` (one ``v_init`` for all layers in
 [0, 1]), ``two_phase`` (neuron files with ``v_th_early`` and ``t_switch``: the early threshold as a
@@ -312,7 +313,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                   f"{events:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
                   f"{len(best)} trials", flush=True)
 
-    own = run_parameters(model, simulation)  # the run's own thresholds (balanced under --preset fast)
+    own = run_parameters(model, simulation)  # the run's own thresholds (balanced under fast, x 0.45 under short)
     own_v_th = {index: float(own[index]["v_th"]) for index in layers if "v_th" in own.get(index, {})}
 
     def settings_of(trial):
@@ -345,7 +346,8 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                                callbacks=[lambda _, trial: finished.append(trial)])
                 shown(finished[-1].number, *finished[-1].values, started)
     bar.close()
-    summary = write_results(study, tune, out_dir, resolved_base, labels is not None)
+    summary = write_results(study, tune, out_dir, resolved_base, labels is not None, simulation.preset,
+                            simulation.build.neuron)
     fcntl.flock(lock, fcntl.LOCK_UN)
     lock.close()
     return summary
@@ -413,7 +415,8 @@ def _trials_on_farm(study, model_path, image_paths, simulation, decode, tune, fa
                 shown(trial.number, accuracy, events_per_image, started)
 
 
-def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled: bool) -> dict:
+def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled: bool, preset: str = "",
+                  neuron: str = "") -> dict:
     """``trials.csv``, ``pareto.png``, ``params.toml`` and ``summary.json`` from the finished trials."""
     import optuna
 
@@ -437,11 +440,13 @@ def write_results(study, tune: TuneSettings, out_dir: Path, base: dict, labelled
     accuracy, events = points[chosen]
     base_accuracy, base_events = points[baseline_row]
     header = (f"brainyolo tune: trial {trials[chosen].number} of {len(trials)} ({tune.pick}, keep {tune.keep:g}), "
-              f"{tune.steps} steps\n{metric} {accuracy:.4f} (baseline {base_accuracy:.4f}), synaptic events per "
+              f"{tune.steps} steps, preset {preset or '-'}, neuron {neuron or '-'}\n{metric} {accuracy:.4f} "
+              f"(baseline {base_accuracy:.4f}), synaptic events per "
               f"image {events:.4g} ({events / base_events:.2f}x the baseline's)")
     write_parameter_file(out_dir / "params.toml", settings, header)
     _plot(points, front, chosen, baseline_row, metric, tune, out_dir / "pareto.png")
-    summary = {"trials": len(trials), "steps": tune.steps, "space": list(tune.space), "metric": metric,
+    summary = {"trials": len(trials), "steps": tune.steps, "preset": preset, "neuron": neuron,
+               "space": list(tune.space), "metric": metric,
                "pareto_trials": [trials[i].number for i in front], "chosen_trial": trials[chosen].number,
                "chosen": {"accuracy": accuracy, "events_per_image": events},
                "baseline": {"accuracy": base_accuracy, "events_per_image": base_events},

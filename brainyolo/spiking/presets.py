@@ -25,8 +25,9 @@ one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
 
 ``short_runs`` makes a preset good at every length: ``fast`` (64 steps, read at checkpoints) hands a run of at most
 24 steps to ``short``, whose neuron is read at the run's end. The hand-over happens only where the run leaves the
-neuron, the schedule and the checkpoints to the preset (and does not ask for ``vmem-late``): a run that names one
-of them is the preset's own. The preset handed to cannot hand over again.
+neuron, the schedule, the checkpoints, the thresholds and the parameters to the preset (and does not ask for
+``vmem-late``): a run that names one of them is the preset's own. The preset handed to (a name, or a path from this
+file's folder) cannot hand over again.
 
 A directly trained network runs as it was trained whatever the preset says about the neuron, the
 schedule, the normalization and the thresholds (its own); the preset's steps, checkpoints and read-out
@@ -67,14 +68,6 @@ _SHORT_RUNS_KEYS = {"up_to_steps", "preset"}
 
 
 @dataclass(frozen=True)
-class ShortRuns:
-    """A preset's ``[short_runs]``: a run of at most ``up_to_steps`` steps runs ``preset`` instead."""
-
-    up_to_steps: int
-    preset: str
-
-
-@dataclass(frozen=True)
 class Preset:
     """A named simulation configuration (see the module docstring for the fields)."""
 
@@ -98,11 +91,19 @@ class Preset:
         """One line: name, description, and the fields."""
         checkpoints = ",".join(str(c) for c in self.checkpoints) or "-"
         scale = "" if self.threshold_scale == 1 else f" x {self.threshold_scale:g}"
-        short = (f"; up to {self.short_runs.up_to_steps} steps: {self.short_runs.preset}"
+        short = (f"; up to {self.short_runs.up_to_steps} steps: {self.short_runs.preset.name}"
                  if self.short_runs else "")
         return (f"{self.name:8s} {self.description} [neuron {self.neuron}, {self.schedule}, {self.decode}, "
                 f"{self.normalization}-norm, {self.thresholds} thresholds{scale}, {self.steps} steps, checkpoints "
                 f"{checkpoints}{short}]")
+
+
+@dataclass(frozen=True)
+class ShortRuns:
+    """A preset's ``[short_runs]``: a run of at most ``up_to_steps`` steps runs ``preset`` (loaded) instead."""
+
+    up_to_steps: int
+    preset: Preset
 
 
 def preset_folders() -> list[Path]:
@@ -130,26 +131,34 @@ def _whole(value, what: str, path, low: int, high: int) -> int:
     return value
 
 
-def _short_runs(data, steps: int, path) -> ShortRuns | None:
-    """The ``[short_runs]`` table, validated (its preset loaded: it exists, is valid and hands over no further)."""
+def _short_runs(data, steps: int, path: Path) -> ShortRuns | None:
+    """The ``[short_runs]`` table, validated, with its preset loaded (it exists, is valid, is not this file and hands
+    over no further: its own file is checked for a ``[short_runs]`` before it is loaded, so two presets naming each
+    other are one error, not an endless loop). A relative path is the preset file's folder's."""
     if data is None:
         return None
     if not isinstance(data, dict):
         raise BrainyoloError(path, "short_runs must be a table: [short_runs] with up_to_steps and preset")
-    wrong = sorted(set(data) ^ _SHORT_RUNS_KEYS)
-    if wrong:
-        raise BrainyoloError(path, f"[short_runs] takes exactly up_to_steps and preset (not: {', '.join(wrong)})")
+    missing, unknown = sorted(_SHORT_RUNS_KEYS - set(data)), sorted(set(data) - _SHORT_RUNS_KEYS)
+    if missing or unknown:
+        what = [f"needs {', '.join(missing)}"] * bool(missing) + [f"has no field {', '.join(unknown)}"] * bool(unknown)
+        raise BrainyoloError(path, f"[short_runs] {' and '.join(what)} (fields: preset, up_to_steps)")
     up_to = _whole(data["up_to_steps"], "[short_runs] up_to_steps", path, 1, steps - 1)
     name = data["preset"]
     if not isinstance(name, str) or not name.strip():
         raise BrainyoloError(path, "[short_runs] preset must be a preset's name or file")
-    if Path(name).stem == path.stem:
+    try:
+        target = find_model_file(name, preset_folders(), "preset")
+    except BrainyoloError as error:
+        raise BrainyoloError(path, f"[short_runs] preset = {name!r}: {error.problem}") from None
+    if (Path(name).suffix == ".toml" or os.sep in name) and not Path(name).is_absolute():
+        target = path.parent / name  # a file named by a path: from this preset file's folder
+    if target.resolve() == path.resolve():
         raise BrainyoloError(path, f"[short_runs] preset = {name!r} is this preset itself")
-    target = load_preset(name)
-    if target.short_runs is not None:
-        raise BrainyoloError(path, f"[short_runs] preset = {name!r} hands short runs over again "
-                                   f"({target.source}); one hand-over at most")
-    return ShortRuns(up_to, name)
+    if "short_runs" in read_toml(target, "preset file", 64 * 1024):
+        raise BrainyoloError(path, f"[short_runs] preset = {name!r} hands short runs over again ({target}); one "
+                                   "hand-over at most")
+    return ShortRuns(up_to, load_preset(target))
 
 
 def load_preset(name_or_path: str | os.PathLike) -> Preset:
@@ -200,15 +209,16 @@ def preset_checkpoints(preset: Preset, steps: int) -> tuple[int, ...]:
 
 
 def short_run_preset(model, preset: Preset, steps: int, *, neuron=None, schedule=None, checkpoints=None,
-                     decode=None) -> Preset:
+                     decode=None, thresholds=None, parameters: ParameterSettings = ParameterSettings()) -> Preset:
     """The preset a run of ``steps`` steps runs: ``preset``'s ``[short_runs]`` preset where the run is that short
-    and leaves the neuron, the schedule and the checkpoints to the preset (and is not read with ``vmem-late``);
-    else ``preset`` itself. A directly trained ``model`` keeps ``preset`` (it runs its own neuron)."""
+    and leaves the neuron, the schedule, the checkpoints, the thresholds and the parameters to the preset (and is
+    not read with ``vmem-late``); else ``preset`` itself. A directly trained ``model`` keeps ``preset`` (it runs its
+    own neuron)."""
     short = preset.short_runs
-    if (short is None or model.direct or steps > short.up_to_steps or decode == "vmem-late"
-            or any(choice is not None for choice in (neuron, schedule, checkpoints))):
+    if (short is None or model.direct or steps > short.up_to_steps or decode == "vmem-late" or parameters.entries
+            or any(choice is not None for choice in (neuron, schedule, checkpoints, thresholds))):
         return preset
-    return load_preset(short.preset)
+    return short.preset
 
 
 def resolve_simulation(model, preset: Preset, *, steps: int | None = None, checkpoints=None,
@@ -241,7 +251,7 @@ def resolve_simulation(model, preset: Preset, *, steps: int | None = None, check
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise BrainyoloError(None, f"steps = {steps!r}: a run has a whole number of steps, at least 1")
     preset = short_run_preset(model, preset, steps, neuron=neuron, schedule=schedule, checkpoints=checkpoints,
-                              decode=decode)
+                              decode=decode, thresholds=thresholds, parameters=parameters)
     checkpoints_defaulted = checkpoints is None
     if checkpoints_defaulted:
         checkpoints = preset_checkpoints(preset, steps)

@@ -59,6 +59,13 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
     first = _rows(out)
     assert [r["trial"] for r in first] == ["0", "1", "2"]
     assert first[0]["v_th_0"] == "1"  # trial 0: the neuron file's own values (the baseline)
+    # 6 steps, no checkpoints: the default runs short, and the study says which preset and neuron it tuned
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["preset"], summary["neuron"]) == ("short", "if_signed_ibt_tracking_late")
+    assert (out / "params.toml").read_text().splitlines()[0].endswith(
+        "6 steps, preset short, neuron if_signed_ibt_tracking_late")
     # a trial cut off mid-run (asked, never told): it is run again with its parameters, once
     study = optuna.load_study(study_name="brainyolo-tune", storage=f"sqlite:///{out / 'study.db'}")
     cut = study.ask()
@@ -145,11 +152,14 @@ def test_relative_space_multiplies_the_runs_own_thresholds():
 
 def test_tune_relative_space_starts_from_the_balanced_thresholds(corpus, tmp_path):
     """--preset fast --space relative: trial 0 runs the model file's balanced thresholds (factor 1 everywhere),
-    and every trial's thresholds are its factors times them."""
+    and every trial's thresholds are its factors times them (--checkpoints keeps fast's own neuron and thresholds
+    in this 6-step run)."""
     import json
 
+    from brainyolo.convert.model_file import load_model
+
     out = tmp_path / "tune"
-    code, _, stderr = _tune(corpus, out, 3, "--preset", "fast", "--space", "relative")
+    code, _, stderr = _tune(corpus, out, 3, "--preset", "fast", "--space", "relative", "--checkpoints", "6")
     assert code == 0, stderr
     with open(out / "trials.csv") as f:
         rows = list(csv.DictReader(f))
@@ -157,7 +167,9 @@ def test_tune_relative_space_starts_from_the_balanced_thresholds(corpus, tmp_pat
     assert factors and all(float(rows[0][k]) == 1.0 for k in factors)
     summary = json.loads((out / "summary.json").read_text())
     own = {int(k): v["v_th"] for k, v in summary["base_parameters"].items() if "v_th" in v}
-    assert own and all(v != 1.0 for v in own.values())  # balanced, not the neuron file's 1
+    assert (summary["preset"], summary["neuron"]) == ("fast", "if_signed_ibt_tracking")
+    balanced = load_model(corpus["model"]).thresholds.v_th
+    assert own == pytest.approx({index: balanced[index] for index in own}, rel=1e-12) and len(own) == len(balanced)
     chosen = next(r for r in rows if int(r["trial"]) == summary["chosen_trial"])
     for key in factors:
         index = key.split("_")[1]

@@ -32,7 +32,7 @@ def test_the_shipped_presets_and_their_fields():
     assert fast.threshold_scale == paper.threshold_scale == 1.0
     assert "balanced thresholds x 0.45, 16 steps" in short.summary()
     # fast hands runs of at most 24 steps to short; the others hand over nothing
-    assert (fast.short_runs.up_to_steps, fast.short_runs.preset) == (24, "short")
+    assert (fast.short_runs.up_to_steps, fast.short_runs.preset.name) == (24, "short")
     assert paper.short_runs is None and short.short_runs is None
     assert fast.summary().endswith("; up to 24 steps: short]")
 
@@ -81,14 +81,16 @@ _HEAD = ('description = "x"\nneuron = "if_signed_ibt"\nschedule = "delayed"\ndec
 
 @pytest.mark.parametrize("table, problem", [
     ('short_runs = 24', "short_runs must be a table: [short_runs] with up_to_steps and preset"),
-    ('[short_runs]\nup_to_steps = 24', "[short_runs] takes exactly up_to_steps and preset (not: preset)"),
-    ('[short_runs]\nup_to_steps = 24\npreset = "short"\nwhen = 1', "(not: when)"),
+    ('[short_runs]\nup_to_steps = 24', "[short_runs] needs preset (fields: preset, up_to_steps)"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "short"\nwhen = 1', "[short_runs] has no field when (fields:"),
+    ('[short_runs]\nwhen = 1', "[short_runs] needs preset, up_to_steps and has no field when"),
     ('[short_runs]\nup_to_steps = 30\npreset = "short"',
      "[short_runs] up_to_steps = 30 is not a whole number in 1..29"),
     ('[short_runs]\nup_to_steps = 0\npreset = "short"', "up_to_steps = 0 is not a whole number in 1..29"),
     ('[short_runs]\nup_to_steps = 2.5\npreset = "short"', "up_to_steps = 2.5 is not a whole number"),
     ('[short_runs]\nup_to_steps = 24\npreset = 3', "[short_runs] preset must be a preset's name or file"),
-    ('[short_runs]\nup_to_steps = 24\npreset = "mine"', "[short_runs] preset = 'mine' is this preset itself"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "mine.toml"', "[short_runs] preset = 'mine.toml' is this preset itself"),
+    ('[short_runs]\nup_to_steps = 24\npreset = "nope"', "[short_runs] preset = 'nope': no such preset (known: fast,"),
     ('[short_runs]\nup_to_steps = 24\npreset = "fast"', "[short_runs] preset = 'fast' hands short runs over again"),
 ])
 def test_a_bad_short_runs_table_is_one_error_naming_the_file(tmp_path, table, problem):
@@ -99,11 +101,25 @@ def test_a_bad_short_runs_table_is_one_error_naming_the_file(tmp_path, table, pr
     assert str(err.value).startswith(str(path)) and problem in str(err.value)
 
 
+def test_a_short_runs_preset_is_found_from_the_files_folder_and_hands_over_once(tmp_path, monkeypatch):
+    """A path is the preset file's folder's, whatever the working folder; two presets naming each other are one
+    error naming the first, not an endless loop; a file of the user's may share a shipped preset's name."""
+    monkeypatch.chdir(tmp_path.parent)
+    (tmp_path / "other.toml").write_text(_HEAD.replace('"x"', '"the other"'))
+    (tmp_path / "mine.toml").write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "other.toml"')
+    mine = load_preset(tmp_path / "mine.toml")
+    assert mine.short_runs.preset.description == "the other" and mine.short_runs.up_to_steps == 24
+    assert mine.summary().endswith("; up to 24 steps: other]")
+    (tmp_path / "other.toml").write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "mine.toml"')
+    with pytest.raises(BrainyoloError) as err:
+        load_preset(tmp_path / "mine.toml")
+    assert str(err.value).startswith(str(tmp_path / "mine.toml")) and "hands short runs over again" in str(err.value)
+    (tmp_path / "short.toml").write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "short"')
+    assert load_preset(tmp_path / "short.toml").short_runs.preset.neuron == "if_signed_ibt_tracking_late"
+
+
 def test_a_short_runs_preset_that_does_not_load_is_named_with_its_own_problem(tmp_path):
     path = tmp_path / "mine.toml"
-    path.write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "nope"')
-    with pytest.raises(BrainyoloError, match=r"nope: no such preset \(known: fast, paper, short\)"):
-        load_preset(path)
     broken = tmp_path / "broken.toml"
     broken.write_text(_HEAD.replace('"delayed"', '"sideways"'))
     path.write_text(_HEAD + f'[short_runs]\nup_to_steps = 24\npreset = "{broken}"')
@@ -113,9 +129,9 @@ def test_a_short_runs_preset_that_does_not_load_is_named_with_its_own_problem(tm
 
 
 def test_a_short_run_of_the_default_runs_the_short_preset_unless_it_names_a_choice_of_its_own():
-    """fast hands runs of at most 24 steps to short, where the run leaves the neuron, the schedule and the
-    checkpoints to the preset; any of them given, or the late-half read-out, keeps fast. A directly trained
-    network keeps fast (it runs its own neuron)."""
+    """fast hands runs of at most 24 steps to short, where the run leaves the neuron, the schedule, the
+    checkpoints, the thresholds and the parameters to the preset; any of them given, or the late-half read-out,
+    keeps fast. A directly trained network keeps fast (it runs its own neuron)."""
     fast = load_preset("fast")
     for steps in (1, 16, 24):
         settings = resolve_simulation(_Converted(), fast, steps=steps)
@@ -126,13 +142,14 @@ def test_a_short_run_of_the_default_runs_the_short_preset_unless_it_names_a_choi
         "fast", "if_signed_ibt_tracking", 1.0, (16, 25))
     assert resolve_simulation(_Converted(), fast).preset == "fast"  # its own 64 steps
     for choice in ({"neuron": "if_signed_ibt_tracking"}, {"schedule": "same-step"}, {"checkpoints": (8,)},
-                   {"checkpoints": ()}, {"decode": "vmem-late"}):
+                   {"checkpoints": ()}, {"decode": "vmem-late"}, {"thresholds": "balanced"},
+                   {"parameters": parse_setting("all.v_init=0.5")}):
         settings = resolve_simulation(_Converted(), fast, steps=16, **choice)
         assert settings.preset == "fast" and settings.threshold_scale == 1.0, choice
     assert resolve_simulation(_Converted(), fast, steps=16, decode="spikes").preset == "short"
     assert resolve_simulation(_Direct(), fast, steps=16).preset == "fast"
-    # a user's parameters still come after the preset's
-    mine = resolve_simulation(_Converted(), fast, steps=16, parameters=parse_setting("all.quiet=0.5"))
+    # short named: a user's parameters come after its own
+    mine = resolve_simulation(_Converted(), load_preset("short"), parameters=parse_setting("all.quiet=0.5"))
     assert mine.preset == "short" and mine.parameters.for_layer(3)["quiet"] == 0.5
 
 
@@ -207,7 +224,7 @@ def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch
                                "8", "-o", str(out), "-q"])
     assert code == 0, stderr
     assert stderr.strip() == ("brainyolo: note: 8 steps: the fast preset hands runs of at most 24 steps to the short "
-                              "preset (read at the run's end); give --checkpoints to keep fast")
+                              "preset; give --checkpoints (e.g. --checkpoints 8) to keep fast")
     info = json.loads((out / "run" / "run_info.json").read_text())
     assert (info["preset"], info["neuron"], info["threshold_scale"], info["checkpoints"]) == (
         "short", "if_signed_ibt_tracking_late", 0.45, [8])
