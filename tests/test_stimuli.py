@@ -28,6 +28,8 @@ pytestmark = pytest.mark.codegen_independent
 HIDDEN = 2  # the embedded detector's second convolution: 16 channels of 48 x 48
 LATER_CONV = 6  # a convolution further on
 STEPS = 10
+RUN = {"steps": STEPS, "checkpoints": ()}
+"""fast's own network: these tests are about the stimuli, and a 10-step run naming no checkpoints runs short."""
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +54,7 @@ def test_an_image_array_and_its_file_give_the_same_spikes_and_occlusion_covers_g
     pixels = np.asarray(PILImage.open(scene).convert("RGB"))
     height, width = pixels.shape[:2]
     mask = occlusion_box((height, width), 0, 0, width, height)  # all covered
-    with brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime") as detector:
+    with brainyolo.SpikingDetector("embedded", **RUN, device="runtime") as detector:
         from_file = detector.run(scene)
         from_array = detector.run(Image(pixels, name="array"))
         covered = detector.run(Image(pixels, occlusion=mask))
@@ -86,11 +88,11 @@ def test_an_image_sequence_shows_each_picture_in_its_own_bin(tmp_path):
     neurons = [(c, y, x) for c in range(0, 8, 3) for y in (10, 40, 70) for x in (20, 60)]
     traces = {}
     for picture in ("grey", "scene"):
-        detector = brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime")
+        detector = brainyolo.SpikingDetector("embedded", **RUN, device="runtime")
         trace = detector.record_v(0, neurons, variable="I")
         with detector:
             traces[picture] = detector.run(grey if picture == "grey" else scene).recorded(trace)["I"][:, -1]
-    detector = brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime", input="frames", bins=5,
+    detector = brainyolo.SpikingDetector("embedded", **RUN, device="runtime", input="frames", bins=5,
                                          bin_steps=2)
     trace = detector.record_v(0, neurons, variable="I")
     with detector:
@@ -107,7 +109,7 @@ def test_an_image_sequence_shows_each_picture_in_its_own_bin(tmp_path):
 
 def test_poisson_rates_of_one_are_a_white_image(tmp_path):
     """Rate 1 per step: every input neuron fires every step, as a white picture's pixels do."""
-    with brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime", input="poisson") as detector:
+    with brainyolo.SpikingDetector("embedded", **RUN, device="runtime", input="poisson") as detector:
         rates = detector.run(PoissonRates(np.ones((3, 96, 96))))
         white = detector.run(np.ones((96, 96, 3)))
         with pytest.raises(BrainyoloError, match="in \\[0, 1\\]"):
@@ -142,11 +144,11 @@ def test_an_event_stream_gives_what_its_gen1_recording_gives(golden, tmp_path, e
 
 def test_per_channel_thresholds_without_recompiling(tmp_path):
     (scene,) = write_scenes(tmp_path / "scenes", 1, seed=7)
-    with brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime") as plain:
+    with brainyolo.SpikingDetector("embedded", **RUN, device="runtime") as plain:
         reference = plain.run(scene)
         with pytest.raises(BrainyoloError, match="channel_parameters"):
             plain.run(scene, parameters={HIDDEN: {"v_th": np.ones(16)}})
-    with brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime", channel_parameters=True) as detector:
+    with brainyolo.SpikingDetector("embedded", **RUN, device="runtime", channel_parameters=True) as detector:
         v_th = detector.parameters[HIDDEN]["v_th"]
         same = detector.run(scene, parameters={HIDDEN: {"v_th": np.full(16, v_th)}})
         high = np.full(16, v_th)
@@ -167,7 +169,7 @@ def test_per_channel_thresholds_without_recompiling(tmp_path):
 
 def test_saved_runs_are_the_projects_recordings_with_the_users_monitors(tmp_path):
     scenes = write_scenes(tmp_path / "scenes", 2, seed=8)
-    detector = brainyolo.SpikingDetector("embedded", steps=STEPS, device="runtime", max_delay=2)
+    detector = brainyolo.SpikingDetector("embedded", **RUN, device="runtime", max_delay=2)
     trace = detector.record_v(HIDDEN, [(0, 4, 4), (5, 20, 30)])
     spikes = detector.record_spikes(HIDDEN)
     with detector:
@@ -202,7 +204,7 @@ def per_channel_synapses(device: str, tmp_path) -> None:
     """Each output channel of a per-channel ``release`` or ``delay`` gets the input a layer-wide value gives:
     channel 3 as the run with its value everywhere, the other channels as the run with theirs."""
     (scene,) = write_scenes(tmp_path / "scenes", 1, seed=9)
-    with brainyolo.SpikingDetector("embedded", steps=STEPS, device=device, max_delay=2, threads=2) as detector:
+    with brainyolo.SpikingDetector("embedded", **RUN, device=device, max_delay=2, threads=2) as detector:
         runs = {key: counts(detector.run(scene, parameters={HIDDEN: {name: value}}))[HIDDEN]
                 for key, name, value in (("release 0.5", "release", 0.5), ("release 1", "release", 1.0),
                                          ("delay 2", "delay", 2), ("delay 1", "delay", 1))}
