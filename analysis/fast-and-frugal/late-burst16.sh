@@ -27,15 +27,5 @@ photos=$(ls $val/images/*.jpg | head -16)
     echo "## the first 16 val photos, bursts of up to 16, x 0.4 / x 0.45"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst16.toml" "$c/x0.4.toml,$c/x0.45.toml" $photos
     echo "## val 128, bursts of up to 16, x 0.4 (brainyolo evaluate --preset short-burst16.toml)"
-    $py - "$c/val128" <<'PY'
-import json, sys
-from pathlib import Path
-folder = Path(sys.argv[1])
-metrics = json.loads((folder / "metrics.json").read_text())
-(step, snn), = metrics["snn"].items()
-events = [json.loads(p.read_text())["conv_events"][step] for p in sorted((folder / "snn_images").glob("*.json"))]
-ann = metrics["ann"]["mAP50"]
-print(f"{step} steps: mAP@0.5 {snn['mAP50']:.4f} = {100 * snn['mAP50'] / ann:.1f} % of the ANN's {ann:.4f}; "
-      f"{sum(events) / len(events):.3g} synaptic events per image = {sum(events) / len(events) / 2.78e9:.2f}x MACs")
-PY
+    $py analysis/fast-and-frugal/bias_table.py "$c/val128"
 } 2>&1 | grep -v WARNING | sed "s|$out/||g" | tee "$out/late-burst16.txt"

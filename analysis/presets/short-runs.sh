@@ -36,18 +36,7 @@ photos=$(ls $val/images/*.jpg | head -16)
     -o "$out/photos16"
 {
     echo "## COCO val 128, brainyolo evaluate --mode snn --steps 16 (the default preset)"
-    $py - "$out/val16" <<'PY'
-import json, sys
-from pathlib import Path
-folder = Path(sys.argv[1])
-metrics = json.loads((folder / "metrics.json").read_text())
-(step, snn), = metrics["snn"].items()
-events = [json.loads(p.read_text())["conv_events"][step] for p in sorted((folder / "snn_images").glob("*.json"))]
-ann = metrics["ann"]["mAP50"]
-print(f"preset {metrics['snn_settings']['preset']}, {step} steps: mAP@0.5 {snn['mAP50']:.4f} = "
-      f"{100 * snn['mAP50'] / ann:.1f} % of the ANN's {ann:.4f}; {sum(events) / len(events):.3g} synaptic events "
-      f"per image into the convolutions = {sum(events) / len(events) / 2.78e9:.2f}x the ANN's MACs")
-PY
+    $py analysis/fast-and-frugal/bias_table.py "$out/val16"
     echo "## the first 16 val photos, brainyolo detect --mode snn --steps 16, agreement with the ANN"
     $py analysis/presets/agreement.py "$out/ann" "$out/photos16" $photos
 } 2>&1 | grep -v WARNING | tee "$out/short-runs-val.txt"
