@@ -5,8 +5,8 @@ What is recorded, per image:
 * every layer's per-neuron count of +1 spikes and of -1 spikes (``negative_spike`` events; a burst of
   k spikes counts k, here and below);
 * the spike trains (step and sign) of a sample of neurons per layer, for rasters;
-* every layer's population count of +1 and of -1 spikes at every step (Brian2's
-  ``PopulationRateMonitor``, for the negative event too), for population statistics over time;
+* every layer's population count of +1 and of -1 spikes at every step, for population statistics over time
+  (the sampled spikes and these counts: one :class:`~brainyolo.spiking.event_record.LayerEventRecord` per layer);
 * the output layers' membrane ``v`` (and, with the spike-count read-out, their net spike count
   ``net_count``) at every checkpoint step, so that one run yields the whole accuracy-vs-time curve;
 * for every weight-shared convolution, the synaptic events it has delivered (each source spike times
@@ -37,7 +37,7 @@ population datasets, version 2 the events at checkpoints; both are still read)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import brian2
 import h5py
@@ -48,10 +48,11 @@ from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
 from brainyolo.spiking.device import RUN_CONTROL
+from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
-from brainyolo.spiking.neurons import NEGATIVE_EVENT, TIME_STEP_MS, spike_events
+from brainyolo.spiking.neurons import spike_events
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 3
@@ -65,46 +66,11 @@ def sample_slice(n_neurons: int, shape, size: int) -> slice:
     return slice(start, min(start + size, n_neurons))
 
 
-class EventRateMonitor(brian2.PopulationRateMonitor):
-    """Brian2's ``PopulationRateMonitor`` for any event of a group (it reads that event's space)."""
-
-    def __init__(self, source, event: str = "spike", name: str = "eventratemonitor*"):
-        super().__init__(source, name=name)
-        if event != "spike":
-            del self.variables._variables["_spikespace"]
-            self.variables.add_reference("_spikespace", source, f"_{event}space")
-
-
-def _population_counts(monitor, n_neurons: int, steps: int) -> np.ndarray:
-    """Events per step from a rate monitor (rate x neurons x step length), int32."""
-    if monitor is None:
-        return np.zeros(steps, np.int32)
-    return np.rint(np.asarray(monitor.rate_[:]) * n_neurons * TIME_STEP_MS / 1000).astype(np.int32)
-
-
-def _monitor_name(kind: str, event: str, index: int) -> str:
-    """``sample03``, ``negsample03``; a burst level's ``sample03_2``, ``negsample03_2``."""
-    level = "" if event in ("spike", NEGATIVE_EVENT) else "_" + event.rsplit("_", 1)[1]
-    return f"{'neg' if event.startswith(NEGATIVE_EVENT) else ''}{kind}{index:02d}{level}"
-
-
-def _sample_monitor(group, block: slice, event: str, name: str):
-    """An ``EventMonitor`` of ``group[block]`` scheduled right after ``event``'s thresholder.
-
-    (Brian2 schedules a monitor of a subgroup after the group's *spike* thresholder; a custom event
-    is tested later, in ``after_thresholds``, so it would be recorded one step late.)
-    """
-    thresholder = group.thresholder[event]
-    return brian2.EventMonitor(group[block], event, when=thresholder.when, order=thresholder.order + 1, name=name)
-
-
 @dataclass
 class _LayerMonitors:
     group: object
     sample: slice
-    # (monitor, sign), one per spike event and burst level: EventMonitors of the sample, EventRateMonitors
-    samples: list = field(default_factory=list)
-    populations: list = field(default_factory=list)
+    record: LayerEventRecord | None  # None for a group that does not spike
 
 
 def recorded_checkpoints(checkpoints, steps: int) -> list[int]:
@@ -149,7 +115,8 @@ class Recorder:
     """Creates the monitors for ``network`` and reads them back after a run.
 
     Spike counts are the groups' own counters (:data:`~brainyolo.spiking.builder.SPIKE_COUNTERS`,
-    kept by the neurons' resets); sampled spike trains and population counts are Brian2 monitors. The
+    kept by the neurons' resets); sampled spike trains and population counts are one
+    :class:`~brainyolo.spiking.event_record.LayerEventRecord` per layer. The
     run's length and checkpoints are inputs of each run (:meth:`run_inputs`), not of the built network:
     one compiled binary runs any step count and up to ``slots`` checkpoints before the last step.
 
@@ -170,14 +137,9 @@ class Recorder:
         for index in network.own_layers():
             group = network.layers[index].group
             block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
-            monitors = _LayerMonitors(group, block)
-            for event, sign in spike_events(group.events):
-                monitors.samples.append((_sample_monitor(group, block, event, _monitor_name("sample", event, index)),
-                                         sign))
-                monitors.populations.append((EventRateMonitor(group, event,
-                                                              name=_monitor_name("population", event, index)), sign))
-            self.layers[index] = monitors
-            self._objects += [monitor for monitor, _ in monitors.samples + monitors.populations]
+            record = LayerEventRecord(group, block, name=f"spikes{index:02d}") if spike_events(group.events) else None
+            self.layers[index] = _LayerMonitors(group, block, record)
+            self._objects += [record] if record is not None else []
         # The output layers at the checkpoints before the last step: a store per layer; the last
         # checkpoint is the final state.
         self.outputs = {}
@@ -232,10 +194,6 @@ class Recorder:
             equations = getattr(obj, "equations", None)
             if equations is not None and unread & set(equations.diff_eq_names):
                 obj._check_for_invalid_states = _not_checked
-        for m in self.layers.values():  # the sample monitors' subgroups read their group's variables
-            for monitor, _ in m.samples:
-                if m.group.__dict__.get("_check_for_invalid_states") is _not_checked:
-                    monitor.source._check_for_invalid_states = _not_checked
         device.unwritten_arrays = frozenset(names)
 
     def run_inputs(self, steps: int, checkpoints=()) -> dict:
@@ -267,12 +225,14 @@ class Recorder:
             n = int(np.prod(shape))
             pos, neg = (np.asarray(m.group.variables[name].get_value(), np.int32)
                         if name in m.group.variables else np.zeros(n, np.int32) for name in SPIKE_COUNTERS)
-            ids, spike_steps, signs = [], [], []
-            for monitor, sign in m.samples:
-                ids.append(np.asarray(monitor.i[:], np.int32))
-                spike_steps.append(np.round(np.asarray(monitor.t_[:]) * 1000).astype(np.int32) + 1)
-                signs.append(np.full(len(ids[-1]), sign, np.int8))
-            order = np.lexsort((np.concatenate(ids), np.concatenate(spike_steps))) if ids else np.zeros(0, int)
+            if m.record is not None:
+                ids, spike_steps, signs = (m.record.values(name) for name in ("sample_neuron", "sample_step",
+                                                                              "sample_sign"))
+                populations = {name: m.record.values(f"population_{name}") for name in ("positive", "negative")}
+            else:
+                ids = spike_steps = signs = np.zeros(0, np.int32)
+                populations = {name: np.zeros(steps, np.int32) for name in ("positive", "negative")}
+            order = np.lexsort((ids, spike_steps))
             flat = np.arange(m.sample.start, m.sample.stop)
             c, h, w = shape
             sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
@@ -280,12 +240,9 @@ class Recorder:
                 "kind": net.graph.layers[index].kind, "shape": shape,
                 "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
                 "sample_neuron": sample,
-                "sample_spike_neuron": np.concatenate(ids)[order] if ids else np.zeros(0, np.int32),
-                "sample_spike_step": np.concatenate(spike_steps)[order] if ids else np.zeros(0, np.int32),
-                "sample_spike_sign": np.concatenate(signs)[order] if ids else np.zeros(0, np.int8),
-                **{f"population_{name}": sum((_population_counts(monitor, n, steps) for monitor, sign in m.populations
-                                              if sign == wanted), np.zeros(steps, np.int32))
-                   for name, wanted in (("positive", 1), ("negative", -1))}}
+                "sample_spike_neuron": ids[order], "sample_spike_step": spike_steps[order],
+                "sample_spike_sign": signs[order].astype(np.int8),
+                **{f"population_{name}": counts for name, counts in populations.items()}}
         for index, (group, variables, store) in self.outputs.items():
             shape = net.layers[index].shape
             out = {}

@@ -23,6 +23,7 @@ from brainyolo.ann.reference import maxpool2d
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, event_spaces
+from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS, with_spike_counters
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group, spike_events
 from brainyolo.spiking.thresholder import fuse_thresholders
@@ -98,6 +99,25 @@ def monitored(group, tag):
     return [group, *(m for m, _ in group.burst_monitors)]
 
 
+def check_record(record: LayerEventRecord, group, steps: int) -> None:
+    """``record`` (every level and sign in one object) against Brian2's own ``EventMonitor`` of each level
+    (``group.burst_monitors``): the population count of each sign per step, and every sampled spike."""
+    start, stop = record.sample.start, record.sample.stop
+    expected = {1: np.zeros(steps, int), -1: np.zeros(steps, int)}
+    sampled = []
+    for monitor, sign in group.burst_monitors:
+        step = np.round(np.asarray(monitor.t_[:]) * 1000).astype(int) + 1
+        neuron = np.asarray(monitor.i[:])
+        np.add.at(expected[sign], step - 1, 1)
+        inside = (neuron >= start) & (neuron < stop)
+        sampled += [(int(i) - start, int(t), sign) for i, t in zip(neuron[inside], step[inside], strict=True)]
+    np.testing.assert_array_equal(record.values("population_positive"), expected[1])
+    np.testing.assert_array_equal(record.values("population_negative"), expected[-1])
+    ours = list(zip(*(record.values(name).tolist() for name in ("sample_neuron", "sample_step", "sample_sign")),
+                    strict=True))
+    assert sorted(ours) == sorted(sampled) and len(set(sampled)) < len(sampled)  # bursts: repeated (neuron, step)
+
+
 @pytest.mark.parametrize("fused", [False, True])
 def test_hand_computed_bursts(fused):
     """Constant input I per step, v_init 0, alpha 1: the net count after step t is I*t rounded toward
@@ -111,8 +131,10 @@ def test_hand_computed_bursts(fused):
     single.I = currents[4:]
     if fused:
         fuse_thresholders(burst)
-    objects = monitored(burst, "b") + monitored(single, "s")
+    record = LayerEventRecord(burst, slice(1, 4), name="burst_record")
+    objects = monitored(burst, "b") + monitored(single, "s") + [record]
     brian2.Network(*objects).run(STEPS * brian2.ms)
+    check_record(record, burst, STEPS)
     t = np.arange(1, STEPS + 1)[:, None]
     expected = np.trunc(currents[:4] * t)
     expected[:, 2] = np.minimum(4 * t[:, 0], np.trunc(5.75 * t[:, 0]))  # 5.75 per step: capped at 4
@@ -145,8 +167,9 @@ def build_conv(kind, tag):
         connection = SharedConvolution(source, target, weight, IN_SHAPE, STRIDE, PAD, name=f"convsh{tag}")
     else:
         connection = unrolled_conv_synapses(source, target, weight, IN_SHAPE, STRIDE, PAD, name=f"convun{tag}")
-    return {"source": source, "target": target, "connection": connection,
-            "objects": [*monitored(source, f"cs{tag}"), *monitored(target, f"ct{tag}"), connection]}
+    record = LayerEventRecord(source, slice(100, 160), name=f"convrecord{tag}")
+    return {"source": source, "target": target, "connection": connection, "record": record,
+            "objects": [*monitored(source, f"cs{tag}"), *monitored(target, f"ct{tag}"), connection, record]}
 
 
 def conv_results(built):
@@ -208,6 +231,7 @@ def check_pool(pool):
 
 def check_all(shared, unrolled, pool, relay, overlapping):
     ours, reference = conv_results(shared), conv_results(unrolled)
+    check_record(shared["record"], shared["source"], STEPS)
     np.testing.assert_array_equal(ours["target"], reference["target"])
     np.testing.assert_array_equal(ours["v"], reference["v"])
     bursts = sum(np.asarray(m.i[:]).size for m, _ in shared["source"].burst_monitors[1:4])

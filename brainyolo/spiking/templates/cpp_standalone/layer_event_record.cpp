@@ -1,0 +1,30 @@
+{# A layer's spikes in one step, every event space (sign and burst level) in one pass (LayerEventRecord): the
+   population count of each sign, and each spike of the sampled block [_sample_start, _sample_stop) with its
+   step and sign. #}
+{# USES_VARIABLES { t_in_timesteps, _sample_start, _sample_stop } #}
+{% extends 'common_group.cpp' %}
+
+{% block maincode %}
+    const int32_t _step = {{t_in_timesteps}} + 1;
+    int32_t _positive = 0;
+    int32_t _negative = 0;
+    {% for name, sign in event_spaces %}
+    {
+        const int32_t * __restrict _space = {{ get_array_name(variables[name]) }};
+        const int32_t _n_spikes = _space[_num{{name}} - 1];
+        {{ '_positive' if sign == '+' else '_negative' }} += _n_spikes;
+        for (int32_t _j = 0; _j < _n_spikes; _j++)
+        {
+            const int32_t _idx = _space[_j];
+            if (_idx >= _sample_start && _idx < _sample_stop)
+            {
+                {{ get_array_name(variables['sample_neuron'], access_data=False) }}.push_back(_idx - _sample_start);
+                {{ get_array_name(variables['sample_step'], access_data=False) }}.push_back(_step);
+                {{ get_array_name(variables['sample_sign'], access_data=False) }}.push_back({{ sign }}1);
+            }
+        }
+    }
+    {% endfor %}
+    {{ get_array_name(variables['population_positive'], access_data=False) }}.push_back(_positive);
+    {{ get_array_name(variables['population_negative'], access_data=False) }}.push_back(_negative);
+{% endblock %}
