@@ -266,7 +266,7 @@ def test_the_build_reuse_study_restores_the_shared_files_and_only_with_the_cache
     before = os.environ.get("BRAINYOLO_OBJECT_CACHE")
     rows = study.main(tmp_path / "out", study.CASES[:2], baseline=study.CASES[1:2])
     first, second = (row["with"] for row in rows)
-    assert first["restored"] == 0 and first["sources"] > 100
+    assert first["restored"] == 0 and first["sources"] > 50  # the embedded detector: 16 layers, each a few objects
     assert second["sources"] - 10 <= second["restored"] < second["sources"]
     assert rows[0]["without"] is None
     assert rows[1]["without"]["restored"] == rows[1]["without"]["sources"] == 0  # no cache looked at
