@@ -67,7 +67,7 @@ def sample_slice(n_neurons: int, shape, size: int) -> slice:
 
 
 @dataclass
-class _LayerMonitors:
+class _LayerRecording:
     group: object
     sample: slice
     record: LayerEventRecord | None  # None for a group that does not spike
@@ -131,14 +131,15 @@ class Recorder:
 
     def __init__(self, network: SpikingNetwork, slots: int = CHECKPOINT_SLOTS, sample_neurons: int = 20):
         self.network, self.slots = network, slots
-        self.layers: dict[int, _LayerMonitors] = {}
+        self.layers: dict[int, _LayerRecording] = {}
         self.control = RunControl(network.clock)
         self._objects = [self.control]
         for index in network.own_layers():
             group = network.layers[index].group
             block = sample_slice(len(group), network.layers[index].shape, sample_neurons)
-            record = LayerEventRecord(group, block, name=f"spikes{index:02d}") if spike_events(group.events) else None
-            self.layers[index] = _LayerMonitors(group, block, record)
+            spiking = bool(spike_events(group.events))
+            record = LayerEventRecord(group, block, name=f"eventrecord{index:02d}") if spiking else None
+            self.layers[index] = _LayerRecording(group, block, record)
             self._objects += [record] if record is not None else []
         # The output layers at the checkpoints before the last step: a store per layer; the last
         # checkpoint is the final state.
@@ -179,8 +180,8 @@ class Recorder:
         objects that no one reads after a run (kernels, index arrays, hidden membranes; see
         :class:`~brainyolo.spiking.device.BrainyoloStandaloneDevice`): monitors, a user's own objects and
         what :meth:`read_variables` names are still written. Brian2 reads every integrated variable
-        after a run to warn of NaN or huge values; a group (or a sample monitor's subgroup of it) whose
-        such variables are left out is not checked."""
+        after a run to warn of NaN or huge values; a group whose such variables are left out is not
+        checked."""
         read = {id(variable) for variable in self.read_variables()}
         names = set()
         for obj in self.network.objects():

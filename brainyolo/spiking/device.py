@@ -79,7 +79,7 @@ PRECOMPILED_HEADER_TEXT = """// brainyolo: the headers every code object include
 
 PRECOMPILED_HEADER_RULE = f"""
 # brainyolo: a code object compiles in 0.45 s at -O0, 0.3 s of it reading the same standard and Brian2
-# headers (an embedded detector's network has 166 code objects). They are compiled once per build into
+# headers (an embedded detector's fast network has 86 code objects). They are compiled once per build into
 # a precompiled header (GCC reads {PRECOMPILED_HEADER}.gch instead of the text; with other flags or another
 # compiler it reads the text, as before). The .gch (tens of MB) is intermediate: make deletes it after
 # the build and, with every object up to date, does not make it again. It is an order-only prerequisite:

@@ -40,9 +40,16 @@ class LayerEventRecord(Group, CodeRunner):
     sample : slice
         The sampled neurons, a contiguous block of ``group`` (``slice(0, 0)``: none).
     name : str
+        The Brian2 object's name (its arrays are named after it).
 
     Attributes
     ----------
+    source : NeuronGroup
+        ``group``.
+    sample : slice
+        The sampled block, ``slice(start, stop)``.
+    spaces : list of (str, str)
+        The event spaces read, each with the sign of its spikes (``'+'``, ``'-'``).
     population_positive, population_negative : int32 arrays, one entry per step
     sample_neuron, sample_step, sample_sign : int32 arrays, one entry per sampled spike
     """
@@ -52,10 +59,11 @@ class LayerEventRecord(Group, CodeRunner):
 
     def __init__(self, group, sample: slice, name: str = "layereventrecord*"):
         spaces = event_spaces(group)
-        start, stop, _ = sample.indices(len(group))
-        if stop < start:
+        start, stop = sample.start or 0, len(group) if sample.stop is None else sample.stop
+        if sample.step not in (None, 1) or not 0 <= start <= stop <= len(group):
             raise ValueError(f"the sample {sample} is not a block of the group's {len(group)} neurons")
-        self.group, self.sample, self.spaces = group, slice(start, stop), spaces
+        # (CodeRunner makes ``self.group`` the record itself: the neuron group is ``source``)
+        self.source, self.sample, self.spaces = group, slice(start, stop), spaces
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         needed = ["t_in_timesteps", "_sample_start", "_sample_stop"]
@@ -78,6 +86,8 @@ class LayerEventRecord(Group, CodeRunner):
         self._enable_group_attributes()
 
     def values(self, name: str) -> np.ndarray:
-        """A copy of the recorded array ``name`` (one of :data:`RECORDED`) after a run, int32 (a copy: in
-        runtime mode the value is a view of Brian2's dynamic array, whose memory goes with the object)."""
+        """A copy of the recorded array ``name`` (one of :data:`RECORDED`) after a run, int32.
+
+        (A copy: in runtime mode the value is a view of Brian2's dynamic array, whose memory goes with it.)
+        """
         return np.array(self.variables[name].get_value(), np.int32, copy=True)

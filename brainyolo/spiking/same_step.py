@@ -31,9 +31,9 @@ def same_step_schedule(net: SpikingNetwork) -> None:
     Graph order is topological (a layer reads only earlier layers), so when layer ``l``'s
     connections run, the spikes of their sources in this step are already in the event spaces.
     The input kind's objects (spike sources, per-bin currents) come first. Monitors are not part of
-    the network: the recorder, made afterwards, puts its checkpoint stores and event monitors at the
-    end of a step (order 1000, after everything) and each sampled spike monitor right after its
-    layer's (rescheduled) thresholder.
+    the network: the recorder, made afterwards, puts each layer's
+    :class:`~brainyolo.spiking.event_record.LayerEventRecord` at the end of a step (order 999, when every
+    event space of the step is filled) and its checkpoint stores and event monitors after it (order 1000).
     """
     slot, stride = "groups", len(_STAGES)
     for source in net.inputs:

@@ -248,7 +248,8 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     assert {kind for kind, _ in static} <= {"float", "int32_t", "int64_t", "char"}, static
     written = set(re.findall(r"Error writing output file for (\w+)\.", (folder / "objects.cpp").read_text()))
     assert any(name.endswith("_positive_count") for name in written)
-    assert any(re.fullmatch(r"_dynamic_array_spikes\d+_(sample_neuron|population_positive)", name) for name in written)
+    assert any(re.fullmatch(r"_dynamic_array_eventrecord\d+_(sample_neuron|population_positive)", name)
+               for name in written)
     assert not any(name.endswith(("_kernel", "_kernel_fixed", "_col_pairs")) for name in written)
     assert not any(re.fullmatch(r"_array_layer0[0-4]_v", name) for name in written)
     with Simulator(model_path, settings) as simulator:
