@@ -267,6 +267,17 @@ def test_connections_read_every_level():
                              (1, 2, 2)).spikes_per_step == 4
 
 
+def test_a_record_samples_a_block_of_its_group():
+    brian2.start_scope()
+    source = burst_source("blocks", (1, 2, 2), 0)
+    record = LayerEventRecord(source, slice(1, None))
+    assert record.source is source and record.sample == slice(1, 4) and len(record.spaces) == 8
+    assert LayerEventRecord(source, slice(4, 4)).sample == slice(4, 4)  # no sample
+    for wrong in (slice(0, 5), slice(-1, 4), slice(0, 4, 2), slice(3, 2)):
+        with pytest.raises(ValueError, match="not a block of the group's 4 neurons"):
+            LayerEventRecord(source, wrong)
+
+
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_bursts_through_convolution_pool_and_relay_cpp_standalone(tmp_path):
