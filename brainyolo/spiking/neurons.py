@@ -50,8 +50,10 @@ NEGATIVE_EVENT = "negative_spike"
 LEVEL = "level"
 """The name a burst neuron's conditions and resets read as the burst level (1, 2, ...)."""
 
-MAX_BURST = 16
-"""Most spikes of one sign a neuron may send in one step."""
+MAX_BURST = 64
+"""Most spikes of one sign a neuron may send in one step (a neuron that fires in one step of a 16-step run sends up
+to 4 a step's worth at once: analysis/fast-and-frugal, *One firing step*). Every level is an event of its own, whose
+condition the thresholder tests at every step."""
 
 _LEVEL_EVENT = re.compile(r"(spike|negative_spike)(?:_([0-9]+))?\Z")
 

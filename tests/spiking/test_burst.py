@@ -48,10 +48,10 @@ def test_burst_levels_are_events_of_their_own():
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("burst = 0", "whole number from 1 to 16"),
-    ("burst = 17", "whole number from 1 to 16"),
-    ('burst = "2"', "whole number from 1 to 16"),
-    ("burst = true", "whole number from 1 to 16"),
+    ("burst = 0", "whole number from 1 to 64"),
+    ("burst = 65", "whole number from 1 to 64"),
+    ('burst = "2"', "whole number from 1 to 64"),
+    ("burst = true", "whole number from 1 to 64"),
 ])
 def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem):
     path = tmp_path / "bad.toml"
@@ -144,6 +144,24 @@ def test_hand_computed_bursts(fused):
     positive, negative = (np.asarray(getattr(burst, name)[:]) for name in SPIKE_COUNTERS)
     np.testing.assert_array_equal(positive - negative, expected[-1])  # the counters count every level
     assert math.isclose(positive[0], math.trunc(2.75 * STEPS))
+
+
+def test_the_largest_burst_by_hand():
+    """Bursts of up to 64 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net count
+    after step t is I*t rounded toward zero while that needs at most 64 spikes a step; 70.5 a step is capped at 64."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    currents = np.array([40.25, -63.5, 70.5])
+    group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=64)), 3, alpha=1.0, name="largest")
+    group.I = currents
+    assert len(spike_events(group.events)) == 128
+    objects = monitored(group, "g")
+    steps = 4
+    brian2.Network(*objects).run(steps * brian2.ms)
+    t = np.arange(1, steps + 1)[:, None]
+    expected = np.trunc(currents * t)
+    expected[:, 2] = 64 * t[:, 0]
+    np.testing.assert_array_equal(net_counts(group, steps), expected)
 
 
 IN_SHAPE, FILTERS, K, STRIDE, PAD = (3, 12, 10), 4, 3, 1, 1
