@@ -7,12 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source analysis/fast-and-frugal/study-16.sh "$@"
-here=analysis/fast-and-frugal
-py=.venv/bin/python
-c=$out/burst16
-mkdir -p "$c"
-sed 's/^burst = 8/burst = 16/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst16.toml"
-for f in 0.45 0.4; do $py $here/threshold_factor.py "$model" $f > "$c/x$f.toml"; done
+source analysis/fast-and-frugal/burst16-files.sh
 sed -e "s|^neuron = .*|neuron = \"$PWD/$c/late-burst16.toml\"|" -e 's|^threshold_scale = .*|threshold_scale = 0.4|' \
     equations/presets/short.toml > "$c/short-burst16.toml"
 second=$(ls $train/images/*.jpg | sed -n 33,96p)
