@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -353,8 +354,28 @@ def _file_text(model) -> str:
     return Path(model.source).read_text() if model.source else model.name
 
 
+@functools.cache
+def generator_digest() -> str:
+    """Digest of this package's own code and code-generation templates: what writes a binary's sources besides
+    Brian2, so that an edited template or builder (a development install between two versions) builds anew
+    instead of running a binary the old code wrote."""
+    return code_digest(Path(__file__).resolve().parents[1])
+
+
+def code_digest(root: Path) -> str:
+    """Digest of the Python files under ``root`` and the files of its ``templates/<target>/`` folders (names and
+    contents)."""
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.rglob("templates/*/*")]):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def build_key(model_sha256: str, settings: SimulationSettings) -> str:
-    """Identity of a compiled binary: model, neuron file text, options, versions."""
+    """Identity of a compiled binary: model, neuron file text, options, versions, this package's code
+    (:func:`generator_digest`)."""
 
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items()  # runs set those
@@ -362,7 +383,7 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
     # steps and checkpoints are run-time inputs; only the number of checkpoint slots is built
     built["checkpoint_slots"] = checkpoint_slots(settings.checkpoints, settings.steps)
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",
-             "settings": built, "brainyolo": __version__, "brian2": brian2.__version__}
+             "settings": built, "brainyolo": __version__, "code": generator_digest(), "brian2": brian2.__version__}
     # options added later count only where they differ from their defaults (earlier builds stay valid)
     for key, default in (("synapse", "instant"), ("max_delay", 0), ("lesions", False),
                          ("channel_parameters", False), ("layer_neurons", ()), ("layer_synapses", ())):

@@ -20,10 +20,18 @@ read or write: the numbers are exactly those of Brian2's own resetters. For yolo
 ``delayed`` schedule with IBT neurons (whose resets change ``v``): the first layer (its input is a current)
 and every max-pool layer (its connection writes ``m``, its resets ``count``); with the tracking neuron (its
 resets change ``q`` and ``last``) every layer but the relays; in the ``same_step`` schedule every signed layer.
+
+A condition common to every event, ahead of the rest (``firing > 0 and ...``) and reading only shared state
+(:func:`common_gate`), is also tested once per step in C++: while it is false, the pass runs the state update
+alone and leaves every event space empty. The late neuron (``if_signed_ibt_tracking_late``) is quiet for most of
+a run, so its quiet steps cost a state update instead of all its burst levels' conditions.
 """
 
 from __future__ import annotations
 
+import ast
+
+from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
 from brian2.core.variables import Subexpression, Variables
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.groups.group import CodeRunner
@@ -65,29 +73,79 @@ class SignedThresholder(CodeRunner):
         self.variables = Variables(self)
         for k in range(len(self.fused_events)):
             self.variables.add_auxiliary_variable(f"_cond_{k}", dtype=bool)
+        self.variables.add_auxiliary_variable("_gate", dtype=bool, scalar=True)
         spaces = [f"_{event}space" for event in self.fused_events]
         CodeRunner.__init__(
             self, group, "signed_threshold", code="", clock=group.clock, when=when, order=group.order,
             name=f"{group.name}_signed_thresholder", needed_variables=spaces,
-            template_kwds={"eventspace_variables": [group.variables[space] for space in spaces], "resets": []},
+            template_kwds={"eventspace_variables": [group.variables[space] for space in spaces], "resets": [],
+                           "gated": False, "state_update": state_update},
             codeobj_class=code_object_class_for_current_device())
 
     def update_abstract_code(self, run_namespace):
-        """Code blocks: ``condition`` (the state update, then every event's condition) and ``reset_k``
-        (the reset of the ``k``-th of :attr:`fused_resets`; C++ only: the numpy template has none)."""
-        if self.fused_resets and not issubclass(self.codeobj_class, CPPStandaloneCodeObject):
+        """Code blocks: ``condition`` (the state update, then every event's condition), ``reset_k``
+        (the reset of the ``k``-th of :attr:`fused_resets`), and where the events share a gate
+        (:func:`common_gate`) ``gate`` (``_gate``, the gate) and ``update`` (the state update alone); all
+        but ``condition`` C++ only: the numpy template has none."""
+        cpp = issubclass(self.codeobj_class, CPPStandaloneCodeObject)
+        if self.fused_resets and not cpp:
             raise NotImplementedError(f"{self.name}: resets run in the thresholder's pass in C++ standalone only")
         conditions = "\n".join(f"_cond_{k} = {self.group.events[event]}" for k, event in enumerate(self.fused_events))
+        update = ""
         if self.state_update:
             updater = self.group.state_updater
             updater.update_abstract_code(run_namespace)
-            conditions = f"{updater.abstract_code}\n{conditions}"
+            update = updater.abstract_code
+            conditions = f"{update}\n{conditions}"
         code = {"condition": conditions}
+        gate = common_gate(self.group, [self.group.events[event] for event in self.fused_events]) if cpp else None
+        self.template_kwds["gated"] = gate is not None
+        if gate is not None:
+            code["gate"] = f"_gate = {gate}"
+            if self.state_update:
+                code["update"] = update
         for k, event in enumerate(self.fused_resets):
             code[f"reset_{k}"] = self.group.event_codes[event]
         # the template runs reset k on the neurons of event space resets[k]
         self.template_kwds["resets"] = [self.fused_events.index(event) for event in self.fused_resets]
         self.abstract_code = code
+
+
+def common_gate(group, conditions: list[str]) -> str | None:
+    """The first term of ``conditions`` (``G`` of ``G and ...``) where every condition starts with the same one and
+    it reads only what is the same for every neuron of ``group`` during a step: its shared variables and
+    subexpressions (no differential equation's), constants and stateless functions (not ``rand()``); None otherwise.
+
+    >>> from brian2 import NeuronGroup
+    >>> group = NeuronGroup(2, "v : 1\\nopen : 1 (shared)")
+    >>> common_gate(group, ["open > 0 and v > 1", "open > 0 and v < -1"])
+    'open > 0'
+    >>> common_gate(group, ["v > 0 and open > 0", "v > 0 and open < 0"]) is None  # v is each neuron's own
+    True
+    """
+    firsts = []
+    for condition in conditions:
+        try:
+            tree = ast.parse(condition.strip(), mode="eval").body
+        except SyntaxError:
+            return None
+        if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)):
+            return None
+        firsts.append(tree.values[0])
+    if not firsts or len({ast.dump(first) for first in firsts}) != 1:
+        return None
+    gate = ast.unparse(firsts[0])
+    for name in get_identifiers(gate):
+        var = group.variables.get(name) if name in group.variables else None
+        if var is not None:
+            if not getattr(var, "scalar", False) or name in group.equations.diff_eq_names:
+                return None
+        elif name in DEFAULT_FUNCTIONS:
+            if not DEFAULT_FUNCTIONS[name].stateless:
+                return None
+        elif name not in DEFAULT_CONSTANTS and name not in ("True", "False"):
+            return None  # a name of the run's namespace: resolved there, possibly per neuron
+    return gate
 
 
 def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:

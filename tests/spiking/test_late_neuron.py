@@ -143,7 +143,10 @@ def preset_neuron(tmp_path):
 @pytest.mark.standalone_only
 def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
     """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 9 and 12), each
-    spike for spike as Brian2's numpy runtime (fused thresholder and resets included)."""
+    spike for spike as Brian2's numpy runtime (fused thresholder and resets included; in C++ the quiet steps run
+    the state update alone: the thresholder's gate)."""
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.spiking.builder import hidden_layers
     from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
@@ -158,9 +161,14 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
                 layers = simulator.run(images[0]).data["layers"]
                 if device == "cpp_standalone":
                     binaries.add((simulator._runner.directory / "main").stat().st_mtime_ns)
+                    code = simulator._runner.directory / "code_objects"
             counts[device, steps] = {i: (layer["positive_count"], layer["negative_count"])
                                      for i, layer in layers.items() if "positive_count" in layer}
     assert len(binaries) == 1
+    # every layer of late neurons tests "firing > 0" once per step, and in the quiet steps only integrates
+    hidden = hidden_layers(load_model(model_path).graph)
+    assert hidden and all("_gate_open" in (code / f"layer{i:02d}_signed_thresholder_codeobject.cpp").read_text()
+                          for i in hidden)
     for steps in (12, 16):
         for index, (positive, negative) in counts["runtime", steps].items():
             standalone = counts["cpp_standalone", steps][index]

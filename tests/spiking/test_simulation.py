@@ -173,6 +173,32 @@ def test_one_binary_whatever_the_steps_and_checkpoints():
     assert key(50, range(1, 9)) == key(20, ()) != key(50, range(1, 10)) == key(50, range(1, 17))
 
 
+@pytest.mark.codegen_independent
+def test_an_edited_template_or_builder_is_another_binary(tmp_path, monkeypatch):
+    """The build key holds a digest of the package's code and templates: a development install whose template or
+    builder changed between two runs of the same version builds anew instead of reusing the old binary."""
+    from brainyolo.spiking import build_cache
+
+    package = tmp_path / "package"
+    (package / "spiking/templates/cpp_standalone").mkdir(parents=True)
+    template = package / "spiking/templates/cpp_standalone/signed_threshold.cpp"
+    builder = package / "spiking/builder.py"
+    template.write_text("{# one pass #}")
+    builder.write_text("x = 1")
+    (package / "notes.txt").write_text("not code")
+    first = build_cache.code_digest(package)
+    (package / "notes.txt").write_text("still not code")
+    assert build_cache.code_digest(package) == first
+    for path, text in ((template, "{# two passes #}"), (builder, "x = 2")):
+        before = build_cache.code_digest(package)
+        path.write_text(text)
+        assert build_cache.code_digest(package) != before, path.name
+    settings = SimulationSettings(steps=20, threads=1)
+    key = build_cache.build_key("0" * 64, settings)
+    monkeypatch.setattr(build_cache, "generator_digest", lambda: "edited")
+    assert build_cache.build_key("0" * 64, settings) != key
+
+
 @pytest.mark.standalone_only
 def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer(tiny_h5, build_cache):
     """One compiled binary runs 30 steps, then 10, then 17 with other checkpoints: nothing is built again,
@@ -309,6 +335,32 @@ def test_signed_layers_are_thresholded_and_integrated_in_one_pass(tiny_h5):
             integrated = group.equations.diff_eq_names and group.state_updater not in group.contained_objects
             assert bool(integrated) == (fused and bool(group.equations.diff_eq_names))
         assert any(group.equations.diff_eq_names for group in signed)
+
+
+@pytest.mark.codegen_independent
+def test_a_gate_common_to_every_event_reads_only_what_every_neuron_shares():
+    """``common_gate``: the first term of ``G and ...`` that every event's condition starts with, where ``G`` is the
+    same for every neuron within a step (shared variables and subexpressions, constants, stateless functions)."""
+    from brian2 import NeuronGroup
+
+    from brainyolo.spiking.thresholder import common_gate
+
+    group = NeuronGroup(3, """v : 1
+                              t_on : second (shared, constant)
+                              on = int(t >= t_on) : 1 (shared)
+                              drive = on * v : 1""")
+    assert common_gate(group, ["on > 0 and v >= 1", "on > 0 and v <= -1 and v > -5"]) == "on > 0"
+    assert common_gate(group, ["int(t >= t_on) > 0 and v >= 1", "int(t >= t_on) > 0 and v <= -1"]) == \
+        "int(t >= t_on) > 0"
+    for conditions in (["on > 0 and v >= 1", "v <= -1"],  # not in every condition
+                       ["on > 0 and v >= 1", "on >= 1 and v <= -1"],  # not the same term
+                       ["v >= 1 and on > 0", "v >= 1 and on < 0"],  # each neuron's own
+                       ["drive > 0 and v >= 1", "drive > 0 and v <= -1"],  # a per-neuron subexpression
+                       ["rand() < 0.5 and v >= 1", "rand() < 0.5 and v <= -1"],  # one draw per neuron
+                       ["on > 0 or v >= 1", "on > 0 or v <= -1"],  # not a conjunction
+                       ["gain > 0 and v >= 1", "gain > 0 and v <= -1"],  # the run's namespace: unknown here
+                       ["v >= 1", "v <= -1"]):
+        assert common_gate(group, conditions) is None, conditions
 
 
 @pytest.mark.codegen_independent

@@ -7,10 +7,41 @@
 {# resets[k] names the event space whose neurons get code block reset_k (fuse_resets): applied to #}
 {# a block's neurons after all of its conditions, block k after block k - 1, as Brian2's       #}
 {# resetters would, one after the other, after the thresholder.                                #}
+{# gated: the events share a gate (code block gate, thresholder.common_gate), tested once; while   #}
+{# it is false, the pass runs the state update alone (code block update) and no event happens.   #}
 {# USES_VARIABLES { N } #}
 {% extends 'common_group.cpp' %}
 {% block maincode %}
     //// MAIN CODE ////////////
+    {% set _spaces = [] %}
+    {% for space in eventspace_variables %}{% set _ = _spaces.append(get_array_name(space)) %}{% endfor %}
+    {% if gated %}
+    bool _gate_open;
+    {
+        const int _vectorisation_idx = -1;
+        {{scalar_code['gate']|autoindent}}
+        _gate_open = _gate;
+    }
+    if (!_gate_open)
+    {
+        // no event this step: the state update alone
+        {% if state_update %}
+        const int _vectorisation_idx = -1;
+        {{scalar_code['update']|autoindent}}
+        {{ openmp_pragma('parallel-static') }}
+        for (int _idx = 0; _idx < N; _idx++)
+        {
+            const size_t _vectorisation_idx = _idx;
+            {{vector_code['update']|autoindent}}
+        }
+        {% endif %}
+        {% for space in _spaces %}
+        {{space}}[N] = 0;
+        {% endfor %}
+    }
+    else
+    {% endif %}
+    {
     // scalar code
     const int _vectorisation_idx = -1;
     {{scalar_code['condition']|autoindent}}
@@ -27,8 +58,6 @@
     }();
     {% endfor %}
 
-    {% set _spaces = [] %}
-    {% for space in eventspace_variables %}{% set _ = _spaces.append(get_array_name(space)) %}{% endfor %}
     const int _n_chunks = {{ openmp_pragma('get_num_threads') }} < 256 ? {{ openmp_pragma('get_num_threads') }} : 256;
     long _counts[{{ _spaces | length }}][256];
     {{ openmp_pragma('parallel-static') }}
@@ -93,6 +122,7 @@
         {{space}}[N] = _total;
     }
     {% endfor %}
+    }
 {% endblock %}
 
 {% block extra_headers %}
