@@ -20,11 +20,16 @@ def add_parser(commands) -> None:
                    help="normalization (default: channel)")
     p.add_argument("--percentile", type=percentile, default=99.9,
                    help="lambda percentile in (0, 100] (default: 99.9)")
+    p.add_argument("--balance-channels", action="store_true",
+                   help="also balance each layer's channels: a threshold per channel, ~ (C_c/e_c)^(1/3) of the "
+                        "events its spikes cause and of the squared weights that read it, at the layer's own events "
+                        "(on the first 16 calibration images; stored in the model file as factors on lambda)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from brainyolo.convert.balancing import BalanceSettings
     from brainyolo.convert.conversion import calibration_images, convert_darknet
     from brainyolo.convert.model_file import save_model
 
@@ -32,7 +37,8 @@ def run(args) -> int:
     images = calibration_images(existing(args.calib), args.calib_count)
     started = time.perf_counter()
     model = convert_darknet(cfg, weights, images, args.norm, args.percentile, args.names,
-                            calibration_source=args.calib, progress=not args.quiet)
+                            calibration_source=args.calib, progress=not args.quiet,
+                            balance=BalanceSettings(channels=args.balance_channels))
     save_model(model, args.output)
     print(f"wrote {args.output}: {len(model.graph.layers)} layers, {args.norm}-norm, "
           f"lambda = p{args.percentile:g} of {len(images)} calibration images "

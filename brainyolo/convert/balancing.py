@@ -18,6 +18,11 @@ and chooses the thresholds that minimize the modelled error ``sum_l e_l v_l^2`` 
 budget ``sum_l C_l / v_l`` (:func:`balance`): ``v_l ∝ (C_l / e_l)^(1/3)`` (Lagrange), clipped to
 ``[low, high]``. :func:`measure` finds ``C`` and ``e`` on tuning images; ``brainyolo balance`` writes the
 result as a ``--params`` file.
+
+The same rule within a layer (:func:`channel_scales`, ``brainyolo convert --balance-channels``): each output
+channel's threshold relative to the layer's, ``r_c ∝ (C_c / e_c)^(1/3)``, with ``C_c`` the events its spikes cause
+and ``e_c`` the squared weights that read it (how much its rounding moves the next layers), scaled so that the
+layer's events stay the same. The scales act on the channels' lambdas, so the spiking network needs nothing new.
 """
 
 from __future__ import annotations
@@ -149,6 +154,54 @@ def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float
     return {i: float(v) for i, v in zip(layers, thresholds(hi_k), strict=True)}
 
 
+def channel_scales(graph: Graph, images, hidden: list[int]) -> dict[int, np.ndarray]:
+    """Per hidden convolution of the normalized ``graph``, each output channel's threshold relative to the layer's,
+    from ``images`` (preprocessed CHW arrays, consumed once).
+
+    For a channel ``c``: ``C_c``, the synaptic events its activation causes at threshold 1 (the summed ``|a|`` of
+    the channel where a convolution reads it, times that convolution's filters and ``size² / stride²``; through
+    max-pools, upsamples and routes as lambda goes), and ``e_c``, the squared weights of every convolution that
+    reads it (the variance its rounding adds to their inputs). Minimizing ``sum_c e_c r_c²`` at the layer's own
+    events ``sum_c C_c / r_c = sum_c C_c`` gives ``r_c ∝ (C_c / e_c)^(1/3)``. A channel that causes no events or
+    that nothing reads gets 1.
+    """
+    from brainyolo.ann.reference import forward
+    from brainyolo.convert.normalization import channel_sources
+
+    sources = channel_sources(graph)
+    readers = [(index, layer) for index, layer in enumerate(graph.layers)
+               if isinstance(layer, Conv) and layer.inputs[0] != INPUT]
+    cost = {i: np.zeros(graph.layers[i].filters) for i in hidden}
+    sensitivity = {i: np.zeros(graph.layers[i].filters) for i in hidden}
+    for _, layer in readers:
+        owner, channel = sources[layer.inputs[0]]
+        squared = (np.asarray(layer.weight, np.float64) ** 2).sum(axis=(0, 2, 3))
+        for i in hidden:
+            np.add.at(sensitivity[i], channel[owner == i], squared[owner == i])
+    count = 0
+    for image in images:
+        outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64)
+        for _, layer in readers:
+            owner, channel = sources[layer.inputs[0]]
+            reach = layer.filters * layer.size ** 2 / layer.stride ** 2
+            spikes = np.abs(outputs[layer.inputs[0]]).sum(axis=(1, 2)) * reach
+            for i in hidden:
+                np.add.at(cost[i], channel[owner == i], spikes[owner == i])
+        count += 1
+    if not count:
+        raise ValueError("no images to measure on")
+    scales = {}
+    for i in hidden:
+        c, e = cost[i], sensitivity[i]
+        measured = (c > 0) & (e > 0)
+        ratio = np.ones_like(c)
+        ratio[measured] = np.cbrt(c[measured] / e[measured])
+        if c.sum() > 0:
+            ratio *= np.sum(c / ratio) / np.sum(c)
+        scales[i] = ratio
+    return scales
+
+
 def rounded_forward(graph: Graph, lambdas, image: np.ndarray, thresholds: dict[int, float], steps: int,
                     known: list | None = None, burst: int = 1):
     """Every layer's output and the heads' maps (scaled back by the output layers' λ, as the decoder reads
@@ -235,6 +288,8 @@ class BalanceSettings:
     low: float = 1.0
     high: float = 8.0
     images: int = 16
+    channels: bool = False
+    """Also balance the channels of each layer (:func:`channel_scales`; ``brainyolo convert --balance-channels``)."""
 
 
 def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
@@ -248,6 +303,7 @@ def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
 
     graph, lambdas = model.normalized_graph(), model.lambdas()
     hidden = hidden_layers(graph)
+    images = list(images) if settings.channels else images
     measured = measure(graph, lambdas, images, settings.steps, settings.base, hidden)
     spending = {i: c for i, c in measured.cost.items() if c > 0}
     chosen = dict.fromkeys(hidden, settings.low)
@@ -255,5 +311,6 @@ def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
         budget = settings.budget * sum(c / settings.base for c in spending.values())
         chosen.update(balance(spending, {i: measured.error[i] for i in spending}, budget, settings.low,
                               settings.high))
+    scales = channel_scales(graph, images, hidden) if settings.channels else {}
     return BalancedThresholds({i: round(v, 6) for i, v in chosen.items()}, settings.steps, settings.base,
-                              settings.budget, settings.low, settings.high, measured.count)
+                              settings.budget, settings.low, settings.high, measured.count, scales)

@@ -24,6 +24,8 @@ Schema version 3 (every name below is fixed; see README "Model file"); version 2
                           (:mod:`brainyolo.convert.balancing`; the ``fast`` preset runs with them). attrs:
                                  steps, base_v_th, budget, low, high, images; datasets layers
                                  (int64, the hidden layers) and v_th (float64, one per layer)
+    /thresholds/channel_scale/NNN   optional (``convert --balance-channels``): per hidden layer, a factor per
+                          output channel on its lambda (float64, positive; :func:`channel_scales`)
     /provenance           attrs: cfg_name, cfg_sha256, weights_name, weights_sha256,
                                  darknet_version, darknet_seen, calibration_source, ...
 
@@ -118,6 +120,10 @@ class BalancedThresholds:
         The bounds of every threshold.
     images : int
         Calibration images measured.
+    channel_scale : {layer index: ndarray}
+        Per hidden layer, a factor per output channel on its lambda (channel balancing,
+        :func:`~brainyolo.convert.balancing.channel_scales`): in effect each channel's threshold relative to
+        the layer's. Empty: none (every channel at the layer's threshold).
     """
 
     v_th: dict[int, float]
@@ -127,6 +133,7 @@ class BalancedThresholds:
     low: float
     high: float
     images: int
+    channel_scale: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,7 +167,8 @@ class ConvertedModel:
         """Per-layer output lambda vectors (default: the model's own normalization; 1 for a direct SNN)."""
         if self.direct:
             return [np.ones(shape[0]) for shape in self.graph.shapes()]
-        return output_lambdas(self.graph, self.calibration, norm or self.normalization)
+        scales = self.thresholds.channel_scale if self.thresholds is not None else None
+        return output_lambdas(self.graph, self.calibration, norm or self.normalization, scales)
 
     def normalized_graph(self, norm: str | None = None) -> Graph:
         """The graph rescaled so that activations are divided by lambda (a direct SNN's own graph)."""
@@ -254,6 +262,10 @@ def save_model(model: ConvertedModel, path: str | os.PathLike) -> None:
             layers = sorted(balanced.v_th)
             group.create_dataset("layers", data=np.asarray(layers, np.int64))
             group.create_dataset("v_th", data=np.asarray([balanced.v_th[i] for i in layers], np.float64))
+            if balanced.channel_scale:
+                scales = group.create_group("channel_scale")
+                for index, scale in sorted(balanced.channel_scale.items()):
+                    scales.create_dataset(f"{index:03d}", data=np.asarray(scale, np.float64))
         provenance = f.create_group("provenance")
         provenance.attrs.update(model.provenance)
         seal(f)
@@ -317,8 +329,20 @@ def _read_thresholds(group: h5py.Group) -> BalancedThresholds:
             raise ValueError(f"/thresholds: {key} is not a number")
         numbers[key] = float(value)
     steps, images = whole_attribute(group.attrs, "steps"), whole_attribute(group.attrs, "images")
+    scales = {}
+    if "channel_scale" in group:
+        if not isinstance(group["channel_scale"], h5py.Group):
+            raise ValueError("/thresholds/channel_scale is not a group of one dataset per layer")
+        for name, dataset in group["channel_scale"].items():
+            if not (name.isdigit() and isinstance(dataset, h5py.Dataset)):
+                raise ValueError(f"/thresholds/channel_scale/{name} is not a layer's dataset (its index, e.g. 012)")
+            scale = np.asarray(dataset[()])
+            if scale.ndim != 1 or scale.dtype.kind != "f" or not np.all(np.isfinite(scale)) or not np.all(scale > 0):
+                raise ValueError(f"/thresholds/channel_scale/{name}: not one positive, finite number per channel")
+            scales[int(name)] = scale.astype(np.float64)
     return BalancedThresholds({int(i): float(v) for i, v in zip(layers, values, strict=True)}, steps,
-                              numbers["base_v_th"], numbers["budget"], numbers["low"], numbers["high"], images)
+                              numbers["base_v_th"], numbers["budget"], numbers["low"], numbers["high"], images,
+                              scales)
 
 
 def _read_calibration(cal: h5py.Group) -> Calibration:
@@ -436,6 +460,12 @@ def _validate_thresholds(model: ConvertedModel) -> None:
             raise ValueError(f"/thresholds: layer {index} is not a hidden convolution (one that spikes)")
         if not balanced.low <= value <= balanced.high:
             raise ValueError(f"/thresholds: layer {index}: v_th {value} is outside [{balanced.low}, {balanced.high}]")
+    for index, scale in balanced.channel_scale.items():
+        if index not in hidden:
+            raise ValueError(f"/thresholds/channel_scale: layer {index} is not a hidden convolution (one that spikes)")
+        if np.shape(scale) != (graph.layers[index].filters,):
+            raise ValueError(f"/thresholds/channel_scale: layer {index} has {graph.layers[index].filters} channels, "
+                             f"not {np.size(scale)}")
 
 
 def _validate_spiking(model: ConvertedModel, spiking_layers: set[int]) -> None:

@@ -60,16 +60,40 @@ def _route_lambda(layer: Route, index, inputs, calibration, norm) -> np.ndarray:
     return np.concatenate(inputs)
 
 
-def output_lambdas(graph: Graph, calibration: Calibration, norm: str) -> list[np.ndarray]:
-    """Per layer, the lambda vector (one value per output channel) under ``norm``."""
+def output_lambdas(graph: Graph, calibration: Calibration, norm: str,
+                   scales: dict[int, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Per layer, the lambda vector (one value per output channel) under ``norm``.
+
+    ``scales``: per convolution, a factor per output channel on its lambda (the channel balancing of
+    :func:`brainyolo.convert.balancing.channel_scales`: a channel's spike then stands for ``scale`` times as much of
+    its activation), passed on to the layers that read it as any lambda is."""
     if norm not in NORMALIZATIONS:
         raise ValueError(f"normalization {norm!r} is not one of {NORMALIZATIONS}")
+    scales = scales or {}
     image_lambda = np.ones(graph.input_shape[0])
     lambdas: list[np.ndarray] = []
     for index, layer in enumerate(graph.layers):
         inputs = [image_lambda if i == INPUT else lambdas[i] for i in layer.inputs]
-        lambdas.append(lambda_rule(layer, index, inputs, calibration, norm))
+        lam = lambda_rule(layer, index, inputs, calibration, norm)
+        lambdas.append(lam * np.asarray(scales[index], np.float64) if index in scales else lam)
     return lambdas
+
+
+def channel_sources(graph: Graph) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer, per output channel: the convolution whose channel it carries (``-1``: the image) and that
+    channel's index there (max-pools, upsamples and heads pass their input's on, a route concatenates them: the
+    propagation of lambda)."""
+    sources: list[tuple[np.ndarray, np.ndarray]] = []
+    image = (np.full(graph.input_shape[0], -1), np.arange(graph.input_shape[0]))
+    for index, layer in enumerate(graph.layers):
+        inputs = [image if i == INPUT else sources[i] for i in layer.inputs]
+        if isinstance(layer, Conv):
+            sources.append((np.full(layer.filters, index), np.arange(layer.filters)))
+        else:
+            owners = lambda_rule(layer, index, [owner for owner, _ in inputs], None, "")
+            channels = lambda_rule(layer, index, [channel for _, channel in inputs], None, "")
+            sources.append((owners, channels))
+    return sources
 
 
 def input_lambdas(graph: Graph, lambdas: list[np.ndarray]) -> list[list[np.ndarray]]:

@@ -267,3 +267,82 @@ def test_balance_with_bursts_spends_thresholds_below_one(tiny_converted, tmp_pat
                                                     read_parameter_file(out).layers())]
     assert min(thresholds) >= 0.25 and min(thresholds) < 1.0
     assert "if_signed_ibt_tracking_burst" in out.read_text()
+
+
+def _pool_graph(second_weights):
+    """conv0 (2 channels of constant activation 1 and 8 on a 2x2 image: zero weights, biases 1 and 8), a 2x2
+    max-pool, conv1 (1x1, one linear filter) reading both channels with ``second_weights``."""
+    from brainyolo.ann.graph import Graph, MaxPool
+
+    first = Conv(inputs=(INPUT,), filters=2, size=1, stride=1, pad=0, activation="leaky", alpha=0.1,
+                 weight=np.zeros((2, 1, 1, 1), np.float32), bias=np.array([1.0, 8.0], np.float32))
+    pool = MaxPool(inputs=(0,), size=2, stride=2, pad=1)
+    second = Conv(inputs=(1,), filters=1, size=1, stride=1, pad=0, activation="linear", alpha=1.0,
+                  weight=np.asarray(second_weights, np.float32).reshape(1, 2, 1, 1), bias=np.zeros(1, np.float32))
+    return Graph((1, 2, 2), [first, pool, second])
+
+
+@pytest.mark.parametrize("weights, expected", [
+    # C = (1, 8) (one pooled position, one 1x1 filter), e = (1, 1): r ~ (1, 2), and 1/r0 + 8/r1 = 9: r = (5/9, 10/9)
+    ((1.0, 1.0), (5 / 9, 10 / 9)),
+    # e = (1, 4): r ~ (1, 8/4)^(1/3) = (1, 1.26); scaled to 1/r0 + 8/r1 = 9
+    ((1.0, 2.0), (1 / 9 * (1 + 8 / 2 ** (1 / 3)), 2 ** (1 / 3) / 9 * (1 + 8 / 2 ** (1 / 3)))),
+    # nothing reads channel 1 (e = 0): it keeps 1 before the scaling; r0 = cbrt(1/1), 1/r0 + 8/1 = 9 * k
+    ((1.0, 0.0), (1.0, 1.0)),
+])
+def test_channel_scales_are_the_hand_computed_optimum_at_the_layers_events(weights, expected):
+    from brainyolo.convert.balancing import channel_scales
+
+    graph = _pool_graph(weights)
+    scales = channel_scales(graph, [np.zeros((1, 2, 2))], [0])
+    np.testing.assert_allclose(scales[0], expected, rtol=1e-12)
+    assert np.sum(np.array([1.0, 8.0]) / scales[0]) == pytest.approx(9.0)  # the layer's events unchanged
+
+
+def test_channel_sources_follow_pools_and_routes():
+    from brainyolo.ann.graph import Graph, MaxPool, Route
+    from brainyolo.convert.normalization import channel_sources
+
+    def conv(inputs, filters, channels):
+        return Conv(inputs=inputs, filters=filters, size=1, stride=1, pad=0, activation="leaky", alpha=0.1,
+                    weight=np.ones((filters, channels, 1, 1), np.float32), bias=np.zeros(filters, np.float32))
+
+    graph = Graph((3, 4, 4), [conv((INPUT,), 2, 3), MaxPool(inputs=(0,), size=2, stride=2, pad=1), conv((1,), 3, 2),
+                              Route(inputs=(2, 1)), conv((3,), 1, 5)])
+    owners, channels = channel_sources(graph)[3]
+    assert owners.tolist() == [2, 2, 2, 0, 0] and channels.tolist() == [0, 1, 2, 0, 1]
+    assert [a.tolist() for a in channel_sources(graph)[1]] == [[0, 0], [0, 1]]
+
+
+def test_channel_scales_act_on_lambda_so_the_normalized_network_still_computes_the_ann(tiny_converted, tmp_path):
+    """A model with channel scales: every normalized activation is the ANN's divided by lambda times the scale of
+    its channel (through max-pools, upsamples and routes), the file keeps them, and the spiking layers' grid is the
+    scaled one: the rounded ANN rounds channel c of layer l to multiples of v_th r_c / T of its lambda."""
+    from dataclasses import replace
+
+    from brainyolo.convert.model_file import save_model
+
+    model = load_model(tiny_converted[0])
+    graph = model.graph
+    hidden = hidden_layers(graph)
+    rng = np.random.default_rng(3)
+    scales = {i: rng.uniform(0.5, 2.0, graph.layers[i].filters) for i in hidden}
+    scaled = replace(model, thresholds=replace(model.thresholds, channel_scale=scales))
+    save_model(scaled, tmp_path / "scaled.h5")
+    loaded = load_model(tmp_path / "scaled.h5")
+    for i in hidden:
+        np.testing.assert_array_equal(loaded.thresholds.channel_scale[i], scales[i])
+    image = letterbox(load_image(tiny_converted[1][0]), 96, 96)[0]
+    raw = forward(graph, image, capture=True, dtype=np.float64)
+    plain = forward(model.normalized_graph(), image, capture=True, dtype=np.float64)
+    normalized = forward(loaded.normalized_graph(), image, capture=True, dtype=np.float64)
+    lambdas, plain_lambdas = loaded.lambdas(), model.lambdas()
+    for index in range(len(graph.layers)):
+        if raw[index] is None or raw[index].ndim != 3:
+            continue
+        np.testing.assert_allclose(normalized[index] * lambdas[index][:, None, None], raw[index], rtol=2e-4,
+                                   atol=1e-4, err_msg=f"layer {index}")
+        np.testing.assert_allclose(plain[index] * plain_lambdas[index][:, None, None], raw[index], rtol=2e-4,
+                                   atol=1e-4, err_msg=f"layer {index}")
+    for i in hidden:
+        np.testing.assert_allclose(lambdas[i], plain_lambdas[i] * scales[i])

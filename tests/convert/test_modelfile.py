@@ -97,6 +97,36 @@ def test_convert_balances_thresholds_as_brainyolo_balance_does(saved, tmp_path):
         assert written.for_layer(layer)["v_th"] == pytest.approx(value, abs=5e-5)
 
 
+def test_convert_balances_channels_when_asked(tiny_model, tmp_path):
+    """``convert --balance-channels``: every hidden layer gets a scale per channel, what ``channel_scales`` gives for
+    the first calibration images (at most 16) of the normalized network, kept by the file; without it, none."""
+    from conftest import run_cli
+
+    from brainyolo.ann.letterbox import iterate_letterboxed
+    from brainyolo.convert.balancing import channel_scales
+    from brainyolo.spiking.builder import hidden_layers
+
+    cfg, weights = tiny_model
+    images = write_images(tmp_path / "calib", 3)
+    paths = {}
+    for name, extra in (("plain", []), ("channels", ["--balance-channels"])):
+        paths[name] = tmp_path / f"{name}.h5"
+        code, _, stderr = run_cli(["convert", "--cfg", str(cfg), "--weights", str(weights), "--calib",
+                                   str(tmp_path / "calib"), "-o", str(paths[name]), "-q", *extra])
+        assert code == 0, stderr
+    plain, balanced = load_model(paths["plain"]), load_model(paths["channels"])
+    assert plain.thresholds.channel_scale == {}
+    assert balanced.thresholds.v_th == plain.thresholds.v_th
+    graph = plain.normalized_graph()
+    hidden = hidden_layers(graph)
+    _, height, width = graph.input_shape
+    expected = channel_scales(graph, (chw for _, chw, _ in iterate_letterboxed(images, width, height)), hidden)
+    assert sorted(balanced.thresholds.channel_scale) == hidden
+    for i in hidden:
+        np.testing.assert_allclose(balanced.thresholds.channel_scale[i], expected[i], rtol=1e-12)
+    assert any(np.ptp(scale) > 0.05 for scale in expected.values())  # channels differ: not all 1
+
+
 def _rewrite(path, edit) -> None:
     """Apply ``edit(h5py.File)`` and seal the file again (as a file written that way would be)."""
     from brainyolo.io.integrity import seal
@@ -132,6 +162,16 @@ def test_a_schema_2_file_without_thresholds_still_loads_and_runs_with_a_note(sav
     (lambda f: f["thresholds/v_th"].__setitem__(0, np.nan), "outside [1.0, 8.0]"),
     (lambda f: f["thresholds/layers"].__setitem__(0, 999), "layer 999 is not a hidden convolution"),
     (lambda f: f["thresholds"].attrs.__setitem__("low", -1.0), "must be positive"),
+    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0, -2.0]),
+     "channel_scale/000: not one positive, finite number per channel"),
+    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0, np.inf]),
+     "not one positive, finite number per channel"),
+    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0]),
+     "channel_scale: layer 0 has"),
+    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("999", data=[1.0]),
+     "channel_scale: layer 999 is not a hidden convolution"),
+    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("first", data=[1.0]),
+     "is not a layer's dataset"),
 ])
 def test_bad_thresholds_are_refused_naming_the_file(saved, edit, problem):
     _, path = saved
