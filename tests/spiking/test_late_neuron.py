@@ -93,37 +93,77 @@ def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
         resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_steps=16)
 
 
-def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path):
+@pytest.mark.parametrize("channels", [False, True], ids=["layers", "channels-balanced"])
+def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, channels):
     """The reduced yolov3-tiny, same-step schedule, 12 steps (quiet for 9): every hidden layer's net count at
     the end is its ANN output rounded to multiples of v_th / T with every layer below rounded too
     (:func:`~brainyolo.convert.balancing.rounded_forward`: the model the balancing uses), where the holding
-    tracking neuron of the fast preset is not."""
+    tracking neuron of the fast preset is not. With channel scales in the model file (``convert
+    --balance-channels``; random ones here) the same holds on each channel's own grid, with the neuron firing in
+    the last step only (quiet for 11/12, bursts of up to 24: the counts of 2 a step at once; with 3 firing steps
+    a count that must move by more than a burst in the last step would fall short)."""
+    from dataclasses import replace
+
     from test_burst import _network_run
 
     from brainyolo.ann.letterbox import letterbox, load_image
-    from brainyolo.convert.balancing import rounded_forward
-    from brainyolo.convert.model_file import load_model
+    from brainyolo.ann.reference import forward
+    from brainyolo.convert.balancing import quantize, rounded_forward
+    from brainyolo.convert.model_file import load_model, save_model
     from brainyolo.spiking.builder import hidden_layers
 
     steps = 12
     model_path, images = tiny_converted
     model = load_model(model_path)
+    if channels:
+        rng = np.random.default_rng(8)
+        scales = {i: rng.uniform(0.5, 2.0, model.graph.layers[i].filters) for i in hidden_layers(model.graph)}
+        model = replace(model, thresholds=replace(model.thresholds, channel_scale=scales))
+        model_path = tmp_path / "channels.h5"
+        save_model(model, model_path)
+        tiny_converted = (model_path, images)
     graph = model.normalized_graph()
     hidden = hidden_layers(graph)
     outputs, _ = rounded_forward(graph, model.lambdas(), letterbox(load_image(images[0]), 96, 96)[0],
                                  dict.fromkeys(hidden, 1.0), steps, burst=2)
-    late = _network_run(tiny_converted, tmp_path, "late", LATE, steps=steps)
-    for index in hidden:
-        name = f"{index:02d}"
-        net = late[name]["positive_count"].astype(np.int64) - late[name]["negative_count"]
-        # counts of up to 24 = 8 spikes in each of the 3 steps after the quiet 9: rounded with bursts of 2 a step
-        np.testing.assert_array_equal(net, np.rint(outputs[index] * steps), err_msg=f"layer {index}")
+    neuron = LATE
+    if channels:
+        neuron = tmp_path / "one-step.toml"
+        text = (EQUATIONS / f"{LATE}.toml").read_text()
+        neuron.write_text(text.replace("\nburst = 8\n", "\nburst = 24\n").replace('quiet = "0.75"', 'quiet = "0.9"'))
+        assert neuron.read_text() != text
+    late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps)
+    nets = {i: late[f"{i:02d}"]["positive_count"].astype(np.int64) - late[f"{i:02d}"]["negative_count"]
+            for i in hidden}
+    # each layer by itself: its count is its input from the spiking counts below, rounded (up to 8 spikes in each
+    # of the 3 steps after the quiet 9: at most 2 a step's worth), except within 1e-3 of a tie (float32 state)
+    checked = []
+
+    def own_rounding(index, out):
+        if index not in nets:
+            return out
+        exact = out * steps
+        net = nets[index].reshape(out.shape)
+        differ = net != np.rint(quantize(out, 1.0, steps, 2) * steps)
+        assert np.all(np.abs(np.abs(exact[differ]) % 1 - 0.5) < 1e-3), f"layer {index}"
+        checked.append(index)
+        return net / steps
+
+    forward(graph, letterbox(load_image(images[0]), 96, 96)[0].astype(np.float64), capture=True, dtype=np.float64,
+            after=own_rounding)
+    assert checked == hidden
+    if not channels:  # and here no tie is that close: the whole network is its rounded ANN
+        for index in hidden:
+            np.testing.assert_array_equal(nets[index], np.rint(outputs[index] * steps), err_msg=f"layer {index}")
     assert max(int(np.abs(late[f"{i:02d}"]["positive_count"]).max()) for i in hidden) > steps  # bursts were needed
-    for index in hidden:  # the simulator set the run's length: quiet for 9 of the 12 steps, firing in the last 3
+    quiet = 11 if channels else 9
+    for index in hidden:  # the simulator set the run's length: quiet for 9 (11) of the 12 steps, firing after
         name = f"{index:02d}"
         for sign in ("positive", "negative"):
-            assert not late[name][f"population_{sign}"][:9].any(), (name, sign)
-        assert late[name]["population_positive"][9:].any(), name
+            assert not late[name][f"population_{sign}"][:quiet].any(), (name, sign)
+        assert late[name]["population_positive"][quiet:].any(), name
+    if channels:
+        return
     held = _network_run(tiny_converted, tmp_path, "held", preset_neuron(tmp_path), steps=steps)
     assert any(np.any(held[f"{i:02d}"]["positive_count"] - held[f"{i:02d}"]["negative_count"]
                       != late[f"{i:02d}"]["positive_count"] - late[f"{i:02d}"]["negative_count"]) for i in hidden)
