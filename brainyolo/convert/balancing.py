@@ -35,6 +35,7 @@ from brainyolo.ann.graph import INPUT, Conv, Graph, RegionHead
 from brainyolo.ann.heads import sigmoid
 from brainyolo.ann.reference import conv2d, forward
 from brainyolo.convert.model_file import BalancedThresholds
+from brainyolo.convert.normalization import channel_sources
 
 
 def quantize(values: np.ndarray, v_th: float, steps: int, burst: int = 1) -> np.ndarray:
@@ -165,9 +166,6 @@ def channel_scales(graph: Graph, images, hidden: list[int]) -> dict[int, np.ndar
     events ``sum_c C_c / r_c = sum_c C_c`` gives ``r_c ∝ (C_c / e_c)^(1/3)``. A channel that causes no events or
     that nothing reads gets 1.
     """
-    from brainyolo.ann.reference import forward
-    from brainyolo.convert.normalization import channel_sources
-
     sources = channel_sources(graph)
     readers = [(index, layer) for index, layer in enumerate(graph.layers)
                if isinstance(layer, Conv) and layer.inputs[0] != INPUT]
