@@ -8,13 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source analysis/fast-and-frugal/study-16.sh "$@"
-here=analysis/fast-and-frugal
-py=.venv/bin/python
-c=$out/one-step
-mkdir -p "$c"
-sed -e 's/^burst = 8/burst = 64/' -e 's/^quiet = "0.75"/quiet = "0.9375"/' equations/if_signed_ibt_tracking_late.toml \
-    > "$c/late-q1-burst64.toml"
-$py $here/threshold_factor.py "$model" 0.35 > "$c/x0.35.toml"
+source analysis/fast-and-frugal/one-step-files.sh
 {
     for range in 17,64 17,128; do
         images=$(ls $train/images/*.jpg | sed -n ${range}p)

@@ -1,0 +1,80 @@
+"""One image through the spiking network (the recorded net count of every neuron) against the rounded ANN, layer
+by layer, two ways:
+
+* against the rounded ANN of the whole image (``rounded_forward``, float64): how far the two networks end apart;
+* against the layer computed from the spiking network's own counts below it and rounded (local): what the layer
+  itself does differently; for those neurons, how far the exact input is from a rounding tie (x.5).
+
+    python analysis/fast-and-frugal/one_step_counts.py MODEL.h5 STEPS BURST NEURON PARAMS.toml IMAGE RUN_DIR
+
+BURST: the rounded ANN's spikes a step (the neuron's burst over its firing steps). RUN_DIR: the spiking run's
+folder (``recordings.h5``); a run is made there (same-step schedule, Vmem read-out, 2 threads) unless it exists.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from brainyolo.ann.letterbox import iterate_letterboxed
+from brainyolo.ann.reference import forward
+from brainyolo.convert.balancing import quantize, rounded_forward
+from brainyolo.convert.model_file import load_model
+from brainyolo.spiking.builder import hidden_layers
+from brainyolo.spiking.parameters import read_parameter_file
+
+
+def net_counts(run_dir: Path) -> dict[int, np.ndarray]:
+    """Every recorded layer's net count per neuron (positive minus negative spikes) of the run's first image."""
+    with h5py.File(run_dir / "recordings.h5") as f:
+        layers = f["images/0000/layers"]
+        return {int(name): layers[name]["positive_count"][()].astype(np.int64) - layers[name]["negative_count"][()]
+                for name in layers if "positive_count" in layers[name]}
+
+
+def main(model_path: str, steps: str, burst: str, neuron: str, params: str, image: str, run_dir: str) -> None:
+    import brainyolo
+
+    steps, burst, run_dir = int(steps), int(burst), Path(run_dir)
+    model = load_model(model_path)
+    graph = model.normalized_graph()
+    hidden = hidden_layers(graph)
+    settings = read_parameter_file(params)
+    thresholds = {i: float(settings.for_layer(i)["v_th"]) for i in hidden}
+    if not (run_dir / "recordings.h5").exists():
+        detector = brainyolo.SpikingDetector(model_path, steps=steps, checkpoints=(steps,), neuron=neuron,
+                                             parameters=settings, threads=2)
+        with detector:
+            detector.record([Path(image)], run_dir)
+    counts = net_counts(run_dir)
+    _, height, width = graph.input_shape
+    ((_, chw, _),) = list(iterate_letterboxed([Path(image)], width, height))
+    whole, _ = rounded_forward(graph, model.lambdas(), chw, thresholds, steps, burst=burst)
+    print("layer  neurons  differ-from-rounded-ANN  max|diff|  differ-locally  their-distance-to-a-tie(max)")
+
+    def own_counts(index, out):
+        """The layer from the spiking network's counts below it; its own counts passed on."""
+        if index not in thresholds:
+            return out
+        grid = thresholds[index] / steps
+        snn = counts[index].reshape(out.shape)
+        rounded = np.rint(quantize(out, thresholds[index], steps, burst) / grid).astype(np.int64)
+        exact = out / grid
+        local = snn != rounded
+        reference = np.rint(whole[index] / grid).astype(np.int64)
+        tie = np.abs(np.abs(exact[local]) % 1 - 0.5)
+        print(f"{index:5d}  {snn.size:7d}  {np.count_nonzero(snn != reference):23d}  "
+              f"{np.abs(snn - reference).max():9d}  {np.count_nonzero(local):14d}  "
+              f"{tie.max() if tie.size else 0:.4f}", flush=True)
+        return snn * grid
+
+    forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64, after=own_counts)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 8:
+        raise SystemExit(__doc__)
+    main(*sys.argv[1:])
