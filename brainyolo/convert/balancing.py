@@ -167,20 +167,18 @@ def channel_scales(graph: Graph, images, hidden: list[int]) -> dict[int, np.ndar
     that nothing reads gets 1.
     """
     sources = channel_sources(graph)
-    readers = [(index, layer) for index, layer in enumerate(graph.layers)
+    readers = [(layer, *sources[layer.inputs[0]]) for layer in graph.layers  # (conv, owner, channel) of its input
                if isinstance(layer, Conv) and layer.inputs[0] != INPUT]
     cost = {i: np.zeros(graph.layers[i].filters) for i in hidden}
     sensitivity = {i: np.zeros(graph.layers[i].filters) for i in hidden}
-    for _, layer in readers:
-        owner, channel = sources[layer.inputs[0]]
+    for layer, owner, channel in readers:
         squared = (np.asarray(layer.weight, np.float64) ** 2).sum(axis=(0, 2, 3))
         for i in hidden:
             np.add.at(sensitivity[i], channel[owner == i], squared[owner == i])
     count = 0
     for image in images:
         outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64)
-        for _, layer in readers:
-            owner, channel = sources[layer.inputs[0]]
+        for layer, owner, channel in readers:
             reach = layer.filters * layer.size ** 2 / layer.stride ** 2
             spikes = np.abs(outputs[layer.inputs[0]]).sum(axis=(1, 2)) * reach
             for i in hidden:

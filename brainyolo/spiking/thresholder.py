@@ -136,7 +136,7 @@ def common_gate(group, conditions: list[str]) -> str | None:
         return None
     gate = ast.unparse(firsts[0])
     for name in get_identifiers(gate):
-        var = group.variables.get(name) if name in group.variables else None
+        var = group.variables.get(name)
         if var is not None:
             if not getattr(var, "scalar", False) or name in group.equations.diff_eq_names:
                 return None
