@@ -51,7 +51,6 @@ from brainyolo.spiking.connections import (
     IndexRelay,
     SharedConvolution,
     SpikingMaxPool,
-    event_spaces,
     spikes_per_step,
 )
 from brainyolo.spiking.input_rules import input_rule
@@ -324,7 +323,7 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     (source_index,) = layer.inputs
     source, in_shape = _source(ctx, source_index)
     shape = ctx.shapes[index]
-    pool_model = load_neuron_model("maxpool", burst=spikes_per_step(event_spaces(source)))
+    pool_model = load_neuron_model("maxpool", burst=spikes_per_step(source))
     group = _layer_group(ctx, with_spike_counters(pool_model), int(np.prod(shape)), index)
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
@@ -335,7 +334,7 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
 def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
     """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
     shape = ctx.shapes[index]
-    burst = max(spikes_per_step(event_spaces(ctx.net.layers[source_index].group)) for source_index, _, _ in sources)
+    burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
     relay_model = load_neuron_model("relay", burst=burst)  # a relay passes on its sources' bursts
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)
     connections = []

@@ -1,16 +1,16 @@
-"""A layer's spikes of a run, every burst level and both signs in one code object.
+"""A layer's spikes of a run, every burst event and both signs in one code object.
 
 :class:`LayerEventRecord` reads all the event spaces a group's spikes leave in a step (``spike``,
-``negative_spike`` and every burst level of either: :func:`~brainyolo.spiking.connections.event_spaces`)
+``negative_spike`` and a burst's binary-weighted events of either: :func:`~brainyolo.spiking.connections.event_spaces`)
 at the end of the step and appends
 
 * the number of +1 and of -1 spikes of the whole layer (``population_positive``, ``population_negative``:
-  one entry per step; a neuron in the first ``k`` levels of a burst counts ``k``), and
+  one entry per step; a burst's event of ``k`` spikes counts ``k``), and
 * every spike of a contiguous block of sampled neurons: its row in the block, its step (counted from 1)
   and its sign (``sample_neuron``, ``sample_step``, ``sample_sign``; a burst of ``k`` is ``k`` entries).
 
 What Brian2's ``PopulationRateMonitor`` and an ``EventMonitor`` of the block record for each event space, in
-one object per layer instead of two per event space: a neuron with bursts of up to 8 has 16 event spaces,
+one object per layer instead of two per event space: a neuron with bursts of up to 8 has 8 event spaces,
 and every code object is a C++ file to compile (an embedded detector's network with bursts of 8: 512
 monitors, most of its build). Templates ``layer_event_record`` in ``templates/cpp_standalone`` and
 ``templates/numpy``.
@@ -36,7 +36,7 @@ class LayerEventRecord(Group, CodeRunner):
     Parameters
     ----------
     group : NeuronGroup
-        A spiking group (its ``spike`` event, signed or not, with or without burst levels).
+        A spiking group (its ``spike`` event, signed or not, with or without burst events).
     sample : slice
         The sampled neurons, a contiguous block of ``group`` (``slice(0, 0)``: none).
     name : str
@@ -48,8 +48,8 @@ class LayerEventRecord(Group, CodeRunner):
         ``group``.
     sample : slice
         The sampled block, ``slice(start, stop)``.
-    spaces : list of (str, str)
-        The event spaces read, each with the sign of its spikes (``'+'``, ``'-'``).
+    spaces : list of (str, str, int)
+        The event spaces read, each with the sign of its spikes (``'+'``, ``'-'``) and how many an event carries.
     population_positive, population_negative : int32 arrays, one entry per step
     sample_neuron, sample_step, sample_sign : int32 arrays, one entry per sampled spike
     """
@@ -67,7 +67,7 @@ class LayerEventRecord(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         needed = ["t_in_timesteps", "_sample_start", "_sample_stop"]
-        for space, _ in spaces:
+        for space, _, _ in spaces:
             self.variables.add_reference(space, group, space)
             needed.append(space)
         for recorded in RECORDED:

@@ -42,21 +42,22 @@ def layer_parameters(model: NeuronModel, alpha: float) -> dict:
 
 
 def _counted(model: NeuronModel, positive: str, negative: str) -> NeuronModel:
-    """``model`` whose every spike-carrying event (each burst level) also runs ``positive`` (a +1 spike)
-    or ``negative`` (a -1 spike) in its reset."""
+    """``model`` whose every spike-carrying event also runs ``positive`` (on a spike) or ``negative`` (on a negative
+    spike) in its reset, with ``{k}`` read as the spikes the event carries (a burst's event of ``k`` spikes)."""
     def add(reset, statement):
         return (reset + "\n" if reset else "") + statement
 
     events = dict(model.events)
-    for name, sign in model.spike_events:
+    for name, value in model.spike_events:
         if name != "spike":
-            events[name] = Event(events[name].condition, add(events[name].reset, positive if sign > 0 else negative))
-    return dataclasses.replace(model, reset=add(model.reset, positive), events=events)
+            statement = (positive if value > 0 else negative).format(k=abs(value))
+            events[name] = Event(events[name].condition, add(events[name].reset, statement))
+    return dataclasses.replace(model, reset=add(model.reset, positive.format(k=1)), events=events)
 
 
 def with_net_counter(model: NeuronModel) -> NeuronModel:
-    """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike."""
-    counted = _counted(model, "net_count += 1", "net_count -= 1")
+    """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike (a burst: each of its spikes)."""
+    counted = _counted(model, "net_count += {k}", "net_count -= {k}")
     return dataclasses.replace(counted, model=model.model + "\nnet_count : 1\n")
 
 
@@ -88,7 +89,7 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
         raise BrainyoloError(model.source or model.name,
                              f"variable name {sorted(clash)[0]!r} is reserved for brainyolo's spike counters")
     positive, negative = SPIKE_COUNTERS
-    counted = _counted(model, f"{positive} += 1", f"{negative} += 1")
+    counted = _counted(model, f"{positive} += {{k}}", f"{negative} += {{k}}")
     return dataclasses.replace(counted, model=model.model + f"\n{positive} : integer\n{negative} : integer\n")
 
 

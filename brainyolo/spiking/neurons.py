@@ -22,13 +22,9 @@ Two optional entries state a discrete-time neuron exactly, as training framework
 (``equations/if_signed_ibt_refractory.toml``: ``"t_ref + t_step"``).
 
 ``burst`` (optional, default 1) lets a neuron send up to that many spikes of one sign in one step (burst
-spikes, Li and Zeng 2022). Spikes stay Brian2 events: level ``j`` of a burst is an event of its own,
-``spike_j`` (``negative_spike_j``), whose condition and reset are the file's threshold and reset (the
-negative event's) with the name ``level`` read as ``j``; level 1 keeps the names ``spike`` and
-``negative_spike``. Every condition is tested on the same state before any reset runs, so a neuron
-whose conditions hold up to level ``j`` is in the first ``j`` event spaces and its resets run ``j`` times
-(``equations/if_signed_ibt_tracking_burst.toml``). Each level's event is one spike to every consumer:
-connections add ``+w`` (``-w``) per level, counters count one per level.
+spikes, Li and Zeng 2022): its threshold (the negative event's condition) reads ``level``, the neuron sends as many
+spikes as levels hold, and they travel as binary-weighted Brian2 events (``spike``, ``spike_x2``, ``spike_x4``,
+...): see :mod:`brainyolo.spiking.bursts` (``equations/if_signed_ibt_tracking_burst.toml``).
 """
 
 from __future__ import annotations
@@ -43,46 +39,10 @@ from pathlib import Path
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.io.quantities import parse_quantity
+from brainyolo.spiking.bursts import LEVEL, MAX_BURST, is_spike_event, spike_events, weighted_events, with_level
 
 NEGATIVE_EVENT = "negative_spike"
 """Name of the signed neurons' custom Brian2 event."""
-
-LEVEL = "level"
-"""The name a burst neuron's conditions and resets read as the burst level (1, 2, ...)."""
-
-MAX_BURST = 64
-"""Most spikes of one sign a neuron may send in one step (a neuron that fires in one step of a 16-step run sends up
-to 4 a step's worth at once: analysis/fast-and-frugal, *One firing step*). Every level is an event of its own, whose
-condition the thresholder tests at every step."""
-
-_LEVEL_EVENT = re.compile(r"(spike|negative_spike)(?:_([0-9]+))?\Z")
-
-
-def level_event(event: str, level: int) -> str:
-    """The event of burst level ``level`` of ``event`` (``spike`` or ``negative_spike``).
-
-    >>> level_event("spike", 1), level_event("negative_spike", 3)
-    ('spike', 'negative_spike_3')
-    """
-    return event if level == 1 else f"{event}_{level}"
-
-
-def spike_events(events) -> list[tuple[str, int]]:
-    """Of the event names ``events``, those that carry a spike, with the sign of their value.
-
-    ``spike`` and its burst levels ``spike_j`` are ``+1``, ``negative_spike`` and ``negative_spike_j``
-    ``-1``; positive first, each by level. Any other event carries nothing downstream.
-
-    >>> spike_events(["negative_spike", "spike_2", "spike", "other"])
-    [('spike', 1), ('spike_2', 1), ('negative_spike', -1)]
-    """
-    found = []
-    for name in events:
-        match = _LEVEL_EVENT.match(name)
-        if match:
-            sign = 1 if match.group(1) == "spike" else -1
-            found.append((-sign, int(match.group(2) or 1), name, sign))
-    return [(name, sign) for _, _, name, sign in sorted(found)]
 
 TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
@@ -148,7 +108,7 @@ class NeuronModel:
 
     @property
     def spike_events(self) -> list[tuple[str, int]]:
-        """The events that carry spikes, with their sign (:func:`spike_events`)."""
+        """The events that carry spikes, with the signed number of spikes each carries (:func:`spike_events`)."""
         return spike_events((["spike"] if self.spiking else []) + list(self.events))
 
 
@@ -264,41 +224,36 @@ def parameter_table(data: dict, path) -> dict[str, str]:
     return {k: str(v) for k, v in parameters.items()}
 
 
-def _with_level(text: str | None, level: int) -> str | None:
-    """``text`` with the name :data:`LEVEL` read as ``level``."""
-    return None if text is None else re.sub(rf"\b{LEVEL}\b", f"({level})", text)
+def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
+    """``model`` (as written, its threshold and negative condition read :data:`~brainyolo.spiking.bursts.LEVEL`)
+    sending up to ``burst`` spikes of each sign per step, as binary-weighted events
+    (:func:`~brainyolo.spiking.bursts.weighted_events`: ``spike``, ``spike_x2``, ...).
 
-
-def burst_levels(model: NeuronModel, burst: int) -> NeuronModel:
-    """``model`` (as written, its conditions and resets may read :data:`LEVEL`) with ``burst`` levels:
-    ``spike`` and ``negative_spike`` at level 1, ``spike_j`` / ``negative_spike_j`` for ``j`` up to ``burst``.
-
-    A level's condition must hold whenever a higher level's does, and its reset must add or subtract (it runs
-    once per level): ``threshold = "v >= level * v_th"`` with ``reset = "v -= v_th"``.
-
-    >>> m = burst_levels(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
-    >>> m.threshold, m.events["spike_2"]
-    ('v >= (1)', Event(condition='v >= (2)', reset='v -= 1'))
+    >>> m = burst_events(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
+    >>> m.threshold
+    '(v >= (1)) and int(int(v >= (1)) + int(v >= (2))) % 2 == 1'
+    >>> m.events["spike_x2"]
+    Event(condition='(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', reset='v -= 2 * (1)')
     """
     if not 1 <= burst <= MAX_BURST:
         raise ValueError(f"burst must be 1 to {MAX_BURST}, not {burst}")
-    if burst > 1 and model.threshold is None:
+    if burst == 1:
+        events = {name: Event(with_level(e.condition, 1), with_level(e.reset, 1)) for name, e in model.events.items()}
+        return dataclasses.replace(model, threshold=with_level(model.threshold, 1), reset=with_level(model.reset, 1),
+                                   events=events, burst=1)
+    if model.threshold is None:
         raise ValueError("a burst needs a 'threshold'")
-    if burst > 1 and not re.search(rf"\b{LEVEL}\b", model.threshold):
-        raise ValueError(f"a burst's threshold reads '{LEVEL}' (level j fires while it holds for j: e.g. "
-                         f"\"v >= {LEVEL} * v_th\"); this one does not, so every level would fire together")
-    if burst > 1 and model.refractory:
-        raise ValueError("a burst cannot be refractory (Brian2's refractoriness holds back the first level only)")
-    events = {name: Event(_with_level(e.condition, 1), _with_level(e.reset, 1)) for name, e in model.events.items()}
-    for level in range(2, burst + 1):
-        events[level_event("spike", level)] = Event(_with_level(model.threshold, level),
-                                                    _with_level(model.reset, level) or "")
-        if NEGATIVE_EVENT in model.events:
-            negative = model.events[NEGATIVE_EVENT]
-            events[level_event(NEGATIVE_EVENT, level)] = Event(_with_level(negative.condition, level),
-                                                               _with_level(negative.reset, level))
-    return dataclasses.replace(model, threshold=_with_level(model.threshold, 1), reset=_with_level(model.reset, 1),
-                               events=events, burst=burst)
+    if model.refractory:
+        raise ValueError("a burst cannot be refractory (Brian2's refractoriness would hold back some of its events)")
+    positive = weighted_events("spike", model.threshold, model.reset, burst, "the reset")
+    events = {name: e for name, e in model.events.items() if name != NEGATIVE_EVENT}
+    if NEGATIVE_EVENT in model.events:
+        negative = model.events[NEGATIVE_EVENT]
+        positive.update(weighted_events(NEGATIVE_EVENT, negative.condition, negative.reset, burst,
+                                        f"[events.{NEGATIVE_EVENT}] reset"))
+    spike = positive.pop("spike")
+    events.update({name: Event(*pair) for name, pair in positive.items()})
+    return dataclasses.replace(model, threshold=spike[0], reset=spike[1] or None, events=events, burst=burst)
 
 
 def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None) -> NeuronModel:
@@ -333,9 +288,9 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None)
     for name, spec in tables.items():
         if not isinstance(spec, dict) or "condition" not in spec:
             raise BrainyoloError(path, f"[events.{name}] needs a 'condition'")
-        if not _IDENTIFIER.match(name) or name == "spike" or (_LEVEL_EVENT.match(name) and name != NEGATIVE_EVENT):
+        if not _IDENTIFIER.match(name) or name == "spike" or (is_spike_event(name) and name != NEGATIVE_EVENT):
             raise BrainyoloError(path, f"[events.{name}]: the event name must be an identifier other than 'spike' "
-                                       "and the burst levels' names (spike_2, negative_spike_2, ...)")
+                                       "and a burst's event names (spike_x2, negative_spike_x2, ...)")
         extra = set(spec) - {"condition", "reset"}
         if extra:
             raise BrainyoloError(path, f"[events.{name}] has unknown keys {sorted(extra)} (allowed: condition, reset)")
@@ -360,8 +315,10 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None)
         raise BrainyoloError(path, f"entry 'burst' must be a whole number from 1 to {MAX_BURST} (spikes per step)")
     if LEVEL in _defined_names(model_text):
         raise BrainyoloError(path, f"the name {LEVEL!r} is the burst level: the model cannot define it")
+    if "burst" in _defined_names(model_text) or "burst" in parameters:
+        raise BrainyoloError(path, "the name 'burst' is the file's entry (spikes per step): the model cannot define it")
     try:
-        model = burst_levels(model, written if burst is None else int(burst))
+        model = burst_events(model, written if burst is None else int(burst))
     except ValueError as err:
         raise BrainyoloError(path, str(err)) from None
     parameter_values(model)  # every value parses, or one error naming it
@@ -411,6 +368,8 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     events = {event: spec.condition for event, spec in model.events.items()}
     equations = brian2.Equations(model.model)
     namespace = {k: v for k, v in values.items() if k not in equations.names}
+    if model.burst > 1:
+        namespace["burst"] = model.burst  # the most spikes of one sign a step: what connections size their sums for
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
                                refractory=model.refractory or False,
                                events=events, method=method, namespace=namespace,

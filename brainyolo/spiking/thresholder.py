@@ -2,7 +2,7 @@
 
 Brian2 gives every event of a ``NeuronGroup`` its own ``Thresholder``: a signed layer scans all
 its neurons twice per step, once for ``spike`` (``v >= v_th``) and once for ``negative_spike``
-(``v <= -v_th/alpha``), and a burst neuron once more per level (``spike_2``, ...).
+(``v <= -v_th/alpha``), and a burst neuron once more per binary-weighted event (``spike_x2``, ...).
 :class:`SignedThresholder` evaluates all these conditions in the same pass and fills every event
 space, in ascending neuron order as Brian2's own thresholder does. The conditions are read from the
 group (that is, from the neuron's equation file), at the same point of the step (the ``thresholds``
@@ -24,7 +24,7 @@ resets change ``q`` and ``last``) every layer but the relays; in the ``same_step
 A condition common to every event, ahead of the rest (``firing > 0 and ...``) and reading only shared state
 (:func:`common_gate`), is also tested once per step in C++: while it is false, the pass runs the state update
 alone and leaves every event space empty. The late neuron (``if_signed_ibt_tracking_late``) is quiet for most of
-a run, so its quiet steps cost a state update instead of all its burst levels' conditions.
+a run, so its quiet steps cost a state update instead of all its burst's conditions.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class SignedThresholder(CodeRunner):
         self.negative_event = negative_event
         self.state_update = state_update
         self.fused_resets: list[str] = []  # events whose resets this pass runs, in Brian2's order (fuse_resets)
-        # spike first, the negative event second, then the burst levels of either
+        # spike first, the negative event second, then the burst events of either
         others = [name for name, _ in spike_events(group.events) if name not in ("spike", negative_event)]
         self.fused_events = ["spike", negative_event, *others]
         self.variables = Variables(self)
@@ -122,6 +122,8 @@ def common_gate(group, conditions: list[str]) -> str | None:
     'open > 0'
     >>> common_gate(group, ["v > 0 and open > 0", "v > 0 and open < 0"]) is None  # v is each neuron's own
     True
+    >>> common_gate(group, ["(open > 0 and v > 1) and v < 3", "open > 0 and v < -1"])
+    'open > 0'
     """
     firsts = []
     for condition in conditions:
@@ -131,7 +133,9 @@ def common_gate(group, conditions: list[str]) -> str | None:
             return None
         if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)):
             return None
-        firsts.append(tree.values[0])
+        while isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
+            tree = tree.values[0]  # (G and A) and B starts with G too (a burst's events)
+        firsts.append(tree)
     if not firsts or len({ast.dump(first) for first in firsts}) != 1:
         return None
     gate = ast.unparse(firsts[0])
@@ -149,7 +153,7 @@ def common_gate(group, conditions: list[str]) -> str | None:
 
 
 def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:
-    """Replace ``group``'s thresholders (``spike``, ``negative_event`` and their burst levels) by one
+    """Replace ``group``'s thresholders (``spike``, ``negative_event`` and their burst events) by one
     :class:`SignedThresholder`; every event keeps its name, space and reset.
 
     A deterministic state update moves into the same pass (the group's ``StateUpdater`` leaves

@@ -86,18 +86,19 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     """A Brian2 ``Synapses`` with one synapse per weight use of the convolution.
 
     A ``spike`` of the source adds ``w`` to the target's ``v``; with ``signed``, its
-    ``negative_spike`` event subtracts ``w`` (a second pathway). A burst neuron's levels
-    (``spike_2``, ...) are one pathway each: Brian2's own ``Synapses`` read every event.
+    ``negative_spike`` event subtracts ``w`` (a second pathway). A burst neuron's events of ``k`` spikes
+    (``spike_x2``, ...) are one pathway each, adding ``k w``: Brian2's own ``Synapses`` read every event.
     """
     import brian2
 
     filters, _, size, _ = weight.shape
     pre, post, kernel = conv_connectivity(in_shape, filters, size, stride, pad)
     on_pre, on_event = {}, {}
-    for event, sign in spike_events(getattr(source, "events", None) or ["spike"]):
-        if sign > 0 or signed:
+    for event, value in spike_events(getattr(source, "events", None) or ["spike"]):
+        if value > 0 or signed:
             pathway = "pre" if event == "spike" else event
-            on_pre[pathway] = "v_post += w" if sign > 0 else "v_post -= w"
+            times = f"{abs(value)} * " if abs(value) > 1 else ""
+            on_pre[pathway] = f"v_post += {times}w" if value > 0 else f"v_post -= {times}w"
             on_event[pathway] = event
     synapses = brian2.Synapses(source, target, "w : 1 (constant)", on_pre=on_pre, on_event=on_event,
                                clock=source.clock, name=name or "synapses*")

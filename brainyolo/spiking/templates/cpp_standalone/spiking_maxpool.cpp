@@ -8,8 +8,8 @@
 {% block maincode %}
     {% set m_type = c_data_type(variables['_target_m'].dtype) %}
     // Per band of input rows (all rows without OpenMP, or when windows overlap):
-    // 1. net spike counts of the band's inputs (+1 per positive event space a neuron is in, -1 per
-    //    negative one: burst levels are event spaces of their own);
+    // 1. net spike counts of the band's inputs (+k per positive event space of k spikes a neuron is in,
+    //    -k per negative one: a burst's binary-weighted events are event spaces of their own);
     // 2. negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied: a band holds every
     //    input of its windows);
@@ -75,7 +75,8 @@
         }
     };
     {% set _up_spaces = [] %}{% set _down_spaces = [] %}
-    {% for name, sign in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% endfor %}
+    {% set _weights = {} %}
+    {% for name, sign, weight in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% set _ = _weights.update({get_array_name(variables[name]): weight}) %}{% endfor %}
     // First spike whose input row is >= row, in a sorted spike list.
     auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
     {
@@ -104,7 +105,7 @@
         const int32_t _first{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }} = _first_in_row({{space}}, {{space}}[_num_spikespace - 1], _band_row[_b]);
         const int32_t _last{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }} = _first_in_row({{space}}, {{space}}[_num_spikespace - 1], _band_row[_b + 1]);
         for (int32_t _s = _first{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }}; _s < _last{{ step == '+' and 'p' or 'n' }}{{ loop.index0 }}; _s++)
-            {{input_count}}[{{space}}[_s]] {{ step }}= 1;
+            {{input_count}}[{{space}}[_s]] {{ step }}= {{ _weights[space] }};
         {% endfor %}{% endfor %}
         {% for space in _down_spaces %}
         _negative({{space}}, _firstn{{ loop.index0 }}, _lastn{{ loop.index0 }});

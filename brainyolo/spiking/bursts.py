@@ -1,0 +1,141 @@
+"""Burst spikes as binary-weighted Brian2 events: the text of their conditions and resets.
+
+A neuron file's ``burst = k`` lets a neuron send up to ``k`` spikes of one sign in one step (burst spikes, Li and
+Zeng 2022). The file's threshold (the negative event's condition) reads the name :data:`LEVEL`: the neuron sends as
+many spikes as there are levels ``j`` = 1 ... ``k`` whose condition holds with ``level`` read as ``j`` (a level's
+condition must hold whenever a higher level's does), and its reset runs once per spike.
+
+The spikes travel as Brian2 events, one per bit of the count: the event ``spike`` carries 1 spike, ``spike_x2``
+2, ``spike_x4`` 4, ... (``negative_spike``, ``negative_spike_x2``, ... for the negative sign). A burst of up to 64
+is 7 events of each sign instead of 64: every event space is an array of the layer's size, so this is what a
+burst costs in memory, and its thresholder fills 7 spaces instead of 64. Every condition is tested on the same
+state before any reset runs, and the reset of the event of ``2**b`` spikes is the file's reset run ``2**b`` times
+(:func:`repeated_reset`), so the state after a step is the same as if each spike had been its own event.
+Consumers count an event of ``k`` spikes as ``k`` spikes: connections add ``k w`` (``k`` synaptic events per
+synapse), counters count ``k`` (:func:`spike_events` gives each event's signed number of spikes).
+"""
+
+from __future__ import annotations
+
+import re
+
+LEVEL = "level"
+"""The name a burst neuron's conditions read as the burst level (1, 2, ...)."""
+
+MAX_BURST = 64
+"""Most spikes of one sign a neuron may send in one step (a neuron that fires in one step of a 16-step run sends up
+to 4 a step's worth at once: analysis/fast-and-frugal, *One firing step*). The thresholder tests every level's
+condition of a neuron at every step it may fire; the count's bits are its events."""
+
+_WEIGHTED_EVENT = re.compile(r"(spike|negative_spike)(?:_x([0-9]+))?\Z")
+
+_STATEMENT = re.compile(r"\s*([A-Za-z_]\w*)\s*(\+=|-=|=)\s*(.+?)\s*\Z")
+
+
+def is_spike_event(name: str) -> bool:
+    """Whether ``name`` is a spike-carrying event's (``spike``, ``negative_spike``, ``spike_x2``, ...)."""
+    return _WEIGHTED_EVENT.match(name) is not None
+
+
+def weighted_event(event: str, weight: int) -> str:
+    """The event of ``event`` (``spike`` or ``negative_spike``) that carries ``weight`` spikes (a power of two).
+
+    >>> weighted_event("spike", 1), weighted_event("negative_spike", 4)
+    ('spike', 'negative_spike_x4')
+    """
+    return event if weight == 1 else f"{event}_x{weight}"
+
+
+def spike_events(events) -> list[tuple[str, int]]:
+    """Of the event names ``events``, those that carry spikes, with the signed number of spikes each carries.
+
+    ``spike`` carries ``+1``, a burst's ``spike_xK`` ``+K``, ``negative_spike`` ``-1`` and ``negative_spike_xK``
+    ``-K``; positive first, each by weight. Any other event carries nothing downstream.
+
+    >>> spike_events(["negative_spike", "spike_x2", "spike", "other"])
+    [('spike', 1), ('spike_x2', 2), ('negative_spike', -1)]
+    """
+    found = []
+    for name in events:
+        match = _WEIGHTED_EVENT.match(name)
+        if match:
+            sign = 1 if match.group(1) == "spike" else -1
+            weight = int(match.group(2) or 1)
+            found.append((-sign, weight, name, sign * weight))
+    return [(name, value) for _, _, name, value in sorted(found)]
+
+
+def with_level(text: str | None, level: int) -> str | None:
+    """``text`` with the name :data:`LEVEL` read as ``level``."""
+    return None if text is None else re.sub(rf"\b{LEVEL}\b", f"({level})", text)
+
+
+def repeated_reset(reset: str, times: int, where: str = "the reset") -> str:
+    """``reset`` run ``times`` times in a row, as one reset: each ``x += e`` (``x -= e``) adds ``times * (e)``,
+    each ``x = e`` runs once.
+
+    That is exact when no right-hand side reads a variable the reset changes, which is required.
+
+    >>> repeated_reset("q += 1\\nlast = 1", 4)
+    'q += 4 * (1)\\nlast = 1'
+
+    Raises
+    ------
+    ValueError
+        A statement that is not ``x += e``, ``x -= e`` or ``x = e``, or one whose value depends on what the reset
+        changes.
+    """
+    lines = [line.split("#", 1)[0] for line in reset.splitlines()]
+    statements = [_STATEMENT.match(line) for line in lines if line.strip()]
+    if not all(statements):
+        raise ValueError(f"{where} of a burst may only add (x += e), subtract (x -= e) or assign (x = e)")
+    changed = {m.group(1) for m in statements}
+    for m in statements:
+        read = set(re.findall(r"[A-Za-z_]\w*", m.group(3))) & changed
+        if read:
+            raise ValueError(f"{where} of a burst runs once per spike: its value {m.group(3).strip()!r} cannot "
+                             f"read {sorted(read)[0]!r}, which the reset changes")
+    return "\n".join(f"{m.group(1)} {m.group(2)} {times} * ({m.group(3)})" if m.group(2) != "=" and times != 1
+                     else f"{m.group(1)} {m.group(2)} {m.group(3)}" for m in statements)
+
+
+def burst_count(condition: str, burst: int) -> str:
+    """How many of the levels 1 to ``burst`` of ``condition`` (which reads :data:`LEVEL`) hold: an expression.
+
+    >>> burst_count("v >= level", 2)
+    'int(v >= (1)) + int(v >= (2))'
+    """
+    return " + ".join(f"int({with_level(condition, level)})" for level in range(1, burst + 1))
+
+
+def weighted_events(event: str, condition: str, reset: str | None, burst: int,
+                    where: str = "the reset") -> dict[str, tuple[str, str]]:
+    """The binary-weighted events of ``event`` (``spike`` or ``negative_spike``) of a burst of up to ``burst``:
+    ``{name: (condition, reset)}``.
+
+    The event of ``2**b`` spikes (:func:`weighted_event`) happens when bit ``b`` of the number of levels of
+    ``condition`` that hold (:func:`burst_count`) is set, and level 1's condition holds too (what a thresholder's
+    gate reads: :func:`~brainyolo.spiking.thresholder.common_gate`). Its reset is ``reset`` run ``2**b`` times
+    (:func:`repeated_reset`).
+
+    >>> weighted_events("spike", "v >= level", "v -= 1", 2)["spike_x2"]
+    ('(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', 'v -= 2 * (1)')
+
+    Raises
+    ------
+    ValueError
+        ``condition`` does not read :data:`LEVEL` (every level would hold together), ``reset`` does, or
+        ``reset`` cannot be repeated.
+    """
+    if not re.search(rf"\b{LEVEL}\b", condition):
+        raise ValueError(f"a burst's threshold reads '{LEVEL}' (level j fires while it holds for j: e.g. "
+                         f"\"v >= {LEVEL} * v_th\"); this one does not, so every level would fire together")
+    if reset and re.search(rf"\b{LEVEL}\b", reset):
+        raise ValueError(f"{where} of a burst runs once per spike and cannot read '{LEVEL}'")
+    first, count = with_level(condition, 1), burst_count(condition, burst)
+    events = {}
+    for bit in range(burst.bit_length()):
+        weight = 1 << bit
+        digit = f"int({count}) % 2 == 1" if weight == 1 else f"int(({count}) / {weight}) % 2 == 1"
+        events[weighted_event(event, weight)] = (f"({first}) and {digit}", repeated_reset(reset or "", weight, where))
+    return events
