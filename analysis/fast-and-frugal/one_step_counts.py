@@ -40,19 +40,20 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
 
     steps, burst, run_dir = int(steps), int(burst), Path(run_dir)
     model = load_model(model_path)
-    graph = model.normalized_graph()
+    norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
+    graph = model.normalized_graph(norm)
     hidden = hidden_layers(graph)
     settings = read_parameter_file(params)
     thresholds = {i: float(settings.for_layer(i)["v_th"]) for i in hidden}
     if not (run_dir / "recordings.h5").exists():
         detector = brainyolo.SpikingDetector(model_path, steps=steps, checkpoints=(steps,), neuron=neuron,
-                                             parameters=settings, threads=2)
+                                             parameters=settings, threads=2, normalization=norm)
         with detector:
             detector.record([Path(image)], run_dir)
     counts = net_counts(run_dir)
     _, height, width = graph.input_shape
     ((_, chw, _),) = list(iterate_letterboxed([Path(image)], width, height))
-    whole, _ = rounded_forward(graph, model.lambdas(), chw, thresholds, steps, burst=burst)
+    whole, _ = rounded_forward(graph, model.lambdas(norm), chw, thresholds, steps, burst=burst)
     print("layer  neurons  differ-from-rounded-ANN  max|diff|  differ-locally  their-distance-to-a-tie(max)")
 
     def own_counts(index, out):

@@ -42,7 +42,8 @@ def main(model_path: str, steps: str, burst: str, factors: str, count: str, *ima
     paths = [Path(p) for p in images]
     steps, burst, count = int(steps), int(burst), int(count)
     model = load_model(model_path)
-    graph, lambdas = model.normalized_graph(), model.lambdas()
+    norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
+    graph, lambdas = model.normalized_graph(norm), model.lambdas(norm)
     hidden = hidden_layers(graph)
     owners = channel_owners(graph, hidden)
     _, height, width = graph.input_shape

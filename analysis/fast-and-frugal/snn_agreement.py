@@ -32,9 +32,11 @@ def main(model_path: str, steps: str, checkpoints: str, neuron: str, params: str
     graph = model.graph
     classes = len(graph.class_names)
     truths = ann_agreement_truths(graph, paths)
+    norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
     for parameter_file in params.split(","):
         detector = brainyolo.SpikingDetector(model_path, steps=steps, checkpoints=checkpoints, neuron=neuron,
-                                             parameters=read_parameter_file(parameter_file), threads=2)
+                                             parameters=read_parameter_file(parameter_file), threads=2,
+                                             normalization=norm)
         found = {c: [] for c in checkpoints}
         events = np.zeros(len(checkpoints))
         with detector:

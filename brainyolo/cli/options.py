@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking.presets import DEFAULT_PRESET
 from brainyolo.system.machine import usable_cores
@@ -128,6 +129,9 @@ def simulation_settings(args, model):
     if settings.thresholds == "balanced" and not model.direct and model.thresholds is None:
         note(f"{args.model}: no balanced thresholds in this model file (converted before brainyolo 0.4): uniform "
               "thresholds; convert it again, or pass --params from 'brainyolo balance'")
+    if settings.build.normalization == "channel-balanced" and not model.direct and not model.channel_balanced:
+        note(f"{args.model}: no channel balance in this model file (converted without --balance-channels): "
+             "channel normalization alone")
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 
@@ -249,7 +253,9 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
     p.add_argument("--input", choices=("current", "poisson"), default="current",
                    help="image as constant current into layer 0, or as Poisson spikes")
     event_options(p)
-    p.add_argument("--norm", choices=("channel", "layer"), help="normalization (default: the preset's)")
+    p.add_argument("--norm", choices=NORMALIZATIONS,
+                   help="normalization (default: the preset's); channel-balanced: channel and the model's channel "
+                        "balance (convert --balance-channels)")
     p.add_argument("--schedule", choices=("delayed", "same-step"),
                    help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
                         "same-step: layer by layer within each step (spikingjelly, snnTorch); default: the preset's")

@@ -25,7 +25,8 @@ Schema version 3 (every name below is fixed; see README "Model file"); version 2
                                  steps, base_v_th, budget, low, high, images; datasets layers
                                  (int64, the hidden layers) and v_th (float64, one per layer)
     /thresholds/channel_scale/NNN   optional (``convert --balance-channels``): per hidden layer, a factor per
-                          output channel on its lambda (float64, positive; :func:`channel_scales`)
+                          output channel on its lambda (float64, positive; :func:`channel_scales`), applied by the
+                          normalization ``channel-balanced``
     /provenance           attrs: cfg_name, cfg_sha256, weights_name, weights_sha256,
                                  darknet_version, darknet_seen, calibration_source, ...
 
@@ -59,7 +60,7 @@ from brainyolo.ann.graph import (
     validate_graph,
 )
 from brainyolo.convert.calibration import Calibration, HistogramSpec, LayerStatistics
-from brainyolo.convert.normalization import NORMALIZATIONS, normalize_graph, output_lambdas
+from brainyolo.convert.normalization import MODEL_NORMALIZATIONS, normalize_graph, output_lambdas
 from brainyolo.io.atomic import atomic_path
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.integrity import open_sealed, seal, text_attribute, whole_attribute
@@ -163,8 +164,15 @@ class ConvertedModel:
         """Whether this is a directly trained spiking network (not a converted ANN)."""
         return self.spiking is not None
 
+    @property
+    def channel_balanced(self) -> bool:
+        """Whether the model holds a channel balance (``convert --balance-channels``), which the normalization
+        ``channel-balanced`` applies."""
+        return self.thresholds is not None and bool(self.thresholds.channel_scale)
+
     def lambdas(self, norm: str | None = None) -> list[np.ndarray]:
-        """Per-layer output lambda vectors (default: the model's own normalization; 1 for a direct SNN)."""
+        """Per-layer output lambda vectors (default: the model's own normalization; 1 for a direct SNN); with
+        ``channel-balanced``, the channel balance applied."""
         if self.direct:
             return [np.ones(shape[0]) for shape in self.graph.shapes()]
         scales = self.thresholds.channel_scale if self.thresholds is not None else None
@@ -400,7 +408,7 @@ def validate_model(model: ConvertedModel) -> None:
             raise ValueError(f"a directly trained network has no calibration and normalization {DIRECT!r}")
     elif spiking_layers:
         raise ValueError(f"layer {min(spiking_layers)} spikes (activation 'spike') but the file has no /spiking")
-    if model.normalization not in NORMALIZATIONS and not (model.direct and model.normalization == DIRECT):
+    if model.normalization not in MODEL_NORMALIZATIONS and not (model.direct and model.normalization == DIRECT):
         raise ValueError(f"unknown normalization {model.normalization!r}")
     classes = {graph.layers[i].classes for i in graph.heads()}
     if not classes:

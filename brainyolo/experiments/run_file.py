@@ -62,6 +62,7 @@ from pathlib import Path
 
 from brainyolo.ann.darknet import load_darknet
 from brainyolo.ann.letterbox import list_images
+from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.data.embedded import CALIBRATION_SCENES, CALIBRATION_SEED, PERCENTILE, embedded_model
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError
@@ -325,7 +326,7 @@ def load_run_file(path: str | os.PathLike) -> RunSpec:
         synapse=tuple(n if os.sep not in n and not n.endswith(".toml") else resolve(n)
                       for n in _text_list(path, "grid", grid, "synapse", defaults.synapse)),
         settings=_grid_settings(path, grid))
-    for key, allowed in (("normalization", ("channel", "layer")), ("decode", ("vmem", "spikes", "vmem-late")),
+    for key, allowed in (("normalization", NORMALIZATIONS), ("decode", ("vmem", "spikes", "vmem-late")),
                          ("precision", PRECISIONS)):
         bad = [v for v in getattr(spec, key) if v not in allowed]
         if bad:

@@ -315,9 +315,10 @@ def test_channel_sources_follow_pools_and_routes():
 
 
 def test_channel_scales_act_on_lambda_so_the_normalized_network_still_computes_the_ann(tiny_converted, tmp_path):
-    """A model with channel scales: every normalized activation is the ANN's divided by lambda times the scale of
-    its channel (through max-pools, upsamples and routes), the file keeps them, and the spiking layers' grid is the
-    scaled one: the rounded ANN rounds channel c of layer l to multiples of v_th r_c / T of its lambda."""
+    """A model with channel scales: under the normalization ``channel-balanced`` every normalized activation is the
+    ANN's divided by lambda times the scale of its channel (through max-pools, upsamples and routes), the file keeps
+    them, and the spiking layers' grid is the scaled one: the rounded ANN rounds channel c of layer l to multiples of
+    v_th r_c / T of its lambda. ``channel`` (the model's own) leaves them out."""
     from dataclasses import replace
 
     from brainyolo.convert.model_file import save_model
@@ -335,8 +336,14 @@ def test_channel_scales_act_on_lambda_so_the_normalized_network_still_computes_t
     image = letterbox(load_image(tiny_converted[1][0]), 96, 96)[0]
     raw = forward(graph, image, capture=True, dtype=np.float64)
     plain = forward(model.normalized_graph(), image, capture=True, dtype=np.float64)
-    normalized = forward(loaded.normalized_graph(), image, capture=True, dtype=np.float64)
-    lambdas, plain_lambdas = loaded.lambdas(), model.lambdas()
+    normalized = forward(loaded.normalized_graph("channel-balanced"), image, capture=True, dtype=np.float64)
+    lambdas, plain_lambdas = loaded.lambdas("channel-balanced"), model.lambdas()
+    assert loaded.channel_balanced and not model.channel_balanced
+    for norm in (None, "channel"):  # the model's own normalization: no balance
+        for ours, theirs in zip(loaded.lambdas(norm), plain_lambdas, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in zip(model.lambdas("channel-balanced"), plain_lambdas, strict=True):  # none to apply
+        np.testing.assert_array_equal(ours, theirs)
     for index in range(len(graph.layers)):
         if raw[index] is None or raw[index].ndim != 3:
             continue

@@ -366,7 +366,8 @@ def test_check_names_the_burst():
     assert stdout.startswith(f"{path}: ok: neuron model (signed, bursts of up to 4 spikes), parameters t_step, ")
 
 
-def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", steps=12, schedule="same_step"):
+def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", steps=12, schedule="same_step",
+                 normalization=None):
     from brainyolo.detector import simulate
     from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings
@@ -374,7 +375,8 @@ def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", 
     model_path, images = tiny_converted
     simulate(model_path, [images[0]], SimulationSettings(
         steps=steps, device="runtime", sample_neurons=200,
-        build=BuildOptions(neuron=str(neuron), schedule=schedule, connectivity=connectivity)),
+        build=BuildOptions(neuron=str(neuron), schedule=schedule, connectivity=connectivity,
+                           normalization=normalization)),
         tmp_path / name, progress=False)
     with h5py.File(tmp_path / name / "recordings.h5") as f:
         return {name: {key: layer[key][()] for key in layer} for name, layer in f["images/0000/layers"].items()}

@@ -122,9 +122,10 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
         model_path = tmp_path / "channels.h5"
         save_model(model, model_path)
         tiny_converted = (model_path, images)
-    graph = model.normalized_graph()
+    norm = "channel-balanced" if channels else None
+    graph = model.normalized_graph(norm)
     hidden = hidden_layers(graph)
-    outputs, _ = rounded_forward(graph, model.lambdas(), letterbox(load_image(images[0]), 96, 96)[0],
+    outputs, _ = rounded_forward(graph, model.lambdas(norm), letterbox(load_image(images[0]), 96, 96)[0],
                                  dict.fromkeys(hidden, 1.0), steps, burst=2)
     neuron = LATE
     if channels:
@@ -132,7 +133,7 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
         text = (EQUATIONS / f"{LATE}.toml").read_text()
         neuron.write_text(text.replace("\nburst = 8\n", "\nburst = 24\n").replace('quiet = "0.75"', 'quiet = "0.9"'))
         assert neuron.read_text() != text
-    late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps)
+    late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
     nets = {i: late[f"{i:02d}"]["positive_count"].astype(np.int64) - late[f"{i:02d}"]["negative_count"]
             for i in hidden}
     # each layer by itself: its count is its input from the spiking counts below, rounded (up to 8 spikes in each
