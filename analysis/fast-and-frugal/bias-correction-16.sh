@@ -15,7 +15,7 @@ val=$shared/data/coco-val2017-first128
 py=.venv/bin/python
 mkdir -p "$out"
 [ -f "$out/y3.h5" ] || $py -m brainyolo convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
-    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train --calib-count 16 -o "$out/y3.h5" -q
+    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train --calib-count 16 --no-balance-channels -o "$out/y3.h5" -q
 $py analysis/fast-and-frugal/layer_error.py "$out/y3.h5" --images $train --count 16 --steps 16 \
     --params runs/params/yolov3-tiny-balanced.toml --neuron if_signed_ibt_tracking --schedule same-step \
     --threads 2 --save "$out/errors16.npz" | tee "$out/layer-error-16.txt"

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source analysis/fast-and-frugal/study-16.sh "$@"
-late=if_signed_ibt_tracking_late
+late=$late8
 for factor in 0.5 0.45; do
     .venv/bin/python analysis/fast-and-frugal/threshold_factor.py "$model" $factor > "$out/params-x$factor.toml"
 done

@@ -12,11 +12,11 @@ train_rest=$(ls $train/images/*.jpg | sed -n 17,128p)
 photos=$(ls $val/images/*.jpg)
 {
     echo "## train images 17-128, bursts of up to 8 (the file), x 0.45 (short)"
-    $py $here/snn_agreement.py "$model" 16 16 if_signed_ibt_tracking_late "$c/x0.45.toml" $train_rest
+    $py $here/snn_agreement.py "$model" 16 16 "$late8" "$c/x0.45.toml" $train_rest
     echo "## train images 17-128, bursts of up to 16, x 0.4"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst16.toml" "$c/x0.4.toml" $train_rest
     echo "## the 128 val photos, bursts of up to 8 (the file), x 0.45 (short)"
-    $py $here/snn_agreement.py "$model" 16 16 if_signed_ibt_tracking_late "$c/x0.45.toml" $photos
+    $py $here/snn_agreement.py "$model" 16 16 "$late8" "$c/x0.45.toml" $photos
     echo "## the 128 val photos, bursts of up to 16, x 0.4"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst16.toml" "$c/x0.4.toml" $photos
     echo "## train images 17-128, the rounded ANN at 16 steps, at most 2 spikes a step (bursts of 8 in 4 steps)"

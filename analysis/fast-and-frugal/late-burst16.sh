@@ -18,7 +18,7 @@ photos=$(ls $val/images/*.jpg | head -16)
     echo "## train images 33-96, bursts of up to 16, x 0.45 / x 0.4"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst16.toml" "$c/x0.45.toml,$c/x0.4.toml" $second
     echo "## train images 33-96, bursts of up to 8 (the file), x 0.4"
-    $py $here/snn_agreement.py "$model" 16 16 if_signed_ibt_tracking_late "$c/x0.4.toml" $second
+    $py $here/snn_agreement.py "$model" 16 16 "$late8" "$c/x0.4.toml" $second
     echo "## the first 16 val photos, bursts of up to 16, x 0.4 / x 0.45"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst16.toml" "$c/x0.4.toml,$c/x0.45.toml" $photos
     echo "## val 128, bursts of up to 16, x 0.4 (brainyolo evaluate --preset short-burst16.toml)"

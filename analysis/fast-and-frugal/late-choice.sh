@@ -17,7 +17,7 @@ train=$train/images
 py=.venv/bin/python
 mkdir -p "$out/choice"
 c=$out/choice
-sed 's/^burst = 8/burst = 4/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst4.toml"
+sed -e 's/^burst = .*/burst = 4/' -e 's/^quiet = ".*"/quiet = "0.75"/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst4.toml"
 params() {  # NAME FACTOR [all] LINES...: balanced thresholds x FACTOR with more [all] entries
     $py $here/threshold_factor.py "$model" "$2" | awk -v extra="$(printf '%s\n' "${@:3}")" '
         BEGIN { n = split(extra, lines, "\n"); for (i = 1; i <= n; i++) { split(lines[i], kv, " = "); given[kv[1]] = 1 } }
@@ -48,15 +48,15 @@ list() { local IFS=,; echo "$*"; }
     echo "## the same, quiet for the first half, without holding"
     $py $here/spike_surplus.py "$model" "$c/x0.6-half-free.toml" 16 "$c/late-burst4.toml" $pair
     echo "## the file (bursts of 8, quiet 3/4, settled), x 0.5"
-    $py $here/spike_surplus.py "$model" "$c/x0.5-late.toml" 16 if_signed_ibt_tracking_late $pair
+    $py $here/spike_surplus.py "$model" "$c/x0.5-late.toml" 16 "$late8" $pair
     echo "## train images 17-32, bursts of up to 4"
     $py $here/snn_agreement.py "$model" 16 16 "$c/late-burst4.toml" "$(list "$c"/x0.6-{burst,half,half-free,half-settled,late}.toml "$c"/x0.5-{burst,half,half-free,half-settled,late}.toml)" $first
     echo "## train images 17-32, bursts of up to 8 (the file)"
-    $py $here/snn_agreement.py "$model" 16 16 if_signed_ibt_tracking_late "$(list "$c"/x0.6-late.toml "$c"/x0.5-late.toml "$c"/x0.4-late.toml)" $first
+    $py $here/snn_agreement.py "$model" 16 16 "$late8" "$(list "$c"/x0.6-late.toml "$c"/x0.5-late.toml "$c"/x0.4-late.toml)" $first
     echo "## train images 17-32, the rounded ANN (bursts of 2 a step: 8 in each of the 4 firing steps)"
     $py $here/rounded_agreement.py "$model" 16 2 0.6,0.5,0.4 $first
     echo "## train images 33-96, the file"
-    $py $here/snn_agreement.py "$model" 16 16 if_signed_ibt_tracking_late "$(list "$c"/x0.5-late.toml "$c"/x0.45-late.toml "$c"/x0.5-q0.6875.toml "$c"/x0.5-q0.8125.toml "$c"/balanced-b1.0.toml "$c"/balanced-b0.85.toml)" $second
+    $py $here/snn_agreement.py "$model" 16 16 "$late8" "$(list "$c"/x0.5-late.toml "$c"/x0.45-late.toml "$c"/x0.5-q0.6875.toml "$c"/x0.5-q0.8125.toml "$c"/balanced-b1.0.toml "$c"/balanced-b0.85.toml)" $second
     echo "## train images 33-96, the rounded ANN"
     $py $here/rounded_agreement.py "$model" 16 2 "0.5,0.45,0.4,$c/balanced-b1.0.toml,$c/balanced-b0.85.toml" $second
 } 2>&1 | grep -v WARNING | sed "s|$out/||g" | tee "$out/late-choice.txt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
 from brainyolo.cli.options import existing, percentile, positive_int
@@ -20,10 +21,11 @@ def add_parser(commands) -> None:
                    help="normalization (default: channel)")
     p.add_argument("--percentile", type=percentile, default=99.9,
                    help="lambda percentile in (0, 100] (default: 99.9)")
-    p.add_argument("--balance-channels", action="store_true",
-                   help="also balance each layer's channels: a threshold per channel, ~ (C_c/e_c)^(1/3) of the "
-                        "events its spikes cause and of the squared weights that read it, at the layer's own events "
-                        "(on the first 16 calibration images; stored in the model file as factors on lambda)")
+    p.add_argument("--balance-channels", action=argparse.BooleanOptionalAction, default=True,
+                   help="also balance each layer's channels (the default): a threshold per channel, ~ (C_c/e_c)^(1/3) "
+                        "of the events its spikes cause and of the squared weights that read it, at the layer's own "
+                        "events (on the first 16 calibration images; stored in the model file as factors on lambda, "
+                        "which runs apply with --norm channel-balanced, as the short preset does)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.h5)")
     p.set_defaults(run=run)
 

@@ -129,7 +129,8 @@ def simulation_settings(args, model):
     if settings.thresholds == "balanced" and not model.direct and model.thresholds is None:
         note(f"{args.model}: no balanced thresholds in this model file (converted before brainyolo 0.4): uniform "
               "thresholds; convert it again, or pass --params from 'brainyolo balance'")
-    if settings.build.normalization == "channel-balanced" and not model.direct and not model.channel_balanced:
+    if settings.build.normalization == "channel-balanced" and model.thresholds is not None \
+            and not model.channel_balanced:
         note(f"{args.model}: no channel balance in this model file (converted without --balance-channels): "
              "channel normalization alone")
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work

@@ -34,8 +34,8 @@ import numpy as np
 from brainyolo.ann.graph import INPUT, Conv, Graph, RegionHead
 from brainyolo.ann.heads import sigmoid
 from brainyolo.ann.reference import conv2d, forward
-from brainyolo.convert.model_file import BalancedThresholds
 from brainyolo.convert.normalization import channel_sources
+from brainyolo.convert.thresholds import BalancedThresholds
 
 
 def quantize(values: np.ndarray, v_th: float, steps: int, burst: int = 1) -> np.ndarray:
@@ -284,12 +284,13 @@ class BalanceSettings:
     low: float = 1.0
     high: float = 8.0
     images: int = 16
-    channels: bool = False
-    """Also balance the channels of each layer (:func:`channel_scales`; ``brainyolo convert --balance-channels``)."""
+    channels: bool = True
+    """Also balance the channels of each layer (:func:`channel_scales`; ``brainyolo convert --no-balance-channels``
+    leaves them out); runs apply it with the normalization ``channel-balanced`` (the ``short`` preset's)."""
 
 
 def balance_model(model, images, settings: BalanceSettings = BalanceSettings()):
-    """Balanced thresholds of a converted model (:class:`~brainyolo.convert.model_file.BalancedThresholds`) from
+    """Balanced thresholds of a converted model (:class:`~brainyolo.convert.thresholds.BalancedThresholds`) from
     ``images`` (preprocessed CHW arrays).
 
     A hidden layer whose spikes cause no events on these images (all its outputs zero) gets ``low``;

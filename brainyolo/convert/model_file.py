@@ -61,6 +61,7 @@ from brainyolo.ann.graph import (
 )
 from brainyolo.convert.calibration import Calibration, HistogramSpec, LayerStatistics
 from brainyolo.convert.normalization import MODEL_NORMALIZATIONS, normalize_graph, output_lambdas
+from brainyolo.convert.thresholds import BalancedThresholds
 from brainyolo.io.atomic import atomic_path
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.integrity import open_sealed, seal, text_attribute, whole_attribute
@@ -101,40 +102,6 @@ class SpikingSpec:
     neuron: str
     layers: dict[int, dict[str, float]]
     framework: str = ""
-
-
-@dataclass
-class BalancedThresholds:
-    """Each hidden layer's threshold, balanced at conversion (:mod:`brainyolo.convert.balancing`).
-
-    Attributes
-    ----------
-    v_th : {layer index: threshold}
-        Every hidden spiking layer's threshold.
-    steps : int
-        The run length ``T`` the balancing modelled.
-    base : float
-        The uniform threshold whose events were the budget's unit.
-    budget : float
-        Events as a multiple of the uniform threshold's.
-    low, high : float
-        The bounds of every threshold.
-    images : int
-        Calibration images measured.
-    channel_scale : {layer index: ndarray}
-        Per hidden layer, a factor per output channel on its lambda (channel balancing,
-        :func:`~brainyolo.convert.balancing.channel_scales`): in effect each channel's threshold relative to
-        the layer's. Empty: none (every channel at the layer's threshold).
-    """
-
-    v_th: dict[int, float]
-    steps: int
-    base: float
-    budget: float
-    low: float
-    high: float
-    images: int
-    channel_scale: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

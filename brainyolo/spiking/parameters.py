@@ -306,10 +306,6 @@ def resolve(settings: ParameterSettings, model, layers: list[int], defaults: dic
             values[name] = value
         if run_steps is not None and RUN_LENGTH in neuron_names.get(index, {}):
             values[RUN_LENGTH] = run_steps * TIME_STEP_MS * 1e-3
-            quiet = np.max(values.get("quiet", 0.0))
-            if quiet * run_steps > run_steps - 0.5:
-                raise BrainyoloError(source, f"layer {index}: quiet = {quiet:g} leaves none of the {run_steps} steps "
-                                             f"to fire (the first firing step is quiet x steps, rounded)")
         resolved[index] = values
     return resolved
 

@@ -324,6 +324,7 @@ def test_channel_scales_act_on_lambda_so_the_normalized_network_still_computes_t
     from brainyolo.convert.model_file import save_model
 
     model = load_model(tiny_converted[0])
+    model = replace(model, thresholds=replace(model.thresholds, channel_scale={}))  # (convert balanced its channels)
     graph = model.graph
     hidden = hidden_layers(graph)
     rng = np.random.default_rng(3)

@@ -87,7 +87,9 @@ def test_convert_balances_thresholds_as_brainyolo_balance_does(saved, tmp_path):
     assert all(defaults.low <= v <= defaults.high for v in balanced.v_th.values())
     assert (balanced.steps, balanced.base, balanced.budget, balanced.images) == (
         defaults.steps, defaults.base, defaults.budget, 2)
-    assert load_model(path).thresholds == balanced
+    assert load_model(path).thresholds == balanced and balanced.channel_scale
+    other = dataclasses.replace(balanced, channel_scale={i: s * 2 for i, s in balanced.channel_scale.items()})
+    assert other != balanced and dataclasses.replace(balanced, channel_scale={}) != balanced
     out = tmp_path / "balanced.toml"
     code, _, stderr = run_cli(["balance", str(path), "--images", str(tmp_path / "calib"), "--steps",
                                str(defaults.steps), "-o", str(out), "-q"])
@@ -97,9 +99,10 @@ def test_convert_balances_thresholds_as_brainyolo_balance_does(saved, tmp_path):
         assert written.for_layer(layer)["v_th"] == pytest.approx(value, abs=5e-5)
 
 
-def test_convert_balances_channels_when_asked(tiny_model, tmp_path):
-    """``convert --balance-channels``: every hidden layer gets a scale per channel, what ``channel_scales`` gives for
-    the first calibration images (at most 16) of the normalized network, kept by the file; without it, none."""
+def test_convert_balances_channels_unless_told_not_to(tiny_model, tmp_path):
+    """``convert`` (``--balance-channels``, the default): every hidden layer gets a scale per channel, what
+    ``channel_scales`` gives for the first calibration images (at most 16) of the normalized network, kept by the
+    file; with ``--no-balance-channels``, none."""
     from conftest import run_cli
 
     from brainyolo.ann.letterbox import iterate_letterboxed
@@ -109,13 +112,15 @@ def test_convert_balances_channels_when_asked(tiny_model, tmp_path):
     cfg, weights = tiny_model
     images = write_images(tmp_path / "calib", 3)
     paths = {}
-    for name, extra in (("plain", []), ("channels", ["--balance-channels"])):
+    for name, extra in (("plain", ["--no-balance-channels"]), ("channels", []), ("asked", ["--balance-channels"])):
         paths[name] = tmp_path / f"{name}.h5"
         code, _, stderr = run_cli(["convert", "--cfg", str(cfg), "--weights", str(weights), "--calib",
                                    str(tmp_path / "calib"), "-o", str(paths[name]), "-q", *extra])
         assert code == 0, stderr
     plain, balanced = load_model(paths["plain"]), load_model(paths["channels"])
-    assert plain.thresholds.channel_scale == {}
+    assert plain.thresholds.channel_scale == {} and not plain.channel_balanced and balanced.channel_balanced
+    for i, scale in load_model(paths["asked"]).thresholds.channel_scale.items():
+        np.testing.assert_array_equal(scale, balanced.thresholds.channel_scale[i])
     assert balanced.thresholds.v_th == plain.thresholds.v_th
     graph = plain.normalized_graph()
     hidden = hidden_layers(graph)
@@ -125,6 +130,19 @@ def test_convert_balances_channels_when_asked(tiny_model, tmp_path):
     for i in hidden:
         np.testing.assert_allclose(balanced.thresholds.channel_scale[i], expected[i], rtol=1e-12)
     assert any(np.ptp(scale) > 0.05 for scale in expected.values())  # channels differ: not all 1
+    # the short preset (channel-balanced) on a model without a balance says so, and runs on its layers' thresholds
+    for name, notes in (("plain", 1), ("channels", 0)):
+        code, _, stderr = run_cli(["detect", str(paths[name]), str(images[0]), "--mode", "snn", "--device", "runtime",
+                                   "--preset", "short", "--steps", "2", "-o", str(tmp_path / f"out-{name}"), "-q"])
+        assert code == 0, stderr
+        assert stderr.count("no channel balance in this model file (converted without --balance-channels)") == notes
+
+
+def _fresh_group(parent, name):
+    """``parent``'s group ``name``, emptied (convert wrote the channel scales there)."""
+    if name in parent:
+        del parent[name]
+    return parent.create_group(name)
 
 
 def _rewrite(path, edit) -> None:
@@ -162,15 +180,15 @@ def test_a_schema_2_file_without_thresholds_still_loads_and_runs_with_a_note(sav
     (lambda f: f["thresholds/v_th"].__setitem__(0, np.nan), "outside [1.0, 8.0]"),
     (lambda f: f["thresholds/layers"].__setitem__(0, 999), "layer 999 is not a hidden convolution"),
     (lambda f: f["thresholds"].attrs.__setitem__("low", -1.0), "must be positive"),
-    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0, -2.0]),
+    (lambda f: _fresh_group(f["thresholds"], "channel_scale").create_dataset("000", data=[1.0, -2.0]),
      "channel_scale/000: not one positive, finite number per channel"),
-    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0, np.inf]),
+    (lambda f: _fresh_group(f["thresholds"], "channel_scale").create_dataset("000", data=[1.0, np.inf]),
      "not one positive, finite number per channel"),
-    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("000", data=[1.0]),
+    (lambda f: _fresh_group(f["thresholds"], "channel_scale").create_dataset("000", data=[1.0]),
      "channel_scale: layer 0 has"),
-    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("999", data=[1.0]),
+    (lambda f: _fresh_group(f["thresholds"], "channel_scale").create_dataset("999", data=[1.0]),
      "channel_scale: layer 999 is not a hidden convolution"),
-    (lambda f: f["thresholds"].create_group("channel_scale").create_dataset("first", data=[1.0]),
+    (lambda f: _fresh_group(f["thresholds"], "channel_scale").create_dataset("first", data=[1.0]),
      "is not a layer's dataset"),
 ])
 def test_bad_thresholds_are_refused_naming_the_file(saved, edit, problem):

@@ -32,8 +32,9 @@ CASES = {
 
 
 def late_group(name, quiet, settle, cases):
-    """Late neurons (alpha 1, V(0) = v_th / 2, v_th 1) whose current switches once, in a run of STEPS steps."""
-    model = load_neuron_model(LATE)
+    """Late neurons (alpha 1, V(0) = v_th / 2, v_th 1, bursts of up to 8) whose current switches once, in a run of
+    STEPS steps."""
+    model = load_neuron_model(LATE, burst=8)
     model = dataclasses.replace(model, model=model.model + "before : 1 (constant)\nafter : 1 (constant)\n"
                                                             "switch : 1 (constant)\n")
     group = neuron_group(model, len(cases), alpha=1.0, quiet=quiet, settle=settle, t_run=STEPS * brian2.ms,
@@ -56,7 +57,7 @@ def test_hand_computed_quiet_start_bursts_and_settling():
     brian2.Network(*objects).run(STEPS * brian2.ms)
     k = np.arange(STEPS)
     quiet = k < 12
-    assert load_neuron_model(LATE).burst == 8
+    assert load_neuron_model(LATE).burst == 64 and late.namespace["burst"] == 8
     capacity = 8 * (k - 11)  # spikes sent by the end of step k
     constant = np.where(quiet, 0, np.minimum(np.floor(0.75 * (k + 1) + 0.5), capacity))
     swing = np.where(quiet, 0, np.minimum(k - 7, capacity))
@@ -87,10 +88,21 @@ def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
     for value in (1.0, -0.25):
         with pytest.raises(BrainyoloError, match="quiet = .* is a fraction of the run: at least 0 and below 1"):
             resolve(ParameterSettings((("all", "quiet", value),)), model, [0, 2], defaults, run_steps=16)
-    # 0.96 x 16 = 15.36: the last step fires; 0.97 x 16 = 15.52 would leave none
-    resolve(ParameterSettings((("all", "quiet", 0.96),)), model, [0, 2], defaults, run_steps=16)
-    with pytest.raises(BrainyoloError, match="layer 0: quiet = 0.97 leaves none of the 16 steps to fire"):
-        resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_steps=16)
+    # 0.97 x 16 = 15.52 rounds past the run: the neuron still fires in its last step (test_the_last_step_always_fires)
+    assert resolve(ParameterSettings((("all", "quiet", 0.97),)), model, [0, 2], defaults, run_steps=16)[0]["quiet"] \
+        == 0.97
+
+
+@pytest.mark.parametrize("quiet", [0.96, 0.99])
+def test_the_last_step_always_fires(quiet):
+    """A quiet part that rounds to the whole run (0.99 x 24 = 23.76) or to all but the last step (0.96 x 24 =
+    23.04) leaves the last step to fire: bursts of up to 8 toward 18 (0.75 a step, 24 steps), 8 of them."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    late = late_group("last", quiet, 1.0, ["constant"])
+    objects = monitored(late, "last")
+    brian2.Network(*objects).run(STEPS * brian2.ms)
+    np.testing.assert_array_equal(net_counts(late, STEPS)[:, 0], [0] * (STEPS - 1) + [8])
 
 
 @pytest.mark.parametrize("channels", [False, True], ids=["layers", "channels-balanced"])
@@ -127,12 +139,12 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     hidden = hidden_layers(graph)
     outputs, _ = rounded_forward(graph, model.lambdas(norm), letterbox(load_image(images[0]), 96, 96)[0],
                                  dict.fromkeys(hidden, 1.0), steps, burst=2)
-    neuron = LATE
-    if channels:
-        neuron = tmp_path / "one-step.toml"
-        text = (EQUATIONS / f"{LATE}.toml").read_text()
-        neuron.write_text(text.replace("\nburst = 8\n", "\nburst = 24\n").replace('quiet = "0.75"', 'quiet = "0.9"'))
-        assert neuron.read_text() != text
+    neuron = tmp_path / "late.toml"  # the file, firing in 3 steps with bursts of 8 (its channels: 1 step, 24)
+    text = (EQUATIONS / f"{LATE}.toml").read_text()
+    burst, quiet = ("24", "0.9") if channels else ("8", "0.75")
+    neuron.write_text(text.replace("\nburst = 64\n", f"\nburst = {burst}\n").replace('quiet = "0.875"',
+                                                                                     f'quiet = "{quiet}"'))
+    assert f"\nburst = {burst}\n" in neuron.read_text() and f'quiet = "{quiet}"' in neuron.read_text()
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
     nets = {i: late[f"{i:02d}"]["positive_count"].astype(np.int64) - late[f"{i:02d}"]["negative_count"]
             for i in hidden}
@@ -183,7 +195,7 @@ def preset_neuron(tmp_path):
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 9 and 12), each
+    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 10 and 14), each
     spike for spike as Brian2's numpy runtime (fused thresholder and resets included; in C++ the quiet steps run
     the state update alone: the thresholder's gate)."""
     from brainyolo.convert.model_file import load_model
