@@ -8,15 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-runs/short-default}
-shared=../shared
-train=$shared/data/coco-train2017-first128
-val=$shared/data/coco-val2017-first128
-py=.venv/bin/python
-by="$py -m brainyolo"
-mkdir -p "$out"
-model=$out/y3.h5
-[ -f "$model" ] || $by convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
-    --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train/images --calib-count 16 -o "$model" -q
+source analysis/presets/default-model.sh
 [ -f "$out/val16/metrics.json" ] || $by evaluate "$model" --images $val/images --labels $val/labels --mode snn \
     --steps 16 -o "$out/val16"
 {
