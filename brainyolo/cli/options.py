@@ -131,8 +131,8 @@ def simulation_settings(args, model):
               "thresholds; convert it again, or pass --params from 'brainyolo balance'")
     if settings.build.normalization == "channel-balanced" and model.thresholds is not None \
             and not model.channel_balanced:
-        note(f"{args.model}: no channel balance in this model file (converted without --balance-channels): "
-             "channel normalization alone")
+        note(f"{args.model}: no channel balance in this model file (converted with --no-balance-channels or before "
+             "0.10): its own normalization alone")
     run_parameters(model, settings)  # the neuron file (tried by Brian2) and the settings fail here, before any work
     return settings
 

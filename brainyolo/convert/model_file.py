@@ -139,11 +139,13 @@ class ConvertedModel:
 
     def lambdas(self, norm: str | None = None) -> list[np.ndarray]:
         """Per-layer output lambda vectors (default: the model's own normalization; 1 for a direct SNN); with
-        ``channel-balanced``, the channel balance applied."""
+        ``channel-balanced``, the model's own with its channel balance applied (what it was measured under)."""
         if self.direct:
             return [np.ones(shape[0]) for shape in self.graph.shapes()]
-        scales = self.thresholds.channel_scale if self.thresholds is not None else None
-        return output_lambdas(self.graph, self.calibration, norm or self.normalization, scales)
+        norm, scales = norm or self.normalization, None
+        if norm == "channel-balanced":
+            norm, scales = self.normalization, self.thresholds.channel_scale if self.thresholds is not None else None
+        return output_lambdas(self.graph, self.calibration, norm, scales)
 
     def normalized_graph(self, norm: str | None = None) -> Graph:
         """The graph rescaled so that activations are divided by lambda (a direct SNN's own graph)."""

@@ -5,9 +5,10 @@ Every layer's output gets a scale vector lambda (one value per channel):
 * ``layer`` norm (Spiking-YOLO eq. 4): a convolution's lambda is the p-th percentile of all its
   activations, the same value for every channel;
 * ``channel`` norm (Spiking-YOLO eq. 5, Algorithm 1): one percentile per output channel;
-* ``channel-balanced``: ``channel``'s lambda times the model's channel balance, a factor per output channel of each
-  spiking convolution (``convert --balance-channels``, :func:`brainyolo.convert.balancing.channel_scales`), so each
-  channel's spike stands for its own share of the layer's threshold (without one, the same as ``channel``);
+* ``channel-balanced`` (a run's choice, not a model's): the model's own lambda times its channel balance, a factor
+  per output channel of each spiking convolution (``brainyolo convert`` measures it on the model's own normalized
+  network: :func:`brainyolo.convert.balancing.channel_scales`), so each channel's spike stands for its own share of
+  the layer's threshold (a model without one: its own lambda);
 * max-pool and upsample pass lambda through unchanged per channel, route concatenates its inputs'
   lambdas, heads keep their input's; the network input (the raw image) has lambda 1.
 
@@ -39,8 +40,8 @@ MODEL_NORMALIZATIONS = ("channel", "layer")
 """How a model's lambda is measured at conversion (a model file's own normalization)."""
 
 NORMALIZATIONS = (*MODEL_NORMALIZATIONS, "channel-balanced")
-"""How a run rescales the network: a model normalization, or ``channel-balanced`` (``channel`` and the model's
-channel balance)."""
+"""How a run rescales the network: a model normalization, or ``channel-balanced`` (the model's own and its channel
+balance: :meth:`~brainyolo.convert.model_file.ConvertedModel.lambdas`)."""
 
 lambda_rule = Registry("lambda propagation")
 normalize_rule = Registry("parameter normalization")
@@ -50,7 +51,7 @@ normalize_rule = Registry("parameter normalization")
 def _conv_lambda(layer: Conv, index: int, inputs: list[np.ndarray], calibration: Calibration,
                  norm: str) -> np.ndarray:
     stats = calibration.layers[index]
-    if norm in ("channel", "channel-balanced"):
+    if norm == "channel":
         return np.asarray(stats.channel_percentile, np.float64)
     return np.full(layer.filters, stats.layer_percentile, np.float64)
 
@@ -74,10 +75,10 @@ def output_lambdas(graph: Graph, calibration: Calibration, norm: str,
 
     ``scales``: per convolution, a factor per output channel on its lambda (the channel balancing of
     :func:`brainyolo.convert.balancing.channel_scales`: a channel's spike then stands for ``scale`` times as much of
-    its activation), passed on to the layers that read it as any lambda is; applied with ``channel-balanced`` only."""
-    if norm not in NORMALIZATIONS:
-        raise ValueError(f"normalization {norm!r} is not one of {NORMALIZATIONS}")
-    scales = (scales or {}) if norm == "channel-balanced" else {}
+    its activation), passed on to the layers that read it as any lambda is."""
+    if norm not in MODEL_NORMALIZATIONS:
+        raise ValueError(f"normalization {norm!r} is not one of {MODEL_NORMALIZATIONS}")
+    scales = scales or {}
     image_lambda = np.ones(graph.input_shape[0])
     lambdas: list[np.ndarray] = []
     for index, layer in enumerate(graph.layers):

@@ -44,6 +44,7 @@ import h5py
 import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
+from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
@@ -313,7 +314,7 @@ MAX_STEPS = 10_000_000
 """Most time steps a recordings file may claim."""
 
 _ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT_KINDS),
-              "normalization": ("channel", "layer", "none"), "model_file": None, "model_sha256": None}
+              "normalization": (*NORMALIZATIONS, "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
                   "schedule": ("delayed", "same_step"), "synapse": None}  # (files before the schedule option: delayed)
 

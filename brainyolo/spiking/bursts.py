@@ -70,11 +70,36 @@ def with_level(text: str | None, level: int) -> str | None:
     return None if text is None else re.sub(rf"\b{LEVEL}\b", f"({level})", text)
 
 
-def repeated_reset(reset: str, times: int, where: str = "the reset") -> str:
+_SUBEXPRESSION = re.compile(r"\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*:[^:]*\Z")
+
+
+def subexpressions(model: str) -> dict[str, str]:
+    """A model's subexpressions (``name = expression : unit`` lines), by name.
+
+    >>> subexpressions("dv/dt = -v / tau : 1\\ns = v - 1 : 1")
+    {'s': 'v - 1'}
+    """
+    found = (_SUBEXPRESSION.match(line.split("#", 1)[0]) for line in model.splitlines())
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def _reads(expression: str, definitions: dict[str, str]) -> set[str]:
+    """The names ``expression`` reads, through the subexpressions of ``definitions`` too."""
+    names, todo = set(), re.findall(r"[A-Za-z_]\w*", expression)
+    while todo:
+        name = todo.pop()
+        if name not in names:
+            names.add(name)
+            todo += re.findall(r"[A-Za-z_]\w*", definitions.get(name, ""))
+    return names
+
+
+def repeated_reset(reset: str, times: int, where: str = "the reset", definitions: dict[str, str] | None = None) -> str:
     """``reset`` run ``times`` times in a row, as one reset: each ``x += e`` (``x -= e``) adds ``times * (e)``,
     each ``x = e`` runs once.
 
-    That is exact when no right-hand side reads a variable the reset changes, which is required.
+    That is exact when no right-hand side reads a variable the reset changes (directly or through the model's
+    subexpressions, ``definitions``: :func:`subexpressions`), which is required.
 
     >>> repeated_reset("q += 1\\nlast = 1", 4)
     'q += 4 * (1)\\nlast = 1'
@@ -91,7 +116,7 @@ def repeated_reset(reset: str, times: int, where: str = "the reset") -> str:
         raise ValueError(f"{where} of a burst may only add (x += e), subtract (x -= e) or assign (x = e)")
     changed = {m.group(1) for m in statements}
     for m in statements:
-        read = set(re.findall(r"[A-Za-z_]\w*", m.group(3))) & changed
+        read = _reads(m.group(3), definitions or {}) & changed
         if read:
             raise ValueError(f"{where} of a burst runs once per spike: its value {m.group(3).strip()!r} cannot "
                              f"read {sorted(read)[0]!r}, which the reset changes")
@@ -108,15 +133,15 @@ def burst_count(condition: str, burst: int) -> str:
     return " + ".join(f"int({with_level(condition, level)})" for level in range(1, burst + 1))
 
 
-def weighted_events(event: str, condition: str, reset: str | None, burst: int,
-                    where: str = "the reset") -> dict[str, tuple[str, str]]:
+def weighted_events(event: str, condition: str, reset: str | None, burst: int, where: str = "the reset",
+                    definitions: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
     """The binary-weighted events of ``event`` (``spike`` or ``negative_spike``) of a burst of up to ``burst``:
     ``{name: (condition, reset)}``.
 
     The event of ``2**b`` spikes (:func:`weighted_event`) happens when bit ``b`` of the number of levels of
     ``condition`` that hold (:func:`burst_count`) is set, and level 1's condition holds too (what a thresholder's
     gate reads: :func:`~brainyolo.spiking.thresholder.common_gate`). Its reset is ``reset`` run ``2**b`` times
-    (:func:`repeated_reset`).
+    (:func:`repeated_reset`; ``definitions``: the model's subexpressions).
 
     >>> weighted_events("spike", "v >= level", "v -= 1", 2)["spike_x2"]
     ('(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', 'v -= 2 * (1)')
@@ -137,5 +162,6 @@ def weighted_events(event: str, condition: str, reset: str | None, burst: int,
     for bit in range(burst.bit_length()):
         weight = 1 << bit
         digit = f"int({count}) % 2 == 1" if weight == 1 else f"int(({count}) / {weight}) % 2 == 1"
-        events[weighted_event(event, weight)] = (f"({first}) and {digit}", repeated_reset(reset or "", weight, where))
+        events[weighted_event(event, weight)] = (f"({first}) and {digit}",
+                                                 repeated_reset(reset or "", weight, where, definitions))
     return events

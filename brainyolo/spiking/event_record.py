@@ -10,10 +10,10 @@ at the end of the step and appends
   and its sign (``sample_neuron``, ``sample_step``, ``sample_sign``; a burst of ``k`` is ``k`` entries).
 
 What Brian2's ``PopulationRateMonitor`` and an ``EventMonitor`` of the block record for each event space, in
-one object per layer instead of two per event space: a neuron with bursts of up to 8 has 8 event spaces,
-and every code object is a C++ file to compile (an embedded detector's network with bursts of 8: 512
-monitors, most of its build). Templates ``layer_event_record`` in ``templates/cpp_standalone`` and
-``templates/numpy``.
+one object per layer instead of two per event space: a neuron with bursts of up to 8 has 8 event spaces
+(16 when each burst level was an event of its own, before 0.10), and every code object is a C++ file to compile
+(an embedded detector's network with bursts of 8 then: 512 monitors, most of its build). Templates
+``layer_event_record`` in ``templates/cpp_standalone`` and ``templates/numpy``.
 """
 
 from __future__ import annotations

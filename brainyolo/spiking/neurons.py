@@ -39,7 +39,15 @@ from pathlib import Path
 from brainyolo.io.atomic import read_toml
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.io.quantities import parse_quantity
-from brainyolo.spiking.bursts import LEVEL, MAX_BURST, is_spike_event, spike_events, weighted_events, with_level
+from brainyolo.spiking.bursts import (
+    LEVEL,
+    MAX_BURST,
+    is_spike_event,
+    spike_events,
+    subexpressions,
+    weighted_events,
+    with_level,
+)
 
 NEGATIVE_EVENT = "negative_spike"
 """Name of the signed neurons' custom Brian2 event."""
@@ -245,12 +253,13 @@ def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
         raise ValueError("a burst needs a 'threshold'")
     if model.refractory:
         raise ValueError("a burst cannot be refractory (Brian2's refractoriness would hold back some of its events)")
-    positive = weighted_events("spike", model.threshold, model.reset, burst, "the reset")
+    definitions = subexpressions(model.model)
+    positive = weighted_events("spike", model.threshold, model.reset, burst, "the reset", definitions)
     events = {name: e for name, e in model.events.items() if name != NEGATIVE_EVENT}
     if NEGATIVE_EVENT in model.events:
         negative = model.events[NEGATIVE_EVENT]
         positive.update(weighted_events(NEGATIVE_EVENT, negative.condition, negative.reset, burst,
-                                        f"[events.{NEGATIVE_EVENT}] reset"))
+                                        f"[events.{NEGATIVE_EVENT}] reset", definitions))
     spike = positive.pop("spike")
     events.update({name: Event(*pair) for name, pair in positive.items()})
     return dataclasses.replace(model, threshold=spike[0], reset=spike[1] or None, events=events, burst=burst)
@@ -315,8 +324,9 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None)
         raise BrainyoloError(path, f"entry 'burst' must be a whole number from 1 to {MAX_BURST} (spikes per step)")
     if LEVEL in _defined_names(model_text):
         raise BrainyoloError(path, f"the name {LEVEL!r} is the burst level: the model cannot define it")
-    if "burst" in _defined_names(model_text) or "burst" in parameters:
-        raise BrainyoloError(path, "the name 'burst' is the file's entry (spikes per step): the model cannot define it")
+    if ("burst" in _defined_names(model_text) or "burst" in parameters) and (burst or written) > 1:
+        raise BrainyoloError(path, "the name 'burst' is the file's entry (spikes per step): a burst's model cannot "
+                                   "define it")
     try:
         model = burst_events(model, written if burst is None else int(burst))
     except ValueError as err:

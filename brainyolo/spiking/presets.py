@@ -12,7 +12,7 @@ one :class:`~brainyolo.spiking.simulate.SimulationSettings`. A preset file::
     neuron = "if_signed_ibt_tracking"   # a neuron file (name in equations/ or a path)
     schedule = "same-step"              # or "delayed"
     decode = "vmem"                     # or "spikes", "vmem-late"
-    normalization = "channel"           # or "layer"
+    normalization = "channel"           # or "layer", "channel-balanced"
     thresholds = "balanced"             # the model file's balanced thresholds, or "uniform"
     threshold_scale = 1.0               # optional: every hidden layer's threshold times this
     steps = 50

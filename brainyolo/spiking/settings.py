@@ -51,8 +51,8 @@ class BuildOptions:
         ``frames`` and ``spikes``: simulation steps per bin (a run has ``bins * bin_steps`` steps).
         A ``spikes`` input spike delivers its bin's frame value for the whole bin at once (weight
         ``bin_steps``): frames and spikes give the first layer the same total input, at other times.
-    normalization : {"channel", "layer"} or None
-        None: the model file's own.
+    normalization : {"channel", "layer", "channel-balanced"} or None
+        None: the model file's own; ``channel-balanced``: the model's own with its channel balance.
     fused_thresholds : bool
         Test both events of a signed neuron in one pass (:class:`SignedThresholder`; the same
         events, one scan of ``v`` instead of two), and in C++ run their resets in that pass wherever this

@@ -43,7 +43,8 @@ from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
 
 
 class SignedThresholder(CodeRunner):
-    """Thresholder of a group's ``spike`` and ``negative_event`` events (and their burst levels) in one code object.
+    """Thresholder of a group's ``spike`` and ``negative_event`` events (and a burst's weighted events) in one code
+    object.
 
     Parameters
     ----------

@@ -88,6 +88,11 @@ def test_convert_balances_thresholds_as_brainyolo_balance_does(saved, tmp_path):
     assert (balanced.steps, balanced.base, balanced.budget, balanced.images) == (
         defaults.steps, defaults.base, defaults.budget, 2)
     assert load_model(path).thresholds == balanced and balanced.channel_scale
+    # a layer-normalized model's balance was measured under its own lambda, and channel-balanced applies it there
+    own, with_balance = model.lambdas(), model.lambdas("channel-balanced")
+    assert model.normalization == "layer"
+    for i, scale in balanced.channel_scale.items():
+        np.testing.assert_allclose(with_balance[i], own[i] * scale, rtol=1e-12)
     other = dataclasses.replace(balanced, channel_scale={i: s * 2 for i, s in balanced.channel_scale.items()})
     assert other != balanced and dataclasses.replace(balanced, channel_scale={}) != balanced
     out = tmp_path / "balanced.toml"
@@ -135,7 +140,7 @@ def test_convert_balances_channels_unless_told_not_to(tiny_model, tmp_path):
         code, _, stderr = run_cli(["detect", str(paths[name]), str(images[0]), "--mode", "snn", "--device", "runtime",
                                    "--preset", "short", "--steps", "2", "-o", str(tmp_path / f"out-{name}"), "-q"])
         assert code == 0, stderr
-        assert stderr.count("no channel balance in this model file (converted without --balance-channels)") == notes
+        assert stderr.count("no channel balance in this model file (converted with --no-balance-channels") == notes
 
 
 def _fresh_group(parent, name):

@@ -100,6 +100,8 @@ def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem
     *((f'burst = 2\nmodel = "v : 1\\nq : 1"\nthreshold = "v > level"\nreset = """\n{reset}\n"""\n', problem)
       for reset, problem in (("v *= 2", "may only add"), ("v -= v", "cannot read 'v'"),
                              ("q += 1\nv -= q", "cannot read 'q'"), ("v -= level", "cannot read 'level'"))),
+    ('burst = 2\nmodel = "v : 1\\nq : 1\\nd = int(q < 3) : 1"\nthreshold = "v > level"\nreset = "q += d"\n',
+     "cannot read 'q'"),  # through a subexpression
 ])
 def test_files_a_burst_cannot_run_are_refused(tmp_path, text, problem):
     path = tmp_path / "own.toml"
@@ -107,6 +109,12 @@ def test_files_a_burst_cannot_run_are_refused(tmp_path, text, problem):
     with pytest.raises(BrainyoloError, match=problem) as err:
         load_neuron_model(path)
     assert "own.toml" in str(err.value)
+
+
+def test_burst_is_a_name_of_its_own_only_in_a_burst(tmp_path):
+    path = tmp_path / "own.toml"
+    path.write_text('model = "v : 1\\nburst : 1"\nthreshold = "v > burst"\nreset = "v = 0"\n')
+    assert load_neuron_model(path).burst == 1  # a model of one spike a step may name a variable burst
 
 
 def test_one_level_keeps_brian2s_refractoriness(tmp_path):
