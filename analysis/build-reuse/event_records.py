@@ -10,6 +10,8 @@ cache, and prints the build seconds, the C++ sources built and whether the two r
     git worktree add /tmp/before BEFORE_COMMIT
     python analysis/build-reuse/event_records.py /tmp/before OUT_DIR [MODEL.h5 IMAGE]...
 
+(It also times any other change to the default at 16 steps: bursts as binary-weighted events, 0.10.)
+
 Without MODEL/IMAGE pairs it builds the embedded detector on a generated scene.
 """
 
@@ -58,8 +60,8 @@ def main(before: str, out: str, *pairs: str) -> None:
         pairs = ("embedded", str(scene))
     print(f"brainyolo detect MODEL IMAGE --mode snn --steps {STEPS}; empty build cache, no object cache; "
           f"before: {Path(before).name}")
-    print("| model | preset | build s, two monitors per event space | build s, one record per layer | ratio | "
-          "C++ sources (before / now) | recordings equal |")
+    print("| model | preset (now) | build s, before | build s, now | ratio | C++ sources (before / now) | "
+          "recordings equal |")
     print("| --- | --- | ---: | ---: | ---: | --- | --- |")
     for model, image in zip(pairs[::2], pairs[1::2], strict=True):
         tag = Path(model).stem
