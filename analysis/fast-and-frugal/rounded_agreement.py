@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from snn_agreement import ANN_MACS
 
@@ -31,18 +32,35 @@ def thresholds_of(choice: str, model, hidden: list[int]) -> dict[int, float]:
     return {i: model.thresholds.v_th[i] * float(choice) for i in hidden}
 
 
+class RoundedSetup(NamedTuple):
+    """What the rounded-ANN scripts share: the model, its normalized graph and lambdas (a channel-balanced model's
+    with its balance), the hidden layers and channel owners, the letterboxed images and the ANN's detections."""
+
+    model: object
+    graph: object
+    lambdas: list
+    hidden: list
+    owners: object
+    data: list
+    truths: object
+
+
+def rounded_setup(model_path: str, paths: list[Path]) -> RoundedSetup:
+    """:class:`RoundedSetup` of a model file and images."""
+    model = load_model(model_path)
+    norm = "channel-balanced" if model.channel_balanced else None
+    graph = model.normalized_graph(norm)
+    hidden = hidden_layers(graph)
+    _, height, width = graph.input_shape
+    return RoundedSetup(model, graph, model.lambdas(norm), hidden, channel_owners(graph, hidden),
+                        list(iterate_letterboxed(paths, width, height)), ann_agreement_truths(model.graph, paths))
+
+
 def main(model_path: str, steps: str, burst: str, choices: str, *images: str) -> None:
     paths = [Path(p) for p in images]
     steps, burst = int(steps), int(burst)
-    model = load_model(model_path)
-    norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
-    graph, lambdas = model.normalized_graph(norm), model.lambdas(norm)
-    hidden = hidden_layers(graph)
-    owners = channel_owners(graph, hidden)
-    _, height, width = graph.input_shape
-    data = list(iterate_letterboxed(paths, width, height))
+    model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, paths)
     known = {path.name: rounded_forward(graph, lambdas, chw, {}, steps)[0] for path, chw, _ in data}
-    truths = ann_agreement_truths(model.graph, paths)
     for choice in choices.split(","):
         thresholds = thresholds_of(choice, model, hidden)
         found, events = [], 0.0

@@ -15,15 +15,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from rounded_agreement import rounded_setup
 from snn_agreement import ANN_MACS
 
 from brainyolo.ann.heads import detect_from_heads
-from brainyolo.ann.letterbox import iterate_letterboxed
-from brainyolo.convert.balancing import channel_owners, rounded_forward, synaptic_events
-from brainyolo.convert.model_file import load_model
-from brainyolo.convert.tuning import ann_agreement_truths
+from brainyolo.convert.balancing import rounded_forward, synaptic_events
 from brainyolo.readout.evaluation import score
-from brainyolo.spiking.builder import hidden_layers
 
 PERTURBATION = 1e-6
 
@@ -41,14 +38,7 @@ def realizations(chw: np.ndarray, count: int, index: int):
 def main(model_path: str, steps: str, burst: str, factors: str, count: str, *images: str) -> None:
     paths = [Path(p) for p in images]
     steps, burst, count = int(steps), int(burst), int(count)
-    model = load_model(model_path)
-    norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
-    graph, lambdas = model.normalized_graph(norm), model.lambdas(norm)
-    hidden = hidden_layers(graph)
-    owners = channel_owners(graph, hidden)
-    _, height, width = graph.input_shape
-    data = list(iterate_letterboxed(paths, width, height))
-    truths = ann_agreement_truths(model.graph, paths)
+    model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, paths)
     for factor in factors.split(","):
         thresholds = {i: model.thresholds.v_th[i] * float(factor) for i in hidden}
         found, events = [[] for _ in range(count)], 0.0
