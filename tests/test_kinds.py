@@ -9,7 +9,7 @@ from pathlib import Path
 import brian2
 import pytest
 
-from brainyolo.ann import darknet, graph, heads, reference
+from brainyolo.ann import backward, darknet, graph, heads, reference
 from brainyolo.convert import normalization
 from brainyolo.readout.decoding import DECODERS, readout_rule
 from brainyolo.registry import kind_name
@@ -29,7 +29,8 @@ TESTS = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").rglob(
 LAYER_KINDS = graph.infer_shape.kinds()
 EVERY_LAYER = {"check": graph.check_layer, "Brian2 build": builder.build_rule,
                "spike value": network.spike_value_rule}
-ANN_LAYER = {"numpy forward": reference.forward_rule, "lambda": normalization.lambda_rule,
+ANN_LAYER = {"numpy forward": reference.forward_rule, "vector-Jacobian product": backward.vjp_rule,
+             "lambda": normalization.lambda_rule,
              "normalization": normalization.normalize_rule, "Darknet writer": darknet.section_writer}
 NO_ANN = {graph.ConvAdd}  # a directly trained network's membrane shortcut: there is no ANN to run or write
 

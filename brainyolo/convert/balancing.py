@@ -31,11 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainyolo.ann.backward import backward
 from brainyolo.ann.graph import INPUT, Conv, Graph, RegionHead
 from brainyolo.ann.heads import sigmoid
 from brainyolo.ann.reference import conv2d, forward
 from brainyolo.convert.normalization import channel_sources
 from brainyolo.convert.thresholds import BalancedThresholds
+from brainyolo.registry import Registry
 
 
 def quantize(values: np.ndarray, v_th: float, steps: int, burst: int = 1) -> np.ndarray:
@@ -155,26 +157,101 @@ def balance(cost: dict[int, float], sensitivity: dict[int, float], budget: float
     return {i: float(v) for i, v in zip(layers, thresholds(hi_k), strict=True)}
 
 
-def channel_scales(graph: Graph, images, hidden: list[int]) -> dict[int, np.ndarray]:
+def detection_cotangents(reference: list[np.ndarray], anchors: list[int], softmax: list[bool],
+                         rng: np.random.Generator) -> list[np.ndarray]:
+    """A random cotangent per head map whose outer product is, on average, the Gauss-Newton matrix of
+    :func:`detection_error` at ``reference``.
+
+    :func:`detection_error` is the squared distance between the read-outs ``r`` (objectness, and weighted by the
+    reference's objectness the box offsets, log sizes and class probabilities) of two maps. With ``z`` a random
+    ±1 vector on the read-outs, ``u = J_r^T z`` has ``E[u u^T] = J_r^T J_r``: pulled back through the network
+    (:func:`brainyolo.ann.backward.backward`), the square of a neuron's cotangent is on average how much the
+    detection error grows per squared change of that neuron (the linearized error).
+    """
+    cotangents = []
+    for ref, n, soft in zip(reference, anchors, softmax, strict=True):
+        p = np.asarray(ref, np.float64).reshape(n, -1, *ref.shape[1:])
+        z = rng.choice([-1.0, 1.0], size=p.shape)
+        slope = sigmoid(p) * (1 - sigmoid(p))
+        weight = np.sqrt(sigmoid(p[:, 4:5]))
+        u = np.empty_like(p)
+        u[:, 4] = slope[:, 4] * z[:, 4]
+        u[:, :2] = weight * slope[:, :2] * z[:, :2]
+        u[:, 2:4] = weight * z[:, 2:4]
+        if soft:  # the softmax's Jacobian diag(s) - s s^T is symmetric
+            s = _class_probabilities(p[:, 5:], True)
+            sz = s * z[:, 5:]
+            u[:, 5:] = weight * (sz - s * sz.sum(axis=1, keepdims=True))
+        else:
+            u[:, 5:] = weight * slope[:, 5:] * z[:, 5:]
+        cotangents.append(u.reshape(ref.shape))
+    return cotangents
+
+
+channel_sensitivity = Registry("channel sensitivity")
+"""How :func:`channel_scales` weighs a channel's rounding: ``rule(graph, lambdas, outputs, hidden, rng)`` -> per
+hidden layer, per output channel, the error per squared grid step on one image (``outputs``: the normalized
+ANN's captured outputs of it)."""
+
+
+@channel_sensitivity.register("weights")
+def _weight_sensitivity(graph: Graph, lambdas, outputs, hidden: list[int], rng) -> dict[int, np.ndarray]:
+    """The squared weights of every convolution that reads the channel: the variance its rounding adds to their
+    inputs (the same for every image)."""
+    sensitivity = {i: np.zeros(graph.layers[i].filters) for i in hidden}
+    sources = channel_sources(graph)
+    for layer in graph.layers:
+        if isinstance(layer, Conv) and layer.inputs[0] != INPUT:
+            owner, channel = sources[layer.inputs[0]]
+            squared = (np.asarray(layer.weight, np.float64) ** 2).sum(axis=(0, 2, 3))
+            for i in hidden:
+                np.add.at(sensitivity[i], channel[owner == i], squared[owner == i])
+    return sensitivity
+
+
+@channel_sensitivity.register("detection")
+def _detection_sensitivity(graph: Graph, lambdas, outputs, hidden: list[int], rng,
+                           samples: int = 4) -> dict[int, np.ndarray]:
+    """The detection error's growth per squared change of the channel's neurons, summed over them
+    (:func:`detection_cotangents` pulled back through the ANN, ``samples`` draws averaged): how much its
+    rounding moves the detections, through every layer after it."""
+    anchors, softmax = head_readers(graph)
+    heads = graph.heads()
+    feeding = [graph.layers[h].inputs[0] for h in heads]
+    reference = [outputs[h] * np.asarray(lambdas[i], np.float64)[:, None, None]
+                 for h, i in zip(heads, feeding, strict=True)]
+    sensitivity = {i: np.zeros(graph.layers[i].filters) for i in hidden}
+    for _ in range(samples):
+        drawn = detection_cotangents(reference, anchors, softmax, rng)
+        cotangents = backward(graph, outputs, {h: u * np.asarray(lambdas[i], np.float64)[:, None, None]
+                                               for h, i, u in zip(heads, feeding, drawn, strict=True)})
+        for i in hidden:
+            if cotangents[i] is not None:
+                sensitivity[i] += (cotangents[i] ** 2).sum(axis=(1, 2)) / samples
+    return sensitivity
+
+
+def channel_scales(graph: Graph, images, hidden: list[int], lambdas=None, sensitivity: str = "weights",
+                   seed: int = 0) -> dict[int, np.ndarray]:
     """Per hidden convolution of the normalized ``graph``, each output channel's threshold relative to the layer's,
     from ``images`` (preprocessed CHW arrays, consumed once).
 
     For a channel ``c``: ``C_c``, the synaptic events its activation causes at threshold 1 (the summed ``|a|`` of
     the channel where a convolution reads it, times that convolution's filters and ``size² / stride²``; through
-    max-pools, upsamples and routes as lambda goes), and ``e_c``, the squared weights of every convolution that
-    reads it (the variance its rounding adds to their inputs). Minimizing ``sum_c e_c r_c²`` at the layer's own
-    events ``sum_c C_c / r_c = sum_c C_c`` gives ``r_c ∝ (C_c / e_c)^(1/3)``. A channel that causes no events or
-    that nothing reads gets 1.
+    max-pools, upsamples and routes as lambda goes), and ``e_c``, the error its rounding causes per squared grid
+    step, by the rule ``sensitivity`` names (:data:`channel_sensitivity`: ``weights``, the squared weights that read
+    it; ``detection``, the detection error through the rest of the network, which needs the ``lambdas`` of the
+    output layers; its random draws come from ``seed``). Minimizing ``sum_c e_c r_c²`` at the layer's own events
+    ``sum_c C_c / r_c = sum_c C_c`` gives ``r_c ∝ (C_c / e_c)^(1/3)``. A channel that causes no events or that
+    nothing reads gets 1.
     """
+    rule = channel_sensitivity.rule(sensitivity)
+    rng = np.random.default_rng(seed)
     sources = channel_sources(graph)
     readers = [(layer, *sources[layer.inputs[0]]) for layer in graph.layers  # (conv, owner, channel) of its input
                if isinstance(layer, Conv) and layer.inputs[0] != INPUT]
     cost = {i: np.zeros(graph.layers[i].filters) for i in hidden}
-    sensitivity = {i: np.zeros(graph.layers[i].filters) for i in hidden}
-    for layer, owner, channel in readers:
-        squared = (np.asarray(layer.weight, np.float64) ** 2).sum(axis=(0, 2, 3))
-        for i in hidden:
-            np.add.at(sensitivity[i], channel[owner == i], squared[owner == i])
+    error = {i: np.zeros(graph.layers[i].filters) for i in hidden}
     count = 0
     for image in images:
         outputs = forward(graph, np.asarray(image, np.float64), capture=True, dtype=np.float64)
@@ -183,12 +260,14 @@ def channel_scales(graph: Graph, images, hidden: list[int]) -> dict[int, np.ndar
             spikes = np.abs(outputs[layer.inputs[0]]).sum(axis=(1, 2)) * reach
             for i in hidden:
                 np.add.at(cost[i], channel[owner == i], spikes[owner == i])
+        for i, e in rule(graph, lambdas, outputs, hidden, rng).items():
+            error[i] += e
         count += 1
     if not count:
         raise ValueError("no images to measure on")
     scales = {}
     for i in hidden:
-        c, e = cost[i], sensitivity[i]
+        c, e = cost[i], error[i]
         measured = (c > 0) & (e > 0)
         ratio = np.ones_like(c)
         ratio[measured] = np.cbrt(c[measured] / e[measured])

@@ -354,3 +354,42 @@ def test_channel_scales_act_on_lambda_so_the_normalized_network_still_computes_t
                                    atol=1e-4, err_msg=f"layer {index}")
     for i in hidden:
         np.testing.assert_allclose(lambdas[i], plain_lambdas[i] * scales[i])
+
+
+def test_detection_sensitivity_is_the_detection_errors_growth_per_neuron_summed_over_each_channel(tmp_path):
+    """The ``detection`` channel sensitivity, averaged over many draws, against finite differences: for every
+    neuron of the hidden layer, the detection error of the heads' maps (scaled by the output layer's lambdas) when
+    that neuron alone moves by a small step, divided by the step's square, summed over the channel's neurons."""
+    from conftest import FUZZ_CFG, write_random_model
+
+    from brainyolo.ann import darknet
+    from brainyolo.convert.balancing import channel_sensitivity, head_readers
+
+    cfg, weights = write_random_model(FUZZ_CFG, tmp_path, seed=7)
+    graph = darknet.load_darknet(cfg, weights).folded_graph()
+    rng = np.random.default_rng(8)
+    image = rng.uniform(0, 1, graph.input_shape)
+    head = graph.heads()[0]
+    feeding = graph.layers[head].inputs[0]
+    lambdas = [np.ones(graph.layers[i].filters) if isinstance(graph.layers[i], Conv) else None
+               for i in range(len(graph.layers))]
+    lambdas[feeding] = rng.uniform(0.5, 2.0, graph.layers[feeding].filters)
+    anchors, softmax = head_readers(graph)
+    outputs = forward(graph, image, capture=True, dtype=np.float64)
+
+    def maps(after=None):
+        out = forward(graph, image, capture=True, dtype=np.float64, after=after)
+        return [out[head] * lambdas[feeding][:, None, None]]
+
+    reference, eps = maps(), 1e-5
+    expected = np.zeros(graph.layers[0].filters)
+    for index in np.ndindex(outputs[0].shape):
+        def nudge(i, out, index=index):
+            if i == 0:
+                out = out.copy()
+                out[index] += eps
+            return out
+        expected[index[0]] += detection_error(reference, maps(nudge), anchors, softmax) / eps ** 2
+    measured = channel_sensitivity.rule("detection")(graph, lambdas, outputs, [0], rng, samples=3000)
+    np.testing.assert_allclose(measured[0], expected, rtol=0.05)
+    assert np.ptp(expected) > 0.1 * expected.max()  # the channels differ: the comparison can tell them apart
