@@ -47,12 +47,8 @@ from brainyolo.io.errors import BrainyoloError
 from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
-from brainyolo.spiking.connections import (
-    IndexRelay,
-    SharedConvolution,
-    SpikingMaxPool,
-    spikes_per_step,
-)
+from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool
+from brainyolo.spiking.event_spaces import negative_divisions, spikes_per_step
 from brainyolo.spiking.input_rules import input_rule
 from brainyolo.spiking.layer_models import (
     hidden_neuron_model,
@@ -323,7 +319,8 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     (source_index,) = layer.inputs
     source, in_shape = _source(ctx, source_index)
     shape = ctx.shapes[index]
-    pool_model = load_neuron_model("maxpool", burst=spikes_per_step(source))
+    pool_model = load_neuron_model("maxpool", burst=spikes_per_step(source),
+                                   negative_value=1 / negative_divisions(source))  # its source's spikes and units
     group = _layer_group(ctx, with_spike_counters(pool_model), int(np.prod(shape)), index)
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
@@ -335,7 +332,12 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
     shape = ctx.shapes[index]
     burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
-    relay_model = load_neuron_model("relay", burst=burst)  # a relay passes on its sources' bursts
+    divisions = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
+    if len(divisions) > 1:
+        raise ValueError(f"layer {index} relays layers whose negative spikes stand for different fractions "
+                         f"(1/{sorted(divisions)[0]} and 1/{sorted(divisions)[-1]} of a spike)")
+    # a relay passes on its sources' bursts and units
+    relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions.pop())
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):

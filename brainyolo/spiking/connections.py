@@ -32,42 +32,14 @@ from brian2.groups.group import CodeRunner, Group
 
 from brainyolo.ann.graph import conv_output_size
 from brainyolo.spiking.device import code_object_class_for_current_device
-from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
+from brainyolo.spiking.event_spaces import (
+    event_spaces,
+    negative_divisions,
+    read_event_spaces,
+    units_per_step,
+)
+from brainyolo.spiking.neurons import NEGATIVE_EVENT
 from brainyolo.spiking.settings import SCATTER_ORDERS
-
-
-def event_spaces(source, signed: bool = True) -> list[tuple[str, str, int]]:
-    """The event spaces a connection reads from ``source``, with the sign of their spikes and how many spikes each
-    event carries (for the templates).
-
-    One per spike-carrying event (:func:`~brainyolo.spiking.neurons.spike_events`): ``spike``,
-    ``negative_spike`` unless ``signed`` is false, and a burst's binary-weighted events of either.
-
-    >>> import brian2
-    >>> event_spaces(brian2.NeuronGroup(1, "v : 1", threshold="v > 1", events={"negative_spike": "v < -1"}))
-    [('_spikespace', '+', 1), ('_negative_spikespace', '-', 1)]
-    """
-    events = spike_events(getattr(source, "events", None) or ["spike"])
-    return [(f"_{event}space", "+" if value > 0 else "-", abs(value)) for event, value in events
-            if signed or value > 0]
-
-
-def spikes_per_step(source, spaces: list[tuple[str, str, int]] | None = None) -> int:
-    """The most spikes of one sign a neuron of ``source`` sends in one step: its burst (the ``burst`` of its
-    namespace, which :func:`~brainyolo.spiking.neurons.neuron_group` sets), or else what its events
-    (``spaces``, default all of ``source``'s) can carry together."""
-    spaces = event_spaces(source) if spaces is None else spaces
-    carried = max(1, max(sum(weight for _, sign, weight in spaces if sign == s) for s in "+-"))
-    burst = getattr(source, "namespace", None) or {}
-    return min(carried, int(burst["burst"])) if "burst" in burst else carried
-
-
-def _read_event_spaces(owner, source, spaces) -> list[str]:
-    """Add a reference to each of ``source``'s event ``spaces`` (the same name on both sides) to ``owner``."""
-    for name, _, _ in spaces:
-        owner.variables.add_reference(name, source, name)
-    return [name for name, _, _ in spaces]
-
 
 SORTED_BANDS_KERNEL_BYTES = 1024 * 1024
 """``scatter="auto"`` groups each band's spikes by channel when the kernel is larger than this
@@ -158,7 +130,7 @@ def input_shift(channel_sums: np.ndarray, values: np.ndarray) -> int:
     ``channel_sums[c, f]``: sum of |w| over the kernel window of input channel ``c`` and output
     channel ``f``; ``values[c]``: the largest |value| the spikes of one source neuron of channel ``c``
     may carry in one step (both phases of a two-phase neuron; a burst neuron's spikes per step times its
-    threshold: the callers multiply by :func:`spikes_per_step`). The largest possible input of one
+    threshold, or its unit: the callers multiply by :func:`units_per_step`). The largest possible input of one
     step times ``2**shift`` stays below ``2**(INPUT_BITS - 1)``: the other half of the range holds the
     rounding of the terms (at most 1/2 each, far fewer than ``2**30`` terms).
 
@@ -285,8 +257,9 @@ class SharedConvolution(Group, CodeRunner):
         self.variables = Variables(self)
         self.variables.add_constant("_connection_id", connection_id(self.name))
         spaces = event_spaces(source, signed)
-        self.spikes_per_step = spikes_per_step(source, spaces)
-        needed = _read_event_spaces(self, source, spaces)
+        self.units_per_step = units_per_step(source, spaces)
+        self.negative_divisions = negative_divisions(source)  # a spike's value is n units of v_th / n
+        needed = read_event_spaces(self, source, spaces)
         needed += ["_target_v", "_kernel", "scale", "scale_early", "switch_step", "t_in_timesteps",
                    "synaptic_events", "input_shift", "_kernel_fixed", "_kernel_phase", "_input",
                    "delay", "release", "release_gain", "seed", "_slot_events", "_R", "_connection_id", "_channel_slot"]
@@ -318,7 +291,7 @@ class SharedConvolution(Group, CodeRunner):
         # and the step's input per target neuron
         self.channel_sums = np.abs(np.asarray(weight, np.float64)).sum(axis=(2, 3)).T  # (C, F)
         self.variables.add_array("input_shift", size=1, dtype=np.int32,
-                                 values=np.array([input_shift(self.channel_sums, np.full(c, self.spikes_per_step))],
+                                 values=np.array([input_shift(self.channel_sums, np.full(c, self.units_per_step))],
                                                  np.int32))
         self.variables.add_array("_kernel_fixed", size=weight.size, dtype=np.int32)
         self.variables.add_array("_kernel_phase", size=c, dtype=np.int32)
@@ -415,7 +388,7 @@ class SpikingMaxPool(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         spaces = event_spaces(source)
-        needed = _read_event_spaces(self, source, spaces) + ["_target_m", "input_count"]
+        needed = read_event_spaces(self, source, spaces) + ["_target_m", "input_count"]
         self.variables.add_reference("_target_m", target, "m")
         self.variables.add_array("input_count", size=len(source), dtype=np.int32)
         self.variables.add_constant("N", 1)
@@ -426,7 +399,7 @@ class SpikingMaxPool(Group, CodeRunner):
         CodeRunner.__init__(self, group=self, code="", template="spiking_maxpool", name=None,
                             clock=source.clock, when=when, order=order, needed_variables=needed,
                             template_kwds={"event_spaces": spaces,
-                                          "levels": spikes_per_step(source, spaces)},
+                                          "levels": units_per_step(source, spaces)},
                             codeobj_class=code_object_class_for_current_device())
         self.add_dependency(source)
         self.add_dependency(target)
@@ -469,7 +442,7 @@ class IndexRelay(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         spaces = event_spaces(source)
-        needed = _read_event_spaces(self, source, spaces) + ["_target_v", "_offsets", "_targets"]
+        needed = read_event_spaces(self, source, spaces) + ["_target_v", "_offsets", "_targets"]
         self.variables.add_reference("_target_v", target, "v")
         self.variables.add_array("_offsets", size=offsets.size, dtype=np.int32, values=offsets, read_only=True)
         targets = post[order_by_source].astype(np.int32)

@@ -1,7 +1,7 @@
 """A layer's spikes of a run, every burst event and both signs in one code object.
 
 :class:`LayerEventRecord` reads all the event spaces a group's spikes leave in a step (``spike``,
-``negative_spike`` and a burst's binary-weighted events of either: :func:`~brainyolo.spiking.connections.event_spaces`)
+``negative_spike`` and a burst's binary-weighted events of either: :func:`~brainyolo.spiking.event_spaces.event_spaces`)
 at the end of the step and appends
 
 * the number of +1 and of -1 spikes of the whole layer (``population_positive``, ``population_negative``:
@@ -23,8 +23,8 @@ from brian2.core.names import Nameable
 from brian2.core.variables import Variables
 from brian2.groups.group import CodeRunner, Group
 
-from brainyolo.spiking.connections import event_spaces
 from brainyolo.spiking.device import code_object_class_for_current_device
+from brainyolo.spiking.event_spaces import event_spaces
 
 RECORDED = ("population_positive", "population_negative", "sample_neuron", "sample_step", "sample_sign")
 """The record's dynamic arrays (int32)."""
@@ -67,7 +67,7 @@ class LayerEventRecord(Group, CodeRunner):
         Nameable.__init__(self, name=name)
         self.variables = Variables(self)
         needed = ["t_in_timesteps", "_sample_start", "_sample_stop"]
-        for space, _, _ in spaces:
+        for space, *_ in spaces:
             self.variables.add_reference(space, group, space)
             needed.append(space)
         for recorded in RECORDED:

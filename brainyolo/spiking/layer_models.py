@@ -56,8 +56,11 @@ def _counted(model: NeuronModel, positive: str, negative: str) -> NeuronModel:
 
 
 def with_net_counter(model: NeuronModel) -> NeuronModel:
-    """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike (a burst: each of its spikes)."""
-    counted = _counted(model, "net_count += {k}", "net_count -= {k}")
+    """``model`` plus ``net_count``: +1 on each spike, -1 on each negative spike (a burst: each of its spikes; a
+    negative spike of a finer negative grid: its ``negative_value``), so that ``net_count`` times ``v_th`` is what
+    the neuron sent."""
+    negative = "net_count -= {k}" if model.negative_value is None else "net_count -= {k} * negative_value"
+    counted = _counted(model, "net_count += {k}", negative)
     return dataclasses.replace(counted, model=model.model + "\nnet_count : 1\n")
 
 

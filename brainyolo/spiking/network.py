@@ -220,11 +220,13 @@ class SpikingNetwork:
                 else:
                     late_value, early_value = late[source], early[source]
                     switch_step = switch[source].astype(np.int32)
-                inputs[connection.scale] = late_value * gain
-                inputs[connection.scale_early] = early_value * gain
+                # the templates add units: a positive spike n of them, a negative spike one (event_spaces)
+                unit = gain / connection.negative_divisions
+                inputs[connection.scale] = late_value * unit
+                inputs[connection.scale_early] = early_value * unit
                 inputs[connection.switch_step] = switch_step
-                largest = np.maximum(np.abs(late_value), np.abs(early_value)) * gain * (
+                largest = np.maximum(np.abs(late_value), np.abs(early_value)) * unit * (
                     1.0 if output_gain is None else float(output_gain.max()))
                 inputs[connection.input_shift] = np.array(
-                    [input_shift(connection.channel_sums, largest * connection.spikes_per_step)], np.int32)
+                    [input_shift(connection.channel_sums, largest * connection.units_per_step)], np.int32)
         return inputs

@@ -25,6 +25,12 @@ Two optional entries state a discrete-time neuron exactly, as training framework
 spikes, Li and Zeng 2022): its threshold (the negative event's condition) reads ``level``, the neuron sends as many
 spikes as levels hold, and they travel as binary-weighted Brian2 events (``spike``, ``spike_x2``, ``spike_x4``,
 ...): see :mod:`brainyolo.spiking.bursts` (``equations/if_signed_ibt_tracking_burst.toml``).
+
+``negative_value`` (optional) is what one negative spike stands for, as a fraction ``1 / n`` of what a positive
+spike stands for (``n`` = 1, 2, 4, ... :data:`MAX_NEGATIVE_DIVISIONS`): the negative side of a signed neuron on a grid
+``n`` times as fine, each of its spikes still one synaptic event. The model reads it by that name (e.g. its reset
+``q -= negative_value``); connections add ``n`` units per positive spike and one per negative spike, with a unit of
+``v_th / n`` (:func:`brainyolo.spiking.event_spaces.event_spaces`).
 """
 
 from __future__ import annotations
@@ -56,7 +62,11 @@ TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
 
 _KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory",
-         "burst"}
+         "burst", "negative_value"}
+
+MAX_NEGATIVE_DIVISIONS = 16
+"""The finest negative grid a neuron file may declare: ``negative_value = 1/16``."""
+_POWERS_OF_TWO = {2 ** k for k in range(5)}
 
 
 def equation_folders() -> list[Path]:
@@ -103,6 +113,14 @@ class NeuronModel:
     input: str = "v"
     refractory: str | None = None
     burst: int = 1
+    negative_value: float | None = None
+    """What a negative spike stands for, as a fraction of a positive one (``1 / n``); None: the file declares none
+    (1, and the name is not defined for its equations)."""
+
+    @property
+    def negative_divisions(self) -> int:
+        """``n``: negative spikes per positive spike's worth (1 unless the file declares ``negative_value``)."""
+        return 1 if self.negative_value is None else round(1 / self.negative_value)
 
     @property
     def spiking(self) -> bool:
@@ -265,14 +283,26 @@ def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
     return dataclasses.replace(model, threshold=spike[0], reset=spike[1] or None, events=events, burst=burst)
 
 
-def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None) -> NeuronModel:
+def negative_value_of(value, path) -> float:
+    """A neuron file's ``negative_value``: ``1 / n`` for ``n`` a power of two up to :data:`MAX_NEGATIVE_DIVISIONS`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
+    divisions = round(1 / value) if ok else 0
+    if not (ok and divisions in _POWERS_OF_TWO and abs(value * divisions - 1) < 1e-9):
+        raise BrainyoloError(path, f"entry 'negative_value' must be 1/n for n = 1, 2, 4, ... "
+                                   f"{MAX_NEGATIVE_DIVISIONS} (e.g. 0.5), not {one_line(repr(value), 40)}")
+    return 1.0 / divisions  # exact in binary floating point: units add up exactly
+
+
+def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None,
+                      negative_value: float | None = None) -> NeuronModel:
     """Read a neuron model by name (``equations/NAME.toml``) or by path.
 
     Every entry is checked for its type and every parameter value parsed
     (:func:`brainyolo.io.quantities.parse_quantity`) before the model is returned; Brian2 itself
     checks the equations when a group is made (:func:`brainyolo.spiking.layer_models.hidden_neuron_model`
     does so at load for the models used as hidden layers). ``burst`` replaces the file's own
-    ``burst`` (the structural relay and pool neurons follow their sources' bursts).
+    ``burst`` (the structural relay and pool neurons follow their sources' bursts), ``negative_value`` the file's
+    own ``negative_value`` where it declares one (they follow their sources' negative grid too).
     """
     path = find_model_file(name_or_path, equation_folders(), "neuron model")
     data = read_toml(path, "neuron model", MAX_FILE_BYTES)
@@ -327,6 +357,12 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None)
     if ("burst" in _defined_names(model_text) or "burst" in parameters) and (burst or written) > 1:
         raise BrainyoloError(path, "the name 'burst' is the file's entry (spikes per step): a burst's model cannot "
                                    "define it")
+    if "negative_value" in data:
+        declared = negative_value_of(data["negative_value"], path)
+        if "negative_value" in _defined_names(model_text) or "negative_value" in parameters:
+            raise BrainyoloError(path, "the name 'negative_value' is the file's entry: the model cannot define it")
+        model = dataclasses.replace(model, negative_value=declared if negative_value is None else
+                                    negative_value_of(negative_value, path))
     try:
         model = burst_events(model, written if burst is None else int(burst))
     except ValueError as err:
@@ -380,6 +416,8 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     namespace = {k: v for k, v in values.items() if k not in equations.names}
     if model.burst > 1:
         namespace["burst"] = model.burst  # the most spikes of one sign a step: what connections size their sums for
+    if model.negative_value is not None:
+        namespace["negative_value"] = model.negative_value  # what connections read as the negative spikes' unit
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
                                refractory=model.refractory or False,
                                events=events, method=method, namespace=namespace,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import conv_output_size
+from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.neurons import spike_events
 
 
@@ -87,17 +88,21 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
 
     A ``spike`` of the source adds ``w`` to the target's ``v``; with ``signed``, its
     ``negative_spike`` event subtracts ``w`` (a second pathway). A burst neuron's events of ``k`` spikes
-    (``spike_x2``, ...) are one pathway each, adding ``k w``: Brian2's own ``Synapses`` read every event.
+    (``spike_x2``, ...) are one pathway each, adding ``k w``: Brian2's own ``Synapses`` read every event. A source
+    whose negative spikes stand for ``1 / n`` of a spike (``negative_value``) adds ``n k w`` per positive event and
+    ``k w`` per negative one: ``weight`` is then per unit (``v_th / n``).
     """
     import brian2
 
     filters, _, size, _ = weight.shape
     pre, post, kernel = conv_connectivity(in_shape, filters, size, stride, pad)
     on_pre, on_event = {}, {}
+    n = negative_divisions(source)
     for event, value in spike_events(getattr(source, "events", None) or ["spike"]):
         if value > 0 or signed:
             pathway = "pre" if event == "spike" else event
-            times = f"{abs(value)} * " if abs(value) > 1 else ""
+            units = abs(value) * (n if value > 0 else 1)
+            times = f"{units} * " if units > 1 else ""
             on_pre[pathway] = f"v_post += {times}w" if value > 0 else f"v_post -= {times}w"
             on_event[pathway] = event
     synapses = brian2.Synapses(source, target, "w : 1 (constant)", on_pre=on_pre, on_event=on_event,

@@ -22,8 +22,9 @@ from brainyolo.ann.graph import conv_output_size
 from brainyolo.ann.reference import maxpool2d
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking import from_neuron_order
-from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool, event_spaces
+from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool
 from brainyolo.spiking.event_record import LayerEventRecord
+from brainyolo.spiking.event_spaces import event_spaces
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS, with_spike_counters
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group, spike_events
 from brainyolo.spiking.thresholder import fuse_thresholders
@@ -51,8 +52,9 @@ def test_a_burst_is_binary_weighted_events():
     assert [v for _, v in load_neuron_model(BURST, burst=64).spike_events] == [1, 2, 4, 8, 16, 32, 64,
                                                                                -1, -2, -4, -8, -16, -32, -64]
     relay = load_neuron_model("relay", burst=2)  # structural neurons follow their sources' bursts
-    assert relay.threshold.startswith("(v >= (1) - 0.5) and ")
-    assert "int(v >= (1) - 0.5) + int(v >= (2) - 0.5)" in relay.events["spike_x2"].condition
+    assert relay.threshold.startswith("(v >= (1) / negative_value - 0.5) and ")
+    assert ("int(v >= (1) / negative_value - 0.5) + int(v >= (2) / negative_value - 0.5)"
+            in relay.events["spike_x2"].condition)
 
 
 def test_the_count_by_bit():
@@ -324,13 +326,13 @@ def test_bursts_through_convolution_pool_and_relay_numpy_runtime():
 def test_connections_read_every_event():
     brian2.start_scope()
     source = burst_source("levels", (1, 2, 2), 0)
-    assert [(sign, weight) for _, sign, weight in event_spaces(source)] == [("+", 1), ("+", 2), ("+", 4),
-                                                                             ("-", 1), ("-", 2), ("-", 4)]
+    assert [(sign, weight, units) for _, sign, weight, units in event_spaces(source)] == [
+        ("+", 1, 1), ("+", 2, 2), ("+", 4, 4), ("-", 1, 1), ("-", 2, 2), ("-", 4, 4)]
     target = neuron_group(load_neuron_model("if_signed_ibt"), 4)
     # at most 4 spikes a step (the burst), though its events could carry 7: the fixed-point grid is sized for 4
-    assert SharedConvolution(source, target, np.ones((1, 1, 1, 1)), (1, 2, 2)).spikes_per_step == 4
+    assert SharedConvolution(source, target, np.ones((1, 1, 1, 1)), (1, 2, 2)).units_per_step == 4
     bare = brian2.NeuronGroup(4, "v : 1", threshold="v > 1", events={"spike_x2": "v > 2"})  # no burst given
-    assert SharedConvolution(bare, target, np.ones((1, 1, 1, 1)), (1, 2, 2)).spikes_per_step == 3
+    assert SharedConvolution(bare, target, np.ones((1, 1, 1, 1)), (1, 2, 2)).units_per_step == 3
 
 
 def test_a_record_samples_a_block_of_its_group():

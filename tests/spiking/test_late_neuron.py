@@ -105,15 +105,48 @@ def test_the_last_step_always_fires(quiet):
     np.testing.assert_array_equal(net_counts(late, STEPS)[:, 0], [0] * (STEPS - 1) + [8])
 
 
-@pytest.mark.parametrize("channels", [False, True], ids=["layers", "channels-balanced"])
-def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, channels):
+@pytest.mark.parametrize("value", ["0", "0.3", "2", "1.5", '"half"', "true", "0.03125"])
+def test_a_negative_value_is_one_over_a_power_of_two_or_one_error_naming_the_file(tmp_path, value):
+    path = tmp_path / "bad.toml"
+    path.write_text(f'negative_value = {value}\nmodel = "v : 1"\nthreshold = "v > 1"\nreset = "v -= 1"\n')
+    with pytest.raises(BrainyoloError, match="'negative_value' must be 1/n for n = 1, 2, 4") as err:
+        load_neuron_model(path)
+    assert "bad.toml" in str(err.value)
+
+
+def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_path):
+    """Declared, the name is the entry (a model may not define it) and the group's namespace holds it; a connection
+    from the group adds n units per positive spike and one per negative spike."""
+    from brainyolo.spiking.event_spaces import event_spaces, units_per_step
+
+    path = tmp_path / "own.toml"
+    path.write_text('negative_value = 0.25\nmodel = "v : 1\\nnegative_value : 1"\nthreshold = "v > 1"\n')
+    with pytest.raises(BrainyoloError, match="the name 'negative_value' is the file's entry"):
+        load_neuron_model(path)
+    model = load_neuron_model(LATE)
+    assert model.negative_value == 1.0 and model.negative_divisions == 1
+    assert load_neuron_model(LATE, negative_value=0.25).negative_divisions == 4
+    brian2.start_scope()
+    half = neuron_group(load_neuron_model(LATE, burst=2, negative_value=0.5), 3, t_run=16 * brian2.ms)
+    assert half.namespace["negative_value"] == 0.5
+    assert [(sign, spikes, units) for _, sign, spikes, units in event_spaces(half)] == [
+        ("+", 1, 2), ("+", 2, 4), ("-", 1, 1), ("-", 2, 2)]
+    assert units_per_step(half) == 4  # two spikes of two units: the fixed-point sums' bound
+    assert "negative_value" not in neuron_group(load_neuron_model("if_signed_ibt"), 1).namespace
+
+
+@pytest.mark.parametrize(("channels", "negative"), [(False, 1.0), (True, 1.0), (False, 0.5)],
+                         ids=["layers", "channels-balanced", "negative-half"])
+def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, channels, negative):
     """The reduced yolov3-tiny, same-step schedule, 12 steps (quiet for 9): every hidden layer's net count at
     the end is its ANN output rounded to multiples of v_th / T with every layer below rounded too
     (:func:`~brainyolo.convert.balancing.rounded_forward`: the model the balancing uses), where the holding
     tracking neuron of the fast preset is not. With channel scales in the model file (``convert
     --balance-channels``; random ones here) the same holds on each channel's own grid, with the neuron firing in
     the last step only (quiet for 11/12, bursts of up to 24: the counts of 2 a step at once; with 3 firing steps
-    a count that must move by more than a burst in the last step would fall short)."""
+    a count that must move by more than a burst in the last step would fall short). With ``negative_value = 0.5``
+    (also firing in the last step only) a negative spike stands for half a threshold: each layer's negative side is
+    rounded on a grid twice as fine, through the convolutions, max-pools and relays."""
     from dataclasses import replace
 
     from test_burst import _network_run
@@ -141,13 +174,14 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
                                  dict.fromkeys(hidden, 1.0), steps, burst=2)
     neuron = tmp_path / "late.toml"  # the file, firing in 3 steps with bursts of 8 (its channels: 1 step, 24)
     text = (EQUATIONS / f"{LATE}.toml").read_text()
-    burst, quiet = ("24", "0.9") if channels else ("8", "0.75")
+    burst, quiet = ("24", "0.9") if channels or negative != 1 else ("8", "0.75")
     neuron.write_text(text.replace("\nburst = 64\n", f"\nburst = {burst}\n").replace('quiet = "0.875"',
-                                                                                     f'quiet = "{quiet}"'))
+                                                                                     f'quiet = "{quiet}"')
+                      .replace("\nnegative_value = 1\n", f"\nnegative_value = {negative:g}\n"))
+    assert f"\nnegative_value = {negative:g}\n" in neuron.read_text()
     assert f"\nburst = {burst}\n" in neuron.read_text() and f'quiet = "{quiet}"' in neuron.read_text()
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
-    nets = {i: late[f"{i:02d}"]["positive_count"].astype(np.int64) - late[f"{i:02d}"]["negative_count"]
-            for i in hidden}
+    nets = {i: late[f"{i:02d}"]["positive_count"] - negative * late[f"{i:02d}"]["negative_count"] for i in hidden}
     # each layer by itself: its count is its input from the spiking counts below, rounded (up to 8 spikes in each
     # of the 3 steps after the quiet 9: at most 2 a step's worth), except within 1e-3 of a tie (float32 state)
     checked = []
@@ -157,25 +191,30 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
             return out
         exact = out * steps
         net = nets[index].reshape(out.shape)
-        differ = net != np.rint(quantize(out, 1.0, steps, 2) * steps)
-        assert np.all(np.abs(np.abs(exact[differ]) % 1 - 0.5) < 1e-3), f"layer {index}"
+        counts = np.rint(quantize(np.maximum(out, 0), 1.0, steps, 2) * steps) \
+            + negative * np.rint(quantize(np.minimum(out, 0), negative, steps, 2) * steps / negative)
+        differ = net != counts  # (multiples of 1/2: exact in floating point)
+        grid = np.where(out < 0, negative, 1.0)[differ]
+        assert np.all(np.abs(np.abs(exact[differ] / grid) % 1 - 0.5) < 1e-3), f"layer {index}"
         checked.append(index)
         return net / steps
 
     forward(graph, letterbox(load_image(images[0]), 96, 96)[0].astype(np.float64), capture=True, dtype=np.float64,
             after=own_rounding)
     assert checked == hidden
-    if not channels:  # and here no tie is that close: the whole network is its rounded ANN
+    if negative != 1:  # and the negative side was needed on its finer grid
+        assert any(np.any(nets[i] % 1 != 0) for i in hidden)
+    if not channels and negative == 1:  # and here no tie is that close: the whole network is its rounded ANN
         for index in hidden:
             np.testing.assert_array_equal(nets[index], np.rint(outputs[index] * steps), err_msg=f"layer {index}")
     assert max(int(np.abs(late[f"{i:02d}"]["positive_count"]).max()) for i in hidden) > steps  # bursts were needed
-    quiet = 11 if channels else 9
+    quiet = 11 if channels or negative != 1 else 9
     for index in hidden:  # the simulator set the run's length: quiet for 9 (11) of the 12 steps, firing after
         name = f"{index:02d}"
         for sign in ("positive", "negative"):
             assert not late[name][f"population_{sign}"][:quiet].any(), (name, sign)
         assert late[name]["population_positive"][quiet:].any(), name
-    if channels:
+    if channels or negative != 1:
         return
     held = _network_run(tiny_converted, tmp_path, "held", preset_neuron(tmp_path), steps=steps)
     assert any(np.any(held[f"{i:02d}"]["positive_count"] - held[f"{i:02d}"]["negative_count"]
@@ -228,3 +267,33 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
             np.testing.assert_array_equal(positive, standalone[0], err_msg=f"{steps} steps, layer {index}")
             np.testing.assert_array_equal(negative, standalone[1], err_msg=f"{steps} steps, layer {index}")
     assert any(np.any(counts["runtime", 12][i][0] != counts["runtime", 16][i][0]) for i in counts["runtime", 12])
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_cpp_standalone_sends_a_finer_negative_grid_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
+    """With ``negative_value = 0.5`` (16 steps, the file's two firing steps and bursts of 64) the C++ convolutions,
+    max-pools and relays add a positive spike's two units and a negative spike's one as Brian2's numpy runtime does:
+    every layer's spike counts are the same, and negative spikes were sent."""
+    from brainyolo.spiking.settings import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    neuron = tmp_path / "late-half.toml"
+    text = (EQUATIONS / f"{LATE}.toml").read_text()
+    neuron.write_text(text.replace("\nnegative_value = 1\n", "\nnegative_value = 0.5\n"))
+    assert "\nnegative_value = 0.5\n" in neuron.read_text()
+    model_path, images = tiny_converted
+    counts = {}
+    for device in ("runtime", "cpp_standalone"):
+        settings = SimulationSettings(steps=16, device=device, threads=2,
+                                      build=BuildOptions(neuron=str(neuron), schedule="same_step"))
+        with Simulator(model_path, settings) as simulator:
+            layers = simulator.run(images[0]).data["layers"]
+        counts[device] = {i: (layer["positive_count"], layer["negative_count"])
+                          for i, layer in layers.items() if "positive_count" in layer}
+    assert counts["runtime"].keys() == counts["cpp_standalone"].keys()
+    for index, (positive, negative) in counts["runtime"].items():
+        np.testing.assert_array_equal(positive, counts["cpp_standalone"][index][0], err_msg=f"layer {index}")
+        np.testing.assert_array_equal(negative, counts["cpp_standalone"][index][1], err_msg=f"layer {index}")
+    assert sum(int(np.sum(negative)) for _, negative in counts["runtime"].values()) > 0

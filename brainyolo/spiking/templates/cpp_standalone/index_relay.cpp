@@ -1,11 +1,11 @@
-{# Index-mapped spike relay (route, upsample): each spike adds +1 (a negative spike -1; a burst's event of k spikes k) to the v #}
-{# of its source neuron's targets. A target has one source: threads never write the same neuron. #}
+{# Index-mapped spike relay (route, upsample): each event adds its units to the v of its source neuron's targets (+1 a #}
+{# spike, -1 a negative spike; a burst's event k times, a finer negative grid n per spike: event_spaces). A target has one source. #}
 {# USES_VARIABLES { _spikespace, _target_v, _offsets, _targets } #}
 {% extends 'common_group.cpp' %}
 
 {% block maincode %}
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
-    {% for name, sign, weight in event_spaces %}
+    {% for name, sign, weight, units in event_spaces %}
     {
         const int32_t * __restrict _spikes = {{ get_array_name(variables[name]) }};
         const int32_t _n_spikes = _spikes[_num_spikespace - 1];
@@ -16,7 +16,7 @@
         {
             const int32_t _pre = _spikes[_s];
             for (int32_t _j = {{_offsets}}[_pre]; _j < {{_offsets}}[_pre + 1]; _j++)
-                {{_target_v}}[{{_targets}}[_j]] {{ sign }}= ({{v_type}}){{ weight }};
+                {{_target_v}}[{{_targets}}[_j]] {{ sign }}= ({{v_type}}){{ units }};
         }
     }
     {% endfor %}

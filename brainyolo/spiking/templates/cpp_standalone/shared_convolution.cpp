@@ -3,7 +3,8 @@
 {# contiguous vector of output channels per reached output position. A step's input is summed #}
 {# in fixed point (int32, grid 2^-input_shift) into _input, then added to v once per neuron:    #}
 {# integer sums do not depend on their order (threads, scatter mode): see connections.py.      #}
-{# A burst's event of k spikes (event_spaces: name, sign, k) adds k times the kernel and counts k events. #}
+{# An event of k spikes adding u units (event_spaces: name, sign, k, u; a burst's k spikes, a positive spike of a #}
+{# neuron with a finer negative grid n units each) adds u times the kernel and counts k events.                   #}
 {# A delay of d steps writes a step's input into slot (step + d) mod R of a ring of R = max_delay + 1 #}
 {# input buffers and drains slot step mod R; with release < 1 each synapse transmits a spike when a #}
 {# counter-based hash of (seed, connection, step, source, target) falls below release * 2^32.       #}
@@ -78,7 +79,7 @@
             {{_kernel_phase}}[_c] = _phase;
         }
     }
-    {% for name, sign, weight in event_spaces %}
+    {% for name, sign, weight, units in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
         const int32_t * __restrict _spikes = {{space}};
@@ -112,7 +113,7 @@
                         if (_every_spike && _one_delay)
                         {
                             for (int _f = _f0; _f < _f1; _f++)
-                                _post[_f] {{ sign }}= {{ '%d * ' % weight if weight > 1 else '' }}_w[_f];
+                                _post[_f] {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_w[_f];
                         }
                         else
                         {
@@ -125,7 +126,7 @@
                                     if ((_h >> 32) >= (uint64_t)((double){{release}}[_f] * 4294967296.0))
                                         continue;
                                 }
-                                _post[_f + (_one_delay ? 0 : {{_channel_slot}}[_f])] {{ sign }}= {{ '%d * ' % weight if weight > 1 else '' }}_w[_f];
+                                _post[_f + (_one_delay ? 0 : {{_channel_slot}}[_f])] {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_w[_f];
                                 _n_released += {{ weight }};
                             }
                         }
@@ -234,7 +235,7 @@
         // and a thread's consecutive tasks read the same block of the kernel. The same integer sums as
         // the scatter, the same count of events.
         const int64_t _n_positions = (int64_t)_H * _W;
-        {% for name, sign, weight in event_spaces %}
+        {% for name, sign, weight, units in event_spaces %}
         {% set space = get_array_name(variables[name]) %}
         const int32_t * __restrict _spikes{{ loop.index0 }} = {{space}};
         int32_t * __restrict _starts{{ loop.index0 }} = {{_position_start}} + {{ loop.index0 }} * (_n_positions + 1);
@@ -284,7 +285,7 @@
         {
             int _oy0, _oy1, _lo, _hi;
             _band_inputs(_b, _oy0, _oy1, _lo, _hi);
-            {% for name, sign, weight in event_spaces %}
+            {% for name, sign, weight, units in event_spaces %}
             {
                 int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                              + {{_band_offset}}[_b];
@@ -320,7 +321,7 @@
                     const int _ix = _ox - _P + _dx;
                     if (_ix < 0 || _ix >= _W) continue;
                     const int64_t _p = (int64_t)_iy * _W + _ix;
-                    {% for name, sign, weight in event_spaces %}
+                    {% for name, sign, weight, units in event_spaces %}
                     _any |= _starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p];
                     {% endfor %}
                 }
@@ -341,7 +342,7 @@
             const size_t _bytes = ((size_t)_n_padded * _TILE * sizeof(int32_t) + 63) / 64 * 64;
             int32_t * __restrict _acc = static_cast<int32_t *>(std::aligned_alloc(64, _bytes));
             std::memset(_acc, 0, _bytes);
-            {% for name, sign, weight in event_spaces %}
+            {% for name, sign, weight, units in event_spaces %}
             {
                 const int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                                    + {{_band_offset}}[_b];
@@ -363,7 +364,7 @@
                                 int32_t * _a = _acc + (int64_t)(_list[_s] - _shift_back) * _TILE;
                                 _brainyolo_tile _x;
                                 std::memcpy(&_x, _a, sizeof(_x));
-                                _x {{ sign }}= {{ '%d * ' % weight if weight > 1 else '' }}_wv;
+                                _x {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_wv;
                                 std::memcpy(_a, &_x, sizeof(_x));
                             }
                         }
@@ -413,16 +414,16 @@
                         if (_ix < 0 || _ix >= _W) continue;
                         const int64_t _p = (int64_t)_iy * _W + _ix;
                         const int32_t * __restrict _w0 = {{_kernel_fixed}} + ((int64_t)_dy * _K + _dx) * _F + _f0;
-                        {% for name, sign, weight in event_spaces %}
+                        {% for name, sign, weight, units in event_spaces %}
                         for (int32_t _s = _starts{{ loop.index0 }}[_p]; _s < _starts{{ loop.index0 }}[_p + 1]; _s++)
                         {
                             const int64_t _c = _spikes{{ loop.index0 }}[_s] - _p * _C;
                             const int32_t * __restrict _w = _w0 + _c * _K * _K * _F;
                             _touched = true;
                             if (_nf == _block)
-                                for (int _j = 0; _j < _block; _j++) _acc[_j] {{ sign }}= {{ '%d * ' % weight if weight > 1 else '' }}_w[_j];
+                                for (int _j = 0; _j < _block; _j++) _acc[_j] {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_w[_j];
                             else
-                                for (int _j = 0; _j < _nf; _j++) _acc[_j] {{ sign }}= {{ '%d * ' % weight if weight > 1 else '' }}_w[_j];
+                                for (int _j = 0; _j < _nf; _j++) _acc[_j] {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_w[_j];
                         }
                         {% endfor %}
                     }

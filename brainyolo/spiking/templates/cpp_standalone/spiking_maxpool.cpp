@@ -8,8 +8,8 @@
 {% block maincode %}
     {% set m_type = c_data_type(variables['_target_m'].dtype) %}
     // Per band of input rows (all rows without OpenMP, or when windows overlap):
-    // 1. net spike counts of the band's inputs (+k per positive event space of k spikes a neuron is in,
-    //    -k per negative one: a burst's binary-weighted events are event spaces of their own);
+    // 1. net counts of the band's inputs in units (+u per positive event space of u units a neuron is in,
+    //    -u per negative one: a burst's binary-weighted events are event spaces of their own);
     // 2. negative spikes: a window's maximum can only fall if the input that spiked held it:
     //    rescan those windows (with every count of this step already applied: a band holds every
     //    input of its windows);
@@ -76,7 +76,7 @@
     };
     {% set _up_spaces = [] %}{% set _down_spaces = [] %}
     {% set _weights = {} %}
-    {% for name, sign, weight in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% set _ = _weights.update({get_array_name(variables[name]): weight}) %}{% endfor %}
+    {% for name, sign, weight, units in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% set _ = _weights.update({get_array_name(variables[name]): units}) %}{% endfor %}
     // First spike whose input row is >= row, in a sorted spike list.
     auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
     {
