@@ -22,10 +22,10 @@ import re
 LEVEL = "level"
 """The name a burst neuron's conditions read as the burst level (1, 2, ...)."""
 
-MAX_BURST = 64
+MAX_BURST = 128
 """Most spikes of one sign a neuron may send in one step (a neuron that fires in one step of a 16-step run sends up
-to 4 a step's worth at once: analysis/fast-and-frugal, *One firing step*). The thresholder tests every level's
-condition of a neuron at every step it may fire; the count's bits are its events."""
+to 8 a step's worth at once: analysis/fast-and-frugal, *One firing step*; 64 before 0.11). The thresholder tests every
+level's condition of a neuron at every step it may fire; the count's bits are its events (8 of each sign)."""
 
 _WEIGHTED_EVENT = re.compile(r"(spike|negative_spike)(?:_x([0-9]+))?\Z")
 

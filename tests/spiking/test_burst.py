@@ -77,10 +77,10 @@ def test_the_count_by_bit():
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("burst = 0", "whole number from 1 to 64"),
-    ("burst = 65", "whole number from 1 to 64"),
-    ('burst = "2"', "whole number from 1 to 64"),
-    ("burst = true", "whole number from 1 to 64"),
+    ("burst = 0", "whole number from 1 to 128"),
+    ("burst = 129", "whole number from 1 to 128"),
+    ('burst = "2"', "whole number from 1 to 128"),
+    ("burst = true", "whole number from 1 to 128"),
 ])
 def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem):
     path = tmp_path / "bad.toml"
@@ -192,20 +192,20 @@ def test_hand_computed_bursts(fused):
 
 
 def test_the_largest_burst_by_hand():
-    """Bursts of up to 64 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net count
-    after step t is I*t rounded toward zero while that needs at most 64 spikes a step; 70.5 a step is capped at 64."""
+    """Bursts of up to 128 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net count
+    after step t is I*t rounded toward zero while that needs at most 128 spikes a step; 140.5 a step is capped at 128."""
     brian2.start_scope()
     brian2.prefs.codegen.target = "numpy"
-    currents = np.array([40.25, -63.5, 70.5])
-    group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=64)), 3, alpha=1.0, name="largest")
+    currents = np.array([100.25, -127.5, 140.5])
+    group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=128)), 3, alpha=1.0, name="largest")
     group.I = currents
-    assert len(spike_events(group.events)) == 14  # 1, 2, ..., 64 spikes of each sign
+    assert len(spike_events(group.events)) == 16  # 1, 2, ..., 128 spikes of each sign
     objects = monitored(group, "g")
     steps = 4
     brian2.Network(*objects).run(steps * brian2.ms)
     t = np.arange(1, steps + 1)[:, None]
     expected = np.trunc(currents * t)
-    expected[:, 2] = 64 * t[:, 0]
+    expected[:, 2] = 128 * t[:, 0]
     np.testing.assert_array_equal(net_counts(group, steps), expected)
 
 

@@ -32,9 +32,9 @@ CASES = {
 
 
 def late_group(name, quiet, settle, cases):
-    """Late neurons (alpha 1, V(0) = v_th / 2, v_th 1, bursts of up to 8) whose current switches once, in a run of
-    STEPS steps."""
-    model = load_neuron_model(LATE, burst=8)
+    """Late neurons (alpha 1, V(0) = v_th / 2, v_th 1, bursts of up to 8, a negative spike worth a positive one) whose
+    current switches once, in a run of STEPS steps."""
+    model = load_neuron_model(LATE, burst=8, negative_value=1.0)
     model = dataclasses.replace(model, model=model.model + "before : 1 (constant)\nafter : 1 (constant)\n"
                                                             "switch : 1 (constant)\n")
     group = neuron_group(model, len(cases), alpha=1.0, quiet=quiet, settle=settle, t_run=STEPS * brian2.ms,
@@ -124,7 +124,7 @@ def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_
     with pytest.raises(BrainyoloError, match="the name 'negative_value' is the file's entry"):
         load_neuron_model(path)
     model = load_neuron_model(LATE)
-    assert model.negative_value == 1.0 and model.negative_divisions == 1
+    assert model.negative_value == 0.5 and model.negative_divisions == 2
     assert load_neuron_model(LATE, negative_value=0.25).negative_divisions == 4
     brian2.start_scope()
     half = neuron_group(load_neuron_model(LATE, burst=2, negative_value=0.5), 3, t_run=16 * brian2.ms)
@@ -177,7 +177,7 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     burst, quiet = ("24", "0.9") if channels or negative != 1 else ("8", "0.75")
     neuron.write_text(text.replace("\nburst = 64\n", f"\nburst = {burst}\n").replace('quiet = "0.875"',
                                                                                      f'quiet = "{quiet}"')
-                      .replace("\nnegative_value = 1\n", f"\nnegative_value = {negative:g}\n"))
+                      .replace("\nnegative_value = 0.5\n", f"\nnegative_value = {negative:g}\n"))
     assert f"\nnegative_value = {negative:g}\n" in neuron.read_text()
     assert f"\nburst = {burst}\n" in neuron.read_text() and f'quiet = "{quiet}"' in neuron.read_text()
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
@@ -271,18 +271,19 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
 
 @pytest.mark.long
 @pytest.mark.standalone_only
-def test_cpp_standalone_sends_a_finer_negative_grid_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """With ``negative_value = 0.5`` (16 steps, the file's two firing steps and bursts of 64) the C++ convolutions,
-    max-pools and relays add a positive spike's two units and a negative spike's one as Brian2's numpy runtime does:
-    every layer's spike counts are the same, and negative spikes were sent."""
+def test_cpp_standalone_sends_a_quarter_negative_grid_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
+    """With ``negative_value = 0.25`` (16 steps, the file's two firing steps and bursts of 64; the file's own 0.5 runs
+    in the test above) the C++ convolutions, max-pools and relays add a positive spike's four units and a negative
+    spike's one as Brian2's numpy runtime does: every layer's spike counts are the same, and negative spikes were
+    sent."""
     from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
-    neuron = tmp_path / "late-half.toml"
+    neuron = tmp_path / "late-quarter.toml"
     text = (EQUATIONS / f"{LATE}.toml").read_text()
-    neuron.write_text(text.replace("\nnegative_value = 1\n", "\nnegative_value = 0.5\n"))
-    assert "\nnegative_value = 0.5\n" in neuron.read_text()
+    neuron.write_text(text.replace("\nnegative_value = 0.5\n", "\nnegative_value = 0.25\n"))
+    assert "\nnegative_value = 0.25\n" in neuron.read_text()
     model_path, images = tiny_converted
     counts = {}
     for device in ("runtime", "cpp_standalone"):
