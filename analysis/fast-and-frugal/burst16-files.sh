@@ -5,5 +5,5 @@ here=analysis/fast-and-frugal
 py=.venv/bin/python
 c=$out/burst16
 mkdir -p "$c"
-sed -e 's/^burst = .*/burst = 16/' -e 's/^quiet = ".*"/quiet = "0.75"/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst16.toml"
+sed -e 's/^burst = .*/burst = 16/' -e 's/^quiet = ".*"/quiet = "0.75"/' -e 's/^negative_value = .*/negative_value = 1/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst16.toml"
 for f in 0.45 0.4; do $py $here/threshold_factor.py "$model" $f > "$c/x$f.toml"; done

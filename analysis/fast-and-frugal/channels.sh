@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 source analysis/fast-and-frugal/channels-files.sh "$@"
 late=equations/if_signed_ibt_tracking_late.toml
-sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.9375"/' $late > "$out/late-q1-burst64.toml"
-sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.875"/' $late > "$out/late-q2-burst64.toml"
+sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.9375"/' -e 's/^negative_value = .*/negative_value = 1/' $late > "$out/late-q1-burst64.toml"
+sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.875"/' -e 's/^negative_value = .*/negative_value = 1/' $late > "$out/late-q2-burst64.toml"
 for factor in 0.4 0.35; do $py $here/threshold_factor.py "$model" $factor > "$out/x$factor.toml"; done
 images=$(ls $train/images/*.jpg | sed -n 17,128p)
 {

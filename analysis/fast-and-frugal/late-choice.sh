@@ -17,7 +17,7 @@ train=$train/images
 py=.venv/bin/python
 mkdir -p "$out/choice"
 c=$out/choice
-sed -e 's/^burst = .*/burst = 4/' -e 's/^quiet = ".*"/quiet = "0.75"/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst4.toml"
+sed -e 's/^burst = .*/burst = 4/' -e 's/^quiet = ".*"/quiet = "0.75"/' -e 's/^negative_value = .*/negative_value = 1/' equations/if_signed_ibt_tracking_late.toml > "$c/late-burst4.toml"
 params() {  # NAME FACTOR [all] LINES...: balanced thresholds x FACTOR with more [all] entries
     $py $here/threshold_factor.py "$model" "$2" | awk -v extra="$(printf '%s\n' "${@:3}")" '
         BEGIN { n = split(extra, lines, "\n"); for (i = 1; i <= n; i++) { split(lines[i], kv, " = "); given[kv[1]] = 1 } }

@@ -5,6 +5,6 @@ here=analysis/fast-and-frugal
 py=.venv/bin/python
 c=$out/one-step
 mkdir -p "$c"
-sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.9375"/' equations/if_signed_ibt_tracking_late.toml \
+sed -e 's/^burst = .*/burst = 64/' -e 's/^quiet = ".*"/quiet = "0.9375"/' -e 's/^negative_value = .*/negative_value = 1/' equations/if_signed_ibt_tracking_late.toml \
     > "$c/late-q1-burst64.toml"
 $py $here/threshold_factor.py "$model" 0.35 > "$c/x0.35.toml"

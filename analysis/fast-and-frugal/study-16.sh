@@ -11,6 +11,6 @@ by=".venv/bin/python -m brainyolo"
 mkdir -p "$out"
 # the late neuron as these studies measured it (its file's defaults before 0.10: bursts of up to 8, quiet for 3/4)
 late8=$out/late-burst8.toml
-sed -e 's/^burst = .*/burst = 8/' -e 's/^quiet = ".*"/quiet = "0.75"/' equations/if_signed_ibt_tracking_late.toml > "$late8"
+sed -e 's/^burst = .*/burst = 8/' -e 's/^quiet = ".*"/quiet = "0.75"/' -e 's/^negative_value = .*/negative_value = 1/' equations/if_signed_ibt_tracking_late.toml > "$late8"
 [ -f "$model" ] || $by convert --cfg $shared/models/yolov3-tiny/yolov3-tiny.cfg \
     --weights $shared/models/yolov3-tiny/yolov3-tiny.weights --calib $train/images --calib-count 16 --no-balance-channels -o "$model" -q
