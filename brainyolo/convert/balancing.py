@@ -246,6 +246,8 @@ def channel_scales(graph: Graph, images, hidden: list[int], lambdas=None, sensit
     nothing reads gets 1.
     """
     rule = channel_sensitivity.rule(sensitivity)
+    if sensitivity == "detection" and lambdas is None:
+        raise ValueError("the detection sensitivity reads the heads as the decoder does: it needs the lambdas")
     rng = np.random.default_rng(seed)
     sources = channel_sources(graph)
     readers = [(layer, *sources[layer.inputs[0]]) for layer in graph.layers  # (conv, owner, channel) of its input

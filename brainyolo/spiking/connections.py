@@ -3,8 +3,8 @@
 :class:`SharedConvolution` is shaped like Brian2's own ``EventMonitor``: a ``Group`` whose
 ``CodeRunner`` reads the source's event spaces (``_spikespace``; with signed neurons also
 ``_negative_spikespace``), holds the kernel once as its own array, and adds ``+w`` (``-w`` for a
-negative spike) to the target's ``v``. Work is proportional to spikes times fan-out; silent
-neurons cost nothing.
+negative spike; in units, :mod:`brainyolo.spiking.event_spaces`, where the source's negative spikes stand for a
+fraction of a spike) to the target's ``v``. Work is proportional to spikes times fan-out; silent neurons cost nothing.
 
 **Deterministic by construction.** A step's synaptic input is summed in integers: each input
 channel's kernel slice, times what a spike of that channel stands for (``scale``), is rounded once
@@ -200,8 +200,8 @@ class SharedConvolution(Group, CodeRunner):
     stride, pad : int
         As in Darknet (zero padding on every side).
     signed : bool
-        Also propagate the source's ``negative_spike`` events (as ``-w``); default: whether the
-        source defines that event.
+        Also propagate the source's ``negative_spike`` events (as ``-w``, times the source's ``negative_value``);
+        default: whether the source defines that event.
     scatter : {"auto", "bands", "rows", "row_channels", "channels", "gather", "tiles"}
         Order in which a step's spikes are summed in C++ (all give the same sums). ``rows``:
         OpenMP threads take bands of input rows, spikes in neuron order. ``row_channels``: the
@@ -281,10 +281,11 @@ class SharedConvolution(Group, CodeRunner):
         self.scatter = scatter
         self.variables.add_array("_kernel", size=weight.size, dtype=v_dtype,
                                  values=kernel_to_cdxf(weight).astype(v_dtype), read_only=True)
-        # What one spike of each input channel stands for (its source layer's threshold), and for
-        # two-phase neurons the value before the step at which the source's threshold switches.
-        self.variables.add_array("scale", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
-        self.variables.add_array("scale_early", size=c, dtype=v_dtype, values=np.ones(c, v_dtype))
+        # What one unit of each input channel stands for (its source layer's threshold / n: a positive spike adds n
+        # units), and for two-phase neurons the value before the step at which the source's threshold switches.
+        unit = np.full(c, 1 / self.negative_divisions, v_dtype)
+        self.variables.add_array("scale", size=c, dtype=v_dtype, values=unit)
+        self.variables.add_array("scale_early", size=c, dtype=v_dtype, values=unit.copy())
         self.variables.add_array("switch_step", size=c, dtype=np.int32)
         # Fixed-point accumulation (see the module): the kernel times each channel's spike value on
         # the grid 2**-input_shift (made in the run, per channel, when its value changes phase),
@@ -355,11 +356,13 @@ class SharedConvolution(Group, CodeRunner):
 class SpikingMaxPool(Group, CodeRunner):
     """Darknet max-pool on spikes: the target's ``m`` tracks its window's maximum net input count.
 
-    Counts the source's net spikes per neuron (``+1`` spike, ``-1`` negative spike) and, for every
+    Counts the source's net spikes per neuron in units (``+n`` a spike, ``-1`` a negative spike; n = 1 unless the
+    source's negative spikes stand for ``1 / n`` of a spike: :mod:`brainyolo.spiking.event_spaces`) and, for every
     pool neuron whose window holds a neuron that spiked this step, writes the window's maximum
     count into the target's ``m`` (pixels outside the input never count, as Darknet pads with
     -inf). Pool neurons (``equations/maxpool.toml``) fire until their own net count equals ``m``,
-    so a pool neuron's count is the maximum of its inputs' counts one step earlier.
+    so a pool neuron's count is the maximum of its inputs' counts one step earlier (with a finer negative grid: up to
+    a positive spike's units less one below it, where the maximum moved by less than a positive spike).
 
     Parameters
     ----------
@@ -408,7 +411,8 @@ class SpikingMaxPool(Group, CodeRunner):
 
 class IndexRelay(Group, CodeRunner):
     """Index-mapped spike relay: each spike of source neuron ``pre[k]`` adds ``+1`` to the target's
-    ``v[post[k]]`` (``-1`` for a negative spike): the route (concatenation) and upsample layers.
+    ``v[post[k]]`` (``-1`` for a negative spike; in units: ``+n`` and ``-1`` where the source's negative spikes stand
+    for ``1 / n`` of a spike): the route (concatenation) and upsample layers.
 
     The same sums as Brian2's ``Synapses(source, target, on_pre="v_post += 1").connect(i=pre,
     j=post)`` without its spike queue: the connections are held as a compressed table (targets of

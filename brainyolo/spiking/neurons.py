@@ -8,8 +8,9 @@ in the project's ``equations/`` folder) or by path (a user's own edited copy)::
     model = load_neuron_model("if_signed_ibt")
     group = neuron_group(model, 100, v_th=1.0)
 
-Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike`` into the model's
-``input`` variable (``v`` unless the file names another, e.g. a per-step input ``x``).
+Downstream connections add ``+w`` on ``spike`` and ``-w`` on ``negative_spike`` (``-w`` times the file's
+``negative_value``, below) into the model's ``input`` variable (``v`` unless the file names another, e.g. a per-step
+input ``x``).
 
 Two optional entries state a discrete-time neuron exactly, as training frameworks define it
 (``equations/lif_direct.toml``: spikingjelly's LIF step):
@@ -361,8 +362,15 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None,
         declared = negative_value_of(data["negative_value"], path)
         if "negative_value" in _defined_names(model_text) or "negative_value" in parameters:
             raise BrainyoloError(path, "the name 'negative_value' is the file's entry: the model cannot define it")
+        texts = [threshold, reset, *(text for event in events.values() for text in (event.condition, event.reset))]
+        if NEGATIVE_EVENT not in events or not any(re.search(r"\bnegative_value\b", t or "") for t in texts):
+            raise BrainyoloError(path, "entry 'negative_value' needs a negative_spike event and conditions or resets "
+                                       "that read it (e.g. reset = \"q -= negative_value\")")
         model = dataclasses.replace(model, negative_value=declared if negative_value is None else
                                     negative_value_of(negative_value, path))
+    elif negative_value is not None and negative_value != 1:
+        raise BrainyoloError(path, f"its sources' negative spikes stand for {negative_value:g} of a spike, but the "
+                                   "file declares no 'negative_value' to count them by")
     try:
         model = burst_events(model, written if burst is None else int(burst))
     except ValueError as err:

@@ -89,8 +89,8 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     A ``spike`` of the source adds ``w`` to the target's ``v``; with ``signed``, its
     ``negative_spike`` event subtracts ``w`` (a second pathway). A burst neuron's events of ``k`` spikes
     (``spike_x2``, ...) are one pathway each, adding ``k w``: Brian2's own ``Synapses`` read every event. A source
-    whose negative spikes stand for ``1 / n`` of a spike (``negative_value``) adds ``n k w`` per positive event and
-    ``k w`` per negative one: ``weight`` is then per unit (``v_th / n``).
+    whose negative spikes stand for ``1 / n`` of a spike (``negative_value``) holds ``w = weight / n`` (per unit) and
+    adds ``n k w`` per positive event, ``k w`` per negative one.
     """
     import brian2
 
@@ -108,5 +108,5 @@ def unrolled_conv_synapses(source, target, weight: np.ndarray, in_shape: tuple[i
     synapses = brian2.Synapses(source, target, "w : 1 (constant)", on_pre=on_pre, on_event=on_event,
                                clock=source.clock, name=name or "synapses*")
     synapses.connect(i=pre, j=post)
-    synapses.w = weight.ravel()[kernel]
+    synapses.w = weight.ravel()[kernel] / n  # per unit: a positive spike adds n of them
     return synapses

@@ -225,7 +225,7 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
     (["--v-th", "9"], "outside --low"),
     (["--budget", "50"], "outside what thresholds"),  # more events than thresholds >= 1 can spend
     (["--labels", "MISSING"], "no such file"),
-    (["--burst", "65"], "--burst 65: at most 64"),
+    (["--burst", "129"], "--burst 129: at most 128"),
     (["--burst", "4", "--v-th", "0.2"], "outside --low 0.25"),  # the default low: 1 / burst
 ])
 def test_balance_command_refuses_bad_input_in_one_line(tiny_converted, tmp_path, extra, problem):
@@ -363,7 +363,7 @@ def test_detection_sensitivity_is_the_detection_errors_growth_per_neuron_summed_
     from conftest import FUZZ_CFG, write_random_model
 
     from brainyolo.ann import darknet
-    from brainyolo.convert.balancing import channel_sensitivity, head_readers
+    from brainyolo.convert.balancing import channel_scales, channel_sensitivity, head_readers
 
     cfg, weights = write_random_model(FUZZ_CFG, tmp_path, seed=7)
     graph = darknet.load_darknet(cfg, weights).folded_graph()
@@ -391,5 +391,7 @@ def test_detection_sensitivity_is_the_detection_errors_growth_per_neuron_summed_
             return out
         expected[index[0]] += detection_error(reference, maps(nudge), anchors, softmax) / eps ** 2
     measured = channel_sensitivity.rule("detection")(graph, lambdas, outputs, [0], rng, samples=3000)
+    with pytest.raises(ValueError, match="needs the lambdas"):
+        channel_scales(graph, [image], [0], sensitivity="detection")
     np.testing.assert_allclose(measured[0], expected, rtol=0.05)
     assert np.ptp(expected) > 0.1 * expected.max()  # the channels differ: the comparison can tell them apart

@@ -192,8 +192,9 @@ def test_hand_computed_bursts(fused):
 
 
 def test_the_largest_burst_by_hand():
-    """Bursts of up to 128 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net count
-    after step t is I*t rounded toward zero while that needs at most 128 spikes a step; 140.5 a step is capped at 128."""
+    """Bursts of up to 128 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net
+    count after step t is I*t rounded toward zero while that needs at most 128 spikes a step; 140.5 a step is capped
+    at 128."""
     brian2.start_scope()
     brian2.prefs.codegen.target = "numpy"
     currents = np.array([100.25, -127.5, 140.5])

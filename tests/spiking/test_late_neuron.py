@@ -57,7 +57,7 @@ def test_hand_computed_quiet_start_bursts_and_settling():
     brian2.Network(*objects).run(STEPS * brian2.ms)
     k = np.arange(STEPS)
     quiet = k < 12
-    assert load_neuron_model(LATE).burst == 64 and late.namespace["burst"] == 8
+    assert load_neuron_model(LATE).burst == 128 and late.namespace["burst"] == 8
     capacity = 8 * (k - 11)  # spikes sent by the end of step k
     constant = np.where(quiet, 0, np.minimum(np.floor(0.75 * (k + 1) + 0.5), capacity))
     swing = np.where(quiet, 0, np.minimum(k - 7, capacity))
@@ -123,6 +123,12 @@ def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_
     path.write_text('negative_value = 0.25\nmodel = "v : 1\\nnegative_value : 1"\nthreshold = "v > 1"\n')
     with pytest.raises(BrainyoloError, match="the name 'negative_value' is the file's entry"):
         load_neuron_model(path)
+    for events in ("", '[events.negative_spike]\ncondition = "v < -1"\nreset = "v += 1"\n'):  # none, or not read
+        path.write_text(f'negative_value = 0.5\nmodel = "v : 1"\nthreshold = "v > 1"\nreset = "v -= 1"\n{events}')
+        with pytest.raises(BrainyoloError, match="needs a negative_spike event and conditions or resets that read it"):
+            load_neuron_model(path)
+    with pytest.raises(BrainyoloError, match="declares no 'negative_value'"):  # a pool neuron file of its own, say
+        load_neuron_model("if_signed_ibt", negative_value=0.5)
     model = load_neuron_model(LATE)
     assert model.negative_value == 0.5 and model.negative_divisions == 2
     assert load_neuron_model(LATE, negative_value=0.25).negative_divisions == 4
@@ -133,6 +139,45 @@ def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_
         ("+", 1, 2), ("+", 2, 4), ("-", 1, 1), ("-", 2, 2)]
     assert units_per_step(half) == 4  # two spikes of two units: the fixed-point sums' bound
     assert "negative_value" not in neuron_group(load_neuron_model("if_signed_ibt"), 1).namespace
+
+
+def test_a_finer_negative_grid_reaches_a_convolution_as_brian2s_own_synapses_add_it():
+    """Late neurons with ``negative_value = 0.5`` firing from the first step (dyadic currents of either sign, bursts
+    of up to 2) into a 3x3 convolution: :class:`SharedConvolution` (positive spikes two units, negative ones one) and
+    Brian2's unrolled ``Synapses`` (a pathway per event) give the same membranes, and each membrane is the convolution
+    of the sources' values, a negative spike worth half a positive one (by hand)."""
+    from brainyolo.ann.reference import conv2d
+    from brainyolo.spiking import to_neuron_order
+    from brainyolo.spiking.connections import SharedConvolution
+    from brainyolo.spiking.unrolled import unrolled_conv_synapses
+
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    rng = np.random.default_rng(21)
+    in_shape, steps = (2, 5, 4), 8
+    weight = rng.integers(-32, 33, (3, 2, 3, 3)) / 16
+    currents = rng.integers(-96, 97, int(np.prod(in_shape))) / 64
+    model = load_neuron_model(LATE, burst=2, negative_value=0.5)
+    integrate = load_neuron_model("integrate")
+    built = {}
+    for kind in ("shared", "unrolled"):
+        source = neuron_group(model, len(currents), alpha=1.0, quiet=0.0, settle=0.0, t_run=steps * brian2.ms,
+                              name=f"{kind}_source")
+        source.I = currents
+        target = neuron_group(integrate, 3 * 5 * 4, name=f"{kind}_target")
+        connection = (SharedConvolution(source, target, weight, in_shape, 1, 1, name=f"{kind}_conv") if kind == "shared"
+                      else unrolled_conv_synapses(source, target, weight, in_shape, 1, 1, name=f"{kind}_conv"))
+        built[kind] = (source, target, connection)
+    brian2.Network(*[o for objects in built.values() for o in objects]).run(steps * brian2.ms)
+    shared, unrolled = built["shared"][1].v[:], built["unrolled"][1].v[:]
+    np.testing.assert_array_equal(shared, unrolled)
+    q = np.asarray(built["shared"][0].q[:])
+    assert np.any(q % 1 != 0)  # half-threshold negative spikes were sent
+    values = np.zeros(in_shape)  # the sources' net values (q thresholds each), channel-major
+    values.reshape(-1)[:] = q.reshape(in_shape[1], in_shape[2], in_shape[0]).transpose(2, 0, 1).ravel()
+    assert np.array_equal(to_neuron_order(values), q)
+    # every step's spikes add their value: the membrane is the convolution of the values sent over the run
+    np.testing.assert_array_equal(shared, to_neuron_order(conv2d(values, weight, np.zeros(3), 1, 1)))
 
 
 @pytest.mark.parametrize(("channels", "negative"), [(False, 1.0), (True, 1.0), (False, 0.5)],
@@ -175,7 +220,7 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     neuron = tmp_path / "late.toml"  # the file, firing in 3 steps with bursts of 8 (its channels: 1 step, 24)
     text = (EQUATIONS / f"{LATE}.toml").read_text()
     burst, quiet = ("24", "0.9") if channels or negative != 1 else ("8", "0.75")
-    neuron.write_text(text.replace("\nburst = 64\n", f"\nburst = {burst}\n").replace('quiet = "0.875"',
+    neuron.write_text(text.replace("\nburst = 128\n", f"\nburst = {burst}\n").replace('quiet = "0.9375"',
                                                                                      f'quiet = "{quiet}"')
                       .replace("\nnegative_value = 0.5\n", f"\nnegative_value = {negative:g}\n"))
     assert f"\nnegative_value = {negative:g}\n" in neuron.read_text()
@@ -234,7 +279,7 @@ def preset_neuron(tmp_path):
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 10 and 14), each
+    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 11 and 15), each
     spike for spike as Brian2's numpy runtime (fused thresholder and resets included; in C++ the quiet steps run
     the state update alone: the thresholder's gate)."""
     from brainyolo.convert.model_file import load_model
@@ -272,7 +317,7 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_cpp_standalone_sends_a_quarter_negative_grid_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """With ``negative_value = 0.25`` (16 steps, the file's two firing steps and bursts of 64; the file's own 0.5 runs
+    """With ``negative_value = 0.25`` (16 steps, the file's one firing step and bursts of 128; the file's own 0.5 runs
     in the test above) the C++ convolutions, max-pools and relays add a positive spike's four units and a negative
     spike's one as Brian2's numpy runtime does: every layer's spike counts are the same, and negative spikes were
     sent."""
