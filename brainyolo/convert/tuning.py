@@ -313,7 +313,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
                   f"{events:.4g} events/image, {time.perf_counter() - started:.0f} s; Pareto front "
                   f"{len(best)} trials", flush=True)
 
-    own = run_parameters(model, simulation)  # the run's own thresholds (balanced under fast, x 0.5 under short)
+    own = run_parameters(model, simulation)  # the run's own thresholds (balanced under fast, x 0.4 under short)
     own_v_th = {index: float(own[index]["v_th"]) for index in layers if "v_th" in own.get(index, {})}
 
     def settings_of(trial):

@@ -57,7 +57,7 @@ def test_hand_computed_quiet_start_bursts_and_settling():
     brian2.Network(*objects).run(STEPS * brian2.ms)
     k = np.arange(STEPS)
     quiet = k < 12
-    assert load_neuron_model(LATE).burst == 128 and late.namespace["burst"] == 8
+    assert load_neuron_model(LATE).burst == 64 and late.namespace["burst"] == 8
     capacity = 8 * (k - 11)  # spikes sent by the end of step k
     constant = np.where(quiet, 0, np.minimum(np.floor(0.75 * (k + 1) + 0.5), capacity))
     swing = np.where(quiet, 0, np.minimum(k - 7, capacity))
@@ -130,7 +130,7 @@ def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_
     with pytest.raises(BrainyoloError, match="declares no 'negative_value'"):  # a pool neuron file of its own, say
         load_neuron_model("if_signed_ibt", negative_value=0.5)
     model = load_neuron_model(LATE)
-    assert model.negative_value == 0.5 and model.negative_divisions == 2
+    assert model.negative_value == 1.0 and model.negative_divisions == 1
     assert load_neuron_model(LATE, negative_value=0.25).negative_divisions == 4
     brian2.start_scope()
     half = neuron_group(load_neuron_model(LATE, burst=2, negative_value=0.5), 3, t_run=16 * brian2.ms)
@@ -220,9 +220,9 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     neuron = tmp_path / "late.toml"  # the file, firing in 3 steps with bursts of 8 (its channels: 1 step, 24)
     text = (EQUATIONS / f"{LATE}.toml").read_text()
     burst, quiet = ("24", "0.9") if channels or negative != 1 else ("8", "0.75")
-    neuron.write_text(text.replace("\nburst = 128\n", f"\nburst = {burst}\n").replace('quiet = "0.9375"',
+    neuron.write_text(text.replace("\nburst = 64\n", f"\nburst = {burst}\n").replace('quiet = "0.875"',
                                                                                      f'quiet = "{quiet}"')
-                      .replace("\nnegative_value = 0.5\n", f"\nnegative_value = {negative:g}\n"))
+                      .replace("\nnegative_value = 1\n", f"\nnegative_value = {negative:g}\n"))
     assert f"\nnegative_value = {negative:g}\n" in neuron.read_text()
     assert f"\nburst = {burst}\n" in neuron.read_text() and f'quiet = "{quiet}"' in neuron.read_text()
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
@@ -279,7 +279,7 @@ def preset_neuron(tmp_path):
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 11 and 15), each
+    """The run's length is a run-time input: one binary runs 12 and then 16 steps (quiet for 10 and 14), each
     spike for spike as Brian2's numpy runtime (fused thresholder and resets included; in C++ the quiet steps run
     the state update alone: the thresholder's gate)."""
     from brainyolo.convert.model_file import load_model
@@ -317,18 +317,18 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
 @pytest.mark.long
 @pytest.mark.standalone_only
 def test_cpp_standalone_sends_a_quarter_negative_grid_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
-    """With ``negative_value = 0.25`` (16 steps, the file's one firing step and bursts of 128; the file's own 0.5 runs
-    in the test above) the C++ convolutions, max-pools and relays add a positive spike's four units and a negative
-    spike's one as Brian2's numpy runtime does: every layer's spike counts are the same, and negative spikes were
-    sent."""
+    """With ``negative_value = 0.25`` (16 steps, firing in the last step with bursts of up to 128) the C++
+    convolutions, max-pools and relays add a positive spike's four units and a negative spike's one as Brian2's numpy
+    runtime does: every layer's spike counts are the same, and negative spikes were sent."""
     from brainyolo.spiking.settings import BuildOptions
     from brainyolo.spiking.simulate import SimulationSettings, Simulator
 
     monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
     neuron = tmp_path / "late-quarter.toml"
     text = (EQUATIONS / f"{LATE}.toml").read_text()
-    neuron.write_text(text.replace("\nnegative_value = 0.5\n", "\nnegative_value = 0.25\n"))
-    assert "\nnegative_value = 0.25\n" in neuron.read_text()
+    neuron.write_text(text.replace("\nnegative_value = 1\n", "\nnegative_value = 0.25\n")
+                      .replace("\nburst = 64\n", "\nburst = 128\n").replace('quiet = "0.875"', 'quiet = "0.9375"'))
+    assert "\nnegative_value = 0.25\n" in neuron.read_text() and "\nburst = 128\n" in neuron.read_text()
     model_path, images = tiny_converted
     counts = {}
     for device in ("runtime", "cpp_standalone"):
