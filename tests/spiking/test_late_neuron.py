@@ -77,6 +77,24 @@ def test_hand_computed_quiet_start_bursts_and_settling():
     np.testing.assert_array_equal(net_counts(early, STEPS)[:8, 0], [-1, -2, -3, -4, -3, -2, -1, 0])
 
 
+@pytest.mark.parametrize(("quiet", "expected"), [(0.9375, [1.0, 2.0, 2.0, -1.5]), (0.875, [1.0, 1.5, 2.0, -1.5])],
+                         ids=["one-firing-step", "two-firing-steps"])
+def test_a_negative_spike_worth_half_a_spike_by_hand(quiet, expected):
+    """``negative_value = 0.5``, alpha 1, V(0) = v_th / 2, 16 steps, constant inputs summing to 21/16, 27/16, 30/16 and
+    -21/16 thresholds. Firing in the last step, the positive side ends at the nearest whole spike and the negative side
+    at the nearest half (-21/16: 2.625 halves, 3 negative spikes). Firing in the last two, the first step sends the
+    rounded input so far (15/16 of it: 1.23, 1.58, 1.76), and the last can take back half a spike but not add one:
+    27/16 ends at 1.5, 21/16 at 1 (the documented limit of more than one firing step)."""
+    brian2.start_scope()
+    brian2.prefs.codegen.target = "numpy"
+    model = load_neuron_model(LATE, burst=8, negative_value=0.5)
+    group = neuron_group(model, 4, alpha=1.0, quiet=quiet, settle=1.0, t_run=16 * brian2.ms, name="half")
+    group.I = np.array([21, 27, 30, -21]) / 256
+    group.v = 0.5
+    brian2.Network(group).run(16 * brian2.ms)
+    np.testing.assert_array_equal(group.q[:], expected)
+
+
 def test_the_run_length_is_set_by_the_simulator_not_by_a_setting():
     model = load_neuron_model(LATE)
     assert RUN_LENGTH in runtime_names(model)
