@@ -5,10 +5,12 @@ by layer, two ways:
 * against the layer computed from the spiking network's own counts below it and rounded (local): what the layer
   itself does differently; for those neurons, how far the exact input is from a rounding tie (x.5).
 
-    python analysis/fast-and-frugal/one_step_counts.py MODEL.h5 STEPS BURST NEURON PARAMS.toml IMAGE RUN_DIR
+    python analysis/fast-and-frugal/one_step_counts.py MODEL.h5 STEPS BURST NEURON PARAMS.toml IMAGE RUN_DIR [NEGATIVE]
 
 BURST: the rounded ANN's spikes a step (the neuron's burst over its firing steps). RUN_DIR: the spiking run's
 folder (``recordings.h5``); a run is made there (same-step schedule, Vmem read-out, 2 threads) unless it exists.
+NEGATIVE: the neuron file's ``negative_value`` (default 1): a negative spike counts that much, and the rounded ANN
+rounds the negative side on that fraction of the grid (``negative_grid.py``'s ``signed_rounding``).
 """
 
 from __future__ import annotations
@@ -18,27 +20,30 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from negative_grid import signed_rounding
 
 from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.ann.reference import forward
-from brainyolo.convert.balancing import quantize, rounded_forward
 from brainyolo.convert.model_file import load_model
 from brainyolo.spiking.builder import hidden_layers
 from brainyolo.spiking.parameters import read_parameter_file
 
 
-def net_counts(run_dir: Path) -> dict[int, np.ndarray]:
-    """Every recorded layer's net count per neuron (positive minus negative spikes) of the run's first image."""
+def net_counts(run_dir: Path, negative: float = 1.0) -> dict[int, np.ndarray]:
+    """Every recorded layer's net count per neuron (positive spikes minus ``negative`` per negative spike) of the run's
+    first image."""
     with h5py.File(run_dir / "recordings.h5") as f:
         layers = f["images/0000/layers"]
-        return {int(name): layers[name]["positive_count"][()].astype(np.int64) - layers[name]["negative_count"][()]
+        return {int(name): layers[name]["positive_count"][()] - negative * layers[name]["negative_count"][()]
                 for name in layers if "positive_count" in layers[name]}
 
 
-def main(model_path: str, steps: str, burst: str, neuron: str, params: str, image: str, run_dir: str) -> None:
+def main(model_path: str, steps: str, burst: str, neuron: str, params: str, image: str, run_dir: str,
+         negative: str = "1") -> None:
     import brainyolo
 
-    steps, burst, run_dir = int(steps), int(burst), Path(run_dir)
+    steps, burst, run_dir, negative = int(steps), int(burst), Path(run_dir), float(negative)
+    units = round(1 / negative)  # net counts are multiples of 1 / units
     model = load_model(model_path)
     norm = "channel-balanced" if model.channel_balanced else None  # a channel-balanced model: its balance applied
     graph = model.normalized_graph(norm)
@@ -50,10 +55,11 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
                                              parameters=settings, threads=2, normalization=norm)
         with detector:
             detector.record([Path(image)], run_dir)
-    counts = net_counts(run_dir)
+    counts = net_counts(run_dir, negative)
     _, height, width = graph.input_shape
     ((_, chw, _),) = list(iterate_letterboxed([Path(image)], width, height))
-    whole, _ = rounded_forward(graph, model.lambdas(norm), chw, thresholds, steps, burst=burst)
+    whole = forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64,
+                    after=signed_rounding(thresholds, steps, burst, negative))
     print("layer  neurons  differ-from-rounded-ANN  max|diff|  differ-locally  their-distance-to-a-tie(max)")
 
     def own_counts(index, out):
@@ -62,13 +68,13 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
             return out
         grid = thresholds[index] / steps
         snn = counts[index].reshape(out.shape)
-        rounded = np.rint(quantize(out, thresholds[index], steps, burst) / grid).astype(np.int64)
+        rounded = np.rint(signed_rounding(thresholds, steps, burst, negative)(index, out) / grid * units) / units
         exact = out / grid
         local = snn != rounded
-        reference = np.rint(whole[index] / grid).astype(np.int64)
-        tie = np.abs(np.abs(exact[local]) % 1 - 0.5)
+        reference = np.rint(whole[index] / grid * units) / units
+        tie = np.abs(np.abs(exact[local] / np.where(out < 0, negative, 1.0)[local]) % 1 - 0.5)
         print(f"{index:5d}  {snn.size:7d}  {np.count_nonzero(snn != reference):23d}  "
-              f"{np.abs(snn - reference).max():9d}  {np.count_nonzero(local):14d}  "
+              f"{np.abs(snn - reference).max():9g}  {np.count_nonzero(local):14d}  "
               f"{tie.max() if tie.size else 0:.4f}", flush=True)
         return snn * grid
 
@@ -76,6 +82,6 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 8:
+    if len(sys.argv) not in (8, 9):
         raise SystemExit(__doc__)
     main(*sys.argv[1:])
