@@ -67,7 +67,7 @@ _KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "
 
 MAX_NEGATIVE_DIVISIONS = 16
 """The finest negative grid a neuron file may declare: ``negative_value = 1/16``."""
-_POWERS_OF_TWO = {2 ** k for k in range(5)}
+_POWERS_OF_TWO = {2 ** k for k in range(MAX_NEGATIVE_DIVISIONS.bit_length())}
 
 
 def equation_folders() -> list[Path]:
