@@ -160,7 +160,8 @@ class DetectorRun:
             return self.decoder.detections(result.data["output"], result.checkpoints, result.box)
 
     def spike_counts(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """Layer ``layer``'s +1 and -1 spike counts per neuron, each ``(C, H, W)`` (the network's own counters)."""
+        """Layer ``layer``'s +1 and -1 spike counts per neuron, each ``(C, H, W)`` (the network's own counters; a -1
+        spike stands for the layer's ``negative_value`` of a +1 spike: ``result.data["layers"][layer]``)."""
         counts = self.result.data["layers"][layer]
         return counts["positive_count"], counts["negative_count"]
 
@@ -467,7 +468,8 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             info["peak_memory_bytes"] = max(info["peak_memory_bytes"], image_info.get("peak_memory_bytes", 0))
             for index, layer in result.data["layers"].items():
                 totals = info["layer_spikes"].setdefault(str(index), {
-                    "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0, "negative": 0})
+                    "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0, "negative": 0,
+                    "negative_value": float(layer.get("negative_value", 1.0))})
                 totals["positive"] += int(layer["positive_count"].sum())
                 totals["negative"] += int(layer["negative_count"].sum())
         info["checkpoints"] = attrs.get("checkpoints", [])

@@ -32,6 +32,7 @@ import sys
 
 import numpy as np
 
+from brainyolo.analysis.spikes import net_counts
 from brainyolo.ann.graph import INPUT
 from brainyolo.ann.letterbox import letterbox, list_images, load_image
 from brainyolo.ann.reference import forward, forward_rule
@@ -87,10 +88,9 @@ def spiking_values(data: dict, values: list[np.ndarray], window: int, outputs: s
     for index, layer in data["layers"].items():
         if index in outputs:
             continue
-        net = layer["positive_count"].astype(np.float64) - layer["negative_count"]
+        net = net_counts(layer)  # (a finer negative grid's -1 spikes at their own value)
         if earlier is not None:
-            before = earlier["layers"][index]
-            net -= before["positive_count"].astype(np.float64) - before["negative_count"]
+            net -= net_counts(earlier["layers"][index])
         rates[index] = net * values[index][:, None, None] / window
     return rates
 

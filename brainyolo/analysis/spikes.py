@@ -88,6 +88,7 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
             for key, layer in group["layers"].items():
                 shape = tuple(int(v) for v in layer.attrs["shape"])
                 layers[int(key)] = {"kind": str(layer.attrs["kind"]), "shape": shape,
+                                    "negative_value": float(layer.attrs.get("negative_value", 1.0)),
                                     **{k: layer[k][()] for k in layer}}
             events = None
             if "input_events" in group:
@@ -112,6 +113,12 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
 def firing_rates(layer: dict, steps: int) -> np.ndarray:
     """Spikes (either sign) per neuron per step, shape (C, H, W)."""
     return (layer["positive_count"].astype(np.float64) + layer["negative_count"]) / steps
+
+
+def net_counts(layer: dict) -> np.ndarray:
+    """What each neuron's spikes carried in all, in thresholds, shape (C, H, W): its +1 spikes less its -1 spikes,
+    each worth the layer's ``negative_value`` (``1 / n``: a finer negative grid; 1 in most neuron files)."""
+    return layer["positive_count"].astype(np.float64) - layer.get("negative_value", 1.0) * layer["negative_count"]
 
 
 def layer_statistics(layer: dict, steps: int) -> dict:

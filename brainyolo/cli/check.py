@@ -94,7 +94,9 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         if isinstance(data.get("model"), str):
             model = hidden_neuron_model(path)
             kind = ", ".join([*(["signed"] if model.signed else []),
-                              *([f"bursts of up to {model.burst} spikes"] if model.burst > 1 else [])])
+                              *([f"bursts of up to {model.burst} spikes"] if model.burst > 1 else []),
+                              *([f"a -1 spike worth 1/{model.negative_divisions} of a +1 spike"]
+                                if model.negative_divisions > 1 else [])])
             return f"neuron model{f' ({kind})' if kind else ''}, parameters {', '.join(model.parameters)}"
         if data and all(key == "all" or key.isdigit() for key in data):
             from brainyolo.spiking.parameters import read_parameter_file

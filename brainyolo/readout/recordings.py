@@ -20,7 +20,9 @@ population datasets, version 2 the events at checkpoints; both are still read)::
                                      normalization, connectivity, device, model_file, model_sha256,
                                      content_sha256 (:mod:`brainyolo.io.integrity`)
     /images/NNNN              attrs: file_name, image_width, image_height
-    /images/NNNN/layers/LL    attrs: kind, shape; datasets positive_count, negative_count (int32);
+    /images/NNNN/layers/LL    attrs: kind, shape, negative_value (what one -1 spike stands for, as a
+                              fraction 1/n of a +1 spike: the neuron file's ``negative_value``; 1 where
+                              absent); datasets positive_count, negative_count (int32);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
                               population_positive, population_negative (steps,) int32;
@@ -50,14 +52,18 @@ from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
+from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
-from brainyolo.spiking.neurons import spike_events
+from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, spike_events
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+LAYER_ATTRIBUTES = ("kind", "shape", "negative_value")
+"""A recorded layer's attributes (its other entries are datasets)."""
+_NEGATIVE_VALUES = {1 / 2 ** k for k in range(MAX_NEGATIVE_DIVISIONS.bit_length())}
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
@@ -240,6 +246,7 @@ class Recorder:
             sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
             data["layers"][index] = {
                 "kind": net.graph.layers[index].kind, "shape": shape,
+                "negative_value": 1 / negative_divisions(m.group),
                 "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
                 "sample_neuron": sample,
                 "sample_spike_neuron": ids[order], "sample_spike_step": spike_steps[order],
@@ -286,8 +293,9 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
     for index, layer in data["layers"].items():
         g = layers.create_group(f"{index:02d}")
         g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
+        g.attrs["negative_value"] = float(layer.get("negative_value", 1.0))
         for key, value in layer.items():
-            if key not in ("kind", "shape"):
+            if key not in LAYER_ATTRIBUTES:
                 g.create_dataset(key, data=value, **_compression(value))
     outputs = group.create_group("output")
     for index, values in data["output"].items():
@@ -428,6 +436,11 @@ def check_recordings(f: h5py.File) -> None:
             if not key.isdigit() or shape.shape != (3,) or shape.dtype.kind not in "iu" or np.any(shape < 1) \
                     or not isinstance(layer.attrs.get("kind"), str):
                 raise ValueError(f"{where}/layers/{key}: attributes kind and shape (C, H, W) are missing or wrong")
+            negative = layer.attrs.get("negative_value", 1.0)
+            negative = negative.item() if isinstance(negative, np.generic) else negative
+            if isinstance(negative, bool) or not isinstance(negative, (int, float)) or negative not in _NEGATIVE_VALUES:
+                raise ValueError(f"{where}/layers/{key}: attribute negative_value is {negative!r}, not 1/n for n = 1, "
+                                 f"2, 4, ... {MAX_NEGATIVE_DIVISIONS}")
             _check_layer_datasets(layer, f"{where}/layers/{key}", tuple(int(v) for v in shape), steps,
                                   len(checkpoints))
         if "input_events" in image:

@@ -58,7 +58,7 @@ from brainyolo.spiking.layer_models import (
     with_net_counter,
     with_spike_counters,
 )
-from brainyolo.spiking.network import LayerGroup, SpikingNetwork
+from brainyolo.spiking.network import LayerGroup, SpikingNetwork, spike_values
 from brainyolo.spiking.neurons import (
     NEGATIVE_EVENT,
     TIME_STEP_MS,
@@ -119,8 +119,22 @@ def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
         if index not in convolutions:
             raise BrainyoloError(None, f"layer_synapses: layer {index} is not a convolution (those: "
                                        f"{', '.join(map(str, sorted(convolutions)))})")
-    return ({index: hidden_neuron_model(name) for index, name in options.layer_neurons},
-            {index: load_synapse_model(name) for index, name in options.layer_synapses})
+    neurons = {index: hidden_neuron_model(name) for index, name in options.layer_neurons}
+    if neurons:
+        _check_route_grids(graph, hidden_neuron_model(options.neuron), neurons)
+    return neurons, {index: load_synapse_model(name) for index, name in options.layer_synapses}
+
+
+def _check_route_grids(graph: Graph, neuron, own: dict) -> None:
+    """Refuse a route that joins layers of different negative grids (``negative_value``): its relay neurons pass
+    their sources' spikes on in one grid. ``neuron``: the network's neuron file, ``own``: the layers' own."""
+    divisions = {index: float(own.get(index, neuron).negative_divisions) for index in hidden_layers(graph)}
+    for index, values in enumerate(spike_values(graph, divisions, float(neuron.negative_divisions))):
+        grids = sorted({int(v) for v in values})
+        if isinstance(graph.layers[index], Route) and len(grids) > 1:
+            raise BrainyoloError(None, f"layer_neurons: route {index} joins layers whose negative spikes stand for "
+                                       f"different fractions (1/{grids[0]} and 1/{grids[-1]} of a spike): the "
+                                       "layers a route joins need neuron files of one negative_value")
 
 
 build_rule = Registry("Brian2 build")
@@ -334,8 +348,9 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
     divisions = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
     if len(divisions) > 1:
-        raise ValueError(f"layer {index} relays layers whose negative spikes stand for different fractions "
-                         f"(1/{sorted(divisions)[0]} and 1/{sorted(divisions)[-1]} of a spike)")
+        raise BrainyoloError(None, f"layer {index} relays layers whose negative spikes stand for different "
+                                   f"fractions (1/{sorted(divisions)[0]} and 1/{sorted(divisions)[-1]} of a spike): "
+                                   "the layers a route joins need neuron files of one negative_value")
     # a relay passes on its sources' bursts and units
     relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions.pop())
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)

@@ -522,6 +522,8 @@ RECORDING_CASES = {
     "unknown read-out": (_set("/", "output", "rates"), "attribute output is 'rates'"),
     "counts of another shape": (_replace(_image("layers/00/positive_count"), np.zeros((4, 2, 2), np.int32)),
                                 "positive_count is missing or not whole numbers"),
+    "negative value 0.3": (_set(_image("layers/00"), "negative_value", 0.3), "negative_value is 0.3, not 1/n"),
+    "negative value as text": (_set(_image("layers/00"), "negative_value", "half"), "negative_value is 'half'"),
     "input event at step 0": (_input_events([0], [1]), "a step outside"),
     "input event off the sensor": (_input_events([1], [32]), "outside the 4x4 sensor"),
     "input events without neurons": (_input_events([1], None), "datasets step and neuron are missing"),

@@ -380,7 +380,8 @@ def _network_run(tiny_converted, tmp_path, name, neuron, connectivity="shared", 
                            normalization=normalization)),
         tmp_path / name, progress=False)
     with h5py.File(tmp_path / name / "recordings.h5") as f:
-        return {name: {key: layer[key][()] for key in layer} for name, layer in f["images/0000/layers"].items()}
+        return {name: {**{key: layer[key][()] for key in layer}, **dict(layer.attrs)}
+                for name, layer in f["images/0000/layers"].items()}
 
 
 def test_a_network_of_burst_neurons(tiny_converted, tmp_path):

@@ -214,11 +214,12 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
 
     from test_burst import _network_run
 
+    from brainyolo.analysis.spikes import net_counts as recorded_net_counts
     from brainyolo.ann.letterbox import letterbox, load_image
     from brainyolo.ann.reference import forward
     from brainyolo.convert.balancing import quantize, rounded_forward
     from brainyolo.convert.model_file import load_model, save_model
-    from brainyolo.spiking.builder import hidden_layers
+    from brainyolo.spiking.builder import hidden_layers, output_layers
 
     steps = 12
     model_path, images = tiny_converted
@@ -245,6 +246,13 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     assert f"\nburst = {burst}\n" in neuron.read_text() and f'quiet = "{quiet}"' in neuron.read_text()
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
     nets = {i: late[f"{i:02d}"]["positive_count"] - negative * late[f"{i:02d}"]["negative_count"] for i in hidden}
+    # the recordings say what a -1 spike stood for in every layer (the pools and relays: their sources' value; the
+    # output layers' own neuron has no finer grid)
+    read_out = {f"{i:02d}" for i in output_layers(graph)}
+    assert read_out and {name: float(layer["negative_value"]) for name, layer in late.items()} == {
+        name: 1.0 if name in read_out else negative for name in late}
+    for index in hidden:
+        np.testing.assert_array_equal(recorded_net_counts(late[f"{index:02d}"]), nets[index])
     # each layer by itself: its count is its input from the spiking counts below, rounded (up to 8 spikes in each
     # of the 3 steps after the quiet 9: at most 2 a step's worth), except within 1e-3 of a tie (float32 state)
     checked = []
@@ -361,3 +369,42 @@ def test_cpp_standalone_sends_a_quarter_negative_grid_as_the_runtime(tiny_conver
         np.testing.assert_array_equal(positive, counts["cpp_standalone"][index][0], err_msg=f"layer {index}")
         np.testing.assert_array_equal(negative, counts["cpp_standalone"][index][1], err_msg=f"layer {index}")
     assert sum(int(np.sum(negative)) for _, negative in counts["runtime"].values()) > 0
+
+
+def test_a_route_joining_two_negative_grids_is_refused_before_anything_is_built(tiny_converted, tmp_path):
+    """``layer_neurons`` that give one layer feeding a route a finer negative grid than the other: one error line
+    naming the route and both grids (the route's relays count in one grid); the same file for every layer is
+    fine."""
+    from brainyolo.ann.graph import Route
+    from brainyolo.convert.model_file import load_model
+    from brainyolo.spiking.builder import hidden_layers, layer_models
+    from brainyolo.spiking.settings import BuildOptions
+
+    half = tmp_path / "late-half.toml"
+    half.write_text((EQUATIONS / f"{LATE}.toml").read_text().replace("\nnegative_value = 1\n",
+                                                                     "\nnegative_value = 0.5\n"))
+    graph = load_model(tiny_converted[0]).graph
+    hidden = hidden_layers(graph)
+    route = next(i for i, layer in enumerate(graph.layers) if isinstance(layer, Route) and len(layer.inputs) > 1)
+    source = graph.layers[route].inputs[-1]
+    while source not in hidden:  # through the max-pools and upsamplings to the convolution that feeds the route
+        source = graph.layers[source].inputs[0]
+    with pytest.raises(BrainyoloError, match=rf"route {route} joins layers whose negative spikes stand for "
+                                             r"different fractions \(1/1 and 1/2 of a spike\)"):
+        layer_models(graph, BuildOptions(neuron=LATE, layer_neurons=((source, str(half)),)))
+    everywhere = layer_models(graph, BuildOptions(neuron=str(half), layer_neurons=((source, str(half)),)))[0]
+    assert everywhere[source].negative_value == 0.5
+
+
+def test_check_names_a_finer_negative_grid(tmp_path):
+    from conftest import run_cli
+
+    half = tmp_path / "late-half.toml"
+    half.write_text((EQUATIONS / f"{LATE}.toml").read_text().replace("\nnegative_value = 1\n",
+                                                                     "\nnegative_value = 0.5\n"))
+    code, stdout, stderr = run_cli(["check", str(half), str(EQUATIONS / f"{LATE}.toml")])
+    assert (code, stderr) == (0, "")
+    first, second = stdout.splitlines()
+    assert first.startswith(f"{half}: ok: neuron model (signed, bursts of up to 64 spikes, a -1 spike worth 1/2 "
+                            "of a +1 spike), parameters ")
+    assert second.startswith(f"{EQUATIONS / LATE}.toml: ok: neuron model (signed, bursts of up to 64 spikes), ")
