@@ -3,7 +3,10 @@ by layer, two ways:
 
 * against the rounded ANN of the whole image (``rounded_forward``, float64): how far the two networks end apart;
 * against the layer computed from the spiking network's own counts below it and rounded (local): what the layer
-  itself does differently; for those neurons, how far the exact input is from a rounding tie (x.5).
+  itself does differently; for those neurons, how far the exact input is from a rounding tie (x.5);
+
+and the read-out: the decoder's head maps from the recorded output membranes against the output layers computed
+from the spiking network's own counts below them.
 
     python analysis/fast-and-frugal/one_step_counts.py MODEL.h5 STEPS BURST NEURON PARAMS.toml IMAGE RUN_DIR [NEGATIVE]
 
@@ -25,6 +28,7 @@ from negative_grid import signed_rounding
 from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.ann.reference import forward
 from brainyolo.convert.model_file import load_model
+from brainyolo.readout.decoding import Decoder
 from brainyolo.spiking.builder import hidden_layers
 from brainyolo.spiking.parameters import read_parameter_file
 
@@ -78,7 +82,19 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
               f"{tie.max() if tie.size else 0:.4f}", flush=True)
         return snn * grid
 
-    forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64, after=own_counts)
+    own = forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64, after=own_counts)
+    # the read-out: the decoder's head maps from the recorded output membranes against the output layers computed
+    # from the spiking network's own counts below them
+    decoder = Decoder.for_model(model, norm, schedule="same_step")
+    with h5py.File(run_dir / "recordings.h5") as f:
+        recorded = {int(name): {"v": group["v"][()]} for name, group in f["images/0000/output"].items()}
+        checkpoints = [int(c) for c in f.attrs["checkpoints"]]
+    for head, decoded in zip(graph.heads(), decoder.head_maps(recorded, checkpoints)[-1], strict=True):
+        index = graph.layers[head].inputs[0]
+        computed = own[index] * np.asarray(decoder.lambdas[index], np.float64)[:, None, None]
+        print(f"output layer {index}: decoded head map against the one computed from the counts below: "
+              f"max |diff| {np.abs(decoded - computed).max():.1e} (max |value| {np.abs(computed).max():.2f})",
+              flush=True)
 
 
 if __name__ == "__main__":
