@@ -3,7 +3,8 @@ by layer, two ways:
 
 * against the rounded ANN of the whole image (``rounded_forward``, float64): how far the two networks end apart;
 * against the layer computed from the spiking network's own counts below it and rounded (local): what the layer
-  itself does differently; for those neurons, how far the exact input is from a rounding tie (x.5);
+  itself does differently (how many above, how many below their own rounding); for those neurons, how far the
+  exact input is from a rounding tie (x.5);
 
 and the read-out: the decoder's head maps from the recorded output membranes against the output layers computed
 from the spiking network's own counts below them.
@@ -64,7 +65,8 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
     ((_, chw, _),) = list(iterate_letterboxed([Path(image)], width, height))
     whole = forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64,
                     after=signed_rounding(thresholds, steps, burst, negative))
-    print("layer  neurons  differ-from-rounded-ANN  max|diff|  differ-locally  their-distance-to-a-tie(max)")
+    print("layer  neurons  differ-from-rounded-ANN  max|diff|  differ-locally (above/below)  "
+          "their-distance-to-a-tie(max)")
 
     def own_counts(index, out):
         """The layer from the spiking network's counts below it; its own counts passed on."""
@@ -78,7 +80,8 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
         reference = np.rint(whole[index] / grid * units) / units
         tie = np.abs(np.abs(exact[local] / np.where(out < 0, negative, 1.0)[local]) % 1 - 0.5)
         print(f"{index:5d}  {snn.size:7d}  {np.count_nonzero(snn != reference):23d}  "
-              f"{np.abs(snn - reference).max():9g}  {np.count_nonzero(local):14d}  "
+              f"{np.abs(snn - reference).max():9g}  {np.count_nonzero(local):14d} "
+              f"({np.count_nonzero(snn > rounded):4d}/{np.count_nonzero(snn < rounded):4d})  "
               f"{tie.max() if tie.size else 0:.4f}", flush=True)
         return snn * grid
 
