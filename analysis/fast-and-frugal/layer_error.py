@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-from brainyolo.analysis.spikes import net_counts
+from brainyolo.analysis.spikes import net_spike_counts
 from brainyolo.ann.graph import INPUT
 from brainyolo.ann.letterbox import letterbox, list_images, load_image
 from brainyolo.ann.reference import forward, forward_rule
@@ -88,9 +88,9 @@ def spiking_values(data: dict, values: list[np.ndarray], window: int, outputs: s
     for index, layer in data["layers"].items():
         if index in outputs:
             continue
-        net = net_counts(layer)  # (a finer negative grid's -1 spikes at their own value)
+        net = net_spike_counts(layer)  # (a finer negative grid's -1 spikes at their own value)
         if earlier is not None:
-            net -= net_counts(earlier["layers"][index])
+            net -= net_spike_counts(earlier["layers"][index])
         rates[index] = net * values[index][:, None, None] / window
     return rates
 

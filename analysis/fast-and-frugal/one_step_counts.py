@@ -13,8 +13,9 @@ from the spiking network's own counts below them.
 
 BURST: the rounded ANN's spikes a step (the neuron's burst over its firing steps). RUN_DIR: the spiking run's
 folder (``recordings.h5``); a run is made there (same-step schedule, Vmem read-out, 2 threads) unless it exists.
-NEGATIVE: the neuron file's ``negative_value`` (default 1): a negative spike counts that much, and the rounded ANN
-rounds the negative side on that fraction of the grid (``negative_grid.py``'s ``signed_rounding``).
+NEGATIVE: the neuron file's ``negative_value`` (default 1): the rounded ANN rounds the negative side on that fraction
+of the grid (``negative_grid.py``'s ``signed_rounding``); a negative spike counts what the recordings say it stood for
+(``brainyolo.analysis.spikes.net_spike_counts``), which must be the same.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import h5py
 import numpy as np
 from negative_grid import signed_rounding
 
+from brainyolo.analysis.spikes import load_run, net_spike_counts
 from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.ann.reference import forward
 from brainyolo.convert.model_file import load_model
@@ -34,13 +36,14 @@ from brainyolo.spiking.builder import hidden_layers
 from brainyolo.spiking.parameters import read_parameter_file
 
 
-def net_counts(run_dir: Path, negative: float = 1.0) -> dict[int, np.ndarray]:
-    """Every recorded layer's net count per neuron (positive spikes minus ``negative`` per negative spike) of the run's
-    first image."""
-    with h5py.File(run_dir / "recordings.h5") as f:
-        layers = f["images/0000/layers"]
-        return {int(name): layers[name]["positive_count"][()] - negative * layers[name]["negative_count"][()]
-                for name in layers if "positive_count" in layers[name]}
+def recorded_net_counts(run_dir: Path, model_path: str, hidden: list[int], negative: float) -> dict[int, np.ndarray]:
+    """Every recorded layer's net count per neuron of the run's first image (each negative spike at the value its
+    layer recorded, which must be ``negative`` for the ``hidden`` layers)."""
+    layers = load_run(run_dir, model_path).images[0].layers
+    recorded = {layers[i]["negative_value"] for i in hidden}
+    if recorded != {negative}:
+        raise SystemExit(f"{run_dir}: its negative spikes stood for {sorted(recorded)} of a spike, not {negative:g}")
+    return {index: net_spike_counts(layer) for index, layer in layers.items()}
 
 
 def main(model_path: str, steps: str, burst: str, neuron: str, params: str, image: str, run_dir: str,
@@ -60,7 +63,7 @@ def main(model_path: str, steps: str, burst: str, neuron: str, params: str, imag
                                              parameters=settings, threads=2, normalization=norm)
         with detector:
             detector.record([Path(image)], run_dir)
-    counts = net_counts(run_dir, negative)
+    counts = recorded_net_counts(run_dir, model_path, hidden, negative)
     _, height, width = graph.input_shape
     ((_, chw, _),) = list(iterate_letterboxed([Path(image)], width, height))
     whole = forward(graph, np.asarray(chw, np.float64), capture=True, dtype=np.float64,

@@ -6,7 +6,8 @@ images.
     python analysis/fast-and-frugal/spike_surplus.py MODEL.h5 PARAMS.toml STEPS NEURON IMAGE...
 
 (The rounded model clips where the neuron runs out of spikes: bursts of ``burst x (1 - quiet)`` a step on average,
-the neuron file's ``burst`` and the run's ``quiet``, 0 where the neuron has none.)
+the neuron file's ``burst`` and the run's ``quiet``, 0 where the neuron has none. It rounds both signs on one grid, so
+a neuron file with a finer negative grid, ``negative_value`` below 1, is refused.)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 
 import numpy as np
 
+from brainyolo.analysis.spikes import net_spike_counts
 from brainyolo.ann.letterbox import iterate_letterboxed
 from brainyolo.convert.balancing import rounded_forward
 from brainyolo.convert.model_file import read_model
@@ -27,6 +29,8 @@ def main(model_path: str, params: str, steps: str, neuron: str, *images: str) ->
     import brainyolo
 
     steps = int(steps)
+    if load_neuron_model(neuron).negative_divisions != 1:
+        raise SystemExit(f"{neuron}: a finer negative grid (negative_value); the rounded ANN here has one grid")
     model = read_model(model_path)
     graph, lambdas = model.normalized_graph(), model.lambdas()
     hidden = hidden_layers(graph)
@@ -45,7 +49,7 @@ def main(model_path: str, params: str, steps: str, neuron: str, *images: str) ->
             for i in hidden:
                 positive, negative = run.spike_counts(i)
                 ideal = np.rint(outputs[i] * steps / thresholds[i])
-                net = positive.astype(np.int64) - negative
+                net = net_spike_counts(run.result.data["layers"][i])
                 totals[i] += [positive.sum() + negative.sum(), np.abs(ideal).sum(), np.abs(net - ideal).sum(),
                               negative.sum(), np.abs(net).sum()]
     for i in hidden:

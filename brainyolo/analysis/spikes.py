@@ -115,10 +115,11 @@ def firing_rates(layer: dict, steps: int) -> np.ndarray:
     return (layer["positive_count"].astype(np.float64) + layer["negative_count"]) / steps
 
 
-def net_counts(layer: dict) -> np.ndarray:
+def net_spike_counts(layer: dict) -> np.ndarray:
     """What each neuron's spikes carried in all, in thresholds, shape (C, H, W): its +1 spikes less its -1 spikes,
-    each worth the layer's ``negative_value`` (``1 / n``: a finer negative grid; 1 in most neuron files)."""
-    return layer["positive_count"].astype(np.float64) - layer.get("negative_value", 1.0) * layer["negative_count"]
+    each worth the layer's ``negative_value`` (``1 / n``: a finer negative grid; 1 in most neuron files). ``layer``:
+    a recorded layer as :func:`load_run` or a run's ``result.data["layers"]`` hold it."""
+    return layer["positive_count"].astype(np.float64) - layer["negative_value"] * layer["negative_count"]
 
 
 def layer_statistics(layer: dict, steps: int) -> dict:

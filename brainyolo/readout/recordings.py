@@ -20,9 +20,11 @@ population datasets, version 2 the events at checkpoints; both are still read)::
                                      normalization, connectivity, device, model_file, model_sha256,
                                      content_sha256 (:mod:`brainyolo.io.integrity`)
     /images/NNNN              attrs: file_name, image_width, image_height
-    /images/NNNN/layers/LL    attrs: kind, shape, negative_value (what one -1 spike stands for, as a
-                              fraction 1/n of a +1 spike: the neuron file's ``negative_value``; 1 where
-                              absent); datasets positive_count, negative_count (int32);
+    /images/NNNN/layers/LL    attrs: kind, shape, negative_value (what one -1 spike of the layer's
+                              group stands for, as a fraction 1/n of a +1 spike: the hidden neuron
+                              file's ``negative_value``, a pool's or relay's sources', an output
+                              layer's own neuron's; 1 where absent, as in files written before 0.12);
+                              datasets positive_count, negative_count (int32);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
                               population_positive, population_negative (steps,) int32;
@@ -56,14 +58,14 @@ from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.layer_models import SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
-from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, spike_events
+from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, NEGATIVE_DIVISIONS, spike_events
 
 FORMAT = "brainyolo-recordings"
 SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 LAYER_ATTRIBUTES = ("kind", "shape", "negative_value")
 """A recorded layer's attributes (its other entries are datasets)."""
-_NEGATIVE_VALUES = {1 / 2 ** k for k in range(MAX_NEGATIVE_DIVISIONS.bit_length())}
+_NEGATIVE_VALUES = {1 / n for n in NEGATIVE_DIVISIONS}
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
@@ -399,7 +401,8 @@ def check_recordings(f: h5py.File) -> None:
     """Check a recordings file's structure before anything reads it (schema versions 1-3).
 
     Root attributes (types, allowed values, ``1 <= checkpoints <= steps``), every image's
-    attributes (file name, positive image size) and datasets: spike counts and ``v`` of the layer's
+    attributes (file name, positive image size), every layer's (kind, shape, ``negative_value`` 1/n where
+    given) and datasets: spike counts and ``v`` of the layer's
     shape, one ``v`` row per checkpoint, finite numbers. The model-dependent part (which layers
     feed the heads, their shapes) is checked by the decoder that knows the model.
 

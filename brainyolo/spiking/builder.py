@@ -107,7 +107,8 @@ def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
     Raises
     ------
     BrainyoloError
-        A layer that is not a hidden spiking convolution (neuron) or a convolution (synapse), or a file's problem.
+        A layer that is not a hidden spiking convolution (neuron) or a convolution (synapse), a file's problem, or
+        a route that would join layers of two negative grids (``negative_value``).
     """
     hidden = set(hidden_layers(graph))
     convolutions = hidden | set(output_layers(graph))
@@ -128,8 +129,10 @@ def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
 def _check_route_grids(graph: Graph, neuron, own: dict) -> None:
     """Refuse a route that joins layers of different negative grids (``negative_value``): its relay neurons pass
     their sources' spikes on in one grid. ``neuron``: the network's neuron file, ``own``: the layers' own."""
+    # the grid travels with the spikes as a spike's value does: spike_values carries each layer's n instead of its
+    # v_th (the image input and the output layers, which feed no route's relays, count as n = 1)
     divisions = {index: float(own.get(index, neuron).negative_divisions) for index in hidden_layers(graph)}
-    for index, values in enumerate(spike_values(graph, divisions, float(neuron.negative_divisions))):
+    for index, values in enumerate(spike_values(graph, divisions, 1.0)):
         grids = sorted({int(v) for v in values})
         if isinstance(graph.layers[index], Route) and len(grids) > 1:
             raise BrainyoloError(None, f"layer_neurons: route {index} joins layers whose negative spikes stand for "

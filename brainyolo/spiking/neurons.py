@@ -67,7 +67,8 @@ _KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "
 
 MAX_NEGATIVE_DIVISIONS = 16
 """The finest negative grid a neuron file may declare: ``negative_value = 1/16``."""
-_POWERS_OF_TWO = {2 ** k for k in range(MAX_NEGATIVE_DIVISIONS.bit_length())}
+NEGATIVE_DIVISIONS = frozenset(2 ** k for k in range(MAX_NEGATIVE_DIVISIONS.bit_length()))
+"""The ``n`` a neuron file's ``negative_value = 1/n`` may take: 1, 2, 4, ... :data:`MAX_NEGATIVE_DIVISIONS`."""
 
 
 def equation_folders() -> list[Path]:
@@ -288,7 +289,7 @@ def negative_value_of(value, path) -> float:
     """A neuron file's ``negative_value``: ``1 / n`` for ``n`` a power of two up to :data:`MAX_NEGATIVE_DIVISIONS`."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1
     divisions = round(1 / value) if ok else 0
-    if not (ok and divisions in _POWERS_OF_TWO and abs(value * divisions - 1) < 1e-9):
+    if not (ok and divisions in NEGATIVE_DIVISIONS and abs(value * divisions - 1) < 1e-9):
         raise BrainyoloError(path, f"entry 'negative_value' must be 1/n for n = 1, 2, 4, ... "
                                    f"{MAX_NEGATIVE_DIVISIONS} (e.g. 0.5), not {one_line(repr(value), 40)}")
     return 1.0 / divisions  # exact in binary floating point: units add up exactly

@@ -546,6 +546,26 @@ def test_bad_recordings_are_refused_by_name(corpus, tmp_path, case):
                  out)
 
 
+def test_recordings_without_negative_values_are_read_as_whole_spikes(corpus, tmp_path):
+    """A recordings file written before layers kept their ``negative_value`` (the attribute absent): checked, decoded
+    and read with every -1 spike worth a whole one; the run's own file holds the attribute (1 here) in every layer."""
+    from brainyolo.analysis.spikes import load_run, net_spike_counts
+
+    run = tmp_path / "run"
+    shutil.copytree(corpus["run"], run)
+    with h5py.File(run / "recordings.h5", "r+") as f:
+        layers = [layer for image in f["images"].values() for layer in image["layers"].values()]
+        assert layers and all(layer.attrs["negative_value"] == 1.0 for layer in layers)
+        for layer in layers:
+            del layer.attrs["negative_value"]
+        seal(f)
+    code, _, stderr = run_cli(["decode", str(run), "--model", str(corpus["model"]), "-q", "-o", str(tmp_path / "out")])
+    assert (code, stderr) == (0, "")
+    for layer in load_run(run, corpus["model"]).images[0].layers.values():
+        assert layer["negative_value"] == 1.0
+        np.testing.assert_array_equal(net_spike_counts(layer), layer["positive_count"] - layer["negative_count"])
+
+
 def test_decode_refuses_recordings_of_another_model(corpus, tmp_path):
     other = tmp_path / "other"
     cfg, weights = write_random_model(FUZZ_CFG.replace("filters=4", "filters=6"), other, names=["thing"])

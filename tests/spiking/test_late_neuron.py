@@ -7,6 +7,7 @@ Currents are dyadic rationals, so every membrane is exact: a differing spike is 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
 
     from test_burst import _network_run
 
-    from brainyolo.analysis.spikes import net_counts as recorded_net_counts
+    from brainyolo.analysis.spikes import load_run, net_spike_counts
     from brainyolo.ann.letterbox import letterbox, load_image
     from brainyolo.ann.reference import forward
     from brainyolo.convert.balancing import quantize, rounded_forward
@@ -247,12 +248,18 @@ def test_net_counts_at_the_end_are_the_rounded_ann(tiny_converted, tmp_path, cha
     late = _network_run(tiny_converted, tmp_path, "late", neuron, steps=steps, normalization=norm)
     nets = {i: late[f"{i:02d}"]["positive_count"] - negative * late[f"{i:02d}"]["negative_count"] for i in hidden}
     # the recordings say what a -1 spike stood for in every layer (the pools and relays: their sources' value; the
-    # output layers' own neuron has no finer grid)
+    # output layers' own neuron, which integrates for the Vmem read-out, has no finer grid), as load_run reads them
     read_out = {f"{i:02d}" for i in output_layers(graph)}
     assert read_out and {name: float(layer["negative_value"]) for name, layer in late.items()} == {
         name: 1.0 if name in read_out else negative for name in late}
+    spikes = json.loads((tmp_path / "late" / "run_info.json").read_text())["layer_spikes"]
+    assert {name.zfill(2): totals["negative_value"] for name, totals in spikes.items()} == {
+        name: float(layer["negative_value"]) for name, layer in late.items()}
+    loaded = load_run(tmp_path / "late", model_path).images[0].layers
+    assert {f"{i:02d}": layer["negative_value"] for i, layer in loaded.items()} == {
+        name: float(layer["negative_value"]) for name, layer in late.items()}
     for index in hidden:
-        np.testing.assert_array_equal(recorded_net_counts(late[f"{index:02d}"]), nets[index])
+        np.testing.assert_array_equal(net_spike_counts(loaded[index]), nets[index])
     # each layer by itself: its count is its input from the spiking counts below, rounded (up to 8 spikes in each
     # of the 3 steps after the quiet 9: at most 2 a step's worth), except within 1e-3 of a tie (float32 state)
     checked = []
