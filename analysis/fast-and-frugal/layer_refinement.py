@@ -13,13 +13,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from negative_grid import sides, signed_rounding
+from negative_grid import sides, signed_detections
 from rounded_agreement import rounded_setup
 from rounding_spread import realizations
 from snn_agreement import ANN_MACS
 
-from brainyolo.ann.heads import detect_from_heads
-from brainyolo.ann.reference import forward
 from brainyolo.convert.balancing import synaptic_events
 from brainyolo.readout.evaluation import score
 
@@ -28,7 +26,6 @@ def main(model_path: str, steps: str, burst: str, negative: str, factor: str, ra
          *images: str) -> None:
     steps, burst, count, negative, ratio = int(steps), int(burst), int(count), float(negative), float(ratio)
     model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, [Path(p) for p in images])
-    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
     base = {i: model.thresholds.v_th[i] * float(factor) for i in hidden}
     print(f"## {len(data)} images, {steps} steps, at most {burst} spikes a step, negative grid {negative:g}, "
           f"x {float(factor):g}; one layer's threshold x {ratio:g} (0: exact); {count} realizations", flush=True)
@@ -42,11 +39,9 @@ def main(model_path: str, steps: str, burst: str, negative: str, factor: str, ra
         found, events = [[] for _ in range(count)], {}
         for index, (path, chw, box) in enumerate(data):
             for k, image in enumerate(realizations(chw, count, index)):
-                outputs = forward(graph, image, capture=True, dtype=np.float64,
-                                  after=signed_rounding(thresholds, steps, burst, negative))
-                maps = [outputs[h] * np.asarray(lambdas[i], np.float64)[:, None, None]
-                        for h, i in zip(graph.heads(), feeding, strict=True)]
-                found[k].extend(detect_from_heads(graph, maps, box).records(path.name, graph.class_names))
+                outputs, records = signed_detections(graph, lambdas, image, box, path.name, thresholds, steps, burst,
+                                                     negative)
+                found[k].extend(records)
                 spiking = {i: thresholds.get(i, base[i]) for i in hidden}  # an exact layer: counted at its grid
                 positive, negatives = sides(outputs)
                 for side, grid in ((positive, spiking), (negatives, {i: v * negative for i, v in spiking.items()})):

@@ -38,6 +38,16 @@ def signed_rounding(thresholds: dict[int, float], steps: int, burst: int, negati
     return rounded
 
 
+def signed_detections(graph, lambdas, image: np.ndarray, box, name: str, thresholds: dict[int, float], steps: int,
+                      burst: int, negative: float) -> tuple[list, list]:
+    """The rounded ANN of one image (:func:`signed_rounding`): every layer's output and its detections' records."""
+    outputs = forward(graph, image, capture=True, dtype=np.float64,
+                      after=signed_rounding(thresholds, steps, burst, negative))
+    maps = [outputs[h] * np.asarray(lambdas[graph.layers[h].inputs[0]], np.float64)[:, None, None]
+            for h in graph.heads()]
+    return outputs, detect_from_heads(graph, maps, box).records(name, graph.class_names)
+
+
 def sides(outputs: list) -> tuple[list, list]:
     """Each layer's output split into its positive and its negative part."""
     return ([None if o is None else np.maximum(o, 0) for o in outputs],
@@ -47,7 +57,6 @@ def sides(outputs: list) -> tuple[list, list]:
 def agreement(model_path: str, steps: str, burst: str, pairs: str, count: str, *images: str) -> None:
     steps, burst, count = int(steps), int(burst), int(count)
     model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, [Path(p) for p in images])
-    feeding = [graph.layers[head].inputs[0] for head in graph.heads()]
     for pair in pairs.split(","):
         negative, factor = (float(x) for x in pair.split(":"))
         thresholds = {i: model.thresholds.v_th[i] * factor for i in hidden}
@@ -55,11 +64,9 @@ def agreement(model_path: str, steps: str, burst: str, pairs: str, count: str, *
         found, events = [[] for _ in range(count)], 0.0
         for index, (path, chw, box) in enumerate(data):
             for k, image in enumerate(realizations(chw, count, index)):
-                outputs = forward(graph, image, capture=True, dtype=np.float64,
-                                  after=signed_rounding(thresholds, steps, burst, negative))
-                maps = [outputs[h] * np.asarray(lambdas[i], np.float64)[:, None, None]
-                        for h, i in zip(graph.heads(), feeding, strict=True)]
-                found[k].extend(detect_from_heads(graph, maps, box).records(path.name, graph.class_names))
+                outputs, records = signed_detections(graph, lambdas, image, box, path.name, thresholds, steps, burst,
+                                                     negative)
+                found[k].extend(records)
                 positive, negatives = sides(outputs)
                 events += sum(synaptic_events(graph, positive, owners, thresholds, steps).values())
                 events += sum(synaptic_events(graph, negatives, owners, coarse, steps).values())
