@@ -1,6 +1,6 @@
 #!/bin/bash
 # Which layer's rounding costs the agreement: the rounded ANN of the default-converted yolov3-tiny with the negative
-# side on a grid twice as fine (x 0.5, at most 8 spikes a step, 16 steps), each hidden layer in turn exact (ratio 0)
+# side on a grid twice as fine (thresholds x 0.5, at most 8 spikes a step, 16 steps), each hidden layer in turn exact (ratio 0)
 # and then with its threshold x 0.6, a finer grid (ratio 0.6); 2 realizations, COCO train images 17-128.
 # Writes layer-refinement.txt.
 #   bash analysis/fast-and-frugal/layer-refinement.sh [OUT_DIR]   (default runs/short-default)

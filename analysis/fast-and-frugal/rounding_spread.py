@@ -1,7 +1,7 @@
 """How much the rounded ANN's agreement with the ANN depends on which way near-ties round: the rounded ANN (every
 hidden layer rounded to multiples of v_th / T, at most BURST spikes a step) on the image as it is and on
-REALIZATIONS - 1 copies of it with every pixel changed by a factor 1 + 1e-6 N(0, 1) (seeds 1, 2, ...): a change far
-below what a camera resolves, which moves a few neurons of the first layer across a rounding tie, as float32
+REALIZATIONS - 1 copies of it with every pixel changed by a factor 1 + 1e-6 N(0, 1) (seeds (k, image's place)): a
+change far below what a camera resolves, which moves a few neurons of the first layer across a rounding tie, as float32
 arithmetic does in the simulator. Per threshold factor (of the model's balanced thresholds): the agreement (AP@0.5
 against the ANN's detections of score >= 0.25) of each realization, their mean and standard deviation, and the
 events per image (x the ANN's MACs).
