@@ -68,16 +68,20 @@ def test_a_channel_offset_is_local_all_in_the_channel_mean(layer_error, network)
     assert all(abs(tallies[i].row()["total"]) < 1e-12 for i in spiking if i < first)
 
 
-def test_window_rates_from_differenced_counts(layer_error):
+@pytest.mark.parametrize("negative", [1.0, 0.5])
+def test_window_rates_from_differenced_counts(layer_error, negative):
+    """Net counts over the window (a -1 spike worth the layer's recorded ``negative_value``), times the value a spike
+    stands for, per step."""
     counts = {"layers": {3: {"positive_count": np.full((2, 1, 1), 10, np.int32),
-                             "negative_count": np.full((2, 1, 1), 2, np.int32)}}}
+                             "negative_count": np.full((2, 1, 1), 2, np.int32), "negative_value": negative}}}
     earlier = {"layers": {3: {"positive_count": np.full((2, 1, 1), 4, np.int32),
-                              "negative_count": np.full((2, 1, 1), 1, np.int32)}}}
+                              "negative_count": np.full((2, 1, 1), 1, np.int32), "negative_value": negative}}}
     values = {3: np.array([1.5, 1.0])}
+    window = (10 - 4) - negative * (2 - 1)  # 5 with whole negative spikes, 5.5 with half ones
     rates = layer_error.spiking_values(counts, values, 20, set(), earlier)[3]
-    np.testing.assert_allclose(rates[:, 0, 0], [(8 - 3) * 1.5 / 20, (8 - 3) * 1.0 / 20])
+    np.testing.assert_allclose(rates[:, 0, 0], [window * 1.5 / 20, window * 1.0 / 20])
     whole = layer_error.spiking_values(counts, values, 40, set(), None)[3]
-    np.testing.assert_allclose(whole[:, 0, 0], [8 * 1.5 / 40, 8 / 40])
+    np.testing.assert_allclose(whole[:, 0, 0], [(10 - 2 * negative) * 1.5 / 40, (10 - 2 * negative) / 40])
     assert layer_error.spiking_values(counts, values, 40, {3}, None) == {}
 
 
