@@ -469,7 +469,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             for index, layer in result.data["layers"].items():
                 totals = info["layer_spikes"].setdefault(str(index), {
                     "kind": layer["kind"], "neurons": int(np.prod(layer["shape"])), "positive": 0, "negative": 0,
-                    "negative_value": float(layer.get("negative_value", 1.0))})
+                    "negative_value": float(layer["negative_value"])})
                 totals["positive"] += int(layer["positive_count"].sum())
                 totals["negative"] += int(layer["negative_count"].sum())
         info["checkpoints"] = attrs.get("checkpoints", [])

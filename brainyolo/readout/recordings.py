@@ -295,7 +295,7 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
     for index, layer in data["layers"].items():
         g = layers.create_group(f"{index:02d}")
         g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
-        g.attrs["negative_value"] = float(layer.get("negative_value", 1.0))
+        g.attrs["negative_value"] = float(layer["negative_value"])
         for key, value in layer.items():
             if key not in LAYER_ATTRIBUTES:
                 g.create_dataset(key, data=value, **_compression(value))

@@ -349,13 +349,10 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     """Relay neurons for layer ``index``; ``sources``: (layer, source neuron ids, target neuron ids)."""
     shape = ctx.shapes[index]
     burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
-    divisions = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
-    if len(divisions) > 1:
-        raise BrainyoloError(None, f"layer {index} relays layers whose negative spikes stand for different "
-                                   f"fractions (1/{sorted(divisions)[0]} and 1/{sorted(divisions)[-1]} of a spike): "
-                                   "the layers a route joins need neuron files of one negative_value")
+    # one grid: layer_models refused a route of two before the build
+    (divisions,) = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
     # a relay passes on its sources' bursts and units
-    relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions.pop())
+    relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions)
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):
