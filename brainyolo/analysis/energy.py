@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import CONV_KINDS, INPUT, Graph, MaxPool, Route, Upsample
+from brainyolo.spiking.layer_models import sent_events
 from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out
 
 GPU_WATTS, GPU_FLOPS = 250.0, 14e12
@@ -53,7 +54,8 @@ def _resolve(graph: Graph, index: int) -> int:
 
 
 def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
-    """Operations of one simulated image, per convolution, from recorded spike counts.
+    """Operations of one simulated image, per convolution, from recorded spike counts (a layer that sent weighted
+    spikes: its event counts, each event one synaptic operation per target).
 
     Returns ``{"per_layer": {conv index: {"synaptic_acs", "bias_acs", "image_macs"}}, "acs", "macs",
     "other_events"}``: ``other_events`` are spikes into max-pools and relays (no weights).
@@ -68,14 +70,14 @@ def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
                 if source == INPUT:
                     entry["image_macs"] += branch_macs(graph)[index][INPUT]
                 else:
-                    counts = layers[source]["positive_count"].astype(np.int64) + layers[source]["negative_count"]
+                    counts = sent_events(layers[source])
                     entry["synaptic_acs"] += int((counts * conv_fan_out(shapes[source], layer.filters, size, stride,
                                                                         pad)).sum())
             per_layer[index] = entry
         elif isinstance(layer, (MaxPool, Upsample, Route)) and _resolve(graph, index) == index:
             for source_index in layer.inputs:
                 source = _resolve(graph, source_index)
-                counts = layers[source]["positive_count"].astype(np.int64) + layers[source]["negative_count"]
+                counts = sent_events(layers[source])
                 if isinstance(layer, MaxPool):
                     other += int((counts * pool_fan_out(shapes[source], layer.size, layer.stride, layer.pad)).sum())
                 else:

@@ -95,6 +95,8 @@ def _check_one(path: Path, cfg: Path | None) -> str:
             model = hidden_neuron_model(path)
             kind = ", ".join([*(["signed"] if model.signed else []),
                               *([f"bursts of up to {model.burst} spikes"] if model.burst > 1 else []),
+                              *(["sent as weighted spikes: one synaptic event per binary digit"]
+                                if model.weighted_spikes else []),
                               *([f"a -1 spike worth 1/{model.negative_divisions} of a +1 spike"]
                                 if model.negative_divisions > 1 else [])])
             return f"neuron model{f' ({kind})' if kind else ''}, parameters {', '.join(model.parameters)}"

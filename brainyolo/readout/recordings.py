@@ -24,7 +24,10 @@ population datasets, version 2 the events at checkpoints; both are still read)::
                               group stands for, as a fraction 1/n of a +1 spike: the hidden neuron
                               file's ``negative_value``, a pool's or relay's sources', an output
                               layer's own neuron's; 1 where absent, as in files written before 0.12);
-                              datasets positive_count, negative_count (int32);
+                              datasets positive_count, negative_count (int32); where the layer
+                              sends weighted spikes (its neuron file's ``weighted_spikes``) also
+                              positive_events, negative_events (int32: the events it sent, each
+                              one synaptic event per target);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
                               population_positive, population_negative (steps,) int32;
@@ -56,7 +59,7 @@ from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.input_kinds import INPUT_KINDS
-from brainyolo.spiking.layer_models import SPIKE_COUNTERS
+from brainyolo.spiking.layer_models import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, NEGATIVE_DIVISIONS, spike_events
 
@@ -246,8 +249,10 @@ class Recorder:
             flat = np.arange(m.sample.start, m.sample.stop)
             c, h, w = shape
             sample = np.stack([flat % c, (flat // c) // w, (flat // c) % w], axis=1).astype(np.int32)
+            sent = {name: from_neuron_order(np.asarray(m.group.variables[name].get_value(), np.int32), shape)
+                    for name in EVENT_COUNTERS if name in m.group.variables}
             data["layers"][index] = {
-                "kind": net.graph.layers[index].kind, "shape": shape,
+                "kind": net.graph.layers[index].kind, "shape": shape, **sent,
                 "negative_value": 1 / negative_divisions(m.group),
                 "positive_count": from_neuron_order(pos, shape), "negative_count": from_neuron_order(neg, shape),
                 "sample_neuron": sample,
@@ -351,8 +356,13 @@ def _whole_numbers(layer, name: str, where: str, shape: tuple, low=None, high=No
 
 def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoints: int) -> None:
     """Spike counts, population series, spike samples and delivered events of one recorded layer."""
-    for counts in SPIKE_COUNTERS:
-        _whole_numbers(layer, counts, where, shape, 0)
+    sent_spikes = [_whole_numbers(layer, counts, where, shape, 0) for counts in SPIKE_COUNTERS]
+    if any(name in layer for name in EVENT_COUNTERS):  # weighted spikes: a neuron's events carry its spikes
+        for name, sent in zip(EVENT_COUNTERS, sent_spikes, strict=True):
+            events = _whole_numbers(layer, name, where, shape, 0)
+            if np.any(events > sent) or np.any((events == 0) != (sent == 0)):
+                raise ValueError(f"{where}/{name} does not fit the spikes it sent: more events than spikes, or events "
+                                 "without spikes or spikes without events")
     series = [name in layer for name in ("population_positive", "population_negative")]
     if any(series):  # (schema 1 has neither)
         for name in ("population_positive", "population_negative"):

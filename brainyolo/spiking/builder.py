@@ -48,7 +48,7 @@ from brainyolo.registry import Registry
 from brainyolo.spiking import to_neuron_order
 from brainyolo.spiking.clocks import time_step_clock
 from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool
-from brainyolo.spiking.event_spaces import negative_divisions, spikes_per_step
+from brainyolo.spiking.event_spaces import negative_divisions, spikes_per_step, weighted_spikes
 from brainyolo.spiking.input_rules import input_rule
 from brainyolo.spiking.layer_models import (
     hidden_neuron_model,
@@ -108,7 +108,8 @@ def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
     ------
     BrainyoloError
         A layer that is not a hidden spiking convolution (neuron) or a convolution (synapse), a file's problem, or
-        a route that would join layers of two negative grids (``negative_value``).
+        a route that would join layers of two negative grids (``negative_value``) or of two codes
+        (``weighted_spikes``).
     """
     hidden = set(hidden_layers(graph))
     convolutions = hidden | set(output_layers(graph))
@@ -127,17 +128,27 @@ def layer_models(graph: Graph, options: BuildOptions) -> tuple[dict, dict]:
 
 
 def _check_route_grids(graph: Graph, neuron, own: dict) -> None:
-    """Refuse a route that joins layers of different negative grids (``negative_value``): its relay neurons pass
-    their sources' spikes on in one grid. ``neuron``: the network's neuron file, ``own``: the layers' own."""
+    """Refuse a route that joins layers of different negative grids (``negative_value``) or of spikes weighted and
+    not (``weighted_spikes``): its relay neurons pass their sources' spikes on in one grid and one code. ``neuron``:
+    the network's neuron file, ``own``: the layers' own."""
     # the grid travels with the spikes as a spike's value does: spike_values carries each layer's n instead of its
-    # v_th (the image input and the output layers, which feed no route's relays, count as n = 1)
-    divisions = {index: float(own.get(index, neuron).negative_divisions) for index in hidden_layers(graph)}
-    for index, values in enumerate(spike_values(graph, divisions, 1.0)):
+    # v_th (the image input and the output layers, which feed no route's relays, count as n = 1, not weighted)
+    hidden = hidden_layers(graph)
+    divisions = {index: float(own.get(index, neuron).negative_divisions) for index in hidden}
+    weighted = {index: float(own.get(index, neuron).weighted_spikes) for index in hidden}
+    for index, (values, codes) in enumerate(zip(spike_values(graph, divisions, 1.0), spike_values(graph, weighted, 0.0),
+                                                strict=True)):
+        if not isinstance(graph.layers[index], Route):
+            continue
         grids = sorted({int(v) for v in values})
-        if isinstance(graph.layers[index], Route) and len(grids) > 1:
+        if len(grids) > 1:
             raise BrainyoloError(None, f"layer_neurons: route {index} joins layers whose negative spikes stand for "
                                        f"different fractions (1/{grids[0]} and 1/{grids[-1]} of a spike): the "
                                        "layers a route joins need neuron files of one negative_value")
+        if len({int(v) for v in codes}) > 1:
+            raise BrainyoloError(None, f"layer_neurons: route {index} joins layers that send weighted spikes and "
+                                       "layers that do not: the layers a route joins need neuron files of one "
+                                       "weighted_spikes")
 
 
 build_rule = Registry("Brian2 build")
@@ -336,8 +347,10 @@ def _build_maxpool(layer: MaxPool, index: int, ctx: _Context) -> None:
     (source_index,) = layer.inputs
     source, in_shape = _source(ctx, source_index)
     shape = ctx.shapes[index]
+    # its source's spikes, units and code
     pool_model = load_neuron_model("maxpool", burst=spikes_per_step(source),
-                                   negative_value=1 / negative_divisions(source))  # its source's spikes and units
+                                   negative_value=1 / negative_divisions(source),
+                                   weighted_spikes=weighted_spikes(source))
     group = _layer_group(ctx, with_spike_counters(pool_model), int(np.prod(shape)), index)
     pool = SpikingMaxPool(source, group, in_shape, layer.size, layer.stride, layer.pad, name=f"pool{index:02d}")
     ctx.net.layers[index] = LayerGroup(group, shape, [pool])
@@ -351,8 +364,9 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
     # one grid: layer_models refused a route of two before the build
     (divisions,) = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
-    # a relay passes on its sources' bursts and units
-    relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions)
+    weighted = any(weighted_spikes(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
+    # a relay passes on its sources' bursts, units and code
+    relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions, weighted_spikes=weighted)
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)
     connections = []
     for k, (source_index, pre, post) in enumerate(sources):

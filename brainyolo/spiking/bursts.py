@@ -12,7 +12,8 @@ burst costs in memory, and its thresholder fills 7 spaces instead of 64. Every c
 state before any reset runs, and the reset of the event of ``2**b`` spikes is the file's reset run ``2**b`` times
 (:func:`repeated_reset`), so the state after a step is the same as if each spike had been its own event.
 Consumers count an event of ``k`` spikes as ``k`` spikes: connections add ``k w`` (``k`` synaptic events per
-synapse), counters count ``k`` (:func:`spike_events` gives each event's signed number of spikes).
+synapse; one where the neuron file says ``weighted_spikes = true``: weighted spikes), counters count ``k``
+(:func:`spike_events` gives each event's signed number of spikes).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import re
 LEVEL = "level"
 """The name a burst neuron's conditions read as the burst level (1, 2, ...)."""
 
-MAX_BURST = 128
-"""Most spikes of one sign a neuron may send in one step (a neuron that fires in one step of a 16-step run sends up
-to 8 a step's worth at once: analysis/fast-and-frugal, *One firing step*; 64 before 0.11). The thresholder tests every
-level's condition of a neuron at every step it may fire; the count's bits are its events (8 of each sign)."""
+MAX_BURST = 512
+"""Most spikes of one sign a neuron may send in one step (the weighted neuron, which fires in one step of a 16-step
+run, sends up to 32 a step's worth at once: analysis/fast-and-frugal, *Weighted spikes*; 128 before 0.13, 64 before
+0.11). The thresholder tests every level's condition of a neuron at every step it may fire; the count's bits are its
+events (10 of each sign)."""
 
 _WEIGHTED_EVENT = re.compile(r"(spike|negative_spike)(?:_x([0-9]+))?\Z")
 
@@ -125,12 +127,19 @@ def repeated_reset(reset: str, times: int, where: str = "the reset", definitions
 
 
 def burst_count(condition: str, burst: int) -> str:
-    """How many of the levels 1 to ``burst`` of ``condition`` (which reads :data:`LEVEL`) hold: an expression.
+    """How many of the levels 1 to ``burst`` of ``condition`` (which reads :data:`LEVEL`) hold: an expression, the
+    sum of one ``int(...)`` per level, summed in pairs (so that its depth is ``log2(burst)``: Brian2 parses a burst
+    of 512 too).
 
     >>> burst_count("v >= level", 2)
-    'int(v >= (1)) + int(v >= (2))'
+    '(int(v >= (1)) + int(v >= (2)))'
+    >>> burst_count("v >= level", 3)
+    '((int(v >= (1)) + int(v >= (2))) + int(v >= (3)))'
     """
-    return " + ".join(f"int({with_level(condition, level)})" for level in range(1, burst + 1))
+    terms = [f"int({with_level(condition, level)})" for level in range(1, burst + 1)]
+    while len(terms) > 1:
+        terms = [f"({terms[k]} + {terms[k + 1]})" if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def weighted_events(event: str, condition: str, reset: str | None, burst: int, where: str = "the reset",
@@ -161,7 +170,7 @@ def weighted_events(event: str, condition: str, reset: str | None, burst: int, w
     events = {}
     for bit in range(burst.bit_length()):
         weight = 1 << bit
-        digit = f"int({count}) % 2 == 1" if weight == 1 else f"int(({count}) / {weight}) % 2 == 1"
+        digit = f"int({count}) % 2 == 1" if weight == 1 else f"int({count} / {weight}) % 2 == 1"
         events[weighted_event(event, weight)] = (f"({first}) and {digit}",
                                                  repeated_reset(reset or "", weight, where, definitions))
     return events

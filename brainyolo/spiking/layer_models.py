@@ -65,6 +65,19 @@ def with_net_counter(model: NeuronModel) -> NeuronModel:
 
 
 SPIKE_COUNTERS = ("positive_count", "negative_count")
+"""Per neuron, the spikes it sent of each sign (a burst of k: k)."""
+
+EVENT_COUNTERS = ("positive_events", "negative_events")
+"""Per neuron of a layer that sends weighted spikes, the events it sent of each sign (a burst of k: one per binary
+digit of k that is one); each is one synaptic event per target."""
+
+
+def sent_events(layer: dict) -> np.ndarray:
+    """What each neuron of a recorded layer (``positive_count``, ``negative_count`` and, where it sent weighted
+    spikes, :data:`EVENT_COUNTERS`) cost per target: its events where it sent weighted spikes, else its spikes
+    (int64, the layer's shape)."""
+    positive, negative = EVENT_COUNTERS if EVENT_COUNTERS[0] in layer else SPIKE_COUNTERS
+    return layer[positive].astype(np.int64) + layer[negative]
 
 
 def lesion_mask(shape, chosen, index: int) -> np.ndarray:
@@ -83,17 +96,22 @@ def with_spike_counters(model: NeuronModel) -> NeuronModel:
     """``model`` plus :data:`SPIKE_COUNTERS`, incremented by its resets.
 
     Counting in the resets costs one increment per spike inside Brian2's (OpenMP-parallel)
-    reset code, where a ``SpikeMonitor(record=False)`` per layer would be a second, serial pass.
+    reset code, where a ``SpikeMonitor(record=False)`` per layer would be a second, serial pass. A model that sends
+    weighted spikes also counts its events (:data:`EVENT_COUNTERS`, one per event).
     """
     if not model.spiking:
         return model
-    clash = set(SPIKE_COUNTERS) & set(brian2.Equations(model.model).names)
+    counters = SPIKE_COUNTERS + (EVENT_COUNTERS if model.weighted_spikes else ())
+    clash = set(counters) & set(brian2.Equations(model.model).names)
     if clash:
         raise BrainyoloError(model.source or model.name,
                              f"variable name {sorted(clash)[0]!r} is reserved for brainyolo's spike counters")
     positive, negative = SPIKE_COUNTERS
     counted = _counted(model, f"{positive} += {{k}}", f"{negative} += {{k}}")
-    return dataclasses.replace(counted, model=model.model + f"\n{positive} : integer\n{negative} : integer\n")
+    if model.weighted_spikes:
+        counted = _counted(counted, f"{EVENT_COUNTERS[0]} += 1", f"{EVENT_COUNTERS[1]} += 1")
+    declared = "".join(f"\n{name} : integer" for name in counters)
+    return dataclasses.replace(counted, model=model.model + declared + "\n")
 
 
 LESION = "silenced"

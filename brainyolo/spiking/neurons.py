@@ -27,6 +27,12 @@ spikes, Li and Zeng 2022): its threshold (the negative event's condition) reads 
 spikes as levels hold, and they travel as binary-weighted Brian2 events (``spike``, ``spike_x2``, ``spike_x4``,
 ...): see :mod:`brainyolo.spiking.bursts` (``equations/if_signed_ibt_tracking_burst.toml``).
 
+``weighted_spikes`` (optional, default false; needs ``burst``) counts each of a burst's binary-weighted events as one
+synaptic event instead of as many as the spikes it carries (weighted spikes, Kim, Park, Na and Yoon,
+Neurocomputing 311, 2018): a neuron that sends k spikes in one step costs as many events as k has ones in binary, each
+delivering its weight times 2**b (a shift). The dynamics are the burst's; only what an event costs changes, and the
+layer's recordings keep the events it sent beside its spikes (``positive_events``, ``negative_events``).
+
 ``negative_value`` (optional) is what one negative spike stands for, as a fraction ``1 / n`` of what a positive
 spike stands for (``n`` = 1, 2, 4, ... :data:`MAX_NEGATIVE_DIVISIONS`): the negative side of a signed neuron on a grid
 ``n`` times as fine, each of its spikes still one synaptic event. The model reads it by that name (e.g. its reset
@@ -63,7 +69,8 @@ TIME_STEP_MS = 1.0
 """One simulation time step, in ms (the ``dt`` of every group brainyolo builds)."""
 
 _KEYS = {"description", "model", "threshold", "reset", "events", "parameters", "update", "input", "refractory",
-         "burst", "negative_value"}
+         "burst", "negative_value",
+         "weighted_spikes"}
 
 MAX_NEGATIVE_DIVISIONS = 16
 """The finest negative grid a neuron file may declare: ``negative_value = 1/16``."""
@@ -115,6 +122,8 @@ class NeuronModel:
     input: str = "v"
     refractory: str | None = None
     burst: int = 1
+    weighted_spikes: bool = False
+    """Whether each binary-weighted event of a burst is one synaptic event (else: one per spike it carries)."""
     negative_value: float | None = None
     """What a negative spike stands for, as a fraction of a positive one (``1 / n``); None: the file declares none
     (1, and the name is not defined for its equations)."""
@@ -259,7 +268,7 @@ def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
 
     >>> m = burst_events(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
     >>> m.threshold
-    '(v >= (1)) and int(int(v >= (1)) + int(v >= (2))) % 2 == 1'
+    '(v >= (1)) and int((int(v >= (1)) + int(v >= (2)))) % 2 == 1'
     >>> m.events["spike_x2"]
     Event(condition='(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', reset='v -= 2 * (1)')
     """
@@ -296,7 +305,7 @@ def negative_value_of(value, path) -> float:
 
 
 def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None,
-                      negative_value: float | None = None) -> NeuronModel:
+                      negative_value: float | None = None, weighted_spikes: bool | None = None) -> NeuronModel:
     """Read a neuron model by name (``equations/NAME.toml``) or by path.
 
     Every entry is checked for its type and every parameter value parsed
@@ -304,7 +313,8 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None,
     checks the equations when a group is made (:func:`brainyolo.spiking.layer_models.hidden_neuron_model`
     does so at load for the models used as hidden layers). ``burst`` replaces the file's own
     ``burst`` (the structural relay and pool neurons follow their sources' bursts), ``negative_value`` the file's
-    own ``negative_value`` where it declares one (they follow their sources' negative grid too).
+    own ``negative_value`` where it declares one (they follow their sources' negative grid too), ``weighted_spikes``
+    the file's own ``weighted_spikes`` (they follow their sources' code too).
     """
     path = find_model_file(name_or_path, equation_folders(), "neuron model")
     data = read_toml(path, "neuron model", MAX_FILE_BYTES)
@@ -372,10 +382,18 @@ def load_neuron_model(name_or_path: str | os.PathLike, burst: int | None = None,
     elif negative_value is not None and negative_value != 1:
         raise BrainyoloError(path, f"its sources' negative spikes stand for {negative_value:g} of a spike, but the "
                                    "file declares no 'negative_value' to count them by")
+    weighted = data.get("weighted_spikes", False)
+    if not isinstance(weighted, bool):
+        raise BrainyoloError(path, "entry 'weighted_spikes' must be true or false")
+    if weighted and written < 2:
+        raise BrainyoloError(path, "entry 'weighted_spikes' weighs a burst's events: it needs 'burst' of 2 or more")
+    if weighted and ("weighted_spikes" in _defined_names(model_text) or "weighted_spikes" in parameters):
+        raise BrainyoloError(path, "the name 'weighted_spikes' is the file's entry: the model cannot define it")
     try:
         model = burst_events(model, written if burst is None else int(burst))
     except ValueError as err:
         raise BrainyoloError(path, str(err)) from None
+    model = dataclasses.replace(model, weighted_spikes=weighted if weighted_spikes is None else bool(weighted_spikes))
     parameter_values(model)  # every value parses, or one error naming it
     return model
 
@@ -427,6 +445,8 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
         namespace["burst"] = model.burst  # the most spikes of one sign a step: what connections size their sums for
     if model.negative_value is not None:
         namespace["negative_value"] = model.negative_value  # what connections read as the negative spikes' unit
+    if model.weighted_spikes:
+        namespace["weighted_spikes"] = 1  # what connections read: one synaptic event per binary-weighted event
     group = brian2.NeuronGroup(n, equations, threshold=model.threshold, reset=model.reset,
                                refractory=model.refractory or False,
                                events=events, method=method, namespace=namespace,

@@ -39,6 +39,7 @@ from brainyolo.spiking.builder import (
     parameter_defaults,
 )
 from brainyolo.spiking.input_kinds import input_kind
+from brainyolo.spiking.layer_models import sent_events
 from brainyolo.spiking.measure import progress_setting
 from brainyolo.spiking.parameters import resolve
 from brainyolo.spiking.runners import StandaloneRunner, run_runtime
@@ -49,13 +50,14 @@ from brainyolo.system.timing import count_image, stage
 
 
 def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
-    """Exact synaptic events per source layer: every spike (either sign) times its fan-out."""
+    """Exact synaptic events per source layer: every spike (either sign; a layer sending weighted spikes: every
+    event, :func:`~brainyolo.spiking.layer_models.sent_events`) times its fan-out."""
 
     events = {}
     for index, layer in network.layers.items():
         if not layer.own or not layer.fan_out:
             continue
-        spikes = to_neuron_order(counts[index]["positive_count"] + counts[index]["negative_count"])
+        spikes = to_neuron_order(sent_events(counts[index]))
         events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
                                 for fan in layer.fan_out))
     return events

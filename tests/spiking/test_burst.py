@@ -77,10 +77,10 @@ def test_the_count_by_bit():
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("burst = 0", "whole number from 1 to 128"),
-    ("burst = 129", "whole number from 1 to 128"),
-    ('burst = "2"', "whole number from 1 to 128"),
-    ("burst = true", "whole number from 1 to 128"),
+    ("burst = 0", "whole number from 1 to 512"),
+    ("burst = 513", "whole number from 1 to 512"),
+    ('burst = "2"', "whole number from 1 to 512"),
+    ("burst = true", "whole number from 1 to 512"),
 ])
 def test_bad_burst_entries_are_one_error_naming_the_file(tmp_path, text, problem):
     path = tmp_path / "bad.toml"
@@ -192,21 +192,21 @@ def test_hand_computed_bursts(fused):
 
 
 def test_the_largest_burst_by_hand():
-    """Bursts of up to 128 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net
-    count after step t is I*t rounded toward zero while that needs at most 128 spikes a step; 140.5 a step is capped
-    at 128."""
+    """Bursts of up to 512 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net
+    count after step t is I*t rounded toward zero while that needs at most 512 spikes a step; 540.5 a step is capped
+    at 512."""
     brian2.start_scope()
     brian2.prefs.codegen.target = "numpy"
-    currents = np.array([100.25, -127.5, 140.5])
-    group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=128)), 3, alpha=1.0, name="largest")
+    currents = np.array([400.25, -511.5, 540.5])
+    group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=512)), 3, alpha=1.0, name="largest")
     group.I = currents
-    assert len(spike_events(group.events)) == 16  # 1, 2, ..., 128 spikes of each sign
+    assert len(spike_events(group.events)) == 20  # 1, 2, ..., 512 spikes of each sign
     objects = monitored(group, "g")
     steps = 4
     brian2.Network(*objects).run(steps * brian2.ms)
     t = np.arange(1, steps + 1)[:, None]
     expected = np.trunc(currents * t)
-    expected[:, 2] = 128 * t[:, 0]
+    expected[:, 2] = 512 * t[:, 0]
     np.testing.assert_array_equal(net_counts(group, steps), expected)
 
 
@@ -327,7 +327,7 @@ def test_bursts_through_convolution_pool_and_relay_numpy_runtime():
 def test_connections_read_every_event():
     brian2.start_scope()
     source = burst_source("levels", (1, 2, 2), 0)
-    assert [(sign, weight, units) for _, sign, weight, units in event_spaces(source)] == [
+    assert [(sign, weight, units) for _, sign, weight, units, _ in event_spaces(source)] == [
         ("+", 1, 1), ("+", 2, 2), ("+", 4, 4), ("-", 1, 1), ("-", 2, 2), ("-", 4, 4)]
     target = neuron_group(load_neuron_model("if_signed_ibt"), 4)
     # at most 4 spikes a step (the burst), though its events could carry 7: the fixed-point grid is sized for 4

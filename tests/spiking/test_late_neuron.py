@@ -154,7 +154,7 @@ def test_a_negative_value_is_the_files_entry_in_the_namespace_and_the_units(tmp_
     brian2.start_scope()
     half = neuron_group(load_neuron_model(LATE, burst=2, negative_value=0.5), 3, t_run=16 * brian2.ms)
     assert half.namespace["negative_value"] == 0.5
-    assert [(sign, spikes, units) for _, sign, spikes, units in event_spaces(half)] == [
+    assert [(sign, spikes, units) for _, sign, spikes, units, _ in event_spaces(half)] == [
         ("+", 1, 2), ("+", 2, 4), ("-", 1, 1), ("-", 2, 2)]
     assert units_per_step(half) == 4  # two spikes of two units: the fixed-point sums' bound
     assert "negative_value" not in neuron_group(load_neuron_model("if_signed_ibt"), 1).namespace

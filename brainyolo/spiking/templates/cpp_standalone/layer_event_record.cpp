@@ -8,7 +8,7 @@
     const int32_t _step = {{t_in_timesteps}} + 1;
     int32_t _positive = 0;
     int32_t _negative = 0;
-    {% for name, sign, weight, units in event_spaces %}
+    {% for name, sign, weight, units, cost in event_spaces %}
     {
         const int32_t * __restrict _space = {{ get_array_name(variables[name]) }};
         const int32_t _n_spikes = _space[_num{{name}} - 1];

@@ -3,8 +3,9 @@
 {# contiguous vector of output channels per reached output position. A step's input is summed #}
 {# in fixed point (int32, grid 2^-input_shift) into _input, then added to v once per neuron:    #}
 {# integer sums do not depend on their order (threads, scatter mode): see connections.py.      #}
-{# An event of k spikes adding u units (event_spaces: name, sign, k, u; a burst's k spikes, a positive spike of a #}
-{# neuron with a finer negative grid n units each) adds u times the kernel and counts k events.                   #}
+{# An event of k spikes adding u units and costing e synaptic events (event_spaces: name, sign, k, u, e; a burst's #}
+{# k spikes, a positive spike of a neuron with a finer negative grid n units each; e = k, or 1 for weighted       #}
+{# spikes) adds u times the kernel and counts e events per target.                                                #}
 {# A delay of d steps writes a step's input into slot (step + d) mod R of a ring of R = max_delay + 1 #}
 {# input buffers and drains slot step mod R; with release < 1 each synapse transmits a spike when a #}
 {# counter-based hash of (seed, connection, step, source, target) falls below release * 2^32.       #}
@@ -79,7 +80,7 @@
             {{_kernel_phase}}[_c] = _phase;
         }
     }
-    {% for name, sign, weight, units in event_spaces %}
+    {% for name, sign, weight, units, cost in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
         const int32_t * __restrict _spikes = {{space}};
@@ -127,12 +128,12 @@
                                         continue;
                                 }
                                 _post[_f + (_one_delay ? 0 : {{_channel_slot}}[_f])] {{ sign }}= {{ '%d * ' % units if units > 1 else '' }}_w[_f];
-                                _n_released += {{ weight }};
+                                _n_released += {{ cost }};
                             }
                         }
                     }
                 }
-                _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0) * {{ weight }};
+                _n_events += (int64_t)_n_rows * _n_cols * (_f1 - _f0) * {{ cost }};
             }
             return _every_spike && _one_delay ? _n_events : _n_released;
         };
@@ -235,7 +236,7 @@
         // and a thread's consecutive tasks read the same block of the kernel. The same integer sums as
         // the scatter, the same count of events.
         const int64_t _n_positions = (int64_t)_H * _W;
-        {% for name, sign, weight, units in event_spaces %}
+        {% for name, sign, weight, units, cost in event_spaces %}
         {% set space = get_array_name(variables[name]) %}
         const int32_t * __restrict _spikes{{ loop.index0 }} = {{space}};
         int32_t * __restrict _starts{{ loop.index0 }} = {{_position_start}} + {{ loop.index0 }} * (_n_positions + 1);
@@ -249,7 +250,7 @@
             }
             for (int64_t _p = 0; _p < _n_positions; _p++)
                 _events_this_step += (int64_t)(_starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p])
-                    * {{_row_count}}[_p / _W] * {{_col_count}}[_p % _W] * _F * {{ weight }};
+                    * {{_row_count}}[_p / _W] * {{_col_count}}[_p % _W] * _F * {{ cost }};
         }
         {% endfor %}
         if (_R == 1)
@@ -285,7 +286,7 @@
         {
             int _oy0, _oy1, _lo, _hi;
             _band_inputs(_b, _oy0, _oy1, _lo, _hi);
-            {% for name, sign, weight, units in event_spaces %}
+            {% for name, sign, weight, units, cost in event_spaces %}
             {
                 int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                              + {{_band_offset}}[_b];
@@ -321,7 +322,7 @@
                     const int _ix = _ox - _P + _dx;
                     if (_ix < 0 || _ix >= _W) continue;
                     const int64_t _p = (int64_t)_iy * _W + _ix;
-                    {% for name, sign, weight, units in event_spaces %}
+                    {% for name, sign, weight, units, cost in event_spaces %}
                     _any |= _starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p];
                     {% endfor %}
                 }
@@ -342,7 +343,7 @@
             const size_t _bytes = ((size_t)_n_padded * _TILE * sizeof(int32_t) + 63) / 64 * 64;
             int32_t * __restrict _acc = static_cast<int32_t *>(std::aligned_alloc(64, _bytes));
             std::memset(_acc, 0, _bytes);
-            {% for name, sign, weight, units in event_spaces %}
+            {% for name, sign, weight, units, cost in event_spaces %}
             {
                 const int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                                    + {{_band_offset}}[_b];
@@ -414,7 +415,7 @@
                         if (_ix < 0 || _ix >= _W) continue;
                         const int64_t _p = (int64_t)_iy * _W + _ix;
                         const int32_t * __restrict _w0 = {{_kernel_fixed}} + ((int64_t)_dy * _K + _dx) * _F + _f0;
-                        {% for name, sign, weight, units in event_spaces %}
+                        {% for name, sign, weight, units, cost in event_spaces %}
                         for (int32_t _s = _starts{{ loop.index0 }}[_p]; _s < _starts{{ loop.index0 }}[_p + 1]; _s++)
                         {
                             const int64_t _c = _spikes{{ loop.index0 }}[_s] - _p * _C;
