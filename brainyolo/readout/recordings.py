@@ -179,8 +179,9 @@ class Recorder:
 
     def read_variables(self) -> list:
         """The Brian2 variables of the network's groups that :meth:`collect` reads after a run, besides its
-        monitors: every layer's spike counters, the output layers' state, the checkpoint stores."""
-        read = [m.group.variables[name] for m in self.layers.values() for name in SPIKE_COUNTERS
+        monitors: every layer's spike counters (and event counters), the output layers' state, the checkpoint
+        stores."""
+        read = [m.group.variables[name] for m in self.layers.values() for name in SPIKE_COUNTERS + EVENT_COUNTERS
                 if name in m.group.variables]
         for group, variables, store in self.outputs.values():
             read += [group.variables[name] for name in variables]

@@ -142,6 +142,42 @@ def burst_count(condition: str, burst: int) -> str:
     return terms[0]
 
 
+def burst_search(event: str, condition: str, burst: int) -> tuple[list[tuple[str, str]], str]:
+    """The number of levels 1 to ``burst`` of ``condition`` that hold (what :func:`burst_count` sums), found by binary
+    search where a level's condition holds whenever a higher level's does: ``log2(burst)`` conditions per neuron
+    instead of ``burst``. Statements ``(name, expression)`` to run in order, one per binary digit from the highest,
+    each adding its digit where the level it reaches still holds, and the name of the last, which holds the count
+    (what :class:`~brainyolo.spiking.thresholder.SignedThresholder` evaluates instead of the sum).
+
+    >>> statements, count = burst_search("spike", "v >= level", 3)
+    >>> statements[0]
+    ('_levels_spike_2', '2 * int(v >= (2))')
+    >>> statements[1]
+    ('_levels_spike_1', '_levels_spike_2 + int(_levels_spike_2 + 1 <= 3 and v >= (_levels_spike_2 + 1))')
+    >>> count
+    '_levels_spike_1'
+    """
+    statements, previous = [], None
+    for bit in reversed(range(burst.bit_length())):
+        weight, name = 1 << bit, f"_levels_{event}_{1 << bit}"
+        if previous is None:  # the highest digit's level is at most burst
+            statements.append((name, f"{weight} * int({with_level(condition, weight)})"))
+        else:
+            reached = f"{previous} + {weight}"
+            times = f"{weight} * " if weight > 1 else ""
+            statements.append((name, f"{previous} + {times}int({reached} <= {burst} and "
+                                     f"{with_level(condition, reached)})"))
+        previous = name
+    return statements, previous
+
+
+def digit_condition(first: str, count: str, weight: int) -> str:
+    """The condition of the event of ``weight`` spikes: level 1's condition ``first`` holds and the digit ``weight``
+    of ``count`` (an expression or a name) is set."""
+    digit = f"int({count}) % 2 == 1" if weight == 1 else f"int({count} / {weight}) % 2 == 1"
+    return f"({first}) and {digit}"
+
+
 def weighted_events(event: str, condition: str, reset: str | None, burst: int, where: str = "the reset",
                     definitions: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
     """The binary-weighted events of ``event`` (``spike`` or ``negative_spike``) of a burst of up to ``burst``:
@@ -170,7 +206,6 @@ def weighted_events(event: str, condition: str, reset: str | None, burst: int, w
     events = {}
     for bit in range(burst.bit_length()):
         weight = 1 << bit
-        digit = f"int({count}) % 2 == 1" if weight == 1 else f"int({count} / {weight}) % 2 == 1"
-        events[weighted_event(event, weight)] = (f"({first}) and {digit}",
+        events[weighted_event(event, weight)] = (digit_condition(first, count, weight),
                                                  repeated_reset(reset or "", weight, where, definitions))
     return events

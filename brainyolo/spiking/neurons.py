@@ -122,6 +122,9 @@ class NeuronModel:
     input: str = "v"
     refractory: str | None = None
     burst: int = 1
+    levels: dict[str, str] = field(default_factory=dict)
+    """A burst's conditions as the file wrote them, reading ``level``, by the event they make binary-weighted events
+    of (``spike``, ``negative_spike``): what a fused thresholder searches (:func:`~brainyolo.spiking.bursts.burst_search`)."""
     weighted_spikes: bool = False
     """Whether each binary-weighted event of a burst is one synaptic event (else: one per spike it carries)."""
     negative_value: float | None = None
@@ -291,7 +294,11 @@ def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
                                         f"[events.{NEGATIVE_EVENT}] reset", definitions))
     spike = positive.pop("spike")
     events.update({name: Event(*pair) for name, pair in positive.items()})
-    return dataclasses.replace(model, threshold=spike[0], reset=spike[1] or None, events=events, burst=burst)
+    levels = {"spike": model.threshold}
+    if NEGATIVE_EVENT in model.events:
+        levels[NEGATIVE_EVENT] = model.events[NEGATIVE_EVENT].condition
+    return dataclasses.replace(model, threshold=spike[0], reset=spike[1] or None, events=events, burst=burst,
+                               levels=levels)
 
 
 def negative_value_of(value, path) -> float:
@@ -455,6 +462,8 @@ def neuron_group(model: NeuronModel, n: int, name: str | None = None, method: st
     for event, spec in model.events.items():
         if spec.reset:
             group.run_on_event(event, spec.reset)
+    group.add_attribute("burst_levels")
+    group.burst_levels = (model.burst, dict(model.levels))  # what a fused thresholder searches
     if model.update:
         # where the state updater runs, after it (a discrete neuron's whole step)
         group.run_regularly(model.update, when="groups", order=1, name=f"{group.name}_update")

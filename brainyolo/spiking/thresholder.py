@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
 from brian2.core.variables import Subexpression, Variables
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
@@ -38,6 +39,7 @@ from brian2.groups.group import CodeRunner
 from brian2.groups.neurongroup import Resetter
 from brian2.utils.stringtools import get_identifiers
 
+from brainyolo.spiking.bursts import burst_search, digit_condition, with_level
 from brainyolo.spiking.device import code_object_class_for_current_device
 from brainyolo.spiking.neurons import NEGATIVE_EVENT, spike_events
 
@@ -74,6 +76,10 @@ class SignedThresholder(CodeRunner):
         self.variables = Variables(self)
         for k in range(len(self.fused_events)):
             self.variables.add_auxiliary_variable(f"_cond_{k}", dtype=bool)
+        self.searches = burst_searches(group, negative_event)
+        for statements, _ in self.searches.values():
+            for name, _ in statements:
+                self.variables.add_auxiliary_variable(name, dtype=np.int32)
         self.variables.add_auxiliary_variable("_gate", dtype=bool, scalar=True)
         spaces = [f"_{event}space" for event in self.fused_events]
         CodeRunner.__init__(
@@ -91,7 +97,10 @@ class SignedThresholder(CodeRunner):
         cpp = issubclass(self.codeobj_class, CPPStandaloneCodeObject)
         if self.fused_resets and not cpp:
             raise NotImplementedError(f"{self.name}: resets run in the thresholder's pass in C++ standalone only")
-        conditions = "\n".join(f"_cond_{k} = {self.group.events[event]}" for k, event in enumerate(self.fused_events))
+        searched = [f"{name} = {expression}" for statements, _ in self.searches.values()
+                    for name, expression in statements]  # a burst's counts, then every event's condition
+        conditions = "\n".join(searched + [f"_cond_{k} = {self._condition(event)}"
+                                           for k, event in enumerate(self.fused_events)])
         update = ""
         if self.state_update:
             updater = self.group.state_updater
@@ -110,6 +119,29 @@ class SignedThresholder(CodeRunner):
         # the template runs reset k on the neurons of event space resets[k]
         self.template_kwds["resets"] = [self.fused_events.index(event) for event in self.fused_resets]
         self.abstract_code = code
+
+
+    def _condition(self, event: str) -> str:
+        """``event``'s condition: the group's, or where it is a burst's binary-weighted event, its digit of the count
+        :attr:`searches` found."""
+        value = dict(spike_events(self.group.events)).get(event)
+        base = None if value is None else "spike" if value > 0 else self.negative_event
+        if base not in self.searches:
+            return self.group.events[event]
+        _, count = self.searches[base]
+        return digit_condition(with_level(self.group.burst_levels[1][base], 1), count, abs(value))
+
+
+def burst_searches(group, negative_event: str = NEGATIVE_EVENT) -> dict[str, tuple[list, str]]:
+    """Per event a burst of ``group`` makes binary-weighted events of (``spike``, ``negative_event``), the statements
+    that find its count by binary search and the name that holds it (:func:`~brainyolo.spiking.bursts.burst_search`;
+    the group's ``burst_levels``, which :func:`~brainyolo.spiking.neurons.neuron_group` sets): ``log2(burst)``
+    conditions per neuron where the group's own conditions sum ``burst`` of them. Empty for a group without bursts."""
+    burst, levels = getattr(group, "burst_levels", None) or (1, {})
+    if burst < 2:
+        return {}
+    return {event: burst_search(event, condition, burst) for event, condition in levels.items()
+            if event in ("spike", negative_event)}
 
 
 def common_gate(group, conditions: list[str]) -> str | None:

@@ -57,23 +57,33 @@ def test_a_burst_is_binary_weighted_events():
             in relay.events["spike_x2"].condition)
 
 
-def test_the_count_by_bit():
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_count_by_bit(fused):
     """Each event's condition, evaluated by Brian2 on a grid of states, holds exactly where its bit of the
-    number of levels that hold is set (v >= level for levels 1 to 5)."""
-    from brainyolo.spiking.neurons import NeuronModel, burst_events
+    number of levels that hold is set (v >= level for levels 1 to 5, and v <= -level for the negative event): the
+    group's own conditions sum the levels, the fused thresholder finds the count by binary search."""
+    from brainyolo.spiking.neurons import Event, NeuronModel, burst_events
 
     brian2.start_scope()
     brian2.prefs.codegen.target = "numpy"
-    model = burst_events(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 5)
-    assert [name for name, _ in model.spike_events] == ["spike", "spike_x2", "spike_x4"]
-    group = neuron_group(model, 9)
-    group.v = np.arange(-1, 8) + 0.5  # 0 (twice), 0, 1, ..., 5 levels, then 5 (capped)
+    model = burst_events(NeuronModel("m", "v : 1", "v >= level", "v -= 1",
+                                     events={"negative_spike": Event("v <= -level", "v += 1")}), 5)
+    assert [name for name, _ in model.spike_events] == ["spike", "spike_x2", "spike_x4", "negative_spike",
+                                                        "negative_spike_x2", "negative_spike_x4"]
+    states = np.arange(-8, 8) + 0.5  # 5 levels (capped), 5, 4, ..., 0 of the negative event, then of the spike
+    group = neuron_group(model, len(states))
+    if fused:
+        thresholder = fuse_thresholders(group)
+        assert set(thresholder.searches) == {"spike", "negative_spike"}
+        assert len(thresholder.searches["spike"][0]) == 3  # three conditions per neuron instead of five
+    group.v = states
     monitors = {name: brian2.EventMonitor(group, name) for name, _ in model.spike_events}
     brian2.Network(group, *monitors.values()).run(1 * brian2.ms)
-    count = np.clip(np.arange(-1, 8), 0, 5)
+    count = np.clip(np.floor(np.abs(states)), 0, 5).astype(int) * np.sign(states).astype(int)
     for name, value in model.spike_events:
-        assert sorted(np.asarray(monitors[name].i[:]).tolist()) == np.flatnonzero(count & value).tolist(), name
-    np.testing.assert_array_equal(group.v[:], np.arange(-1, 8) + 0.5 - count)  # each spike's reset ran once
+        held = np.flatnonzero((np.sign(count) == np.sign(value)) & (np.abs(count) & abs(value) > 0))
+        assert sorted(np.asarray(monitors[name].i[:]).tolist()) == held.tolist(), name
+    np.testing.assert_array_equal(group.v[:], states - count)  # each spike's reset ran once
 
 
 @pytest.mark.parametrize("text, problem", [

@@ -339,6 +339,9 @@ def test_cpp_standalone_runs_any_step_count_on_one_binary_as_the_runtime(tiny_co
     hidden = hidden_layers(load_model(model_path).graph)
     assert hidden and all("_gate_open" in (code / f"layer{i:02d}_signed_thresholder_codeobject.cpp").read_text()
                           for i in hidden)
+    # and finds a burst's count by binary search: 7 conditions for 64 levels, not their sum
+    thresholder = (code / f"layer{hidden[0]:02d}_signed_thresholder_codeobject.cpp").read_text()
+    assert "_levels_spike_64" in thresholder and "_levels_negative_spike_1" in thresholder
     for steps in (12, 16):
         for index, (positive, negative) in counts["runtime", steps].items():
             standalone = counts["cpp_standalone", steps][index]

@@ -248,3 +248,32 @@ def test_check_names_weighted_spikes():
     assert (code, stderr) == (0, "")
     assert stdout.startswith(f"{path}: ok: neuron model (signed, bursts of up to 512 spikes, sent as weighted spikes: "
                              "one synaptic event per binary digit), parameters t_step, ")
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_cpp_standalone_records_the_events_as_the_runtime(tiny_converted, tmp_path, monkeypatch):
+    """The reduced yolov3-tiny with the weighted neuron in C++ (2 threads, the fused thresholder's binary search, the
+    binary writing the event counters among its results): every layer's spikes and events, and the image's synaptic
+    events, as Brian2's numpy runtime gives them."""
+    from brainyolo.spiking.settings import BuildOptions
+    from brainyolo.spiking.simulate import SimulationSettings, Simulator
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    neuron = tmp_path / "weighted.toml"
+    neuron.write_text((EQUATIONS / f"{WEIGHTED}.toml").read_text().replace("\nburst = 512\n", "\nburst = 64\n"))
+    model_path, images = tiny_converted
+    found = {}
+    for device in ("runtime", "cpp_standalone"):
+        settings = SimulationSettings(steps=16, device=device, threads=2,
+                                      build=BuildOptions(neuron=str(neuron), schedule="same_step"))
+        with Simulator(model_path, settings) as simulator:
+            result = simulator.run(images[0])
+        found[device] = (result.synaptic_events, {
+            (index, name): layer[name] for index, layer in result.data["layers"].items()
+            for name in SPIKE_COUNTERS + EVENT_COUNTERS if name in layer})
+    (events, layers), (standalone_events, standalone_layers) = found["runtime"], found["cpp_standalone"]
+    assert layers.keys() == standalone_layers.keys() and any(name in EVENT_COUNTERS for _, name in layers)
+    for key, values in layers.items():
+        np.testing.assert_array_equal(values, standalone_layers[key], err_msg=str(key))
+    assert events == standalone_events > 0
