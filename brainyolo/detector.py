@@ -44,7 +44,7 @@ from brainyolo.io.integrity import seal
 from brainyolo.io.quantities import parse_quantity
 from brainyolo.readout.recordings import open_recordings, write_image
 from brainyolo.spiking.builder import output_layers
-from brainyolo.spiking.layer_models import EVENT_COUNTERS
+from brainyolo.spiking.counters import EVENT_COUNTERS
 from brainyolo.spiking.parameters import ParameterSettings, largest_delay
 from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset, resolve_simulation
 from brainyolo.spiking.settings import BuildOptions
@@ -443,6 +443,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
     ``runs`` of ``simulator`` (:class:`~brainyolo.spiking.simulate.Simulator`)."""
     run_dir = Path(run_dir)
     info = {**simulator.run_info(), "build_seconds": 0.0, "run_seconds": 0.0, "synaptic_events": 0,
+            "single_spike_events": 0,
             "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
     attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
                                   "normalization", "connectivity", "schedule", "synapse")}
@@ -464,7 +465,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
                 write_image(recordings, number, image, result.data)
             image_info = result.info()
             info["images"].append(image_info)
-            for key in ("build_seconds", "run_seconds", "synaptic_events"):
+            for key in ("build_seconds", "run_seconds", "synaptic_events", "single_spike_events"):
                 info[key] += image_info[key]
             info["peak_memory_bytes"] = max(info["peak_memory_bytes"], image_info.get("peak_memory_bytes", 0))
             for index, layer in result.data["layers"].items():

@@ -107,7 +107,8 @@ def image_record(run, names: list[str]) -> dict:
     """One image's evaluation result (``snn_images/<stem>.json``) of a :class:`~brainyolo.detector.DetectorRun`:
     detections at every checkpoint, synaptic events, timings."""
     result = run.result
-    return {"file_name": run.name, "synaptic_events": result.synaptic_events, **result.timing,
+    return {"file_name": run.name, "synaptic_events": result.synaptic_events,
+            "single_spike_events": result.single_spike_events, **result.timing,
             "conv_events": checkpoint_conv_events(result.data, result.checkpoints),
             "detections": {str(step): d.records(run.name, names) for step, d in run.detections.items()}}
 

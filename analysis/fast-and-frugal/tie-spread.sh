@@ -4,8 +4,9 @@
 #   one-step (default): the one-step spiking network (negative_value 0.5, bursts of up to 128, x 0.5; snn_spread.py,
 #     REALIZATIONS) and its rounded ANN (negative side on its own grid; negative_grid.py, 2 x REALIZATIONS):
 #     tie-spread.txt;
-#   short: the default at --steps 16 (the short preset: two firing steps, one grid, x 0.4), as brainyolo detect runs
-#     it (snn_spread.py, REALIZATIONS): tie-spread-short.txt.
+#   short: the default at --steps 16 (the short preset: since 0.13 one firing step of weighted spikes, x 0.2), as
+#     brainyolo detect runs it (snn_spread.py, REALIZATIONS): tie-spread-short.txt (the short preset of 0.10-0.12, two
+#     firing steps of single spikes, x 0.4: tie-spread-late.txt).
 #   bash analysis/fast-and-frugal/tie-spread.sh [OUT_DIR] [REALIZATIONS] [one-step|short]
 #   (default runs/short-default, 4, one-step)
 set -euo pipefail

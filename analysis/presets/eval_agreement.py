@@ -1,6 +1,7 @@
 """Agreement of an evaluation's spiking run with its own ANN: AP@0.5 of the SNN's detections at every checkpoint
 against the ANN's (score >= 0.25 taken as the truth, as ``brainyolo tune`` does), with the synaptic events per image
-by then (x the ANN's 2.78e9 MACs), from one ``brainyolo evaluate --mode snn`` folder (no second run).
+by then (x the ANN's 2.78e9 MACs), from one ``brainyolo evaluate --mode snn`` folder (no second run); and at the end
+the events into every layer as sent and as they would be with every spike an event of its own (weighted spikes).
 
     python analysis/presets/eval_agreement.py MODEL.h5 EVAL_DIR IMAGES_DIR
 """
@@ -43,6 +44,12 @@ def main(model_path: str, eval_dir: str, images_dir: str) -> None:
         ap = score(truths, json.loads(found.read_text()), classes)["mAP50"]
         print(f"  {step:>4} steps: AP@0.5 against the ANN = {ap:.3f}, {events:.3g} synaptic events per image "
               f"({events / ANN_MACS:.2f}x the ANN's MACs)")
+    if all("single_spike_events" in r for r in records.values()):  # (runs of 0.13 on)
+        sent, single = (np.mean([r[key] for r in records.values()]) for key in ("synaptic_events",
+                                                                                  "single_spike_events"))
+        print(f"  at the end, into every layer (convolutions, max-pools, relays): {sent:.3g} synaptic events per "
+              f"image ({sent / ANN_MACS:.2f}x); with every spike an event of its own {single:.3g} "
+              f"({single / ANN_MACS:.2f}x)")
 
 
 if __name__ == "__main__":

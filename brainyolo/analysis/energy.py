@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import CONV_KINDS, INPUT, Graph, MaxPool, Route, Upsample
-from brainyolo.spiking.layer_models import sent_events
+from brainyolo.spiking.counters import sent_events
 from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out
 
 GPU_WATTS, GPU_FLOPS = 250.0, 14e12

@@ -55,11 +55,11 @@ from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.input_kinds import INPUT_KINDS
-from brainyolo.spiking.layer_models import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, NEGATIVE_DIVISIONS, spike_events
 

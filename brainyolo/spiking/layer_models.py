@@ -13,6 +13,7 @@ import numpy as np
 
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.spiking import to_neuron_order
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.neurons import (
     TIME_STEP_MS,
@@ -62,22 +63,6 @@ def with_net_counter(model: NeuronModel) -> NeuronModel:
     negative = "net_count -= {k}" if model.negative_value is None else "net_count -= {k} * negative_value"
     counted = _counted(model, "net_count += {k}", negative)
     return dataclasses.replace(counted, model=model.model + "\nnet_count : 1\n")
-
-
-SPIKE_COUNTERS = ("positive_count", "negative_count")
-"""Per neuron, the spikes it sent of each sign (a burst of k: k)."""
-
-EVENT_COUNTERS = ("positive_events", "negative_events")
-"""Per neuron of a layer that sends weighted spikes, the events it sent of each sign (a burst of k: one per binary
-digit of k that is one); each is one synaptic event per target."""
-
-
-def sent_events(layer: dict) -> np.ndarray:
-    """What each neuron of a recorded layer (``positive_count``, ``negative_count`` and, where it sent weighted
-    spikes, :data:`EVENT_COUNTERS`) cost per target: its events where it sent weighted spikes, else its spikes
-    (int64, the layer's shape)."""
-    positive, negative = EVENT_COUNTERS if EVENT_COUNTERS[0] in layer else SPIKE_COUNTERS
-    return layer[positive].astype(np.int64) + layer[negative]
 
 
 def lesion_mask(shape, chosen, index: int) -> np.ndarray:

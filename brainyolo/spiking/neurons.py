@@ -124,7 +124,8 @@ class NeuronModel:
     burst: int = 1
     levels: dict[str, str] = field(default_factory=dict)
     """A burst's conditions as the file wrote them, reading ``level``, by the event they make binary-weighted events
-    of (``spike``, ``negative_spike``): what a fused thresholder searches (:func:`~brainyolo.spiking.bursts.burst_search`)."""
+    of (``spike``, ``negative_spike``): what a fused thresholder searches
+    (:func:`~brainyolo.spiking.bursts.burst_search`)."""
     weighted_spikes: bool = False
     """Whether each binary-weighted event of a burst is one synaptic event (else: one per spike it carries)."""
     negative_value: float | None = None

@@ -38,8 +38,8 @@ from brainyolo.spiking.builder import (
     output_layers,
     parameter_defaults,
 )
+from brainyolo.spiking.counters import sent_events
 from brainyolo.spiking.input_kinds import input_kind
-from brainyolo.spiking.layer_models import sent_events
 from brainyolo.spiking.measure import progress_setting
 from brainyolo.spiking.parameters import resolve
 from brainyolo.spiking.runners import StandaloneRunner, run_runtime
@@ -49,15 +49,18 @@ from brainyolo.spiking.synapses import load_synapse_model
 from brainyolo.system.timing import count_image, stage
 
 
-def synaptic_events(network: SpikingNetwork, counts: dict) -> dict[int, int]:
+def synaptic_events(network: SpikingNetwork, counts: dict, single_spikes: bool = False) -> dict[int, int]:
     """Exact synaptic events per source layer: every spike (either sign; a layer sending weighted spikes: every
-    event, :func:`~brainyolo.spiking.layer_models.sent_events`) times its fan-out."""
+    event, :func:`~brainyolo.spiking.layer_models.sent_events`) times its fan-out. ``single_spikes``: every spike
+    however it was sent (what the run would cost without weighted spikes)."""
 
     events = {}
     for index, layer in network.layers.items():
         if not layer.own or not layer.fan_out:
             continue
-        spikes = to_neuron_order(sent_events(counts[index]))
+        layer_counts = counts[index]
+        spikes = to_neuron_order(layer_counts["positive_count"].astype(np.int64) + layer_counts["negative_count"]
+                                 if single_spikes else sent_events(layer_counts))
         events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
                                 for fan in layer.fan_out))
     return events
@@ -73,9 +76,13 @@ class ImageResult:
     timing: dict
     synaptic_events: int
     checkpoints: list[int]
+    single_spike_events: int = 0
+    """The synaptic events had every spike been an event of its own: ``synaptic_events`` unless the network sends
+    weighted spikes."""
 
     def info(self) -> dict:
-        return {"file_name": self.name, **self.timing, "synaptic_events": self.synaptic_events}
+        return {"file_name": self.name, **self.timing, "synaptic_events": self.synaptic_events,
+                "single_spike_events": self.single_spike_events}
 
 
 class Simulator:
@@ -143,10 +150,11 @@ class Simulator:
             network, recorder, data, timing, self.extra_objects = run_runtime(
                 self.model, self.settings, presented.data, parameters, self.extra, silenced, initial)
         events = sum(synaptic_events(network, data["layers"]).values())
+        single = sum(synaptic_events(network, data["layers"], single_spikes=True).values())
         if presented.input_events is not None:
             data["input_events"] = presented.input_events
         return ImageResult(presented.name, presented.box, data, timing, events,
-                           recorded_checkpoints(self.settings.checkpoints, self.settings.steps))
+                           recorded_checkpoints(self.settings.checkpoints, self.settings.steps), single)
 
     def present(self, sample):
         """``sample`` as this network receives it (:func:`~brainyolo.spiking.stimulus_rules.present`).

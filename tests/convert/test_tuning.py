@@ -63,9 +63,9 @@ def test_tune_resumes_with_no_trial_lost_or_repeated(corpus, tmp_path):
     import json
 
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["preset"], summary["neuron"]) == ("short", "if_signed_ibt_tracking_late")
+    assert (summary["preset"], summary["neuron"]) == ("short", "if_signed_ibt_tracking_weighted")
     assert (out / "params.toml").read_text().splitlines()[0].endswith(
-        "6 steps, preset short, neuron if_signed_ibt_tracking_late")
+        "6 steps, preset short, neuron if_signed_ibt_tracking_weighted")
     # a trial cut off mid-run (asked, never told): it is run again with its parameters, once
     study = optuna.load_study(study_name="brainyolo-tune", storage=f"sqlite:///{out / 'study.db'}")
     cut = study.ask()

@@ -25,14 +25,14 @@ def test_the_shipped_presets_and_their_fields():
     assert (paper.neuron, paper.schedule, paper.decode, paper.normalization, paper.thresholds) == (
         "if_signed_ibt", "delayed", "vmem", "channel", "uniform")
     assert paper.parameters.entries == () and paper.steps > fast.steps
-    # 16 steps: the quiet, settling burst neuron at the thresholds balanced per layer and channel x 0.4, read at the
-    # end
+    # 16 steps: the quiet neuron firing one burst of weighted spikes in the last step, at the thresholds balanced per
+    # layer and channel x 0.2, read at the end
     short = load_preset("short")
     assert (short.neuron, short.schedule, short.decode, short.normalization, short.thresholds, short.threshold_scale,
-            short.steps, short.checkpoints) == ("if_signed_ibt_tracking_late", "same-step", "vmem", "channel-balanced",
-                                                "balanced", 0.4, 16, ())
+            short.steps, short.checkpoints) == ("if_signed_ibt_tracking_weighted", "same-step", "vmem",
+                                                "channel-balanced", "balanced", 0.2, 16, ())
     assert fast.threshold_scale == paper.threshold_scale == 1.0
-    assert "channel-balanced-norm, balanced thresholds x 0.4, 16 steps" in short.summary()
+    assert "channel-balanced-norm, balanced thresholds x 0.2, 16 steps" in short.summary()
     # fast hands runs of at most 24 steps to short; the others hand over nothing
     assert (fast.short_runs.up_to_steps, fast.short_runs.preset.name) == (24, "short")
     assert paper.short_runs is None and short.short_runs is None
@@ -117,7 +117,7 @@ def test_a_short_runs_preset_is_found_from_the_files_folder_and_hands_over_once(
         load_preset(tmp_path / "mine.toml")
     assert str(err.value).startswith(str(tmp_path / "mine.toml")) and "hands short runs over again" in str(err.value)
     (tmp_path / "short.toml").write_text(_HEAD + '[short_runs]\nup_to_steps = 24\npreset = "short"')
-    assert load_preset(tmp_path / "short.toml").short_runs.preset.neuron == "if_signed_ibt_tracking_late"
+    assert load_preset(tmp_path / "short.toml").short_runs.preset.neuron == "if_signed_ibt_tracking_weighted"
 
 
 def test_a_short_runs_preset_that_does_not_load_is_named_with_its_own_problem(tmp_path):
@@ -138,7 +138,7 @@ def test_a_short_run_of_the_default_runs_the_short_preset_unless_it_names_a_choi
     for steps in (1, 16, 24):
         settings = resolve_simulation(_Converted(), fast, steps=steps)
         assert (settings.preset, settings.build.neuron, settings.threshold_scale, settings.steps,
-                settings.checkpoints) == ("short", "if_signed_ibt_tracking_late", 0.4, steps, ())
+                settings.checkpoints) == ("short", "if_signed_ibt_tracking_weighted", 0.2, steps, ())
     settings = resolve_simulation(_Converted(), fast, steps=25)
     assert (settings.preset, settings.build.neuron, settings.threshold_scale, settings.checkpoints) == (
         "fast", "if_signed_ibt_tracking", 1.0, (16, 25))
@@ -229,9 +229,9 @@ def test_a_run_records_the_preset_and_every_resolved_value(tmp_path, monkeypatch
                               "preset; give --checkpoints (e.g. --checkpoints 8) to keep fast")
     info = json.loads((out / "run" / "run_info.json").read_text())
     assert (info["preset"], info["neuron"], info["threshold_scale"], info["checkpoints"], info["normalization"]) == (
-        "short", "if_signed_ibt_tracking_late", 0.4, [8], "channel-balanced")
+        "short", "if_signed_ibt_tracking_weighted", 0.2, [8], "channel-balanced")
     for layer, v_th in model.thresholds.v_th.items():
-        assert info["parameters"][str(layer)]["v_th"] == pytest.approx(0.4 * v_th)
+        assert info["parameters"][str(layer)]["v_th"] == pytest.approx(0.2 * v_th)
     code, _, stderr = run_cli(["detect", "embedded", str(image), "--mode", "snn", "--device", "runtime", "--steps",
                                "8", "--checkpoints", "4", "-o", str(tmp_path / "kept"), "-q"])
     assert code == 0 and stderr == ""
@@ -347,15 +347,15 @@ def test_a_threshold_scale_multiplies_every_hidden_layers_threshold_before_the_s
     scaled = run_parameters(model, resolve_simulation(model, short, device="runtime"))
     assert model.thresholds is not None and balanced[hidden[0]]["v_th"] == model.thresholds.v_th[hidden[0]]
     for index in hidden:
-        assert scaled[index]["v_th"] == pytest.approx(0.4 * model.thresholds.v_th[index], rel=1e-12)
+        assert scaled[index]["v_th"] == pytest.approx(0.2 * model.thresholds.v_th[index], rel=1e-12)
     uniform = run_parameters(model, resolve_simulation(model, short, thresholds="uniform", device="runtime"))
-    assert {uniform[i]["v_th"] for i in hidden} == {0.4}  # the neuron file's v_th = 1, scaled
+    assert {uniform[i]["v_th"] for i in hidden} == {0.2}  # the neuron file's v_th = 1, scaled
     mine = run_parameters(model, resolve_simulation(model, short, device="runtime",
                                                     parameters=parse_setting(f"{hidden[1]}.v_th=0.7")))
     assert mine[hidden[1]]["v_th"] == 0.7 and mine[hidden[0]]["v_th"] == scaled[hidden[0]]["v_th"]
     settings = resolve_simulation(model, short, device="runtime")
-    assert settings.threshold_scale == 0.4 and settings.checkpoints == ()
-    assert Simulator(model_path, settings).run_info()["threshold_scale"] == 0.4
+    assert settings.threshold_scale == 0.2 and settings.checkpoints == ()
+    assert Simulator(model_path, settings).run_info()["threshold_scale"] == 0.2
 
 
 def test_detect_with_the_short_preset_runs_16_steps_read_at_the_end(tiny_converted, tmp_path):
@@ -366,6 +366,6 @@ def test_detect_with_the_short_preset_runs_16_steps_read_at_the_end(tiny_convert
                                "--device", "runtime", "--threshold", "0.3", "-q", "-o", str(tmp_path / "out")])
     assert code == 0, stderr
     info = json.loads((tmp_path / "out" / "run" / "run_info.json").read_text())
-    assert (info["preset"], info["steps"], info["threshold_scale"]) == ("short", 16, 0.4)
+    assert (info["preset"], info["steps"], info["threshold_scale"]) == ("short", 16, 0.2)
     assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").glob("detections_t*.json")) == [
         "detections_t16.json"]

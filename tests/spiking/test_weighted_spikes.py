@@ -20,8 +20,9 @@ from test_burst import monitored
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.connections import SharedConvolution
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.event_spaces import event_spaces
-from brainyolo.spiking.layer_models import EVENT_COUNTERS, SPIKE_COUNTERS, with_spike_counters
+from brainyolo.spiking.layer_models import with_spike_counters
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
 from brainyolo.spiking.unrolled import conv_fan_out
 
@@ -183,6 +184,17 @@ def test_a_network_records_the_events_it_sent(tiny_converted, tmp_path):
     for name in spiking:
         totals = info["layer_spikes"][str(int(name))]
         assert totals["positive_events"] == int(layers[name]["positive_events"].sum())
+    # the same file sending single spikes: the same counts, and its events are what the weighted run says they
+    # would have been
+    single = tmp_path / "single.toml"
+    single.write_text(neuron.read_text().replace("\nweighted_spikes = true\n", "\nweighted_spikes = false\n"))
+    alone = _network_run(tiny_converted, tmp_path, "single", single, steps=16)
+    for name in spiking:
+        for counts in SPIKE_COUNTERS:
+            np.testing.assert_array_equal(alone[name][counts], layers[name][counts], err_msg=f"{name} {counts}")
+    single_info = json.loads((tmp_path / "single" / "run_info.json").read_text())
+    assert single_info["synaptic_events"] == single_info["single_spike_events"] == info["single_spike_events"]
+    assert info["synaptic_events"] < info["single_spike_events"]
     path = tmp_path / "weighted" / "recordings.h5"
     with h5py.File(path, "r") as f:
         check_recordings(f)
