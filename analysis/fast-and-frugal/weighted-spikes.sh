@@ -5,7 +5,8 @@
 # train images 17-128:
 #   rounded: the rounded ANN (one firing step, at most 64 a step's worth), agreement with the ANN's detections and the
 #     events counted as spikes and as weighted spikes, per threshold factor (weighted-spikes-rounded.txt);
-#   cap: the same at x 0.25 with at most 128, 256 and 1024 spikes in the one step (weighted-spikes-cap.txt);
+#   cap: the same at x 0.25 with at most 128, 256 and 1024 spikes in the one step, and at x 0.2 (short's) with at most
+#     512 (its neuron file's cap; weighted-spikes-cap.txt);
 #   snn (default): the spiking network, agreement and events at each factor of FACTORS (weighted-spikes-snn.txt).
 #   bash analysis/fast-and-frugal/weighted-spikes.sh [OUT_DIR] [rounded|cap|snn] [FACTORS]
 #   (default runs/short-default, snn, 0.2,0.25,0.3)
@@ -25,9 +26,10 @@ if [ "$part" = rounded ]; then
     exit
 fi
 if [ "$part" = cap ]; then
-    for burst in 8 16 64; do
-        echo "## at most $burst a step's worth ($((16 * burst)) spikes in the one step)"
-        $py $here/weighted_spikes.py "$model" 16 $burst 1:0.25 1 $images
+    for pair in 8:0.25 16:0.25 64:0.25 32:0.2; do
+        burst=${pair%:*}
+        echo "## x ${pair#*:}, at most $burst a step's worth ($((16 * burst)) spikes in the one step)"
+        $py $here/weighted_spikes.py "$model" 16 $burst "1:${pair#*:}" 1 $images
     done 2>&1 | grep --line-buffered -v WARNING | tee "$here/weighted-spikes-cap.txt"
     exit
 fi

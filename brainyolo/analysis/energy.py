@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainyolo.ann.graph import CONV_KINDS, INPUT, Graph, MaxPool, Route, Upsample
-from brainyolo.spiking.counters import sent_events
+from brainyolo.spiking.counters import cost_per_target
 from brainyolo.spiking.unrolled import conv_fan_out, pool_fan_out
 
 GPU_WATTS, GPU_FLOPS = 250.0, 14e12
@@ -55,7 +55,8 @@ def _resolve(graph: Graph, index: int) -> int:
 
 def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
     """Operations of one simulated image, per convolution, from recorded spike counts (a layer that sent weighted
-    spikes: its event counts, each event one synaptic operation per target).
+    spikes: its event counts, each event one synaptic operation per target, priced as an accumulate: the weight
+    shifted by the event's binary digit, then added).
 
     Returns ``{"per_layer": {conv index: {"synaptic_acs", "bias_acs", "image_macs"}}, "acs", "macs",
     "other_events"}``: ``other_events`` are spikes into max-pools and relays (no weights).
@@ -70,14 +71,14 @@ def snn_operations(graph: Graph, layers: dict[int, dict], steps: int) -> dict:
                 if source == INPUT:
                     entry["image_macs"] += branch_macs(graph)[index][INPUT]
                 else:
-                    counts = sent_events(layers[source])
+                    counts = cost_per_target(layers[source])
                     entry["synaptic_acs"] += int((counts * conv_fan_out(shapes[source], layer.filters, size, stride,
                                                                         pad)).sum())
             per_layer[index] = entry
         elif isinstance(layer, (MaxPool, Upsample, Route)) and _resolve(graph, index) == index:
             for source_index in layer.inputs:
                 source = _resolve(graph, source_index)
-                counts = sent_events(layers[source])
+                counts = cost_per_target(layers[source])
                 if isinstance(layer, MaxPool):
                     other += int((counts * pool_fan_out(shapes[source], layer.size, layer.stride, layer.pad)).sum())
                 else:
@@ -91,9 +92,9 @@ def operations_at_checkpoints(graph: Graph, layers: dict[int, dict], checkpoints
     """SNN operations of one image up to each checkpoint step, exactly.
 
     Each weight-shared convolution recorded the synaptic events it had delivered by every checkpoint
-    (``input_events``: source spikes x real fan-out); bias ACs are neurons x steps; the image
-    convolution is its MACs, once. Returns one ``{"steps", "acs", "macs"}`` per checkpoint, or None
-    for runs without those records (unrolled connectivity, recordings before schema 3).
+    (``input_events``: source spikes x real fan-out; a source of weighted spikes: its events); bias ACs are
+    neurons x steps; the image convolution is its MACs, once. Returns one ``{"steps", "acs", "macs"}`` per
+    checkpoint, or None for runs without those records (unrolled connectivity, recordings before schema 3).
     """
     shapes, rows = graph.shapes(), []
     convs = [(index, layer) for index, layer in enumerate(graph.layers) if isinstance(layer, CONV_KINDS)]

@@ -364,7 +364,7 @@ def _relay(ctx: _Context, index: int, sources: list[tuple[int, np.ndarray, np.nd
     burst = max(spikes_per_step(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
     # one grid: layer_models refused a route of two before the build
     (divisions,) = {negative_divisions(ctx.net.layers[source_index].group) for source_index, _, _ in sources}
-    weighted = any(weighted_spikes(ctx.net.layers[source_index].group) for source_index, _, _ in sources)
+    (weighted,) = {weighted_spikes(ctx.net.layers[source_index].group) for source_index, _, _ in sources}  # (one code)
     # a relay passes on its sources' bursts, units and code
     relay_model = load_neuron_model("relay", burst=burst, negative_value=1 / divisions, weighted_spikes=weighted)
     group = _layer_group(ctx, with_spike_counters(relay_model), int(np.prod(shape)), index)

@@ -26,23 +26,23 @@ LEVEL = "level"
 MAX_BURST = 512
 """Most spikes of one sign a neuron may send in one step (the weighted neuron, which fires in one step of a 16-step
 run, sends up to 32 a step's worth at once: analysis/fast-and-frugal, *Weighted spikes*; 128 before 0.13, 64 before
-0.11). The thresholder tests every level's condition of a neuron at every step it may fire; the count's bits are its
-events (10 of each sign)."""
+0.11). A fused thresholder finds a neuron's count by binary search over the levels (:func:`burst_search`: 10
+conditions for 512) at every step it may fire; the count's bits are its events (10 of each sign)."""
 
-_WEIGHTED_EVENT = re.compile(r"(spike|negative_spike)(?:_x([0-9]+))?\Z")
+_DIGIT_EVENT = re.compile(r"(spike|negative_spike)(?:_x([0-9]+))?\Z")
 
 _STATEMENT = re.compile(r"\s*([A-Za-z_]\w*)\s*(\+=|-=|=)\s*(.+?)\s*\Z")
 
 
 def is_spike_event(name: str) -> bool:
     """Whether ``name`` is a spike-carrying event's (``spike``, ``negative_spike``, ``spike_x2``, ...)."""
-    return _WEIGHTED_EVENT.match(name) is not None
+    return _DIGIT_EVENT.match(name) is not None
 
 
-def weighted_event(event: str, weight: int) -> str:
+def digit_event(event: str, weight: int) -> str:
     """The event of ``event`` (``spike`` or ``negative_spike``) that carries ``weight`` spikes (a power of two).
 
-    >>> weighted_event("spike", 1), weighted_event("negative_spike", 4)
+    >>> digit_event("spike", 1), digit_event("negative_spike", 4)
     ('spike', 'negative_spike_x4')
     """
     return event if weight == 1 else f"{event}_x{weight}"
@@ -59,7 +59,7 @@ def spike_events(events) -> list[tuple[str, int]]:
     """
     found = []
     for name in events:
-        match = _WEIGHTED_EVENT.match(name)
+        match = _DIGIT_EVENT.match(name)
         if match:
             sign = 1 if match.group(1) == "spike" else -1
             weight = int(match.group(2) or 1)
@@ -145,9 +145,15 @@ def burst_count(condition: str, burst: int) -> str:
 def burst_search(event: str, condition: str, burst: int) -> tuple[list[tuple[str, str]], str]:
     """The number of levels 1 to ``burst`` of ``condition`` that hold (what :func:`burst_count` sums), found by binary
     search where a level's condition holds whenever a higher level's does: ``log2(burst)`` conditions per neuron
-    instead of ``burst``. Statements ``(name, expression)`` to run in order, one per binary digit from the highest,
-    each adding its digit where the level it reaches still holds, and the name of the last, which holds the count
-    (what :class:`~brainyolo.spiking.thresholder.SignedThresholder` evaluates instead of the sum).
+    instead of ``burst`` (what :class:`~brainyolo.spiking.thresholder.SignedThresholder` evaluates instead of the sum).
+
+    Returns
+    -------
+    statements : list of (str, str)
+        ``(name, expression)`` to run in order, one per binary digit from the highest, each adding its digit where
+        the level it reaches still holds (at most ``burst``).
+    count : str
+        The name of the last statement, which holds the count.
 
     >>> statements, count = burst_search("spike", "v >= level", 3)
     >>> statements[0]
@@ -174,22 +180,22 @@ def burst_search(event: str, condition: str, burst: int) -> tuple[list[tuple[str
 def digit_condition(first: str, count: str, weight: int) -> str:
     """The condition of the event of ``weight`` spikes: level 1's condition ``first`` holds and the digit ``weight``
     of ``count`` (an expression or a name) is set."""
-    digit = f"int({count}) % 2 == 1" if weight == 1 else f"int({count} / {weight}) % 2 == 1"
+    digit = f"int({count}) % 2 == 1" if weight == 1 else f"int(({count}) / {weight}) % 2 == 1"
     return f"({first}) and {digit}"
 
 
-def weighted_events(event: str, condition: str, reset: str | None, burst: int, where: str = "the reset",
+def digit_events(event: str, condition: str, reset: str | None, burst: int, where: str = "the reset",
                     definitions: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
     """The binary-weighted events of ``event`` (``spike`` or ``negative_spike``) of a burst of up to ``burst``:
     ``{name: (condition, reset)}``.
 
-    The event of ``2**b`` spikes (:func:`weighted_event`) happens when bit ``b`` of the number of levels of
+    The event of ``2**b`` spikes (:func:`digit_event`) happens when bit ``b`` of the number of levels of
     ``condition`` that hold (:func:`burst_count`) is set, and level 1's condition holds too (what a thresholder's
     gate reads: :func:`~brainyolo.spiking.thresholder.common_gate`). Its reset is ``reset`` run ``2**b`` times
     (:func:`repeated_reset`; ``definitions``: the model's subexpressions).
 
-    >>> weighted_events("spike", "v >= level", "v -= 1", 2)["spike_x2"]
-    ('(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', 'v -= 2 * (1)')
+    >>> digit_events("spike", "v >= level", "v -= 1", 2)["spike_x2"]
+    ('(v >= (1)) and int(((int(v >= (1)) + int(v >= (2)))) / 2) % 2 == 1', 'v -= 2 * (1)')
 
     Raises
     ------
@@ -206,6 +212,6 @@ def weighted_events(event: str, condition: str, reset: str | None, burst: int, w
     events = {}
     for bit in range(burst.bit_length()):
         weight = 1 << bit
-        events[weighted_event(event, weight)] = (digit_condition(first, count, weight),
+        events[digit_event(event, weight)] = (digit_condition(first, count, weight),
                                                  repeated_reset(reset or "", weight, where, definitions))
     return events

@@ -15,15 +15,15 @@ EVENT_COUNTERS = ("positive_events", "negative_events")
 digit of k that is one); each is one synaptic event per target."""
 
 
-def sent_events(layer: dict) -> np.ndarray:
+def cost_per_target(layer: dict) -> np.ndarray:
     """What each neuron of a recorded layer (``positive_count``, ``negative_count`` and, where it sent weighted
     spikes, :data:`EVENT_COUNTERS`) cost per target: its events where it sent weighted spikes, else its spikes
     (int64, the layer's shape).
 
     >>> layer = {"positive_count": np.array([5, 0]), "negative_count": np.array([0, 3])}
-    >>> sent_events(layer).tolist()
+    >>> cost_per_target(layer).tolist()
     [5, 3]
-    >>> sent_events({**layer, "positive_events": np.array([2, 0]), "negative_events": np.array([0, 2])}).tolist()
+    >>> cost_per_target({**layer, "positive_events": np.array([2, 0]), "negative_events": np.array([0, 2])}).tolist()
     [2, 2]
     """
     positive, negative = EVENT_COUNTERS if EVENT_COUNTERS[0] in layer else SPIKE_COUNTERS

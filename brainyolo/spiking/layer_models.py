@@ -113,8 +113,9 @@ def with_lesions(model: NeuronModel) -> NeuronModel:
         raise BrainyoloError(model.source or model.name, f"variable name {LESION!r} is reserved for lesions")
     events = {name: Event(f"({event.condition}) and {LESION} == 0", event.reset)
               for name, event in model.events.items()}
+    levels = {name: f"({condition}) and {LESION} == 0" for name, condition in model.levels.items()}
     return dataclasses.replace(model, model=model.model + f"\n{LESION} : integer (constant)\n",
-                               threshold=f"({model.threshold}) and {LESION} == 0", events=events)
+                               threshold=f"({model.threshold}) and {LESION} == 0", events=events, levels=levels)
 
 
 def with_channel_parameters(model: NeuronModel) -> NeuronModel:

@@ -55,10 +55,10 @@ from brainyolo.io.quantities import parse_quantity
 from brainyolo.spiking.bursts import (
     LEVEL,
     MAX_BURST,
+    digit_events,
     is_spike_event,
     spike_events,
     subexpressions,
-    weighted_events,
     with_level,
 )
 
@@ -125,7 +125,9 @@ class NeuronModel:
     levels: dict[str, str] = field(default_factory=dict)
     """A burst's conditions as the file wrote them, reading ``level``, by the event they make binary-weighted events
     of (``spike``, ``negative_spike``): what a fused thresholder searches
-    (:func:`~brainyolo.spiking.bursts.burst_search`)."""
+    (:func:`~brainyolo.spiking.bursts.burst_search`) instead of the events' own conditions, which sum the levels.
+    Whatever changes a burst model's conditions changes these the same way
+    (:func:`~brainyolo.spiking.layer_models.with_lesions`)."""
     weighted_spikes: bool = False
     """Whether each binary-weighted event of a burst is one synaptic event (else: one per spike it carries)."""
     negative_value: float | None = None
@@ -268,13 +270,13 @@ def parameter_table(data: dict, path) -> dict[str, str]:
 def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
     """``model`` (as written, its threshold and negative condition read :data:`~brainyolo.spiking.bursts.LEVEL`)
     sending up to ``burst`` spikes of each sign per step, as binary-weighted events
-    (:func:`~brainyolo.spiking.bursts.weighted_events`: ``spike``, ``spike_x2``, ...).
+    (:func:`~brainyolo.spiking.bursts.digit_events`: ``spike``, ``spike_x2``, ...).
 
     >>> m = burst_events(NeuronModel("m", "v : 1", "v >= level", "v -= 1"), 2)
     >>> m.threshold
     '(v >= (1)) and int((int(v >= (1)) + int(v >= (2)))) % 2 == 1'
     >>> m.events["spike_x2"]
-    Event(condition='(v >= (1)) and int((int(v >= (1)) + int(v >= (2))) / 2) % 2 == 1', reset='v -= 2 * (1)')
+    Event(condition='(v >= (1)) and int(((int(v >= (1)) + int(v >= (2)))) / 2) % 2 == 1', reset='v -= 2 * (1)')
     """
     if not 1 <= burst <= MAX_BURST:
         raise ValueError(f"burst must be 1 to {MAX_BURST}, not {burst}")
@@ -287,11 +289,11 @@ def burst_events(model: NeuronModel, burst: int) -> NeuronModel:
     if model.refractory:
         raise ValueError("a burst cannot be refractory (Brian2's refractoriness would hold back some of its events)")
     definitions = subexpressions(model.model)
-    positive = weighted_events("spike", model.threshold, model.reset, burst, "the reset", definitions)
+    positive = digit_events("spike", model.threshold, model.reset, burst, "the reset", definitions)
     events = {name: e for name, e in model.events.items() if name != NEGATIVE_EVENT}
     if NEGATIVE_EVENT in model.events:
         negative = model.events[NEGATIVE_EVENT]
-        positive.update(weighted_events(NEGATIVE_EVENT, negative.condition, negative.reset, burst,
+        positive.update(digit_events(NEGATIVE_EVENT, negative.condition, negative.reset, burst,
                                         f"[events.{NEGATIVE_EVENT}] reset", definitions))
     spike = positive.pop("spike")
     events.update({name: Event(*pair) for name, pair in positive.items()})

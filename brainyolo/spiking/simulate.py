@@ -38,7 +38,7 @@ from brainyolo.spiking.builder import (
     output_layers,
     parameter_defaults,
 )
-from brainyolo.spiking.counters import sent_events
+from brainyolo.spiking.counters import cost_per_target
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import progress_setting
 from brainyolo.spiking.parameters import resolve
@@ -51,7 +51,7 @@ from brainyolo.system.timing import count_image, stage
 
 def synaptic_events(network: SpikingNetwork, counts: dict, single_spikes: bool = False) -> dict[int, int]:
     """Exact synaptic events per source layer: every spike (either sign; a layer sending weighted spikes: every
-    event, :func:`~brainyolo.spiking.layer_models.sent_events`) times its fan-out. ``single_spikes``: every spike
+    event, :func:`~brainyolo.spiking.counters.cost_per_target`) times its fan-out. ``single_spikes``: every spike
     however it was sent (what the run would cost without weighted spikes)."""
 
     events = {}
@@ -60,7 +60,7 @@ def synaptic_events(network: SpikingNetwork, counts: dict, single_spikes: bool =
             continue
         layer_counts = counts[index]
         spikes = to_neuron_order(layer_counts["positive_count"].astype(np.int64) + layer_counts["negative_count"]
-                                 if single_spikes else sent_events(layer_counts))
+                                 if single_spikes else cost_per_target(layer_counts))
         events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
                                 for fan in layer.fan_out))
     return events
@@ -75,10 +75,10 @@ class ImageResult:
     data: dict
     timing: dict
     synaptic_events: int
-    checkpoints: list[int]
-    single_spike_events: int = 0
+    single_spike_events: int
     """The synaptic events had every spike been an event of its own: ``synaptic_events`` unless the network sends
     weighted spikes."""
+    checkpoints: list[int]
 
     def info(self) -> dict:
         return {"file_name": self.name, **self.timing, "synaptic_events": self.synaptic_events,
@@ -153,8 +153,8 @@ class Simulator:
         single = sum(synaptic_events(network, data["layers"], single_spikes=True).values())
         if presented.input_events is not None:
             data["input_events"] = presented.input_events
-        return ImageResult(presented.name, presented.box, data, timing, events,
-                           recorded_checkpoints(self.settings.checkpoints, self.settings.steps), single)
+        return ImageResult(presented.name, presented.box, data, timing, events, single,
+                           recorded_checkpoints(self.settings.checkpoints, self.settings.steps))
 
     def present(self, sample):
         """``sample`` as this network receives it (:func:`~brainyolo.spiking.stimulus_rules.present`).

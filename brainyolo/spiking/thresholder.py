@@ -133,10 +133,17 @@ class SignedThresholder(CodeRunner):
 
 
 def burst_searches(group, negative_event: str = NEGATIVE_EVENT) -> dict[str, tuple[list, str]]:
-    """Per event a burst of ``group`` makes binary-weighted events of (``spike``, ``negative_event``), the statements
-    that find its count by binary search and the name that holds it (:func:`~brainyolo.spiking.bursts.burst_search`;
-    the group's ``burst_levels``, which :func:`~brainyolo.spiking.neurons.neuron_group` sets): ``log2(burst)``
-    conditions per neuron where the group's own conditions sum ``burst`` of them. Empty for a group without bursts."""
+    """How a fused thresholder finds ``group``'s burst counts: ``log2(burst)`` conditions per neuron where the group's
+    own conditions sum ``burst`` of them.
+
+    Returns
+    -------
+    dict
+        Per event a burst makes binary-weighted events of (``spike``, ``negative_event``), the statements that find
+        its count by binary search and the name that holds it (:func:`~brainyolo.spiking.bursts.burst_search`, from
+        the group's ``burst_levels``, which :func:`~brainyolo.spiking.neurons.neuron_group` sets). Empty for a group
+        without bursts.
+    """
     burst, levels = getattr(group, "burst_levels", None) or (1, {})
     if burst < 2:
         return {}

@@ -225,7 +225,7 @@ def test_balance_command_writes_a_parameter_file_no_worse_than_uniform(tiny_conv
     (["--v-th", "9"], "outside --low"),
     (["--budget", "50"], "outside what thresholds"),  # more events than thresholds >= 1 can spend
     (["--labels", "MISSING"], "no such file"),
-    (["--burst", "129"], "--burst 129: at most 128"),
+    (["--burst", "513"], "--burst 513: at most 512"),
     (["--burst", "4", "--v-th", "0.2"], "outside --low 0.25"),  # the default low: 1 / burst
 ])
 def test_balance_command_refuses_bad_input_in_one_line(tiny_converted, tmp_path, extra, problem):

@@ -25,7 +25,7 @@ from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.connections import IndexRelay, SharedConvolution, SpikingMaxPool
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import event_spaces
-from brainyolo.spiking.layer_models import SPIKE_COUNTERS, with_spike_counters
+from brainyolo.spiking.layer_models import SPIKE_COUNTERS, with_lesions, with_spike_counters
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group, spike_events
 from brainyolo.spiking.thresholder import fuse_thresholders
 from brainyolo.spiking.unrolled import conv_fan_out, unrolled_conv_synapses
@@ -57,8 +57,9 @@ def test_a_burst_is_binary_weighted_events():
             in relay.events["spike_x2"].condition)
 
 
+@pytest.mark.parametrize("lesions", [False, True])
 @pytest.mark.parametrize("fused", [False, True])
-def test_the_count_by_bit(fused):
+def test_the_count_by_bit(fused, lesions):
     """Each event's condition, evaluated by Brian2 on a grid of states, holds exactly where its bit of the
     number of levels that hold is set (v >= level for levels 1 to 5, and v <= -level for the negative event): the
     group's own conditions sum the levels, the fused thresholder finds the count by binary search."""
@@ -71,7 +72,12 @@ def test_the_count_by_bit(fused):
     assert [name for name, _ in model.spike_events] == ["spike", "spike_x2", "spike_x4", "negative_spike",
                                                         "negative_spike_x2", "negative_spike_x4"]
     states = np.arange(-8, 8) + 0.5  # 5 levels (capped), 5, 4, ..., 0 of the negative event, then of the spike
+    if lesions:  # every fourth neuron silenced: no event at all, the others as without lesions
+        model = with_lesions(model)
     group = neuron_group(model, len(states))
+    silenced = np.arange(len(states)) % 4 == 1 if lesions else np.zeros(len(states), bool)
+    if lesions:
+        group.silenced = silenced.astype(int)
     if fused:
         thresholder = fuse_thresholders(group)
         assert set(thresholder.searches) == {"spike", "negative_spike"}
@@ -79,7 +85,8 @@ def test_the_count_by_bit(fused):
     group.v = states
     monitors = {name: brian2.EventMonitor(group, name) for name, _ in model.spike_events}
     brian2.Network(group, *monitors.values()).run(1 * brian2.ms)
-    count = np.clip(np.floor(np.abs(states)), 0, 5).astype(int) * np.sign(states).astype(int)
+    count = np.clip(np.floor(np.abs(states)), 0, 5).astype(int) * np.sign(states).astype(int) * ~silenced
+    assert np.count_nonzero(count) > 8
     for name, value in model.spike_events:
         held = np.flatnonzero((np.sign(count) == np.sign(value)) & (np.abs(count) & abs(value) > 0))
         assert sorted(np.asarray(monitors[name].i[:]).tolist()) == held.tolist(), name
@@ -201,7 +208,8 @@ def test_hand_computed_bursts(fused):
     assert math.isclose(positive[0], math.trunc(2.75 * STEPS))
 
 
-def test_the_largest_burst_by_hand():
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_largest_burst_by_hand(fused):
     """Bursts of up to 512 (the most a file may ask for): constant input I per step, v_init 0, alpha 1, so the net
     count after step t is I*t rounded toward zero while that needs at most 512 spikes a step; 540.5 a step is capped
     at 512."""
@@ -211,6 +219,8 @@ def test_the_largest_burst_by_hand():
     group = neuron_group(with_spike_counters(load_neuron_model(BURST, burst=512)), 3, alpha=1.0, name="largest")
     group.I = currents
     assert len(spike_events(group.events)) == 20  # 1, 2, ..., 512 spikes of each sign
+    if fused:  # 10 conditions per sign found by binary search instead of 512
+        assert len(fuse_thresholders(group).searches["spike"][0]) == 10
     objects = monitored(group, "g")
     steps = 4
     brian2.Network(*objects).run(steps * brian2.ms)

@@ -7,7 +7,6 @@ Currents and weights are dyadic rationals, so every membrane is exact: a differi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS
 from brainyolo.spiking.event_spaces import event_spaces
 from brainyolo.spiking.layer_models import with_spike_counters
 from brainyolo.spiking.neurons import load_neuron_model, neuron_group
+from brainyolo.spiking.thresholder import fuse_thresholders
 from brainyolo.spiking.unrolled import conv_fan_out
 
 WEIGHTED = "if_signed_ibt_tracking_weighted"
@@ -43,7 +43,8 @@ def test_the_file_sends_one_step_of_weighted_bursts():
     assert not load_neuron_model("if_signed_ibt_tracking_late").weighted_spikes
 
 
-def test_hand_computed_counts_and_events():
+@pytest.mark.parametrize("fused", [False, True])
+def test_hand_computed_counts_and_events(fused):
     """Late weighted neurons (V(0) = v_th / 2, alpha 0.1) with constant currents, 16 steps, firing in the last one:
     each ends at its integrated input rounded (5.2 -> 5, 7.1 -> 7, 8.3 -> 8, 13.4 -> 13, 0.1 * -30.2 -> -3), sent
     as one event per binary digit that is one (5 = 4 + 1: 2 events; 7: 3; 8: 1; 13: 3; 3: 2), each of which Brian2's
@@ -54,6 +55,8 @@ def test_hand_computed_counts_and_events():
     group = neuron_group(model, 5, name="weighted", t_run=16 * brian2.ms)
     group.v = 0.5
     group.I = np.array([5.2, 7.1, 8.3, 13.4, -30.2]) / 16
+    if fused:  # the binary search of the levels, as a network runs it
+        assert fuse_thresholders(group).searches
     objects = monitored(group, "w")
     brian2.Network(*objects).run(16 * brian2.ms)
     np.testing.assert_array_equal(group.positive_count[:], [5, 7, 8, 13, 0])
@@ -247,9 +250,13 @@ def test_a_route_joining_weighted_and_single_spikes_is_refused(tiny_converted):
 
 
 def test_a_structural_neuron_follows_its_sources_code():
-    relay = load_neuron_model("relay", burst=4, weighted_spikes=True)
-    assert relay.weighted_spikes and dataclasses.replace(relay, weighted_spikes=False) != relay
-    assert not load_neuron_model("relay", burst=4).weighted_spikes
+    """A relay or pool built with its sources' weighted spikes sends them on at one synaptic event per event."""
+    brian2.start_scope()
+    for name in ("relay", "maxpool"):
+        weighted = neuron_group(load_neuron_model(name, burst=4, weighted_spikes=True), 4, name=f"{name}_weighted")
+        single = neuron_group(load_neuron_model(name, burst=4), 4, name=f"{name}_single")
+        assert [cost for *_, cost in event_spaces(weighted)] == [1, 1, 1, 1, 1, 1]
+        assert [cost for *_, cost in event_spaces(single)] == [1, 2, 4, 1, 2, 4]
 
 
 def test_check_names_weighted_spikes():

@@ -5,7 +5,7 @@
 
 {% block maincode %}
     {% set v_type = c_data_type(variables['_target_v'].dtype) %}
-    {% for name, sign, weight, units, cost in event_spaces %}
+    {% for name, sign, spikes, units, cost in event_spaces %}
     {
         const int32_t * __restrict _spikes = {{ get_array_name(variables[name]) }};
         const int32_t _n_spikes = _spikes[_num_spikespace - 1];

@@ -80,7 +80,7 @@
             {{_kernel_phase}}[_c] = _phase;
         }
     }
-    {% for name, sign, weight, units, cost in event_spaces %}
+    {% for name, sign, spikes, units, cost in event_spaces %}
     {% set space = get_array_name(variables[name]) %}
     {
         const int32_t * __restrict _spikes = {{space}};
@@ -236,7 +236,7 @@
         // and a thread's consecutive tasks read the same block of the kernel. The same integer sums as
         // the scatter, the same count of events.
         const int64_t _n_positions = (int64_t)_H * _W;
-        {% for name, sign, weight, units, cost in event_spaces %}
+        {% for name, sign, spikes, units, cost in event_spaces %}
         {% set space = get_array_name(variables[name]) %}
         const int32_t * __restrict _spikes{{ loop.index0 }} = {{space}};
         int32_t * __restrict _starts{{ loop.index0 }} = {{_position_start}} + {{ loop.index0 }} * (_n_positions + 1);
@@ -286,7 +286,7 @@
         {
             int _oy0, _oy1, _lo, _hi;
             _band_inputs(_b, _oy0, _oy1, _lo, _hi);
-            {% for name, sign, weight, units, cost in event_spaces %}
+            {% for name, sign, spikes, units, cost in event_spaces %}
             {
                 int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                              + {{_band_offset}}[_b];
@@ -322,7 +322,7 @@
                     const int _ix = _ox - _P + _dx;
                     if (_ix < 0 || _ix >= _W) continue;
                     const int64_t _p = (int64_t)_iy * _W + _ix;
-                    {% for name, sign, weight, units, cost in event_spaces %}
+                    {% for name, sign, spikes, units, cost in event_spaces %}
                     _any |= _starts{{ loop.index0 }}[_p + 1] - _starts{{ loop.index0 }}[_p];
                     {% endfor %}
                 }
@@ -343,7 +343,7 @@
             const size_t _bytes = ((size_t)_n_padded * _TILE * sizeof(int32_t) + 63) / 64 * 64;
             int32_t * __restrict _acc = static_cast<int32_t *>(std::aligned_alloc(64, _bytes));
             std::memset(_acc, 0, _bytes);
-            {% for name, sign, weight, units, cost in event_spaces %}
+            {% for name, sign, spikes, units, cost in event_spaces %}
             {
                 const int32_t * __restrict _list = {{_sorted}} + (int64_t){{ loop.index0 }} * {{_band_offset}}[_n_bands]
                                                    + {{_band_offset}}[_b];
@@ -415,7 +415,7 @@
                         if (_ix < 0 || _ix >= _W) continue;
                         const int64_t _p = (int64_t)_iy * _W + _ix;
                         const int32_t * __restrict _w0 = {{_kernel_fixed}} + ((int64_t)_dy * _K + _dx) * _F + _f0;
-                        {% for name, sign, weight, units, cost in event_spaces %}
+                        {% for name, sign, spikes, units, cost in event_spaces %}
                         for (int32_t _s = _starts{{ loop.index0 }}[_p]; _s < _starts{{ loop.index0 }}[_p + 1]; _s++)
                         {
                             const int64_t _c = _spikes{{ loop.index0 }}[_s] - _p * _C;

@@ -76,7 +76,7 @@
     };
     {% set _up_spaces = [] %}{% set _down_spaces = [] %}
     {% set _weights = {} %}
-    {% for name, sign, weight, units, cost in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% set _ = _weights.update({get_array_name(variables[name]): units}) %}{% endfor %}
+    {% for name, sign, spikes, units, cost in event_spaces %}{% set _ = (_up_spaces if sign == '+' else _down_spaces).append(get_array_name(variables[name])) %}{% set _ = _weights.update({get_array_name(variables[name]): units}) %}{% endfor %}
     // First spike whose input row is >= row, in a sorted spike list.
     auto _first_in_row = [&](const int32_t * __restrict _spikes, int32_t _n, int _row) -> int32_t
     {
