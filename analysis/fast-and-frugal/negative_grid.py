@@ -54,26 +54,39 @@ def sides(outputs: list) -> tuple[list, list]:
             [None if o is None else np.minimum(o, 0) for o in outputs])
 
 
-def agreement(model_path: str, steps: str, burst: str, pairs: str, count: str, *images: str) -> None:
-    steps, burst, count = int(steps), int(burst), int(count)
+def signed_runs(model_path: str, steps: int, burst: int, pairs: str, count: int, images, counters: dict):
+    """Per M:FACTOR pair of ``pairs``: ``(M, FACTOR, agreements, totals)``, the agreement with the ANN's detections of
+    each of ``count`` realizations, and per counter of ``counters`` (``{name: f(graph, side, owners, grid, steps)}``,
+    the events of one side of one image's rounded outputs on its grid) its events per image (x the ANN's MACs)."""
     model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, [Path(p) for p in images])
     for pair in pairs.split(","):
         negative, factor = (float(x) for x in pair.split(":"))
         thresholds = {i: model.thresholds.v_th[i] * factor for i in hidden}
         coarse = {i: v * negative for i, v in thresholds.items()}
-        found, events = [[] for _ in range(count)], 0.0
+        found, totals = [[] for _ in range(count)], dict.fromkeys(counters, 0.0)
         for index, (path, chw, box) in enumerate(data):
             for k, image in enumerate(realizations(chw, count, index)):
                 outputs, records = signed_detections(graph, lambdas, image, box, path.name, thresholds, steps, burst,
                                                      negative)
                 found[k].extend(records)
-                positive, negatives = sides(outputs)
-                events += sum(synaptic_events(graph, positive, owners, thresholds, steps).values())
-                events += sum(synaptic_events(graph, negatives, owners, coarse, steps).values())
+                for side, grid in zip(sides(outputs), (thresholds, coarse), strict=True):
+                    for name, counter in counters.items():
+                        totals[name] += counter(graph, side, owners, grid, steps)
         found_ap = np.array([score(truths, f, len(graph.class_names))["mAP50"] for f in found])
+        yield negative, factor, found_ap, {name: t / count / len(data) / ANN_MACS for name, t in totals.items()}
+
+
+def spike_count_events(graph, side, owners, grid, steps) -> float:
+    """The synaptic events of one side's rounded outputs, one per spike."""
+    return sum(synaptic_events(graph, side, owners, grid, steps).values())
+
+
+def agreement(model_path: str, steps: str, burst: str, pairs: str, count: str, *images: str) -> None:
+    runs = signed_runs(model_path, int(steps), int(burst), pairs, int(count), images, {"spikes": spike_count_events})
+    for negative, factor, found_ap, events in runs:
         cells = " ".join(f"{a:.3f}" for a in found_ap)
         print(f"M {negative:g}, factor {factor:g}: agreement {cells}; mean {found_ap.mean():.3f}, "
-              f"events/image {events / count / len(data) / ANN_MACS:.2f}x MACs", flush=True)
+              f"events/image {events['spikes']:.2f}x MACs", flush=True)
 
 
 def stats(model_path: str, steps: str, factor: str, *images: str) -> None:

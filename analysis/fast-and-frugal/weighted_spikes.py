@@ -11,16 +11,9 @@ the events per image (x the ANN's MACs) counted both ways: one per spike, and on
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
-from negative_grid import sides, signed_detections
-from rounded_agreement import rounded_setup
-from rounding_spread import realizations
-from snn_agreement import ANN_MACS
-
-from brainyolo.convert.balancing import synaptic_events
-from brainyolo.readout.evaluation import score
+from negative_grid import signed_runs, spike_count_events
 
 
 def popcount(counts: np.ndarray) -> np.ndarray:
@@ -50,29 +43,18 @@ def weighted(outputs: list, grid: dict[int, float], owners: list, steps: int) ->
     return replaced
 
 
+def weighted_events(graph, side, owners, grid, steps) -> float:
+    """The synaptic events of one side's rounded outputs, one per weighted spike."""
+    return spike_count_events(graph, weighted(side, grid, owners, steps), owners, grid, steps)
+
+
 def main(model_path: str, steps: str, burst: str, pairs: str, count: str, *images: str) -> None:
-    steps, burst, count = int(steps), int(burst), int(count)
-    model, graph, lambdas, hidden, owners, data, truths = rounded_setup(model_path, [Path(p) for p in images])
-    for pair in pairs.split(","):
-        negative, factor = (float(x) for x in pair.split(":"))
-        thresholds = {i: model.thresholds.v_th[i] * factor for i in hidden}
-        coarse = {i: v * negative for i, v in thresholds.items()}
-        found, spikes, events = [[] for _ in range(count)], 0.0, 0.0
-        for index, (path, chw, box) in enumerate(data):
-            for k, image in enumerate(realizations(chw, count, index)):
-                outputs, records = signed_detections(graph, lambdas, image, box, path.name, thresholds, steps, burst,
-                                                     negative)
-                found[k].extend(records)
-                positive, negatives = sides(outputs)
-                for side, grid in ((positive, thresholds), (negatives, coarse)):
-                    spikes += sum(synaptic_events(graph, side, owners, grid, steps).values())
-                    events += sum(synaptic_events(graph, weighted(side, grid, owners, steps), owners, grid,
-                                                  steps).values())
-        found_ap = np.array([score(truths, f, len(graph.class_names))["mAP50"] for f in found])
+    counters = {"spikes": spike_count_events, "weighted": weighted_events}
+    for negative, factor, found_ap, events in signed_runs(model_path, int(steps), int(burst), pairs, int(count), images,
+                                                          counters):
         cells = " ".join(f"{a:.3f}" for a in found_ap)
-        per_image = count * len(data) * ANN_MACS
         print(f"M {negative:g}, factor {factor:g}: agreement {cells}; mean {found_ap.mean():.3f}; events/image "
-              f"{spikes / per_image:.2f}x MACs as spikes, {events / per_image:.2f}x as weighted spikes", flush=True)
+              f"{events['spikes']:.2f}x MACs as spikes, {events['weighted']:.2f}x as weighted spikes", flush=True)
 
 
 if __name__ == "__main__":
