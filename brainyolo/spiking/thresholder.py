@@ -21,6 +21,11 @@ read or write: the numbers are exactly those of Brian2's own resetters. For yolo
 and every max-pool layer (its connection writes ``m``, its resets ``count``); with the tracking neuron (its
 resets change ``q`` and ``last``) every layer but the relays; in the ``same_step`` schedule every signed layer.
 
+A burst's events (``spike_x2``, ...) each test one binary digit of the neuron's count of levels, which the group's
+own conditions sum level by level; this pass finds the count once per neuron by binary search over the levels
+(:func:`burst_searches`: 10 conditions for a burst of 512, the same count where a level's condition holds whenever a
+higher level's does).
+
 A condition common to every event, ahead of the rest (``firing > 0 and ...``) and reading only shared state
 (:func:`common_gate`), is also tested once per step in C++: while it is false, the pass runs the state update
 alone and leaves every event space empty. The late neuron (``if_signed_ibt_tracking_late``) is quiet for most of
