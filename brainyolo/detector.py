@@ -44,7 +44,7 @@ from brainyolo.io.integrity import seal
 from brainyolo.io.quantities import parse_quantity
 from brainyolo.readout.recordings import open_recordings, write_image
 from brainyolo.spiking.builder import output_layers
-from brainyolo.spiking.counters import EVENT_COUNTERS
+from brainyolo.spiking.counters import EVENT_COUNTERS, sends_weighted_spikes
 from brainyolo.spiking.parameters import ParameterSettings, largest_delay
 from brainyolo.spiking.presets import DEFAULT_PRESET, load_preset, resolve_simulation
 from brainyolo.spiking.settings import BuildOptions
@@ -474,7 +474,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
                     "negative_value": float(layer["negative_value"])})
                 totals["positive"] += int(layer["positive_count"].sum())
                 totals["negative"] += int(layer["negative_count"].sum())
-                if EVENT_COUNTERS[0] in layer:  # weighted spikes: the events that carried them
+                if sends_weighted_spikes(layer):  # the events that carried its spikes
                     for name in EVENT_COUNTERS:
                         totals[name] = totals.get(name, 0) + int(layer[name].sum())
         info["checkpoints"] = attrs.get("checkpoints", [])

@@ -15,6 +15,21 @@ EVENT_COUNTERS = ("positive_events", "negative_events")
 digit of k that is one); each is one synaptic event per target."""
 
 
+def spikes_sent(layer: dict) -> np.ndarray:
+    """Each neuron's spikes of either sign in a recorded layer (int64, the layer's shape).
+
+    >>> spikes_sent({"positive_count": np.array([5, 0]), "negative_count": np.array([0, 3])}).tolist()
+    [5, 3]
+    """
+    positive, negative = SPIKE_COUNTERS
+    return layer[positive].astype(np.int64) + layer[negative]
+
+
+def sends_weighted_spikes(layer: dict) -> bool:
+    """Whether a recorded layer sent weighted spikes (it holds :data:`EVENT_COUNTERS`)."""
+    return EVENT_COUNTERS[0] in layer
+
+
 def cost_per_target(layer: dict) -> np.ndarray:
     """What each neuron of a recorded layer (``positive_count``, ``negative_count`` and, where it sent weighted
     spikes, :data:`EVENT_COUNTERS`) cost per target: its events where it sent weighted spikes, else its spikes
@@ -26,5 +41,7 @@ def cost_per_target(layer: dict) -> np.ndarray:
     >>> cost_per_target({**layer, "positive_events": np.array([2, 0]), "negative_events": np.array([0, 2])}).tolist()
     [2, 2]
     """
-    positive, negative = EVENT_COUNTERS if EVENT_COUNTERS[0] in layer else SPIKE_COUNTERS
+    if not sends_weighted_spikes(layer):
+        return spikes_sent(layer)
+    positive, negative = EVENT_COUNTERS
     return layer[positive].astype(np.int64) + layer[negative]

@@ -38,7 +38,7 @@ from brainyolo.spiking.builder import (
     output_layers,
     parameter_defaults,
 )
-from brainyolo.spiking.counters import cost_per_target
+from brainyolo.spiking.counters import cost_per_target, sends_weighted_spikes, spikes_sent
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.measure import progress_setting
 from brainyolo.spiking.parameters import resolve
@@ -49,18 +49,17 @@ from brainyolo.spiking.synapses import load_synapse_model
 from brainyolo.system.timing import count_image, stage
 
 
-def synaptic_events(network: SpikingNetwork, counts: dict, single_spikes: bool = False) -> dict[int, int]:
+def synaptic_events(network: SpikingNetwork, counts: dict, cost=cost_per_target) -> dict[int, int]:
     """Exact synaptic events per source layer: every spike (either sign; a layer sending weighted spikes: every
-    event, :func:`~brainyolo.spiking.counters.cost_per_target`) times its fan-out. ``single_spikes``: every spike
-    however it was sent (what the run would cost without weighted spikes)."""
+    event, :func:`~brainyolo.spiking.counters.cost_per_target`) times its fan-out. ``cost``:
+    :func:`~brainyolo.spiking.counters.spikes_sent` counts every spike however it was sent (what the run would cost
+    without weighted spikes)."""
 
     events = {}
     for index, layer in network.layers.items():
         if not layer.own or not layer.fan_out:
             continue
-        layer_counts = counts[index]
-        spikes = to_neuron_order(layer_counts["positive_count"].astype(np.int64) + layer_counts["negative_count"]
-                                 if single_spikes else cost_per_target(layer_counts))
+        spikes = to_neuron_order(cost(counts[index]))
         events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
                                 for fan in layer.fan_out))
     return events
@@ -150,7 +149,8 @@ class Simulator:
             network, recorder, data, timing, self.extra_objects = run_runtime(
                 self.model, self.settings, presented.data, parameters, self.extra, silenced, initial)
         events = sum(synaptic_events(network, data["layers"]).values())
-        single = sum(synaptic_events(network, data["layers"], single_spikes=True).values())
+        weighted = any(sends_weighted_spikes(layer) for layer in data["layers"].values())
+        single = sum(synaptic_events(network, data["layers"], spikes_sent).values()) if weighted else events
         if presented.input_events is not None:
             data["input_events"] = presented.input_events
         return ImageResult(presented.name, presented.box, data, timing, events, single,
