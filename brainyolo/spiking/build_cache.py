@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import brian2
+from brian2.utils.filelock import FileLock
 
 from brainyolo import __version__
+from brainyolo.io.atomic import atomic_path
 from brainyolo.readout.recordings import checkpoint_slots
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.settings import SimulationSettings
@@ -291,6 +293,34 @@ def remove_orphaned_scratch() -> int:
     return freed
 
 
+def write_run_inputs(build_dir: Path, run_args: dict) -> list[str]:
+    """Write the arrays of ``run_args`` (``{VariableView or TimedArray: values}``) where the binary reads them,
+    each whole or not at all; return the binary's command-line arguments for them (for ``device.run``).
+
+    Brian2's ``device.run`` writes such a file (``static_arrays/init_<name>_<md5>.dat``) in place and only where
+    none exists, and its binary reads a file of the wrong size with a message on its output but no error: a
+    process killed while writing one (a Dask worker, a user's Ctrl-C) left it cut short under its final name,
+    and the next run of the same values read it as it was. Here each file is written beside and renamed onto
+    its name, and a file of the wrong size is written again. Names and arguments are Brian2's own.
+    """
+    device = brian2.get_device()
+    arguments = []
+    for key, value in run_args.items():
+        prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
+                   else device._prepare_variableview_run_arg)
+        name, text, file_name, array = prepare(key, value)
+        arguments.append(f"{name}={text}")
+        if not file_name:  # a single value: on the command line
+            continue
+        path = build_dir / "static_arrays" / file_name
+        with FileLock(str(path) + ".lock"):  # Brian2's own lock of that file
+            if path.is_file() and path.stat().st_size == array.nbytes:
+                continue
+            with atomic_path(path) as tmp:
+                array.tofile(tmp)
+    return arguments
+
+
 def remove_run_inputs(build_dir: Path) -> int:
     """Delete the per-run input arrays (``static_arrays/init_*.dat``, Brian2's files of a run's ``run_args``:
     for yolov3-tiny 11 MB per image) when no run of the build is in progress; return the bytes freed.
@@ -306,7 +336,9 @@ def remove_run_inputs(build_dir: Path) -> int:
             return 0
         try:
             freed = 0
-            for path in (build_dir / "static_arrays").glob("init_*.dat*"):
+            folder = build_dir / "static_arrays"
+            # with what a run killed while writing them left (write_run_inputs)
+            for path in [*folder.glob("init_*.dat*"), *folder.glob(".init_*.tmp")]:
                 freed += _stat(path).st_size
                 path.unlink(missing_ok=True)
             return freed

@@ -17,11 +17,14 @@ import sys
 from pathlib import Path
 
 import brian2
+from brian2.codegen.generators.cpp_generator import c_data_type
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
+from brian2.core.functions import Function
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, all_devices, get_device
 
+from brainyolo.io.atomic import atomic_path
 from brainyolo.spiking.object_cache import ObjectCache
 
 DEVICE_NAME = "brainyolo_standalone"
@@ -212,6 +215,29 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         finally:
             cache.update(self.array_cache)
             self.array_cache = cache
+
+    def write_static_arrays(self, directory):
+        """Brian2's writing of a build's fixed arrays (kernels, indices, starting values), each file written
+        beside and renamed onto its name, after the files that killed writes left there are removed.
+
+        Every build of a build folder writes the same arrays, under the build folder's exclusive lock, while its
+        binary may be run by other processes that built it before. Brian2 writes them in place, and the binary
+        reads a file cut short without a word: a build killed while writing (a Dask worker's, a user's Ctrl-C)
+        changed the network of every later run of that folder.
+        """
+        for code_object in self.code_objects.values():
+            for variable in code_object.variables.values():
+                if isinstance(variable, Function):
+                    self._insert_func_namespace(variable, code_object, self.static_arrays)
+        folder = Path(directory) / "static_arrays"
+        for leftover in folder.glob(".*.tmp"):  # no run writes now (the exclusive lock): atomic_path's, killed
+            leftover.unlink(missing_ok=True)
+        specs = []
+        for name, array in sorted(self.static_arrays.items()):
+            with atomic_path(folder / name) as tmp:
+                array.tofile(tmp)
+            specs.append((name, c_data_type(array.dtype), array.size, name))
+        self.static_array_specs = specs
 
     def compile_source(self, directory, compiler, debug, clean):
         """Brian2's ``make``, with object files of earlier builds restored before it and this build's kept

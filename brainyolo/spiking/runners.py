@@ -29,6 +29,7 @@ from brainyolo.spiking.build_cache import (
     remove_run_inputs,
     results_bytes,
     results_folder,
+    write_run_inputs,
 )
 from brainyolo.spiking.builder import (
     apply_inputs,
@@ -272,7 +273,7 @@ class StandaloneRunner:
                 try:
                     brian2.device.run(directory=str(self.directory),
                                       results_directory=str(result_dir.relative_to(self.directory)),
-                                      with_output=False, run_args=run_args)
+                                      with_output=False, run_args=write_run_inputs(self.directory, run_args))
                 except Exception as err:  # noqa: BLE001 - Brian2's own reading of results cut short raises
                     error = err
                 elapsed = time.perf_counter() - started

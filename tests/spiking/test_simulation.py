@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 
 import h5py
 import numpy as np
@@ -233,6 +234,85 @@ def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer
             assert layer["population_positive"].shape == (30,)
             np.testing.assert_array_equal(layer["population_positive"][:10],
                                           short.data["layers"][index]["population_positive"])
+
+
+@pytest.mark.standalone_only
+def test_an_input_file_cut_short_by_a_killed_run_is_written_again(tiny_h5, build_cache, monkeypatch):
+    """A process killed while Brian2 wrote a run's input arrays leaves them cut short under their final names,
+    which Brian2 would then read as they are (it writes a file only where none exists): the next run of the
+    same image writes them again and gives the first run's recordings."""
+    from brainyolo.spiking import runners
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    monkeypatch.setattr(runners, "remove_run_inputs", lambda build_dir: 0)  # the first run's inputs stay
+    with Simulator(model_path, settings) as simulator:
+        first = simulator.run(image)
+        inputs = sorted((simulator._runner.directory / "static_arrays").glob("init_*.dat"))
+        whole = {path.name: path.read_bytes() for path in inputs}
+        assert len(whole) > 5  # the image, the neuron parameters, the checkpoints
+        for path in inputs:  # what a kill in the middle of each write leaves
+            path.write_bytes(whole[path.name][:len(whole[path.name]) // 2])
+        again = simulator.run(image)
+        assert {path.name: path.read_bytes() for path in inputs} == whole
+    for index, layer in first.data["layers"].items():
+        for name, values in layer.items():
+            np.testing.assert_array_equal(again.data["layers"][index][name], values, err_msg=f"{index} {name}")
+    for index, out in first.data["output"].items():
+        for name, values in out.items():
+            np.testing.assert_array_equal(again.data["output"][index][name], values, err_msg=f"{index} {name}")
+
+
+_KILLED_BUILD = """
+import resource, signal, sys
+import brian2
+from brainyolo.spiking.settings import BuildOptions, SimulationSettings
+from brainyolo.spiking.simulate import Simulator
+brian2.prefs.logging.file_log = False  # no log file to write
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # Python ignores it: a longer write now kills the process
+Simulator(sys.argv[1], SimulationSettings(steps={steps}, checkpoints={checkpoints}, device="cpp_standalone",
+                                          threads={threads}, build=BuildOptions(output={output!r})))
+"""
+
+
+@pytest.mark.standalone_only
+def test_a_build_killed_while_writing_its_arrays_leaves_another_process_s_binary_whole(tiny_h5, build_cache):
+    """Another process builds the same folder again and dies while it writes a kernel (the file-size limit kills
+    it): this process's binary, built before, still reads whole files and gives the same recordings; the next
+    build removes what the killed one left."""
+    import subprocess
+    import sys
+
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    with Simulator(model_path, settings) as simulator:
+        first = simulator.run(image)
+        arrays = simulator._runner.directory / "static_arrays"
+        whole = {path.name: path.read_bytes() for path in arrays.glob("_static_array_*")}
+        limit = max(len(data) for data in whole.values()) - 1000  # killed in the first file longer than this
+        script = _KILLED_BUILD.format(**STANDALONE)
+        child = subprocess.run([sys.executable, "-c", script, str(model_path), str(limit)], capture_output=True)
+        assert child.returncode == -signal.SIGXFSZ, child.stderr.decode()[-2000:]
+        assert {path.name: path.read_bytes() for path in arrays.glob("_static_array_*")} == whole
+        assert list(arrays.glob(".*.tmp"))  # the killed write's
+        again = simulator.run(image)
+    for index, layer in first.data["layers"].items():
+        for name, values in layer.items():
+            np.testing.assert_array_equal(again.data["layers"][index][name], values, err_msg=f"{index} {name}")
+    for index, out in first.data["output"].items():
+        for name, values in out.items():
+            np.testing.assert_array_equal(again.data["output"][index][name], values, err_msg=f"{index} {name}")
+    with Simulator(model_path, settings):
+        assert not list(arrays.glob(".*.tmp"))
 
 
 @pytest.mark.standalone_only
