@@ -40,7 +40,7 @@ from brainyolo.convert.model_file import load_model
 from brainyolo.data.embedded import model_file
 from brainyolo.io.atomic import atomic_path, write_json
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.io.integrity import seal
+from brainyolo.io.integrity import GroupDigest
 from brainyolo.io.quantities import parse_quantity
 from brainyolo.readout.recordings import open_recordings, write_image
 from brainyolo.spiking.builder import output_layers
@@ -457,12 +457,13 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             if recordings is None:
                 attrs["checkpoints"] = result.checkpoints
                 recordings = open_recordings(tmp, attrs)
+                digest = GroupDigest(recordings, "images")  # its checksum, fed as the images are written
             box = result.box
             image = {"file_name": result.name, "image_width": box.image_size[0], "image_height": box.image_size[1]}
             if run.parameters is not None:  # the run's own (a decoder reads its delays)
                 image["parameters"] = json.dumps(parameter_record(run.parameters), sort_keys=True)
             with stage("recording"):
-                write_image(recordings, number, image, result.data)
+                digest.add(*write_image(recordings, number, image, result.data))
             image_info = result.info()
             info["images"].append(image_info)
             for key in ("build_seconds", "run_seconds", "synaptic_events", "single_spike_events"):
@@ -479,7 +480,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
                         totals[name] = totals.get(name, 0) + int(layer[name].sum())
         info["checkpoints"] = attrs.get("checkpoints", [])
         if recordings is not None:
-            seal(recordings)
+            digest.seal()
             recordings.close()
     steps_total = steps * max(len(info["images"]), 1)
     info["ms_per_step"] = 1000.0 * info["run_seconds"] / steps_total

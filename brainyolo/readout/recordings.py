@@ -293,10 +293,17 @@ def _compression(value) -> dict:
     return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
-def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
-    """Add one image's recordings to an open recordings file."""
-    group = f["images"].create_group(f"{number:04d}")
+def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str, dict[str, np.ndarray]]:
+    """Add one image's recordings to an open recordings file: ``(the image's group name, {HDF5 name of each
+    dataset: the array written})`` (what :class:`brainyolo.io.integrity.GroupDigest` feeds)."""
+    name = f"{number:04d}"
+    group = f["images"].create_group(name)
     group.attrs.update(info)
+    written = {}
+
+    def dataset(parent, key, value) -> None:
+        written[parent.create_dataset(key, data=value, **_compression(value)).name] = value
+
     layers = group.create_group("layers")
     for index, layer in data["layers"].items():
         g = layers.create_group(f"{index:02d}")
@@ -304,26 +311,27 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> None:
         g.attrs["negative_value"] = float(layer["negative_value"])
         for key, value in layer.items():
             if key not in LAYER_ATTRIBUTES:
-                g.create_dataset(key, data=value, **_compression(value))
+                dataset(g, key, value)
     outputs = group.create_group("output")
     for index, values in data["output"].items():
         g = outputs.create_group(f"{index:02d}")
         for key, value in values.items():
-            g.create_dataset(key, data=value, **_compression(value))
+            dataset(g, key, value)
     if "input_events" in data:  # an event sample: the events the input delivered (step, neuron)
         record = data["input_events"]
         g = group.create_group("input_events")
         g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
         for key in ("step", "neuron"):
-            g.create_dataset(key, data=record[key], **_compression(record[key]))
+            dataset(g, key, record[key])
     if data.get("extra"):  # what a user's own Brian2 objects recorded (the Python API's add / record_*)
         recorded = group.create_group("recorded")
-        for name, variables in data["extra"].items():
-            g = recorded.create_group(name)
+        for object_name, variables in data["extra"].items():
+            g = recorded.create_group(object_name)
             for key, value in variables.items():
                 value = np.asarray(value)
                 if value.dtype.kind in "biuf":
-                    g.create_dataset(key, data=value, **_compression(value))
+                    dataset(g, key, value)
+    return name, written
 
 
 MAX_STEPS = 10_000_000
