@@ -42,6 +42,10 @@ from brainyolo.io.atomic import atomic_path, staged_directory, write_json
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.pipeline import ann_detections
 from brainyolo.readout.decoding import decode_run, find_model_file, reading_recordings
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_counts
+
+COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS
+"""The per-neuron counts of a recorded layer (stored int16 where they fit: read back as int32)."""
 
 
 @dataclass
@@ -89,7 +93,7 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
                 shape = tuple(int(v) for v in layer.attrs["shape"])
                 layers[int(key)] = {"kind": str(layer.attrs["kind"]), "shape": shape,
                                     "negative_value": float(layer.attrs.get("negative_value", 1.0)),
-                                    **{k: layer[k][()] for k in layer}}
+                                    **{k: read_counts(layer[k][()]) if k in COUNTS else layer[k][()] for k in layer}}
             events = None
             if "input_events" in group:
                 g = group["input_events"]

@@ -24,10 +24,12 @@ population datasets, version 2 the events at checkpoints; both are still read)::
                               group stands for, as a fraction 1/n of a +1 spike: the hidden neuron
                               file's ``negative_value``, a pool's or relay's sources', an output
                               layer's own neuron's; 1 where absent, as in files written before 0.12);
-                              datasets positive_count, negative_count (int32); where the layer
+                              datasets positive_count, negative_count; where the layer
                               sends weighted spikes (its neuron file's ``weighted_spikes``) also
-                              positive_events, negative_events (int32: the events it sent, each
-                              one synaptic event per target);
+                              positive_events, negative_events (the events it sent, each one
+                              synaptic event per target); these four int16 where every count is
+                              at most 16383 (a sum or difference of two is then an int16 too),
+                              else int32 (int32 in files before 0.13.1), read back as int32;
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
                               population_positive, population_negative (steps,) int32;
@@ -55,7 +57,7 @@ from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
-from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, stored_counts
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
@@ -311,7 +313,7 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str,
         g.attrs["negative_value"] = float(layer["negative_value"])
         for key, value in layer.items():
             if key not in LAYER_ATTRIBUTES:
-                dataset(g, key, value)
+                dataset(g, key, stored_counts(value) if key in SPIKE_COUNTERS + EVENT_COUNTERS else value)
     outputs = group.create_group("output")
     for index, values in data["output"].items():
         g = outputs.create_group(f"{index:02d}")

@@ -90,6 +90,7 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
         assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 3
         layer = f["images/0001/layers/00"]
         assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
+        assert layer["positive_count"].dtype == np.int16  # counts of at most 20 steps: stored compact
         steps = layer["sample_spike_step"][()]
         assert steps.min() >= 1 and steps.max() <= 20 and set(layer["sample_spike_sign"][()]) <= {-1, 1}
         assert f["images/0000/output/12/v"].shape == (3, 24, 6, 6)
@@ -110,6 +111,10 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
         from brainyolo.analysis.spikes import load_run
 
         run = load_run(tmp_path)
+        for name, group in f["images/0000/layers"].items():  # read back as int32, the same counts
+            for key in ("positive_count", "negative_count"):
+                counts = run.images[0].layers[int(name)][key]
+                assert counts.dtype == np.int32 and np.array_equal(counts, group[key][()]), (name, key)
         expected = snn_operations(run.model.normalized_graph(), run.images[0].layers, 20)["per_layer"]
         checked = 0
         for index, entry in expected.items():

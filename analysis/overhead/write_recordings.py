@@ -1,0 +1,109 @@
+"""What writing a run's recordings costs, three ways, on the images of a run folder:
+
+- as before 0.13.1: the per-neuron counts stored as int32, the content checksum read back from the finished file;
+- the counts as int32, the checksum fed while each image is written (GroupDigest);
+- as now: the counts as int16 where they fit (``stored_counts``), the checksum fed.
+
+    python analysis/overhead/write_recordings.py RUN_DIR [ROUNDS]
+
+Each round writes every image of ``RUN_DIR/recordings.h5`` into a new file each way, in turn, and prints seconds
+per image for the writing and the sealing, the file's size, and whether the files read back hold the same counts.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from brainyolo.io.integrity import DIGEST_ATTRIBUTE, GroupDigest, content_digest
+from brainyolo.readout import recordings
+from brainyolo.readout.recordings import LAYER_ATTRIBUTES, open_recordings, write_image
+from brainyolo.spiking.counters import SPIKE_COUNTERS, read_counts, stored_counts
+
+WAYS = {"int32, read back": (False, False), "int32, fed": (False, True), "compact, fed (now)": (True, True)}
+"""Each way: (counts stored compact, checksum fed while written)."""
+
+
+def image_data(group: h5py.Group) -> tuple[dict, dict]:
+    """An image's recordings as ``write_image`` takes them: ``(attributes, data)``."""
+    data = {"layers": {}, "output": {}}
+    for key, layer in group["layers"].items():
+        data["layers"][int(key)] = {"kind": str(layer.attrs["kind"]), "shape": tuple(layer.attrs["shape"]),
+                                    "negative_value": float(layer.attrs.get("negative_value", 1.0)),
+                                    **{name: layer[name][()] for name in layer if name not in LAYER_ATTRIBUTES}}
+    for key, output in group["output"].items():
+        data["output"][int(key)] = {name: output[name][()] for name in output}
+    if "input_events" in group:
+        events = group["input_events"]
+        data["input_events"] = {"width": events.attrs["width"], "height": events.attrs["height"],
+                                "step": events["step"][()], "neuron": events["neuron"][()]}
+    return dict(group.attrs), data
+
+
+def write(path: Path, root: dict, images: list, compact: bool, fed: bool) -> tuple[float, float]:
+    """Write ``images`` into ``path``: ``(seconds writing, seconds sealing)``."""
+    recordings.stored_counts = stored_counts if compact else (lambda counts: counts)
+    writing = sealing = 0.0
+    try:
+        with open_recordings(path, root) as f:
+            digest = GroupDigest(f, "images") if fed else None
+            for number, (attrs, data) in enumerate(images):
+                started = time.perf_counter()
+                name, written = write_image(f, number, attrs, data)
+                writing += time.perf_counter() - started
+                started = time.perf_counter()
+                if fed:
+                    digest.add(name, written)
+                sealing += time.perf_counter() - started
+            started = time.perf_counter()
+            if fed:
+                digest.seal()
+            else:
+                f.attrs[DIGEST_ATTRIBUTE] = content_digest(f)
+            sealing += time.perf_counter() - started
+    finally:
+        recordings.stored_counts = stored_counts
+    return writing, sealing
+
+
+def counts_of(path: Path) -> list[np.ndarray]:
+    with h5py.File(path, "r") as f:
+        return [read_counts(layer[key][()]) for name in sorted(f["images"])
+                for _, layer in sorted(f["images"][name]["layers"].items()) for key in SPIKE_COUNTERS]
+
+
+def main(run_dir: str, rounds: int = 2) -> None:
+    with h5py.File(Path(run_dir) / "recordings.h5", "r") as f:
+        root = {key: value for key, value in f.attrs.items()
+                if key not in (DIGEST_ATTRIBUTE, "format", "schema_version", "time_step_ms")}
+        images = [image_data(f["images"][name]) for name in sorted(f["images"])]
+    counts = sum(layer[key].nbytes for _, data in images for layer in data["layers"].values() for key in SPIKE_COUNTERS)
+    print(f"{len(images)} images of {run_dir}: {counts / len(images) / 1e6:.1f} MB of int32 counts per image")
+    print("| round | way | writing (s per image) | sealing (s per image) | both | file (MB) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    same = True
+    with tempfile.TemporaryDirectory() as folder:
+        for round_number in range(1, rounds + 1):
+            both, reference = {}, None
+            for way, (compact, fed) in WAYS.items():
+                path = Path(folder) / "r.h5"
+                writing, sealing = write(path, root, images, compact, fed)
+                read = counts_of(path)
+                reference = reference or read
+                same &= all(np.array_equal(a, b) for a, b in zip(read, reference, strict=True))
+                both[way] = (writing + sealing) / len(images)
+                print(f"| {round_number} | {way} | {writing / len(images):.3f} | {sealing / len(images):.3f} | "
+                      f"{both[way]:.3f} | {path.stat().st_size / 1e6:.1f} |")
+                path.unlink()
+            before, now = both["int32, read back"], both["compact, fed (now)"]
+            print(f"round {round_number}: before / now = {before / now:.1f}x, {before - now:.3f} s less per image")
+    print("the same counts read back every way:", same)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:3]))

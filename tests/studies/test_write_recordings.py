@@ -1,0 +1,26 @@
+"""analysis/overhead/write_recordings.py on a run of the reduced network: every way writes a file that reads back with
+the same counts, and the compact way's file is the smallest."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import analysis_script
+
+from brainyolo.detector import simulate
+from brainyolo.spiking.simulate import SimulationSettings
+
+pytestmark = pytest.mark.codegen_independent
+
+
+def test_three_ways_of_writing_read_back_the_same_counts(tiny_converted, tmp_path, capsys):
+    model_path, images = tiny_converted
+    simulate(model_path, images[:2], SimulationSettings(steps=12, device="runtime"), tmp_path / "run", progress=False)
+    analysis_script("overhead/write_recordings").main(str(tmp_path / "run"), 1)
+    out = capsys.readouterr().out
+    assert "the same counts read back every way: True" in out
+    sizes = {way: float(size) for way, size in re.findall(r"\| 1 \| ([^|]+?) \|[^\n]*\| ([0-9.]+) \|\n", out)}
+    assert set(sizes) == {"int32, read back", "int32, fed", "compact, fed (now)"}
+    assert sizes["compact, fed (now)"] <= sizes["int32, fed"] == sizes["int32, read back"]
+    assert re.search(r"round 1: before / now = [0-9.]+x", out)
