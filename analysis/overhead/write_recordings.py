@@ -23,19 +23,22 @@ import numpy as np
 from brainyolo.io.integrity import DIGEST_ATTRIBUTE, GroupDigest, content_digest
 from brainyolo.readout import recordings
 from brainyolo.readout.recordings import LAYER_ATTRIBUTES, open_recordings, write_image
-from brainyolo.spiking.counters import SPIKE_COUNTERS, read_counts, stored_counts
+from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_counts, stored_counts
+
+COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS
 
 WAYS = {"int32, read back": (False, False), "int32, fed": (False, True), "compact, fed (now)": (True, True)}
 """Each way: (counts stored compact, checksum fed while written)."""
 
 
 def image_data(group: h5py.Group) -> tuple[dict, dict]:
-    """An image's recordings as ``write_image`` takes them: ``(attributes, data)``."""
+    """An image's recordings as ``write_image`` takes them from a run: ``(attributes, data)``, the counts int32."""
     data = {"layers": {}, "output": {}}
     for key, layer in group["layers"].items():
         data["layers"][int(key)] = {"kind": str(layer.attrs["kind"]), "shape": tuple(layer.attrs["shape"]),
                                     "negative_value": float(layer.attrs.get("negative_value", 1.0)),
-                                    **{name: layer[name][()] for name in layer if name not in LAYER_ATTRIBUTES}}
+                                    **{name: read_counts(layer[name][()]) if name in COUNTS else layer[name][()]
+                                       for name in layer if name not in LAYER_ATTRIBUTES}}
     for key, output in group["output"].items():
         data["output"][int(key)] = {name: output[name][()] for name in output}
     if "input_events" in group:

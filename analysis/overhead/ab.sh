@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The same multi-photo detection with an earlier commit's brainyolo and with this checkout's, in turn, twice.
+#   analysis/overhead/ab.sh REV MODEL.h5 OUT PHOTO [PHOTO ...]
+# REV is checked out into OUT/before (git worktree) and run from there with this checkout's .venv (python -m puts the
+# working folder first on sys.path);
+# each run: brainyolo detect PHOTOS --mode snn --steps 50 --profile (the build cache in OUT/cache, warmed first by
+# both). Prints the per-image stages of the four runs (profile.json) side by side.
+set -euo pipefail
+REV=$1; MODEL=$(realpath "$2"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
+HERE=$(cd "$(dirname "$0")" && pwd)
+[ -d "$OUT/before" ] || git -C "$HERE/../.." worktree add --detach "$OUT/before" "$REV" > /dev/null
+export BRAINYOLO_CACHE="$OUT/cache"
+run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --steps 50 --threshold 0.005 --profile \
+        -o "$OUT/$name" -q > "$OUT/$name.txt"; }
+before() { (cd "$OUT/before" && python -m brainyolo "$@"); }
+now() { python -m brainyolo "$@"; }
+PHOTOS=("$(realpath "$1")")
+run warm-before before; run warm-now now  # the builds, not counted
+PHOTOS=()
+for photo in "$@"; do PHOTOS+=("$(realpath "$photo")"); done
+for round in 1 2; do run "before$round" before; run "now$round" now; done
+python - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+runs = {n: json.loads((out / n / "profile.json").read_text()) for n in ("before1", "now1", "before2", "now2")}
+stages = sorted({s for p in runs.values() for s in p["stages"]}, key=lambda s: -runs["before1"]["stages"].get(s, 0))
+print("| seconds per image | " + " | ".join(runs) + " |")
+print("| --- |" + " ---: |" * len(runs))
+for stage in stages + ["other"]:
+    cells = [(p["other_seconds"] if stage == "other" else p["stages"].get(stage, 0.0)) / p["images"] for p in runs.values()]
+    print(f"| {stage} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+print("| **wall** (all images) | " + " | ".join(f"**{p['wall_seconds']:.1f}**" for p in runs.values()) + " |")
+print("| not simulation | " + " | ".join(f"{1 - p['stages'].get('simulation', 0.0) / p['wall_seconds']:.0%}"
+                                       for p in runs.values()) + " |")
+PY
