@@ -30,11 +30,20 @@ HERE = Path(__file__).resolve().parents[2]
 STEPS = 16
 
 
+COUNTS = ("positive_count", "negative_count", "positive_events", "negative_events")
+"""Per-neuron counts: int16 where they fit since 0.13.1, int32 before; compared as int32."""
+
+
 def datasets(path: Path) -> dict[str, np.ndarray]:
-    """Every dataset of a recordings file by its path."""
+    """Every dataset of a recordings file by its path (counts as int32, whatever their stored type)."""
     found = {}
+
+    def keep(name, item) -> None:
+        if isinstance(item, h5py.Dataset):
+            found[name] = item[()].astype(np.int32) if name.rsplit("/", 1)[-1] in COUNTS else item[()]
+
     with h5py.File(path) as f:
-        f.visititems(lambda name, item: found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+        f.visititems(keep)
     return found
 
 

@@ -8,7 +8,12 @@
 set -euo pipefail
 REV=$1; MODEL=$(realpath "$2"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
 HERE=$(cd "$(dirname "$0")" && pwd)
-[ -d "$OUT/before" ] || git -C "$HERE/../.." worktree add --detach "$OUT/before" "$REV" > /dev/null
+REPO=$(cd "$HERE/../.." && pwd)
+if [ -d "$OUT/before" ] && [ "$(git -C "$OUT/before" rev-parse HEAD)" != "$(git -C "$REPO" rev-parse "$REV^{commit}")" ]; then
+  echo "ab.sh: $OUT/before holds another commit than $REV: give another OUT" >&2; exit 2
+fi
+[ -d "$OUT/before" ] || git -C "$REPO" worktree add --detach "$OUT/before" "$REV" > /dev/null
+trap 'git -C "$REPO" worktree remove --force "$OUT/before"' EXIT  # the checkout of REV goes, the runs stay
 export BRAINYOLO_CACHE="$OUT/cache"
 run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --steps 50 --threshold 0.005 --profile \
         -o "$OUT/$name" -q > "$OUT/$name.txt"; }

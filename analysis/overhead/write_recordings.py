@@ -86,7 +86,8 @@ def main(run_dir: str, rounds: int = 2) -> None:
                 if key not in (DIGEST_ATTRIBUTE, "format", "schema_version", "time_step_ms")}
         images = [image_data(f["images"][name]) for name in sorted(f["images"])]
     counts = sum(layer[key].nbytes for _, data in images for layer in data["layers"].values() for key in SPIKE_COUNTERS)
-    print(f"{len(images)} images of {run_dir}: {counts / len(images) / 1e6:.1f} MB of int32 counts per image")
+    print(f"{len(images)} images of {run_dir}: {counts / len(images) / 1e6:.1f} MB of int32 counts per image "
+          f"({counts} bytes in all)")
     print("| round | way | writing (s per image) | sealing (s per image) | both | file (MB) |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     same = True

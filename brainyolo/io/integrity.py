@@ -46,26 +46,35 @@ def content_digest(f: h5py.File) -> str:
     return digest.hexdigest()
 
 
-def _walk(digest, root: h5py.File, node, name: str, values: dict | None = None) -> None:
-    """Feed ``node`` (of the file ``root``, named ``name`` in the walk) and everything under it; a dataset whose
-    HDF5 name is in ``values`` is fed from that array where it has the dataset's dtype and shape (what was
-    written: read back, it would be the same)."""
-    digest.update(b"\x00node:" + name.encode())
+def _walk(digest, root: h5py.File, node, name: str, values: dict | None = None, outline=None) -> None:
+    """Feed ``node`` (of the file ``root``, named ``name`` in the walk) and everything under it into ``digest``
+    (None: not at all) and its outline into ``outline`` (None: not at all): names, attributes, every dataset's dtype
+    and shape, no values. A dataset whose HDF5 name is in ``values`` is fed from that array where it holds numbers
+    of the dataset's dtype and shape (what was written: read back, it would be the same)."""
+    fed = [d for d in (digest, outline) if d is not None]
+    for d in fed:
+        d.update(b"\x00node:" + name.encode())
     for key in sorted(node.attrs):
         if node is root and key == DIGEST_ATTRIBUTE:
             continue
-        digest.update(b"\x00attr:" + key.encode())
-        _feed(digest, node.attrs[key])
+        value = node.attrs[key]
+        for d in fed:
+            d.update(b"\x00attr:" + key.encode())
+            _feed(d, value)
     if isinstance(node, h5py.Dataset):
-        written = None if values is None else values.get(node.name)
-        if written is not None:
-            written = np.asarray(written)
-        if written is None or written.dtype != node.dtype or written.shape != node.shape:
-            written = node[()]
-        _feed(digest, written)
+        if outline is not None:
+            outline.update(f"{node.dtype.str}{node.shape}".encode())
+        if digest is not None:
+            written = None if values is None else values.get(node.name)
+            if written is not None:
+                written = np.asarray(written)
+            if (written is None or written.dtype.kind not in "biufc" or written.dtype != node.dtype
+                    or written.shape != node.shape):  # text, for one, reads back as bytes
+                written = node[()]
+            _feed(digest, written)
         return
     for key in sorted(node):
-        _walk(digest, root, node[key], f"{name}/{key}", values)
+        _walk(digest, root, node[key], f"{name}/{key}", values, outline)
 
 
 class GroupDigest:
@@ -73,43 +82,32 @@ class GroupDigest:
     while it is written: a member's datasets from the arrays just written instead of read back (for a yolov3-tiny
     image's recordings, 64 MB decompressed again per image).
 
-    Everything but ``group`` is fed when this is made (the file's attributes must then be final); each
-    :meth:`add` feeds one new member of ``group``. :meth:`seal` stores the digest, or, where the file has other
-    content than was fed (another top-level node, members added elsewhere or not in name order, changed
-    attributes), the digest of the whole file read back.
+    Everything but ``group``'s members is fed when this is made; each :meth:`add` feeds one new member, whole.
+    :meth:`seal` stores the digest where the file's outline (names, attributes, dtypes and shapes: no values) is
+    still the outline fed, in the order fed; otherwise (another node, a member added without :meth:`add` or not in
+    name order, "10000" after "9999", an attribute changed or added later) the digest of the whole file read back.
+    A dataset's values rewritten after its member was added are not seen: members are complete when added.
     """
 
     def __init__(self, f: h5py.File, group: str):
-        if list(f) != [group] or len(f[group]) or len(f[group].attrs):
+        if list(f) != [group] or len(f[group]):
             raise ValueError(f"a file holding only an empty group {group!r} is fed member after member")
-        self._file, self._group, self._members = f, group, []
-        self._digest = hashlib.sha256()
-        _walk(self._digest, f, f, "")  # the file's attributes and the empty group: its walk up to the members
-        self._attributes = self._root_attributes()
+        self._file, self._group = f, group
+        self._digest, self._outline = hashlib.sha256(), hashlib.sha256()
+        _walk(self._digest, f, f, "", outline=self._outline)  # the file up to the group's members
 
     def add(self, name: str, values: dict | None = None) -> None:
         """Feed the member ``name`` of the group, just written; ``values``: ``{HDF5 name of a dataset: the array
         it was written from}``."""
-        in_order = self._members is not None and (not self._members or name > self._members[-1])
-        if not in_order:  # ("10000" after "9999"): read back at the end
-            self._members = None
-            return
-        self._members.append(name)
-        _walk(self._digest, self._file, self._file[self._group][name], f"/{self._group}/{name}", values)
+        _walk(self._digest, self._file, self._file[self._group][name], f"/{self._group}/{name}", values,
+              self._outline)
 
     def seal(self) -> None:
         """Store the digest in the file (:func:`seal`'s attribute)."""
-        fed = (self._members is not None and list(self._file) == [self._group]
-               and sorted(self._file[self._group]) == self._members and self._root_attributes() == self._attributes)
+        outline = hashlib.sha256()
+        _walk(None, self._file, self._file, "", outline=outline)
+        fed = outline.digest() == self._outline.digest()
         self._file.attrs[DIGEST_ATTRIBUTE] = self._digest.hexdigest() if fed else content_digest(self._file)
-
-    def _root_attributes(self) -> str:
-        digest = hashlib.sha256()
-        for key in sorted(self._file.attrs):
-            if key != DIGEST_ATTRIBUTE:
-                digest.update(b"\x00attr:" + key.encode())
-                _feed(digest, self._file.attrs[key])
-        return digest.hexdigest()
 
 
 def seal(f: h5py.File) -> None:

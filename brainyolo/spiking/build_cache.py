@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import brian2
+from brian2.core.variables import VariableView
 from brian2.utils.filelock import FileLock
 
 from brainyolo import __version__
@@ -306,8 +307,13 @@ def write_run_inputs(build_dir: Path, run_args: dict) -> list[str]:
     device = brian2.get_device()
     arguments = []
     for key, value in run_args.items():
-        prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
-                   else device._prepare_variableview_run_arg)
+        if isinstance(key, brian2.TimedArray):
+            prepare = device._prepare_timed_array_run_arg
+        elif isinstance(key, VariableView):
+            prepare = device._prepare_variableview_run_arg
+        else:  # Brian2's own words
+            raise TypeError("The keys for 'run_args' need to be 'VariableView' objects, i.e. attributes of groups such "
+                            f"as 'neurongroup.v', or a 'TimedArray'. Key has type '{type(key)}' instead.")
         name, text, file_name, array = prepare(key, value)
         arguments.append(f"{name}={text}")
         if not file_name:  # a single value: on the command line

@@ -220,10 +220,10 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         """Brian2's writing of a build's fixed arrays (kernels, indices, starting values), each file written
         beside and renamed onto its name, after the files that killed writes left there are removed.
 
-        Every build of a build folder writes the same arrays, under the build folder's exclusive lock, while its
-        binary may be run by other processes that built it before. Brian2 writes them in place, and the binary
+        Every build of a build folder writes the same arrays, under the build folder's exclusive lock; other
+        processes that built it before run its binary before and after. Brian2 writes them in place, and the binary
         reads a file cut short without a word: a build killed while writing (a Dask worker's, a user's Ctrl-C)
-        changed the network of every later run of that folder.
+        changed the network of every later run of that folder by the processes that had built it.
         """
         for code_object in self.code_objects.values():
             for variable in code_object.variables.values():

@@ -1,4 +1,5 @@
-"""The content checksum fed while a file is written (GroupDigest) against the checksum of the file read back."""
+"""The content checksum fed while a file is written (GroupDigest) against the checksum of the file read back; the
+mode of files written atomically."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ def _member(f: h5py.File, name: str, seed: int) -> dict[str, np.ndarray]:
               "layers/00/sample_spike_step": np.zeros(0, np.int32),
               "layers/01/population_positive": rng.integers(0, 9, 5000).astype(np.int64),
               "output/02/v": rng.normal(size=(2, 4, 3, 3)),
-              "recorded/monitor/flag": rng.random(6) > 0.5}
+              "recorded/monitor/flag": rng.random(6) > 0.5,
+              "recorded/monitor/labels": np.array(["spike", "négatif"], dtype=object)}
     for path, value in arrays.items():
         parent, key = path.rsplit("/", 1)
         sub = group.require_group(parent)
         sub.attrs["shape"] = np.asarray(value.shape)
         options = {"compression": "gzip", "shuffle": True} if value.size > 4096 else {}
+        if value.dtype == object:  # text: h5py reads it back as bytes
+            options["dtype"] = h5py.string_dtype()
         written[sub.create_dataset(key, data=value, **options).name] = value
     return written
 
@@ -66,10 +70,12 @@ def test_the_arrays_written_are_fed_not_the_file(tmp_path):
             assert (f.attrs[DIGEST_ATTRIBUTE] == content_digest(f)) is same, case
 
 
-@pytest.mark.parametrize("change", ["order", "root attribute", "other node", "member elsewhere"])
+@pytest.mark.parametrize("change", ["order", "root attribute", "group attribute", "member attribute",
+                                    "member dataset", "other node", "member elsewhere"])
 def test_a_file_with_more_than_was_fed_is_read_back(tmp_path, change):
-    """Members out of name order (image 10000 after 9999), attributes changed after the start, a second top-level
-    node, a member added without add(): the stored digest is still the file's own."""
+    """Members out of name order (image 10000 after 9999), attributes changed or added after they were fed, a dataset
+    added to a member already fed, a second top-level node, a member added without add(): the stored digest is still
+    the file's own."""
     with _file(tmp_path / "r.h5") as f:
         digest = GroupDigest(f, "images")
         names = ["9999", "10000"] if change == "order" else ["0000", "0001"]
@@ -79,6 +85,12 @@ def test_a_file_with_more_than_was_fed_is_read_back(tmp_path, change):
                 digest.add(name, written)
         if change == "root attribute":
             f.attrs["steps"] = 17
+        if change == "group attribute":
+            f["images"].attrs["note"] = "added"
+        if change == "member attribute":
+            f["images/0000"].attrs["image_width"] = 641
+        if change == "member dataset":
+            f["images/0000/layers/00"].create_dataset("extra", data=np.arange(4))
         if change == "other node":
             f.create_dataset("notes", data=np.arange(3))
         digest.seal()
@@ -92,3 +104,21 @@ def test_only_a_file_holding_one_empty_group_is_fed(tmp_path):
         _member(f, "0000", 0)
         with pytest.raises(ValueError, match="only an empty group"):
             GroupDigest(f, "images")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_a_file_written_atomically_gets_the_mode_of_the_umask(tmp_path, mask):
+    """(The umask is read from /proc, not set to 0 for a moment: another thread could then create a file any user
+    may write.)"""
+    import os
+
+    from brainyolo.io.atomic import _umask, atomic_path
+
+    old = os.umask(mask)
+    try:
+        assert _umask() == mask
+        with atomic_path(tmp_path / "a.bin") as tmp:
+            tmp.write_bytes(b"x")
+        assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask
+    finally:
+        os.umask(old)

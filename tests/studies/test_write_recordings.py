@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import h5py
+import numpy as np
 import pytest
 from conftest import analysis_script
 
+from brainyolo.convert.model_file import load_model
 from brainyolo.detector import simulate
 from brainyolo.spiking.simulate import SimulationSettings
 
@@ -20,7 +23,16 @@ def test_three_ways_of_writing_read_back_the_same_counts(tiny_converted, tmp_pat
     analysis_script("overhead/write_recordings").main(str(tmp_path / "run"), 1)
     out = capsys.readouterr().out
     assert "the same counts read back every way: True" in out
+    # the "int32" ways wrote the run's counts as int32 (the file's are int16: read back as int32 first)
+    graph = load_model(model_path).graph
+    neurons = sum(int(np.prod(graph.shapes()[int(name)])) for name in _layers(tmp_path / "run" / "recordings.h5"))
+    assert f"({2 * 2 * neurons * 4} bytes in all)" in out
     sizes = {way: float(size) for way, size in re.findall(r"\| 1 \| ([^|]+?) \|[^\n]*\| ([0-9.]+) \|\n", out)}
     assert set(sizes) == {"int32, read back", "int32, fed", "compact, fed (now)"}
     assert sizes["compact, fed (now)"] <= sizes["int32, fed"] == sizes["int32, read back"]
     assert re.search(r"round 1: before / now = [0-9.]+x", out)
+
+
+def _layers(path) -> list[str]:
+    with h5py.File(path) as f:
+        return list(f["images/0000/layers"])
