@@ -241,6 +241,20 @@ def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer
                                           short.data["layers"][index]["population_positive"])
 
 
+def _standalone_settings() -> SimulationSettings:
+    """The standalone tests' settings (:data:`STANDALONE`): one compiled binary for all of them."""
+    return SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"], device="cpp_standalone",
+                              threads=STANDALONE["threads"], build=BuildOptions(output=STANDALONE["output"]))
+
+
+def _assert_same_recordings(first, again) -> None:
+    """Every recorded layer's and output layer's arrays of two runs, equal."""
+    for part in ("layers", "output"):
+        for index, arrays in first.data[part].items():
+            for name, values in arrays.items():
+                np.testing.assert_array_equal(again.data[part][index][name], values, err_msg=f"{part} {index} {name}")
+
+
 @pytest.mark.standalone_only
 def test_an_input_file_cut_short_by_a_killed_run_is_written_again(tiny_h5, build_cache, monkeypatch):
     """A process killed while Brian2 wrote a run's input arrays leaves them cut short under their final names,
@@ -250,9 +264,7 @@ def test_an_input_file_cut_short_by_a_killed_run_is_written_again(tiny_h5, build
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     monkeypatch.setattr(runners, "remove_run_inputs", lambda build_dir: 0)  # the first run's inputs stay
     with Simulator(model_path, settings) as simulator:
         first = simulator.run(image)
@@ -263,12 +275,7 @@ def test_an_input_file_cut_short_by_a_killed_run_is_written_again(tiny_h5, build
             path.write_bytes(whole[path.name][:len(whole[path.name]) // 2])
         again = simulator.run(image)
         assert {path.name: path.read_bytes() for path in inputs} == whole
-    for index, layer in first.data["layers"].items():
-        for name, values in layer.items():
-            np.testing.assert_array_equal(again.data["layers"][index][name], values, err_msg=f"{index} {name}")
-    for index, out in first.data["output"].items():
-        for name, values in out.items():
-            np.testing.assert_array_equal(again.data["output"][index][name], values, err_msg=f"{index} {name}")
+    _assert_same_recordings(first, again)
 
 
 _KILLED_BUILD = """
@@ -296,9 +303,7 @@ def test_a_build_killed_while_writing_its_arrays_leaves_another_process_s_binary
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     with Simulator(model_path, settings) as simulator:
         first = simulator.run(image)
         arrays = simulator._runner.directory / "static_arrays"
@@ -310,12 +315,7 @@ def test_a_build_killed_while_writing_its_arrays_leaves_another_process_s_binary
         assert {path.name: path.read_bytes() for path in arrays.glob("_static_array_*")} == whole
         assert list(arrays.glob(".*.tmp"))  # the killed write's
         again = simulator.run(image)
-    for index, layer in first.data["layers"].items():
-        for name, values in layer.items():
-            np.testing.assert_array_equal(again.data["layers"][index][name], values, err_msg=f"{index} {name}")
-    for index, out in first.data["output"].items():
-        for name, values in out.items():
-            np.testing.assert_array_equal(again.data["output"][index][name], values, err_msg=f"{index} {name}")
+    _assert_same_recordings(first, again)
     with Simulator(model_path, settings):
         assert not list(arrays.glob(".*.tmp"))
 
@@ -336,9 +336,7 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     with Simulator(model_path, settings) as simulator:
         first = simulator.run(image)
         folder = simulator._runner.directory
@@ -967,9 +965,7 @@ def test_results_written_into_memory_read_as_results_written_into_the_build(tiny
 
     monkeypatch.setattr(runners, "results_folder", watched)
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     scratch = tmp_path / "scratch"
     with Simulator(model_path, settings) as simulator:
         runs = []
@@ -1000,9 +996,7 @@ def test_results_cut_short_in_memory_run_again_on_disk_and_on_disk_are_an_error(
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
     monkeypatch.setattr(cache_module, "SCRATCH_MARGIN_BYTES", 0)
     folders, cut = [], set()
@@ -1043,9 +1037,7 @@ def test_a_run_that_brian2_cannot_read_back_from_a_full_memory_runs_again_on_dis
     from brainyolo.spiking.simulate import Simulator
 
     model_path, image = tiny_h5
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _standalone_settings()
     monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
     shim = tmp_path / "full-memory.sh"
     shim.write_text('"$@"; code=$?; previous=""\n'
