@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from brainyolo import __version__
-from brainyolo.analysis.annotated import draw_detections, side_by_side
+from brainyolo.analysis.annotated import annotated, as_rgb, draw_detections, side_by_side
 from brainyolo.ann.graph import Graph
 from brainyolo.ann.heads import EVAL_THRESHOLD, Detections, detect_from_heads
 from brainyolo.ann.letterbox import iterate_letterboxed
@@ -84,15 +84,12 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     for path in image_paths:
         with stage("ANN (pictures)"):
             _, ann_found = next(ann)
-        with stage("writing"):
-            ann_png, snn_png = out_dir / f"{path.stem}_ann.png", out_dir / f"{path.stem}_snn.png"
-            picture = sample_picture(path, settings.events)
-            draw_detections(picture, ann_found, names, ann_png, show_threshold, "ANN")
-            draw_detections(picture, found[path.name][last], names, snn_png, show_threshold,
-                            f"SNN {decode}, {last} steps")
-            side_by_side([ann_png, snn_png], out_dir / f"{path.stem}_ann_vs_snn.png")
-            ann_png.unlink()
-            snn_png.unlink()
+        with stage("writing"):  # composed in memory, one file written
+            picture = as_rgb(sample_picture(path, settings.events))
+            side_by_side([annotated(picture, ann_found, names, show_threshold, "ANN"),
+                          annotated(picture, found[path.name][last], names, show_threshold,
+                                    f"SNN {decode}, {last} steps")],
+                         out_dir / f"{path.stem}_ann_vs_snn.png")
     return records
 
 

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # The same multi-photo detection with an earlier commit's brainyolo and with this checkout's, in turn, twice.
-#   analysis/overhead/ab.sh REV MODEL.h5 OUT PHOTO [PHOTO ...]
+#   analysis/overhead/ab.sh REV MODEL OUT PHOTO [PHOTO ...] [-- DETECT_OPTION ...]
 # REV is checked out into OUT/before (git worktree) and run from there with this checkout's .venv (python -m puts the
 # working folder first on sys.path);
-# each run: brainyolo detect PHOTOS --mode snn --steps 50 --profile (the build cache in OUT/cache, warmed first by
-# both). Prints the per-image stages of the four runs (profile.json) side by side.
+# each run: brainyolo detect MODEL PHOTOS --mode snn --threshold 0.005 --profile and the options after --
+# (default --steps 50), the build cache in OUT/cache, warmed first by both. MODEL: a model file, or a shipped
+# detector's name. Prints the per-image stages of the four runs (profile.json) side by side.
 set -euo pipefail
-REV=$1; MODEL=$(realpath "$2"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
+REV=$1; MODEL=$2; [ -e "$MODEL" ] && MODEL=$(realpath "$MODEL"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
+ARGS=(); OPTIONS=(--steps 50)
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do ARGS+=("$1"); shift; done
+if [ $# -gt 0 ]; then shift; OPTIONS=("$@"); fi
+set -- "${ARGS[@]}"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 if [ -d "$OUT/before" ] && [ "$(git -C "$OUT/before" rev-parse HEAD)" != "$(git -C "$REPO" rev-parse "$REV^{commit}")" ]; then
@@ -15,8 +20,8 @@ fi
 [ -d "$OUT/before" ] || git -C "$REPO" worktree add --detach "$OUT/before" "$REV" > /dev/null
 trap 'git -C "$REPO" worktree remove --force "$OUT/before"' EXIT  # the checkout of REV goes, the runs stay
 export BRAINYOLO_CACHE="$OUT/cache"
-run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --steps 50 --threshold 0.005 --profile \
-        -o "$OUT/$name" -q > "$OUT/$name.txt"; }
+run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --threshold 0.005 --profile \
+        "${OPTIONS[@]}" -o "$OUT/$name" -q > "$OUT/$name.txt"; }
 before() { (cd "$OUT/before" && python -m brainyolo "$@"); }
 now() { python -m brainyolo "$@"; }
 PHOTOS=("$(realpath "$1")")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainyolo.analysis.annotated import draw_detections, side_by_side
+from brainyolo.analysis.annotated import annotated, as_rgb, side_by_side
 from brainyolo.analysis.energy import (
     PAPER,
     energy_markdown,
@@ -396,13 +396,10 @@ def _fig8(run: Run, picture_dirs: list[Path], stage: Path) -> str | None:
     chosen = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
     names = run.model.graph.class_names
     (_, ann), = list(ann_detections(run.model.graph, [found]))
-    panels = [stage / f".fig8_{k}.png" for k in range(len(chosen) + 1)]
-    draw_detections(found, ann, names, panels[0], 0.25, "ANN")
-    for panel, step in zip(panels[1:], chosen, strict=True):
-        draw_detections(found, detections[name][step], names, panel, 0.25, f"SNN {step} steps")
+    picture = as_rgb(found)
+    panels = [annotated(picture, ann, names, 0.25, "ANN")]
+    panels += [annotated(picture, detections[name][step], names, 0.25, f"SNN {step} steps") for step in chosen]
     side_by_side(panels, stage / "fig8_detections_over_time.png")
-    for panel in panels:
-        panel.unlink()
 
     write_json(stage / "fig8_detections_over_time.json", {
         "image": name, "ann": ann.records(name, names),

@@ -25,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from brainyolo.analysis.annotated import draw_detections, side_by_side
+from brainyolo.analysis.annotated import annotated, as_rgb, side_by_side
 from brainyolo.convert.model_file import load_model
 from brainyolo.data import scenes
 from brainyolo.data.embedded import EMBEDDED_DIRECT, model_file
@@ -106,13 +106,11 @@ def run_demo(out_dir, progress: bool = True) -> dict:
         steps = sorted(records)
         early = steps[min(1, len(steps) - 1)]
         for path in paths[:3]:
-            panels = [stage / f"{path.stem}_{tag}.png" for tag in ("ann", "early", "last")]
-            draw_detections(path, ann[path.name], names, panels[0], 0.25, "ANN")
-            draw_detections(path, found[path.name][early], names, panels[1], 0.25, f"SNN {early} steps")
-            draw_detections(path, found[path.name][steps[-1]], names, panels[2], 0.25, f"SNN {steps[-1]} steps")
-            side_by_side(panels, stage / f"{path.stem}_ann_vs_snn.png")
-            for panel in panels:
-                panel.unlink()
+            picture = as_rgb(path)
+            side_by_side([annotated(picture, ann[path.name], names, 0.25, "ANN"),
+                          annotated(picture, found[path.name][early], names, 0.25, f"SNN {early} steps"),
+                          annotated(picture, found[path.name][steps[-1]], names, 0.25, f"SNN {steps[-1]} steps")],
+                         stage / f"{path.stem}_ann_vs_snn.png")
 
         def run_report(name: str) -> dict:
             settings, info, _, _, per_step = runs[name]

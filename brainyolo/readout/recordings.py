@@ -54,6 +54,7 @@ import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.convert.normalization import NORMALIZATIONS
+from brainyolo.io.deflate import deflated_dataset
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
@@ -286,13 +287,8 @@ def open_recordings(path, attrs: dict) -> h5py.File:
     return f
 
 
-def _compression(value) -> dict:
-    """How a dataset is stored: arrays of more than 4096 numbers byte-shuffled and gzipped at level 1 (HDF5's
-    own filters; for yolov3-tiny's 64 MB of counts per image, half the time of level 4 for a smaller
-    file: the shuffle puts the counts' zero high bytes together)."""
-    if np.size(value) <= 4096:
-        return {}
-    return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+COMPRESSED_SIZE = 4096
+"""Arrays of more numbers than this are byte-shuffled and gzipped (:func:`brainyolo.io.deflate.deflated_dataset`)."""
 
 
 def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str, dict[str, np.ndarray]]:
@@ -304,7 +300,10 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str,
     written = {}
 
     def dataset(parent, key, value) -> None:
-        written[parent.create_dataset(key, data=value, **_compression(value)).name] = value
+        value = np.asarray(value)
+        stored = deflated_dataset(parent, key, value) if value.size > COMPRESSED_SIZE else \
+            parent.create_dataset(key, data=value)
+        written[stored.name] = value
 
     layers = group.create_group("layers")
     for index, layer in data["layers"].items():

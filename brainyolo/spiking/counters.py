@@ -29,8 +29,8 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
     """
     counts = np.asarray(counts)
     if counts.dtype.kind in "iu" and (counts.size == 0 or (counts.min() >= 0 and counts.max() <= COMPACT_COUNT)):
-        return counts.astype(np.int16)
-    return counts
+        return counts.astype(np.int16, order="C")  # a run's counts in (C, H, W) are a view of neuron order
+    return np.ascontiguousarray(counts)
 
 
 def read_counts(counts: np.ndarray) -> np.ndarray:

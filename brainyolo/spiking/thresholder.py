@@ -35,6 +35,7 @@ a run, so its quiet steps cost a state update instead of all its burst's conditi
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 from brian2.core.functions import DEFAULT_CONSTANTS, DEFAULT_FUNCTIONS
@@ -170,20 +171,10 @@ def common_gate(group, conditions: list[str]) -> str | None:
     >>> common_gate(group, ["(open > 0 and v > 1) and v < 3", "open > 0 and v < -1"])
     'open > 0'
     """
-    firsts = []
-    for condition in conditions:
-        try:
-            tree = ast.parse(condition.strip(), mode="eval").body
-        except SyntaxError:
-            return None
-        if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)):
-            return None
-        while isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
-            tree = tree.values[0]  # (G and A) and B starts with G too (a burst's events)
-        firsts.append(tree)
-    if not firsts or len({ast.dump(first) for first in firsts}) != 1:
+    firsts = {_first_term(condition) for condition in conditions}
+    if len(firsts) != 1 or None in firsts:
         return None
-    gate = ast.unparse(firsts[0])
+    (gate, _), = firsts
     for name in get_identifiers(gate):
         var = group.variables.get(name)
         if var is not None:
@@ -195,6 +186,22 @@ def common_gate(group, conditions: list[str]) -> str | None:
         elif name not in DEFAULT_CONSTANTS and name not in ("True", "False"):
             return None  # a name of the run's namespace: resolved there, possibly per neuron
     return gate
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_term(condition: str) -> tuple[str, str] | None:
+    """``G`` of a condition ``G and ...`` (of ``(G and A) and B`` too) as ``(text, AST dump)``; None for a condition
+    of another form. Cached: a burst's conditions run to tens of kilobytes each, the same text in every layer of a
+    network, and parsing them took half of a short network's construction."""
+    try:
+        tree = ast.parse(condition.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)):
+        return None
+    while isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
+        tree = tree.values[0]  # (G and A) and B starts with G too (a burst's events)
+    return ast.unparse(tree), ast.dump(tree)
 
 
 def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:

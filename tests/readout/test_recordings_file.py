@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from brainyolo.readout.recordings import open_recordings, write_image
+from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.counters import COMPACT_COUNT, read_counts, stored_counts
 
 
@@ -46,3 +47,16 @@ def test_sums_and_differences_of_compact_counts_stay_exact():
     np.testing.assert_array_equal(a - b, [0, -COMPACT_COUNT, COMPACT_COUNT, 0])
     assert read_counts(a).dtype == np.int32
     assert stored_counts(np.array([-1, 2], np.int32)).dtype == np.int32  # not counts: left as they are
+
+
+@pytest.mark.parametrize("largest", [7, COMPACT_COUNT + 1])
+def test_stored_counts_are_contiguous_in_channel_rows_and_columns(largest):
+    """A run's counts come as (C, H, W) views of neuron order (channel-minor): stored, they are laid out in
+    (C, H, W) order, what the writer's chunks of whole channels and the checksum read without another copy."""
+    neuron_order = np.arange(2 * 3 * 4, dtype=np.int32)
+    neuron_order[5] = largest
+    view = from_neuron_order(neuron_order, (2, 3, 4))
+    assert not view.flags.c_contiguous
+    stored = stored_counts(view)
+    assert stored.flags.c_contiguous and stored.dtype == (np.int16 if largest <= COMPACT_COUNT else np.int32)
+    np.testing.assert_array_equal(stored, view)

@@ -1,0 +1,89 @@
+"""HDF5 datasets byte-shuffled and gzipped on every core: HDF5's own filters, compressed by threads.
+
+HDF5 runs a dataset's filters chunk after chunk on the writing thread. Here the chunks are shuffled and deflated by
+a pool of threads (numpy's copies and zlib release Python's lock) and handed to HDF5 as they are
+(``write_direct_chunk``). The file is what HDF5 itself would have written with ``shuffle=True,
+compression="gzip"``: the dataset declares both filters, and any HDF5 reader decompresses it with its own. For
+yolov3-tiny's 33 MB of int16 counts per image, on 2 cores, writing took about two thirds of the time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import h5py
+import numpy as np
+
+CHUNK_BYTES = 1 << 20
+"""Largest chunk (bytes) :func:`deflated_dataset` makes: whole rows of the first axis (channel planes of a layer's
+counts), as many as fit, at least one."""
+
+GZIP_LEVEL = 1
+"""zlib level: level 1 with the shuffle writes a yolov3-tiny image's counts in half the time of level 4, and
+smaller (the shuffle puts the counts' zero high bytes together)."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """The process's compression threads (one per core it may use), started on first use."""
+    global _pool  # noqa: PLW0603 - one pool per process, like numpy's or OpenMP's
+    with _pool_lock:
+        if _pool is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            _pool = ThreadPoolExecutor(max(1, cores), thread_name_prefix="brainyolo-deflate")
+        return _pool
+
+
+def chunk_shape(shape: tuple[int, ...], itemsize: int, limit: int = CHUNK_BYTES) -> tuple[int, ...]:
+    """Chunks of whole rows of the first axis, as many as fit in ``limit`` bytes (at least one); a row larger than
+    the limit is cut along the next axis, and so on.
+
+    >>> chunk_shape((16, 416, 416), 2), chunk_shape((10_000_000,), 4), chunk_shape((3, 5000, 5000), 1)
+    ((3, 416, 416), (262144,), (1, 209, 5000))
+    """
+    chunk = list(shape)
+    for axis in range(len(shape)):
+        row = itemsize * int(np.prod(shape[axis + 1:], dtype=np.int64))
+        if row * shape[axis] <= limit:
+            break
+        chunk[axis] = max(1, limit // row)
+        if row <= limit:
+            break
+        chunk[axis] = 1
+    return tuple(max(1, c) for c in chunk)
+
+
+def _deflated_chunk(piece: np.ndarray, chunk: tuple[int, ...], level: int) -> bytes:
+    """One chunk as HDF5's shuffle and deflate filters store it: padded to the full chunk (an edge chunk), its
+    elements' bytes grouped by significance (byte 0 of every element, then byte 1, ...), zlib-compressed."""
+    if piece.shape != chunk:
+        full = np.zeros(chunk, piece.dtype)
+        full[tuple(slice(0, n) for n in piece.shape)] = piece
+        piece = full
+    raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8).reshape(-1, piece.dtype.itemsize)
+    return zlib.compress(np.ascontiguousarray(raw.T), level)
+
+
+def deflated_dataset(parent: h5py.Group, name: str, value: np.ndarray, level: int = GZIP_LEVEL,
+                     chunk_bytes: int = CHUNK_BYTES) -> h5py.Dataset:
+    """``parent[name] = value``, byte-shuffled and gzipped at ``level`` (HDF5's filters), the chunks (at most
+    ``chunk_bytes``: :func:`chunk_shape`) compressed on every core. ``value``: a numeric array with at least one
+    element."""
+    value = np.asarray(value)
+    if value.dtype.kind not in "biuf" or value.size == 0 or value.ndim == 0:
+        raise ValueError(f"{name}: a non-empty numeric array is compressed, not {value.dtype} of shape {value.shape}")
+    chunk = chunk_shape(value.shape, value.dtype.itemsize, chunk_bytes)
+    dataset = parent.create_dataset(name, shape=value.shape, dtype=value.dtype, chunks=chunk, shuffle=True,
+                                    compression="gzip", compression_opts=level)
+    corners = list(np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))))
+    offsets = [tuple(k * c for k, c in zip(corner, chunk, strict=True)) for corner in corners]
+    pieces = (value[tuple(slice(o, o + c) for o, c in zip(offset, chunk, strict=True))] for offset in offsets)
+    for offset, data in zip(offsets, _threads().map(lambda p: _deflated_chunk(p, chunk, level), pieces),
+                            strict=True):
+        dataset.id.write_direct_chunk(offset, data)
+    return dataset

@@ -1,0 +1,63 @@
+"""Datasets compressed by threads are what HDF5's own filters read: any shape, dtype and chunking, edge chunks
+included, decompressed by HDF5 (through h5py) and by hand (zlib, then the bytes put back in element order)."""
+
+from __future__ import annotations
+
+import zlib
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from brainyolo.io.deflate import chunk_shape, deflated_dataset
+
+pytestmark = pytest.mark.codegen_independent
+
+DTYPES = st.sampled_from([np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.float32, np.float64,
+                          np.bool_])
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=DTYPES.flatmap(lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=1, max_dims=3, max_side=13))),
+       chunk_bytes=st.integers(1, 600), level=st.integers(0, 9))
+def test_hdf5_reads_what_threads_compressed(tmp_path_factory, value, chunk_bytes, level):
+    path = tmp_path_factory.mktemp("deflate") / "f.h5"
+    with h5py.File(path, "w") as f:
+        deflated_dataset(f, "x", value, level=level, chunk_bytes=chunk_bytes)
+    with h5py.File(path, "r") as f:
+        stored = f["x"]
+        assert (stored.compression, stored.compression_opts, stored.shuffle) == ("gzip", level, True)
+        assert stored.chunks == chunk_shape(value.shape, value.dtype.itemsize, chunk_bytes)
+        assert stored.dtype == value.dtype and stored.shape == value.shape
+        assert np.array_equal(stored[()], value, equal_nan=value.dtype.kind == "f")
+
+
+def test_a_chunk_by_hand():
+    """The first chunk of a (5, 3) int16 array in chunks of (2, 3): zlib-inflated, the low bytes of the six
+    numbers come first and their high bytes after, as HDF5's shuffle filter stores them."""
+    value = np.arange(15, dtype=np.int16).reshape(5, 3) * 257  # 0x0000, 0x0101, 0x0202, ...
+    value[0, 0] = 0x1234
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f:
+        deflated_dataset(f, "x", value, chunk_bytes=12)
+        assert f["x"].chunks == (2, 3)
+        mask, first = f["x"].id.read_direct_chunk((0, 0))
+        _, edge = f["x"].id.read_direct_chunk((4, 0))
+    assert mask == 0
+    assert list(zlib.decompress(first)) == [0x34, 1, 2, 3, 4, 5, 0x12, 1, 2, 3, 4, 5]
+    assert list(zlib.decompress(edge)) == [12, 13, 14, 0, 0, 0, 12, 13, 14, 0, 0, 0]  # the edge padded with zeros
+
+
+def test_chunks_of_whole_rows():
+    assert chunk_shape((16, 416, 416), 2) == (3, 416, 416)
+    assert chunk_shape((16, 416, 416), 2, limit=10 ** 9) == (16, 416, 416)
+    assert chunk_shape((4, 100), 8, limit=1) == (1, 1)
+    assert chunk_shape((7,), 1, limit=3) == (3,)
+
+
+@pytest.mark.parametrize("value", [np.zeros(0, np.int32), np.int32(3), np.array(["a", "b"])])
+def test_refuses_what_it_cannot_compress(value):
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f, pytest.raises(ValueError, match="x:"):
+        deflated_dataset(f, "x", value)
