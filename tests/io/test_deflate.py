@@ -50,8 +50,9 @@ def test_a_chunk_by_hand():
     assert list(zlib.decompress(edge)) == [12, 13, 14, 0, 0, 0, 12, 13, 14, 0, 0, 0]  # the edge padded with zeros
 
 
-def test_chunks_of_whole_rows():
-    assert chunk_shape((16, 416, 416), 2) == (3, 416, 416)
+def test_chunks_cut_few_axes_into_equal_pieces():
+    assert chunk_shape((16, 416, 416), 2, limit=1 << 20) == (3, 416, 416)  # 6 chunks of up to 3 channel planes
+    assert chunk_shape((16, 416, 416), 2, limit=1 << 18) == (1, 208, 416)  # a plane in two halves
     assert chunk_shape((16, 416, 416), 2, limit=10 ** 9) == (16, 416, 416)
     assert chunk_shape((4, 100), 8, limit=1) == (1, 1)
     assert chunk_shape((7,), 1, limit=3) == (3,)
