@@ -4,8 +4,8 @@ HDF5 runs a dataset's filters chunk after chunk on the writing thread. Here the 
 a pool of threads (numpy's copies and zlib release Python's lock) and handed to HDF5 as they are
 (``write_direct_chunk``). The file is what HDF5 itself would have written with ``shuffle=True,
 compression="gzip"``: the dataset declares both filters, and any HDF5 reader decompresses it with its own. On 2
-cores a yolov3-tiny image's 44 large datasets (35 MB: the int16 counts, the output membranes) were written in
-0.21-0.24 s against 0.26-0.32 s by HDF5's filters (``analysis/overhead``).
+cores a yolov3-tiny image's recordings were written 1.06-1.28 times as fast as with HDF5's filters and h5py's chunks
+(``analysis/overhead/README.md``). A forked child process starts its own threads.
 """
 
 from __future__ import annotations
@@ -40,12 +40,22 @@ def _threads() -> ThreadPoolExecutor:
         return _pool
 
 
+def _forget_threads() -> None:
+    """In a forked child: the parent's threads do not exist there (nor may its lock be free); start afresh."""
+    global _pool, _pool_lock  # noqa: PLW0603
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
+
+
 def chunk_shape(shape: tuple[int, ...], itemsize: int, limit: int = CHUNK_BYTES) -> tuple[int, ...]:
     """Chunks of at most ``limit`` bytes (or one element) that cut the array along as few axes as they can, the first
     first, into pieces of equal size (so that an edge chunk pads little).
 
     >>> chunk_shape((16, 416, 416), 2), chunk_shape((10_000_000,), 4), chunk_shape((3, 5000, 5000), 1)
-    ((1, 208, 416), (65360,), (1, 53, 5000))
+    ((1, 208, 416), (65360,), (1, 52, 5000))
     """
     chunk = list(shape)
     for axis in range(len(shape)):
@@ -53,7 +63,7 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, limit: int = CHUNK_BYTES)
         if row * shape[axis] <= limit:
             break
         if row <= limit:
-            pieces = -(-row * shape[axis] // limit)
+            pieces = -(-shape[axis] // (limit // row))  # as few as hold every row, then as equal as they can be
             chunk[axis] = -(-shape[axis] // pieces)
             break
         chunk[axis] = 1

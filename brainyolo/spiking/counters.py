@@ -30,7 +30,7 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts)
     if counts.dtype.kind in "iu" and (counts.size == 0 or (counts.min() >= 0 and counts.max() <= COMPACT_COUNT)):
         return counts.astype(np.int16, order="C")  # a run's counts in (C, H, W) are a view of neuron order
-    return np.ascontiguousarray(counts)
+    return counts if counts.flags.c_contiguous else counts.copy(order="C")
 
 
 def read_counts(counts: np.ndarray) -> np.ndarray:

@@ -188,7 +188,7 @@ def common_gate(group, conditions: list[str]) -> str | None:
     return gate
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=128)
 def _first_term(condition: str) -> tuple[str, str] | None:
     """``G`` of a condition ``G and ...`` (of ``(G and A) and B`` too) as ``(text, AST dump)``; None for a condition
     of another form. Cached: a burst's conditions run to tens of kilobytes each, the same text in every layer of a

@@ -16,14 +16,16 @@ from brainyolo.io.deflate import chunk_shape, deflated_dataset
 
 pytestmark = pytest.mark.codegen_independent
 
-DTYPES = st.sampled_from([np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.float32, np.float64,
-                          np.bool_])
+DTYPES = st.sampled_from([np.int8, np.uint8, np.int16, np.uint16, np.int32, np.int64, np.float16, np.float32,
+                          np.float64, np.bool_, np.dtype(">i2"), np.dtype(">f4")])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(value=DTYPES.flatmap(lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=1, max_dims=3, max_side=13))),
-       chunk_bytes=st.integers(1, 600), level=st.integers(0, 9))
-def test_hdf5_reads_what_threads_compressed(tmp_path_factory, value, chunk_bytes, level):
+       chunk_bytes=st.integers(1, 600), level=st.integers(0, 9), transposed=st.booleans())
+def test_hdf5_reads_what_threads_compressed(tmp_path_factory, value, chunk_bytes, level, transposed):
+    if transposed:  # not contiguous
+        value = value.T
     path = tmp_path_factory.mktemp("deflate") / "f.h5"
     with h5py.File(path, "w") as f:
         deflated_dataset(f, "x", value, level=level, chunk_bytes=chunk_bytes)
@@ -50,6 +52,14 @@ def test_a_chunk_by_hand():
     assert list(zlib.decompress(edge)) == [12, 13, 14, 0, 0, 0, 12, 13, 14, 0, 0, 0]  # the edge padded with zeros
 
 
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=50), itemsize=st.sampled_from([1, 2, 4, 8]),
+       limit=st.integers(1, 5000))
+def test_chunks_hold_at_most_the_limit(shape, itemsize, limit):
+    chunk = chunk_shape(shape, itemsize, limit)
+    assert len(chunk) == len(shape) and all(1 <= c <= n for c, n in zip(chunk, shape, strict=True))
+    assert np.prod(chunk) * itemsize <= max(limit, itemsize)
+
+
 def test_chunks_cut_few_axes_into_equal_pieces():
     assert chunk_shape((16, 416, 416), 2, limit=1 << 20) == (3, 416, 416)  # 6 chunks of up to 3 channel planes
     assert chunk_shape((16, 416, 416), 2, limit=1 << 18) == (1, 208, 416)  # a plane in two halves
@@ -62,3 +72,26 @@ def test_chunks_cut_few_axes_into_equal_pieces():
 def test_refuses_what_it_cannot_compress(value):
     with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f, pytest.raises(ValueError, match="x:"):
         deflated_dataset(f, "x", value)
+
+
+def _write_in_child(path: str) -> None:
+    with h5py.File(path, "w") as f:
+        deflated_dataset(f, "x", np.arange(50_000, dtype=np.int32), chunk_bytes=4096)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_compresses_with_threads_of_its_own(tmp_path):
+    """The parent's threads do not exist in a forked child: the child starts its own instead of waiting forever."""
+    import multiprocessing
+
+    with h5py.File(tmp_path / "parent.h5", "w") as f:  # the parent's pool is running
+        deflated_dataset(f, "x", np.arange(50_000, dtype=np.int32), chunk_bytes=4096)
+    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(str(tmp_path / "child.h5"),))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child hung")
+    assert child.exitcode == 0
+    with h5py.File(tmp_path / "child.h5", "r") as f:
+        np.testing.assert_array_equal(f["x"][()], np.arange(50_000, dtype=np.int32))

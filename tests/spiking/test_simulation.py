@@ -444,6 +444,11 @@ def test_a_gate_common_to_every_event_reads_only_what_every_neuron_shares():
                        ["gain > 0 and v >= 1", "gain > 0 and v <= -1"],  # the run's namespace: unknown here
                        ["v >= 1", "v <= -1"]):
         assert common_gate(group, conditions) is None, conditions
+    # the same text in a group where ``on`` is each neuron's own: the parsed term is cached, the check is per group
+    own = NeuronGroup(3, """v : 1
+                            on : 1""")
+    assert common_gate(own, ["on > 0 and v >= 1", "on > 0 and v <= -1 and v > -5"]) is None
+    assert common_gate(group, ["on > 0 and v >= 1", "on > 0 and v <= -1 and v > -5"]) == "on > 0"
 
 
 @pytest.mark.codegen_independent
