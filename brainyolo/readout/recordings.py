@@ -301,8 +301,8 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str,
 
     def dataset(parent, key, value) -> None:
         value = np.asarray(value)
-        stored = deflated_dataset(parent, key, value) if value.size > COMPRESSED_SIZE else \
-            parent.create_dataset(key, data=value)
+        large = value.size > COMPRESSED_SIZE and value.dtype.kind in "biuf"  # (text stays as h5py stores it)
+        stored = deflated_dataset(parent, key, value) if large else parent.create_dataset(key, data=value)
         written[stored.name] = value
 
     layers = group.create_group("layers")
