@@ -82,7 +82,7 @@ def side_by_side(pictures: list[Picture], out_path: str | os.PathLike | None = N
                  gap: int = 6) -> Image.Image:
     """``pictures`` (of the same height or not) next to each other, left to right, top-aligned on white, ``gap``
     pixels apart; written to ``out_path`` when given. Returns the composed image."""
-    images = [as_rgb(picture) for picture in pictures]
+    images = [p if isinstance(p, Image.Image) else as_rgb(p) for p in pictures]  # pasting converts, no copy needed
     height = max(im.height for im in images)
     canvas = Image.new("RGB", (sum(im.width for im in images) + gap * (len(images) - 1), height), (255, 255, 255))
     x = 0

@@ -174,7 +174,7 @@ def common_gate(group, conditions: list[str]) -> str | None:
     firsts = {_first_term(condition) for condition in conditions}
     if len(firsts) != 1 or None in firsts:
         return None
-    (gate, _), = firsts
+    gate, = firsts
     for name in get_identifiers(gate):
         var = group.variables.get(name)
         if var is not None:
@@ -189,10 +189,11 @@ def common_gate(group, conditions: list[str]) -> str | None:
 
 
 @functools.lru_cache(maxsize=128)
-def _first_term(condition: str) -> tuple[str, str] | None:
-    """``G`` of a condition ``G and ...`` (of ``(G and A) and B`` too) as ``(text, AST dump)``; None for a condition
-    of another form. Cached: a burst's conditions run to tens of kilobytes each, the same text in every layer of a
-    network, and parsing them took half of a short network's construction."""
+def _first_term(condition: str) -> str | None:
+    """``G`` of a condition ``G and ...`` (of ``(G and A) and B`` too), as Python writes its syntax tree (spacing and
+    redundant parentheses gone); None for a condition of another form. Cached: a burst's conditions run to tens of
+    kilobytes each, the same text in every layer of a network, and parsing them took half of a short network's
+    construction."""
     try:
         tree = ast.parse(condition.strip(), mode="eval").body
     except SyntaxError:
@@ -201,7 +202,7 @@ def _first_term(condition: str) -> tuple[str, str] | None:
         return None
     while isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And):
         tree = tree.values[0]  # (G and A) and B starts with G too (a burst's events)
-    return ast.unparse(tree), ast.dump(tree)
+    return ast.unparse(tree)
 
 
 def fuse_thresholders(group, negative_event: str = NEGATIVE_EVENT) -> SignedThresholder:
