@@ -446,7 +446,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             "single_spike_events": 0,
             "peak_memory_bytes": 0, "images": [], "layer_spikes": {}}
     attrs = {k: info[k] for k in ("preset", "thresholds", "steps", "device", "neuron", "output", "input",
-                                  "normalization", "connectivity", "schedule", "synapse")}
+                                  "normalization", "connectivity", "schedule", "synapse", "counts")}
     attrs["parameters"] = json.dumps(info["parameters"], sort_keys=True)  # (run_info's: lists for arrays)
     attrs.update(model_file=str(simulator.model_path), model_sha256=simulator.model_sha)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The same multi-photo detection with an earlier commit's brainyolo and with this checkout's, in turn, twice.
-#   analysis/overhead/ab.sh REV MODEL OUT PHOTO [PHOTO ...] [-- DETECT_OPTION ...]
+#   analysis/overhead/ab.sh REV MODEL OUT PHOTO [PHOTO ...] [-- DETECT_OPTION ... [-- NOW_OPTION ...]]
 # REV is checked out into OUT/before (git worktree) and run from there with this checkout's .venv (python -m puts the
 # working folder first on sys.path);
 # each run: brainyolo detect MODEL PHOTOS --mode snn --threshold 0.005 --profile and the options after --
 # (default --steps 50), the build cache in OUT/cache, warmed first by both. MODEL: a model file, or a shipped
-# detector's name. Prints the per-image stages of the four runs (profile.json) side by side.
+# detector's name. Options after a second -- are this checkout's runs' only (REV HEAD: the same code with and without
+# them). Prints the per-image stages of the four runs (profile.json) and their recordings' sizes side by side.
 set -euo pipefail
 REV=$1; MODEL=$2; [ -e "$MODEL" ] && MODEL=$(realpath "$MODEL"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
-ARGS=(); OPTIONS=(--steps 50)
+ARGS=(); OPTIONS=(--steps 50); NOW_OPTIONS=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do ARGS+=("$1"); shift; done
-if [ $# -gt 0 ]; then shift; OPTIONS=("$@"); fi
+if [ $# -gt 0 ]; then
+  shift; OPTIONS=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do OPTIONS+=("$1"); shift; done
+  if [ $# -gt 0 ]; then shift; NOW_OPTIONS=("$@"); fi
+fi
 set -- "${ARGS[@]}"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -23,7 +28,7 @@ export BRAINYOLO_CACHE="$OUT/cache"
 run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --threshold 0.005 --profile \
         "${OPTIONS[@]}" -o "$OUT/$name" -q > "$OUT/$name.txt"; }
 before() { (cd "$OUT/before" && python -m brainyolo "$@"); }
-now() { python -m brainyolo "$@"; }
+now() { python -m brainyolo "$@" ${NOW_OPTIONS[@]+"${NOW_OPTIONS[@]}"}; }
 PHOTOS=("$(realpath "$1")")
 run warm-before before; run warm-now now  # the builds, not counted
 PHOTOS=()
@@ -43,4 +48,6 @@ for stage in stages + ["other"]:
 print("| **wall** (all images) | " + " | ".join(f"**{p['wall_seconds']:.1f}**" for p in runs.values()) + " |")
 print("| not simulation | " + " | ".join(f"{1 - p['stages'].get('simulation', 0.0) / p['wall_seconds']:.0%}"
                                        for p in runs.values()) + " |")
+print("| recordings.h5 (MB) | " + " | ".join(f"{(out / n / 'run' / 'recordings.h5').stat().st_size / 1e6:.1f}"
+                                           for n in runs) + " |")
 PY

@@ -85,6 +85,9 @@ def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = 
 
     with reading_recordings(run_dir) as f:
         attrs = dict(f.attrs)
+        if attrs.get("counts", "neurons") != "neurons":
+            raise BrainyoloError(Path(run_dir) / "recordings.h5", "holds spike counts per channel (recorded with "
+                                 "--counts channels); the figures need every neuron's: run again with --counts neurons")
         images = []
         for name in sorted(f["images"]):
             group = f["images"][name]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.io.errors import BrainyoloError
+from brainyolo.spiking.counters import COUNT_RECORDS
 from brainyolo.spiking.presets import DEFAULT_PRESET
 from brainyolo.system.machine import usable_cores
 
@@ -119,7 +120,8 @@ def simulation_settings(args, model):
         model, preset, steps=steps, checkpoints=args.checkpoints, decode=getattr(args, "decode", None),
         output=getattr(args, "output_layer", None), neuron=args.neuron, schedule=args.schedule,
         normalization=args.norm, parameters=parameters, device=args.device, threads=args.threads or usable_cores(),
-        float32=args.float32, sample_neurons=args.sample_neurons, events=events,
+        float32=args.float32, sample_neurons=getattr(args, "sample_neurons", 20), events=events,
+        counts=getattr(args, "counts", "neurons"),
         build={"connectivity": args.connectivity, "input": input_name, "bins": bins, "bin_steps": bin_steps,
                "synapse": args.synapse, "max_delay": max(args.max_delay or 0, largest_delay(parameters))})
     if settings.preset != preset.name:
@@ -214,8 +216,9 @@ def event_options(p: argparse.ArgumentParser) -> None:
                                                                  "multiple)")
 
 
-def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
-    """The simulation options shared by simulate, detect --mode snn and evaluate --mode snn."""
+def simulation_options(p: argparse.ArgumentParser, decode: bool, records: bool = True) -> None:
+    """The simulation options shared by simulate, detect --mode snn, evaluate --mode snn and tune (``records``:
+    the command writes recordings, and takes the options of what they keep)."""
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help=f"named configuration (default {DEFAULT_PRESET}; 'brainyolo presets' lists them): neuron, "
                         "schedule, read-out, normalization, thresholds, steps and checkpoints; each option below "
@@ -261,7 +264,13 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool) -> None:
                    help="delayed: a spike reaches the next layer one step later per layer (Spiking-YOLO); "
                         "same-step: layer by layer within each step (spikingjelly, snnTorch); default: the preset's")
     precision_options(p, "state variables")
-    p.add_argument("--sample-neurons", type=positive_int, default=20, help="spike trains kept per layer")
+    if records:
+        p.add_argument("--sample-neurons", type=positive_int, default=20, help="spike trains kept per layer")
+        p.add_argument("--counts", choices=COUNT_RECORDS, default="neurons",
+                       help="what recordings.h5 keeps of the spike counts: every neuron's (default; analyze's "
+                            "figures need them) or their sums per channel (most of a file's size and of its writing "
+                            "time: for long evaluations; detections, mAP, spike totals and synaptic events are the "
+                            "same)")
     p.add_argument("--profile", action="store_true",
                    help="print where the wall time went (start-up, model load, network construction, inputs, "
                         "binary start and results, simulation, recording, decoding, writing) and write it to "

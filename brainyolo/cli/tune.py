@@ -38,7 +38,7 @@ def add_parser(commands) -> None:
                    help="frugal: fewest events within --keep of the best accuracy; accuracy: the most accurate")
     p.add_argument("--keep", type=float, default=0.98, help="fraction of the best accuracy kept by --pick frugal")
     p.add_argument("--seed", type=int, default=2021, help="sampler seed")
-    simulation_options(p, decode=True)
+    simulation_options(p, decode=True, records=False)
     farm_options(p, "the trials (one per worker at a time)")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="tuning folder")
     p.set_defaults(run=run)

@@ -12,13 +12,16 @@ What is recorded, per image:
 * for every weight-shared convolution, the synaptic events it has delivered (each source spike times
   its real fan-out) by every checkpoint step, so that energy is known at every checkpoint too.
 
-Schema version 3 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
-population datasets, version 2 the events at checkpoints; both are still read)::
+Schema version 4 (arrays in ``(C, H, W)`` layout, steps counted from 1; version 1 lacked the
+population datasets, version 2 the events at checkpoints, version 3 the ``counts`` attribute; all are still
+read)::
 
-    /                         attrs: format="brainyolo-recordings", schema_version=3, steps,
+    /                         attrs: format="brainyolo-recordings", schema_version=4, steps,
                                      checkpoints, time_step_ms, neuron, output, input,
                                      normalization, connectivity, device, model_file, model_sha256,
-                                     content_sha256 (:mod:`brainyolo.io.integrity`)
+                                     counts ("neurons", or "channels": every layer's four counters
+                                     below summed per channel, shape (C,) int64; "neurons" where
+                                     absent), content_sha256 (:mod:`brainyolo.io.integrity`)
     /images/NNNN              attrs: file_name, image_width, image_height
     /images/NNNN/layers/LL    attrs: kind, shape, negative_value (what one -1 spike of the layer's
                               group stands for, as a fraction 1/n of a +1 spike: the hidden neuron
@@ -58,7 +61,7 @@ from brainyolo.io.deflate import deflated_dataset
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
-from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, stored_counts
+from brainyolo.spiking.counters import COUNT_RECORDS, EVENT_COUNTERS, SPIKE_COUNTERS, channel_counts, stored_counts
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
@@ -67,8 +70,8 @@ from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import MAX_NEGATIVE_DIVISIONS, NEGATIVE_DIVISIONS, spike_events
 
 FORMAT = "brainyolo-recordings"
-SCHEMA_VERSION = 3
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 LAYER_ATTRIBUTES = ("kind", "shape", "negative_value")
 """A recorded layer's attributes (its other entries are datasets)."""
 _NEGATIVE_VALUES = {1 / n for n in NEGATIVE_DIVISIONS}
@@ -280,7 +283,11 @@ class Recorder:
 
 
 def open_recordings(path, attrs: dict) -> h5py.File:
-    """Create ``recordings.h5`` (the caller writes images into it, then closes it)."""
+    """Create ``recordings.h5`` (the caller writes images into it with :func:`write_image`, then closes it);
+    ``attrs["counts"]`` (default ``neurons``) says what :func:`write_image` keeps of the counters."""
+    attrs = {"counts": "neurons", **attrs}
+    if attrs["counts"] not in COUNT_RECORDS:
+        raise ValueError(f"counts = {attrs['counts']!r}, not one of {COUNT_RECORDS}")
     f = h5py.File(path, "w")
     f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "time_step_ms": 1.0, **attrs})
     f.create_group("images")
@@ -293,8 +300,10 @@ COMPRESSED_SIZE = 4096
 
 def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str, dict[str, np.ndarray]]:
     """Add one image's recordings to an open recordings file: ``(the image's group name, {HDF5 name of each
-    dataset: the array written})`` (what :class:`brainyolo.io.integrity.GroupDigest` feeds)."""
+    dataset: the array written})`` (what :class:`brainyolo.io.integrity.GroupDigest` feeds). The counters are kept
+    per neuron or per channel as the file's ``counts`` attribute says (:func:`open_recordings`)."""
     name = f"{number:04d}"
+    per_channel = f.attrs.get("counts", "neurons") == "channels"
     group = f["images"].create_group(name)
     group.attrs.update(info)
     written = {}
@@ -312,7 +321,9 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str,
         g.attrs["negative_value"] = float(layer["negative_value"])
         for key, value in layer.items():
             if key not in LAYER_ATTRIBUTES:
-                dataset(g, key, stored_counts(value) if key in SPIKE_COUNTERS + EVENT_COUNTERS else value)
+                if key in SPIKE_COUNTERS + EVENT_COUNTERS:
+                    value = channel_counts(value) if per_channel else stored_counts(value)
+                dataset(g, key, value)
     outputs = group.create_group("output")
     for index, values in data["output"].items():
         g = outputs.create_group(f"{index:02d}")
@@ -341,7 +352,8 @@ MAX_STEPS = 10_000_000
 _ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT_KINDS),
               "normalization": (*NORMALIZATIONS, "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
-                  "schedule": ("delayed", "same_step"), "synapse": None}  # (files before the schedule option: delayed)
+                  "schedule": ("delayed", "same_step"), "synapse": None,  # (files before the schedule option: delayed)
+                  "counts": COUNT_RECORDS}  # (files before schema 4: neurons)
 
 
 def _scalar_int(value, what: str, low: int, high: int) -> int:
@@ -364,12 +376,15 @@ def _whole_numbers(layer, name: str, where: str, shape: tuple, low=None, high=No
     return values
 
 
-def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoints: int) -> None:
-    """Spike counts, population series, spike samples and delivered events of one recorded layer."""
-    sent_spikes = [_whole_numbers(layer, counts, where, shape, 0) for counts in SPIKE_COUNTERS]
+def _check_layer_datasets(layer, where: str, shape: tuple, steps: int, checkpoints: int,
+                          per_channel: bool = False) -> None:
+    """Spike counts (per neuron, or per channel: shape (C,)), population series, spike samples and delivered
+    events of one recorded layer."""
+    counted = shape[:1] if per_channel else shape
+    sent_spikes = [_whole_numbers(layer, counts, where, counted, 0) for counts in SPIKE_COUNTERS]
     if any(name in layer for name in EVENT_COUNTERS):  # weighted spikes: a neuron's events carry its spikes
         for name, sent in zip(EVENT_COUNTERS, sent_spikes, strict=True):
-            events = _whole_numbers(layer, name, where, shape, 0)
+            events = _whole_numbers(layer, name, where, counted, 0)
             if np.any(events > sent) or np.any((events == 0) != (sent == 0)):
                 raise ValueError(f"{where}/{name} does not fit the spikes it sent: more events than spikes, or events "
                                  "without spikes or spikes without events")
@@ -465,7 +480,7 @@ def check_recordings(f: h5py.File) -> None:
                 raise ValueError(f"{where}/layers/{key}: attribute negative_value is {negative!r}, not 1/n for n = 1, "
                                  f"2, 4, ... {MAX_NEGATIVE_DIVISIONS}")
             _check_layer_datasets(layer, f"{where}/layers/{key}", tuple(int(v) for v in shape), steps,
-                                  len(checkpoints))
+                                  len(checkpoints), attrs.get("counts") == "channels")
         if "input_events" in image:
             _check_input_events(image["input_events"], f"{where}/input_events", steps)
         if "recorded" in image:

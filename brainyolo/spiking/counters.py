@@ -33,6 +33,23 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
     return counts if counts.flags.c_contiguous else counts.copy(order="C")
 
 
+COUNT_RECORDS = ("neurons", "channels")
+"""What a recordings file keeps of a layer's counters: every neuron's, shape (C, H, W), or their sums per channel,
+shape (C,) (:func:`channel_counts`; kilobytes where a yolov3-tiny image's neurons take 30 MB compressed)."""
+
+
+def channel_counts(counts: np.ndarray) -> np.ndarray:
+    """A layer's per-neuron counts, shape (C, H, W), summed per channel: shape (C,), int64.
+
+    >>> channel_counts(np.arange(8, dtype=np.int32).reshape(2, 2, 2)).tolist()
+    [6, 22]
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 3:
+        raise ValueError(f"per-neuron counts have shape (C, H, W), not {counts.shape}")
+    return counts.sum(axis=(1, 2), dtype=np.int64)
+
+
 def read_counts(counts: np.ndarray) -> np.ndarray:
     """Counts read from a recordings file (int16 or int32) as int32, what a run's own counters are."""
     return np.asarray(counts).astype(np.int32)

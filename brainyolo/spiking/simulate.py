@@ -206,7 +206,7 @@ class Simulator:
                 "synapse": s.build.synapse, "max_delay": s.build.max_delay,
                 "events": asdict(s.events) if s.events else None,
                 "normalization": s.build.normalization or self.model.normalization,
-                "parameters": parameter_record(self.parameters)}
+                "parameters": parameter_record(self.parameters), "counts": s.counts}
 
 
 def run_parameters(model, settings: SimulationSettings) -> dict[int, dict[str, float]]:

@@ -60,3 +60,64 @@ def test_stored_counts_are_contiguous_in_channel_rows_and_columns(largest):
     stored = stored_counts(view)
     assert stored.flags.c_contiguous and stored.dtype == (np.int16 if largest <= COMPACT_COUNT else np.int32)
     np.testing.assert_array_equal(stored, view)
+
+
+def _recordings_with(tmp_path, counts: str, positive: np.ndarray, declared: str | None = None):
+    """A recordings file of one image with one layer whose counts are ``positive`` (and zeros), written with
+    ``counts``; its ``counts`` attribute then set to ``declared`` (a file that says one thing, holds another)."""
+    path = tmp_path / f"{counts}.h5"
+    attrs = {"steps": 5, "checkpoints": [5], "neuron": "n", "output": "vmem", "input": "current",
+             "normalization": "channel", "model_file": "m.h5", "model_sha256": "0", "counts": counts}
+    layer = _layer(positive)
+    del layer["population_positive"]
+    with open_recordings(path, attrs) as f:
+        write_image(f, 0, {"file_name": "a.png", "image_width": 4, "image_height": 3}, {"layers": {0: layer},
+                                                                                          "output": {}})
+        if declared is not None:
+            f.attrs["counts"] = declared
+    return path
+
+
+def test_counts_per_channel_are_the_sums_of_the_neurons(tmp_path):
+    """``counts = "channels"``: each of the four counters stored as its sums per channel, int64 (an h5py read
+    against numpy's sums of the same counts, one of them past int16 and the channel's sum past int32)."""
+    from brainyolo.readout.recordings import check_recordings
+
+    rng = np.random.default_rng(4)
+    positive = rng.integers(0, 9, (3, 5, 7)).astype(np.int32)
+    positive[2, 4, 6] = 2**31 - 1  # the channel's sum needs more than int32
+    per_neuron, per_channel = (_recordings_with(tmp_path, c, positive) for c in ("neurons", "channels"))
+    with h5py.File(per_neuron) as n, h5py.File(per_channel) as c:
+        assert n.attrs["counts"] == "neurons" and c.attrs["counts"] == "channels"
+        assert n.attrs["schema_version"] == c.attrs["schema_version"] == 4
+        for key in ("positive_count", "negative_count", "positive_events", "negative_events"):
+            summed = c[f"images/0000/layers/00/{key}"]
+            assert summed.shape == (3,) and summed.dtype == np.int64, key
+            expected = n[f"images/0000/layers/00/{key}"][()].astype(np.int64).sum(axis=(1, 2))
+            np.testing.assert_array_equal(summed[()], expected, err_msg=key)
+        assert c["images/0000/layers/00/positive_count"][2] == 2**31 - 1 + positive[2].sum() - positive[2, 4, 6]
+        check_recordings(n)
+        check_recordings(c)
+
+
+@pytest.mark.parametrize(("written", "declared", "problem"), [
+    ("channels", "neurons", "not whole numbers of shape (3, 5, 7)"),  # sums where neurons are promised
+    ("neurons", "channels", "not whole numbers of shape (3,)"),
+    ("neurons", "voxels", "attribute counts is 'voxels', not one of"),
+])
+def test_a_file_whose_counts_contradict_its_attribute_is_refused(tmp_path, written, declared, problem):
+    from brainyolo.readout.recordings import check_recordings
+
+    path = _recordings_with(tmp_path, written, np.ones((3, 5, 7), np.int32), declared)
+    with h5py.File(path) as f, pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        check_recordings(f)
+
+
+def test_counts_other_than_neurons_or_channels_are_refused(tmp_path):
+    from brainyolo.spiking.settings import SimulationSettings
+
+    with pytest.raises(ValueError, match="counts = 'voxels'"):
+        open_recordings(tmp_path / "r.h5", {"steps": 5, "counts": "voxels"})
+    assert not (tmp_path / "r.h5").exists()
+    with pytest.raises(ValueError, match="counts = 'voxels'"):
+        SimulationSettings(counts="voxels")

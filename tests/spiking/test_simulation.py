@@ -87,7 +87,8 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
     first, second = saved["images"]
     assert info["synaptic_events"] > 0 and first["synaptic_events"] == second["synaptic_events"]
     with h5py.File(tmp_path / "recordings.h5") as f:
-        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 3
+        assert f.attrs["format"] == "brainyolo-recordings" and f.attrs["schema_version"] == 4
+        assert f.attrs["counts"] == "neurons"
         layer = f["images/0001/layers/00"]
         assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
         assert layer["positive_count"].dtype == np.int16  # counts of at most 20 steps: stored compact
