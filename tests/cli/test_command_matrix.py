@@ -5,6 +5,10 @@ Each cell asserts exit status 0, that the promised files exist, are non-empty an
 detections and metrics carry their documented keys (README, *Commands*). The steps are the fewest
 that exercise each path (2). The standalone cells share one build cache: detect, evaluate, simulate
 and tune of one detector and input kind use one compiled binary.
+
+detect, evaluate and simulate (one pipeline, three commands) split the detector x input kind x device cells
+between them as a Latin square (:func:`command_cells`): every cell runs in one of the three, and each of the
+three runs every detector and every input kind on both devices; the quick cells run in all three.
 """
 
 from __future__ import annotations
@@ -34,19 +38,22 @@ EVENT_INPUTS = ("frames", "counts", "spikes")
 INPUTS = IMAGE_INPUTS + EVENT_INPUTS
 DEVICES = ("runtime", "cpp_standalone")
 STEPS = 2
-SIMULATION = ["--steps", str(STEPS)]
-"""(No --checkpoints: tune reads the last step only.)"""
+QUICK_CELLS = {("embedded", "current"), ("embedded-direct", "poisson"), ("embedded-events", "frames"),
+               ("embedded-direct-events", "spikes"), ("tiny", "counts")}
+"""Runtime cells outside ``long`` (``pytest -m "not long"``): every detector and every input kind once."""
+
+
+def simulation(detector: str, kind: str) -> list[str]:
+    """The steps of a cell: 2. A 2-step run hands the fast preset to the ``short`` one (its bursts: 20 spike
+    conditions per layer, seconds of code generation per run); the quick cells run it so, as a user's 2-step run
+    does, the other cells keep the default preset by asking for its read-out at step 2 (``--checkpoints``)."""
+    return ["--steps", str(STEPS)] + ([] if (detector, kind) in QUICK_CELLS else ["--checkpoints", str(STEPS)])
 RECORD_KEYS = {"file_name", "category_id", "category_name", "bbox", "score"}
 """A detection's keys (README: ``detect`` writes ...)."""
 SCORE_KEYS = {"mAP50", "mAP", "images", "objects", "detections"}
 """A metrics entry's keys (README: ``evaluate`` writes ...)."""
 SECONDS = 600
 """A cell that compiles may take minutes on a loaded 2-core machine."""
-
-QUICK_CELLS = {("embedded", "current"), ("embedded-direct", "poisson"), ("embedded-events", "frames"),
-               ("embedded-direct-events", "spikes"), ("tiny", "counts")}
-"""Runtime cells outside ``long`` (``pytest -m "not long"``): every detector and every input kind once."""
-
 
 def cells(detectors, kinds) -> list:
     """Every detector x input kind x device, marked: standalone cells ``standalone_only`` and ``long``
@@ -63,6 +70,18 @@ def cells(detectors, kinds) -> list:
 
 
 CELLS = cells(DETECTORS, INPUTS)
+PIPELINE_COMMANDS = ("detect", "evaluate", "simulate")
+
+
+def command_cells(command: str) -> list:
+    """The :data:`CELLS` a pipeline command runs: detector d and input kind k (their places in :data:`DETECTORS`
+    and :data:`INPUTS`) where (d + k) mod 3 is the command's place in :data:`PIPELINE_COMMANDS`, on both devices, and
+    the quick cells. With 5 detectors and 5 kinds, each command meets every detector and every kind on both devices
+    (a residue mod 3 recurs within any 5 consecutive numbers), and every detector x kind x device runs in one
+    command at least."""
+    place = PIPELINE_COMMANDS.index(command)
+    return [cell for cell in CELLS if (DETECTORS.index(cell.values[0]) + INPUTS.index(cell.values[1])) % 3 == place
+            or (cell.values[:2] in QUICK_CELLS and cell.values[2] == "runtime")]
 
 
 @pytest.fixture(scope="session")
@@ -188,11 +207,25 @@ def sample_names(matrix, kind: str, count: int = 1) -> set[str]:
 # ----------------------------------------------------------------------------------------- detect, evaluate, simulate
 
 
-@pytest.mark.parametrize("detector, kind, device", CELLS)
+def test_the_pipeline_commands_share_out_every_cell():
+    """:func:`command_cells`' promise: every cell in one of the three commands at least; each command on every
+    detector and every input kind, on both devices; the quick cells in all three."""
+    chosen = {command: {tuple(cell.values) for cell in command_cells(command)} for command in PIPELINE_COMMANDS}
+    assert set().union(*chosen.values()) == {tuple(cell.values) for cell in CELLS}
+    for command, cells_run in chosen.items():
+        for device in DEVICES:
+            assert {d for d, _, v in cells_run if v == device} == set(DETECTORS), (command, device)
+            assert {k for _, k, v in cells_run if v == device} == set(INPUTS), (command, device)
+        assert {(d, k) for d, k, v in cells_run if v == "runtime"} >= QUICK_CELLS, command
+    assert sum(map(len, chosen.values())) < 2 * len(CELLS)  # (the full product: 3 * len(CELLS))
+
+
+
+@pytest.mark.parametrize("detector, kind, device", command_cells("detect"))
 def test_detect(matrix, cache, tmp_path, detector, kind, device):
     out = tmp_path / "out"
-    as_user(["detect", model_argument(matrix, detector), first_sample(matrix, kind), "--mode", "snn", *SIMULATION,
-             *input_options(kind), "--device", device, "--threshold", "0", "-o", str(out)])
+    as_user(["detect", model_argument(matrix, detector), first_sample(matrix, kind), "--mode", "snn",
+             *simulation(detector, kind), *input_options(kind), "--device", device, "--threshold", "0", "-o", str(out)])
     names = sample_names(matrix, kind)
     assert_records(out / "detections.json", names)
     assert_records(out / "checkpoints" / f"detections_t{STEPS}.json", names)
@@ -224,14 +257,14 @@ def test_detect_ann(matrix, cache, tmp_path, detector, kind):
     assert_picture(picture)
 
 
-@pytest.mark.parametrize("detector, kind, device", CELLS)
+@pytest.mark.parametrize("detector, kind, device", command_cells("evaluate"))
 def test_evaluate(matrix, cache, tmp_path, detector, kind, device):
     out = tmp_path / "out"
     truth = [] if kind in EVENT_INPUTS else ["--labels", str(matrix["labels"])]
     folder = matrix["events"] if kind in EVENT_INPUTS else matrix["scenes"] / "images"
     stdout, _ = as_user(["evaluate", model_argument(matrix, detector), "--images", str(folder), *truth,
-                         "--count", "1", "--mode", "snn", *SIMULATION, *input_options(kind), "--device", device,
-                         "-o", str(out)])
+                         "--count", "1", "--mode", "snn", *simulation(detector, kind), *input_options(kind),
+                         "--device", device, "-o", str(out)])
     metrics = read_json(out / "metrics.json")
     assert metrics["images"] == 1
     if detector in DIRECT:
@@ -255,11 +288,11 @@ def test_evaluate(matrix, cache, tmp_path, detector, kind, device):
     assert [p.stem for p in (out / "snn_images").glob("*.json")] == [Path(n).stem for n in names]
 
 
-@pytest.mark.parametrize("detector, kind, device", CELLS)
+@pytest.mark.parametrize("detector, kind, device", command_cells("simulate"))
 def test_simulate_then_decode_check_and_analyze(matrix, cache, tmp_path, detector, kind, device):
     run = tmp_path / "run"
-    as_user(["simulate", model_argument(matrix, detector), first_sample(matrix, kind), *SIMULATION,
-             *input_options(kind), "--device", device, "-o", str(run)])
+    as_user(["simulate", model_argument(matrix, detector), first_sample(matrix, kind),
+             *simulation(detector, kind), *input_options(kind), "--device", device, "-o", str(run)])
     assert_run_directory(run, 1, device, kind)
     decoded = tmp_path / "decoded"
     as_user(["decode", str(run), "--threshold", "0", "-o", str(decoded)])
@@ -294,7 +327,8 @@ def test_tune_two_trials(matrix, cache, tmp_path, detector, kind, device):
     out = tmp_path / "tune"
     labels = ["--labels", str(matrix["labels"])] if detector in DIRECT else []
     as_user(["tune", model_argument(matrix, detector), "--images", str(matrix["scenes"] / "images"), "--count", "1",
-             *labels, "--trials", "2", *SIMULATION, "--input", kind, "--device", device, "-o", str(out)])
+             *labels, "--trials", "2", *simulation(detector, kind), "--input", kind, "--device", device,
+             "-o", str(out)])
     summary = read_json(out / "summary.json")
     assert summary["trials"] == 2 and {"chosen", "baseline", "chosen_trial", "metric"} <= set(summary)
     for point in (summary["chosen"], summary["baseline"]):
