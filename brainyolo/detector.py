@@ -207,7 +207,8 @@ class SpikingDetector:
         Show each run's steps, ms/step and time left on stderr (C++ standalone).
     **options
         Further :func:`~brainyolo.spiking.presets.resolve_simulation` choices (``decode``, ``neuron``,
-        ``schedule``, ``parameters``, ``events``...) and :class:`~brainyolo.spiking.settings.BuildOptions`
+        ``schedule``, ``parameters``, ``events``, ``counts``: ``"channels"`` keeps the layers' spike counts
+        summed per channel in what :meth:`save` writes...) and :class:`~brainyolo.spiking.settings.BuildOptions`
         fields (``input``, ``bins``, ``bin_steps``, ``synapse``, ``max_delay``...).
     """
 

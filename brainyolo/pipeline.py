@@ -150,10 +150,10 @@ PINNED_DEFAULTS = {"schedule": "delayed", "bins": 1, "bin_steps": 1, "synapse": 
 
 
 def _comparable_pin(pinned: dict) -> dict:
-    """Pinned evaluation settings less the thread count and profiling: spikes do not depend on them
-    (deterministic by construction), so an evaluation may resume with other threads; options newer
+    """Pinned evaluation settings less the thread count, profiling and what recordings keep: spikes do not depend
+    on them (deterministic by construction), so an evaluation may resume with other threads; options newer
     than the pinned file count as their former behaviour."""
-    settings = {k: v for k, v in pinned.get("settings", {}).items() if k not in ("threads", "profile")}
+    settings = {k: v for k, v in pinned.get("settings", {}).items() if k not in ("threads", "profile", "counts")}
     if isinstance(settings.get("build"), dict):
         settings["build"] = {**PINNED_DEFAULTS, **settings["build"]}
     settings.setdefault("events", None)

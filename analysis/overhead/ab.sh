@@ -14,6 +14,7 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do ARGS+=("$1"); shift; done
 if [ $# -gt 0 ]; then
   shift; OPTIONS=()
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do OPTIONS+=("$1"); shift; done
+  [ ${#OPTIONS[@]} -gt 0 ] || OPTIONS=(--steps 50)  # (-- -- NOW_OPTION ...: the default for both)
   if [ $# -gt 0 ]; then shift; NOW_OPTIONS=("$@"); fi
 fi
 set -- "${ARGS[@]}"
@@ -48,6 +49,7 @@ for stage in stages + ["other"]:
 print("| **wall** (all images) | " + " | ".join(f"**{p['wall_seconds']:.1f}**" for p in runs.values()) + " |")
 print("| not simulation | " + " | ".join(f"{1 - p['stages'].get('simulation', 0.0) / p['wall_seconds']:.0%}"
                                        for p in runs.values()) + " |")
-print("| recordings.h5 (MB) | " + " | ".join(f"{(out / n / 'run' / 'recordings.h5').stat().st_size / 1e6:.1f}"
-                                           for n in runs) + " |")
+files = [out / n / "run" / "recordings.h5" for n in runs]
+print("| recordings.h5 (MB) | " + " | ".join(f"{f.stat().st_size / 1e6:.1f}" if f.exists() else "-" for f in files)
+      + " |")
 PY

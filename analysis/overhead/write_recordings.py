@@ -94,6 +94,8 @@ def counts_of(path: Path) -> list[np.ndarray]:
 
 def main(run_dir: str, rounds: int = 2) -> None:
     with h5py.File(Path(run_dir) / "recordings.h5", "r") as f:
+        if f.attrs.get("counts", "neurons") != "neurons":
+            sys.exit(f"{run_dir}: recorded with counts per channel; this study writes every neuron's counts")
         root = {key: value for key, value in f.attrs.items()
                 if key not in (DIGEST_ATTRIBUTE, "format", "schema_version", "time_step_ms")}
         images = [image_data(f["images"][name]) for name in sorted(f["images"])]

@@ -81,13 +81,11 @@ class Run:
 
 
 def load_run(run_dir: str | os.PathLike, model_path: str | os.PathLike | None = None) -> Run:
-    """Read ``RUN_DIR/recordings.h5`` (every dataset of every layer) and the run's model file."""
+    """Read ``RUN_DIR/recordings.h5`` (every dataset of every layer) and the run's model file. A run recorded with
+    counts per channel (``attrs["counts"] == "channels"``) holds its layers' counts as shape (C,)."""
 
     with reading_recordings(run_dir) as f:
         attrs = dict(f.attrs)
-        if attrs.get("counts", "neurons") != "neurons":
-            raise BrainyoloError(Path(run_dir) / "recordings.h5", "holds spike counts per channel (recorded with "
-                                 "--counts channels); the figures need every neuron's: run again with --counts neurons")
         images = []
         for name in sorted(f["images"]):
             group = f["images"][name]
@@ -239,6 +237,10 @@ def analyze(paths, out_dir, layer: int | None = None, channel: int | None = None
 
     run_dirs, summaries, pictures = collect_inputs(paths)
     runs = [load_run(d) for d in run_dirs]
+    for run in runs:
+        if run.attrs.get("counts", "neurons") != "neurons":
+            raise BrainyoloError(run.path / "recordings.h5", "holds spike counts per channel (recorded with "
+                                 "--counts channels or counts=\"channels\"); the figures need every neuron's")
     by_norm: dict[str, Run] = {}
     for run in runs:
         by_norm.setdefault(run.normalization, run)

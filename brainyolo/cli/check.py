@@ -30,7 +30,8 @@ def _check_one(path: Path, cfg: Path | None) -> str:
         from brainyolo.readout.decoding import reading_recordings
 
         with reading_recordings(path if path.is_dir() else path.parent) as f:
-            return f"recordings, {len(f['images'])} images x {int(f.attrs['steps'])} steps"
+            per_channel = ", spike counts per channel" if f.attrs.get("counts") == "channels" else ""
+            return f"recordings, {len(f['images'])} images x {int(f.attrs['steps'])} steps{per_channel}"
     if suffix == ".cfg":
         from brainyolo.ann.darknet import graph_from_sections, read_cfg
 

@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
     truth_options(p, events=True)
     p.add_argument("--count", type=positive_int, help="evaluate the first N images only")
     p.add_argument("--mode", choices=("ann", "snn"), default="ann")
-    simulation_options(p, decode=True)
+    simulation_options(p, decode=True, records=False)
     farm_options(p, "the SNN's images")
     p.add_argument("-o", "--output", dest="output_dir", required=True, help="output folder")
     p.set_defaults(run=run)

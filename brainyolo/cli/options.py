@@ -9,8 +9,9 @@ from pathlib import Path
 
 from brainyolo.convert.normalization import NORMALIZATIONS
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.spiking.counters import COUNT_RECORDS
+from brainyolo.spiking.counters import COUNT_RESOLUTIONS
 from brainyolo.spiking.presets import DEFAULT_PRESET
+from brainyolo.spiking.settings import SimulationSettings
 from brainyolo.system.machine import usable_cores
 
 
@@ -120,8 +121,8 @@ def simulation_settings(args, model):
         model, preset, steps=steps, checkpoints=args.checkpoints, decode=getattr(args, "decode", None),
         output=getattr(args, "output_layer", None), neuron=args.neuron, schedule=args.schedule,
         normalization=args.norm, parameters=parameters, device=args.device, threads=args.threads or usable_cores(),
-        float32=args.float32, sample_neurons=getattr(args, "sample_neurons", 20), events=events,
-        counts=getattr(args, "counts", "neurons"),
+        float32=args.float32, events=events,
+        **{name: getattr(args, name) for name in ("sample_neurons", "counts") if hasattr(args, name)},
         build={"connectivity": args.connectivity, "input": input_name, "bins": bins, "bin_steps": bin_steps,
                "synapse": args.synapse, "max_delay": max(args.max_delay or 0, largest_delay(parameters))})
     if settings.preset != preset.name:
@@ -218,7 +219,7 @@ def event_options(p: argparse.ArgumentParser) -> None:
 
 def simulation_options(p: argparse.ArgumentParser, decode: bool, records: bool = True) -> None:
     """The simulation options shared by simulate, detect --mode snn, evaluate --mode snn and tune (``records``:
-    the command writes recordings, and takes the options of what they keep)."""
+    the command writes recordings, and takes the options of what they keep: simulate and detect)."""
     p.add_argument("--preset", default=DEFAULT_PRESET,
                    help=f"named configuration (default {DEFAULT_PRESET}; 'brainyolo presets' lists them): neuron, "
                         "schedule, read-out, normalization, thresholds, steps and checkpoints; each option below "
@@ -265,12 +266,13 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool, records: bool =
                         "same-step: layer by layer within each step (spikingjelly, snnTorch); default: the preset's")
     precision_options(p, "state variables")
     if records:
-        p.add_argument("--sample-neurons", type=positive_int, default=20, help="spike trains kept per layer")
-        p.add_argument("--counts", choices=COUNT_RECORDS, default="neurons",
+        p.add_argument("--sample-neurons", type=positive_int, default=SimulationSettings.sample_neurons,
+                       help="spike trains kept per layer")
+        p.add_argument("--counts", choices=COUNT_RESOLUTIONS, default=SimulationSettings.counts,
                        help="what recordings.h5 keeps of the spike counts: every neuron's (default; analyze's "
-                            "figures need them) or their sums per channel (most of a file's size and of its writing "
-                            "time: for long evaluations; detections, mAP, spike totals and synaptic events are the "
-                            "same)")
+                            "figures need them) or their sums per channel (less than half the file and of its "
+                            "writing time for yolov3-tiny: for runs of many images; detections, spike totals and "
+                            "synaptic events are the same)")
     p.add_argument("--profile", action="store_true",
                    help="print where the wall time went (start-up, model load, network construction, inputs, "
                         "binary start and results, simulation, recording, decoding, writing) and write it to "

@@ -262,7 +262,7 @@ def run_tune(model_path, image_paths: list[Path], tune: TuneSettings, simulation
               "labels": bool(labels), "tune": {k: v for k, v in asdict(tune).items() if k not in ("trials", "pick",
                                                                                                    "keep")},
               "neuron": Path(neuron.source).read_text() if neuron.source else neuron.name,
-              "simulation": asdict(simulation)}
+              "simulation": {k: v for k, v in asdict(simulation).items() if k != "counts"}}  # (no recordings)
     if decode != simulation.build.output:  # (studies made before other read-outs pinned none)
         pinned["decode"] = decode
     pinned = json.loads(json.dumps(pinned, default=str))  # as the study stores it (lists, not tuples)

@@ -61,7 +61,7 @@ from brainyolo.io.deflate import deflated_dataset
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
 from brainyolo.spiking.connections import SharedConvolution
-from brainyolo.spiking.counters import COUNT_RECORDS, EVENT_COUNTERS, SPIKE_COUNTERS, channel_counts, stored_counts
+from brainyolo.spiking.counters import COUNT_RESOLUTIONS, EVENT_COUNTERS, SPIKE_COUNTERS, channel_counts, stored_counts
 from brainyolo.spiking.device import RUN_CONTROL
 from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
@@ -286,8 +286,8 @@ def open_recordings(path, attrs: dict) -> h5py.File:
     """Create ``recordings.h5`` (the caller writes images into it with :func:`write_image`, then closes it);
     ``attrs["counts"]`` (default ``neurons``) says what :func:`write_image` keeps of the counters."""
     attrs = {"counts": "neurons", **attrs}
-    if attrs["counts"] not in COUNT_RECORDS:
-        raise ValueError(f"counts = {attrs['counts']!r}, not one of {COUNT_RECORDS}")
+    if attrs["counts"] not in COUNT_RESOLUTIONS:
+        raise ValueError(f"counts = {attrs['counts']!r}, not one of {COUNT_RESOLUTIONS}")
     f = h5py.File(path, "w")
     f.attrs.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "time_step_ms": 1.0, **attrs})
     f.create_group("images")
@@ -353,7 +353,7 @@ _ROOT_TEXT = {"neuron": None, "output": ("vmem", "spikes"), "input": tuple(INPUT
               "normalization": (*NORMALIZATIONS, "none"), "model_file": None, "model_sha256": None}
 _ROOT_OPTIONAL = {"connectivity": ("shared", "unrolled"), "device": ("cpp_standalone", "runtime"),
                   "schedule": ("delayed", "same_step"), "synapse": None,  # (files before the schedule option: delayed)
-                  "counts": COUNT_RECORDS}  # (files before schema 4: neurons)
+                  "counts": COUNT_RESOLUTIONS}  # (files before schema 4: neurons)
 
 
 def _scalar_int(value, what: str, low: int, high: int) -> int:
@@ -433,11 +433,12 @@ def _check_recorded(group, where: str) -> None:
 
 
 def check_recordings(f: h5py.File) -> None:
-    """Check a recordings file's structure before anything reads it (schema versions 1-3).
+    """Check a recordings file's structure before anything reads it (schema versions 1-4).
 
     Root attributes (types, allowed values, ``1 <= checkpoints <= steps``), every image's
     attributes (file name, positive image size), every layer's (kind, shape, ``negative_value`` 1/n where
-    given) and datasets: spike counts and ``v`` of the layer's
+    given) and datasets: spike counts of the layer's shape (per channel, shape (C,), where the file's ``counts``
+    attribute says ``channels``; the attribute is there exactly from schema 4 on) and ``v`` of the layer's
     shape, one ``v`` row per checkpoint, finite numbers. The model-dependent part (which layers
     feed the heads, their shapes) is checked by the decoder that knows the model.
 
@@ -448,6 +449,10 @@ def check_recordings(f: h5py.File) -> None:
     """
     attrs = f.attrs
     steps = _scalar_int(attrs.get("steps"), "attribute steps", 1, MAX_STEPS)
+    version = attrs.get("schema_version")
+    if isinstance(version, (int, np.integer)) and ("counts" in attrs) != (version >= 4):
+        raise ValueError(f"attribute counts is {'missing' if version >= 4 else 'there'} in a schema {version} file "
+                         "(it came with schema 4)")
     checkpoints = np.asarray(attrs.get("checkpoints"))
     if checkpoints.ndim != 1 or checkpoints.dtype.kind not in "iu" or len(checkpoints) == 0:
         raise ValueError("attribute checkpoints is not a list of steps")

@@ -417,7 +417,8 @@ def build_key(model_sha256: str, settings: SimulationSettings) -> str:
 
     neuron = load_neuron_model(settings.build.neuron)
     built = {k: v for k, v in asdict(settings).items()  # runs set those
-             if k not in ("parameters", "events", "thresholds", "preset", "decode", "steps", "checkpoints")}
+             if k not in ("parameters", "events", "thresholds", "preset", "decode", "steps", "checkpoints",
+                          "counts")}  # (counts: what the writer keeps of a run's results)
     # steps and checkpoints are run-time inputs; only the number of checkpoint slots is built
     built["checkpoint_slots"] = checkpoint_slots(settings.checkpoints, settings.steps)
     parts = {"model": model_sha256, "neuron": Path(neuron.source).read_text() if neuron.source else "",

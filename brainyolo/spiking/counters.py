@@ -33,9 +33,9 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
     return counts if counts.flags.c_contiguous else counts.copy(order="C")
 
 
-COUNT_RECORDS = ("neurons", "channels")
+COUNT_RESOLUTIONS = ("neurons", "channels")
 """What a recordings file keeps of a layer's counters: every neuron's, shape (C, H, W), or their sums per channel,
-shape (C,) (:func:`channel_counts`; kilobytes where a yolov3-tiny image's neurons take 30 MB compressed)."""
+shape (C,) (:func:`channel_counts`; a few kilobytes per yolov3-tiny image against megabytes)."""
 
 
 def channel_counts(counts: np.ndarray) -> np.ndarray:
@@ -51,8 +51,14 @@ def channel_counts(counts: np.ndarray) -> np.ndarray:
 
 
 def read_counts(counts: np.ndarray) -> np.ndarray:
-    """Counts read from a recordings file (int16 or int32) as int32, what a run's own counters are."""
-    return np.asarray(counts).astype(np.int32)
+    """Counts read from a recordings file: per neuron (int16 or int32) as int32, what a run's own counters are;
+    sums per channel (int64) as they are.
+
+    >>> read_counts(np.array([3], np.int16)).dtype.name, read_counts(np.array([2**40], np.int64)).tolist()
+    ('int32', [1099511627776])
+    """
+    counts = np.asarray(counts)
+    return counts.astype(np.int64 if counts.dtype.itemsize > 4 else np.int32)
 
 
 def spikes_sent(layer: dict) -> np.ndarray:

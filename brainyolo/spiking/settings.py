@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from brainyolo.spiking.counters import COUNT_RECORDS
+from brainyolo.spiking.counters import COUNT_RESOLUTIONS
 from brainyolo.spiking.event_encoding import EventSettings
 from brainyolo.spiking.input_kinds import INPUT_KINDS
 from brainyolo.spiking.parameters import ParameterSettings
@@ -161,10 +161,10 @@ class SimulationSettings:
     """cpp_standalone: time every code object (Brian2's ``profile=True``); each image's timing then holds
     ``profile`` {code object: seconds} (a binary of its own: the timers cost a little)."""
     counts: str = "neurons"
-    """What ``recordings.h5`` keeps of the layers' spike counts (:data:`~brainyolo.spiking.counters.COUNT_RECORDS`):
+    """What ``recordings.h5`` keeps of the layers' spike counts (:data:`~brainyolo.spiking.counters.COUNT_RESOLUTIONS`):
     ``neurons``, every neuron's; ``channels``, their sums per channel (a run's detections, totals and synaptic events
     are the same either way; the per-neuron figures of ``analyze`` need ``neurons``)."""
 
     def __post_init__(self):
-        if self.counts not in COUNT_RECORDS:
-            raise ValueError(f"counts = {self.counts!r}, not one of {COUNT_RECORDS}")
+        if self.counts not in COUNT_RESOLUTIONS:
+            raise ValueError(f"counts = {self.counts!r}, not one of {COUNT_RESOLUTIONS}")

@@ -6,9 +6,10 @@ detections and metrics carry their documented keys (README, *Commands*). The ste
 that exercise each path (2). The standalone cells share one build cache: detect, evaluate, simulate
 and tune of one detector and input kind use one compiled binary.
 
-detect, evaluate and simulate (one pipeline, three commands) split the detector x input kind x device cells
-between them as a Latin square (:func:`command_cells`): every cell runs in one of the three, and each of the
-three runs every detector and every input kind on both devices; the quick cells run in all three.
+detect, evaluate and simulate (one pipeline, three commands) share the detector x input kind x device cells
+out cyclically (:func:`command_cells`): every cell runs in one of the three, and each of the three runs every
+detector and every input kind on both devices; the quick cells run in all three, and the README's own flow
+(a converted model, a photo as current) in detect and simulate.
 """
 
 from __future__ import annotations
@@ -43,17 +44,25 @@ QUICK_CELLS = {("embedded", "current"), ("embedded-direct", "poisson"), ("embedd
 """Runtime cells outside ``long`` (``pytest -m "not long"``): every detector and every input kind once."""
 
 
+README_CELL = ("tiny", "current")
+"""The README's flow (``simulate model.h5 photo.jpg``, then ``analyze``; ``detect model.h5 photo.jpg``)."""
+
+
 def simulation(detector: str, kind: str) -> list[str]:
-    """The steps of a cell: 2. A 2-step run hands the fast preset to the ``short`` one (its bursts: 20 spike
-    conditions per layer, seconds of code generation per run); the quick cells run it so, as a user's 2-step run
-    does, the other cells keep the default preset by asking for its read-out at step 2 (``--checkpoints``)."""
+    """The steps of a cell: 2. A 2-step run hands the fast preset to the ``short`` one (its weighted bursts: 20
+    spike conditions per layer, seconds of code generation per run). The quick detector x input pairs run it so, as
+    a user's 2-step run does, on both devices (one C++ cell per detector); the others keep the default preset by
+    asking for its read-out at step 2 (``--checkpoints``)."""
     return ["--steps", str(STEPS)] + ([] if (detector, kind) in QUICK_CELLS else ["--checkpoints", str(STEPS)])
+
+
 RECORD_KEYS = {"file_name", "category_id", "category_name", "bbox", "score"}
 """A detection's keys (README: ``detect`` writes ...)."""
 SCORE_KEYS = {"mAP50", "mAP", "images", "objects", "detections"}
 """A metrics entry's keys (README: ``evaluate`` writes ...)."""
 SECONDS = 600
 """A cell that compiles may take minutes on a loaded 2-core machine."""
+
 
 def cells(detectors, kinds) -> list:
     """Every detector x input kind x device, marked: standalone cells ``standalone_only`` and ``long``
@@ -75,13 +84,14 @@ PIPELINE_COMMANDS = ("detect", "evaluate", "simulate")
 
 def command_cells(command: str) -> list:
     """The :data:`CELLS` a pipeline command runs: detector d and input kind k (their places in :data:`DETECTORS`
-    and :data:`INPUTS`) where (d + k) mod 3 is the command's place in :data:`PIPELINE_COMMANDS`, on both devices, and
-    the quick cells. With 5 detectors and 5 kinds, each command meets every detector and every kind on both devices
-    (a residue mod 3 recurs within any 5 consecutive numbers), and every detector x kind x device runs in one
-    command at least."""
+    and :data:`INPUTS`) where (d + k) mod 3 is the command's place in :data:`PIPELINE_COMMANDS`, on both devices; the
+    quick cells; for detect and simulate the :data:`README_CELL` on both devices. With 5 detectors and 5 kinds,
+    each command meets every detector and every kind on both devices (a residue mod 3 recurs within any 5
+    consecutive numbers), and every detector x kind x device runs in one command at least."""
     place = PIPELINE_COMMANDS.index(command)
     return [cell for cell in CELLS if (DETECTORS.index(cell.values[0]) + INPUTS.index(cell.values[1])) % 3 == place
-            or (cell.values[:2] in QUICK_CELLS and cell.values[2] == "runtime")]
+            or (cell.values[:2] in QUICK_CELLS and cell.values[2] == "runtime")
+            or (cell.values[:2] == README_CELL and command in ("detect", "simulate"))]
 
 
 @pytest.fixture(scope="session")
@@ -209,7 +219,8 @@ def sample_names(matrix, kind: str, count: int = 1) -> set[str]:
 
 def test_the_pipeline_commands_share_out_every_cell():
     """:func:`command_cells`' promise: every cell in one of the three commands at least; each command on every
-    detector and every input kind, on both devices; the quick cells in all three."""
+    detector and every input kind, on both devices; the quick cells in all three; the README's flow in detect and
+    simulate."""
     chosen = {command: {tuple(cell.values) for cell in command_cells(command)} for command in PIPELINE_COMMANDS}
     assert set().union(*chosen.values()) == {tuple(cell.values) for cell in CELLS}
     for command, cells_run in chosen.items():
@@ -217,8 +228,9 @@ def test_the_pipeline_commands_share_out_every_cell():
             assert {d for d, _, v in cells_run if v == device} == set(DETECTORS), (command, device)
             assert {k for _, k, v in cells_run if v == device} == set(INPUTS), (command, device)
         assert {(d, k) for d, k, v in cells_run if v == "runtime"} >= QUICK_CELLS, command
+        if command != "evaluate":
+            assert {(*README_CELL, device) for device in DEVICES} <= cells_run, command
     assert sum(map(len, chosen.values())) < 2 * len(CELLS)  # (the full product: 3 * len(CELLS))
-
 
 
 @pytest.mark.parametrize("detector, kind, device", command_cells("detect"))

@@ -5,6 +5,7 @@ not change)."""
 from __future__ import annotations
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -48,6 +49,13 @@ def test_channel_counts_are_the_neurons_counts_summed(two_runs):
         assert layers > 0 and int(n["images/0000/layers/00/positive_count"][()].sum()) > 0  # spikes were counted
 
 
+def test_check_says_the_counts_are_per_channel(two_runs):
+    for counts in ("neurons", "channels"):
+        code, out, err = run_cli(["check", str(two_runs / counts)])
+        assert code == 0 and out.startswith(f"{two_runs / counts}: ok: recordings, 2 images x 12 steps"), err
+        assert out.rstrip().endswith(", spike counts per channel") == (counts == "channels"), out
+
+
 def test_channel_counts_keep_detections_totals_and_events(two_runs, tmp_path):
     infos = {c: json.loads((two_runs / c / "run_info.json").read_text()) for c in ("neurons", "channels")}
     assert infos["channels"]["counts"] == "channels" and infos["neurons"]["counts"] == "neurons"
@@ -66,23 +74,31 @@ def test_analyze_refuses_channel_counts_in_one_line(two_runs, tmp_path):
     code, _, err = run_cli(["analyze", str(two_runs / "channels"), "-o", str(out), "-q"])
     assert code == 2 and err.count("\n") == 1 and not out.exists(), err
     assert f"{two_runs / 'channels' / 'recordings.h5'}: holds spike counts per channel" in err
-    assert "--counts neurons" in err
+    assert "--counts channels" in err
 
 
-def test_tune_has_no_recording_options():
-    """tune writes no recordings: it takes neither --counts nor --sample-neurons."""
+def test_load_run_reads_channel_counts_back(two_runs):
+    from brainyolo.analysis.spikes import load_run
+
+    run = load_run(two_runs / "channels")
+    assert run.attrs["counts"] == "channels"
+    with h5py.File(two_runs / "neurons" / "recordings.h5") as n:
+        for index, layer in run.images[0].layers.items():
+            np.testing.assert_array_equal(layer["positive_count"],
+                                          n[f"images/0000/layers/{index:02d}/positive_count"][()].sum(axis=(1, 2)))
+
+
+@pytest.mark.parametrize("command", [["tune", "m.h5", "--trials", "1"], ["evaluate", "m.h5", "--images", "d"]])
+def test_commands_without_recordings_take_no_recording_options(command):
+    """tune and evaluate write no recordings: they take neither --counts nor --sample-neurons."""
     for option in ("--counts", "--sample-neurons"):
-        code, _, err = run_cli(["tune", "m.h5", "--trials", "1", "-o", "out", option,
-                                "channels" if option == "--counts" else "3"])
+        code, _, err = run_cli([*command, "-o", "out", option, "channels" if option == "--counts" else "3"])
         assert code == 2 and f"unrecognized arguments: {option}" in err, err
 
 
-def test_the_api_keeps_every_neuron_in_memory_and_sums_in_the_file(tiny_converted, tmp_path):
-    import brian2
-
+def test_the_api_keeps_every_neuron_in_memory_and_sums_in_the_file(tiny_converted, tmp_path, numpy_runtime):
     import brainyolo
 
-    brian2.prefs.codegen.target = "numpy"
     model, images = tiny_converted
     with brainyolo.SpikingDetector(model, steps=8, device="runtime", counts="channels") as detector:
         run = detector.run(images[0])
@@ -93,3 +109,53 @@ def test_the_api_keeps_every_neuron_in_memory_and_sums_in_the_file(tiny_converte
         assert f.attrs["counts"] == "channels"
         np.testing.assert_array_equal(f["images/0000/layers/00/positive_count"][()],
                                       layer["positive_count"].sum(axis=(1, 2)))
+
+
+def test_an_evaluation_pinned_before_the_counts_option_resumes(tiny_converted, tmp_path, numpy_runtime):
+    """evaluate pins its settings; a folder pinned before ``counts`` existed, or with the other value, resumes (the
+    spikes do not depend on it), and other steps are still refused."""
+    import dataclasses
+
+    from brainyolo.io.errors import BrainyoloError
+    from brainyolo.pipeline import evaluate_snn
+    from brainyolo.spiking.settings import SimulationSettings
+
+    model, images = tiny_converted
+    settings = SimulationSettings(steps=4, device="runtime", threads=1)
+    first = evaluate_snn(model, images[:1], settings, tmp_path, progress=False)
+    pin = tmp_path / "snn_settings.json"
+    pinned = json.loads(pin.read_text())
+    assert pinned["settings"].pop("counts") == "neurons"
+    pin.write_text(json.dumps(pinned))  # as brainyolo before the option wrote it
+    for counts in ("neurons", "channels"):
+        again = evaluate_snn(model, images[:1], dataclasses.replace(settings, counts=counts), tmp_path, progress=False)
+        assert again == first
+    with pytest.raises(BrainyoloError, match="other settings"):
+        evaluate_snn(model, images[:1], dataclasses.replace(settings, steps=5), tmp_path, progress=False)
+
+
+def test_the_storage_study_sums_every_dataset_by_name(two_runs, capsys):
+    """analysis/overhead/storage.py: per dataset name, the stored bytes of every image and layer (h5py's own
+    storage sizes, summed here by walking the file another way), and the file's total."""
+    from conftest import analysis_script
+
+    study = analysis_script("overhead/storage")
+    for counts in ("neurons", "channels"):
+        path = two_runs / counts / "recordings.h5"
+        sizes = study.storage(path)
+        with h5py.File(path) as f:
+            layers = [layer for image in f["images"].values() for layer in image["layers"].values()]
+            expected = sum(layer["positive_count"].id.get_storage_size() for layer in layers)
+            assert sizes["layers/*/positive_count"] == expected > 0, counts
+            assert sum(sizes.values()) == sum(obj.id.get_storage_size() for obj in _datasets(f)), counts
+    study.main([str(two_runs / "neurons"), str(two_runs / "channels")])
+    out = capsys.readouterr().out
+    assert "2 images, counts per neuron" in out and "2 images, counts per channel" in out
+    assert len(re.findall(r"^\| layers/\*/positive_count \| [0-9.]+ \|$", out, re.M)) == 2
+
+
+def _datasets(group) -> list:
+    found = []
+    for item in group.values():
+        found += _datasets(item) if isinstance(item, h5py.Group) else [item]
+    return found

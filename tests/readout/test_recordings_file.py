@@ -121,3 +121,18 @@ def test_counts_other_than_neurons_or_channels_are_refused(tmp_path):
     assert not (tmp_path / "r.h5").exists()
     with pytest.raises(ValueError, match="counts = 'voxels'"):
         SimulationSettings(counts="voxels")
+
+
+@pytest.mark.parametrize(("version", "counts"), [(4, None), (3, "channels"), (3, "neurons")])
+def test_the_counts_attribute_comes_with_schema_4_exactly(tmp_path, version, counts):
+    from brainyolo.readout.recordings import check_recordings
+
+    path = _recordings_with(tmp_path, "neurons", np.ones((3, 5, 7), np.int32))
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = version
+        if counts is None:
+            del f.attrs["counts"]
+        else:
+            f.attrs["counts"] = counts
+        with pytest.raises(ValueError, match=f"attribute counts is (missing|there) in a schema {version} file"):
+            check_recordings(f)

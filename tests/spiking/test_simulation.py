@@ -178,6 +178,9 @@ def test_one_binary_whatever_the_steps_and_checkpoints():
     assert key(20, ()) == key(21, ()) == key(20, (10,)) == key(300, (50, 100, 200)) == key(64, (8, 16, 25, 32, 50))
     # ... up to 8 checkpoints before the last step; a run with more builds a network with more slots
     assert key(50, range(1, 9)) == key(20, ()) != key(50, range(1, 10)) == key(50, range(1, 17))
+    # what a recordings file keeps of the counts is the writer's choice: the same binary
+    assert build_key("0" * 64, SimulationSettings(steps=20, threads=1, counts="channels")) == key(20, ())
+    assert build_key("0" * 64, SimulationSettings(steps=20, threads=1, sample_neurons=7)) != key(20, ())
 
 
 @pytest.mark.codegen_independent
