@@ -808,12 +808,17 @@ def _drive_tracking_neuron(drive, **parameters):
     group = neuron_group(with_spike_counters(load_neuron_model(TRACKING)), 1, name="tracking_check*",
                          v_init=0.5, **parameters)
     group.v = 0.5
-    net = brian2.Network(group)
     counts = []
-    for value in drive:
-        group.I = value
-        net.run(1 * brian2.ms)
+
+    @brian2.network_operation(dt=1 * brian2.ms, when="start")
+    def set_input(t):  # before the step's state update, as setting I between one-step runs would
+        group.I = drive[int(round(t / brian2.ms))]
+
+    @brian2.network_operation(dt=1 * brian2.ms, when="end")
+    def count():  # after the step's threshold and resets
         counts.append(int(group.positive_count[0]) - int(group.negative_count[0]))
+
+    brian2.Network(group, set_input, count).run(len(drive) * brian2.ms)  # (one run: no run overhead per step)
     return counts, int(group.positive_count[0]) + int(group.negative_count[0])
 
 
