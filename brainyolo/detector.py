@@ -392,7 +392,7 @@ class SpikingDetector:
 
     def save(self, runs: Iterable[DetectorRun], run_dir) -> dict:
         """Write runs in the project's run folder: ``run_dir/recordings.h5`` (one ``/images/NNNN`` group per run,
-        with what the added objects recorded under ``recorded/``; :mod:`brainyolo.readout.recordings`) and
+        with what the added objects recorded under ``recorded/``; :mod:`brainyolo.readout.recordings_schema`) and
         ``run_dir/run_info.json``, which ``brainyolo analyze`` and ``brainyolo decode`` read. Returns the run
         information (also written to run_info.json)."""
         self.build()

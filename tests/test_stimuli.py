@@ -17,7 +17,7 @@ from brainyolo.analysis.spikes import load_run
 from brainyolo.data.scenes import write_scenes
 from brainyolo.io import gen1
 from brainyolo.io.errors import BrainyoloError
-from brainyolo.readout.recordings import check_recordings
+from brainyolo.readout.recordings_schema import check_recordings
 from brainyolo.spiking.event_encoding import EventSample, EventSettings
 from brainyolo.stimuli import EventStream, Image, ImageSequence, PoissonRates, occlusion_box
 from tests.spiking.test_event_inputs import _random_recording

@@ -27,7 +27,8 @@ import numpy as np
 from brainyolo.io.deflate import deflated_dataset
 from brainyolo.io.integrity import DIGEST_ATTRIBUTE, GroupDigest, content_digest
 from brainyolo.readout import recordings
-from brainyolo.readout.recordings import LAYER_ATTRIBUTES, open_recordings, write_image
+from brainyolo.readout.recordings import open_recordings, write_image
+from brainyolo.readout.recordings_schema import LAYER_ATTRIBUTES
 from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_counts, stored_counts
 
 COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS

@@ -46,6 +46,7 @@ from brainyolo.convert.model_file import ConvertedModel, load_model
 from brainyolo.io.atomic import sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.io.integrity import verify
+from brainyolo.readout.recordings_schema import READABLE_SCHEMA_VERSIONS, check_recordings
 from brainyolo.registry import Registry
 from brainyolo.spiking.input_kinds import input_kind
 from brainyolo.spiking.schedule import SCHEDULES, model_schedule, spike_delays
@@ -247,10 +248,8 @@ def open_recordings_file(run_dir: str | os.PathLike) -> h5py.File:
     """``RUN_DIR/recordings.h5`` opened for reading and checked, or one clear error naming the file.
 
     Checked before it is returned: the format and schema version, the content checksum (files
-    written since it exists), and the structure (:func:`brainyolo.readout.recordings.check_recordings`).
+    written since it exists), and the structure (:func:`brainyolo.readout.recordings_schema.check_recordings`).
     """
-    from brainyolo.readout.recordings import READABLE_SCHEMA_VERSIONS, check_recordings
-
     path = Path(run_dir) / "recordings.h5"
     if not path.is_file():
         raise BrainyoloError(path, "not found (is this a run directory of `brainyolo simulate`?)")

@@ -81,7 +81,7 @@ def _recordings_with(tmp_path, counts: str, positive: np.ndarray, declared: str 
 def test_counts_per_channel_are_the_sums_of_the_neurons(tmp_path):
     """``counts = "channels"``: each of the four counters stored as its sums per channel, int64 (an h5py read
     against numpy's sums of the same counts, one of them past int16 and the channel's sum past int32)."""
-    from brainyolo.readout.recordings import check_recordings
+    from brainyolo.readout.recordings_schema import check_recordings
 
     rng = np.random.default_rng(4)
     positive = rng.integers(0, 9, (3, 5, 7)).astype(np.int32)
@@ -106,7 +106,7 @@ def test_counts_per_channel_are_the_sums_of_the_neurons(tmp_path):
     ("neurons", "voxels", "attribute counts is 'voxels', not one of"),
 ])
 def test_a_file_whose_counts_contradict_its_attribute_is_refused(tmp_path, written, declared, problem):
-    from brainyolo.readout.recordings import check_recordings
+    from brainyolo.readout.recordings_schema import check_recordings
 
     path = _recordings_with(tmp_path, written, np.ones((3, 5, 7), np.int32), declared)
     with h5py.File(path) as f, pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
@@ -125,7 +125,7 @@ def test_counts_other_than_neurons_or_channels_are_refused(tmp_path):
 
 @pytest.mark.parametrize(("version", "counts"), [(4, None), (3, "channels"), (3, "neurons")])
 def test_the_counts_attribute_comes_with_schema_4_exactly(tmp_path, version, counts):
-    from brainyolo.readout.recordings import check_recordings
+    from brainyolo.readout.recordings_schema import check_recordings
 
     path = _recordings_with(tmp_path, "neurons", np.ones((3, 5, 7), np.int32))
     with h5py.File(path, "r+") as f:

@@ -156,7 +156,7 @@ def test_a_network_records_the_events_it_sent(tiny_converted, tmp_path):
     from brainyolo.analysis.energy import snn_operations
     from brainyolo.analysis.spikes import load_run
     from brainyolo.convert.model_file import load_model
-    from brainyolo.readout.recordings import check_recordings
+    from brainyolo.readout.recordings_schema import check_recordings
     from brainyolo.spiking.builder import hidden_layers, output_layers
 
     model_path, _ = tiny_converted
