@@ -270,8 +270,8 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool, records: bool =
                        help="spike trains kept per layer")
         p.add_argument("--counts", choices=COUNT_RESOLUTIONS, default=SimulationSettings.counts,
                        help="what recordings.h5 keeps of the spike counts: every neuron's (default; analyze's "
-                            "figures need them) or their sums per channel (less than half the file and of its "
-                            "writing time for yolov3-tiny: for runs of many images; detections, spike totals and "
+                            "figures need them) or their sums per channel (less than half the file and of the "
+                            "recording stage for yolov3-tiny: for runs of many images; detections, spike totals and "
                             "synaptic events are the same)")
     p.add_argument("--profile", action="store_true",
                    help="print where the wall time went (start-up, model load, network construction, inputs, "

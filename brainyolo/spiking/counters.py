@@ -35,7 +35,7 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
 
 COUNT_RESOLUTIONS = ("neurons", "channels")
 """What a recordings file keeps of a layer's counters: every neuron's, shape (C, H, W), or their sums per channel,
-shape (C,) (:func:`channel_counts`; a few kilobytes per yolov3-tiny image against megabytes)."""
+shape (C,) (:func:`channel_counts`; tens of kilobytes per yolov3-tiny image against megabytes)."""
 
 
 def channel_counts(counts: np.ndarray) -> np.ndarray:
