@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The same multi-photo detection with an earlier commit's brainyolo and with this checkout's, in turn, twice.
 #   analysis/overhead/ab.sh REV MODEL OUT PHOTO [PHOTO ...] [-- DETECT_OPTION ... [-- NOW_OPTION ...]]
-# REV is checked out into OUT/before (git worktree) and run from there with this checkout's .venv (python -m puts the
-# working folder first on sys.path);
+# REV is checked out into OUT/before (git worktree) and run from there with this checkout's .venv (PYTHONPATH puts REV's
+# brainyolo first on sys.path, also for the binary's wrapper, which Brian2 starts in the build folder);
 # each run: brainyolo detect MODEL PHOTOS --mode snn --threshold 0.005 --profile and the options after --
 # (default --steps 50), the build cache in OUT/cache, warmed first by both. MODEL: a model file, or a shipped
 # detector's name. Options after a second -- are this checkout's runs' only (REV HEAD: the same code with and without
@@ -28,7 +28,7 @@ trap 'git -C "$REPO" worktree remove --force "$OUT/before"' EXIT  # the checkout
 export BRAINYOLO_CACHE="$OUT/cache"
 run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --threshold 0.005 --profile \
         "${OPTIONS[@]}" -o "$OUT/$name" -q > "$OUT/$name.txt"; }
-before() { (cd "$OUT/before" && python -m brainyolo "$@"); }
+before() { (cd "$OUT/before" && PYTHONPATH="$OUT/before" python -m brainyolo "$@"); }  # (the binary's wrapper too)
 now() { python -m brainyolo "$@" ${NOW_OPTIONS[@]+"${NOW_OPTIONS[@]}"}; }
 PHOTOS=("$(realpath "$1")")
 run warm-before before; run warm-now now  # the builds, not counted

@@ -12,6 +12,10 @@ Used as Brian2's ``run_cmd_unix``: ``python -m brainyolo.spiking.measure ./main 
   Without it nothing is shown. Every other line of the binary goes to stdout as before.
 * OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless the caller set one): a thread
   that waits at a barrier sleeps instead of spinning on a core another process needs.
+* The binary's arrays are allocated in transparent huge pages where the kernel offers them on request
+  (glibc's ``glibc.malloc.hugetlb=1`` tunable, added to ``$GLIBC_TUNABLES`` unless the caller set that
+  tunable; glibc 2.35 and later, ignored elsewhere): yolov3-tiny's ~500 MB of network state then takes
+  hundreds of page faults instead of ~100 000 (``analysis/overhead/README.md``, "Huge pages").
 """
 
 from __future__ import annotations
@@ -101,9 +105,33 @@ class ProgressLine:
             self.stream.flush()
 
 
+HUGE_PAGES = "glibc.malloc.hugetlb=1"
+"""The glibc tunable that has malloc ask for transparent huge pages (``madvise``) for what it maps."""
+
+
+def with_huge_pages(tunables: str | None) -> str:
+    """``$GLIBC_TUNABLES`` for the binary: the caller's, with :data:`HUGE_PAGES` added unless it sets that
+    tunable itself.
+
+    >>> with_huge_pages(None)
+    'glibc.malloc.hugetlb=1'
+    >>> with_huge_pages("glibc.malloc.arena_max=2")
+    'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1'
+    >>> with_huge_pages("glibc.malloc.hugetlb=0")
+    'glibc.malloc.hugetlb=0'
+    """
+    if not tunables:
+        return HUGE_PAGES
+    name = HUGE_PAGES.split("=")[0]
+    if any(item.split("=")[0] == name for item in tunables.split(":")):
+        return tunables
+    return f"{tunables}:{HUGE_PAGES}"
+
+
 def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env["GLIBC_TUNABLES"] = with_huge_pages(env.get("GLIBC_TUNABLES"))
     setting = env.pop("BRAINYOLO_PROGRESS", "")
     try:
         line = ProgressLine(setting, sys.stderr) if setting else None

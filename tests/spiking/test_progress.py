@@ -55,6 +55,7 @@ echo "binary line 1"
 echo "{MARK} 0 0"
 echo "{MARK} 1.5 0.5"
 echo "OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo "GLIBC_TUNABLES=$GLIBC_TUNABLES"
 echo "{MARK} 3 1"
 exit 3
 """
@@ -64,7 +65,7 @@ def _run_wrapper(tmp_path, environment):
     binary = tmp_path / "main"
     binary.write_text(STAND_IN)
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "BRAINYOLO_PROGRESS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "BRAINYOLO_PROGRESS", "GLIBC_TUNABLES")}
     env.update(environment)
     return subprocess.run([sys.executable, "-m", "brainyolo.spiking.measure", str(binary), "--results_dir",
                            str(tmp_path / "results")], capture_output=True, text=True, env=env)
@@ -75,12 +76,25 @@ def test_wrapper_passes_output_renders_progress_and_waits_passively(tmp_path):
     done = _run_wrapper(tmp_path, {"BRAINYOLO_PROGRESS": progress_setting("log", 40, "img.jpg", every=0)})
     assert done.returncode == 3  # the binary's own exit status
     # the binary's other lines reach Brian2's stdout file unchanged; progress lines do not
-    assert done.stdout.splitlines() == ["binary line 1", "OMP_WAIT_POLICY=PASSIVE"]
+    assert done.stdout.splitlines() == ["binary line 1", "OMP_WAIT_POLICY=PASSIVE",
+                                        "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]
     assert done.stderr.splitlines() == ["img.jpg: 0/40 steps", "img.jpg: 20/40 steps, 75.0 ms/step, 2 s left"]
     assert int((tmp_path / "results" / "peak_memory_bytes").read_text()) > 0
     silent = _run_wrapper(tmp_path, {"OMP_WAIT_POLICY": "ACTIVE"})
     assert silent.stderr == ""  # no progress asked: nothing shown
     assert "OMP_WAIT_POLICY=ACTIVE" in silent.stdout.splitlines()  # a caller's own policy is kept
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize("caller, binary", [
+    ("glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),  # the caller's tunables kept
+    ("glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0"),  # a caller who turns huge pages off keeps them off
+    ("glibc.malloc.hugetlb=2:glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=2:glibc.malloc.arena_max=2"),
+    ("", "glibc.malloc.hugetlb=1"),
+])
+def test_wrapper_asks_glibc_for_huge_pages_unless_the_caller_chose(tmp_path, caller, binary):
+    done = _run_wrapper(tmp_path, {"GLIBC_TUNABLES": caller})
+    assert f"GLIBC_TUNABLES={binary}" in done.stdout.splitlines()
 
 
 @pytest.mark.long
