@@ -28,7 +28,7 @@ trap 'git -C "$REPO" worktree remove --force "$OUT/before"' EXIT  # the checkout
 export BRAINYOLO_CACHE="$OUT/cache"
 run() { local name=$1; shift; "$@" detect "$MODEL" "${PHOTOS[@]}" --mode snn --threshold 0.005 --profile \
         "${OPTIONS[@]}" -o "$OUT/$name" -q > "$OUT/$name.txt"; }
-before() { (cd "$OUT/before" && PYTHONPATH="$OUT/before" python -m brainyolo "$@"); }  # (the binary's wrapper too)
+before() { (cd "$OUT/before" && PYTHONPATH="$OUT/before${PYTHONPATH:+:$PYTHONPATH}" python -m brainyolo "$@"); }  # (the binary's wrapper too)
 now() { python -m brainyolo "$@" ${NOW_OPTIONS[@]+"${NOW_OPTIONS[@]}"}; }
 PHOTOS=("$(realpath "$1")")
 run warm-before before; run warm-now now  # the builds, not counted

@@ -3,15 +3,24 @@
 # process, the OpenMP threads of every usable core) and on a local Dask cluster of 2 workers x 1 thread, each after a
 # one-photo warm-up that builds its binary (not counted); prints the table of analysis/overhead/README.md.
 #   analysis/overhead/images-per-hour.sh MODEL.h5 OUT IMAGES LABELS [COUNT] [-- EVALUATE_OPTION ...]
-# (COUNT default 128; the options after -- go to every evaluate, after --steps 50.) Run it alone on the machine.
-# OUT/serial and OUT/dask hold each run's metrics.json and profile.json.
+# COUNT: default 128. The options after -- go to every evaluate, after --steps 50 (not --workers or --scheduler: the
+# script chooses where each run runs). OUT: a new or empty folder; OUT/serial and OUT/dask hold each run's
+# metrics.json and profile.json. Run it alone on the machine.
 set -euo pipefail
+usage() { echo "usage: images-per-hour.sh MODEL.h5 OUT IMAGES LABELS [COUNT] [-- EVALUATE_OPTION ...]" >&2; exit 2; }
+[ $# -ge 4 ] || usage
 MODEL=$1; OUT=$2; IMAGES=$3; LABELS=$4; shift 4
 COUNT=128
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then COUNT=$1; shift; fi
-if [ $# -gt 0 ]; then shift; fi  # (the --)
+[[ $COUNT =~ ^[1-9][0-9]*$ ]] || { echo "images-per-hour.sh: COUNT must be a positive whole number, not $COUNT" >&2; exit 2; }
+if [ $# -gt 0 ]; then [ "$1" = "--" ] || usage; shift; fi
 OPTIONS=("$@")
-rm -rf "$OUT"; mkdir -p "$OUT"
+for option in ${OPTIONS[@]+"${OPTIONS[@]}"}; do
+  case $option in --workers|--workers=*|--scheduler|--scheduler=*)
+    echo "images-per-hour.sh: $option is the script's to choose (serial and a local Dask cluster)" >&2; exit 2;; esac
+done
+if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then echo "images-per-hour.sh: $OUT is not empty" >&2; exit 2; fi
+mkdir -p "$OUT"
 run() { local name=$1 count=$2; shift 2; brainyolo evaluate "$MODEL" --images "$IMAGES" --labels "$LABELS" \
         --count "$count" --mode snn --steps 50 --profile "$@" ${OPTIONS[@]+"${OPTIONS[@]}"} -o "$OUT/$name" -q \
         > "$OUT/$name.txt"; }
@@ -36,3 +45,5 @@ for name, label in (("serial", "serial, one process"), ("dask", "local Dask clus
           + (f"{simulation / images:.2f} s | {1 - simulation / wall:.0%}" if simulation else "- | -")
           + f" | {snn:.3f} / {metrics['ann']['mAP50']:.3f} |")
 PY
+echo "(the serial run's OpenMP threads, one per usable core: $(python -c \
+  'from brainyolo.system.machine import usable_cores; print(usable_cores())'))"

@@ -140,17 +140,19 @@ def zeroed_by_memset(objects_cpp: str) -> str:
 
     ``objects.cpp`` is compiled at ``-O0`` (:data:`FAST_SETUP_RULE`), where the loops set an element at a time:
     yolov3-tiny's binary zeroes 418 MB this way at every start. All bits zero is the zero of every type Brian2
-    gives an array (IEEE floats, integers, bool). A file without such loops (another Brian2 version) is left as it
-    is.
+    gives an array (IEEE floats, integers, bool); the sizes are ``size_t`` products. A file without such loops
+    (another Brian2 version) is left as it is: ``tests/spiking/test_simulation.py`` checks that a build's file has
+    none left.
 
     >>> print(zeroed_by_memset("    for(int i=0; i<43095; i++) _array_v[i] = 0;"))
     #include <cstring>
         std::memset(_array_v, 0, sizeof(_array_v[0]) * 43095);
-    >>> print(zeroed_by_memset("  #pragma omp parallel for schedule(static)\n  for(int i=0; i<3; i++) _array_c[i] = 0;"))
+    >>> print(zeroed_by_memset("#pragma omp parallel for schedule(static)\nfor(int i=0; i<3; i++) _array_c[i] = 0;"))
     #include <cstring>
-      std::memset(_array_c, 0, sizeof(_array_c[0]) * 3);
+    std::memset(_array_c, 0, sizeof(_array_c[0]) * 3);
     """
-    text, count = _ZERO_LOOP.subn(r"\g<indent>std::memset(\g<name>, 0, sizeof(\g<name>[0]) * \g<size>);", objects_cpp)
+    text, count = _ZERO_LOOP.subn(r"\g<indent>std::memset(\g<name>, 0, sizeof(\g<name>[0]) * \g<size>);",
+                                  objects_cpp)
     return "#include <cstring>\n" + text if count else objects_cpp
 
 

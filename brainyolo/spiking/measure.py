@@ -12,10 +12,13 @@ Used as Brian2's ``run_cmd_unix``: ``python -m brainyolo.spiking.measure ./main 
   Without it nothing is shown. Every other line of the binary goes to stdout as before.
 * OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE`` unless the caller set one): a thread
   that waits at a barrier sleeps instead of spinning on a core another process needs.
-* The binary's arrays are allocated in transparent huge pages where the kernel offers them on request
-  (glibc's ``glibc.malloc.hugetlb=1`` tunable, added to ``$GLIBC_TUNABLES`` unless the caller set that
-  tunable; glibc 2.35 and later, ignored elsewhere): yolov3-tiny's ~500 MB of network state then takes
-  hundreds of page faults instead of ~100 000 (``analysis/overhead/README.md``, "Huge pages").
+* glibc is asked for transparent huge pages on the binary's arrays (the tunable ``glibc.malloc.hugetlb=1``,
+  added to ``$GLIBC_TUNABLES`` unless the caller set that tunable; glibc 2.35 and later, ignored by older
+  glibc, musl and macOS): where the kernel's THP mode is ``madvise`` yolov3-tiny's network state then
+  starts with fewer page faults (``analysis/overhead/README.md``, "Huge pages"). A caller's
+  ``glibc.malloc.hugetlb=0`` stops the asking (under THP ``always`` the kernel uses huge pages anyway). A
+  binary started without this wrapper (``measure_memory=False`` in :mod:`brainyolo.spiking.device`) is not
+  asked.
 """
 
 from __future__ import annotations

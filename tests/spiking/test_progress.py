@@ -90,6 +90,8 @@ def test_wrapper_passes_output_renders_progress_and_waits_passively(tmp_path):
     ("glibc.malloc.arena_max=2", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"),  # the caller's tunables kept
     ("glibc.malloc.hugetlb=0", "glibc.malloc.hugetlb=0"),  # a caller who turns huge pages off keeps them off
     ("glibc.malloc.hugetlb=2:glibc.malloc.arena_max=2", "glibc.malloc.hugetlb=2:glibc.malloc.arena_max=2"),
+    ("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0", "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0"),
+    ("glibc.malloc.hugetlbx=1", "glibc.malloc.hugetlbx=1:glibc.malloc.hugetlb=1"),  # another tunable's name
     ("", "glibc.malloc.hugetlb=1"),
 ])
 def test_wrapper_asks_glibc_for_huge_pages_unless_the_caller_chose(tmp_path, caller, binary):

@@ -359,7 +359,16 @@ def test_the_cached_binary_is_reused_without_recompiling(tiny_h5, tmp_path, buil
     static = re.findall(r"^(\w+) \* _static_array__array_(\w+);", (folder / "objects.cpp").read_text(), re.M)
     assert any(name.endswith("_I") for _, name in static)
     assert {kind for kind, _ in static} <= {"float", "int32_t", "int64_t", "char"}, static
-    written = set(re.findall(r"Error writing output file for (\w+)\.", (folder / "objects.cpp").read_text()))
+    objects = (folder / "objects.cpp").read_text()
+    # every array Brian2 zeroes is zeroed by one memset (objects.cpp is compiled at -O0), none by a loop, and no
+    # OpenMP pragma is left before a memset (it would not compile); the 'arange' loops stay
+    assert objects.startswith("#include <cstring>\n")
+    assert not re.search(r"^\s*for\(int i=0; i<\d+; i\+\+\) _array_\w+\[i\] = 0;$", objects, re.M)
+    zeroed = re.findall(r"^\s*std::memset\((_array_\w+), 0, sizeof\(\1\[0\]\) \* \d+\);$", objects, re.M)
+    assert len(zeroed) > 20 and any(name.endswith("_positive_count") for name in zeroed)
+    assert not re.search(r"#pragma omp[^\n]*\n\s*std::memset", objects)
+    assert re.search(r"\[i\] = 0 \+ i;$", objects, re.M)
+    written = set(re.findall(r"Error writing output file for (\w+)\.", objects))
     assert any(name.endswith("_positive_count") for name in written)
     assert any(re.fullmatch(r"_dynamic_array_eventrecord\d+_(sample_neuron|population_positive)", name)
                for name in written)
@@ -936,6 +945,30 @@ def test_same_step_runtime_and_cpp_standalone_identical(tiny_h5, tmp_path, build
                     compared += 1
         assert compared > 20
         assert a.attrs["schedule"] == b.attrs["schedule"] == "same_step"
+
+
+@pytest.mark.codegen_independent
+def test_zeroed_by_memset_replaces_exactly_the_zeroing_loops():
+    """Brian2's _init_arrays lines, hand-written: each zeroing loop (with or without OpenMP's pragma) becomes one
+    memset of its array's bytes; an 'arange', a dynamic array's loop, a non-zero value and another pragma stay byte
+    for byte; a second pass changes nothing."""
+    from brainyolo.spiking.device import zeroed_by_memset
+
+    pragma = "    #pragma omp parallel for schedule(static)\n"
+    zero_float = "    for(int i=0; i<43095; i++) _array_v[i] = 0;\n"
+    zero_char = "    for(int i=0; i<7; i++) _array_b[i] = 0;\n"
+    kept = ("    for(int i=0; i<9; i++) _array_i[i] = 0 + i;\n"
+            + pragma + "    for(int i=0; i<9; i++) _array_j[i] = 0 + i;\n"
+            "    for(int i=0; i<3; i++) _dynamic_array_t[i] = 0;\n"
+            "    for(int i=0; i<3; i++) _array_w[i] = 0.5;\n")
+    text = ("    _array_v = new float[43095];\n" + pragma + zero_float
+            + "    _array_b = new char[7];\n" + zero_char + kept)
+    rewritten = zeroed_by_memset(text)
+    assert rewritten == ("#include <cstring>\n    _array_v = new float[43095];\n"
+                         "    std::memset(_array_v, 0, sizeof(_array_v[0]) * 43095);\n    _array_b = new char[7];\n"
+                         "    std::memset(_array_b, 0, sizeof(_array_b[0]) * 7);\n" + kept)
+    assert zeroed_by_memset(rewritten) == rewritten
+    assert zeroed_by_memset(kept) == kept  # nothing to rewrite: no include either
 
 
 @pytest.mark.codegen_independent
