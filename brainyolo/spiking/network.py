@@ -93,6 +93,18 @@ class LayerGroup:
     connections: list = field(default_factory=list)
     fan_out: list = field(default_factory=list)  # per outgoing connection: fan-out per neuron (neuron order)
     own: bool = True  # False where the group is another layer's (single route, heads): it shares that
+    _fan_out_total: tuple = field(default=(0, None), repr=False, compare=False)
+
+    def fan_out_total(self) -> np.ndarray:
+        """Every outgoing connection's fan-out per neuron, summed (int64, neuron order): the synaptic events one
+        spike of each neuron causes. Kept until a connection is added."""
+        count, total = self._fan_out_total
+        if total is None or count != len(self.fan_out):
+            total = np.zeros(int(np.prod(self.shape)), np.int64)
+            for fan in self.fan_out:
+                total += fan
+            self._fan_out_total = (len(self.fan_out), total)
+        return total
 
 
 @dataclass

@@ -59,9 +59,9 @@ def synaptic_events(network: SpikingNetwork, counts: dict, cost=cost_per_target)
     for index, layer in network.layers.items():
         if not layer.own or not layer.fan_out:
             continue
-        spikes = to_neuron_order(cost(counts[index]))
-        events[index] = int(sum(int(np.dot(spikes.astype(np.int64), fan.astype(np.int64)))
-                                for fan in layer.fan_out))
+        # (the sum of each connection's events: the spikes times the summed fan-outs, exact in int64)
+        events[index] = int(np.dot(to_neuron_order(cost(counts[index])).astype(np.int64, copy=False),
+                                   layer.fan_out_total()))
     return events
 
 
