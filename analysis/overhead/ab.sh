@@ -6,7 +6,8 @@
 # each run: brainyolo detect MODEL PHOTOS --mode snn --threshold 0.005 --profile and the options after --
 # (default --steps 50), the build cache in OUT/cache, warmed first by both. MODEL: a model file, or a shipped
 # detector's name. Options after a second -- are this checkout's runs' only (REV HEAD: the same code with and without
-# them). Prints the per-image stages of the four runs (profile.json) and their recordings' sizes side by side.
+# them). Prints the per-image stages of the four runs (profile.json), their recordings' sizes and content checksums
+# side by side.
 set -euo pipefail
 REV=$1; MODEL=$2; [ -e "$MODEL" ] && MODEL=$(realpath "$MODEL"); mkdir -p "$3"; OUT=$(realpath "$3"); shift 3
 ARGS=(); OPTIONS=(--steps 50); NOW_OPTIONS=()
@@ -52,4 +53,15 @@ print("| not simulation | " + " | ".join(f"{1 - p['stages'].get('simulation', 0.
 files = [out / n / "run" / "recordings.h5" for n in runs]
 print("| recordings.h5 (MB) | " + " | ".join(f"{f.stat().st_size / 1e6:.1f}" if f.exists() else "-" for f in files)
       + " |")
+
+
+def content(path):  # the file's own checksum of its content (root attribute content_sha256), first 16 digits
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return str(f.attrs.get("content_sha256", "-"))[:16]
+
+
+print("| recordings.h5 content_sha256 (first 16 hex digits) | "
+      + " | ".join(content(f) if f.exists() else "-" for f in files) + " |")
 PY

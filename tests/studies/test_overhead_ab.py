@@ -43,6 +43,14 @@ def test_ab_compares_a_commit_with_this_checkout_and_gives_now_its_own_options(t
         assert info["steps"] == 2 and info["device"] == "runtime" and len(info["images"]) == 2, run
         assert info["counts"] == ("channels" if run.startswith("now") else "neurons"), run
     assert re.search(r"^\| recordings.h5 \(MB\) \|( [0-9.]+ \|){4}$", proc.stdout, re.M), proc.stdout
+    import h5py
+
+    sums = []
+    for run in ("before1", "now1", "before2", "now2"):
+        with h5py.File(out / run / "run" / "recordings.h5", "r") as f:
+            sums.append(str(f.attrs["content_sha256"])[:16])
+    assert f"| recordings.h5 content_sha256 (first 16 hex digits) | {' | '.join(sums)} |" in proc.stdout
+    assert sums[0] == sums[2] and sums[1] == sums[3] and sums[0] != sums[1]  # per-channel counts: other content
     sizes = {run: (out / run / "run" / "recordings.h5").stat().st_size for run in ("before1", "now1", "before2",
                                                                                      "now2")}
     assert sizes["now1"] < sizes["before1"] and sizes["now2"] < sizes["before2"]  # sums per channel: smaller
