@@ -12,6 +12,7 @@ Runtime mode uses the numpy target (small networks and tests).
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -20,11 +21,15 @@ import brian2
 from brian2.codegen.generators.cpp_generator import c_data_type
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.core.functions import Function
+from brian2.core.network import Network
 from brian2.devices.cpp_standalone.codeobject import CPPStandaloneCodeObject
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 from brian2.devices.device import RuntimeDevice, all_devices, get_device
+from brian2.groups.group import Group
+from brian2.utils.filetools import ensure_directory
 
 from brainyolo.io.atomic import atomic_path
+from brainyolo.spiking.binary_server import RESET_FUNCTION, NotServable, serving_main, with_state_reset
 from brainyolo.spiking.object_cache import ObjectCache
 
 DEVICE_NAME = "brainyolo_standalone"
@@ -156,14 +161,22 @@ def zeroed_by_memset(objects_cpp: str) -> str:
     return "#include <cstring>\n" + text if count else objects_cpp
 
 
+NOT_SERVABLE_STUB = f"""
+// brainyolo: this network's state is not reset between images (brainyolo/spiking/binary_server.py)
+void {RESET_FUNCTION}() {{ std::cerr << "brainyolo: this binary runs one image" << std::endl; std::exit(4); }}
+"""
+
+
 class _ProjectWriter:
     """Brian2's project writer, with :data:`FAST_SETUP_RULE` and :data:`PRECOMPILED_HEADER_RULE` appended to
-    the makefile it writes, the :data:`PRECOMPILED_HEADER` written beside it, and ``objects.cpp`` zeroing its
-    arrays with ``memset`` (:func:`zeroed_by_memset`) and without the writes of ``unwritten`` arrays
-    (:func:`without_writes`)."""
+    the makefile it writes, the :data:`PRECOMPILED_HEADER` written beside it, ``objects.cpp`` zeroing its
+    arrays with ``memset`` (:func:`zeroed_by_memset`), without the writes of ``unwritten`` arrays
+    (:func:`without_writes`) and with the reset of :mod:`brainyolo.spiking.binary_server`, and ``main.cpp`` with
+    its image loop. Where the network's state cannot be reset, the reset ends the binary and ``device.not_served``
+    says why."""
 
-    def __init__(self, writer, unwritten: frozenset[str] = frozenset()):
-        self._writer, self._unwritten = writer, unwritten
+    def __init__(self, writer, unwritten: frozenset[str] = frozenset(), device=None):
+        self._writer, self._unwritten, self._device = writer, unwritten, device
 
     def __getattr__(self, name):
         return getattr(self._writer, name)
@@ -180,6 +193,16 @@ class _ProjectWriter:
             contents = zeroed_by_memset(contents)
             if self._unwritten:
                 contents = without_writes(contents, self._unwritten)
+            try:
+                contents = with_state_reset(contents)
+                reason = None
+            except NotServable as err:
+                contents += NOT_SERVABLE_STUB
+                reason = str(err)
+            if self._device is not None:
+                self._device.not_served = reason
+        elif filename == "main.cpp":
+            contents = serving_main(contents)
         self._writer.write(filename, contents)
 
 
@@ -199,9 +222,14 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         super().__init__()
         self.unwritten_arrays: frozenset[str] = frozenset()
         self.last_object_cache = None  # the ObjectCache of the latest compilation
+        # why the latest build's binary cannot serve images (None: it can)
+        self.not_served: str | None = "no binary has been built"
 
     def generate_objects_source(self, writer, *args, **kwargs):
-        super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays), *args, **kwargs)
+        super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays, device=self), *args, **kwargs)
+
+    def generate_main_source(self, writer):
+        super().generate_main_source(_ProjectWriter(writer))
 
     def network_run(self, net, duration, *args, **kwargs):
         control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)
@@ -245,6 +273,50 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         finally:
             cache.update(self.array_cache)
             self.array_cache = cache
+
+    def run_served(self, server, directory, results_directory: str, run_args: list[str],
+                   progress: str | None = None) -> None:
+        """What Brian2's ``run`` (``CPPStandaloneDevice.run``) does around its binary, for one image sent to a
+        running :class:`~brainyolo.spiking.binary_server.BinaryServer` instead of a new process: the results
+        folder set, the cached values the run's arguments set (and the clocks' times) forgotten, the binary's
+        ``last_run_info.txt`` read, the groups checked for invalid values. ``run_args``: Brian2's command-line
+        form (``name=value``).
+
+        Raises
+        ------
+        brainyolo.spiking.binary_server.ServerStopped
+            The binary ended before it finished the image.
+        """
+        self.results_dir = os.path.join(os.path.abspath(os.path.join(directory, results_directory)), "")
+        ensure_directory(self.results_dir)
+        self.run_args_arrays.clear()
+        names = {arg.split("=", 1)[0] for arg in run_args}
+        for var, value in self.array_cache.items():
+            if value is None:
+                continue
+            with contextlib.suppress(ReferenceError):  # (Brian2's words: ephemeral subgroups)
+                if hasattr(var.owner, "name") and f"{var.owner.name}.{var.name}" in names:
+                    self.array_cache[var] = None
+        for clock in self.clocks:
+            self.array_cache[clock.variables["t"]] = None
+        Network._globally_running = True
+        try:
+            server.run(self.results_dir, run_args, progress)
+        finally:
+            Network._globally_running = False
+        self.has_been_run = True
+        run_info = Path(self.results_dir) / "last_run_info.txt"
+        if run_info.is_file():
+            run_time, completed_fraction = run_info.read_text().split()
+            self._last_run_time = float(run_time)
+            self._last_run_completed_fraction = float(completed_fraction)
+        checked = set()
+        for var in self.arrays:
+            with contextlib.suppress(ReferenceError):
+                owner = var.owner
+                if hasattr(owner, "name") and owner.name not in checked and isinstance(owner, Group):
+                    owner._check_for_invalid_states()
+                    checked.add(owner.name)
 
     def write_static_arrays(self, directory):
         """Brian2's writing of a build's fixed arrays (kernels, indices, starting values), each file written

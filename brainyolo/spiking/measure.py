@@ -1,6 +1,8 @@
 """Run the standalone binary: record its own peak memory and show its progress.
 
-Used as Brian2's ``run_cmd_unix``: ``python -m brainyolo.spiking.measure ./main ARGS...``.
+Used as Brian2's ``run_cmd_unix``: ``python -m brainyolo.spiking.measure ./main ARGS...``, where the binary runs
+one image per process (a binary fed image after image, :mod:`brainyolo.spiking.binary_server`, shows its progress
+and records its peak memory itself, with :class:`ProgressLine` and :func:`binary_environment`).
 
 * Peak memory: ``peak_memory_bytes`` in the run's results folder.
 * Progress: the binary's report function (:data:`REPORT_CODE`, compiled in by
@@ -131,11 +133,23 @@ def with_huge_pages(tunables: str | None) -> str:
     return f"{tunables}:{HUGE_PAGES}"
 
 
-def main(argv: list[str]) -> int:
-    env = dict(os.environ)
+def binary_environment(environment: dict[str, str]) -> dict[str, str]:
+    """The binary's environment: ``environment`` with passive OpenMP waits unless it sets a policy, and
+    :data:`HUGE_PAGES` (:func:`with_huge_pages`); ``BRAINYOLO_PROGRESS`` is for this wrapper, not the binary.
+
+    >>> binary_environment({"OMP_WAIT_POLICY": "ACTIVE", "BRAINYOLO_PROGRESS": "tty|5|2.0|a"})
+    {'OMP_WAIT_POLICY': 'ACTIVE', 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
+    """
+    env = dict(environment)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     env["GLIBC_TUNABLES"] = with_huge_pages(env.get("GLIBC_TUNABLES"))
-    setting = env.pop("BRAINYOLO_PROGRESS", "")
+    env.pop("BRAINYOLO_PROGRESS", None)
+    return env
+
+
+def main(argv: list[str]) -> int:
+    setting = os.environ.get("BRAINYOLO_PROGRESS", "")
+    env = binary_environment(os.environ)
     try:
         line = ProgressLine(setting, sys.stderr) if setting else None
     except ValueError:  # a malformed setting shows nothing rather than failing the run

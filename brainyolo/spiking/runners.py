@@ -1,6 +1,7 @@
 """One run of a network per Brian2 device: the runtime device builds the network for every run; C++
-standalone builds and compiles it once (:class:`StandaloneRunner`) and runs the binary per image with
-that image's values as ``run_args``."""
+standalone builds and compiles it once (:class:`StandaloneRunner`) and runs the binary on each image with
+that image's values as ``run_args``: one binary started once and fed image after image
+(:mod:`brainyolo.spiking.binary_server`), or, for a network whose state it cannot reset, a process per image."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.io.errors import BrainyoloError, one_line
 from brainyolo.readout.recordings import Recorder, checkpoint_slots
+from brainyolo.spiking.binary_server import BinaryServer, ServerStopped
 from brainyolo.spiking.build_cache import (
     build_key,
     build_lock,
@@ -36,7 +38,7 @@ from brainyolo.spiking.builder import (
     build_network,
 )
 from brainyolo.spiking.device import back_to_runtime, use_standalone
-from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS
+from brainyolo.spiking.measure import REPORT_CODE, REPORT_PERIOD_SECONDS, binary_environment
 from brainyolo.spiking.neurons import TIME_STEP_MS
 from brainyolo.spiking.settings import SimulationSettings
 from brainyolo.spiking.thresholder import fuse_resets
@@ -181,10 +183,16 @@ def read_profile(path: Path) -> dict[str, float]:
 
 
 class StandaloneRunner:
-    """One compiled binary, many images."""
+    """One compiled binary, many images: the binary started once and fed image after image
+    (:mod:`brainyolo.spiking.binary_server`) where the network's state can be reset, else started per image."""
+
+    serve = True
+    """Whether images go to one binary started once (False: a process per image, as Brian2 runs a binary)."""
 
     def __init__(self, model, model_sha: str, settings: SimulationSettings, extra=None):
         self.settings, self.model_sha, self.extra = settings, model_sha, extra
+        self.server: BinaryServer | None = None
+        self.not_served: str | None = None
         # An earlier network of this process, kept alive by reference cycles until the next garbage
         # collection, would keep its names: Brian2 would then suffix this one's ("..._codeobject_1"),
         # the sources would change and the cached build recompile.
@@ -235,6 +243,15 @@ class StandaloneRunner:
                                                             f"file's equations, or the compiler): {one_line(err)}") \
                     from None
             self.build_seconds = time.perf_counter() - started
+        self.not_served = device.not_served if self.serve and os.name != "nt" else "one process per image"
+
+    def _running_server(self) -> BinaryServer:
+        if self.server is None or not self.server.running:
+            device = brian2.get_device()
+            environment = {**os.environ, **brian2.prefs["devices.cpp_standalone.run_environment_variables"],
+                           **device.run_environment_variables}
+            self.server = BinaryServer(self.directory, binary_environment(environment))
+        return self.server
 
     def run(self, chw: np.ndarray, parameters: dict, progress: str | None = None, silenced: dict | None = None,
             initial: dict | None = None):
@@ -270,11 +287,18 @@ class StandaloneRunner:
             error = None
             with stage("binary start and results"):
                 started = time.perf_counter()
+                relative = str(result_dir.relative_to(self.directory))
                 try:
-                    brian2.device.run(directory=str(self.directory),
-                                      results_directory=str(result_dir.relative_to(self.directory)),
-                                      with_output=False, run_args=write_run_inputs(self.directory, run_args))
+                    arguments = write_run_inputs(self.directory, run_args)
+                    if self.not_served is None:
+                        brian2.device.run_served(self._running_server(), str(self.directory), relative, arguments,
+                                                 progress)
+                    else:
+                        brian2.device.run(directory=str(self.directory), results_directory=relative,
+                                          with_output=False, run_args=arguments)
                 except Exception as err:  # noqa: BLE001 - Brian2's own reading of results cut short raises
+                    if isinstance(err, ServerStopped):
+                        self.close_server()  # the next image starts the binary again
                     error = err
                 elapsed = time.perf_counter() - started
             # Brian2's binary does not check its writes: a file system that fills up leaves files cut short (and
@@ -303,6 +327,12 @@ class StandaloneRunner:
             account("simulation", timing["run_seconds"], within="binary start and results")
         return data, timing
 
+    def close_server(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
     def close(self):
+        self.close_server()
         self.network = self.recorder = None
         back_to_runtime()

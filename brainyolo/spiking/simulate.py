@@ -3,7 +3,8 @@
 With the ``cpp_standalone`` device the network is generated and compiled once per (model file,
 neuron file, options) into a cached build folder (``$BRAINYOLO_CACHE`` or
 ``~/.cache/brainyolo/builds``); every image then runs the same binary with its input current
-passed through Brian2's ``run_args`` (no code generation, no compilation), and so are the run's length
+passed through Brian2's ``run_args`` (no code generation, no compilation; the binary started once and fed
+image after image: :mod:`brainyolo.spiking.binary_server`), and so are the run's length
 and checkpoints (:meth:`brainyolo.readout.recordings.Recorder.run_inputs`): one binary for any ``--steps`` (with
 image inputs; event inputs build a bin's steps into the network). A build folder is
 locked while it is written, and every run writes its results into a folder of its own, so runs

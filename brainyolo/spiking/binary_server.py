@@ -1,0 +1,270 @@
+"""One standalone binary for many images: the binary started once, fed image after image.
+
+Brian2's C++ standalone binary does one run per process: it allocates and zeroes its arrays, loads its static ones,
+runs and writes its results. For yolov3-tiny the start is some 500 MB of fresh memory, each page faulted and zeroed
+by the kernel, at every image. Started with ``--serve``, a binary whose sources went through :func:`serving_main`
+and :func:`with_state_reset` reads one request after another from its standard input, each the results folder and
+the run's arguments of one image (:func:`request_text`), and answers each with :data:`DONE` on its standard output
+once that image's results are written. Between two images it puts every array and object back as a new process
+would have them (:func:`with_state_reset`): the arrays zeroed or set as ``_init_arrays`` sets them, Brian2's
+dynamic arrays, random generators and network constructed anew; the static arrays, which no code object writes,
+stay as loaded. The run's own values (``main``'s body: clocks, starting values, the run's arguments) are set again
+by the same code as in a new process. Without ``--serve`` the binary runs once, as Brian2's does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+from brainyolo.spiking.measure import MARK, ProgressLine
+
+SERVE_FLAG = "--serve"
+DONE = "brainyolo-done"
+"""The line the binary writes once an image's results are written."""
+RESET_FUNCTION = "_brainyolo_reset_state"
+
+_INIT_ARRAYS = re.compile(r"^void _init_arrays\(\)\n\{\n(?P<body>.*?)^\}\n", re.DOTALL | re.MULTILINE)
+_ALLOCATION = re.compile(r"^[ \t]*\w+ = new [\w:<> ]+\[\w+\];\n", re.MULTILINE)
+_RANDOM_SECTION = "    // Random number generator states\n"
+_DYNAMIC_ARRAY = re.compile(r"^(?:std::vector<[\w:]+>|DynamicArray2D<[\w:]+>) (?P<name>_dynamic_array_\w+);$",
+                            re.MULTILINE)
+_NETWORK = re.compile(r"^Network (?P<name>\w+);$", re.MULTILINE)
+_PROFILING = re.compile(r"^std::chrono::nanoseconds (?P<name>\w+_profiling_info)\(0\);$", re.MULTILINE)
+_SECTIONS = re.compile(r"^//////////////// synapses /////////////////\n(?P<synapses>.*?)"
+                       r"^//////////////// clocks ///////////////////\n(?P<clocks>.*?)^\}$", re.DOTALL | re.MULTILINE)
+_CLOCK_LINE = re.compile(r"^(?:Clock \w+;|std::chrono::nanoseconds \w+_profiling_info\(0\);|//.*|\s*)$")
+
+
+class NotServable(RuntimeError):
+    """A network whose binary cannot be reset between images: it runs one image per process."""
+
+
+def with_state_reset(objects_cpp: str) -> str:
+    """``objects.cpp`` with :data:`RESET_FUNCTION`: every array and object set back to a new process's state.
+
+    The body of Brian2's ``_init_arrays()`` without its allocations (each array zeroed, or set to its ``arange``,
+    where it was allocated), the random generators made anew, each dynamic array and network constructed anew
+    (its destructor, then its constructor in place), the last run's time, an interrupt's stop and the profiling
+    times zeroed. Clocks hold nothing outside their arrays that a run does not set.
+
+    Raises
+    ------
+    NotServable
+        State this function does not know how to reset: Brian2 ``Synapses`` (their spike queues), clocks other
+        than Brian2's ``Clock``, or an ``objects.cpp`` of another form (another Brian2 version).
+    """
+    if RESET_FUNCTION in objects_cpp:
+        return objects_cpp
+    found, sections = _INIT_ARRAYS.search(objects_cpp), _SECTIONS.search(objects_cpp)
+    if found is None or _RANDOM_SECTION not in found["body"] or sections is None:
+        raise NotServable("objects.cpp is not of the form brainyolo's binary server resets")
+    if any(line.strip() and not line.startswith("//") for line in sections["synapses"].splitlines()):
+        raise NotServable("the network holds Brian2 Synapses, whose spike queues the binary server does not reset")
+    if not all(_CLOCK_LINE.match(line) for line in sections["clocks"].splitlines()):
+        raise NotServable("the network holds clocks other than Brian2's Clock")
+    body, random = found["body"].split(_RANDOM_SECTION)
+    body = _ALLOCATION.sub("", body)
+    if re.search(r"\bnew\b", body):
+        raise NotServable("objects.cpp's _init_arrays() allocates in a way the binary server does not know")
+    lines = [body, _RANDOM_SECTION, "    _random_generators.clear();\n", random.replace("std::random_device rd;", "")]
+    for match in _DYNAMIC_ARRAY.finditer(objects_cpp):
+        lines.append(_constructed_anew(match["name"]))
+    for match in _NETWORK.finditer(objects_cpp):
+        lines.append(_constructed_anew(match["name"]))
+    lines.append("    Network::_last_run_time = 0.0;\n    Network::_last_run_completed_fraction = 0.0;\n"
+                 "    Network::_globally_stopped = false;\n")
+    for match in _PROFILING.finditer(objects_cpp):
+        lines.append(f"    {match['name']} = std::chrono::nanoseconds(0);\n")
+    function = (f"\n// brainyolo: a new process's state, for the next image (brainyolo/spiking/binary_server.py)\n"
+                f"void {RESET_FUNCTION}()\n{{\n    using namespace brian;\n{''.join(lines)}}}\n")
+    return objects_cpp + function
+
+
+def _constructed_anew(name: str) -> str:
+    return f"    {{ using _T = decltype({name}); {name}.~_T(); new (&{name}) _T(); }}\n"
+
+
+_MAIN_START = "\tbrian_start();\n"
+_MAIN_END = "\tbrian_end();\n"
+_MAIN = re.compile(r"^int main\(", re.MULTILINE)
+
+SERVE_LOOP_HEAD = f"""\
+\t// brainyolo: with {SERVE_FLAG}, one image after another (brainyolo/spiking/binary_server.py)
+\tconst bool _serve = !args.empty() && args[0] == "{SERVE_FLAG}";
+\tif (_serve) args.erase(args.begin());
+\tbrian_start();
+\tfor (long _image = 0; ; _image++)
+\t{{
+\tif (_serve)
+\t{{
+\t\tstd::string _count;
+\t\tif (!std::getline(std::cin, brian::results_dir) || !std::getline(std::cin, _count)) break;
+\t\targs.assign(std::stol(_count), std::string());
+\t\tfor (auto &_arg : args)
+\t\t\tif (!std::getline(std::cin, _arg)) return 3;
+\t\tif (_image > 0) {RESET_FUNCTION}();
+\t}}
+"""
+SERVE_LOOP_TAIL = f"""\
+\tif (!_serve) break;
+\t_write_arrays();
+\tstd::cout << "{DONE} " << _image << std::endl;
+\t}}
+\tif (_serve) {{ _dealloc_arrays(); return 0; }}
+\tbrian_end();
+"""
+
+
+def serving_main(main_cpp: str) -> str:
+    """``main.cpp`` whose ``main`` with :data:`SERVE_FLAG` first runs one image per request (module docstring).
+
+    Raises
+    ------
+    RuntimeError
+        ``main.cpp`` is not of the form Brian2 writes.
+    """
+    if SERVE_FLAG in main_cpp:
+        return main_cpp
+    if main_cpp.count(_MAIN_START) != 1 or main_cpp.count(_MAIN_END) != 1 or "std::vector<std::string> args" \
+            not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
+        raise RuntimeError("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
+    main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
+    return _MAIN.sub(f"#include <iostream>\n#include <string>\nvoid {RESET_FUNCTION}();\n\nint main(", main_cpp)
+
+
+def request_text(results_dir: str, arguments: list[str]) -> str:
+    """One image's request: its results folder (ending in ``/``), the number of arguments, one argument a line.
+
+    Raises
+    ------
+    ValueError
+        A line break in the folder or an argument.
+    """
+    for text in [results_dir, *arguments]:
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"a line break in the binary server's request: {text!r}")
+    return "".join(f"{line}\n" for line in [results_dir, str(len(arguments)), *arguments])
+
+
+class ServerStopped(RuntimeError):
+    """The binary server ended before it answered a request."""
+
+
+def _peak_memory_bytes(pid: int) -> int:
+    """A process's peak resident memory so far (Linux's ``VmHWM``; 0 where there is no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _stop(process: subprocess.Popen, kill: bool = False) -> None:
+    """End a server: its standard input closed (it frees its arrays and exits), killed if it does not (or at
+    once with ``kill``)."""
+    if process.poll() is None:
+        if kill:
+            process.kill()
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdin, process.stdout):
+        with contextlib.suppress(OSError):
+            stream.close()
+
+
+STOP_SECONDS = 10.0
+"""How long a server may take to exit once its standard input is closed."""
+
+
+class BinaryServer:
+    """A build's binary started with :data:`SERVE_FLAG`, run image after image (module docstring).
+
+    Parameters
+    ----------
+    directory
+        The build folder (the binary reads its static arrays relative to it).
+    environment
+        The binary's environment (:func:`brainyolo.spiking.measure.binary_environment`).
+    """
+
+    def __init__(self, directory, environment: dict[str, str]):
+        self.process = subprocess.Popen(["./main", SERVE_FLAG], cwd=str(directory), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=environment, encoding="utf-8", errors="replace",
+                                        bufsize=1)
+        self.images = 0
+        self._finalizer = weakref.finalize(self, _stop, self.process)
+
+    def run(self, results_dir: str, arguments: list[str], progress: str | None = None) -> None:
+        """One image: the request sent, the binary's progress shown (``progress``: a ``$BRAINYOLO_PROGRESS``
+        value, or None), its other output written to ``results_dir/stdout.txt``, its peak memory so far to
+        ``results_dir/peak_memory_bytes``.
+
+        Raises
+        ------
+        ServerStopped
+            The binary ended before it answered (its exit status and last output in the message).
+        """
+        request = request_text(results_dir, arguments)
+        if not self.running:
+            raise ServerStopped(f"the binary has ended (exit status {self.process.returncode})")
+        line = ProgressLine(progress, sys.stderr) if progress else None
+        output = []
+        try:
+            self._exchange(request, line, output)
+        except BaseException:  # (an interrupt too) the binary may be mid-image: no later answer could be trusted
+            self._finalizer.detach()
+            _stop(self.process, kill=True)
+            raise
+        finally:
+            if line is not None:
+                line.close()
+        folder = Path(results_dir)
+        with contextlib.suppress(OSError):  # a full file system: the results' own check reports it
+            (folder / "stdout.txt").write_text("".join(output))
+            (folder / "peak_memory_bytes").write_text(str(_peak_memory_bytes(self.process.pid)))
+        self.images += 1
+
+    def _exchange(self, request: str, line: ProgressLine | None, output: list) -> None:
+        """Send one request and read the binary's lines up to its answer."""
+        try:
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except OSError:  # (a broken pipe) the binary has ended: reading its output says how
+            pass
+        for text in self.process.stdout:
+            if text.startswith(MARK + " "):
+                try:
+                    elapsed, completed = (float(x) for x in text.split()[1:3])
+                except ValueError:
+                    continue
+                if line is not None:
+                    line.report(elapsed, completed)
+            elif text.startswith(DONE + " "):
+                return
+            else:
+                output.append(text)
+        code = self.process.wait()
+        last = "".join(output[-5:]).strip()
+        raise ServerStopped(f"the binary ended (exit status {code}) at its image {self.images + 1}"
+                            + (f": {last}" if last else ""))
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """End the binary (idempotent)."""
+        self._finalizer()

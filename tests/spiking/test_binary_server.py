@@ -1,0 +1,330 @@
+"""One binary for many images (brainyolo/spiking/binary_server.py): the sources' rewriting on hand-written text
+and on a real build, the request protocol with a stand-in binary, and served images against a process per image."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import STANDALONE
+
+from brainyolo.spiking.binary_server import (
+    DONE,
+    RESET_FUNCTION,
+    SERVE_FLAG,
+    BinaryServer,
+    NotServable,
+    ServerStopped,
+    request_text,
+    serving_main,
+    with_state_reset,
+)
+from brainyolo.spiking.settings import BuildOptions, SimulationSettings
+
+OBJECTS_CPP = textwrap.dedent("""\
+    namespace brian {
+    std::vector< RandomGenerator > _random_generators;
+    //////////////// networks /////////////////
+    Network network;
+    //////////////// arrays ///////////////////
+    float * _array_layer_v;
+    //////////////// dynamic arrays 1d /////////
+    std::vector<int32_t> _dynamic_array_monitor_i;
+    //////////////// dynamic arrays 2d /////////
+    DynamicArray2D<int64_t> _dynamic_array_events_synaptic_events;
+    //////////////// synapses /////////////////
+    //////////////// clocks ///////////////////
+    // attributes will be set in run.cpp
+    Clock time_step;
+    // Profiling information for each code object
+    std::chrono::nanoseconds layer_codeobject_profiling_info(0);
+    }
+
+    void _init_arrays()
+    {
+        using namespace brian;
+
+        // Arrays initialized to 0
+        _array_layer_v = new float[6];
+        std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);
+
+        // Arrays initialized to an "arange"
+        _array_layer_i = new int32_t[6];
+        #pragma omp parallel for schedule(static)
+        for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;
+
+        // static arrays
+        _static_array__array_kernel = new float[9];
+
+        // Random number generator states
+        std::random_device rd;
+        for (int i=0; i<2; i++)
+            _random_generators.push_back(RandomGenerator());
+    }
+
+    void _load_arrays()
+    {
+    }
+    """)
+
+MAIN_CPP = textwrap.dedent("""\
+    int main(int argc, char **argv)
+    {
+    \tstd::vector<std::string> args(argv + 1, argv + argc);
+    \tbrian_start();
+    \t{
+    \t\tnetwork.run(1.0);
+    \t}
+    \tbrian_end();
+    \treturn 0;
+    }
+    """)
+
+
+@pytest.mark.codegen_independent
+def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
+    text = with_state_reset(OBJECTS_CPP)
+    assert text.startswith(OBJECTS_CPP) and with_state_reset(text) == text
+    reset = text[len(OBJECTS_CPP):]
+    assert f"void {RESET_FUNCTION}()" in reset
+    assert " new float" not in reset and " new int32_t" not in reset and "_static_array" not in reset
+    assert "std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);" in reset
+    assert "for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;" in reset
+    assert reset.index("_random_generators.clear();") < reset.index("_random_generators.push_back")
+    for name in ("_dynamic_array_monitor_i", "_dynamic_array_events_synaptic_events", "network"):
+        assert f"{name}.~_T(); new (&{name}) _T();" in reset
+    assert "layer_codeobject_profiling_info = std::chrono::nanoseconds(0);" in reset
+    assert "Network::_last_run_time = 0.0;" in reset and "Network::_globally_stopped = false;" in reset
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.parametrize(("change", "problem"), [
+    (("//////////////// synapses /////////////////\n",
+      "//////////////// synapses /////////////////\nSynapticPathway synapses_pre(...);\n"), "Synapses"),
+    (("Clock time_step;", "EventClock time_step;"), "clocks other than"),
+    (("    // Random number generator states\n", ""), "not of the form"),
+    (("_array_layer_i = new int32_t[6];", "_array_layer_i = (int32_t*) new char[24];"), "allocates"),
+])
+def test_state_it_cannot_reset_is_refused(change, problem):
+    with pytest.raises(NotServable, match=problem):
+        with_state_reset(OBJECTS_CPP.replace(*change))
+
+
+@pytest.mark.codegen_independent
+def test_main_loops_over_requests_only_when_asked():
+    text = serving_main(MAIN_CPP)
+    assert serving_main(text) == text
+    assert text.count("brian_start();") == 1 and text.count("brian_end();") == 1
+    assert f'args[0] == "{SERVE_FLAG}"' in text and f"{RESET_FUNCTION}();" in text and DONE in text
+    # the run's own body stays between the loop's head and its tail, once
+    head, body, tail = text.index("std::getline"), text.index("network.run(1.0);"), text.index("_write_arrays();")
+    assert head < body < tail and text.count("network.run(1.0);") == 1
+    assert text.index(f"void {RESET_FUNCTION}();") < text.index("int main(")
+    with pytest.raises(RuntimeError, match="brian_start"):
+        serving_main(MAIN_CPP.replace("\tbrian_end();\n", ""))
+
+
+@pytest.mark.codegen_independent
+def test_a_request_is_its_folder_its_count_and_one_argument_a_line():
+    text = request_text("/r/0/", ["a.v=1.0", "a.I=static_arrays/x.dat"])
+    assert text == "/r/0/\n2\na.v=1.0\na.I=static_arrays/x.dat\n"
+    assert request_text("/r/1/", []) == "/r/1/\n0\n"
+    with pytest.raises(ValueError, match="line break"):
+        request_text("/r/0/", ["a.v=1\nb.v=2"])
+
+
+STAND_IN = """\
+import sys
+assert sys.argv[1:] == [{flag!r}], sys.argv
+image = 0
+while True:
+    folder = sys.stdin.readline()
+    if not folder:
+        break
+    arguments = [sys.stdin.readline().rstrip("\\n") for _ in range(int(sys.stdin.readline()))]
+    if "crash=1" in arguments:
+        print("a last word", flush=True)
+        sys.exit(7)
+    print("brainyolo-progress 3.0 0.5", flush=True)
+    print("another line", flush=True)
+    with open(folder.rstrip("\\n") + "arguments.txt", "w") as f:
+        f.write(" ".join(arguments))
+    print("{done}", image, flush=True)
+    image += 1
+"""
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    """A build folder whose ``main`` speaks the server's protocol (a Python script)."""
+    binary = tmp_path / "main"
+    binary.write_text(f"#!{sys.executable}\n" + STAND_IN.format(flag=SERVE_FLAG, done=DONE))
+    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+    return tmp_path
+
+
+@pytest.mark.codegen_independent
+def test_a_server_answers_image_after_image_and_shows_progress(stand_in, tmp_path, capsys):
+    server = BinaryServer(stand_in, dict(os.environ))
+    try:
+        for k, arguments in enumerate((["x.v=1"], ["x.v=2", "y.w=3"])):
+            folder = tmp_path / f"results{k}"
+            folder.mkdir()
+            server.run(f"{folder}/", arguments, progress="tty|10|0.0|photo")
+            assert (folder / "arguments.txt").read_text() == " ".join(arguments)
+            assert (folder / "stdout.txt").read_text() == "another line\n"
+            assert int((folder / "peak_memory_bytes").read_text()) > 0
+        assert server.images == 2 and server.running
+        assert "photo: 5/10 steps" in capsys.readouterr().err
+    finally:
+        server.close()
+    assert not server.running
+    server.close()  # again: nothing
+
+
+@pytest.mark.codegen_independent
+def test_a_server_that_ends_mid_image_says_how(stand_in, tmp_path):
+    server = BinaryServer(stand_in, dict(os.environ))
+    server.run(f"{tmp_path}/", ["x.v=1"])
+    with pytest.raises(ServerStopped, match=r"exit status 7\) at its image 2: a last word"):
+        server.run(f"{tmp_path}/", ["crash=1"])
+    assert not server.running
+    with pytest.raises(ServerStopped, match="has ended"):  # and a request after that
+        server.run(f"{tmp_path}/", ["x.v=1"])
+
+
+@pytest.mark.codegen_independent
+def test_an_interrupted_image_ends_the_server(stand_in, tmp_path, monkeypatch):
+    """An interrupt while the binary runs an image (Ctrl-C in a notebook reaches Python, not the binary): the
+    binary is killed at once, since whatever it answered later would belong to the image given up."""
+    server = BinaryServer(stand_in, dict(os.environ))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(server, "_exchange", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        server.run(f"{tmp_path}/", ["x.v=1"])
+    assert not server.running and server.process.returncode == -9
+
+
+def _assert_same_data(ours, theirs, path="data"):
+    """Two runs' recordings (``Recorder.collect``'s nested dicts of arrays), equal element for element."""
+    if isinstance(theirs, dict):
+        assert set(ours) == set(theirs), path
+        for key in theirs:
+            _assert_same_data(ours[key], theirs[key], f"{path}/{key}")
+    else:
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs), err_msg=path)
+
+
+@pytest.mark.standalone_only
+def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, monkeypatch):
+    """The build's sources are rewritten (a reset, a loop); three images served by one binary in an order that
+    changes every input between two runs (images, parameters) give the recordings of a binary started per
+    image, image for image; the server runs all three."""
+    from brainyolo.spiking import runners
+    from brainyolo.spiking.parameters import ParameterSettings, parse_setting
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, images = tiny_converted
+    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
+                                  device="cpp_standalone", threads=STANDALONE["threads"],
+                                  build=BuildOptions(output=STANDALONE["output"]))
+    served, started = [], []
+    with Simulator(model_path, settings) as simulator:
+        runner = simulator._runner
+        assert runner.not_served is None
+        assert f"void {RESET_FUNCTION}()" in (runner.directory / "objects.cpp").read_text()
+        assert SERVE_FLAG in (runner.directory / "main.cpp").read_text()
+        changed = simulator.resolve_parameters(ParameterSettings() + parse_setting("*.v_th=0.8"))
+        runs = [(images[0], None), (images[1], changed), (images[0], None)]
+        for image, parameters in runs:
+            served.append(simulator.run(image, parameters))
+        assert runner.server is not None and runner.server.images == 3
+    monkeypatch.setattr(runners.StandaloneRunner, "serve", False)
+    with Simulator(model_path, settings) as simulator:
+        for image, parameters in runs:
+            started.append(simulator.run(image, parameters))
+        assert simulator._runner.server is None
+    for ours, theirs in zip(served, started, strict=True):
+        _assert_same_data(ours.data, theirs.data)
+        assert ours.synaptic_events == theirs.synaptic_events > 0
+    assert not np.array_equal(served[0].data["layers"][2]["positive_count"],
+                              served[1].data["layers"][2]["positive_count"])
+
+
+@pytest.fixture
+def build_cache(shared_build_cache):
+    return shared_build_cache
+
+
+@pytest.mark.standalone_only
+def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_path):
+    """The device's served run forgets what Brian2's own run of the binary forgets (the values the run's arguments
+    set, the clocks' times) and reads the same values back, a monitor's spikes among them; a second served run
+    with other arguments starts where a new process starts (``x`` zeroed, the monitor empty, ``b`` computed
+    from ``a`` as built), not where the first ended."""
+    import brian2
+    from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
+
+    from brainyolo.spiking.build_cache import write_run_inputs
+    from brainyolo.spiking.device import standalone
+    from brainyolo.spiking.measure import binary_environment
+
+    def cache(device):
+        return {(var.owner.name, var.name): None if value is None else np.asarray(value).tolist()
+                for var, value in device.array_cache.items() if getattr(var.owner, "name", "") == "cached"}
+
+    def values():
+        return ([getattr(group, name)[:].tolist() for name in "abcx"], monitor.i[:].tolist(), monitor.t_[:].tolist())
+
+    build = tmp_path / "build"
+    with standalone(1, directory=str(build), build_on_run=False):
+        group = brian2.NeuronGroup(4, "a : 1\nb : 1\nc : 1 (constant)\nx : 1", threshold="x > 25", reset="x = 0",
+                                   name="cached")
+        group.a = [1.0, 2.0, 3.0, 4.0]
+        group.b = "2 * i + a"  # computed in the binary, from a as built (the run's arguments come later)
+        group.c = 5.0
+        group.run_regularly("x += a")
+        monitor = brian2.SpikeMonitor(group)
+        brian2.run(brian2.ms)
+        device = brian2.get_device()
+        device.build(directory=str(build), compile=True, run=False, with_output=False)
+        assert device.not_served is None
+        start = dict(device.array_cache)
+        arguments = write_run_inputs(build, {group.a: np.array([9.0, 8.0, 7.0, 6.0])})
+        CPPStandaloneDevice.run(device, directory=str(build), with_output=False, run_args=arguments)
+        theirs, theirs_values = cache(device), values()
+        assert theirs_values[0][1] == [1.0, 4.0, 7.0, 10.0] and len(theirs_values[1]) > 4
+        device.array_cache = dict(start)
+        server = BinaryServer(build, binary_environment(os.environ))
+        try:
+            device.run_served(server, str(build), "served0", arguments)
+            assert cache(device) == theirs and values() == theirs_values
+            device.run_served(server, str(build), "served1", write_run_inputs(build, {group.a: np.zeros(4)}))
+            assert values() == ([[0.0] * 4, [1.0, 4.0, 7.0, 10.0], [5.0] * 4, [0.0] * 4], [], [])
+            assert server.images == 2
+        finally:
+            server.close()
+
+
+@pytest.mark.standalone_only
+def test_a_network_with_brian2_synapses_is_not_served(tmp_path):
+    import brian2
+
+    from brainyolo.spiking.device import standalone
+
+    with standalone(1, directory=str(tmp_path / "build"), build_on_run=False):
+        group = brian2.NeuronGroup(2, "v : 1", threshold="v > 1", reset="v = 0", name="cells")
+        synapses = brian2.Synapses(group, group, on_pre="v_post += 1", name="links")
+        synapses.connect(i=0, j=1)
+        brian2.run(brian2.ms)
+        device = brian2.get_device()
+        device.build(directory=str(tmp_path / "build"), compile=True, run=False, with_output=False)
+        assert "Synapses" in device.not_served
+        assert RESET_FUNCTION in (tmp_path / "build" / "objects.cpp").read_text()  # (a stub that ends the binary)
