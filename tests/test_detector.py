@@ -182,7 +182,7 @@ def test_a_users_own_group_and_synapses_join_the_network(tmp_path, device):
             with pytest.raises(RuntimeError, match="runtime device"):
                 detector.layer(HIDDEN)
         else:  # the binary cannot reset the Synapses' spike queues between images: it is started per image
-            assert "Synapses" in detector._simulator._runner.not_served
+            assert "Synapses" in detector._simulator._runner.not_served_reason
     states = run.recorded(readout)
     assert set(states) == {"readout", "readout_syn"}
     per_channel = run.result.data["layers"][HIDDEN]["positive_count"].sum(axis=(1, 2))

@@ -3,7 +3,7 @@
     python analysis/overhead/served.py MODEL ROUNDS PHOTO [PHOTO ...] [--steps N]
 
 Each round simulates the photos with a :class:`brainyolo.SpikingDetector` (the default preset, ``--steps``, default
-50) twice: first with the binary started per image (``StandaloneRunner.serve = False``, as Brian2 runs a binary),
+50) twice: first with the binary started per image (``$BRAINYOLO_SERVE=0``, as Brian2 runs a binary),
 then served (:mod:`brainyolo.spiking.binary_server`), each after a warm-up photo that builds or loads the binary (not
 counted). Prints per image the simulation (timed inside the binary), the binary's start and results (its process or
 its request, less the simulation) and the wall time of the runs, and checks that both ways gave the same recordings,
@@ -37,13 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.steps < 1:
         parser.error("ROUNDS and --steps are at least 1")
 
+    import os
+
     import brainyolo
-    from brainyolo.spiking.runners import StandaloneRunner
+    from brainyolo.spiking.runners import SERVE_VARIABLE
 
     columns, data = {}, {}
     for round_ in range(1, args.rounds + 1):
         for serve, label in ((False, "a process per image"), (True, "served")):
-            StandaloneRunner.serve = serve
+            os.environ[SERVE_VARIABLE] = "1" if serve else "0"
             with brainyolo.SpikingDetector(args.model, steps=args.steps) as detector:
                 detector.run(args.photos[0])  # the build, or the binary's start: not counted
                 started = time.perf_counter()

@@ -6,10 +6,15 @@ by the kernel, at every image. Started with ``--serve``, a binary whose sources 
 and :func:`with_state_reset` reads one request after another from its standard input, each the results folder and
 the run's arguments of one image (:func:`request_text`), and answers each with :data:`DONE` on its standard output
 once that image's results are written. Between two images it puts every array and object back as a new process
-would have them (:func:`with_state_reset`): the arrays zeroed or set as ``_init_arrays`` sets them, Brian2's
-dynamic arrays, random generators and network constructed anew; the static arrays, which no code object writes,
-stay as loaded. The run's own values (``main``'s body: clocks, starting values, the run's arguments) are set again
-by the same code as in a new process. Without ``--serve`` the binary runs once, as Brian2's does.
+would have them (:func:`with_state_reset`): Brian2's dynamic arrays, random generators and network constructed
+anew, the arrays zeroed or set as ``_init_arrays`` sets them, the static arrays that a run can change (a
+``TimedArray``'s values) read again; the static arrays only ever copied from stay as loaded. The run's own values
+(``main``'s body: clocks, starting values, the run's arguments) are set again by the same code as in a new process.
+Without ``--serve`` the binary runs once, as Brian2's does.
+
+Not reset, and so not served (:class:`NotServable`; the binary is started per image): Brian2 ``Synapses`` with
+pathways (spike queues), clocks other than ``Clock``, code inserted with ``device.insert_code`` around the start or
+end. Not reset, and not detected: static state in the C++ support code of a user's own ``Function``.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ RESET_FUNCTION = "_brainyolo_reset_state"
 _INIT_ARRAYS = re.compile(r"^void _init_arrays\(\)\n\{\n(?P<body>.*?)^\}\n", re.DOTALL | re.MULTILINE)
 _ALLOCATION = re.compile(r"^[ \t]*\w+ = new [\w:<> ]+\[\w+\];\n", re.MULTILINE)
 _RANDOM_SECTION = "    // Random number generator states\n"
-_DYNAMIC_ARRAY = re.compile(r"^(?:std::vector<[\w:]+>|DynamicArray2D<[\w:]+>) (?P<name>_dynamic_array_\w+);$",
-                            re.MULTILINE)
+_DYNAMIC_ARRAY = re.compile(r"^[\w:<>, ]+? (?P<name>_dynamic_array_\w+);$", re.MULTILINE)
+"""A dynamic array's declaration, whatever its class (``std::vector<T>``, ``DynamicArray2D<T>``, ...)."""
 _NETWORK = re.compile(r"^Network (?P<name>\w+);$", re.MULTILINE)
 _PROFILING = re.compile(r"^std::chrono::nanoseconds (?P<name>\w+_profiling_info)\(0\);$", re.MULTILINE)
 _SECTIONS = re.compile(r"^//////////////// synapses /////////////////\n(?P<synapses>.*?)"
@@ -44,48 +49,81 @@ class NotServable(RuntimeError):
     """A network whose binary cannot be reset between images: it runs one image per process."""
 
 
+_SET_BY_NAME = re.compile(r"^void set_variable_by_name\(.*?^\}\n", re.DOTALL | re.MULTILINE)
+_STATIC_SECTION = "    // static arrays\n"
+_STATIC_ARRAY = re.compile(r"^[ \t]*(?P<name>\w+)(?: = new [\w:<> ]+\[\w+\]|\.resize\(\w+\));$", re.MULTILINE)
+"""A static array's allocation in ``_init_arrays()``: ``name = new T[N];`` or, a dynamic one, ``name.resize(N);``."""
+_LOAD_BLOCK = re.compile(r"^[ \t]*ifstream f(?P<name>\w+);\n.*?Error opening static array (?P=name)\.\" << endl;\n"
+                         r"[ \t]*\}\n", re.DOTALL | re.MULTILINE)
+"""One static array's reading in ``_load_arrays()`` (Brian2's template)."""
+
+
 def with_state_reset(objects_cpp: str) -> str:
     """``objects.cpp`` with :data:`RESET_FUNCTION`: every array and object set back to a new process's state.
 
-    The body of Brian2's ``_init_arrays()`` without its allocations (each array zeroed, or set to its ``arange``,
-    where it was allocated), the random generators made anew, each dynamic array and network constructed anew
-    (its destructor, then its constructor in place), the last run's time, an interrupt's stop and the profiling
-    times zeroed. Clocks hold nothing outside their arrays that a run does not set.
+    In the order a new process has them: each dynamic array, random generator list and network constructed anew
+    (its destructor, then its constructor in place); the body of Brian2's ``_init_arrays()`` without its
+    allocations (each array zeroed, or set to its ``arange``, or a dynamic one resized, where it was allocated);
+    the random generators made; the static arrays that a run can change read again from their files (a
+    ``TimedArray``'s values, which a run's arguments set, and static arrays that are dynamic arrays), the others
+    kept as loaded; the last run's time, an interrupt's stop and the profiling times zeroed. Clocks hold nothing
+    outside their arrays that a run does not set.
+
+    Parameters
+    ----------
+    objects_cpp
+        The text of a build's ``objects.cpp`` as Brian2 writes it (returned as it is if it has the function).
+
+    Returns
+    -------
+    str
+        The text with the function appended.
 
     Raises
     ------
     NotServable
-        State this function does not know how to reset: Brian2 ``Synapses`` (their spike queues), clocks other
-        than Brian2's ``Clock``, or an ``objects.cpp`` of another form (another Brian2 version).
+        State this function does not know how to reset: Brian2 ``Synapses`` with pathways (their spike queues),
+        clocks other than Brian2's ``Clock``, or an ``objects.cpp`` of another form (another Brian2 version).
     """
     if RESET_FUNCTION in objects_cpp:
         return objects_cpp
     found, sections = _INIT_ARRAYS.search(objects_cpp), _SECTIONS.search(objects_cpp)
-    if found is None or _RANDOM_SECTION not in found["body"] or sections is None:
+    setter = _SET_BY_NAME.search(objects_cpp)
+    if found is None or _RANDOM_SECTION not in found["body"] or sections is None or setter is None:
         raise NotServable("objects.cpp is not of the form brainyolo's binary server resets")
     if any(line.strip() and not line.startswith("//") for line in sections["synapses"].splitlines()):
-        raise NotServable("the network holds Brian2 Synapses, whose spike queues the binary server does not reset")
+        raise NotServable("the network holds Brian2 Synapses with pathways (on_pre, on_post), whose spike queues the "
+                          "binary server does not reset")
     if not all(_CLOCK_LINE.match(line) for line in sections["clocks"].splitlines()):
         raise NotServable("the network holds clocks other than Brian2's Clock")
     body, random = found["body"].split(_RANDOM_SECTION)
     body = _ALLOCATION.sub("", body)
     if re.search(r"\bnew\b", body):
         raise NotServable("objects.cpp's _init_arrays() allocates in a way the binary server does not know")
-    lines = [body, _RANDOM_SECTION, "    _random_generators.clear();\n", random.replace("std::random_device rd;", "")]
-    for match in _DYNAMIC_ARRAY.finditer(objects_cpp):
-        lines.append(_constructed_anew(match["name"]))
-    for match in _NETWORK.finditer(objects_cpp):
-        lines.append(_constructed_anew(match["name"]))
+    dynamic = [match["name"] for match in _DYNAMIC_ARRAY.finditer(objects_cpp)]
+    lines = [_constructed_anew(name) for name in [*dynamic, "_random_generators"]]
+    lines += [_constructed_anew(match["name"]) for match in _NETWORK.finditer(objects_cpp)]
+    lines += [body, _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
+    loads = {match["name"]: match.group(0) for match in _LOAD_BLOCK.finditer(objects_cpp)}
+    static = found["body"].split(_RANDOM_SECTION)[0].split(_STATIC_SECTION)[-1]
+    for match in _STATIC_ARRAY.finditer(static if _STATIC_SECTION in found["body"] else ""):
+        name = match["name"]
+        # a _static_array_ buffer is only copied from (in main); anything else loaded may have been written
+        if not name.startswith("_static_array_") or re.search(rf"\b{name}\b", setter.group(0)):
+            if name not in loads:
+                raise NotServable(f"objects.cpp does not read the static array {name} in a form the binary server "
+                                  "reads again")
+            lines.append(loads[name])
     lines.append("    Network::_last_run_time = 0.0;\n    Network::_last_run_completed_fraction = 0.0;\n"
                  "    Network::_globally_stopped = false;\n")
-    for match in _PROFILING.finditer(objects_cpp):
-        lines.append(f"    {match['name']} = std::chrono::nanoseconds(0);\n")
+    lines += [f"    {match['name']} = std::chrono::nanoseconds(0);\n" for match in _PROFILING.finditer(objects_cpp)]
     function = (f"\n// brainyolo: a new process's state, for the next image (brainyolo/spiking/binary_server.py)\n"
                 f"void {RESET_FUNCTION}()\n{{\n    using namespace brian;\n{''.join(lines)}}}\n")
     return objects_cpp + function
 
 
 def _constructed_anew(name: str) -> str:
+    """C++ that destroys the global ``name`` and constructs it again in place (its default constructor)."""
     return f"    {{ using _T = decltype({name}); {name}.~_T(); new (&{name}) _T(); }}\n"
 
 
@@ -113,26 +151,38 @@ SERVE_LOOP_HEAD = f"""\
 SERVE_LOOP_TAIL = f"""\
 \tif (!_serve) break;
 \t_write_arrays();
-\tstd::cout << "{DONE} " << _image << std::endl;
+\tstd::cout << "\\n{DONE} " << _image << std::endl;
 \t}}
 \tif (_serve) {{ _dealloc_arrays(); return 0; }}
 \tbrian_end();
 """
+"""What replaces ``brian_start();`` (:data:`SERVE_LOOP_HEAD`: reading a request, the reset before every image
+but the first) and ``brian_end();`` (this: the results written, the answer on a line of its own) in ``main``."""
 
 
 def serving_main(main_cpp: str) -> str:
     """``main.cpp`` whose ``main`` with :data:`SERVE_FLAG` first runs one image per request (module docstring).
 
+    Parameters
+    ----------
+    main_cpp
+        The text of a build's ``main.cpp`` as Brian2 writes it (returned as it is if it has the loop).
+
+    Returns
+    -------
+    str
+        The text with the loop around ``main``'s body and the reset function declared.
+
     Raises
     ------
-    RuntimeError
+    NotServable
         ``main.cpp`` is not of the form Brian2 writes.
     """
     if SERVE_FLAG in main_cpp:
         return main_cpp
     if main_cpp.count(_MAIN_START) != 1 or main_cpp.count(_MAIN_END) != 1 or "std::vector<std::string> args" \
             not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
-        raise RuntimeError("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
+        raise NotServable("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
     main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
     return _MAIN.sub(f"#include <iostream>\n#include <string>\nvoid {RESET_FUNCTION}();\n\nint main(", main_cpp)
 
@@ -155,13 +205,17 @@ class ServerStopped(RuntimeError):
     """The binary server ended before it answered a request."""
 
 
+STOP_SECONDS = 10.0
+"""How long a server may take to exit once its standard input is closed."""
+
+
 def _peak_memory_bytes(pid: int) -> int:
-    """A process's peak resident memory so far (Linux's ``VmHWM``; 0 where there is no ``/proc``)."""
+    """A process's peak resident memory since it started (Linux's ``VmHWM``; 0 where there is no ``/proc``)."""
     try:
         with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+            for text in status:
+                if text.startswith("VmHWM:"):
+                    return int(text.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return 0
@@ -185,60 +239,76 @@ def _stop(process: subprocess.Popen, kill: bool = False) -> None:
             stream.close()
 
 
-STOP_SECONDS = 10.0
-"""How long a server may take to exit once its standard input is closed."""
-
-
 class BinaryServer:
     """A build's binary started with :data:`SERVE_FLAG`, run image after image (module docstring).
 
     Parameters
     ----------
-    directory
+    directory : path
         The build folder (the binary reads its static arrays relative to it).
-    environment
+    environment : dict
         The binary's environment (:func:`brainyolo.spiking.measure.binary_environment`).
     """
 
     def __init__(self, directory, environment: dict[str, str]):
+        # (surrogateescape: a path that is not UTF-8 reaches the binary as the bytes it is)
         self.process = subprocess.Popen(["./main", SERVE_FLAG], cwd=str(directory), stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, env=environment, encoding="utf-8", errors="replace",
-                                        bufsize=1)
+                                        stdout=subprocess.PIPE, env=environment, encoding="utf-8",
+                                        errors="surrogateescape", bufsize=1)
         self.images = 0
         self._finalizer = weakref.finalize(self, _stop, self.process)
 
     def run(self, results_dir: str, arguments: list[str], progress: str | None = None) -> None:
-        """One image: the request sent, the binary's progress shown (``progress``: a ``$BRAINYOLO_PROGRESS``
-        value, or None), its other output written to ``results_dir/stdout.txt``, its peak memory so far to
-        ``results_dir/peak_memory_bytes``.
+        """Run one image.
+
+        The request is sent, the binary's progress shown, its other output written to ``results_dir/stdout.txt``
+        and the binary's peak memory since it started (the same arrays serve every image) to
+        ``results_dir/peak_memory_bytes``. Anything that stops the exchange (an interrupt too) kills the binary: it
+        may be in the middle of the image, and whatever it answered later would belong to the image given up.
+
+        Parameters
+        ----------
+        results_dir : str
+            The image's results folder, ending in ``/``.
+        arguments : list of str
+            The run's arguments, ``name=value`` as on Brian2's command line.
+        progress : str, optional
+            A ``$BRAINYOLO_PROGRESS`` value (:func:`~brainyolo.spiking.measure.progress_setting`); None or a
+            malformed one shows nothing.
 
         Raises
         ------
         ServerStopped
-            The binary ended before it answered (its exit status and last output in the message).
+            The binary has ended, or ended before it answered (its exit status and last output in the message).
+        ValueError
+            A line break in the folder or an argument (:func:`request_text`).
         """
         request = request_text(results_dir, arguments)
         if not self.running:
             raise ServerStopped(f"the binary has ended (exit status {self.process.returncode})")
-        line = ProgressLine(progress, sys.stderr) if progress else None
+        try:
+            progress_line = ProgressLine(progress, sys.stderr) if progress else None
+        except ValueError:  # as the wrapper of a binary started per image: shown nowhere rather than failing
+            progress_line = None
         output = []
         try:
-            self._exchange(request, line, output)
-        except BaseException:  # (an interrupt too) the binary may be mid-image: no later answer could be trusted
+            self._exchange(request, progress_line, output)
+        except BaseException:
             self._finalizer.detach()
             _stop(self.process, kill=True)
             raise
         finally:
-            if line is not None:
-                line.close()
+            if progress_line is not None:
+                progress_line.close()
         folder = Path(results_dir)
         with contextlib.suppress(OSError):  # a full file system: the results' own check reports it
-            (folder / "stdout.txt").write_text("".join(output))
+            (folder / "stdout.txt").write_text("".join(output), errors="replace")
             (folder / "peak_memory_bytes").write_text(str(_peak_memory_bytes(self.process.pid)))
         self.images += 1
 
-    def _exchange(self, request: str, line: ProgressLine | None, output: list) -> None:
-        """Send one request and read the binary's lines up to its answer."""
+    def _exchange(self, request: str, progress_line: ProgressLine | None, output: list[str]) -> None:
+        """Send one request and read the binary's lines up to its answer for this image; the others go to
+        ``output``."""
         try:
             self.process.stdin.write(request)
             self.process.stdin.flush()
@@ -250,11 +320,14 @@ class BinaryServer:
                     elapsed, completed = (float(x) for x in text.split()[1:3])
                 except ValueError:
                     continue
-                if line is not None:
-                    line.report(elapsed, completed)
+                if progress_line is not None:
+                    progress_line.report(elapsed, completed)
             elif text.startswith(DONE + " "):
+                answered = text.split()[1:2]
+                if answered != [str(self.images)]:
+                    raise ServerStopped(f"the binary answered for its image {answered} at its image {self.images}")
                 return
-            else:
+            elif text != "\n":  # (the answer starts a line of its own: SERVE_LOOP_TAIL)
                 output.append(text)
         code = self.process.wait()
         last = "".join(output[-5:]).strip()
@@ -263,6 +336,7 @@ class BinaryServer:
 
     @property
     def running(self) -> bool:
+        """Whether the binary is still running."""
         return self.process.poll() is None
 
     def close(self) -> None:

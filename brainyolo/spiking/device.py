@@ -167,13 +167,19 @@ void {RESET_FUNCTION}() {{ std::cerr << "brainyolo: this binary runs one image" 
 """
 
 
+ONCE_PER_PROCESS = ("before_start", "after_start", "before_end", "after_end")
+"""The slots of ``device.insert_code`` whose code ``main`` runs around ``brian_start()`` and ``brian_end()``: once
+per process, which a binary fed image after image would not repeat per image (the network-run slots run per image)."""
+
+
 class _ProjectWriter:
     """Brian2's project writer, with :data:`FAST_SETUP_RULE` and :data:`PRECOMPILED_HEADER_RULE` appended to
     the makefile it writes, the :data:`PRECOMPILED_HEADER` written beside it, ``objects.cpp`` zeroing its
     arrays with ``memset`` (:func:`zeroed_by_memset`), without the writes of ``unwritten`` arrays
     (:func:`without_writes`) and with the reset of :mod:`brainyolo.spiking.binary_server`, and ``main.cpp`` with
-    its image loop. Where the network's state cannot be reset, the reset ends the binary and ``device.not_served``
-    says why."""
+    its image loop (:mod:`brainyolo.spiking.binary_server`). Where the network's state cannot be reset, or ``main``
+    runs code inserted with ``device.insert_code`` (which a new process runs once), the reset ends the binary and
+    ``device.not_served_reason`` says why."""
 
     def __init__(self, writer, unwritten: frozenset[str] = frozenset(), device=None):
         self._writer, self._unwritten, self._device = writer, unwritten, device
@@ -200,9 +206,14 @@ class _ProjectWriter:
                 contents += NOT_SERVABLE_STUB
                 reason = str(err)
             if self._device is not None:
-                self._device.not_served = reason
+                self._device.not_served_reason = reason
         elif filename == "main.cpp":
-            contents = serving_main(contents)
+            try:
+                if any(self._device.code_lines[slot] for slot in ONCE_PER_PROCESS):
+                    raise NotServable("main runs code inserted with device.insert_code around its start or end")
+                contents = serving_main(contents)
+            except NotServable as err:
+                self._device.not_served_reason = str(err)
         self._writer.write(filename, contents)
 
 
@@ -223,13 +234,13 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         self.unwritten_arrays: frozenset[str] = frozenset()
         self.last_object_cache = None  # the ObjectCache of the latest compilation
         # why the latest build's binary cannot serve images (None: it can)
-        self.not_served: str | None = "no binary has been built"
+        self.not_served_reason: str | None = "no binary has been built"
 
     def generate_objects_source(self, writer, *args, **kwargs):
         super().generate_objects_source(_ProjectWriter(writer, self.unwritten_arrays, device=self), *args, **kwargs)
 
     def generate_main_source(self, writer):
-        super().generate_main_source(_ProjectWriter(writer))
+        super().generate_main_source(_ProjectWriter(writer, device=self))  # (after objects.cpp: Brian2's build)
 
     def network_run(self, net, duration, *args, **kwargs):
         control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)

@@ -182,17 +182,25 @@ def read_profile(path: Path) -> dict[str, float]:
     return profile
 
 
+def _run_command() -> list[str]:
+    """Brian2's command for the binary (``prefs.devices.cpp_standalone.run_cmd_unix``) as a list."""
+    command = brian2.prefs.devices.cpp_standalone.run_cmd_unix
+    return [command] if isinstance(command, str) else list(command)
+
+
+SERVE_VARIABLE = "BRAINYOLO_SERVE"
+"""``0`` (or ``off``, ``no``, ``false``): every image in a process of its own, as Brian2 runs a binary."""
+
+
 class StandaloneRunner:
     """One compiled binary, many images: the binary started once and fed image after image
     (:mod:`brainyolo.spiking.binary_server`) where the network's state can be reset, else started per image."""
 
-    serve = True
-    """Whether images go to one binary started once (False: a process per image, as Brian2 runs a binary)."""
 
     def __init__(self, model, model_sha: str, settings: SimulationSettings, extra=None):
         self.settings, self.model_sha, self.extra = settings, model_sha, extra
         self.server: BinaryServer | None = None
-        self.not_served: str | None = None
+        self.not_served_reason: str | None = None
         # An earlier network of this process, kept alive by reference cycles until the next garbage
         # collection, would keep its names: Brian2 would then suffix this one's ("..._codeobject_1"),
         # the sources would change and the cached build recompile.
@@ -243,7 +251,17 @@ class StandaloneRunner:
                                                             f"file's equations, or the compiler): {one_line(err)}") \
                     from None
             self.build_seconds = time.perf_counter() - started
-        self.not_served = device.not_served if self.serve and os.name != "nt" else "one process per image"
+        self.not_served_reason = device.not_served_reason
+        if os.environ.get(SERVE_VARIABLE, "").strip().lower() in ("0", "off", "no", "false"):
+            self.not_served_reason = f"${SERVE_VARIABLE} is {os.environ[SERVE_VARIABLE]}"
+        elif os.name == "nt":
+            self.not_served_reason = "Windows: Brian2's own run of the binary"
+        self.run_command = _run_command()
+
+    def _served(self) -> bool:
+        """Whether this image goes to the binary server: a network it can reset, and Brian2's command for the binary
+        still the one set at the build (a user's own, e.g. a wrapper, runs a process per image)."""
+        return self.not_served_reason is None and _run_command() == self.run_command
 
     def _running_server(self) -> BinaryServer:
         if self.server is None or not self.server.running:
@@ -290,15 +308,17 @@ class StandaloneRunner:
                 relative = str(result_dir.relative_to(self.directory))
                 try:
                     arguments = write_run_inputs(self.directory, run_args)
-                    if self.not_served is None:
+                    if self._served():
                         brian2.device.run_served(self._running_server(), str(self.directory), relative, arguments,
                                                  progress)
                     else:
+                        self.close_server()
                         brian2.device.run(directory=str(self.directory), results_directory=relative,
                                           with_output=False, run_args=arguments)
+                except ServerStopped as err:
+                    self.close_server()  # the next image starts the binary again
+                    error = err
                 except Exception as err:  # noqa: BLE001 - Brian2's own reading of results cut short raises
-                    if isinstance(err, ServerStopped):
-                        self.close_server()  # the next image starts the binary again
                     error = err
                 elapsed = time.perf_counter() - started
             # Brian2's binary does not check its writes: a file system that fills up leaves files cut short (and

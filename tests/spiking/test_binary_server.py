@@ -7,6 +7,7 @@ import os
 import stat
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,8 +35,12 @@ OBJECTS_CPP = textwrap.dedent("""\
     float * _array_layer_v;
     //////////////// dynamic arrays 1d /////////
     std::vector<int32_t> _dynamic_array_monitor_i;
+    DynamicArray1D<double> _dynamic_array_monitor_t;
     //////////////// dynamic arrays 2d /////////
     DynamicArray2D<int64_t> _dynamic_array_events_synaptic_events;
+    /////////////// static arrays /////////////
+    float * _static_array__array_kernel;
+    double * _timedarray_values;
     //////////////// synapses /////////////////
     //////////////// clocks ///////////////////
     // attributes will be set in run.cpp
@@ -52,6 +57,9 @@ OBJECTS_CPP = textwrap.dedent("""\
         _array_layer_v = new float[6];
         std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);
 
+        _dynamic_array_monitor_t.resize(3);
+        for(int i=0; i<3; i++) _dynamic_array_monitor_t[i] = 0;
+
         // Arrays initialized to an "arange"
         _array_layer_i = new int32_t[6];
         #pragma omp parallel for schedule(static)
@@ -59,6 +67,7 @@ OBJECTS_CPP = textwrap.dedent("""\
 
         // static arrays
         _static_array__array_kernel = new float[9];
+        _timedarray_values = new double[4];
 
         // Random number generator states
         std::random_device rd;
@@ -66,8 +75,35 @@ OBJECTS_CPP = textwrap.dedent("""\
             _random_generators.push_back(RandomGenerator());
     }
 
+    void set_variable_by_name(std::string name, std::string s_value) {
+        if (name == "_timedarray.values") {
+            set_variable_from_file(name, _timedarray_values, data_size, s_value);
+            return;
+        }
+    }
+
     void _load_arrays()
     {
+        using namespace brian;
+
+        ifstream f_static_array__array_kernel;
+        f_static_array__array_kernel.open("static_arrays/_static_array__array_kernel", ios::in | ios::binary);
+        if(f_static_array__array_kernel.is_open())
+        {
+            f_static_array__array_kernel.read(reinterpret_cast<char*>(_static_array__array_kernel), 9*sizeof(float));
+        } else
+        {
+            std::cout << "Error opening static array _static_array__array_kernel." << endl;
+        }
+        ifstream f_timedarray_values;
+        f_timedarray_values.open("static_arrays/_timedarray_values", ios::in | ios::binary);
+        if(f_timedarray_values.is_open())
+        {
+            f_timedarray_values.read(reinterpret_cast<char*>(_timedarray_values), 4*sizeof(double));
+        } else
+        {
+            std::cout << "Error opening static array _timedarray_values." << endl;
+        }
     }
     """)
 
@@ -94,9 +130,15 @@ def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
     assert " new float" not in reset and " new int32_t" not in reset and "_static_array" not in reset
     assert "std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);" in reset
     assert "for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;" in reset
-    assert reset.index("_random_generators.clear();") < reset.index("_random_generators.push_back")
-    for name in ("_dynamic_array_monitor_i", "_dynamic_array_events_synaptic_events", "network"):
+    # in a new process's order: objects constructed (empty), then _init_arrays' body (a dynamic array resized)
+    for name in ("_dynamic_array_monitor_i", "_dynamic_array_monitor_t", "_dynamic_array_events_synaptic_events",
+                 "network", "_random_generators"):
         assert f"{name}.~_T(); new (&{name}) _T();" in reset
+    assert reset.index("_dynamic_array_monitor_t.~_T()") < reset.index("_dynamic_array_monitor_t.resize(3);")
+    assert reset.index("_random_generators.~_T()") < reset.index("_random_generators.push_back")
+    # a TimedArray's values, which a run's arguments write, read again; the kernel, only copied from, not
+    assert 'f_timedarray_values.open("static_arrays/_timedarray_values"' in reset
+    assert "f_static_array__array_kernel" not in reset
     assert "layer_codeobject_profiling_info = std::chrono::nanoseconds(0);" in reset
     assert "Network::_last_run_time = 0.0;" in reset and "Network::_globally_stopped = false;" in reset
 
@@ -107,6 +149,7 @@ def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
       "//////////////// synapses /////////////////\nSynapticPathway synapses_pre(...);\n"), "Synapses"),
     (("Clock time_step;", "EventClock time_step;"), "clocks other than"),
     (("    // Random number generator states\n", ""), "not of the form"),
+    (('std::cout << "Error opening static array _timedarray_values." << endl;', ""), "_timedarray_values"),
     (("_array_layer_i = new int32_t[6];", "_array_layer_i = (int32_t*) new char[24];"), "allocates"),
 ])
 def test_state_it_cannot_reset_is_refused(change, problem):
@@ -124,7 +167,7 @@ def test_main_loops_over_requests_only_when_asked():
     head, body, tail = text.index("std::getline"), text.index("network.run(1.0);"), text.index("_write_arrays();")
     assert head < body < tail and text.count("network.run(1.0);") == 1
     assert text.index(f"void {RESET_FUNCTION}();") < text.index("int main(")
-    with pytest.raises(RuntimeError, match="brian_start"):
+    with pytest.raises(NotServable, match="brian_start"):
         serving_main(MAIN_CPP.replace("\tbrian_end();\n", ""))
 
 
@@ -149,11 +192,15 @@ while True:
     if "crash=1" in arguments:
         print("a last word", flush=True)
         sys.exit(7)
+    if "skip=1" in arguments:  # an answer for another image
+        image += 5
     print("brainyolo-progress 3.0 0.5", flush=True)
     print("another line", flush=True)
     with open(folder.rstrip("\\n") + "arguments.txt", "w") as f:
         f.write(" ".join(arguments))
-    print("{done}", image, flush=True)
+    if "partial=1" in arguments:  # output without a line break before the answer (which starts a line)
+        print("no line break", end="", flush=True)
+    print("\\n{done}", image, flush=True)
     image += 1
 """
 
@@ -177,9 +224,15 @@ def test_a_server_answers_image_after_image_and_shows_progress(stand_in, tmp_pat
             server.run(f"{folder}/", arguments, progress="tty|10|0.0|photo")
             assert (folder / "arguments.txt").read_text() == " ".join(arguments)
             assert (folder / "stdout.txt").read_text() == "another line\n"
-            assert int((folder / "peak_memory_bytes").read_text()) > 0
+            if sys.platform.startswith("linux"):  # (VmHWM; 0 elsewhere)
+                assert int((folder / "peak_memory_bytes").read_text()) > 0
         assert server.images == 2 and server.running
         assert "photo: 5/10 steps" in capsys.readouterr().err
+        server.run(f"{tmp_path}/", ["partial=1"], progress="no|such|setting")  # (a malformed one shows nothing)
+        assert (tmp_path / "stdout.txt").read_text() == "another line\nno line break\n"
+        with pytest.raises(ServerStopped, match=r"answered for its image \['8'\] at its image 3"):
+            server.run(f"{tmp_path}/", ["skip=1"])
+        assert not server.running  # (killed: its answers no longer match the requests)
     finally:
         server.close()
     assert not server.running
@@ -212,6 +265,12 @@ def test_an_interrupted_image_ends_the_server(stand_in, tmp_path, monkeypatch):
     assert not server.running and server.process.returncode == -9
 
 
+def _tiny_settings(**options) -> SimulationSettings:
+    """test_simulation's standalone settings (:data:`STANDALONE`: one binary for the tests that share it)."""
+    return SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"], device="cpp_standalone",
+                              threads=STANDALONE["threads"], build=BuildOptions(output=STANDALONE["output"]), **options)
+
+
 def _assert_same_data(ours, theirs, path="data"):
     """Two runs' recordings (``Recorder.collect``'s nested dicts of arrays), equal element for element."""
     if isinstance(theirs, dict):
@@ -225,20 +284,18 @@ def _assert_same_data(ours, theirs, path="data"):
 @pytest.mark.standalone_only
 def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, monkeypatch):
     """The build's sources are rewritten (a reset, a loop); three images served by one binary in an order that
-    changes every input between two runs (images, parameters) give the recordings of a binary started per
-    image, image for image; the server runs all three."""
-    from brainyolo.spiking import runners
+    changes every input between two runs (images, parameters) give the recordings of the binary started per image
+    (``$BRAINYOLO_SERVE=0``: the same rewritten binary without ``--serve``, whose ``main`` runs Brian2's body
+    once), image for image; the server runs all three."""
     from brainyolo.spiking.parameters import ParameterSettings, parse_setting
     from brainyolo.spiking.simulate import Simulator
 
     model_path, images = tiny_converted
-    settings = SimulationSettings(steps=STANDALONE["steps"], checkpoints=STANDALONE["checkpoints"],
-                                  device="cpp_standalone", threads=STANDALONE["threads"],
-                                  build=BuildOptions(output=STANDALONE["output"]))
+    settings = _tiny_settings()
     served, started = [], []
     with Simulator(model_path, settings) as simulator:
         runner = simulator._runner
-        assert runner.not_served is None
+        assert runner.not_served_reason is None
         assert f"void {RESET_FUNCTION}()" in (runner.directory / "objects.cpp").read_text()
         assert SERVE_FLAG in (runner.directory / "main.cpp").read_text()
         changed = simulator.resolve_parameters(ParameterSettings() + parse_setting("*.v_th=0.8"))
@@ -246,8 +303,9 @@ def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, mo
         for image, parameters in runs:
             served.append(simulator.run(image, parameters))
         assert runner.server is not None and runner.server.images == 3
-    monkeypatch.setattr(runners.StandaloneRunner, "serve", False)
+    monkeypatch.setenv("BRAINYOLO_SERVE", "0")
     with Simulator(model_path, settings) as simulator:
+        assert simulator._runner.not_served_reason == "$BRAINYOLO_SERVE is 0"
         for image, parameters in runs:
             started.append(simulator.run(image, parameters))
         assert simulator._runner.server is None
@@ -295,7 +353,7 @@ def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_p
         brian2.run(brian2.ms)
         device = brian2.get_device()
         device.build(directory=str(build), compile=True, run=False, with_output=False)
-        assert device.not_served is None
+        assert device.not_served_reason is None
         start = dict(device.array_cache)
         arguments = write_run_inputs(build, {group.a: np.array([9.0, 8.0, 7.0, 6.0])})
         CPPStandaloneDevice.run(device, directory=str(build), with_output=False, run_args=arguments)
@@ -314,6 +372,26 @@ def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_p
 
 
 @pytest.mark.standalone_only
+def test_code_inserted_around_the_start_or_end_is_not_served(tmp_path):
+    """``device.insert_code`` around ``brian_start()``/``brian_end()`` runs once per process: such a binary is not
+    served; code around a network run (run per image either way) is."""
+    import brian2
+
+    from brainyolo.spiking.device import standalone
+
+    for slot, served in (("before_network_run", True), ("after_end", False)):
+        build = tmp_path / slot
+        with standalone(1, directory=str(build), build_on_run=False):
+            group = brian2.NeuronGroup(2, "v : 1", name="cells")
+            brian2.run(brian2.ms)
+            device = brian2.get_device()
+            device.insert_code(slot, "int _user_line = 0;")
+            device.build(directory=str(build), compile=True, run=False, with_output=False)
+            assert (device.not_served_reason is None) == served, device.not_served_reason
+            assert (SERVE_FLAG in (build / "main.cpp").read_text()) == served and group.name == "cells"
+
+
+@pytest.mark.standalone_only
 def test_a_network_with_brian2_synapses_is_not_served(tmp_path):
     import brian2
 
@@ -326,5 +404,85 @@ def test_a_network_with_brian2_synapses_is_not_served(tmp_path):
         brian2.run(brian2.ms)
         device = brian2.get_device()
         device.build(directory=str(tmp_path / "build"), compile=True, run=False, with_output=False)
-        assert "Synapses" in device.not_served
+        assert "Synapses with pathways" in device.not_served_reason
         assert RESET_FUNCTION in (tmp_path / "build" / "objects.cpp").read_text()  # (a stub that ends the binary)
+
+
+@pytest.mark.standalone_only
+def test_a_server_that_died_is_started_again_for_the_next_image(tiny_converted, build_cache, monkeypatch):
+    """The binary killed between two images (out of memory, a user's kill): the next image starts it again and
+    gives what the first binary gave; one killed in the middle of an image fails that image with the binary's
+    exit status (results on disk: in memory, short results are first taken for a full memory and the image runs
+    again on disk), and the image after it runs."""
+    import signal
+
+    from brainyolo.spiking.simulate import Simulator
+
+    monkeypatch.setenv("BRAINYOLO_SCRATCH", "off")
+    model_path, images = tiny_converted
+    with Simulator(model_path, _tiny_settings()) as simulator:
+        runner = simulator._runner
+        first = simulator.run(images[0])
+        killed = runner.server
+        killed.process.send_signal(signal.SIGKILL)
+        killed.process.wait()
+        again = simulator.run(images[0])
+        assert runner.server is not killed and runner.server.images == 1
+        _assert_same_data(again.data, first.data)
+
+        def dies(request, progress_line, output):  # the binary killed while it runs the image
+            runner.server.process.kill()
+            original(request, progress_line, output)
+
+        original = runner.server._exchange
+        runner.server._exchange = dies
+        with pytest.raises(ServerStopped, match="exit status -9"):
+            simulator.run(images[1])
+        assert runner.server is None
+        _assert_same_data(simulator.run(images[0]).data, first.data)
+
+
+@pytest.mark.standalone_only
+def test_served_results_that_come_out_short_in_memory_run_again_on_disk(tiny_converted, build_cache, tmp_path,
+                                                                        monkeypatch):
+    """test_simulation's full memory for a served binary: its last write into the results folder in memory comes
+    out empty; the image runs again with its results on disk, served, with the same recordings."""
+    from brainyolo.spiking import binary_server
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, images = tiny_converted
+    monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
+    exchange = binary_server.BinaryServer._exchange
+    folders = []
+
+    def full_memory(self, request, progress_line, output):
+        exchange(self, request, progress_line, output)
+        folder = Path(request.splitlines()[0])
+        folders.append(folder.is_symlink())
+        if folders == [True]:  # the first image after the reference's, in memory: its run info written empty
+            (folder / "last_run_info.txt").write_text("")
+
+    with Simulator(model_path, _tiny_settings()) as simulator:
+        reference = simulator.run(images[0]).data
+        monkeypatch.setattr(binary_server.BinaryServer, "_exchange", full_memory)
+        again = simulator.run(images[0]).data
+        assert simulator._runner.server.images == 3 and not simulator._runner.results_in_memory
+    assert folders == [True, False]
+    _assert_same_data(again, reference)
+
+
+@pytest.mark.long
+@pytest.mark.standalone_only
+def test_a_served_images_profile_is_its_own(tiny_converted, tmp_path, monkeypatch):
+    """``profile``: each served image's per-code-object times are its own run's (they add up to less than the
+    run), not summed over the images before it."""
+    from brainyolo.spiking.simulate import Simulator
+
+    monkeypatch.setenv("BRAINYOLO_CACHE", str(tmp_path / "cache"))
+    model_path, images = tiny_converted
+    with Simulator(model_path, _tiny_settings(profile=True)) as simulator:
+        runs = [simulator.run(image) for image in (images[0], images[1], images[0], images[1])]
+        assert simulator._runner.server.images == 4
+    for run in runs:
+        profile = run.timing["profile"]
+        assert profile and sum(profile.values()) <= run.timing["run_seconds"] * 1.05 + 1e-3, profile

@@ -1076,9 +1076,9 @@ def test_results_cut_short_in_memory_run_again_on_disk_and_on_disk_are_an_error(
 def test_a_run_that_brian2_cannot_read_back_from_a_full_memory_runs_again_on_disk(tiny_h5, tmp_path, build_cache,
                                                                                   monkeypatch):
     """A full memory as Brian2 meets it: the binary's last write (``last_run_info.txt``, emptied here by a
-    wrapper around the real command, the binary started per image) fails, and Brian2's own reading of it raises.
-    The image runs again with its results on disk, the same recordings come out, and the runner's later images
-    stay on disk."""
+    wrapper around the real command: a command of the user's, with which the binary is started per image) fails,
+    and Brian2's own reading of it raises. The image runs again with its results on disk, the same recordings come
+    out, and the runner's later images stay on disk (tests/spiking/test_binary_server.py: a served binary's)."""
     import brian2
 
     from brainyolo.spiking import runners
@@ -1086,7 +1086,6 @@ def test_a_run_that_brian2_cannot_read_back_from_a_full_memory_runs_again_on_dis
 
     model_path, image = tiny_h5
     settings = _standalone_settings()
-    monkeypatch.setattr(runners.StandaloneRunner, "serve", False)
     monkeypatch.setenv("BRAINYOLO_SCRATCH", str(tmp_path / "scratch"))
     shim = tmp_path / "full-memory.sh"
     shim.write_text('"$@"; code=$?; previous=""\n'
