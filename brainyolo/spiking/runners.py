@@ -264,6 +264,8 @@ class StandaloneRunner:
         return self.not_served_reason is None and _run_command() == self.run_command
 
     def _running_server(self) -> BinaryServer:
+        """The binary server, started where none runs (its environment is the one of that moment: Brian2's run
+        environment variables and brainyolo's, :func:`~brainyolo.spiking.measure.binary_environment`)."""
         if self.server is None or not self.server.running:
             device = brian2.get_device()
             environment = {**os.environ, **brian2.prefs["devices.cpp_standalone.run_environment_variables"],
@@ -348,6 +350,7 @@ class StandaloneRunner:
         return data, timing
 
     def close_server(self) -> None:
+        """End the binary server, if one runs (the next served image starts another)."""
         if self.server is not None:
             self.server.close()
             self.server = None

@@ -486,3 +486,32 @@ def test_a_served_images_profile_is_its_own(tiny_converted, tmp_path, monkeypatc
     for run in runs:
         profile = run.timing["profile"]
         assert profile and sum(profile.values()) <= run.timing["run_seconds"] * 1.05 + 1e-3, profile
+
+
+@pytest.mark.standalone_only
+def test_a_timed_array_set_for_one_image_is_back_to_its_own_values_for_the_next(tmp_path):
+    """A ``TimedArray``'s values set by one image's run arguments (as event frames are) are the static array's own
+    again for an image that does not set them, as in a new process: the reset reads that static array again."""
+    import brian2
+
+    from brainyolo.spiking.build_cache import write_run_inputs
+    from brainyolo.spiking.device import standalone
+    from brainyolo.spiking.measure import binary_environment
+
+    build = tmp_path / "build"
+    with standalone(1, directory=str(build), build_on_run=False):
+        stimulus = brian2.TimedArray(np.array([1.0, 2.0, 3.0]), dt=brian2.ms, name="stimulus")
+        group = brian2.NeuronGroup(1, "x : 1", name="reader", namespace={"stimulus": stimulus})
+        group.run_regularly("x += stimulus(t)", dt=brian2.ms)
+        brian2.run(3 * brian2.ms)
+        device = brian2.get_device()
+        device.build(directory=str(build), compile=True, run=False, with_output=False)
+        assert device.not_served_reason is None
+        server = BinaryServer(build, binary_environment(os.environ))
+        try:
+            device.run_served(server, str(build), "set", write_run_inputs(build, {stimulus: np.array([10.0, 20, 30])}))
+            assert group.x[:].tolist() == [60.0]
+            device.run_served(server, str(build), "unset", [])
+            assert group.x[:].tolist() == [6.0] and server.images == 2
+        finally:
+            server.close()
