@@ -26,7 +26,7 @@ import sys
 import weakref
 from pathlib import Path
 
-from brainyolo.spiking.measure import MARK, ProgressLine
+from brainyolo.spiking.measure import MARK, ProgressLine, progress_values
 
 SERVE_FLAG = "--serve"
 DONE = "brainyolo-done"
@@ -316,12 +316,9 @@ class BinaryServer:
             pass
         for text in self.process.stdout:
             if text.startswith(MARK + " "):
-                try:
-                    elapsed, completed = (float(x) for x in text.split()[1:3])
-                except ValueError:
-                    continue
-                if progress_line is not None:
-                    progress_line.report(elapsed, completed)
+                values = progress_values(text)
+                if values is not None and progress_line is not None:
+                    progress_line.report(*values)
             elif text.startswith(DONE + " "):
                 answered = text.split()[1:2]
                 if answered != [str(self.images)]:

@@ -79,6 +79,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def progress_values(text: str) -> tuple[float, float] | None:
+    """``(elapsed, completed)`` of one of the binary's report lines (:data:`REPORT_CODE`); None where it is malformed
+    (shown nowhere).
+
+    >>> progress_values("brainyolo-progress 4.5 0.25")
+    (4.5, 0.25)
+    >>> progress_values("brainyolo-progress x") is None
+    True
+    """
+    try:
+        elapsed, completed = (float(x) for x in text.split()[1:3])
+    except ValueError:
+        return None
+    return elapsed, completed
+
+
 class ProgressLine:
     """Turns the binary's report lines into what ``mode`` shows on ``stream``."""
 
@@ -158,12 +174,9 @@ def main(argv: list[str]) -> int:
                           bufsize=1) as child:
         for text in child.stdout:
             if text.startswith(MARK + " "):
-                try:
-                    elapsed, completed = (float(x) for x in text.split()[1:3])
-                except ValueError:
-                    continue
-                if line is not None:
-                    line.report(elapsed, completed)
+                values = progress_values(text)
+                if values is not None and line is not None:
+                    line.report(*values)
             else:
                 sys.stdout.write(text)
         code = child.wait()
