@@ -196,7 +196,6 @@ class StandaloneRunner:
     """One compiled binary, many images: the binary started once and fed image after image
     (:mod:`brainyolo.spiking.binary_server`) where the network's state can be reset, else started per image."""
 
-
     def __init__(self, model, model_sha: str, settings: SimulationSettings, extra=None):
         self.settings, self.model_sha, self.extra = settings, model_sha, extra
         self.server: BinaryServer | None = None
