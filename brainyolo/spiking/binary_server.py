@@ -96,8 +96,8 @@ def with_state_reset(objects_cpp: str) -> str:
                           "binary server does not reset")
     if not all(_CLOCK_LINE.match(line) for line in sections["clocks"].splitlines()):
         raise NotServable("the network holds clocks other than Brian2's Clock")
-    body, random = found["body"].split(_RANDOM_SECTION)
-    body = _ALLOCATION.sub("", body)
+    init, random = found["body"].split(_RANDOM_SECTION)
+    body = _ALLOCATION.sub("", init)
     if re.search(r"\bnew\b", body):
         raise NotServable("objects.cpp's _init_arrays() allocates in a way the binary server does not know")
     dynamic = [match["name"] for match in _DYNAMIC_ARRAY.finditer(objects_cpp)]
@@ -105,15 +105,15 @@ def with_state_reset(objects_cpp: str) -> str:
     lines += [_constructed_anew(match["name"]) for match in _NETWORK.finditer(objects_cpp)]
     lines += [body, _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
     loads = {match["name"]: match.group(0) for match in _LOAD_BLOCK.finditer(objects_cpp)}
-    static = found["body"].split(_RANDOM_SECTION)[0].split(_STATIC_SECTION)[-1]
-    for match in _STATIC_ARRAY.finditer(static if _STATIC_SECTION in found["body"] else ""):
+    for match in _STATIC_ARRAY.finditer(init.partition(_STATIC_SECTION)[2]):
         name = match["name"]
         # a _static_array_ buffer is only copied from (in main); anything else loaded may have been written
-        if not name.startswith("_static_array_") or re.search(rf"\b{name}\b", setter.group(0)):
-            if name not in loads:
-                raise NotServable(f"objects.cpp does not read the static array {name} in a form the binary server "
-                                  "reads again")
-            lines.append(loads[name])
+        if name.startswith("_static_array_") and not re.search(rf"\b{name}\b", setter.group(0)):
+            continue
+        if name not in loads:
+            raise NotServable(f"objects.cpp does not read the static array {name} in a form the binary server "
+                              "reads again")
+        lines.append(loads[name])
     lines.append("    Network::_last_run_time = 0.0;\n    Network::_last_run_completed_fraction = 0.0;\n"
                  "    Network::_globally_stopped = false;\n")
     lines += [f"    {match['name']} = std::chrono::nanoseconds(0);\n" for match in _PROFILING.finditer(objects_cpp)]
