@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import brian2
+import numpy as np
 from brian2.core.variables import VariableView
-from brian2.utils.filelock import FileLock
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
 from brainyolo import __version__
-from brainyolo.io.atomic import atomic_path
 from brainyolo.readout.recordings import checkpoint_slots
 from brainyolo.spiking.neurons import load_neuron_model
 from brainyolo.spiking.settings import SimulationSettings
@@ -294,62 +294,63 @@ def remove_orphaned_scratch() -> int:
     return freed
 
 
-def write_run_inputs(build_dir: Path, run_args: dict) -> list[str]:
-    """Write the arrays of ``run_args`` (``{VariableView or TimedArray: values}``) where the binary reads them,
-    each whole or not at all; return the binary's command-line arguments for them (for ``device.run``).
+RUN_INPUTS = "inputs"
+"""The folder, inside a run's results folder, of the arrays of its run arguments (:func:`write_run_inputs`)."""
 
-    Brian2's ``device.run`` writes such a file (``static_arrays/init_<name>_<md5>.dat``) in place and only where
-    none exists, and its binary reads a file of the wrong size with a message on its output but no error: a
-    process killed while writing one (a Dask worker, a user's Ctrl-C) left it cut short under its final name,
-    and the next run of the same values read it as it was. Here each file is written beside and renamed onto
-    its name, and a file of the wrong size is written again. Names and arguments are Brian2's own.
+
+def run_argument(key, value) -> tuple[str, str | None, np.ndarray]:
+    """One of Brian2's ``run_args`` (``key``: a ``VariableView`` or a ``TimedArray``) as Brian2's binary takes it:
+    ``(name, the value on the command line or None, the array)``; None where the array goes into a file.
+
+    Brian2's own checks (``CPPStandaloneDevice._prepare_variableview_run_arg`` and ``_prepare_timed_array_run_arg``),
+    without naming the file by the MD5 of its content (a yolov3-tiny image's 11 MB: 0.02 s per image).
+
+    Raises
+    ------
+    TypeError
+        ``key`` is neither, or the array has another size than the variable (Brian2's words).
+    brian2.DimensionMismatchError
+        ``value`` has other units than the variable.
     """
-    device = brian2.get_device()
+    timed = isinstance(key, brian2.TimedArray)
+    if not timed and not isinstance(key, VariableView):  # Brian2's own words
+        raise TypeError("The keys for 'run_args' need to be 'VariableView' objects, i.e. attributes of groups such "
+                        f"as 'neurongroup.v', or a 'TimedArray'. Key has type '{type(key)}' instead.")
+    fail_for_dimension_mismatch(key.dim, value)
+    name = f"{key.name}.values" if timed else f"{key.group_name}.{key.name}"
+    array = np.asarray(value, dtype=key.values.dtype if timed else key.dtype)
+    if array.ndim == 0 or array.size == 1:
+        return name, repr(array.item()), array
+    # (a variable's shape only here, as in Brian2: a single value's variable may have none to give)
+    if timed:
+        fits = array.shape == key.values.shape
+    else:
+        fits = array.ndim == 1 and (key.variable.dynamic or array.size == key.shape[0])
+    if not fits:
+        shape = key.values.shape if timed else key.shape
+        raise TypeError(f"Incorrect size for variable '{name}'. Shape {shape} ≠ {array.shape}.")
+    return name, None, array
+
+
+def write_run_inputs(results_dir: Path, relative: str, run_args: dict) -> list[str]:
+    """Write the arrays of ``run_args`` (``{VariableView or TimedArray: values}``) into the run's own results folder
+    (``results_dir``, ``relative`` to the build folder, where the binary runs); return the binary's command-line
+    arguments (for ``device.run``): Brian2's ``name=value``, an array's value its file's path.
+
+    Brian2's ``device.run`` writes each array into the build's ``static_arrays`` under the MD5 of its content, where
+    a process killed while writing left it cut short for later runs to read. Here the files are the run's own,
+    in :data:`RUN_INPUTS` of its results folder (in memory where the results are), removed with it.
+    """
+    folder = results_dir / RUN_INPUTS
+    folder.mkdir(parents=True, exist_ok=True)
     arguments = []
     for key, value in run_args.items():
-        if isinstance(key, brian2.TimedArray):
-            prepare = device._prepare_timed_array_run_arg
-        elif isinstance(key, VariableView):
-            prepare = device._prepare_variableview_run_arg
-        else:  # Brian2's own words
-            raise TypeError("The keys for 'run_args' need to be 'VariableView' objects, i.e. attributes of groups such "
-                            f"as 'neurongroup.v', or a 'TimedArray'. Key has type '{type(key)}' instead.")
-        name, text, file_name, array = prepare(key, value)
+        name, text, array = run_argument(key, value)
+        if text is None:
+            array.tofile(folder / f"{name}.dat")
+            text = f"{relative}/{RUN_INPUTS}/{name}.dat"
         arguments.append(f"{name}={text}")
-        if not file_name:  # a single value: on the command line
-            continue
-        path = build_dir / "static_arrays" / file_name
-        with FileLock(str(path) + ".lock"):  # Brian2's own lock of that file
-            if path.is_file() and path.stat().st_size == array.nbytes:
-                continue
-            with atomic_path(path) as tmp:
-                array.tofile(tmp)
     return arguments
-
-
-def remove_run_inputs(build_dir: Path) -> int:
-    """Delete the per-run input arrays (``static_arrays/init_*.dat``, Brian2's files of a run's ``run_args``:
-    for yolov3-tiny 11 MB per image) when no run of the build is in progress; return the bytes freed.
-
-    Every run holds the build's shared lock from before Brian2 writes its inputs until its binary has
-    ended, so with the exclusive lock taken (without waiting) no run needs them; otherwise the last run
-    of the build to end removes them.
-    """
-    with open(str(build_dir) + ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return 0
-        try:
-            freed = 0
-            folder = build_dir / "static_arrays"
-            # with what a run killed while writing them left (write_run_inputs)
-            for path in [*folder.glob("init_*.dat*"), *folder.glob(".init_*.tmp")]:
-                freed += _stat(path).st_size
-                path.unlink(missing_ok=True)
-            return freed
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _stat(path: Path) -> os.stat_result:

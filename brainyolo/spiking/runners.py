@@ -28,7 +28,6 @@ from brainyolo.spiking.build_cache import (
     incomplete_results,
     remove_abandoned_results,
     remove_orphaned_scratch,
-    remove_run_inputs,
     results_bytes,
     results_folder,
     write_run_inputs,
@@ -288,7 +287,6 @@ class StandaloneRunner:
             data, timing = self._run_binary(run_args, progress, self.results_size if self.results_in_memory else None)
             if data is None:  # the scratch folder in memory filled up during the run: again, on disk
                 data, timing = self._run_binary(run_args, progress, None)
-        remove_run_inputs(self.directory)
         self.build_seconds = 0.0  # later images reuse the binary
         return self.network, self.recorder, data, timing
 
@@ -308,7 +306,7 @@ class StandaloneRunner:
                 started = time.perf_counter()
                 relative = str(result_dir.relative_to(self.directory))
                 try:
-                    arguments = write_run_inputs(self.directory, run_args)
+                    arguments = write_run_inputs(result_dir, relative, run_args)
                     if self._served():
                         brian2.device.run_served(self._running_server(), str(self.directory), relative, arguments,
                                                  progress)

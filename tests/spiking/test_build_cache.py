@@ -249,3 +249,47 @@ def test_a_folder_in_memory_that_cannot_be_made_leaves_the_results_on_disk(tmp_p
     with results_folder(tmp_path / "build", 1000) as folder:
         assert not folder.is_symlink()
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+@pytest.mark.codegen_independent
+def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder(tmp_path):
+    """Each run argument as Brian2's own preparation gives it (its name, a single value's text, an array's bytes,
+    Brian2's checks), the arrays written into the run's own folder, not the build's ``static_arrays``."""
+    import brian2
+    import numpy as np
+
+    from brainyolo.spiking.build_cache import RUN_INPUTS, run_argument, write_run_inputs
+    from brainyolo.spiking.device import standalone
+
+    with standalone(1, directory=str(tmp_path / "build"), build_on_run=False):
+        group = brian2.NeuronGroup(3, "v : volt\nn : integer", name="cells")
+        stimulus = brian2.TimedArray(np.array([1.0, 2.0]) * brian2.nA, dt=brian2.ms, name="stimulus")
+        device = brian2.get_device()
+        cases = [(group.v, np.array([1.0, 2.0, 3.0]) * brian2.mV), (group.v, -65 * brian2.mV),
+                 (group.n, [4, 5, 6]), (stimulus, np.array([3.0, 4.0]) * brian2.nA), (stimulus, 0 * brian2.nA)]
+        for key, value in cases:
+            prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
+                       else device._prepare_variableview_run_arg)
+            name, text, file_name, array = prepare(key, value)
+            ours = run_argument(key, value)
+            assert ours[:2] == (name, None if file_name else text)
+            assert ours[2].dtype == array.dtype and ours[2].tobytes() == array.tobytes()
+        for key, value, error in [(group.v, np.ones(4) * brian2.mV, TypeError),
+                                  (group.v, [1.0, 2, 3], brian2.DimensionMismatchError),
+                                  (stimulus, np.ones(3) * brian2.nA, TypeError)]:
+            prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
+                       else device._prepare_variableview_run_arg)
+            with pytest.raises(error):
+                prepare(key, value)
+            with pytest.raises(error):
+                run_argument(key, value)
+        with pytest.raises(TypeError, match="VariableView"):
+            run_argument("cells.v", 1.0)
+        run = tmp_path / "build" / "results" / "r1"
+        arguments = write_run_inputs(run, "results/r1", {group.v: np.array([1.0, 2.0, 3.0]) * brian2.mV,
+                                                         group.n: 7, stimulus: np.array([3.0, 4.0]) * brian2.nA})
+    assert arguments == [f"cells.v=results/r1/{RUN_INPUTS}/cells.v.dat", "cells.n=7",
+                         f"stimulus.values=results/r1/{RUN_INPUTS}/stimulus.values.dat"]
+    assert np.fromfile(run / RUN_INPUTS / "cells.v.dat").tolist() == pytest.approx([1e-3, 2e-3, 3e-3])
+    assert np.fromfile(run / RUN_INPUTS / "stimulus.values.dat").tolist() == pytest.approx([3e-9, 4e-9])
+    assert not (tmp_path / "build" / "static_arrays").exists()

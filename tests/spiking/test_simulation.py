@@ -228,8 +228,9 @@ def test_two_step_counts_one_build_and_a_shorter_run_is_a_checkpoint_of_a_longer
             folders.add(simulator._runner.directory)
             built = (simulator._runner.directory / "main").stat().st_mtime_ns
     assert len(folders) == 1
-    # the runs' input arrays (Brian2 leaves them in static_arrays) were removed after the last one
-    assert not list((folders.pop() / "static_arrays").glob("init_*"))
+    # the runs' input arrays went with their results folders (Brian2 leaves them in static_arrays)
+    folder = folders.pop()
+    assert not list((folder / "static_arrays").glob("init_*")) and not list((folder / "results").iterdir())
     long, short, other = results[STANDALONE["steps"]], results[10], results[17]
     assert (long.checkpoints, short.checkpoints, other.checkpoints) == ([10, 30], [10], [3, 9, 12, 17])
     for index, out in long.data["output"].items():
@@ -257,29 +258,6 @@ def _assert_same_recordings(first, again) -> None:
         for index, arrays in first.data[part].items():
             for name, values in arrays.items():
                 np.testing.assert_array_equal(again.data[part][index][name], values, err_msg=f"{part} {index} {name}")
-
-
-@pytest.mark.standalone_only
-def test_an_input_file_cut_short_by_a_killed_run_is_written_again(tiny_h5, build_cache, monkeypatch):
-    """A process killed while Brian2 wrote a run's input arrays leaves them cut short under their final names,
-    which Brian2 would then read as they are (it writes a file only where none exists): the next run of the
-    same image writes them again and gives the first run's recordings."""
-    from brainyolo.spiking import runners
-    from brainyolo.spiking.simulate import Simulator
-
-    model_path, image = tiny_h5
-    settings = _standalone_settings()
-    monkeypatch.setattr(runners, "remove_run_inputs", lambda build_dir: 0)  # the first run's inputs stay
-    with Simulator(model_path, settings) as simulator:
-        first = simulator.run(image)
-        inputs = sorted((simulator._runner.directory / "static_arrays").glob("init_*.dat"))
-        whole = {path.name: path.read_bytes() for path in inputs}
-        assert len(whole) > 5  # the image, the neuron parameters, the checkpoints
-        for path in inputs:  # what a kill in the middle of each write leaves
-            path.write_bytes(whole[path.name][:len(whole[path.name]) // 2])
-        again = simulator.run(image)
-        assert {path.name: path.read_bytes() for path in inputs} == whole
-    _assert_same_recordings(first, again)
 
 
 _KILLED_BUILD = """
