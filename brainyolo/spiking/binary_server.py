@@ -103,12 +103,13 @@ def with_state_reset(objects_cpp: str) -> str:
     dynamic = [match["name"] for match in _DYNAMIC_ARRAY.finditer(objects_cpp)]
     lines = [_constructed_anew(name) for name in [*dynamic, "_random_generators"]]
     lines += [_constructed_anew(match["name"]) for match in _NETWORK.finditer(objects_cpp)]
-    lines += [body, _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
+    lines += [zeroed_together(body), _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
     loads = {match["name"]: match.group(0) for match in _LOAD_BLOCK.finditer(objects_cpp)}
+    settable = set(re.findall(r"\b_static_array_\w+", setter.group(0)))
     for match in _STATIC_ARRAY.finditer(init.partition(_STATIC_SECTION)[2]):
         name = match["name"]
         # a _static_array_ buffer is only copied from (in main); anything else loaded may have been written
-        if name.startswith("_static_array_") and not re.search(rf"\b{name}\b", setter.group(0)):
+        if name.startswith("_static_array_") and name not in settable:
             continue
         if name not in loads:
             raise NotServable(f"objects.cpp does not read the static array {name} in a form the binary server "
@@ -118,8 +119,49 @@ def with_state_reset(objects_cpp: str) -> str:
                  "    Network::_globally_stopped = false;\n")
     lines += [f"    {match['name']} = std::chrono::nanoseconds(0);\n" for match in _PROFILING.finditer(objects_cpp)]
     function = (f"\n// brainyolo: a new process's state, for the next image (brainyolo/spiking/binary_server.py)\n"
+                f"#include <algorithm>\n#include <vector>\n{_ZEROED_TYPE}"
                 f"void {RESET_FUNCTION}()\n{{\n    using namespace brian;\n{''.join(lines)}}}\n")
     return objects_cpp + function
+
+
+_MEMSET_RUN = re.compile(r"(?:^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n(?:[ \t]*\n)*)+",
+                         re.MULTILINE)
+"""Consecutive arrays zeroed by ``memset`` (:func:`brainyolo.spiking.device.zeroed_by_memset`), blank lines between."""
+_MEMSET = re.compile(r"std::memset\((?P<name>\w+), 0, (?P<bytes>sizeof\(\w+\[0\]\) \* \w+)\);")
+ZEROED_PIECE_BYTES = 1 << 20
+
+
+def zeroed_together(body: str) -> str:
+    """``body`` whose runs of consecutive ``memset`` zeroings are one loop over pieces of at most
+    :data:`ZEROED_PIECE_BYTES`, shared out between the OpenMP threads: yolov3-tiny's reset zeroes 418 MB, which one
+    thread of this machine writes in 0.036 s and two in 0.019 s. The same bytes zeroed, in the same place; nothing
+    else runs between them. Without OpenMP the pragma is ignored.
+
+    >>> print(zeroed_together("    std::memset(_array_v, 0, sizeof(_array_v[0]) * 6);\\n"))  # doctest: +ELLIPSIS
+        {
+            // brainyolo: the arrays zeroed in pieces, shared out between the threads
+            const _brainyolo_zeroed _zeroed[] = {
+                {_array_v, sizeof(_array_v[0]) * 6},
+            };
+    ...
+    """
+    def together(run: re.Match) -> str:
+        entries = "".join(f"            {{{m['name']}, {m['bytes']}}},\n" for m in _MEMSET.finditer(run.group(0)))
+        return ("    {\n        // brainyolo: the arrays zeroed in pieces, shared out between the threads\n"
+                f"        const _brainyolo_zeroed _zeroed[] = {{\n{entries}        }};\n"
+                "        std::vector<_brainyolo_zeroed> _pieces;\n"
+                "        for (const _brainyolo_zeroed &_z : _zeroed)\n"
+                f"            for (size_t _at = 0; _at < _z.bytes; _at += {ZEROED_PIECE_BYTES})\n"
+                "                _pieces.push_back({static_cast<char *>(_z.start) + _at, "
+                f"std::min<size_t>({ZEROED_PIECE_BYTES}, _z.bytes - _at)}});\n"
+                "        #pragma omp parallel for schedule(static)\n"
+                "        for (long _k = 0; _k < static_cast<long>(_pieces.size()); _k++)\n"
+                "            std::memset(_pieces[_k].start, 0, _pieces[_k].bytes);\n    }\n")
+
+    return _MEMSET_RUN.sub(together, body)
+
+
+_ZEROED_TYPE = "struct _brainyolo_zeroed { void *start; size_t bytes; };\n"
 
 
 def _constructed_anew(name: str) -> str:
@@ -160,6 +202,15 @@ SERVE_LOOP_TAIL = f"""\
 but the first) and ``brian_end();`` (this: the results written, the answer on a line of its own) in ``main``."""
 
 
+_STATIC_COPY = re.compile(r"^(?P<indent>[ \t]*)#pragma omp for schedule\(static\)\n"
+                          r"(?P<loop>[ \t]*for\(int i=0; i<(?P<size>_num_\w+); i\+\+\)\n[ \t]*\{\n"
+                          r"[ \t]*\w+\[i\] = _static_array_\w+\[i\];\n[ \t]*\})", re.MULTILINE)
+"""An array set from its static array in ``main`` (Brian2's ``#pragma omp for``, outside any parallel region: one
+thread)."""
+SHARED_COPY_SIZE = 65536
+"""Copies of more elements than this are shared out between the OpenMP threads (:func:`serving_main`)."""
+
+
 def serving_main(main_cpp: str) -> str:
     """``main.cpp`` whose ``main`` with :data:`SERVE_FLAG` first runs one image per request (module docstring).
 
@@ -184,6 +235,9 @@ def serving_main(main_cpp: str) -> str:
             not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
         raise NotServable("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
     main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
+    # the arrays copied from their static arrays at every image (yolov3-tiny: 136 MB), large ones by every thread
+    shared = rf"\g<indent>#pragma omp parallel for schedule(static) if(\g<size> > {SHARED_COPY_SIZE})\n\g<loop>"
+    main_cpp = _STATIC_COPY.sub(shared, main_cpp)
     return _MAIN.sub(f"#include <iostream>\n#include <string>\nvoid {RESET_FUNCTION}();\n\nint main(", main_cpp)
 
 

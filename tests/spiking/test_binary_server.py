@@ -128,7 +128,7 @@ def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
     reset = text[len(OBJECTS_CPP):]
     assert f"void {RESET_FUNCTION}()" in reset
     assert " new float" not in reset and " new int32_t" not in reset and "_static_array" not in reset
-    assert "std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);" in reset
+    assert "{_array_layer_v, sizeof(_array_layer_v[0]) * 6}," in reset and "std::memset(_array_layer_v" not in reset
     assert "for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;" in reset
     # in a new process's order: objects constructed (empty), then _init_arrays' body (a dynamic array resized)
     for name in ("_dynamic_array_monitor_i", "_dynamic_array_monitor_t", "_dynamic_array_events_synaptic_events",
@@ -141,6 +141,63 @@ def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
     assert "f_static_array__array_kernel" not in reset
     assert "layer_codeobject_profiling_info = std::chrono::nanoseconds(0);" in reset
     assert "Network::_last_run_time = 0.0;" in reset and "Network::_globally_stopped = false;" in reset
+
+
+ZEROING_PROGRAM = """\
+#include <cstdio>
+#include <cstring>
+{declarations}
+unsigned char *_array_a, *_array_b;
+double *_array_c;
+int main()
+{{
+    _array_a = new unsigned char[3 * 1048576 + 5]; _array_b = new unsigned char[7]; _array_c = new double[262145];
+    std::memset(_array_a, 0xff, 3 * 1048576 + 5); std::memset(_array_b, 0xff, 7);
+    std::memset(_array_c, 0xff, sizeof(double) * 262145);
+{body}
+    long nonzero = 0;
+    for (long i = 0; i < 3 * 1048576 + 5; i++) nonzero += _array_a[i] != 0;
+    for (long i = 0; i < 7; i++) nonzero += _array_b[i] == 0;  // (not zeroed: its memset is not in the body)
+    for (long i = 0; i < 262145; i++) nonzero += _array_c[i] != 0.0;
+    std::printf("%ld\\n", nonzero);
+    return 0;
+}}
+"""
+
+
+@pytest.mark.standalone_only
+def test_the_reset_zeroes_every_byte_of_arrays_of_any_size_with_two_threads(tmp_path):
+    """The reset's zeroing in pieces shared between threads (:func:`zeroed_together`), compiled as a build compiles
+    it (OpenMP, two threads): arrays of a piece and more, not a multiple of one, zeroed to their last byte; an array
+    whose zeroing was not in the body untouched."""
+    import subprocess
+
+    from brainyolo.spiking.binary_server import _ZEROED_TYPE, zeroed_together
+
+    body = zeroed_together("    std::memset(_array_a, 0, sizeof(_array_a[0]) * 3145733);\n\n"
+                           "    std::memset(_array_c, 0, sizeof(_array_c[0]) * 262145);\n")
+    assert body.count("#pragma omp parallel for") == 1 and "_array_b" not in body
+    source = tmp_path / "zeroing.cpp"
+    source.write_text(ZEROING_PROGRAM.format(declarations="#include <algorithm>\n#include <vector>\n" + _ZEROED_TYPE,
+                                             body=body))
+    subprocess.run(["g++", "-O0", "-fopenmp", str(source), "-o", str(tmp_path / "zeroing")], check=True)
+    run = subprocess.run([str(tmp_path / "zeroing")], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert run.stdout.strip() == "0"
+
+
+@pytest.mark.codegen_independent
+def test_large_copies_from_static_arrays_in_main_are_shared_between_threads():
+    """``main``'s copies of arrays from their static arrays, one thread each in Brian2's ``main`` (a ``#pragma omp
+    for`` outside any parallel region), become parallel loops where large; other loops stay as they are."""
+    copy = ("        #pragma omp for schedule(static)\n        for(int i=0; i<_num__array_conv_kernel; i++)\n"
+            "        {\n            _array_conv_kernel[i] = _static_array__array_conv_kernel[i];\n        }\n")
+    other = ("        #pragma omp for schedule(static)\n        for(int i=0; i<_num_idx; i++)\n"
+             "        {\n            _array_v[_static_array__idx[i]] = _static_array__values[i];\n        }\n")
+    text = serving_main(MAIN_CPP.replace("\tbrian_start();\n", "\tbrian_start();\n" + copy + other))
+    assert ("        #pragma omp parallel for schedule(static) if(_num__array_conv_kernel > 65536)\n"
+            "        for(int i=0; i<_num__array_conv_kernel; i++)\n") in text
+    assert other in text
 
 
 @pytest.mark.codegen_independent
@@ -355,16 +412,19 @@ def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_p
         device.build(directory=str(build), compile=True, run=False, with_output=False)
         assert device.not_served_reason is None
         start = dict(device.array_cache)
-        arguments = write_run_inputs(build, {group.a: np.array([9.0, 8.0, 7.0, 6.0])})
-        CPPStandaloneDevice.run(device, directory=str(build), with_output=False, run_args=arguments)
+        # Brian2's own run, with its own files of the arguments
+        CPPStandaloneDevice.run(device, directory=str(build), with_output=False,
+                                run_args={group.a: np.array([9.0, 8.0, 7.0, 6.0])})
         theirs, theirs_values = cache(device), values()
         assert theirs_values[0][1] == [1.0, 4.0, 7.0, 10.0] and len(theirs_values[1]) > 4
         device.array_cache = dict(start)
         server = BinaryServer(build, binary_environment(os.environ))
         try:
+            arguments = write_run_inputs(build / "served0", "served0", {group.a: np.array([9.0, 8.0, 7.0, 6.0])})
             device.run_served(server, str(build), "served0", arguments)
             assert cache(device) == theirs and values() == theirs_values
-            device.run_served(server, str(build), "served1", write_run_inputs(build, {group.a: np.zeros(4)}))
+            device.run_served(server, str(build), "served1", write_run_inputs(build / "served1", "served1",
+                                                                                {group.a: np.zeros(4)}))
             assert values() == ([[0.0] * 4, [1.0, 4.0, 7.0, 10.0], [5.0] * 4, [0.0] * 4], [], [])
             assert server.images == 2
         finally:
@@ -509,7 +569,8 @@ def test_a_timed_array_set_for_one_image_is_back_to_its_own_values_for_the_next(
         assert device.not_served_reason is None
         server = BinaryServer(build, binary_environment(os.environ))
         try:
-            device.run_served(server, str(build), "set", write_run_inputs(build, {stimulus: np.array([10.0, 20, 30])}))
+            device.run_served(server, str(build), "set", write_run_inputs(build / "set", "set",
+                                                                           {stimulus: np.array([10.0, 20, 30])}))
             assert group.x[:].tolist() == [60.0]
             device.run_served(server, str(build), "unset", [])
             assert group.x[:].tolist() == [6.0] and server.images == 2
