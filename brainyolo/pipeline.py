@@ -206,7 +206,9 @@ def evaluate_snn(model_path, image_paths: list[Path], settings, out_dir: Path, d
             with SpikingDetector.from_settings(model_path, dataclasses.replace(settings, decode=decode),
                                                progress=progress) as detector:
                 for path in todo:
-                    write_json(per_image / f"{path.stem}.json", image_record(detector.run(path), names))
+                    record = image_record(detector.run(path), names)
+                    with stage("writing"):
+                        write_json(per_image / f"{path.stem}.json", record)
                     bar.update(1)
         bar.close()
     records: dict[int, list[dict]] = {}

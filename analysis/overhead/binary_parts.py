@@ -5,8 +5,8 @@
 Runs the photos with a :class:`brainyolo.SpikingDetector` (the default preset, ``--steps``, default 50) after a
 warm-up photo (not counted) and prints, per image, the simulation (timed inside the binary), the exchange with the
 served binary less the simulation (its reset, copying its static arrays into its state and applying the run's
-arguments, writing the results), writing the run's input files, removing them, and the runner's run in all. Run it
-alone on the machine.
+arguments, writing the results), writing the run's input files (into the run's results folder, removed with it), and
+the runner's run in all. Run it alone on the machine.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
 
     timed(binary_server.BinaryServer, "_exchange")
     timed(runners, "write_run_inputs")
-    timed(runners, "remove_run_inputs")
     timed(runners.StandaloneRunner, "run")
     with brainyolo.SpikingDetector(args.model, steps=args.steps) as detector:
         detector.run(args.photos[0])
@@ -57,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = {"simulation (inside the binary)": simulation,
             "the served binary besides the simulation": seconds["_exchange"] - simulation,
             "writing the run's input files": seconds["write_run_inputs"],
-            "removing them": seconds["remove_run_inputs"],
             "the runner's run in all": seconds["run"]}
     print(f"| seconds per image ({n} photos, {args.steps} steps) | |")
     print("| --- | ---: |")

@@ -47,6 +47,7 @@ def run(args) -> int:
     from brainyolo.pipeline import ann_detections, evaluate_snn
     from brainyolo.readout.decoding import write_detections
     from brainyolo.readout.evaluation import score
+    from brainyolo.system.timing import stage
 
     model_path = model_file(args.model)
     model = load_model(model_path)
@@ -68,14 +69,16 @@ def run(args) -> int:
     truths = ground_truth(args, paths, names)
 
     def scores(records):
-        return score(truths, records, len(names), voc=bool(args.voc))
+        with stage("scoring"):
+            return score(truths, records, len(names), voc=bool(args.voc))
 
     records = []
     progress = tqdm(ann_detections(model.graph, paths, events=event_settings(args)) if not model.direct else [],
                     total=len(paths), desc="ANN",
                     unit="image", disable=True if args.quiet or model.direct else None)
-    for path, detections in progress:
-        records += detections.records(path.name, names)
+    with stage("ANN (scores)"):
+        for path, detections in progress:
+            records += detections.records(path.name, names)
     metrics = {"ann": None if model.direct else scores(records), "images": len(paths)}
     if args.mode == "snn":
         out = Path(args.output_dir)

@@ -275,8 +275,8 @@ def simulation_options(p: argparse.ArgumentParser, decode: bool, records: bool =
                             "synaptic events are the same)")
     p.add_argument("--profile", action="store_true",
                    help="print where the wall time went (start-up, model load, network construction, inputs, "
-                        "binary start and results, simulation, recording, decoding, writing) and write it to "
-                        "profile.json in the output folder")
+                        "binary start and results, simulation, recording, decoding, the ANN, scoring, writing) "
+                        "and write it to profile.json in the output folder")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="LAYER.NAME=VALUE",
                    help="a neuron or synapse parameter of one layer (or 'all' / '*': every layer that has it) for "
                         "this run, without recompiling: e.g. all.v_init=0.5, 3.v_th=0.8, '*.delay=2', "

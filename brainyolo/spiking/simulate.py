@@ -149,9 +149,10 @@ class Simulator:
         else:
             network, recorder, data, timing, self.extra_objects = run_runtime(
                 self.model, self.settings, presented.data, parameters, self.extra, silenced, initial)
-        events = sum(synaptic_events(network, data["layers"]).values())
-        weighted = any(sends_weighted_spikes(layer) for layer in data["layers"].values())
-        single = sum(synaptic_events(network, data["layers"], spikes_sent).values()) if weighted else events
+        with stage("recording"):  # counted from the results read
+            events = sum(synaptic_events(network, data["layers"]).values())
+            weighted = any(sends_weighted_spikes(layer) for layer in data["layers"].values())
+            single = sum(synaptic_events(network, data["layers"], spikes_sent).values()) if weighted else events
         if presented.input_events is not None:
             data["input_events"] = presented.input_events
         return ImageResult(presented.name, presented.box, data, timing, events, single,

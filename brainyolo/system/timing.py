@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 import psutil
 
 STAGES = ("start-up", "model load", "network construction", "inputs", "binary start and results", "simulation",
-          "recording", "decoding", "ANN (pictures)", "writing")
-"""The stages of a spiking detection, in their order (:func:`report` lists others after them)."""
+          "recording", "decoding", "ANN (pictures)", "ANN (scores)", "scoring", "writing")
+"""The stages of a spiking detection or evaluation, in their order (:func:`report` lists others after them):
+``recording`` reads a run's results (and writes ``recordings.h5`` where one is kept), with the synaptic events
+counted from them; ``ANN (pictures)`` and ``ANN (scores)`` are the ANN's detections drawn beside the SNN's
+(``detect``) or scored beside them (``evaluate``); ``scoring`` is the mAP's computation."""
 
 
 @dataclass

@@ -971,6 +971,29 @@ def test_without_writes_removes_exactly_the_named_arrays_blocks():
         without_writes(text, frozenset({"_array_c_v"}))
 
 
+@pytest.mark.codegen_independent
+def test_written_together_makes_each_block_a_task_and_writes_the_run_info_after_them():
+    """Brian2's _write_arrays, hand-written: every array's block a task of its own, byte for byte, in one parallel
+    region that ends (every task done) before the run info, which marks a run's results complete, is written."""
+    from brainyolo.spiking.device import WRITTEN_TOGETHER, written_together
+
+    def block(name):
+        return (f"    ofstream outfile_{name};\n    outfile_{name}.open(results_dir + \"{name}_1\", ios::binary);\n"
+                f"    if(outfile_{name}.is_open())\n    {{\n        outfile_{name}.write(x, 4);\n    }} else\n    {{\n"
+                f"        std::cout << \"Error writing output file for {name}.\" << endl;\n    }}\n")
+
+    info = "    // Write last run info to disk\n    ofstream outfile_last_run_info;\n"
+    text = "void _write_arrays()\n{\n" + block("_array_a_v") + "\n" + block("_dynamic_array_m_t") + info + "}\n"
+    together = written_together(text)
+    assert together == ("void _write_arrays()\n{\n" + f"    {WRITTEN_TOGETHER}\n    #pragma omp parallel\n"
+                        "    #pragma omp single\n    {\n"
+                        + "".join(f"    #pragma omp task\n    {{\n{block(name)}    }}\n"
+                                  for name in ("_array_a_v", "_dynamic_array_m_t"))
+                        + "    }\n" + info + "}\n")
+    assert written_together(together) == together
+    assert written_together(info) == info
+
+
 @pytest.mark.standalone_only
 def test_results_written_into_memory_read_as_results_written_into_the_build(tiny_h5, tmp_path, build_cache,
                                                                           monkeypatch):

@@ -71,6 +71,26 @@ def test_detect_profile_prints_and_writes_where_the_time_went(tmp_path):
     assert float(stages["wall"][0]) == pytest.approx(record["wall_seconds"], abs=0.05)
 
 
+def test_evaluate_profile_names_the_anns_scores_the_scoring_and_the_writing(tmp_path):
+    """``evaluate --mode snn --profile``: the ANN's detections scored beside the SNN's, the mAPs' computation and the
+    per-image results written are stages of their own, not "other"."""
+    scenes = tmp_path / "scenes"
+    code, _, stderr = run_cli(["scenes", "-o", str(scenes), "--count", "2", "--seed", "5", "-q"])
+    assert code == 0, stderr
+    code, stdout, stderr = run_cli(["evaluate", "embedded", "--images", str(scenes / "images"), "--labels",
+                                    str(scenes / "labels"), "--mode", "snn", "--steps", "4", "--device", "runtime",
+                                    "--profile", "-o", str(tmp_path / "out"), "-q"])
+    assert code == 0, stderr
+    record = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert record["images"] == 2
+    assert {"ANN (scores)", "scoring", "writing", "recording", "simulation", "decoding"} <= set(record["stages"])
+    assert all(record["stages"][name] > 0 for name in ("ANN (scores)", "scoring", "writing"))
+    assert sum(record["stages"].values()) + record["other_seconds"] == pytest.approx(record["wall_seconds"])
+    table = stdout[stdout.index("where the time went (2 images):"):].splitlines()
+    names = [line.split("  ")[0].strip() for line in table[2:]]
+    assert names.index("decoding") < names.index("ANN (scores)") < names.index("scoring") < names.index("writing")
+
+
 def test_the_overhead_table_from_hand_made_profiles(tmp_path, capsys):
     from conftest import analysis_script
 
