@@ -1,10 +1,11 @@
-"""What writing a run's recordings costs, four ways, on the images of a run folder:
+"""What writing a run's recordings costs, five ways, on the images of a run folder:
 
 - as before 0.13.1: the per-neuron counts stored as int32, the content checksum read back from the finished file;
 - the counts as int32, the checksum fed while each image is written (GroupDigest);
-- as in 0.13.1: the counts as int16 where they fit (``stored_counts``), the checksum fed;
-- as now: the same, the chunks compressed by a thread per core (``brainyolo.io.deflate``) instead of by HDF5's
-  filters on the writing thread.
+- as in 0.13.1: the counts as int16 where they fit, the checksum fed;
+- as in 0.13.2 to 0.15.0: the same, the chunks compressed by a thread per core (``brainyolo.io.deflate``) instead of
+  by HDF5's filters on the writing thread;
+- as now: the counts in the narrowest type that holds them (``stored_counts``: int8 up to 63), chunks by threads.
 
 The first three compress with HDF5's own filters (shuffle and gzip at level 1, h5py's chunks).
 
@@ -33,9 +34,17 @@ from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_coun
 
 COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS
 
-WAYS = {"int32, read back": (False, False, False), "int32, fed": (False, True, False),
-        "compact, fed": (True, True, False), "compact, fed, threads (now)": (True, True, True)}
-"""Each way: (counts stored compact, checksum fed while written, chunks compressed by threads)."""
+def int16_counts(counts: np.ndarray) -> np.ndarray:
+    """The counts as 0.13.1 to 0.15.0 stored them: int16 where they fit, else as they are."""
+    narrow = stored_counts(counts)
+    return narrow.astype(np.int16) if narrow.dtype == np.int8 else narrow
+
+
+WAYS = {"int32, read back": (None, False, False), "int32, fed": (None, True, False),
+        "int16, fed": (int16_counts, True, False), "int16, fed, threads": (int16_counts, True, True),
+        "narrowest, fed, threads (now)": (stored_counts, True, True)}
+"""Each way: (how counts are stored, None: as the run's int32; checksum fed while written; chunks compressed by
+threads)."""
 
 
 def hdf5_filters(parent: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
@@ -60,9 +69,9 @@ def image_data(group: h5py.Group) -> tuple[dict, dict]:
     return dict(group.attrs), data
 
 
-def write(path: Path, root: dict, images: list, compact: bool, fed: bool, threads: bool) -> tuple[float, float]:
+def write(path: Path, root: dict, images: list, stored, fed: bool, threads: bool) -> tuple[float, float]:
     """Write ``images`` into ``path``: ``(seconds writing, seconds sealing)``."""
-    recordings.stored_counts = stored_counts if compact else (lambda counts: counts)
+    recordings.stored_counts = stored or (lambda counts: counts)
     recordings.deflated_dataset = deflated_dataset if threads else hdf5_filters
     writing = sealing = 0.0
     try:
@@ -109,9 +118,9 @@ def main(run_dir: str, rounds: int = 2) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for round_number in range(1, rounds + 1):
             both, reference = {}, None
-            for way, (compact, fed, threads) in WAYS.items():
+            for way, (stored, fed, threads) in WAYS.items():
                 path = Path(folder) / "r.h5"
-                writing, sealing = write(path, root, images, compact, fed, threads)
+                writing, sealing = write(path, root, images, stored, fed, threads)
                 read = counts_of(path)
                 reference = reference or read
                 same &= all(np.array_equal(a, b) for a, b in zip(read, reference, strict=True))
@@ -119,9 +128,11 @@ def main(run_dir: str, rounds: int = 2) -> None:
                 print(f"| {round_number} | {way} | {writing / len(images):.3f} | {sealing / len(images):.3f} | "
                       f"{both[way]:.3f} | {path.stat().st_size / 1e6:.1f} |")
                 path.unlink()
-            before, hdf5, now = both["int32, read back"], both["compact, fed"], both["compact, fed, threads (now)"]
+            before, hdf5 = both["int32, read back"], both["int16, fed"]
+            wide, now = both["int16, fed, threads"], both["narrowest, fed, threads (now)"]
             print(f"round {round_number}: before / now = {before / now:.1f}x, {before - now:.3f} s less per image; "
-                  f"HDF5's filters / threads = {hdf5 / now:.2f}x, {hdf5 - now:.3f} s less per image")
+                  f"HDF5's filters / threads = {hdf5 / wide:.2f}x, {hdf5 - wide:.3f} s less per image; "
+                  f"int16 / narrowest = {wide / now:.2f}x, {wide - now:.3f} s less per image")
     print("the same counts read back every way:", same)
 
 

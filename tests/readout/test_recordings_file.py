@@ -8,7 +8,7 @@ import pytest
 
 from brainyolo.readout.recordings import open_recordings, write_image
 from brainyolo.spiking import from_neuron_order
-from brainyolo.spiking.counters import COMPACT_COUNT, read_counts, stored_counts
+from brainyolo.spiking.counters import COMPACT_COUNT, STORED_COUNT_TYPES, read_counts, stored_counts
 
 
 def _layer(positive: np.ndarray) -> dict:
@@ -18,9 +18,10 @@ def _layer(positive: np.ndarray) -> dict:
             "population_positive": np.arange(5, dtype=np.int32)}
 
 
-@pytest.mark.parametrize(("largest", "stored"), [(0, np.int16), (COMPACT_COUNT, np.int16),
-                                                 (COMPACT_COUNT + 1, np.int32), (2**31 - 1, np.int32)])
-def test_counts_are_int16_where_every_count_fits(tmp_path, largest, stored):
+@pytest.mark.parametrize(("largest", "stored"), [(0, np.int8), (63, np.int8), (64, np.int16),
+                                                 (COMPACT_COUNT, np.int16), (COMPACT_COUNT + 1, np.int32),
+                                                 (2**31 - 1, np.int32)])
+def test_counts_are_stored_in_the_narrowest_type_that_holds_them(tmp_path, largest, stored):
     positive = np.zeros((2, 3, 4), np.int32)
     positive[1, 2, 3] = largest
     positive[0, 0, 0] = 1
@@ -28,38 +29,40 @@ def test_counts_are_int16_where_every_count_fits(tmp_path, largest, stored):
         name, written = write_image(f, 0, {"file_name": "a.png"}, {"layers": {0: _layer(positive)}, "output": {}})
     with h5py.File(tmp_path / "r.h5") as f:
         layer = f[f"images/{name}/layers/00"]
-        for key in ("positive_count", "positive_events"):
-            assert layer[key].dtype == (stored if key == "positive_count" else np.int16), key
-        for key in ("negative_count", "negative_events"):  # each array by its own counts
-            assert layer[key].dtype == np.int16, key
+        assert layer["positive_count"].dtype == stored
+        assert layer["positive_events"].dtype == np.int8  # each array by its own counts (at most 3)
+        for key in ("negative_count", "negative_events"):
+            assert layer[key].dtype == np.int8, key
         assert layer["population_positive"].dtype == np.int32  # only the per-neuron counts
         np.testing.assert_array_equal(layer["positive_count"][()], positive)
         np.testing.assert_array_equal(layer["positive_events"][()], np.minimum(positive, 3))
         assert written[layer["positive_count"].name].dtype == stored  # what the checksum is fed
 
 
-def test_sums_and_differences_of_compact_counts_stay_exact():
-    """The bound is chosen so that arithmetic on the stored int16 counts themselves cannot wrap."""
-    a = stored_counts(np.array([COMPACT_COUNT, 0, COMPACT_COUNT, 7], np.int32))
-    b = stored_counts(np.array([COMPACT_COUNT, COMPACT_COUNT, 0, 7], np.int32))
-    assert a.dtype == b.dtype == np.int16
-    np.testing.assert_array_equal(a + b, [2 * COMPACT_COUNT, COMPACT_COUNT, COMPACT_COUNT, 14])
-    np.testing.assert_array_equal(a - b, [0, -COMPACT_COUNT, COMPACT_COUNT, 0])
+@pytest.mark.parametrize(("bound", "kind"), STORED_COUNT_TYPES)
+def test_sums_and_differences_of_stored_counts_stay_exact(bound, kind):
+    """Each type's bound is chosen so that arithmetic on the stored counts themselves cannot wrap."""
+    a = stored_counts(np.array([bound, 0, bound, 7], np.int32))
+    b = stored_counts(np.array([bound, bound, 0, 7], np.int32))
+    assert a.dtype == b.dtype == kind
+    np.testing.assert_array_equal(a + b, [2 * bound, bound, bound, 14])
+    np.testing.assert_array_equal(a - b, [0, -bound, bound, 0])
     assert read_counts(a).dtype == np.int32
     assert stored_counts(np.array([-1, 2], np.int32)).dtype == np.int32  # not counts: left as they are
 
 
-@pytest.mark.parametrize("largest", [7, COMPACT_COUNT + 1])
-def test_stored_counts_are_contiguous_in_channel_rows_and_columns(largest):
+@pytest.mark.parametrize(("largest", "stored"),
+                         [(7, np.int8), (COMPACT_COUNT, np.int16), (COMPACT_COUNT + 1, np.int32)])
+def test_stored_counts_are_contiguous_in_channel_rows_and_columns(largest, stored):
     """A run's counts come as (C, H, W) views of neuron order (channel-minor): stored, they are laid out in
     (C, H, W) order, what the writer's chunks of whole channels and the checksum read without another copy."""
     neuron_order = np.arange(2 * 3 * 4, dtype=np.int32)
     neuron_order[5] = largest
     view = from_neuron_order(neuron_order, (2, 3, 4))
     assert not view.flags.c_contiguous
-    stored = stored_counts(view)
-    assert stored.flags.c_contiguous and stored.dtype == (np.int16 if largest <= COMPACT_COUNT else np.int32)
-    np.testing.assert_array_equal(stored, view)
+    stored_view = stored_counts(view)
+    assert stored_view.flags.c_contiguous and stored_view.dtype == stored
+    np.testing.assert_array_equal(stored_view, view)
 
 
 def _recordings_with(tmp_path, counts: str, positive: np.ndarray, declared: str | None = None):

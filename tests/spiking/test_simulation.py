@@ -91,7 +91,7 @@ def test_run_info_and_recordings_schema(tiny_h5, tmp_path):
         assert f.attrs["counts"] == "neurons"
         layer = f["images/0001/layers/00"]
         assert layer["positive_count"].shape == (4, 96, 96) and layer["sample_neuron"].shape == (7, 3)
-        assert layer["positive_count"].dtype == np.int16  # counts of at most 20 steps: stored compact
+        assert layer["positive_count"].dtype == np.int8  # counts of at most 20 steps: stored in a byte
         steps = layer["sample_spike_step"][()]
         assert steps.min() >= 1 and steps.max() <= 20 and set(layer["sample_spike_sign"][()]) <= {-1, 1}
         assert f["images/0000/output/12/v"].shape == (3, 24, 6, 6)
