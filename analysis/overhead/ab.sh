@@ -64,4 +64,27 @@ def content(path):  # the file's own checksum of its content (root attribute con
 
 print("| recordings.h5 content_sha256 (first 16 hex digits) | "
       + " | ".join(content(f) if f.exists() else "-" for f in files) + " |")
+
+
+def arrays(path):  # every dataset of the images, integer ones widened (counts are stored as narrow as they fit)
+    import h5py
+    import numpy as np
+
+    found = {}
+    with h5py.File(path, "r") as f:
+        f["images"].visititems(lambda name, item: found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset)
+                               else None)
+    return {k: v.astype(np.int64) if v.dtype.kind in "iu" else v for k, v in found.items()}
+
+
+def same(a, b):
+    import numpy as np
+
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+if all(f.exists() for f in files):
+    first = arrays(files[0])
+    print("| the same datasets as before1's, integers compared as int64 | "
+          + " | ".join("yes" if same(first, arrays(f)) else "no" for f in files) + " |")
 PY

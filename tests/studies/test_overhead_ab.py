@@ -51,6 +51,8 @@ def test_ab_compares_a_commit_with_this_checkout_and_gives_now_its_own_options(t
             sums.append(str(f.attrs["content_sha256"])[:16])
     assert f"| recordings.h5 content_sha256 (first 16 hex digits) | {' | '.join(sums)} |" in proc.stdout
     assert sums[0] == sums[2] and sums[1] == sums[3] and sums[0] != sums[1]  # per-channel counts: other content
+    # the datasets compared one by one: the same in the second run of the same code, not with sums per channel
+    assert "| the same datasets as before1's, integers compared as int64 | yes | no | yes | no |" in proc.stdout
     sizes = {run: (out / run / "run" / "recordings.h5").stat().st_size for run in ("before1", "now1", "before2",
                                                                                      "now2")}
     assert sizes["now1"] < sizes["before1"] and sizes["now2"] < sizes["before2"]  # sums per channel: smaller
