@@ -31,7 +31,7 @@ STEPS = 16
 
 
 COUNTS = ("positive_count", "negative_count", "positive_events", "negative_events")
-"""Per-neuron counts: int16 where they fit since 0.13.1, int32 before; compared as int32."""
+"""Per-neuron counts: int8 or int16 where they fit (int16 from 0.13.1 to 0.15.0), int32 before; compared as int32."""
 
 
 def datasets(path: Path) -> dict[str, np.ndarray]:

@@ -66,25 +66,25 @@ print("| recordings.h5 content_sha256 (first 16 hex digits) | "
       + " | ".join(content(f) if f.exists() else "-" for f in files) + " |")
 
 
-def arrays(path):  # every dataset of the images, integer ones widened (counts are stored as narrow as they fit)
+def same(path_a, path_b):  # every dataset of the images equal, one at a time, integers widened (counts are narrow)
     import h5py
     import numpy as np
 
-    found = {}
-    with h5py.File(path, "r") as f:
-        f["images"].visititems(lambda name, item: found.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset)
-                               else None)
-    return {k: v.astype(np.int64) if v.dtype.kind in "iu" else v for k, v in found.items()}
+    def names(f):
+        found = []
+        f["images"].visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) else None)
+        return found
 
+    def widened(dataset):
+        values = dataset[()]
+        return values.astype(np.int64) if values.dtype.kind in "iu" else values
 
-def same(a, b):
-    import numpy as np
-
-    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    with h5py.File(path_a, "r") as a, h5py.File(path_b, "r") as b:
+        return names(a) == names(b) and all(np.array_equal(widened(a["images"][name]), widened(b["images"][name]))
+                                            for name in names(a))
 
 
 if all(f.exists() for f in files):
-    first = arrays(files[0])
     print("| the same datasets as before1's, integers compared as int64 | "
-          + " | ".join("yes" if same(first, arrays(f)) else "no" for f in files) + " |")
+          + " | ".join("yes" if same(files[0], f) else "no" for f in files) + " |")
 PY

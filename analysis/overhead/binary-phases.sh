@@ -39,7 +39,8 @@ for k, pid in enumerate(binaries):
     own = [line for line in lines if line.startswith(pid + " ")]
     start = seconds(next(line for line in own if 'execve("./main"' in line))
     static = [seconds(line) for line in own if "openat(" in line and '"static_arrays/' in line]
-    results = [seconds(line) for line in own if "openat(" in line and "/results/" in line]
+    # (since 0.15.1 the run's input arrays are read from inputs/ of its results folder: not results)
+    results = [seconds(line) for line in own if "openat(" in line and "/results/" in line and "/inputs/" not in line]
     wrapper = wrappers[parents[pid]]
     print(f"| image {k + 1} | {start - wrapper:.3f} | {static[0] - start:.3f} | {static[-1] - static[0]:.3f} | "
           f"{results[0] - static[-1]:.3f} | {results[-1] - results[0]:.3f} |")

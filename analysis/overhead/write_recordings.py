@@ -34,10 +34,14 @@ from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_coun
 
 COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS
 
+
 def int16_counts(counts: np.ndarray) -> np.ndarray:
-    """The counts as 0.13.1 to 0.15.0 stored them: int16 where they fit, else as they are."""
-    narrow = stored_counts(counts)
-    return narrow.astype(np.int16) if narrow.dtype == np.int8 else narrow
+    """The counts as 0.13.1 to 0.15.0 stored them (that version's ``stored_counts``, verbatim): int16 where every one
+    is in 0 ... 16383, else as they are."""
+    counts = np.asarray(counts)
+    if counts.dtype.kind in "iu" and (counts.size == 0 or (counts.min() >= 0 and counts.max() <= 16383)):
+        return counts.astype(np.int16, order="C")
+    return counts if counts.flags.c_contiguous else counts.copy(order="C")
 
 
 WAYS = {"int32, read back": (None, False, False), "int32, fed": (None, True, False),

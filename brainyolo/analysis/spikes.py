@@ -45,7 +45,7 @@ from brainyolo.readout.decoding import decode_run, find_model_file, reading_reco
 from brainyolo.spiking.counters import EVENT_COUNTERS, SPIKE_COUNTERS, read_counts
 
 COUNTS = SPIKE_COUNTERS + EVENT_COUNTERS
-"""The per-neuron counts of a recorded layer (stored int16 where they fit: read back as int32)."""
+"""The per-neuron counts of a recorded layer (stored int8 or int16 where they fit: read back as int32)."""
 
 
 @dataclass

@@ -93,13 +93,14 @@ def run(args) -> int:
                                    "input": settings.build.input,
                                    "events": args.events, "window_ms": args.window_ms if args.events else None,
                                    "bins": args.bins if args.events else None}
-        write_json(out / "detections_ann.json", records)
-        write_detections(out, snn_records)
-        write_json(out / "metrics.json", metrics)
+        with stage("writing"):
+            write_json(out / "detections_ann.json", records)
+            write_detections(out, snn_records)
+            write_json(out / "metrics.json", metrics)
     else:
-        with staged_directory(args.output_dir) as stage:
-            write_json(stage / "detections_ann.json", records)
-            write_json(stage / "metrics.json", metrics)
+        with stage("writing"), staged_directory(args.output_dir) as folder:
+            write_json(folder / "detections_ann.json", records)
+            write_json(folder / "metrics.json", metrics)
     ann = metrics["ann"]
     if ann is not None:
         print(f"ANN on {len(paths)} images: mAP@0.5 = {ann['mAP50']:.4f}, mAP@[.5:.95] = {ann['mAP']:.4f}"

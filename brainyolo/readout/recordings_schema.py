@@ -22,7 +22,8 @@ read)::
                               synaptic event per target); these four int8 where every count is
                               at most 63, else int16 where at most 16383 (a sum or difference of
                               two is then of the type too), else int32 (int32 in files before
-                              0.13.1, int16 or int32 before 0.15.1), read back as int32;
+                              0.13.1, int16 or int32 before 0.15.1), read back as int32 (widen
+                              them before other arithmetic: a product wraps in int8);
                               sample_neuron (n, 3: c, y, x); sample_spike_neuron (row in the
                               sample), sample_spike_step, sample_spike_sign (+1 / -1);
                               population_positive, population_negative (steps,) int32;

@@ -222,7 +222,8 @@ def serving_main(main_cpp: str) -> str:
     Returns
     -------
     str
-        The text with the loop around ``main``'s body and the reset function declared.
+        The text with the loop around ``main``'s body and the reset function declared, and the large copies from
+        static arrays shared between the OpenMP threads (:data:`SHARED_COPY_SIZE`).
 
     Raises
     ------

@@ -191,7 +191,7 @@ def results_folder(build_dir: Path, expected_bytes: int | None = None):
                 if held is not None:  # the link, then the folder it points to, still held
                     (results / name).unlink(missing_ok=True)
                     shutil.rmtree(scratch / name, ignore_errors=True)
-                else:  # a plain folder (Brian2's run makes it)
+                else:  # a plain folder (made by write_run_inputs, or Brian2's run)
                     shutil.rmtree(results / name, ignore_errors=True)
             finally:
                 if held is not None:
@@ -220,8 +220,11 @@ def _held_folder(folder: Path) -> int | None:
 
 
 def results_bytes(folder: Path) -> int:
-    """What a run wrote into its results folder (a link into the scratch folder followed)."""
-    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
+    """What a run wrote into its results folder (a link into the scratch folder followed), its input arrays
+    (:data:`RUN_INPUTS`) included."""
+    inputs = Path(folder) / RUN_INPUTS
+    return sum(entry.stat().st_size for where in (folder, inputs) if os.path.isdir(where)
+               for entry in os.scandir(where) if entry.is_file())
 
 
 def remove_abandoned_results(build_dir: Path) -> int:
@@ -332,25 +335,27 @@ def run_argument(key, value) -> tuple[str, str | None, np.ndarray]:
     return name, None, array
 
 
-def write_run_inputs(results_dir: Path, relative: str, run_args: dict) -> list[str]:
-    """Write the arrays of ``run_args`` (``{VariableView or TimedArray: values}``) into the run's own results folder
-    (``results_dir``, ``relative`` to the build folder, where the binary runs); return the binary's command-line
-    arguments (for ``device.run``): Brian2's ``name=value``, an array's value its file's path.
+def write_run_inputs(build_dir: Path, results_dir: Path, arguments: list[tuple[str, str | None, np.ndarray]]) \
+        -> list[str]:
+    """Write the arrays of a run's ``arguments`` (:func:`run_argument`'s, checked before the run's results folder was
+    made) into that folder (``results_dir``, inside ``build_dir``, where the binary runs); return the binary's
+    command-line arguments (for ``device.run``): Brian2's ``name=value``, an array's value its file's path relative
+    to the build folder.
 
     Brian2's ``device.run`` writes each array into the build's ``static_arrays`` under the MD5 of its content, where
     a process killed while writing left it cut short for later runs to read. Here the files are the run's own,
     in :data:`RUN_INPUTS` of its results folder (in memory where the results are), removed with it.
     """
+    relative = Path(results_dir).relative_to(build_dir).as_posix()
     folder = results_dir / RUN_INPUTS
     folder.mkdir(parents=True, exist_ok=True)
-    arguments = []
-    for key, value in run_args.items():
-        name, text, array = run_argument(key, value)
+    lines = []
+    for name, text, array in arguments:
         if text is None:
             array.tofile(folder / f"{name}.dat")
             text = f"{relative}/{RUN_INPUTS}/{name}.dat"
-        arguments.append(f"{name}={text}")
-    return arguments
+        lines.append(f"{name}={text}")
+    return lines
 
 
 def _stat(path: Path) -> os.stat_result:

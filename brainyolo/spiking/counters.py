@@ -17,8 +17,9 @@ digit of k that is one); each is one synaptic event per target."""
 
 STORED_COUNT_TYPES = ((63, np.int8), (16383, np.int16))
 """The narrower types a recordings file stores per-neuron counts in (:func:`stored_counts`), each with the largest
-count it holds: the sum or the difference of any two such counts is of the type too, so arithmetic on stored counts
-cannot wrap. (A 50-step run counts at most 50 spikes of a sign per neuron where no neuron bursts.)"""
+count it holds: the sum or the difference of any two such counts is of the type too. Anything more (three counts
+summed, products) can wrap in the stored type: readers widen first (:func:`read_counts`, or ``astype``). (A 50-step run
+counts at most 50 spikes of a sign per neuron where no neuron bursts.)"""
 COMPACT_COUNT = STORED_COUNT_TYPES[-1][0]
 """The largest count a recordings file stores in fewer bits than int32."""
 

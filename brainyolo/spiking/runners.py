@@ -30,6 +30,7 @@ from brainyolo.spiking.build_cache import (
     remove_orphaned_scratch,
     results_bytes,
     results_folder,
+    run_argument,
     write_run_inputs,
 )
 from brainyolo.spiking.builder import (
@@ -281,6 +282,8 @@ class StandaloneRunner:
             run_args = {**self.network.image_inputs(chw), **self.network.parameter_inputs(parameters),
                         **self.network.lesion_inputs(silenced), **user_values(self.extra_objects, initial),
                         **self.recorder.run_inputs(steps, checkpoints)}
+            # checked before a results folder is made (a user's value of the wrong size or units is their error)
+            run_args = [run_argument(key, value) for key, value in run_args.items()]
         with build_lock(self.directory, exclusive=False):
             remove_abandoned_results(self.directory)
             remove_orphaned_scratch()
@@ -290,7 +293,7 @@ class StandaloneRunner:
         self.build_seconds = 0.0  # later images reuse the binary
         return self.network, self.recorder, data, timing
 
-    def _run_binary(self, run_args: dict, progress: str | None, expected_bytes: int | None):
+    def _run_binary(self, run_args: list, progress: str | None, expected_bytes: int | None):
         """One run of the binary and its results read: ``(data, timing)``; ``(None, None)`` where the results,
         written into the scratch folder in memory (``expected_bytes``: :func:`results_folder`), came out short.
 
@@ -306,7 +309,7 @@ class StandaloneRunner:
                 started = time.perf_counter()
                 relative = str(result_dir.relative_to(self.directory))
                 try:
-                    arguments = write_run_inputs(result_dir, relative, run_args)
+                    arguments = write_run_inputs(self.directory, result_dir, run_args)
                     if self._served():
                         brian2.device.run_served(self._running_server(), str(self.directory), relative, arguments,
                                                  progress)

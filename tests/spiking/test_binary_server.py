@@ -344,6 +344,7 @@ def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, mo
     changes every input between two runs (images, parameters) give the recordings of the binary started per image
     (``$BRAINYOLO_SERVE=0``: the same rewritten binary without ``--serve``, whose ``main`` runs Brian2's body
     once), image for image; the server runs all three."""
+    from brainyolo.spiking.device import WRITTEN_TOGETHER
     from brainyolo.spiking.parameters import ParameterSettings, parse_setting
     from brainyolo.spiking.simulate import Simulator
 
@@ -353,8 +354,11 @@ def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, mo
     with Simulator(model_path, settings) as simulator:
         runner = simulator._runner
         assert runner.not_served_reason is None
-        assert f"void {RESET_FUNCTION}()" in (runner.directory / "objects.cpp").read_text()
-        assert SERVE_FLAG in (runner.directory / "main.cpp").read_text()
+        objects_cpp, main_cpp = ((runner.directory / name).read_text() for name in ("objects.cpp", "main.cpp"))
+        assert f"void {RESET_FUNCTION}()" in objects_cpp and SERVE_FLAG in main_cpp
+        # Brian2's sources still of the forms whose work is shared between the threads
+        assert "const _brainyolo_zeroed _zeroed[] = {" in objects_cpp and WRITTEN_TOGETHER in objects_cpp
+        assert "#pragma omp parallel for schedule(static) if(_num__array_" in main_cpp
         changed = simulator.resolve_parameters(ParameterSettings() + parse_setting("*.v_th=0.8"))
         runs = [(images[0], None), (images[1], changed), (images[0], None)]
         for image, parameters in runs:
@@ -387,7 +391,7 @@ def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_p
     import brian2
     from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
-    from brainyolo.spiking.build_cache import write_run_inputs
+    from brainyolo.spiking.build_cache import run_argument, write_run_inputs
     from brainyolo.spiking.device import standalone
     from brainyolo.spiking.measure import binary_environment
 
@@ -420,11 +424,12 @@ def test_a_served_run_leaves_the_value_cache_and_values_as_brian2s_own_run(tmp_p
         device.array_cache = dict(start)
         server = BinaryServer(build, binary_environment(os.environ))
         try:
-            arguments = write_run_inputs(build / "served0", "served0", {group.a: np.array([9.0, 8.0, 7.0, 6.0])})
+            arguments = write_run_inputs(build, build / "served0",
+                                         [run_argument(group.a, np.array([9.0, 8.0, 7.0, 6.0]))])
             device.run_served(server, str(build), "served0", arguments)
             assert cache(device) == theirs and values() == theirs_values
-            device.run_served(server, str(build), "served1", write_run_inputs(build / "served1", "served1",
-                                                                                {group.a: np.zeros(4)}))
+            device.run_served(server, str(build), "served1", write_run_inputs(build, build / "served1",
+                                                                                [run_argument(group.a, np.zeros(4))]))
             assert values() == ([[0.0] * 4, [1.0, 4.0, 7.0, 10.0], [5.0] * 4, [0.0] * 4], [], [])
             assert server.images == 2
         finally:
@@ -554,7 +559,7 @@ def test_a_timed_array_set_for_one_image_is_back_to_its_own_values_for_the_next(
     again for an image that does not set them, as in a new process: the reset reads that static array again."""
     import brian2
 
-    from brainyolo.spiking.build_cache import write_run_inputs
+    from brainyolo.spiking.build_cache import run_argument, write_run_inputs
     from brainyolo.spiking.device import standalone
     from brainyolo.spiking.measure import binary_environment
 
@@ -569,8 +574,8 @@ def test_a_timed_array_set_for_one_image_is_back_to_its_own_values_for_the_next(
         assert device.not_served_reason is None
         server = BinaryServer(build, binary_environment(os.environ))
         try:
-            device.run_served(server, str(build), "set", write_run_inputs(build / "set", "set",
-                                                                           {stimulus: np.array([10.0, 20, 30])}))
+            values = [run_argument(stimulus, np.array([10.0, 20, 30]))]
+            device.run_served(server, str(build), "set", write_run_inputs(build, build / "set", values))
             assert group.x[:].tolist() == [60.0]
             device.run_served(server, str(build), "unset", [])
             assert group.x[:].tolist() == [6.0] and server.images == 2

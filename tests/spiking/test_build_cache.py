@@ -254,7 +254,8 @@ def test_a_folder_in_memory_that_cannot_be_made_leaves_the_results_on_disk(tmp_p
 @pytest.mark.codegen_independent
 def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder(tmp_path):
     """Each run argument as Brian2's own preparation gives it (its name, a single value's text, an array's bytes,
-    Brian2's checks), the arrays written into the run's own folder, not the build's ``static_arrays``."""
+    Brian2's checks: a neuron variable, an integer one, a subgroup's, a synaptic (dynamic) one, a ``TimedArray``'s
+    values), the arrays written into the run's own folder with paths relative to the build."""
     import brian2
     import numpy as np
 
@@ -263,10 +264,16 @@ def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder
 
     with standalone(1, directory=str(tmp_path / "build"), build_on_run=False):
         group = brian2.NeuronGroup(3, "v : volt\nn : integer", name="cells")
+        synapses = brian2.Synapses(group, group, "w : 1", name="links")
+        synapses.connect(i=[0, 1], j=[1, 2])
         stimulus = brian2.TimedArray(np.array([1.0, 2.0]) * brian2.nA, dt=brian2.ms, name="stimulus")
+        part = group[:2]
+        brian2.Network(group, synapses)  # (all of them used)
         device = brian2.get_device()
         cases = [(group.v, np.array([1.0, 2.0, 3.0]) * brian2.mV), (group.v, -65 * brian2.mV),
-                 (group.n, [4, 5, 6]), (stimulus, np.array([3.0, 4.0]) * brian2.nA), (stimulus, 0 * brian2.nA)]
+                 (group.n, [4, 5, 6]), (part.v, np.array([1.0, 2.0]) * brian2.mV),
+                 (synapses.w, np.array([0.5, 0.25])), (stimulus, np.array([3.0, 4.0]) * brian2.nA),
+                 (stimulus, 0 * brian2.nA)]
         for key, value in cases:
             prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
                        else device._prepare_variableview_run_arg)
@@ -275,6 +282,8 @@ def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder
             assert ours[:2] == (name, None if file_name else text)
             assert ours[2].dtype == array.dtype and ours[2].tobytes() == array.tobytes()
         for key, value, error in [(group.v, np.ones(4) * brian2.mV, TypeError),
+                                  (group.v, np.ones((3, 1)) * brian2.mV, TypeError),
+                                  (part.v, np.ones(3) * brian2.mV, TypeError),
                                   (group.v, [1.0, 2, 3], brian2.DimensionMismatchError),
                                   (stimulus, np.ones(3) * brian2.nA, TypeError)]:
             prepare = (device._prepare_timed_array_run_arg if isinstance(key, brian2.TimedArray)
@@ -286,10 +295,11 @@ def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder
         with pytest.raises(TypeError, match="VariableView"):
             run_argument("cells.v", 1.0)
         run = tmp_path / "build" / "results" / "r1"
-        arguments = write_run_inputs(run, "results/r1", {group.v: np.array([1.0, 2.0, 3.0]) * brian2.mV,
-                                                         group.n: 7, stimulus: np.array([3.0, 4.0]) * brian2.nA})
+        values = {group.v: np.array([1.0, 2.0, 3.0]) * brian2.mV, group.n: 7,
+                  stimulus: np.array([3.0, 4.0]) * brian2.nA}
+        arguments = write_run_inputs(tmp_path / "build", run, [run_argument(k, v) for k, v in values.items()])
     assert arguments == [f"cells.v=results/r1/{RUN_INPUTS}/cells.v.dat", "cells.n=7",
                          f"stimulus.values=results/r1/{RUN_INPUTS}/stimulus.values.dat"]
     assert np.fromfile(run / RUN_INPUTS / "cells.v.dat").tolist() == pytest.approx([1e-3, 2e-3, 3e-3])
     assert np.fromfile(run / RUN_INPUTS / "stimulus.values.dat").tolist() == pytest.approx([3e-9, 4e-9])
-    assert not (tmp_path / "build" / "static_arrays").exists()
+    assert results_bytes(run) == 3 * 8 + 2 * 8  # (what a run's folder holds counts its inputs)

@@ -995,6 +995,39 @@ def test_written_together_makes_each_block_a_task_and_writes_the_run_info_after_
 
 
 @pytest.mark.standalone_only
+def test_a_run_argument_of_the_wrong_size_is_refused_before_any_results_folder(tiny_h5, build_cache, monkeypatch):
+    """A run's values are checked (Brian2's words) before its results folder is made: the error is the caller's, the
+    runner keeps its results in memory, no folder is left, and the next image runs as before."""
+    from brainyolo.spiking import runners
+    from brainyolo.spiking.simulate import Simulator
+
+    model_path, image = tiny_h5
+    with Simulator(model_path, _standalone_settings()) as simulator:
+        runner = simulator._runner
+        good = simulator.run(image)
+        inputs = runner.network.image_inputs
+        monkeypatch.setattr(runner.network, "image_inputs",
+                            lambda chw: {key: np.append(value, 0.0) for key, value in inputs(chw).items()})
+        made = []
+        folder = runners.results_folder
+
+        @contextlib.contextmanager
+        def watched(*args):
+            with folder(*args) as result_dir:
+                made.append(result_dir)
+                yield result_dir
+
+        monkeypatch.setattr(runners, "results_folder", watched)
+        with pytest.raises(TypeError, match="Incorrect size for variable"):
+            simulator.run(image)
+        assert not made and runner.results_in_memory
+        monkeypatch.setattr(runner.network, "image_inputs", inputs)
+        again = simulator.run(image)
+        assert not list((runner.directory / "results").iterdir())
+    _assert_same_recordings(good, again)
+
+
+@pytest.mark.standalone_only
 def test_results_written_into_memory_read_as_results_written_into_the_build(tiny_h5, tmp_path, build_cache,
                                                                           monkeypatch):
     """The binary writes a run's results through a link into the scratch folder when it has room, into the

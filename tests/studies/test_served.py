@@ -53,7 +53,7 @@ def test_binary_parts_add_up_within_the_runners_run(tmp_path):
     assert header == "| seconds per image (2 photos, 6 steps) | |" and rule == "| --- | ---: |"
     values = {row.split(" | ")[0].lstrip("| "): float(row.split(" | ")[1].rstrip(" |")) for row in rows}
     assert list(values) == ["simulation (inside the binary)", "the served binary besides the simulation",
-                            "writing the run's input files", "removing them", "the runner's run in all"]
+                            "writing the run's input files", "the runner's run in all"]
     assert all(value > 0 for value in values.values())
     parts = sum(value for label, value in values.items() if label != "the runner's run in all")
     assert parts < values["the runner's run in all"] + 0.0015  # (each rounded to a millisecond)

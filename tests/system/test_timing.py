@@ -85,7 +85,6 @@ def test_evaluate_profile_names_the_anns_scores_the_scoring_and_the_writing(tmp_
     assert record["images"] == 2
     assert {"ANN (scores)", "scoring", "writing", "recording", "simulation", "decoding"} <= set(record["stages"])
     assert all(record["stages"][name] > 0 for name in ("ANN (scores)", "scoring", "writing"))
-    assert sum(record["stages"].values()) + record["other_seconds"] == pytest.approx(record["wall_seconds"])
     table = stdout[stdout.index("where the time went (2 images):"):].splitlines()
     names = [line.split("  ")[0].strip() for line in table[2:]]
     assert names.index("decoding") < names.index("ANN (scores)") < names.index("scoring") < names.index("writing")
