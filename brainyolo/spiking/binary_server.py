@@ -236,7 +236,7 @@ def serving_main(main_cpp: str) -> str:
             not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
         raise NotServable("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
     main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
-    # the arrays copied from their static arrays at every image (yolov3-tiny: 136 MB), large ones by every thread
+    # the arrays copied from their static arrays at every image (yolov3-tiny: 63 MB), large ones by every thread
     shared = rf"\g<indent>#pragma omp parallel for schedule(static) if(\g<size> > {SHARED_COPY_SIZE})\n\g<loop>"
     main_cpp = _STATIC_COPY.sub(shared, main_cpp)
     return _MAIN.sub(f"#include <iostream>\n#include <string>\nvoid {RESET_FUNCTION}();\n\nint main(", main_cpp)
