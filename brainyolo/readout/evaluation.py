@@ -223,6 +223,18 @@ def voc_map(truths: list[GroundTruth], detections: list[dict], n_classes: int, i
             "AP_voc_per_class": {int(k): round(v, 6) for k, v in ap_all.items()}}
 
 
+COCO_ALL_AREAS = [0.0, 1e5 ** 2]
+"""pycocotools' area range "all"."""
+COCO_MAX_DETECTIONS = 100
+"""The detections per image COCO's mAP counts (pycocotools' largest ``maxDets``)."""
+
+
+def _mean_defined(precision: np.ndarray) -> float:
+    """pycocotools' summary of a precision array: the mean of its defined entries (> -1), -1 where none is."""
+    defined = precision[precision > -1]
+    return float(np.mean(defined)) if defined.size else -1.0
+
+
 def coco_map(truths: list[GroundTruth], detections: list[dict], n_classes: int) -> dict:
     """mAP@0.5 and mAP@[.5:.95] (COCO, 101-point, up to 100 detections per image) by pycocotools.
 
@@ -254,10 +266,15 @@ def coco_map(truths: list[GroundTruth], detections: list[dict], n_classes: int) 
         coco_gt.createIndex()
         coco_dt = coco_gt.loadRes(results)
         evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        # only what the two numbers read: objects of every area, up to 100 detections per image (summarize's other
+        # ten numbers take 3 more area ranges and 2 more detection limits: 4x the matching, 12x the accumulation)
+        evaluator.params.areaRng, evaluator.params.areaRngLbl = [COCO_ALL_AREAS], ["all"]
+        evaluator.params.maxDets = [COCO_MAX_DETECTIONS]
         evaluator.evaluate()
         evaluator.accumulate()
-        evaluator.summarize()
-    return {"mAP50": float(evaluator.stats[1]), "mAP": float(evaluator.stats[0]),
+    precision = evaluator.eval["precision"][:, :, :, 0, 0]  # (IoU thresholds, recalls, classes)
+    at_half = precision[np.flatnonzero(evaluator.params.iouThrs == 0.5)]
+    return {"mAP50": _mean_defined(at_half), "mAP": _mean_defined(precision),
             "images": len(truths), "objects": len(gt["annotations"]), "detections": len(results)}
 
 

@@ -114,3 +114,60 @@ def test_compare_command(tmp_path, capsys, tiny_converted):
     out = capsys.readouterr().out
     assert f"mAP@0.5 {1 - 51 / 101:+.4f}" in out and "20 paired bootstrap resamples of 4 images" in out
 
+
+
+def _full_pycocotools(truths, detections, n_classes):
+    """pycocotools as its documentation runs it (every area range and detection limit, summarize's 12 numbers):
+    ``(mAP@[.5:.95], mAP@0.5)``."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ids = {t.file_name: k + 1 for k, t in enumerate(truths)}
+    annotations = [{"id": n + 1, "image_id": ids[t.file_name], "category_id": int(c) + 1,
+                    "bbox": [float(v) for v in b], "area": float(b[2] * b[3]), "iscrowd": 0}
+                   for n, (t, b, c) in enumerate((t, b, c) for t in truths
+                                                 for b, c in zip(t.boxes, t.classes, strict=True))]
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": [{"id": i, "width": 640, "height": 480} for i in ids.values()],
+                      "categories": [{"id": c + 1} for c in range(n_classes)], "annotations": annotations}
+        gt.createIndex()
+        dt = gt.loadRes([{"image_id": ids[d["file_name"]], "category_id": d["category_id"] + 1, "bbox": d["bbox"],
+                          "score": d["score"]} for d in detections])
+        evaluator = COCOeval(gt, dt, "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return evaluator.stats[0], evaluator.stats[1]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_coco_map_equals_pycocotools_full_summary(seed):
+    """coco_map matches only objects of every area up to 100 detections per image: its two numbers are exactly those
+    of pycocotools' full run (random scenes: objects small to large, near and far detections, images with more than
+    100 detections, a class without objects)."""
+    from brainyolo.readout.evaluation import coco_map
+
+    rng = np.random.default_rng(seed)
+    n_classes, truths, detections = 4, [], []
+    for k in range(5):
+        count = int(rng.integers(0, 7))
+        sizes = rng.choice([8, 20, 40, 90, 200], size=(count, 2)) * rng.uniform(0.8, 1.2, (count, 2))
+        corners = rng.uniform(0, 400, (count, 2))
+        boxes = np.concatenate([corners, sizes], axis=1)
+        classes = rng.integers(0, n_classes - 1, count)
+        truths.append(GroundTruth(f"{k}.jpg", 640, 480, boxes, classes))
+        for box, cls in zip(boxes, classes, strict=True):  # near misses and hits
+            for _ in range(int(rng.integers(0, 4))):
+                jitter = box + rng.normal(0, 0.15, 4) * box[[2, 3, 2, 3]]
+                detections.append(_det(f"{k}.jpg", int(cls), [float(v) for v in np.abs(jitter)],
+                                       float(rng.uniform(0, 1))))
+        for _ in range(int(rng.choice([3, 130]))):  # background (over 100 in some images)
+            box = [float(v) for v in np.concatenate([rng.uniform(0, 400, 2), rng.uniform(5, 150, 2)])]
+            detections.append(_det(f"{k}.jpg", int(rng.integers(0, n_classes)), box, float(rng.uniform(0, 1))))
+    ours = coco_map(truths, detections, n_classes)
+    assert (ours["mAP"], ours["mAP50"]) == _full_pycocotools(truths, detections, n_classes)
+    assert 0 < ours["mAP"] < ours["mAP50"] < 1
