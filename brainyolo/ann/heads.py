@@ -94,26 +94,44 @@ def undo_letterbox(boxes: np.ndarray, box: Letterbox) -> np.ndarray:
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one centre-size box with many."""
-    left = np.maximum(box[0] - box[2] / 2, boxes[:, 0] - boxes[:, 2] / 2)
-    right = np.minimum(box[0] + box[2] / 2, boxes[:, 0] + boxes[:, 2] / 2)
-    top = np.maximum(box[1] - box[3] / 2, boxes[:, 1] - boxes[:, 3] / 2)
-    bottom = np.minimum(box[1] + box[3] / 2, boxes[:, 1] + boxes[:, 3] / 2)
+    return pairwise_iou(box[None], boxes)[0]
+
+
+def pairwise_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """IoU of every centre-size box in ``first`` (K, 4) with every one in ``second`` (N, 4): (K, N), 0 where
+    the union is empty."""
+    a, b = first[:, None, :], second[None, :, :]
+    left = np.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
+    right = np.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
+    top = np.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)
+    bottom = np.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
     inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
-    union = box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+NMS_BLOCK = 64
+"""Boxes whose overlaps :func:`nms` computes at once (a block of rows of the IoU matrix)."""
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> np.ndarray:
-    """Greedy NMS (Darknet's order: by score, stable); indices of the kept boxes."""
+    """Greedy NMS (Darknet's order: by score, stable); indices of the kept boxes.
+
+    Each box, best first, is kept unless a kept box overlaps it by more than ``iou``. The overlaps come a block
+    of :data:`NMS_BLOCK` boxes at a time (with every later box), for a block with a box still alive.
+    """
     order = np.argsort(-scores, kind="stable")
+    ranked = boxes[order]
     alive = np.ones(len(order), bool)
     keep = []
-    for rank, index in enumerate(order):
-        if not alive[rank]:
+    for start in range(0, len(order), NMS_BLOCK):
+        if not alive[start:start + NMS_BLOCK].any():
             continue
-        keep.append(index)
-        rest = order[rank + 1:]
-        alive[rank + 1:] &= iou_one_to_many(boxes[index], boxes[rest]) <= iou
+        overlaps = pairwise_iou(ranked[start:start + NMS_BLOCK], ranked[start:])  # row r: box start + r
+        for rank in range(start, min(start + NMS_BLOCK, len(order))):
+            if alive[rank]:
+                keep.append(order[rank])
+                alive[rank + 1:] &= overlaps[rank - start, rank - start + 1:] <= iou
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -156,11 +174,10 @@ def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
     boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
     scores = np.concatenate([s for _, s in decoded])
     out_boxes, out_scores, out_classes = [], [], []
-    for cls in range(scores.shape[1]):
-        candidates = np.flatnonzero(scores[:, cls] > threshold)
-        if not len(candidates):
-            continue
-        kept = candidates[nms(boxes[candidates], scores[candidates, cls], nms_iou)]
+    classes, candidates = np.nonzero(scores.T > threshold)  # by class, then by box
+    for first, last in _runs(classes):
+        cls, mine = classes[first], candidates[first:last]
+        kept = mine[nms(boxes[mine], scores[mine, cls], nms_iou)]
         out_boxes.append(boxes[kept])
         out_scores.append(scores[kept, cls])
         out_classes.append(np.full(len(kept), cls))
@@ -169,6 +186,12 @@ def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
     boxes, scores, classes = (np.concatenate(a) for a in (out_boxes, out_scores, out_classes))
     order = np.argsort(-scores, kind="stable")
     return Detections(to_pixels(boxes[order], box.image_size), scores[order], classes[order])
+
+
+def _runs(values: np.ndarray):
+    """``(first, last)`` of each run of equal values in a sorted array (last exclusive)."""
+    edges = np.flatnonzero(np.diff(values)) + 1
+    return zip(np.concatenate([[0], edges]), np.concatenate([edges, [len(values)]]), strict=True) if len(values) else ()
 
 
 def to_pixels(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

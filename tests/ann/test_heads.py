@@ -49,6 +49,37 @@ def test_nms_greedy_by_hand():
     assert nms(boxes, scores, 0.95).tolist() == [1, 3, 0, 2]
 
 
+def _greedy_by_hand(boxes, scores, threshold):
+    """Darknet's per-class NMS as a plain loop over Python floats (centre-size boxes)."""
+    def overlap(a, b):
+        width = min(a[0] + a[2] / 2, b[0] + b[2] / 2) - max(a[0] - a[2] / 2, b[0] - b[2] / 2)
+        height = min(a[1] + a[3] / 2, b[1] + b[3] / 2) - max(a[1] - a[3] / 2, b[1] - b[3] / 2)
+        inter = max(width, 0) * max(height, 0)
+        union = a[2] * a[3] + b[2] * b[3] - inter
+        return inter / union if union > 0 else 0.0
+
+    ranked = sorted(range(len(scores)), key=lambda k: -scores[k])  # stable: ties keep their order
+    kept = []
+    for k in ranked:
+        if all(overlap(boxes[k], boxes[j]) <= threshold for j in kept):
+            kept.append(k)
+    return kept
+
+
+@pytest.mark.parametrize("count", [1, 5, 63, 64, 65, 200])
+def test_nms_equals_a_plain_greedy_loop(count):
+    """Blocks of NMS_BLOCK boxes (fewer, exactly one, one more, several): the kept boxes of a plain loop; scores
+    with ties; boxes crowded enough that most are suppressed, empty boxes included."""
+    rng = np.random.default_rng(count)
+    boxes = np.concatenate([rng.uniform(0.3, 0.7, (count, 2)), rng.uniform(0.0, 0.3, (count, 2))], axis=1)
+    boxes[::7, 2] = 0.0  # no area
+    scores = rng.choice(np.linspace(0.1, 0.9, max(count // 3, 1)), count)
+    for threshold in (0.0, 0.45, 0.9):
+        expected = _greedy_by_hand(boxes.tolist(), scores.tolist(), threshold)
+        assert nms(boxes, scores, threshold).tolist() == expected
+    assert len(nms(boxes, scores, 0.45)) < count or count <= 5
+
+
 def test_undo_letterbox_inverts_placement():
     box = Letterbox((200, 100), (64, 64))  # scaled to 64x32, offset 16 rows
     centre_in_net = np.array([[0.5, (16 + 8) / 64, 0.25, 0.125]])
