@@ -69,14 +69,22 @@ def read_counts(counts: np.ndarray) -> np.ndarray:
     return counts.astype(np.int64 if counts.dtype.itemsize > 4 else np.int32)
 
 
+def cost_terms(layer: dict, every_spike: bool = False) -> tuple[np.ndarray, ...]:
+    """The counters of a recorded layer whose sum is what each neuron cost per target (:func:`cost_per_target`): its
+    events of each sign where it sent weighted spikes, else its spikes of each sign; ``every_spike``: its spikes
+    however it sent them (:func:`spikes_sent`). As recorded (any integer type, the layer's shape)."""
+    names = EVENT_COUNTERS if sends_weighted_spikes(layer) and not every_spike else SPIKE_COUNTERS
+    return tuple(layer[name] for name in names)
+
+
 def spikes_sent(layer: dict) -> np.ndarray:
     """Each neuron's spikes of either sign in a recorded layer (int64, the layer's shape).
 
     >>> spikes_sent({"positive_count": np.array([5, 0]), "negative_count": np.array([0, 3])}).tolist()
     [5, 3]
     """
-    positive, negative = SPIKE_COUNTERS
-    return layer[positive].astype(np.int64) + layer[negative]
+    positive, negative = cost_terms(layer, every_spike=True)
+    return positive.astype(np.int64) + negative
 
 
 def sends_weighted_spikes(layer: dict) -> bool:
@@ -95,7 +103,5 @@ def cost_per_target(layer: dict) -> np.ndarray:
     >>> cost_per_target({**layer, "positive_events": np.array([2, 0]), "negative_events": np.array([0, 2])}).tolist()
     [2, 2]
     """
-    if not sends_weighted_spikes(layer):
-        return spikes_sent(layer)
-    positive, negative = EVENT_COUNTERS
-    return layer[positive].astype(np.int64) + layer[negative]
+    positive, negative = cost_terms(layer)
+    return positive.astype(np.int64) + negative

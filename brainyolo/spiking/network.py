@@ -93,18 +93,31 @@ class LayerGroup:
     connections: list = field(default_factory=list)
     fan_out: list = field(default_factory=list)  # per outgoing connection: fan-out per neuron (neuron order)
     own: bool = True  # False where the group is another layer's (single route, heads): it shares that
-    _fan_out_total: tuple = field(default=(0, None), repr=False, compare=False)
+    _fan_out_total: tuple = field(default=(0, None, None), repr=False, compare=False)
 
     def fan_out_total(self) -> np.ndarray:
         """Every outgoing connection's fan-out per neuron, summed (int64, neuron order): the synaptic events one
         spike of each neuron causes. Kept until a connection is added."""
-        count, total = self._fan_out_total
+        return self._fan_out_sums()[0]
+
+    def fan_out_per_position(self) -> np.ndarray | None:
+        """:meth:`fan_out_total` per position, shape (H * W,), where every channel of a position has the same one
+        (the connections of convolutions, pools and upsampling), else None (e.g. Brian2 ``Synapses`` of any
+        connectivity). Kept until a connection is added."""
+        return self._fan_out_sums()[1]
+
+    def _fan_out_sums(self) -> tuple[np.ndarray, np.ndarray | None]:
+        count, total, per_position = self._fan_out_total
         if total is None or count != len(self.fan_out):
             total = np.zeros(int(np.prod(self.shape)), np.int64)
             for fan in self.fan_out:
                 total += fan
-            self._fan_out_total = (len(self.fan_out), total)
-        return total
+            by_position = total.reshape(-1, self.shape[0])  # neuron order: position-major, channel-minor
+            per_position = by_position[:, 0].copy()
+            if not (by_position == per_position[:, None]).all():
+                per_position = None
+            self._fan_out_total = (len(self.fan_out), total, per_position)
+        return total, per_position
 
 
 @dataclass

@@ -21,6 +21,27 @@ def test_neuron_order_round_trip():
 
 
 @pytest.mark.codegen_independent
+def test_events_counted_per_position_equal_per_neuron_products():
+    """A layer's events (counts times fan-out, summed) as ``fanned_out`` counts them: per position where every
+    channel of a position has the same fan-out (a convolution and a pool feeding on), per neuron where not (Brian2
+    Synapses' own fan-out): both equal Python's integer sum over the unrolled synapses, counts near 2**31 included."""
+    from brainyolo.spiking.network import LayerGroup
+    from brainyolo.spiking.simulate import fanned_out
+
+    rng = np.random.default_rng(5)
+    shape = (6, 9, 7)
+    conv = LayerGroup(None, shape, fan_out=[to_neuron_order(conv_fan_out(shape, 5, 3, 1, 1)),
+                                            to_neuron_order(pool_fan_out(shape, 2, 2, 0))])
+    pre, _, _ = conv_connectivity(shape, 5, 3, 2, 1)
+    irregular = LayerGroup(None, shape, fan_out=[np.bincount(pre[pre % 3 != 0], minlength=int(np.prod(shape)))])
+    assert conv.fan_out_per_position() is not None and irregular.fan_out_per_position() is None
+    for counts in (rng.integers(0, 60, shape, dtype=np.int8), rng.integers(2**31 - 100, 2**31, shape, np.int32)):
+        for layer in (conv, irregular):
+            expected = sum(int(c) * int(f) for c, f in zip(to_neuron_order(counts), layer.fan_out_total(), strict=True))
+            assert fanned_out(counts, layer) == expected > 0
+
+
+@pytest.mark.codegen_independent
 @pytest.mark.parametrize("k, stride, pad", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (2, 2, 0), (5, 1, 2)])
 def test_connectivity_reproduces_conv(k, stride, pad):
     rng = np.random.default_rng(k + stride)
