@@ -251,6 +251,24 @@ class _ProjectWriter:
 MAPPED_RESULT_BYTES = 1 << 20
 """Arrays of a run's results at least this large are mapped, not copied
 (:meth:`BrainyoloStandaloneDevice.get_value`)."""
+MAPS_FILES = os.name == "posix" and sys.version_info >= (3, 13)
+"""Whether :func:`mapped_array` can map a file without holding a descriptor open (Python 3.13's ``trackfd``), and
+the mapped file can be removed while mapped (POSIX). Elsewhere results are copied, as Brian2 reads them."""
+
+
+def mapped_array(path, dtype) -> np.ndarray:
+    """The numbers of a file, as an array mapped from it privately (copy-on-write: writable, nothing written reaches
+    the file; the pages are the file's until written). No file descriptor stays open (a user's script may keep the
+    results of thousands of runs); the mapping goes with the last array that uses it."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return np.zeros(0, dtype)
+        mapping = mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE,
+                            trackfd=False)
+    itemsize = np.dtype(dtype).itemsize
+    return np.frombuffer(mapping, dtype=dtype, count=len(mapping) // itemsize)
 
 
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
@@ -280,18 +298,16 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
 
     def get_value(self, var, access_data=True):
         """Brian2's ``get_value``; after a run, a large array of fixed size is mapped from its results file rather
-        than copied (:data:`MAPPED_RESULT_BYTES`): the counters of a yolov3-tiny run are 62 MB, read once. Each run
-        writes into a folder of its own, which is removed, never rewritten, after it: a mapping keeps its file's
-        contents (POSIX; elsewhere, where a mapped file cannot be removed, copied as Brian2 does). The copy-on-write
-        mapping is writable; nothing written reaches the file."""
-        if (os.name != "posix" or not self.has_been_run or self.array_cache.get(var) is not None
+        than copied (:func:`mapped_array`, :data:`MAPPED_RESULT_BYTES`): the counters of a yolov3-tiny run are 62 MB,
+        read once. Each run writes into a folder of its own, which is removed, never rewritten, after it: a mapping
+        keeps its file's contents."""
+        if (not MAPS_FILES or not self.has_been_run or self.array_cache.get(var) is not None
                 or isinstance(var, DynamicArrayVariable) or not isinstance(var, ArrayVariable)):
             return super().get_value(var, access_data)
         path = os.path.join(self.results_dir, self.get_array_filename(var))
-        size = os.path.getsize(path)
-        if size < MAPPED_RESULT_BYTES:
+        if os.path.getsize(path) < MAPPED_RESULT_BYTES:
             return super().get_value(var, access_data)
-        return np.memmap(path, dtype=var.dtype, mode="c", shape=(size // np.dtype(var.dtype).itemsize,))
+        return mapped_array(path, var.dtype)
 
     def network_run(self, net, duration, *args, **kwargs):
         control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)

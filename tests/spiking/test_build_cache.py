@@ -7,10 +7,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from brainyolo.spiking import build_cache
 from brainyolo.spiking.build_cache import CLAIM_SUFFIX, remove_abandoned_results, results_bytes, results_folder
+from brainyolo.spiking.device import MAPS_FILES, mapped_array
 from brainyolo.system.folders import SCRATCH_ENV, scratch_home
 
 
@@ -303,3 +305,25 @@ def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder
     assert np.fromfile(run / RUN_INPUTS / "cells.v.dat").tolist() == pytest.approx([1e-3, 2e-3, 3e-3])
     assert np.fromfile(run / RUN_INPUTS / "stimulus.values.dat").tolist() == pytest.approx([3e-9, 4e-9])
     assert results_bytes(run) == 3 * 8 + 2 * 8  # (what a run's folder holds counts its inputs)
+
+
+@pytest.mark.codegen_independent
+@pytest.mark.skipif(not MAPS_FILES, reason="results are copied here (Python < 3.13 or not POSIX)")
+def test_a_mapped_result_is_the_file_s_numbers_without_a_descriptor_and_outlives_the_file(tmp_path):
+    """A results file mapped (what a run's large arrays are read as): the numbers np.fromfile reads; writable
+    without the file changing; still whole once the file is removed (as a run's results folder is); no descriptor
+    left open, however many are mapped; an empty file is an empty array."""
+    values = np.arange(-5, 300_000, dtype=np.int32)
+    path = tmp_path / "_array_layer00_positive_count"
+    values.tofile(path)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    arrays = [mapped_array(path, np.int32) for _ in range(50)]
+    assert len(os.listdir("/proc/self/fd")) == descriptors
+    np.testing.assert_array_equal(arrays[0], np.fromfile(path, np.int32))
+    arrays[0][:3] = 7
+    assert arrays[0][:3].tolist() == [7, 7, 7] and arrays[1][:3].tolist() == [-5, -4, -3]
+    np.testing.assert_array_equal(np.fromfile(path, np.int32), values)
+    path.unlink()
+    np.testing.assert_array_equal(arrays[1], values)
+    (tmp_path / "empty").touch()
+    assert mapped_array(tmp_path / "empty", np.float32).shape == (0,)
