@@ -92,11 +92,6 @@ def undo_letterbox(boxes: np.ndarray, box: Letterbox) -> np.ndarray:
     return out
 
 
-def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one centre-size box with many."""
-    return pairwise_iou(box[None], boxes)[0]
-
-
 def pairwise_iou(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """IoU of every centre-size box in ``first`` (K, 4) with every one in ``second`` (N, 4): (K, N), 0 where
     the union is empty."""
@@ -174,9 +169,9 @@ def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
     boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
     scores = np.concatenate([s for _, s in decoded])
     out_boxes, out_scores, out_classes = [], [], []
-    classes, candidates = np.nonzero(scores.T > threshold)  # by class, then by box
-    for first, last in _runs(classes):
-        cls, mine = classes[first], candidates[first:last]
+    candidate_classes, candidates = np.nonzero(scores.T > threshold)  # by class, then by box
+    for first, last in _runs(candidate_classes):
+        cls, mine = candidate_classes[first], candidates[first:last]
         kept = mine[nms(boxes[mine], scores[mine, cls], nms_iou)]
         out_boxes.append(boxes[kept])
         out_scores.append(scores[kept, cls])
@@ -188,10 +183,16 @@ def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
     return Detections(to_pixels(boxes[order], box.image_size), scores[order], classes[order])
 
 
-def _runs(values: np.ndarray):
-    """``(first, last)`` of each run of equal values in a sorted array (last exclusive)."""
-    edges = np.flatnonzero(np.diff(values)) + 1
-    return zip(np.concatenate([[0], edges]), np.concatenate([edges, [len(values)]]), strict=True) if len(values) else ()
+def _runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, last)`` of each run of equal values in a sorted array (last exclusive).
+
+    >>> _runs(np.array([2, 2, 5, 7, 7, 7]))
+    [(0, 2), (2, 3), (3, 6)]
+    """
+    if not len(values):
+        return []
+    edges = [0, *(np.flatnonzero(np.diff(values)) + 1).tolist(), len(values)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def to_pixels(boxes: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

@@ -223,7 +223,7 @@ def voc_map(truths: list[GroundTruth], detections: list[dict], n_classes: int, i
             "AP_voc_per_class": {int(k): round(v, 6) for k, v in ap_all.items()}}
 
 
-COCO_ALL_AREAS = [0.0, 1e5 ** 2]
+COCO_ALL_AREAS = (0.0, 1e5 ** 2)
 """pycocotools' area range "all"."""
 COCO_MAX_DETECTIONS = 100
 """The detections per image COCO's mAP counts (pycocotools' largest ``maxDets``)."""
@@ -268,7 +268,7 @@ def coco_map(truths: list[GroundTruth], detections: list[dict], n_classes: int) 
         evaluator = COCOeval(coco_gt, coco_dt, "bbox")
         # only what the two numbers read: objects of every area, up to 100 detections per image (summarize's other
         # ten numbers take 3 more area ranges and 2 more detection limits: 4x the matching, 12x the accumulation)
-        evaluator.params.areaRng, evaluator.params.areaRngLbl = [COCO_ALL_AREAS], ["all"]
+        evaluator.params.areaRng, evaluator.params.areaRngLbl = [list(COCO_ALL_AREAS)], ["all"]
         evaluator.params.maxDets = [COCO_MAX_DETECTIONS]
         evaluator.evaluate()
         evaluator.accumulate()

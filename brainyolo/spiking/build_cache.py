@@ -146,12 +146,13 @@ def _remove_results(folder: Path) -> int:
 def incomplete_results(folder: Path, files: dict[str, int]) -> list[str]:
     """The result files among ``files`` (name: bytes) that a run's binary left missing or short, and
     ``last_run_info.txt``, written last, where it does not hold the run's time and completed fraction."""
-    try:  # (one listing: yolov3-tiny's runs write 260 files)
-        with os.scandir(folder) as entries:
-            found = {entry.name: entry.stat().st_size for entry in entries if entry.name in files}
-    except OSError:
-        found = {}
-    short = [name for name, size in files.items() if found.get(name) != size]
+    short = []
+    for name, size in files.items():
+        try:
+            if os.stat(os.path.join(folder, name)).st_size != size:
+                short.append(name)
+        except OSError:
+            short.append(name)
     try:
         if len((folder / "last_run_info.txt").read_text().split()) != 2:
             short.append("last_run_info.txt")

@@ -73,7 +73,7 @@ def cost_terms(layer: dict, every_spike: bool = False) -> tuple[np.ndarray, ...]
     """The counters of a recorded layer whose sum is what each neuron cost per target (:func:`cost_per_target`): its
     events of each sign where it sent weighted spikes, else its spikes of each sign; ``every_spike``: its spikes
     however it sent them (:func:`spikes_sent`). As recorded (any integer type, the layer's shape)."""
-    names = EVENT_COUNTERS if sends_weighted_spikes(layer) and not every_spike else SPIKE_COUNTERS
+    names = EVENT_COUNTERS if not every_spike and sends_weighted_spikes(layer) else SPIKE_COUNTERS
     return tuple(layer[name] for name in names)
 
 

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import brian2
-import numpy as np
 from brian2.codegen.generators.cpp_generator import c_data_type
 from brian2.codegen.runtime.numpy_rt.numpy_rt import NumpyCodeObject
 from brian2.core.functions import Function
@@ -31,6 +30,7 @@ from brian2.groups.group import Group
 from brian2.utils.filetools import ensure_directory
 
 from brainyolo.io.atomic import atomic_path
+from brainyolo.io.mapping import MAPS_FILES, mapped_array
 from brainyolo.spiking.binary_server import RESET_FUNCTION, NotServable, serving_main, with_state_reset
 from brainyolo.spiking.object_cache import ObjectCache
 
@@ -251,24 +251,6 @@ class _ProjectWriter:
 MAPPED_RESULT_BYTES = 1 << 20
 """Arrays of a run's results at least this large are mapped, not copied
 (:meth:`BrainyoloStandaloneDevice.get_value`)."""
-MAPS_FILES = os.name == "posix" and sys.version_info >= (3, 13)
-"""Whether :func:`mapped_array` can map a file without holding a descriptor open (Python 3.13's ``trackfd``), and
-the mapped file can be removed while mapped (POSIX). Elsewhere results are copied, as Brian2 reads them."""
-
-
-def mapped_array(path, dtype) -> np.ndarray:
-    """The numbers of a file, as an array mapped from it privately (copy-on-write: writable, nothing written reaches
-    the file; the pages are the file's until written). No file descriptor stays open (a user's script may keep the
-    results of thousands of runs); the mapping goes with the last array that uses it."""
-    import mmap
-
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
-            return np.zeros(0, dtype)
-        mapping = mmap.mmap(handle.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE,
-                            trackfd=False)
-    itemsize = np.dtype(dtype).itemsize
-    return np.frombuffer(mapping, dtype=dtype, count=len(mapping) // itemsize)
 
 
 class BrainyoloStandaloneDevice(CPPStandaloneDevice):
@@ -286,6 +268,7 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
     def __init__(self):
         super().__init__()
         self.unwritten_arrays: frozenset[str] = frozenset()
+        self._maps_results = False  # (mapping_results)
         self.last_object_cache = None  # the ObjectCache of the latest compilation
         # why the latest build's binary cannot serve images (None: it can)
         self.not_served_reason: str | None = "no binary has been built"
@@ -297,17 +280,32 @@ class BrainyoloStandaloneDevice(CPPStandaloneDevice):
         super().generate_main_source(_ProjectWriter(writer, device=self))  # (after objects.cpp: Brian2's build)
 
     def get_value(self, var, access_data=True):
-        """Brian2's ``get_value``; after a run, a large array of fixed size is mapped from its results file rather
-        than copied (:func:`mapped_array`, :data:`MAPPED_RESULT_BYTES`): the counters of a yolov3-tiny run are 62 MB,
-        read once. Each run writes into a folder of its own, which is removed, never rewritten, after it: a mapping
-        keeps its file's contents."""
-        if (not MAPS_FILES or not self.has_been_run or self.array_cache.get(var) is not None
+        """Brian2's ``get_value``; while :meth:`mapping_results`, a large array of fixed size is mapped from its
+        results file rather than copied (:func:`mapped_array`, :data:`MAPPED_RESULT_BYTES`; copied where it cannot
+        be mapped): the counters of a yolov3-tiny run are 62 MB, read once."""
+        if (not self._maps_results or not MAPS_FILES or not self.has_been_run or self.array_cache.get(var) is not None
                 or isinstance(var, DynamicArrayVariable) or not isinstance(var, ArrayVariable)):
             return super().get_value(var, access_data)
         path = os.path.join(self.results_dir, self.get_array_filename(var))
-        if os.path.getsize(path) < MAPPED_RESULT_BYTES:
-            return super().get_value(var, access_data)
-        return mapped_array(path, var.dtype)
+        try:
+            if os.path.getsize(path) >= MAPPED_RESULT_BYTES:
+                return mapped_array(path, var.dtype)
+        except (OSError, ValueError):  # e.g. a file system that cannot map, or no mapping left (vm.max_map_count)
+            pass
+        return super().get_value(var, access_data)
+
+    @contextlib.contextmanager
+    def mapping_results(self, enabled: bool = True):
+        """Within the block (``enabled``), :meth:`get_value` maps large result files rather than copying them. For
+        a results folder that is a run's own, in memory, and removed after it, never rewritten (the runners'
+        :func:`~brainyolo.spiking.build_cache.results_folder`): a binary run again into the same folder (Brian2's
+        ``device.run`` without a results folder) would change a mapped array's pages under it. A mapped array keeps
+        its pages in the scratch folder's memory (not counted in its free space) until the array goes."""
+        before, self._maps_results = self._maps_results, enabled
+        try:
+            yield
+        finally:
+            self._maps_results = before
 
     def network_run(self, net, duration, *args, **kwargs):
         control = next((obj for obj in net.objects if obj.name == RUN_CONTROL), None)

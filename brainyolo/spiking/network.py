@@ -102,7 +102,7 @@ class LayerGroup:
 
     def fan_out_per_position(self) -> np.ndarray | None:
         """:meth:`fan_out_total` per position, shape (H * W,), where every channel of a position has the same one
-        (the connections of convolutions, pools and upsampling), else None (e.g. Brian2 ``Synapses`` of any
+        (as convolutions, pools and upsampling connect, however they are built), else None (e.g. a user's own
         connectivity). Kept until a connection is added."""
         return self._fan_out_sums()[1]
 

@@ -333,7 +333,8 @@ class StandaloneRunner:
                 raise error
             if short:
                 raise BrainyoloError(result_dir, f"the binary's results came out short ({short}): is the disk full?")
-            with stage("recording"):
+            # a results folder in memory, removed after this run, never rewritten: its large arrays can be mapped
+            with stage("recording"), brian2.device.mapping_results(result_dir.is_symlink()):
                 data = self.recorder.collect(steps, checkpoints)
                 data["extra"] = read_states(self.extra_objects)  # before the results folder goes
                 self.results_size = results_bytes(result_dir)

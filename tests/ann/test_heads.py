@@ -80,6 +80,83 @@ def test_nms_equals_a_plain_greedy_loop(count):
     assert len(nms(boxes, scores, 0.45)) < count or count <= 5
 
 
+def _nms_row_by_row(boxes, scores, threshold):
+    """0.15.1's NMS, verbatim: each kept box's overlaps with the boxes after it, one call per kept box."""
+    def iou_one_to_many(box, boxes):
+        left = np.maximum(box[0] - box[2] / 2, boxes[:, 0] - boxes[:, 2] / 2)
+        right = np.minimum(box[0] + box[2] / 2, boxes[:, 0] + boxes[:, 2] / 2)
+        top = np.maximum(box[1] - box[3] / 2, boxes[:, 1] - boxes[:, 3] / 2)
+        bottom = np.minimum(box[1] + box[3] / 2, boxes[:, 1] + boxes[:, 3] / 2)
+        inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+        union = box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter
+        return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+    order = np.argsort(-scores, kind="stable")
+    alive = np.ones(len(order), bool)
+    keep = []
+    for rank, index in enumerate(order):
+        if alive[rank]:
+            keep.append(int(index))
+            alive[rank + 1:] &= iou_one_to_many(boxes[index], boxes[order[rank + 1:]]) <= threshold
+    return keep
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nms_keeps_what_the_row_by_row_nms_kept(dtype):
+    """Overlaps in blocks against one call per kept box (the implementation before): the same boxes kept for boxes
+    of either precision, overlaps exactly at the threshold, boxes with no area and with NaN, 1 to 200 boxes."""
+    rng = np.random.default_rng(7)
+    for count in (1, 2, 63, 64, 65, 129, 200):
+        boxes = np.concatenate([rng.uniform(0.3, 0.7, (count, 2)), rng.uniform(0.0, 0.3, (count, 2))], axis=1)
+        boxes = boxes.astype(dtype)
+        boxes[1::9] = boxes[0]  # identical boxes: overlap exactly 1
+        boxes[2::11, 3] = 0.0
+        boxes[3::13, 0] = np.nan
+        scores = rng.choice(np.linspace(0.1, 0.9, 7), count).astype(dtype)
+        for threshold in (0.0, 0.3, 0.45, 1.0):
+            assert nms(boxes, scores, threshold).tolist() == _nms_row_by_row(boxes, scores, threshold)
+
+
+class _TwoHeads:
+    """A graph as detect_from_heads reads it: two YOLO heads of three classes."""
+
+    def __init__(self):
+        anchors = np.array([[10, 14], [23, 27], [37, 58], [81, 82]], np.float32)
+        self.layers = {5: YoloHead((0,), classes=3, mask=(2, 3), all_anchors=anchors),
+                       9: YoloHead((0,), classes=3, mask=(0, 1), all_anchors=anchors)}
+
+    def heads(self):
+        return [5, 9]
+
+
+def test_detections_of_every_class_as_a_loop_over_classes_finds_them():
+    """One pass over every class's candidates against the loop over classes before it (its per-class candidates,
+    the row-by-row NMS): the same boxes, scores and classes in the same order, with boxes above the threshold in
+    several classes and classes with none."""
+    from brainyolo.ann.heads import detect_from_heads, to_pixels
+
+    rng = np.random.default_rng(3)
+    graph, box = _TwoHeads(), Letterbox((320, 200), (64, 64))
+    for trial in range(6):
+        maps = [rng.normal(-2.0, 2.0, (2 * 8, 4, 4)), rng.normal(-2.0, 2.0, (2 * 8, 8, 8))]
+        maps[0][7::8] = -40.0 if trial % 2 else maps[0][7::8]  # the last class: no candidate in some trials
+        found = detect_from_heads(graph, maps, box, threshold=0.05)
+        decoded = [decode_rule(graph.layers[i], m, box.network_size) for i, m in zip(graph.heads(), maps, strict=True)]
+        boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
+        scores = np.concatenate([s for _, s in decoded])
+        expected = []
+        for cls in range(scores.shape[1]):
+            candidates = np.flatnonzero(scores[:, cls] > 0.05)
+            for k in _nms_row_by_row(boxes[candidates], scores[candidates, cls], 0.45):
+                expected.append((scores[candidates[k], cls], cls, boxes[candidates[k]]))
+        expected.sort(key=lambda e: -e[0])  # stable: by class within equal scores, as detect_from_heads
+        assert len(found) == len(expected) > 0
+        assert len({int(c) for c in found.classes}) > 1
+        np.testing.assert_array_equal(found.scores, [e[0] for e in expected])
+        np.testing.assert_array_equal(found.classes, [e[1] for e in expected])
+        np.testing.assert_array_equal(found.boxes, to_pixels(np.array([e[2] for e in expected]), box.image_size))
+
+
 def test_undo_letterbox_inverts_placement():
     box = Letterbox((200, 100), (64, 64))  # scaled to 64x32, offset 16 rows
     centre_in_net = np.array([[0.5, (16 + 8) / 64, 0.25, 0.125]])

@@ -115,7 +115,6 @@ def test_compare_command(tmp_path, capsys, tiny_converted):
     assert f"mAP@0.5 {1 - 51 / 101:+.4f}" in out and "20 paired bootstrap resamples of 4 images" in out
 
 
-
 def _full_pycocotools(truths, detections, n_classes):
     """pycocotools as its documentation runs it (every area range and detection limit, summarize's 12 numbers):
     ``(mAP@[.5:.95], mAP@0.5)``."""
@@ -146,9 +145,9 @@ def _full_pycocotools(truths, detections, n_classes):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_coco_map_equals_pycocotools_full_summary(seed):
-    """coco_map matches only objects of every area up to 100 detections per image: its two numbers are exactly those
-    of pycocotools' full run (random scenes: objects small to large, near and far detections, images with more than
-    100 detections, a class without objects)."""
+    """coco_map matches only objects of every area up to 100 detections per image and class: its two numbers are
+    exactly those of pycocotools' full run (random scenes: objects small to large, near and far detections, more than
+    100 detections of one class in an image, a class without objects)."""
     from brainyolo.readout.evaluation import coco_map
 
     rng = np.random.default_rng(seed)
@@ -165,9 +164,11 @@ def test_coco_map_equals_pycocotools_full_summary(seed):
                 jitter = box + rng.normal(0, 0.15, 4) * box[[2, 3, 2, 3]]
                 detections.append(_det(f"{k}.jpg", int(cls), [float(v) for v in np.abs(jitter)],
                                        float(rng.uniform(0, 1))))
-        for _ in range(int(rng.choice([3, 130]))):  # background (over 100 in some images)
+        crowded = int(rng.integers(0, n_classes - 1))  # over 100 detections of one class in the first images
+        for _ in range(250 if k < 2 else int(rng.choice([3, 130]))):  # background
             box = [float(v) for v in np.concatenate([rng.uniform(0, 400, 2), rng.uniform(5, 150, 2)])]
-            detections.append(_det(f"{k}.jpg", int(rng.integers(0, n_classes)), box, float(rng.uniform(0, 1))))
+            cls = crowded if k < 2 and rng.uniform() < 0.8 else int(rng.integers(0, n_classes))
+            detections.append(_det(f"{k}.jpg", cls, box, float(rng.uniform(0, 1))))
     ours = coco_map(truths, detections, n_classes)
     assert (ours["mAP"], ours["mAP50"]) == _full_pycocotools(truths, detections, n_classes)
     assert 0 < ours["mAP"] < ours["mAP50"] < 1

@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from brainyolo.io.mapping import MAPS_FILES, mapped_array
 from brainyolo.spiking import build_cache
-from brainyolo.spiking.build_cache import CLAIM_SUFFIX, remove_abandoned_results, results_bytes, results_folder
-from brainyolo.spiking.device import MAPS_FILES, mapped_array
+from brainyolo.spiking.build_cache import (
+    CLAIM_SUFFIX,
+    remove_abandoned_results,
+    results_bytes,
+    results_folder,
+)
 from brainyolo.system.folders import SCRATCH_ENV, scratch_home
 
 
@@ -308,7 +313,8 @@ def test_run_arguments_are_brian2s_own_names_values_and_bytes_in_the_runs_folder
 
 
 @pytest.mark.codegen_independent
-@pytest.mark.skipif(not MAPS_FILES, reason="results are copied here (Python < 3.13 or not POSIX)")
+@pytest.mark.skipif(not MAPS_FILES or not os.path.isdir("/proc/self/fd"),
+                    reason="results are copied here (Python < 3.13 or not POSIX), or no /proc to count descriptors")
 def test_a_mapped_result_is_the_file_s_numbers_without_a_descriptor_and_outlives_the_file(tmp_path):
     """A results file mapped (what a run's large arrays are read as): the numbers np.fromfile reads; writable
     without the file changing; still whole once the file is removed (as a run's results folder is); no descriptor

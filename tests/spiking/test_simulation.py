@@ -1206,3 +1206,33 @@ def test_the_spike_count_read_out_of_a_vmem_output_is_refused_in_one_line():
         assert simulator.decoder("vmem").graph is not None
         with pytest.raises(BrainyoloError, match="needs the spiking output layer"):
             simulator.decoder("spikes")
+
+
+@pytest.mark.standalone_only
+def test_results_mapped_from_their_files_equal_the_copied_ones(tiny_h5, build_cache, monkeypatch):
+    """A run's results read by mapping their files (every file here: the threshold at 0 bytes) hold what Brian2's
+    copies hold, and outlive their results folder; where mapping is off, nothing is mapped."""
+    import mmap
+
+    import brainyolo.spiking.device as device_module
+    from brainyolo.spiking.simulate import Simulator
+
+    def mapped(array) -> bool:
+        while array is not None and not isinstance(array, mmap.mmap):
+            array = getattr(array, "base", None)
+        return array is not None
+
+    model_path, image = tiny_h5
+    runs = {}
+    for maps in (False, True):
+        monkeypatch.setattr(device_module, "MAPS_FILES", maps and device_module.MAPS_FILES)
+        monkeypatch.setattr(device_module, "MAPPED_RESULT_BYTES", 0)
+        with Simulator(model_path, _standalone_settings()) as simulator:
+            runs[maps] = simulator.run(image)
+            results = simulator._runner.directory / "results"
+            assert not [path for path in results.iterdir() if path.is_dir()]  # the run's folder is gone
+    counts = [layer["positive_count"] for layer in runs[True].data["layers"].values()]
+    assert any(map(mapped, counts)) == device_module.MAPS_FILES
+    assert not any(mapped(layer["positive_count"]) for layer in runs[False].data["layers"].values())
+    _assert_same_recordings(runs[False], runs[True])
+    assert runs[True].synaptic_events == runs[False].synaptic_events > 0
