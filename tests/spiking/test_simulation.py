@@ -262,6 +262,7 @@ def _assert_same_recordings(first, again) -> None:
 
 _KILLED_BUILD = """
 import resource, signal, sys
+sys.dont_write_bytecode = True  # only the build writes: a module's bytecode longer than the limit would end it first
 import brian2
 from brainyolo.spiking.settings import BuildOptions, SimulationSettings
 from brainyolo.spiking.simulate import Simulator
