@@ -24,6 +24,26 @@ VAL = SHARED / "data" / "coco-val2017-first128"
 TRAIN = SHARED / "data" / "coco-train2017-first128"
 
 
+REPO = Path(__file__).resolve().parents[1]
+"""This checkout's root."""
+
+
+def git_in_repo(*args) -> subprocess.CompletedProcess:
+    """``git -C REPO ARGS...``, its output captured as text."""
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+
+
+not_a_git_checkout = pytest.mark.skipif(git_in_repo("rev-parse", "HEAD").returncode != 0,
+                                        reason="not a git checkout (the script checks out a commit)")
+
+
+def script_environment(**extra: str) -> dict[str, str]:
+    """The environment a study's shell script runs in: this interpreter's ``brainyolo`` and ``python`` first on the
+    PATH, warnings quiet, and ``extra``."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONWARNINGS": "ignore", **extra}
+
+
 def analysis_script(name: str):
     """The module of ``analysis/STUDY/NAME.py`` (the analysis scripts are not a package)."""
     base = Path(__file__).resolve().parents[1] / "analysis"

@@ -5,37 +5,28 @@ their table read against their own files, the commit's checkout gone again; argu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO, git_in_repo, not_a_git_checkout, script_environment
 
 pytestmark = [pytest.mark.codegen_independent, pytest.mark.long]
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _git(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-
-
-@pytest.mark.skipif(_git("rev-parse", "HEAD").returncode != 0, reason="not a git checkout (the script checks one out)")
+@not_a_git_checkout
 def test_evaluate_ab_table_is_what_its_four_serial_runs_wrote(tmp_path):
     from brainyolo.data import scenes
 
     scenes.write_scenes(tmp_path / "scenes", 3, seed=8)
     out = tmp_path / "out"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONWARNINGS": "ignore"}
+    env = script_environment()
     script = str(REPO / "analysis/overhead/evaluate-ab.sh")
     try:
         proc = subprocess.run(["bash", script, "HEAD", "embedded", str(out), str(tmp_path / "scenes" / "images"),
                                str(tmp_path / "scenes" / "labels"), "2", "--", "--steps", "2", "--checkpoints", "2",
                                "--device", "runtime"], capture_output=True, text=True, env=env, timeout=900)
     finally:
-        _git("worktree", "prune")  # (a killed script leaves its checkout of the commit registered)
+        git_in_repo("worktree", "prune")  # (a killed script leaves its checkout of the commit registered)
     assert proc.returncode == 0, proc.stderr[-3000:]
     header, rule, *rows = proc.stdout.splitlines()
     assert header.startswith("| run | images | wall | images per hour |") and rule.startswith("| --- |")
@@ -55,7 +46,7 @@ def test_evaluate_ab_table_is_what_its_four_serial_runs_wrote(tmp_path):
         started.append((out / name / "metrics.json").stat().st_mtime_ns)
     assert started == sorted(started)  # in the order of the table: before, now, now, before
     assert (out / "cache").is_dir() and not (out / "before").exists()
-    assert str(out / "before") not in _git("worktree", "list").stdout
+    assert str(out / "before") not in git_in_repo("worktree", "list").stdout
     for arguments, message in ((["HEAD", "embedded", str(out), "i", "l", "x"], "COUNT must be a positive whole"),
                                (["HEAD", "embedded", str(tmp_path / "o2"), "i", "l", "2", "--", "--workers", "2"],
                                 "the runs are serial"),

@@ -5,17 +5,13 @@ own files; arguments it refuses."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO, script_environment
 
 pytestmark = [pytest.mark.codegen_independent, pytest.mark.long]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_images_per_hour_table_is_what_the_serial_and_dask_runs_wrote(tmp_path):
@@ -23,8 +19,7 @@ def test_images_per_hour_table_is_what_the_serial_and_dask_runs_wrote(tmp_path):
 
     scenes.write_scenes(tmp_path / "scenes", 3, seed=8)
     out = tmp_path / "out"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONWARNINGS": "ignore", "BRAINYOLO_CACHE": str(tmp_path / "cache")}
+    env = script_environment(BRAINYOLO_CACHE=str(tmp_path / "cache"))
     proc = subprocess.run(["bash", str(REPO / "analysis/overhead/images-per-hour.sh"), "embedded", str(out),
                            str(tmp_path / "scenes" / "images"), str(tmp_path / "scenes" / "labels"), "2", "--",
                            "--steps", "2", "--checkpoints", "2", "--device", "runtime"],

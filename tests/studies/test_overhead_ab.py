@@ -5,36 +5,26 @@ with options for this checkout's runs only (here: the same commit, 2 runtime ste
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import write_images
+from conftest import REPO, git_in_repo, not_a_git_checkout, script_environment, write_images
 
 pytestmark = [pytest.mark.codegen_independent, pytest.mark.long]
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _git(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
-
-
-@pytest.mark.skipif(_git("rev-parse", "HEAD").returncode != 0, reason="not a git checkout (ab.sh checks out a commit)")
+@not_a_git_checkout
 def test_ab_compares_a_commit_with_this_checkout_and_gives_now_its_own_options(tmp_path):
     photos = write_images(tmp_path / "photos", 2, seed=8)
     out = tmp_path / "ab"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PYTHONWARNINGS": "ignore"}
+    env = script_environment()
     try:
         proc = subprocess.run(["bash", str(REPO / "analysis/overhead/ab.sh"), "HEAD", "embedded", str(out),
                                *map(str, photos), "--", "--steps", "2", "--checkpoints", "2", "--device", "runtime",
                                "--", "--counts", "channels"], capture_output=True, text=True, env=env, timeout=600)
     finally:
-        _git("worktree", "prune")  # (a killed script leaves its checkout of the commit registered)
+        git_in_repo("worktree", "prune")  # (a killed script leaves its checkout of the commit registered)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[0] == "| seconds per image | before1 | now1 | before2 | now2 |"
@@ -57,5 +47,5 @@ def test_ab_compares_a_commit_with_this_checkout_and_gives_now_its_own_options(t
                                                                                      "now2")}
     assert sizes["now1"] < sizes["before1"] and sizes["now2"] < sizes["before2"]  # sums per channel: smaller
     assert re.search(r"^\| \*\*wall\*\* \(all images\) \|( \*\*[0-9.]+\*\* \|){4}$", proc.stdout, re.M)
-    assert str(out / "before") not in _git("worktree", "list").stdout  # the commit's checkout is gone again
+    assert str(out / "before") not in git_in_repo("worktree", "list").stdout  # the commit's checkout is gone again
     assert not (out / "before").exists()
