@@ -101,6 +101,7 @@ def with_state_reset(objects_cpp: str) -> str:
     if re.search(r"\bnew\b", body):
         raise NotServable("objects.cpp's _init_arrays() allocates in a way the binary server does not know")
     dynamic = [match["name"] for match in _DYNAMIC_ARRAY.finditer(objects_cpp)]
+    body = _without_constant_ranges(body, set(dynamic), setter.group(0))
     lines = [_constructed_anew(name) for name in [*dynamic, "_random_generators"]]
     lines += [_constructed_anew(match["name"]) for match in _NETWORK.finditer(objects_cpp)]
     lines += [zeroed_together(body), _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
@@ -122,6 +123,31 @@ def with_state_reset(objects_cpp: str) -> str:
                 f"#include <algorithm>\n#include <vector>\n{_ZEROED_TYPE}"
                 f"void {RESET_FUNCTION}()\n{{\n    using namespace brian;\n{''.join(lines)}}}\n")
     return objects_cpp + function
+
+
+_ARANGE = re.compile(r"^[ \t]*(?:#pragma omp parallel for schedule\(static\)\n[ \t]*)?"
+                     r"for\(int i=0; i<\w+; i\+\+\) (?P<name>\w+)\[i\] = -?\w+ \+ i;\n", re.MULTILINE)
+"""An array set to an ``arange`` in ``_init_arrays()`` (Brian2's template; the pragma only with OpenMP)."""
+
+
+def _without_constant_ranges(body: str, dynamic: set[str], setter: str) -> str:
+    """``_init_arrays()``'s ``body`` (allocations removed) without the zeroing and the ``arange`` of arrays that keep
+    them from the first image on: Brian2 sets an ``arange`` (a group's index ``i``, a subgroup's or monitor's source
+    indices) only there, as a constant, read-only variable (``Variables.add_arange``) that no code object writes;
+    one that a run's arguments can set (named in ``set_variable_by_name``) or a dynamic array (constructed anew) is
+    set again. yolov3-tiny's indices are 32 MB, zeroed and counted again at every image before: some 0.02 s.
+
+    >>> print(_without_constant_ranges(
+    ...     "    std::memset(_array_g_i, 0, sizeof(_array_g_i[0]) * 4);\\n"
+    ...     "    #pragma omp parallel for schedule(static)\\n    for(int i=0; i<4; i++) _array_g_i[i] = 0 + i;\\n",
+    ...     set(), "").strip() or "(nothing)")
+    (nothing)
+    """
+    kept = {match["name"] for match in _ARANGE.finditer(body)
+            if match["name"] not in dynamic and not re.search(rf"\b{match['name']}\b", setter)}
+    body = _ARANGE.sub(lambda match: "" if match["name"] in kept else match.group(0), body)
+    return re.sub(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n",
+                  lambda match: "" if match[1] in kept else match.group(0), body, flags=re.MULTILINE)
 
 
 _MEMSET_RUN = re.compile(r"(?:^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n(?:[ \t]*\n)*)+",

@@ -57,6 +57,9 @@ OBJECTS_CPP = textwrap.dedent("""\
         _array_layer_v = new float[6];
         std::memset(_array_layer_v, 0, sizeof(_array_layer_v[0]) * 6);
 
+        _array_layer_i = new int32_t[6];
+        std::memset(_array_layer_i, 0, sizeof(_array_layer_i[0]) * 6);
+
         _dynamic_array_monitor_t.resize(3);
         for(int i=0; i<3; i++) _dynamic_array_monitor_t[i] = 0;
 
@@ -64,6 +67,13 @@ OBJECTS_CPP = textwrap.dedent("""\
         _array_layer_i = new int32_t[6];
         #pragma omp parallel for schedule(static)
         for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;
+
+        _array_settable_j = new int32_t[5];
+        #pragma omp parallel for schedule(static)
+        for(int i=0; i<5; i++) _array_settable_j[i] = 2 + i;
+
+        _dynamic_array_monitor_i.resize(3);
+        for(int i=0; i<3; i++) _dynamic_array_monitor_i[i] = 0 + i;
 
         // static arrays
         _static_array__array_kernel = new float[9];
@@ -78,6 +88,10 @@ OBJECTS_CPP = textwrap.dedent("""\
     void set_variable_by_name(std::string name, std::string s_value) {
         if (name == "_timedarray.values") {
             set_variable_from_file(name, _timedarray_values, data_size, s_value);
+            return;
+        }
+        if (name == "settable.j") {
+            set_variable_from_file(name, _array_settable_j, data_size, s_value);
             return;
         }
     }
@@ -129,7 +143,11 @@ def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
     assert f"void {RESET_FUNCTION}()" in reset
     assert " new float" not in reset and " new int32_t" not in reset and "_static_array" not in reset
     assert "{_array_layer_v, sizeof(_array_layer_v[0]) * 6}," in reset and "std::memset(_array_layer_v" not in reset
-    assert "for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;" in reset
+    # a group's index (an arange: constant, read-only) keeps the first image's, neither zeroed nor counted again;
+    # an arange a run's arguments can set and a dynamic array's (constructed anew) are set again
+    assert "_array_layer_i" not in reset
+    assert "for(int i=0; i<5; i++) _array_settable_j[i] = 2 + i;" in reset
+    assert reset.index("_dynamic_array_monitor_i.resize(3);") < reset.index("_dynamic_array_monitor_i[i] = 0 + i;")
     # in a new process's order: objects constructed (empty), then _init_arrays' body (a dynamic array resized)
     for name in ("_dynamic_array_monitor_i", "_dynamic_array_monitor_t", "_dynamic_array_events_synaptic_events",
                  "network", "_random_generators"):
