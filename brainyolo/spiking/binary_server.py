@@ -8,7 +8,8 @@ the run's arguments of one image (:func:`request_text`), and answers each with :
 once that image's results are written. Between two images it puts every array and object back as a new process
 would have them (:func:`with_state_reset`): Brian2's dynamic arrays, random generators and network constructed
 anew, the arrays zeroed or set as ``_init_arrays`` sets them, the static arrays that a run can change (a
-``TimedArray``'s values) read again; the static arrays only ever copied from stay as loaded. The run's own values
+``TimedArray``'s values) read again; the static arrays only ever copied from, and the groups' indices (constant
+``arange`` arrays), stay as they were first set. The run's own values
 (``main``'s body: clocks, starting values, the run's arguments) are set again by the same code as in a new process.
 Without ``--serve`` the binary runs once, as Brian2's does.
 
@@ -63,7 +64,8 @@ def with_state_reset(objects_cpp: str) -> str:
 
     In the order a new process has them: each dynamic array, random generator list and network constructed anew
     (its destructor, then its constructor in place); the body of Brian2's ``_init_arrays()`` without its
-    allocations (each array zeroed, or set to its ``arange``, or a dynamic one resized, where it was allocated);
+    allocations (each array zeroed, or set to its ``arange``, or a dynamic one resized, where it was allocated;
+    a constant ``arange`` kept as it is: :func:`_without_constant_ranges`);
     the random generators made; the static arrays that a run can change read again from their files (a
     ``TimedArray``'s values, which a run's arguments set, and static arrays that are dynamic arrays), the others
     kept as loaded; the last run's time, an interrupt's stop and the profiling times zeroed. Clocks hold nothing
