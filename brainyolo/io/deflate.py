@@ -1,30 +1,33 @@
 """HDF5 datasets byte-shuffled and gzipped on every core: HDF5's own filters, compressed by threads.
 
 HDF5 runs a dataset's filters chunk after chunk on the writing thread. Here the chunks are shuffled and deflated by
-a pool of threads (numpy's copies and zlib release Python's lock) and handed to HDF5 as they are
-(``write_direct_chunk``). The file is what HDF5 itself would have written with ``shuffle=True,
-compression="gzip"``: the dataset declares both filters, and any HDF5 reader decompresses it with its own. On 2
-cores a yolov3-tiny image's recordings were written 1.06-1.28 times as fast as with HDF5's filters and h5py's chunks
-(``analysis/overhead/README.md``). A forked child process starts its own threads.
+a pool of threads (numpy's copies and the compressor release Python's lock) and handed to HDF5 as they are
+(``write_direct_chunk``). The file is what HDF5's own filters would have written with ``shuffle=True,
+compression="gzip"`` (the bytes of a deflate stream depend on the compressor, not what it decodes to): the dataset
+declares both filters, and any HDF5 reader decompresses it with its own zlib. The streams are made by zlib-ng (the
+``zlib-ng`` package), which writes the same format as zlib, faster. On 2 cores a yolov3-tiny image's recordings were
+written 1.06-1.28 times as fast as with HDF5's filters and h5py's chunks (``analysis/overhead/README.md``). A forked
+child process starts its own threads.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
+from zlib_ng import zlib_ng
 
 CHUNK_BYTES = 1 << 18
 """Largest chunk (bytes) :func:`deflated_dataset` makes (:func:`chunk_shape`): a yolov3-tiny image's counts in about
 150 chunks, enough to keep every core busy; 1 MiB chunks wrote them more slowly."""
 
-GZIP_LEVEL = 1
-"""zlib level: level 1 with the shuffle writes a yolov3-tiny image's counts in half the time of level 4, and
-smaller (the shuffle puts the counts' zero high bytes together)."""
+GZIP_LEVEL = 2
+"""Compression level (zlib-ng's): on yolov3-tiny's recordings (6 photos of a detection, one thread) level 2
+compressed in 0.146 s per image to 0.312 of their size, where zlib's level 1 took 0.197 s for 0.323 and zlib-ng's
+level 1 0.088 s for 0.415 (``analysis/overhead/deflate-levels.txt``)."""
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -78,7 +81,7 @@ def _deflated_chunk(piece: np.ndarray, chunk: tuple[int, ...], level: int) -> by
         full[tuple(slice(0, n) for n in piece.shape)] = piece
         piece = full
     raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8).reshape(-1, piece.dtype.itemsize)
-    return zlib.compress(np.ascontiguousarray(raw.T), level)
+    return zlib_ng.compress(np.ascontiguousarray(raw.T), level)
 
 
 def deflated_dataset(parent: h5py.Group, name: str, value: np.ndarray, level: int = GZIP_LEVEL,
