@@ -38,7 +38,13 @@ def test_events_counted_per_position_equal_per_neuron_products():
     for counts in (rng.integers(0, 60, shape, dtype=np.int8), rng.integers(2**31 - 100, 2**31, shape, np.int32)):
         for layer in (conv, irregular):
             expected = sum(int(c) * int(f) for c, f in zip(to_neuron_order(counts), layer.fan_out_total(), strict=True))
-            assert fanned_out(counts, layer) == expected > 0
+            assert fanned_out((counts,), layer) == expected > 0
+            # terms summed together, in blocks of positions that do not divide the layer's (4 rows at a time)
+            other = rng.integers(2**31 - 100, 2**31, shape, np.int32)
+            expected += sum(int(c) * int(f) for c, f in zip(to_neuron_order(other), layer.fan_out_total(), strict=True))
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("brainyolo.spiking.simulate.FANNED_BLOCK_BYTES", 8 * shape[0] * 4)
+                assert fanned_out((counts, other), layer) == expected
 
 
 @pytest.mark.codegen_independent
