@@ -464,7 +464,7 @@ def write_run_folder(run_dir, simulator, runs: Iterable[DetectorRun], steps: int
             if run.parameters is not None:  # the run's own (a decoder reads its delays)
                 image["parameters"] = json.dumps(parameter_record(run.parameters), sort_keys=True)
             with stage("recording"):
-                digest.add(*write_image(recordings, number, image, result.data))
+                write_image(recordings, number, image, result.data, digest)
             image_info = result.info()
             info["images"].append(image_info)
             for key in ("build_seconds", "run_seconds", "synaptic_events", "single_spike_events"):

@@ -5,7 +5,8 @@
 - as in 0.13.1: the counts as int16 where they fit, the checksum fed;
 - as in 0.13.2 to 0.15.0: the same, the chunks compressed by a thread per core (``brainyolo.io.deflate``) instead of
   by HDF5's filters on the writing thread;
-- as now: the counts in the narrowest type that holds them (``stored_counts``: int8 up to 63), chunks by threads.
+- as now: the counts in the narrowest type that holds them (``stored_counts``: int8 up to 63), chunks by threads
+  (since 0.15.3 the chunks of all of an image's arrays together, by zlib-ng: ``DeflatedWriter``).
 
 The first three compress with HDF5's own filters (shuffle and gzip at level 1, h5py's chunks).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from brainyolo.io.deflate import deflated_dataset
+from brainyolo.io.deflate import DeflatedWriter
 from brainyolo.io.integrity import DIGEST_ATTRIBUTE, GroupDigest, content_digest
 from brainyolo.readout import recordings
 from brainyolo.readout.recordings import open_recordings, write_image
@@ -51,9 +52,18 @@ WAYS = {"int32, read back": (None, False, False), "int32, fed": (None, True, Fal
 threads)."""
 
 
-def hdf5_filters(parent: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
-    """A dataset compressed as before: HDF5's own shuffle and gzip filters, level 1, on the writing thread."""
-    return parent.create_dataset(name, data=value, compression="gzip", compression_opts=1, shuffle=True)
+class HDF5Filters:
+    """Datasets compressed as before: HDF5's own shuffle and gzip filters, level 1, on the writing thread (the
+    interface of ``DeflatedWriter``)."""
+
+    def add(self, parent: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
+        return parent.create_dataset(name, data=value, compression="gzip", compression_opts=1, shuffle=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        pass
 
 
 def image_data(group: h5py.Group) -> tuple[dict, dict]:
@@ -76,7 +86,7 @@ def image_data(group: h5py.Group) -> tuple[dict, dict]:
 def write(path: Path, root: dict, images: list, stored, fed: bool, threads: bool) -> tuple[float, float]:
     """Write ``images`` into ``path``: ``(seconds writing, seconds sealing)``."""
     recordings.stored_counts = stored or (lambda counts: counts)
-    recordings.deflated_dataset = deflated_dataset if threads else hdf5_filters
+    recordings.DeflatedWriter = DeflatedWriter if threads else HDF5Filters
     writing = sealing = 0.0
     try:
         with open_recordings(path, root) as f:
@@ -96,7 +106,7 @@ def write(path: Path, root: dict, images: list, stored, fed: bool, threads: bool
                 f.attrs[DIGEST_ATTRIBUTE] = content_digest(f)
             sealing += time.perf_counter() - started
     finally:
-        recordings.stored_counts, recordings.deflated_dataset = stored_counts, deflated_dataset
+        recordings.stored_counts, recordings.DeflatedWriter = stored_counts, DeflatedWriter
     return writing, sealing
 
 

@@ -84,21 +84,68 @@ def _deflated_chunk(piece: np.ndarray, chunk: tuple[int, ...], level: int) -> by
     return zlib_ng.compress(np.ascontiguousarray(raw.T), level)
 
 
+class DeflatedWriter:
+    """Datasets written byte-shuffled and gzipped (HDF5's filters), their chunks compressed on every core from the
+    moment each is added: the chunks of many datasets, one or two each (a yolov3-tiny image's 44 arrays, most of one
+    chunk), are compressed side by side instead of one dataset after another. The chunks are written into the file
+    when the writer is closed (:meth:`close`, or leaving the ``with`` block), in the order added; an added array
+    must not change until then.
+
+    Parameters
+    ----------
+    level : int
+        The compression level (:data:`GZIP_LEVEL`).
+    chunk_bytes : int
+        The largest chunk (:func:`chunk_shape`).
+    """
+
+    def __init__(self, level: int = GZIP_LEVEL, chunk_bytes: int = CHUNK_BYTES):
+        self.level, self.chunk_bytes = level, chunk_bytes
+        self._pending: list = []
+
+    def add(self, parent: h5py.Group, name: str, value: np.ndarray) -> h5py.Dataset:
+        """Create ``parent[name]`` for ``value`` (a numeric array with at least one element) and start compressing
+        its chunks; returns the dataset (its values are in the file once the writer is closed)."""
+        value = np.asarray(value)
+        if value.dtype.kind not in "biuf" or value.size == 0 or value.ndim == 0:
+            raise ValueError(f"{name}: a non-empty numeric array is compressed, not {value.dtype} of shape "
+                             f"{value.shape}")
+        chunk = chunk_shape(value.shape, value.dtype.itemsize, self.chunk_bytes)
+        dataset = parent.create_dataset(name, shape=value.shape, dtype=value.dtype, chunks=chunk, shuffle=True,
+                                        compression="gzip", compression_opts=self.level)
+        pool = _threads()
+        for corner in np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))):
+            offset = tuple(k * c for k, c in zip(corner, chunk, strict=True))
+            piece = value[tuple(slice(o, o + c) for o, c in zip(offset, chunk, strict=True))]
+            self._pending.append((dataset, offset, pool.submit(_deflated_chunk, piece, chunk, self.level)))
+        return dataset
+
+    def close(self) -> None:
+        """Write every chunk compressed so far into its dataset (waiting for those still compressed)."""
+        pending, self._pending = self._pending, []
+        try:
+            for dataset, offset, future in pending:
+                dataset.id.write_direct_chunk(offset, future.result())
+        finally:
+            for _, _, future in pending:
+                future.cancel()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            self.close()
+        else:  # (the file is being given up: nothing more is written)
+            for _, _, future in self._pending:
+                future.cancel()
+            self._pending = []
+
+
 def deflated_dataset(parent: h5py.Group, name: str, value: np.ndarray, level: int = GZIP_LEVEL,
                      chunk_bytes: int = CHUNK_BYTES) -> h5py.Dataset:
     """``parent[name] = value``, byte-shuffled and gzipped at ``level`` (HDF5's filters), the chunks (at most
-    ``chunk_bytes``: :func:`chunk_shape`) compressed on every core. ``value``: a numeric array with at least one
-    element."""
-    value = np.asarray(value)
-    if value.dtype.kind not in "biuf" or value.size == 0 or value.ndim == 0:
-        raise ValueError(f"{name}: a non-empty numeric array is compressed, not {value.dtype} of shape {value.shape}")
-    chunk = chunk_shape(value.shape, value.dtype.itemsize, chunk_bytes)
-    dataset = parent.create_dataset(name, shape=value.shape, dtype=value.dtype, chunks=chunk, shuffle=True,
-                                    compression="gzip", compression_opts=level)
-    corners = list(np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))))
-    offsets = [tuple(k * c for k, c in zip(corner, chunk, strict=True)) for corner in corners]
-    pieces = (value[tuple(slice(o, o + c) for o, c in zip(offset, chunk, strict=True))] for offset in offsets)
-    for offset, data in zip(offsets, _threads().map(lambda p: _deflated_chunk(p, chunk, level), pieces),
-                            strict=True):
-        dataset.id.write_direct_chunk(offset, data)
-    return dataset
+    ``chunk_bytes``: :func:`chunk_shape`) compressed on every core (:class:`DeflatedWriter`). ``value``: a numeric
+    array with at least one element."""
+    with DeflatedWriter(level, chunk_bytes) as writer:
+        return writer.add(parent, name, value)

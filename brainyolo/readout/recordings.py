@@ -18,13 +18,14 @@ The file's layout and its checker: :mod:`brainyolo.readout.recordings_schema`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import brian2
 import h5py
 import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
-from brainyolo.io.deflate import deflated_dataset
+from brainyolo.io.deflate import DeflatedWriter
 from brainyolo.readout.recordings_schema import FORMAT, LAYER_ATTRIBUTES, SCHEMA_VERSION
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
@@ -35,6 +36,9 @@ from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import spike_events
+
+if TYPE_CHECKING:
+    from brainyolo.io.integrity import GroupDigest
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
@@ -255,13 +259,16 @@ def open_recordings(path, attrs: dict) -> h5py.File:
 
 
 COMPRESSED_SIZE = 4096
-"""Arrays of more numbers than this are byte-shuffled and gzipped (:func:`brainyolo.io.deflate.deflated_dataset`)."""
+"""Arrays of more numbers than this are byte-shuffled and gzipped (:class:`brainyolo.io.deflate.DeflatedWriter`)."""
 
 
-def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str, dict[str, np.ndarray]]:
+def write_image(f: h5py.File, number: int, info: dict, data: dict, digest: GroupDigest | None = None
+                ) -> tuple[str, dict[str, np.ndarray]]:
     """Add one image's recordings to an open recordings file: ``(the image's group name, {HDF5 name of each
     dataset: the array written})`` (what :class:`brainyolo.io.integrity.GroupDigest` feeds). The counters are kept
-    per neuron or per channel as the file's ``counts`` attribute says (:func:`open_recordings`)."""
+    per neuron or per channel as the file's ``counts`` attribute says (:func:`open_recordings`). ``digest``: the
+    file's :class:`~brainyolo.io.integrity.GroupDigest`, fed the image (from the arrays written) while the large
+    arrays' chunks are still compressed."""
     name = f"{number:04d}"
     per_channel = f.attrs.get("counts", "neurons") == "channels"
     group = f["images"].create_group(name)
@@ -271,36 +278,39 @@ def write_image(f: h5py.File, number: int, info: dict, data: dict) -> tuple[str,
     def dataset(parent, key, value) -> None:
         value = np.asarray(value)
         large = value.size > COMPRESSED_SIZE and value.dtype.kind in "biuf"  # (text stays as h5py stores it)
-        stored = deflated_dataset(parent, key, value) if large else parent.create_dataset(key, data=value)
+        stored = deflater.add(parent, key, value) if large else parent.create_dataset(key, data=value)
         written[stored.name] = value
 
-    layers = group.create_group("layers")
-    for index, layer in data["layers"].items():
-        g = layers.create_group(f"{index:02d}")
-        g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
-        g.attrs["negative_value"] = float(layer["negative_value"])
-        for key, value in layer.items():
-            if key not in LAYER_ATTRIBUTES:
-                if key in SPIKE_COUNTERS + EVENT_COUNTERS:
-                    value = channel_counts(value) if per_channel else stored_counts(value)
-                dataset(g, key, value)
-    outputs = group.create_group("output")
-    for index, values in data["output"].items():
-        g = outputs.create_group(f"{index:02d}")
-        for key, value in values.items():
-            dataset(g, key, value)
-    if "input_events" in data:  # an event sample: the events the input delivered (step, neuron)
-        record = data["input_events"]
-        g = group.create_group("input_events")
-        g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
-        for key in ("step", "neuron"):
-            dataset(g, key, record[key])
-    if data.get("extra"):  # what a user's own Brian2 objects recorded (the Python API's add / record_*)
-        recorded = group.create_group("recorded")
-        for object_name, variables in data["extra"].items():
-            g = recorded.create_group(object_name)
-            for key, value in variables.items():
-                value = np.asarray(value)
-                if value.dtype.kind in "biuf":
+    with DeflatedWriter() as deflater:  # the large arrays' chunks compressed together, written at its end
+        layers = group.create_group("layers")
+        for index, layer in data["layers"].items():
+            g = layers.create_group(f"{index:02d}")
+            g.attrs["kind"], g.attrs["shape"] = layer["kind"], np.asarray(layer["shape"])
+            g.attrs["negative_value"] = float(layer["negative_value"])
+            for key, value in layer.items():
+                if key not in LAYER_ATTRIBUTES:
+                    if key in SPIKE_COUNTERS + EVENT_COUNTERS:
+                        value = channel_counts(value) if per_channel else stored_counts(value)
                     dataset(g, key, value)
+        outputs = group.create_group("output")
+        for index, values in data["output"].items():
+            g = outputs.create_group(f"{index:02d}")
+            for key, value in values.items():
+                dataset(g, key, value)
+        if "input_events" in data:  # an event sample: the events the input delivered (step, neuron)
+            record = data["input_events"]
+            g = group.create_group("input_events")
+            g.attrs["width"], g.attrs["height"] = int(record["width"]), int(record["height"])
+            for key in ("step", "neuron"):
+                dataset(g, key, record[key])
+        if data.get("extra"):  # what a user's own Brian2 objects recorded (the Python API's add / record_*)
+            recorded = group.create_group("recorded")
+            for object_name, variables in data["extra"].items():
+                g = recorded.create_group(object_name)
+                for key, value in variables.items():
+                    value = np.asarray(value)
+                    if value.dtype.kind in "biuf":
+                        dataset(g, key, value)
+        if digest is not None:  # (every node and attribute is there; the values are fed from the arrays)
+            digest.add(name, written)
     return name, written

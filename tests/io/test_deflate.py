@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from brainyolo.io.deflate import chunk_shape, deflated_dataset
+from brainyolo.io.deflate import DeflatedWriter, chunk_shape, deflated_dataset
 
 pytestmark = pytest.mark.codegen_independent
 
@@ -95,3 +95,30 @@ def test_a_forked_child_compresses_with_threads_of_its_own(tmp_path):
     assert child.exitcode == 0
     with h5py.File(tmp_path / "child.h5", "r") as f:
         np.testing.assert_array_equal(f["x"][()], np.arange(50_000, dtype=np.int32))
+
+
+def test_a_writer_compresses_many_datasets_together_and_writes_them_when_closed(tmp_path):
+    """Arrays of several dtypes and sizes (one chunk, many, an edge chunk) added to one writer in two groups: each
+    reads back (HDF5's filters) as it was; in the file only once the writer is closed."""
+    rng = np.random.default_rng(3)
+    values = {"a/one": rng.integers(0, 60, (3, 5), np.int8), "a/many": rng.integers(0, 9, (7, 40, 33), np.int16),
+              "b/float": rng.standard_normal((5, 11)).astype(np.float32), "b/wide": np.arange(1000, dtype=np.int64)}
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        with DeflatedWriter(chunk_bytes=512) as writer:
+            for name, value in values.items():
+                writer.add(f.require_group(name.split("/")[0]), name.split("/")[1], value)
+            assert f["a/many"].id.get_num_chunks() == 0  # compressed, not yet written
+        assert f["a/many"].id.get_num_chunks() > 1
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        for name, value in values.items():
+            assert f[name].dtype == value.dtype and np.array_equal(f[name][()], value), name
+
+
+def test_a_writer_given_up_writes_nothing_more():
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f:
+        with pytest.raises(RuntimeError, match="given up"), DeflatedWriter(chunk_bytes=64) as writer:
+            writer.add(f, "x", np.arange(5000, dtype=np.int32))
+            raise RuntimeError("given up")
+        assert f["x"].id.get_num_chunks() == 0
+        writer.close()  # (nothing left to write)
+        assert f["x"].id.get_num_chunks() == 0
