@@ -130,6 +130,19 @@ def tiny_converted(tmp_path_factory, tiny_cfg_text):
     return folder / "m.h5", images[:2]
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_converted, tmp_path_factory):
+    """A run folder of the reduced network (``recordings.h5``, ``run_info.json``): its two images, 12 steps,
+    Brian2's runtime device. Read it, do not change it."""
+    from brainyolo.detector import simulate
+    from brainyolo.spiking.simulate import SimulationSettings
+
+    model_path, images = tiny_converted
+    run = tmp_path_factory.mktemp("tiny-run") / "run"
+    simulate(model_path, images, SimulationSettings(steps=12, device="runtime"), run, progress=False)
+    return run
+
+
 STANDALONE = {"steps": 30, "checkpoints": (10,), "threads": 2, "output": "spikes"}
 """Simulation settings of the standalone tests on :func:`tiny_converted` (one binary for all of them)."""
 

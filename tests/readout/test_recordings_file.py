@@ -139,3 +139,24 @@ def test_the_counts_attribute_comes_with_schema_4_exactly(tmp_path, version, cou
             f.attrs["counts"] = counts
         with pytest.raises(ValueError, match=f"attribute counts is (missing|there) in a schema {version} file"):
             check_recordings(f)
+
+
+def test_the_checksum_fed_while_an_image_s_chunks_are_compressed_is_the_file_s(tmp_path):
+    """``write_image(..., digest)`` feeds the checksum before the large arrays' chunks are in the file: the sealed
+    checksum is still the one of the finished file read back (``content_digest``), for images whose counters,
+    events and membranes are compressed in many chunks."""
+    from brainyolo.io.integrity import DIGEST_ATTRIBUTE, GroupDigest, content_digest, verify
+
+    rng = np.random.default_rng(7)
+    with open_recordings(tmp_path / "r.h5", {"steps": 5}) as f:
+        digest = GroupDigest(f, "images")
+        for number in range(2):
+            positive = rng.integers(0, 70, (8, 40, 40), np.int32)  # int16 once stored, 12800 numbers
+            data = {"layers": {0: _layer(positive)},
+                    "output": {1: {"v": rng.standard_normal((2, 5, 30, 30)).astype(np.float32)}}}
+            write_image(f, number, {"file_name": f"{number}.png"}, data, digest)
+        digest.seal()
+        assert f["images/0001/layers/00/positive_count"].id.get_num_chunks() >= 1
+        assert f.attrs[DIGEST_ATTRIBUTE] == content_digest(f)
+    with h5py.File(tmp_path / "r.h5") as f:
+        assert verify(f) is True

@@ -9,16 +9,11 @@ import re
 import pytest
 from conftest import analysis_script
 
-from brainyolo.detector import simulate
-from brainyolo.spiking.simulate import SimulationSettings
-
 pytestmark = pytest.mark.codegen_independent
 
 
-def test_every_level_is_timed_sized_and_read_back(tiny_converted, tmp_path, capsys):
-    model_path, images = tiny_converted
-    simulate(model_path, images[:2], SimulationSettings(steps=12, device="runtime"), tmp_path / "run", progress=False)
-    analysis_script("overhead/deflate_levels").main(str(tmp_path / "run"), 2)
+def test_every_level_is_timed_sized_and_read_back(tiny_run, capsys):
+    analysis_script("overhead/deflate_levels").main(str(tiny_run), 2)
     out = capsys.readouterr().out
     assert out.startswith("2 images, ") and "every stream inflated by Python's zlib to its chunk: True" in out
     rows = dict(re.findall(r"^\| (zlib(?:-ng)? \d(?: \(now\))?) \| [0-9.]+ \| ([0-9.]+) \| [0-9.]+ \|$", out, re.M))
