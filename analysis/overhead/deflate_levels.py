@@ -53,20 +53,21 @@ def main(run_dir: str, images: int = 6) -> None:
             f["images"][name].visititems(add)
     count = len(names)
     raw = sum(map(len, pieces))
-    print(f"{count} images, {len(pieces)} chunks, {raw / count / 1e6:.1f} MB per image compressed")
+    print(f"{count} images, {len(pieces)} chunks, {raw / count / 1e6:.1f} MB per image before compression")
     print("| compressor, level | seconds per image (one thread) | of the raw size | MB per image |")
     print("| --- | ---: | ---: | ---: |")
+    inflated = True
     for label, compress, level in WAYS:
         best = float("inf")
         for _ in range(3):
             start = time.perf_counter()
             streams = [compress(piece, level) for piece in pieces]
             best = min(best, time.perf_counter() - start)
-        assert all(zlib.decompress(s) == p for s, p in zip(streams, pieces, strict=True)), label
+        inflated &= all(zlib.decompress(s) == p for s, p in zip(streams, pieces, strict=True))
         size = sum(map(len, streams))
         now = " (now)" if label == "zlib-ng" and level == GZIP_LEVEL else ""
         print(f"| {label} {level}{now} | {best / count:.3f} | {size / raw:.3f} | {size / count / 1e6:.2f} |")
-    print("every stream inflated by Python's zlib to its chunk: True")
+    print(f"every stream inflated by Python's zlib to its chunk: {inflated}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ a pool of threads (numpy's copies and the compressor release Python's lock) and 
 (``write_direct_chunk``). The file is what HDF5's own filters would have written with ``shuffle=True,
 compression="gzip"`` (the bytes of a deflate stream depend on the compressor, not what it decodes to): the dataset
 declares both filters, and any HDF5 reader decompresses it with its own zlib. The streams are made by zlib-ng (the
-``zlib-ng`` package), which writes the same format as zlib, faster. On 2 cores a yolov3-tiny image's recordings were
-written 1.06-1.28 times as fast as with HDF5's filters and h5py's chunks (``analysis/overhead/README.md``). A forked
-child process starts its own threads.
+``zlib-ng`` package), which writes the same format as zlib, faster. The chunks of many datasets are compressed side
+by side (:class:`DeflatedWriter`: an image's recordings). On 2 cores a yolov3-tiny image's recordings were written
+1.06-1.28 times as fast as with HDF5's filters and h5py's chunks when the threads first compressed them (one dataset
+at a time, zlib); with the datasets together and zlib-ng, a detection's recording stage (the writing among it) took
+half as long again (``analysis/overhead/README.md``, 0.13.2 and 0.15.3). A forked child process starts its own
+threads.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ _LOAD_BLOCK = re.compile(r"^[ \t]*ifstream f(?P<name>\w+);\n.*?Error opening sta
 """One static array's reading in ``_load_arrays()`` (Brian2's template)."""
 
 
-def with_state_reset(objects_cpp: str) -> str:
+def with_state_reset(objects_cpp: str, code: list[str] | None = None) -> str:
     """``objects.cpp`` with :data:`RESET_FUNCTION`: every array and object set back to a new process's state.
 
     In the order a new process has them: each dynamic array, random generator list and network constructed anew
@@ -75,6 +75,9 @@ def with_state_reset(objects_cpp: str) -> str:
     ----------
     objects_cpp
         The text of a build's ``objects.cpp`` as Brian2 writes it (returned as it is if it has the function).
+    code
+        The texts of every other source that can write an array: the code objects' and the code inserted into
+        ``main`` (:func:`_without_constant_ranges`); None: every array is set again.
 
     Returns
     -------
@@ -103,7 +106,7 @@ def with_state_reset(objects_cpp: str) -> str:
     if re.search(r"\bnew\b", body):
         raise NotServable("objects.cpp's _init_arrays() allocates in a way the binary server does not know")
     dynamic = [match["name"] for match in _DYNAMIC_ARRAY.finditer(objects_cpp)]
-    body = _without_constant_ranges(body, set(dynamic), setter.group(0))
+    body = _without_constant_ranges(body, set(dynamic), setter.group(0), code)
     lines = [_constructed_anew(name) for name in [*dynamic, "_random_generators"]]
     lines += [_constructed_anew(match["name"]) for match in _NETWORK.finditer(objects_cpp)]
     lines += [zeroed_together(body), _RANDOM_SECTION, random.replace("std::random_device rd;", "")]
@@ -132,21 +135,28 @@ _ARANGE = re.compile(r"^[ \t]*(?:#pragma omp parallel for schedule\(static\)\n[ 
 """An array set to an ``arange`` in ``_init_arrays()`` (Brian2's template; the pragma only with OpenMP)."""
 
 
-def _without_constant_ranges(body: str, dynamic: set[str], setter: str) -> str:
+def _without_constant_ranges(body: str, dynamic: set[str], setter: str, code: list[str] | None) -> str:
     """``_init_arrays()``'s ``body`` (allocations removed) without the zeroing and the ``arange`` of arrays that keep
     them from the first image on: Brian2 sets an ``arange`` (a group's index ``i``, a subgroup's or monitor's source
-    indices) only there, as a constant, read-only variable (``Variables.add_arange``) that no code object writes;
-    one that a run's arguments can set (named in ``set_variable_by_name``) or a dynamic array (constructed anew) is
-    set again. yolov3-tiny's indices are 32 MB, zeroed and counted again at every image before: some 0.02 s.
+    indices) only there, as a constant, read-only variable (``Variables.add_arange``). Kept only where nothing else can
+    write it: no code object's or inserted code's text (``code``; None: every ``arange`` is set again) names it, a
+    run's arguments cannot set it (not named in ``set_variable_by_name``), it is no dynamic array (constructed anew),
+    and its zeroing is one ``memset`` (:func:`~brainyolo.spiking.device.zeroed_by_memset`), which goes with it.
+    yolov3-tiny's indices are 32 MB, zeroed and counted again at every image before.
 
     >>> print(_without_constant_ranges(
     ...     "    std::memset(_array_g_i, 0, sizeof(_array_g_i[0]) * 4);\\n"
     ...     "    #pragma omp parallel for schedule(static)\\n    for(int i=0; i<4; i++) _array_g_i[i] = 0 + i;\\n",
-    ...     set(), "").strip() or "(nothing)")
+    ...     set(), "", []).strip() or "(nothing)")
     (nothing)
     """
+    if code is None:
+        return body
+    zeroings = re.findall(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n", body, re.MULTILINE)
+    others = "\n".join([setter, *code])
     kept = {match["name"] for match in _ARANGE.finditer(body)
-            if match["name"] not in dynamic and not re.search(rf"\b{match['name']}\b", setter)}
+            if match["name"] not in dynamic and zeroings.count(match["name"]) == 1
+            and not re.search(rf"\b{match['name']}\b", others)}
     body = _ARANGE.sub(lambda match: "" if match["name"] in kept else match.group(0), body)
     return re.sub(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n",
                   lambda match: "" if match[1] in kept else match.group(0), body, flags=re.MULTILINE)

@@ -36,8 +36,9 @@ def stored_counts(counts: np.ndarray) -> np.ndarray:
     if counts.dtype.kind in "iu" and (counts.size == 0 or counts.min() >= 0):
         largest = counts.max() if counts.size else 0
         for bound, kind in STORED_COUNT_TYPES:
-            if largest <= bound:  # cast in memory order, then made (C, H, W) in the narrow type: a run's counts
-                return np.ascontiguousarray(counts.astype(kind, order="K"))  # are a view of neuron order (H, W, C)
+            if largest <= bound:  # cast in memory order, then laid out (C, H, W) in the narrow type: a run's
+                narrow = counts.astype(kind, order="K")  # counts are a view of neuron order (H, W, C)
+                return narrow if narrow.flags.c_contiguous else narrow.copy(order="C")
     return counts if counts.flags.c_contiguous else counts.copy(order="C")
 
 

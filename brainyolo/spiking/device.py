@@ -198,6 +198,13 @@ void {RESET_FUNCTION}() {{ std::cerr << "brainyolo: this binary runs one image" 
 
 
 ONCE_PER_PROCESS = ("before_start", "after_start", "before_end", "after_end")
+
+
+def other_sources(device) -> list[str]:
+    """Every text besides ``objects.cpp`` that can write one of the device's arrays: each code object's blocks
+    (Brian2's and brainyolo's templates rendered) and the code inserted with ``device.insert_code``."""
+    texts = [str(block) for code_object in device.code_objects.values() for block in code_object.code.values()]
+    return texts + [str(line) for lines in device.code_lines.values() for line in lines]
 """The slots of ``device.insert_code`` whose code ``main`` runs around ``brian_start()`` and ``brian_end()``: once
 per process, which a binary fed image after image would not repeat per image (the network-run slots run per image)."""
 
@@ -231,7 +238,7 @@ class _ProjectWriter:
                 contents = without_writes(contents, self._unwritten)
             contents = written_together(contents)
             try:
-                contents = with_state_reset(contents)
+                contents = with_state_reset(contents, None if self._device is None else other_sources(self._device))
                 reason = None
             except NotServable as err:
                 contents += NOT_SERVABLE_STUB

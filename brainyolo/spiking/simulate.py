@@ -71,11 +71,14 @@ the cache, where one float64 copy of a layer's counts was tens of megabytes)."""
 
 
 def fanned_out(terms: tuple[np.ndarray, ...], layer: LayerGroup) -> int:
-    """Each neuron's counts (the sum of ``terms``, each the layer's (C, H, W)) times its fan-out, summed: exact.
-    Where every channel of a position has the same fan-out, the counts (of at most 32 bits) are summed per position
-    first, the terms together, a block of positions at a time (:data:`FANNED_BLOCK_BYTES`): float64 sums of
-    integers, exact while below 2**53 (at most terms x C x 2**31 here, bounded), one matrix-vector product a block;
-    per neuron, in int64, otherwise."""
+    """Each neuron's counts (the sum of ``terms``, a tuple of arrays each the layer's (C, H, W)) times its fan-out,
+    summed. Where every channel of a position has the same fan-out, the counts (of at most 32 bits) are summed per
+    position first, the terms together, a block of positions at a time (:data:`FANNED_BLOCK_BYTES`): float64 sums of
+    integers, exact while below 2**53 (at most terms x C x 2**32 here, bounded), one matrix-vector product a block;
+    per neuron otherwise. The products are int64: exact while a block's (or, per neuron, a term's) events stay
+    below 2**63, far above any run's."""
+    if not isinstance(terms, tuple):
+        raise TypeError(f"a tuple of counters is fanned out, not {type(terms).__name__}")
     flats = [to_neuron_order(term) for term in terms]
     channels = layer.shape[0]
     per_position = layer.fan_out_per_position()

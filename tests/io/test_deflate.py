@@ -122,3 +122,26 @@ def test_a_writer_given_up_writes_nothing_more():
         assert f["x"].id.get_num_chunks() == 0
         writer.close()  # (nothing left to write)
         assert f["x"].id.get_num_chunks() == 0
+
+
+def test_a_chunk_that_fails_to_compress_fails_the_writer(monkeypatch):
+    """A compressing thread's error reaches the writer's caller when the chunks are written (no chunk of the failed
+    dataset in the file), and the writer is empty afterwards."""
+    import brainyolo.io.deflate as deflate
+
+    real = deflate._deflated_chunk
+
+    def failing(piece, chunk, level):
+        if piece.dtype == np.int16:
+            raise MemoryError("no memory for the chunk")
+        return real(piece, chunk, level)
+
+    monkeypatch.setattr(deflate, "_deflated_chunk", failing)
+    with h5py.File("mem.h5", "w", driver="core", backing_store=False) as f:
+        writer = DeflatedWriter(chunk_bytes=256)
+        writer.add(f, "fine", np.arange(500, dtype=np.int32))
+        writer.add(f, "failing", np.arange(500, dtype=np.int16))
+        with pytest.raises(MemoryError, match="no memory"):
+            writer.close()
+        assert f["failing"].id.get_num_chunks() == 0
+        writer.close()  # nothing left

@@ -137,17 +137,28 @@ MAIN_CPP = textwrap.dedent("""\
 
 @pytest.mark.codegen_independent
 def test_the_reset_zeroes_and_sets_what_init_arrays_does_without_allocating():
-    text = with_state_reset(OBJECTS_CPP)
+    text = with_state_reset(OBJECTS_CPP, code=["_ptr_array_layer_v = _array_layer_v;"])
     assert text.startswith(OBJECTS_CPP) and with_state_reset(text) == text
     reset = text[len(OBJECTS_CPP):]
     assert f"void {RESET_FUNCTION}()" in reset
     assert " new float" not in reset and " new int32_t" not in reset and "_static_array" not in reset
     assert "{_array_layer_v, sizeof(_array_layer_v[0]) * 6}," in reset and "std::memset(_array_layer_v" not in reset
-    # a group's index (an arange: constant, read-only) keeps the first image's, neither zeroed nor counted again;
-    # an arange a run's arguments can set and a dynamic array's (constructed anew) are set again
+    # a group's index (an arange: constant, read-only) that no other code names keeps the first image's, neither
+    # zeroed nor counted again; an arange a run's arguments can set and a dynamic array's (constructed anew) are set
+    # again
     assert "_array_layer_i" not in reset
     assert "for(int i=0; i<5; i++) _array_settable_j[i] = 2 + i;" in reset
     assert reset.index("_dynamic_array_monitor_i.resize(3);") < reset.index("_dynamic_array_monitor_i[i] = 0 + i;")
+    # ... and so is an index that a code object or inserted code names, or any where the other code is not known
+    for code in (["_ptr_array_layer_i = _array_layer_i;"], None):
+        again = with_state_reset(OBJECTS_CPP, code)[len(OBJECTS_CPP):]
+        assert "for(int i=0; i<6; i++) _array_layer_i[i] = 0 + i;" in again
+        assert "{_array_layer_i, sizeof(_array_layer_i[0]) * 6}," in again
+    # an index zeroed otherwise than by one memset (Brian2's own loop) keeps both
+    looped = OBJECTS_CPP.replace("std::memset(_array_layer_i, 0, sizeof(_array_layer_i[0]) * 6);",
+                                 "for(int i=0; i<6; i++) _array_layer_i[i] = 0;")
+    again = with_state_reset(looped, [])[len(looped):]
+    assert "_array_layer_i[i] = 0;" in again and "_array_layer_i[i] = 0 + i;" in again
     # in a new process's order: objects constructed (empty), then _init_arrays' body (a dynamic array resized)
     for name in ("_dynamic_array_monitor_i", "_dynamic_array_monitor_t", "_dynamic_array_events_synaptic_events",
                  "network", "_random_generators"):
