@@ -18,7 +18,6 @@ The file's layout and its checker: :mod:`brainyolo.readout.recordings_schema`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import brian2
 import h5py
@@ -26,6 +25,7 @@ import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 from brainyolo.io.deflate import DeflatedWriter
+from brainyolo.io.integrity import GroupDigest
 from brainyolo.readout.recordings_schema import FORMAT, LAYER_ATTRIBUTES, SCHEMA_VERSION
 from brainyolo.spiking import from_neuron_order
 from brainyolo.spiking.checkpoints import CheckpointStore
@@ -36,9 +36,6 @@ from brainyolo.spiking.event_record import LayerEventRecord
 from brainyolo.spiking.event_spaces import negative_divisions
 from brainyolo.spiking.network import SpikingNetwork
 from brainyolo.spiking.neurons import spike_events
-
-if TYPE_CHECKING:
-    from brainyolo.io.integrity import GroupDigest
 
 
 def sample_slice(n_neurons: int, shape, size: int) -> slice:
