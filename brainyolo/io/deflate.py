@@ -8,9 +8,9 @@ declares both filters, and any HDF5 reader decompresses it with its own zlib. Th
 ``zlib-ng`` package), which writes the same format as zlib, faster. The chunks of many datasets are compressed side
 by side (:class:`DeflatedWriter`: an image's recordings). On 2 cores a yolov3-tiny image's recordings were written
 1.06-1.28 times as fast as with HDF5's filters and h5py's chunks when the threads first compressed them (one dataset
-at a time, zlib); with the datasets together and zlib-ng, a detection's recording stage (the writing among it) took
-half as long again (``analysis/overhead/README.md``, 0.13.2 and 0.15.3). A forked child process starts its own
-threads.
+at a time, zlib); with 0.15.3's changes (the datasets together, zlib-ng, among others) a detection's recording stage,
+the writing among it, took half the time it took before (``analysis/overhead/README.md``, 0.13.2 and 0.15.3). A
+forked child process starts its own threads.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import numpy as np
 from zlib_ng import zlib_ng
 
 CHUNK_BYTES = 1 << 18
-"""Largest chunk (bytes) :func:`deflated_dataset` makes (:func:`chunk_shape`): a yolov3-tiny image's counts in about
-150 chunks, enough to keep every core busy; 1 MiB chunks wrote them more slowly."""
+"""Largest chunk (bytes) :func:`deflated_dataset` makes (:func:`chunk_shape`): a yolov3-tiny image's recordings in
+about 110 chunks (``analysis/overhead/deflate-levels.txt``: 660 in 6 images), enough to keep every core busy; 1 MiB
+chunks wrote them more slowly."""
 
 GZIP_LEVEL = 2
 """Compression level (zlib-ng's): on yolov3-tiny's recordings (6 photos of a detection, one thread) level 2
