@@ -198,6 +198,8 @@ void {RESET_FUNCTION}() {{ std::cerr << "brainyolo: this binary runs one image" 
 
 
 ONCE_PER_PROCESS = ("before_start", "after_start", "before_end", "after_end")
+"""The slots of ``device.insert_code`` whose code ``main`` runs around ``brian_start()`` and ``brian_end()``: once
+per process, which a binary fed image after image would not repeat per image (the network-run slots run per image)."""
 
 
 def other_sources(device) -> list[str]:
@@ -205,8 +207,6 @@ def other_sources(device) -> list[str]:
     (Brian2's and brainyolo's templates rendered) and the code inserted with ``device.insert_code``."""
     texts = [str(block) for code_object in device.code_objects.values() for block in code_object.code.values()]
     return texts + [str(line) for lines in device.code_lines.values() for line in lines]
-"""The slots of ``device.insert_code`` whose code ``main`` runs around ``brian_start()`` and ``brian_end()``: once
-per process, which a binary fed image after image would not repeat per image (the network-run slots run per image)."""
 
 
 class _ProjectWriter:
