@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 from zlib_ng import zlib_ng
 
-from brainyolo.io.deflate import CHUNK_BYTES, GZIP_LEVEL, chunk_shape
+from brainyolo.io.deflate import CHUNK_BYTES, GZIP_LEVEL, chunk_shape, chunks, shuffled
 from brainyolo.readout.recordings import COMPRESSED_SIZE
 
 WAYS = [("zlib", zlib.compress, 1), ("zlib-ng", zlib_ng.compress, 1), ("zlib-ng", zlib_ng.compress, 2),
@@ -30,14 +30,7 @@ WAYS = [("zlib", zlib.compress, 1), ("zlib-ng", zlib_ng.compress, 1), ("zlib-ng"
 def shuffled_chunks(value: np.ndarray) -> list[bytes]:
     """``value``'s chunks as ``deflated_dataset`` compresses them: padded to the chunk, bytes by significance."""
     chunk = chunk_shape(value.shape, value.dtype.itemsize, CHUNK_BYTES)
-    pieces = []
-    for corner in np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))):
-        piece = value[tuple(slice(k * c, (k + 1) * c) for k, c in zip(corner, chunk, strict=True))]
-        full = np.zeros(chunk, value.dtype)
-        full[tuple(slice(0, n) for n in piece.shape)] = piece
-        raw = full.reshape(-1).view(np.uint8).reshape(-1, value.dtype.itemsize)
-        pieces.append(np.ascontiguousarray(raw.T).tobytes())
-    return pieces
+    return [shuffled(piece, chunk).tobytes() for _, piece in chunks(value, chunk)]
 
 
 def main(run_dir: str, images: int = 6) -> None:

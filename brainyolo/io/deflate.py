@@ -77,15 +77,28 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, limit: int = CHUNK_BYTES)
     return tuple(max(1, c) for c in chunk)
 
 
-def _deflated_chunk(piece: np.ndarray, chunk: tuple[int, ...], level: int) -> bytes:
-    """One chunk as HDF5's shuffle and deflate filters store it: padded to the full chunk (an edge chunk), its
-    elements' bytes grouped by significance (byte 0 of every element, then byte 1, ...), zlib-compressed."""
+def chunks(value: np.ndarray, chunk: tuple[int, ...]):
+    """``(offset, piece)`` of every chunk of ``value`` in chunks of shape ``chunk``, in HDF5's order (pieces at the
+    far edges are smaller)."""
+    for corner in np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))):
+        offset = tuple(k * c for k, c in zip(corner, chunk, strict=True))
+        yield offset, value[tuple(slice(o, o + c) for o, c in zip(offset, chunk, strict=True))]
+
+
+def shuffled(piece: np.ndarray, chunk: tuple[int, ...]) -> np.ndarray:
+    """One chunk's bytes as HDF5's shuffle filter hands them to deflate: padded to the full chunk (an edge chunk),
+    its elements' bytes grouped by significance (byte 0 of every element, then byte 1, ...)."""
     if piece.shape != chunk:
         full = np.zeros(chunk, piece.dtype)
         full[tuple(slice(0, n) for n in piece.shape)] = piece
         piece = full
     raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8).reshape(-1, piece.dtype.itemsize)
-    return zlib_ng.compress(np.ascontiguousarray(raw.T), level)
+    return np.ascontiguousarray(raw.T)
+
+
+def _deflated_chunk(piece: np.ndarray, chunk: tuple[int, ...], level: int) -> bytes:
+    """One chunk as HDF5's shuffle and deflate filters store it (:func:`shuffled`, then deflated)."""
+    return zlib_ng.compress(shuffled(piece, chunk), level)
 
 
 class DeflatedWriter:
@@ -118,17 +131,16 @@ class DeflatedWriter:
         dataset = parent.create_dataset(name, shape=value.shape, dtype=value.dtype, chunks=chunk, shuffle=True,
                                         compression="gzip", compression_opts=self.level)
         pool = _threads()
-        for corner in np.ndindex(*(-(-n // c) for n, c in zip(value.shape, chunk, strict=True))):
-            offset = tuple(k * c for k, c in zip(corner, chunk, strict=True))
-            piece = value[tuple(slice(o, o + c) for o, c in zip(offset, chunk, strict=True))]
+        for offset, piece in chunks(value, chunk):
             self._pending.append((dataset, offset, pool.submit(_deflated_chunk, piece, chunk, self.level)))
         return dataset
 
-    def close(self) -> None:
-        """Write every chunk compressed so far into its dataset (waiting for those still compressed)."""
+    def close(self, write: bool = True) -> None:
+        """Write every chunk compressed so far into its dataset (waiting for those still compressed); ``write``
+        False: drop them (the file is being given up)."""
         pending, self._pending = self._pending, []
         try:
-            for dataset, offset, future in pending:
+            for dataset, offset, future in pending if write else ():
                 dataset.id.write_direct_chunk(offset, future.result())
         finally:
             for _, _, future in pending:
@@ -138,12 +150,7 @@ class DeflatedWriter:
         return self
 
     def __exit__(self, kind, *_):
-        if kind is None:
-            self.close()
-        else:  # (the file is being given up: nothing more is written)
-            for _, _, future in self._pending:
-                future.cancel()
-            self._pending = []
+        self.close(write=kind is None)
 
 
 def deflated_dataset(parent: h5py.Group, name: str, value: np.ndarray, level: int = GZIP_LEVEL,

@@ -133,6 +133,8 @@ def with_state_reset(objects_cpp: str, code: list[str] | None = None) -> str:
 _ARANGE = re.compile(r"^[ \t]*(?:#pragma omp parallel for schedule\(static\)\n[ \t]*)?"
                      r"for\(int i=0; i<\w+; i\+\+\) (?P<name>\w+)\[i\] = -?\w+ \+ i;\n", re.MULTILINE)
 """An array set to an ``arange`` in ``_init_arrays()`` (Brian2's template; the pragma only with OpenMP)."""
+_MEMSET_LINE = re.compile(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n", re.MULTILINE)
+"""One array zeroed by ``memset`` (:func:`brainyolo.spiking.device.zeroed_by_memset`), a line of its own."""
 
 
 def _without_constant_ranges(body: str, dynamic: set[str], setter: str, code: list[str] | None) -> str:
@@ -152,14 +154,14 @@ def _without_constant_ranges(body: str, dynamic: set[str], setter: str, code: li
     """
     if code is None:
         return body
-    zeroings = re.findall(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n", body, re.MULTILINE)
-    others = "\n".join([setter, *code])
+    zeroings = _MEMSET_LINE.findall(body)
     kept = {match["name"] for match in _ARANGE.finditer(body)
-            if match["name"] not in dynamic and zeroings.count(match["name"]) == 1
-            and not re.search(rf"\b{match['name']}\b", others)}
+            if match["name"] not in dynamic and zeroings.count(match["name"]) == 1}
+    if kept:  # (one pass over the other sources for every candidate)
+        named = re.compile(rf"\b(?:{'|'.join(map(re.escape, sorted(kept)))})\b")
+        kept -= {found for text in [setter, *code] for found in named.findall(text)}
     body = _ARANGE.sub(lambda match: "" if match["name"] in kept else match.group(0), body)
-    return re.sub(r"^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n",
-                  lambda match: "" if match[1] in kept else match.group(0), body, flags=re.MULTILINE)
+    return _MEMSET_LINE.sub(lambda match: "" if match[1] in kept else match.group(0), body)
 
 
 _MEMSET_RUN = re.compile(r"(?:^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \* \w+\);\n(?:[ \t]*\n)*)+",
