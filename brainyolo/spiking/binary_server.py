@@ -2,15 +2,16 @@
 
 Brian2's C++ standalone binary does one run per process: it allocates and zeroes its arrays, loads its static ones,
 runs and writes its results. For yolov3-tiny the start is some 500 MB of fresh memory, each page faulted and zeroed
-by the kernel, at every image. Started with ``--serve``, a binary whose sources went through :func:`serving_main`
-and :func:`with_state_reset` reads one request after another from its standard input, each the results folder and
-the run's arguments of one image (:func:`request_text`), and answers each with :data:`DONE` on its standard output
-once that image's results are written. Between two images it puts every array and object back as a new process
-would have them (:func:`with_state_reset`): Brian2's dynamic arrays, random generators and network constructed
-anew, the arrays zeroed or set as ``_init_arrays`` sets them, the static arrays that a run can change (a
-``TimedArray``'s values) read again; the static arrays only ever copied from, and the groups' indices (constant
-``arange`` arrays), stay as they were first set. The run's own values
-(``main``'s body: clocks, starting values, the run's arguments) are set again by the same code as in a new process.
+by the kernel, at every image. Started with ``--serve``, a binary whose sources went through :func:`serving_main` and
+:func:`with_state_reset` reads one request after another from its standard input, each the results folder and the
+run's arguments of one image (:func:`request_text`), and answers each with :data:`DONE` on its standard output once
+that image's results are written. Right after an answer, while the caller reads those results and prepares the next
+image, it puts every array and object back as a new process would have them (:func:`with_state_reset`): Brian2's
+dynamic arrays, random generators and network constructed anew, the arrays zeroed or set as ``_init_arrays`` sets
+them, the static arrays that a run can change (a ``TimedArray``'s values) read again; the static arrays only ever
+copied from, and the groups' indices (constant ``arange`` arrays), stay as they were first set. The run's own values
+(``main``'s body: clocks, starting values) are set again by the same code as in a new process, and then the next
+request is read and its arguments set (where Brian2's ``main`` sets them, just before the run).
 Without ``--serve`` the binary runs once, as Brian2's does.
 
 Not reset, and so not served (:class:`NotServable`; the binary is started per image): Brian2 ``Synapses`` with
@@ -220,15 +221,17 @@ SERVE_LOOP_HEAD = f"""\
 \tbrian_start();
 \tfor (long _image = 0; ; _image++)
 \t{{
+\tif (_serve && _image > 0) {RESET_FUNCTION}();
+"""
+SERVE_REQUEST = """\
 \tif (_serve)
-\t{{
+\t{
 \t\tstd::string _count;
 \t\tif (!std::getline(std::cin, brian::results_dir) || !std::getline(std::cin, _count)) break;
 \t\targs.assign(std::stol(_count), std::string());
 \t\tfor (auto &_arg : args)
 \t\t\tif (!std::getline(std::cin, _arg)) return 3;
-\t\tif (_image > 0) {RESET_FUNCTION}();
-\t}}
+\t}
 """
 SERVE_LOOP_TAIL = f"""\
 \tif (!_serve) break;
@@ -238,8 +241,13 @@ SERVE_LOOP_TAIL = f"""\
 \tif (_serve) {{ _dealloc_arrays(); return 0; }}
 \tbrian_end();
 """
-"""What replaces ``brian_start();`` (:data:`SERVE_LOOP_HEAD`: reading a request, the reset before every image
-but the first) and ``brian_end();`` (this: the results written, the answer on a line of its own) in ``main``."""
+"""What replaces ``brian_start();`` (:data:`SERVE_LOOP_HEAD`: the reset before every image but the first), comes
+before ``set_from_command_line(args);`` (:data:`SERVE_REQUEST`: reading a request) and replaces ``brian_end();``
+(this: the results written, the answer on a line of its own) in ``main``. An image's reset and the setting of its
+starting values (``main``'s body up to the run's arguments) come before its request is read: right after the
+previous image's answer, while the caller reads that image's results and prepares the next."""
+_SET_FROM_COMMAND_LINE = re.compile(r"^[ \t]*set_from_command_line\(args\);\n", re.MULTILINE)
+"""Where Brian2's ``main`` sets the run's arguments: once, just before the first run."""
 
 
 _STATIC_COPY = re.compile(r"^(?P<indent>[ \t]*)#pragma omp for schedule\(static\)\n"
@@ -275,7 +283,11 @@ def serving_main(main_cpp: str) -> str:
     if main_cpp.count(_MAIN_START) != 1 or main_cpp.count(_MAIN_END) != 1 or "std::vector<std::string> args" \
             not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
         raise NotServable("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
+    if len(_SET_FROM_COMMAND_LINE.findall(main_cpp)) != 1:
+        raise NotServable("main.cpp does not set a run's arguments once (set_from_command_line), as Brian2's "
+                          "main does before its first run")
     main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
+    main_cpp = _SET_FROM_COMMAND_LINE.sub(lambda line: SERVE_REQUEST + line[0], main_cpp)
     # the arrays copied from their static arrays at every image (yolov3-tiny: 63 MB), large ones by every thread
     shared = rf"\g<indent>#pragma omp parallel for schedule(static) if(\g<size> > {SHARED_COPY_SIZE})\n\g<loop>"
     main_cpp = _STATIC_COPY.sub(shared, main_cpp)

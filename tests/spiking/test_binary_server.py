@@ -127,6 +127,8 @@ MAIN_CPP = textwrap.dedent("""\
     \tstd::vector<std::string> args(argv + 1, argv + argc);
     \tbrian_start();
     \t{
+    \t\t_array_v[0] = 0.0;
+    \t\tset_from_command_line(args);
     \t\tnetwork.run(1.0);
     \t}
     \tbrian_end();
@@ -249,12 +251,18 @@ def test_main_loops_over_requests_only_when_asked():
     assert serving_main(text) == text
     assert text.count("brian_start();") == 1 and text.count("brian_end();") == 1
     assert f'args[0] == "{SERVE_FLAG}"' in text and f"{RESET_FUNCTION}();" in text and DONE in text
-    # the run's own body stays between the loop's head and its tail, once
-    head, body, tail = text.index("std::getline"), text.index("network.run(1.0);"), text.index("_write_arrays();")
-    assert head < body < tail and text.count("network.run(1.0);") == 1
+    # the run's own body stays between the loop's head and its tail, once; the reset and the starting values come
+    # before the request is read (right after the previous image's answer), the request before the run's arguments
+    parts = (f"_image > 0) {RESET_FUNCTION}();", "_array_v[0] = 0.0;", "std::getline", "set_from_command_line(args);",
+             "network.run(1.0);", "_write_arrays();", DONE)
+    order = [text.index(part) for part in parts]
+    assert order == sorted(order) and text.count("network.run(1.0);") == 1
+    assert text.count("std::getline(std::cin, _arg)") == 1
     assert text.index(f"void {RESET_FUNCTION}();") < text.index("int main(")
     with pytest.raises(NotServable, match="brian_start"):
         serving_main(MAIN_CPP.replace("\tbrian_end();\n", ""))
+    with pytest.raises(NotServable, match="set_from_command_line"):
+        serving_main(MAIN_CPP.replace("\t\tset_from_command_line(args);\n", ""))
 
 
 @pytest.mark.codegen_independent
