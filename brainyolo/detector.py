@@ -299,7 +299,8 @@ class SpikingDetector:
         if self._simulator is None:
             recordings = list(self._recordings)
             extra = (lambda net: [obj for r in recordings for obj in r.objects(net)]) if recordings else None
-            self._simulator = Simulator(self.model_path, self.settings, progress=self.progress, extra=extra)
+            self._simulator = Simulator(self.model_path, self.settings, progress=self.progress, extra=extra,
+                                        model=self.model)
 
     def layer(self, index: int | str) -> Layer:
         """Layer ``index`` (a number, or its group's name ``layerNN``) of the compiled network (``cpp_standalone``;

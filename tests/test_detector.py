@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import brainyolo
+from brainyolo.convert import model_file
 from brainyolo.data.scenes import write_scenes
 
 HIDDEN = 2  # the embedded detector's second convolution (a hidden spiking layer)
@@ -78,11 +79,15 @@ def test_api_cpp_standalone_one_binary(tmp_path):
     assert second.result.timing["build_seconds"] == 0.0  # no second compilation
 
 
-def test_per_run_parameters_and_refusals(tmp_path):
+def test_per_run_parameters_and_refusals(tmp_path, monkeypatch):
     brian2.prefs.codegen.target = "numpy"
     (scene,) = write_scenes(tmp_path / "scenes", 1, seed=42)
+    reads = []
+    monkeypatch.setattr(model_file, "read_model", lambda path, read=model_file.read_model: reads.append(path)
+                        or read(path))
     with brainyolo.SpikingDetector("embedded", steps=12, device="runtime") as detector:
         base = detector.run(scene)
+        assert len(reads) == 1 and detector._simulator.model is detector.model  # noqa: SLF001 - read once
         raised = detector.run(scene, parameters={HIDDEN: {"v_th": 50.0}})
         with pytest.raises(ValueError, match="without lesions"):
             detector.run(scene, silenced={HIDDEN: [0]})

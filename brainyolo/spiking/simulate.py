@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from brainyolo.ann.heads import EVAL_THRESHOLD
-from brainyolo.convert.model_file import load_model
+from brainyolo.convert.model_file import ConvertedModel, load_model
 from brainyolo.io.atomic import sha256_of
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.readout.decoding import Decoder
@@ -122,15 +122,16 @@ class Simulator:
     Use as a context manager; :meth:`run` simulates one image. With ``progress`` the binary shows
     each run's steps, ms/step and time left on stderr (:mod:`brainyolo.spiking.measure`): in place on
     a terminal, a line every half minute in a log (``progress_every`` seconds instead: after that
-    long on a terminal, between two lines of a log).
+    long on a terminal, between two lines of a log). ``model``: ``model_path``'s model as already read
+    (:func:`~brainyolo.convert.model_file.load_model`: a detector's own), or None to read it here.
     """
 
     def __init__(self, model_path, settings: SimulationSettings, progress: bool = False,
-                 progress_every: float | None = None, extra=None):
+                 progress_every: float | None = None, extra=None, model: ConvertedModel | None = None):
         if settings.device not in DEVICES:
             raise ValueError(f"device {settings.device!r} not in {DEVICES}")
         self.model_path = Path(model_path)
-        self.model = load_model(model_path)
+        self.model = load_model(model_path) if model is None else model
         # a directly trained network runs its own neuron file and schedule (see model_build_options)
         build = model_build_options(self.model, settings.build)
         if build.normalization is None and not self.model.direct:  # the model file's: named, one build key
