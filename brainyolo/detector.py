@@ -38,7 +38,7 @@ import numpy as np
 from brainyolo.ann.graph import HEAD_KINDS
 from brainyolo.convert.model_file import load_model
 from brainyolo.data.embedded import model_file
-from brainyolo.io.atomic import atomic_path, write_json
+from brainyolo.io.atomic import atomic_path, sha256_of, write_json
 from brainyolo.io.errors import BrainyoloError
 from brainyolo.io.integrity import GroupDigest
 from brainyolo.io.quantities import parse_quantity
@@ -243,6 +243,7 @@ class SpikingDetector:
 
     def _start(self, model_path: Path, model, settings, progress: bool) -> None:
         self.model_path, self.model, self.settings, self.progress = model_path, model, settings, progress
+        self.model_sha = sha256_of(model_path)  # the file as it was read (its runs record it)
         self._recordings: list[Recording] = []
         self._simulator = None
         self._decoders: dict = {}
@@ -300,7 +301,7 @@ class SpikingDetector:
             recordings = list(self._recordings)
             extra = (lambda net: [obj for r in recordings for obj in r.objects(net)]) if recordings else None
             self._simulator = Simulator(self.model_path, self.settings, progress=self.progress, extra=extra,
-                                        model=self.model)
+                                        model=self.model, model_sha=self.model_sha)
 
     def layer(self, index: int | str) -> Layer:
         """Layer ``index`` (a number, or its group's name ``layerNN``) of the compiled network (``cpp_standalone``;

@@ -10,6 +10,8 @@ import pytest
 import brainyolo
 from brainyolo.convert import model_file
 from brainyolo.data.scenes import write_scenes
+from brainyolo.io.atomic import sha256_of
+from brainyolo.spiking.simulate import Simulator
 
 HIDDEN = 2  # the embedded detector's second convolution (a hidden spiking layer)
 LATER = 4  # a convolution after it
@@ -88,6 +90,9 @@ def test_per_run_parameters_and_refusals(tmp_path, monkeypatch):
     with brainyolo.SpikingDetector("embedded", steps=12, device="runtime") as detector:
         base = detector.run(scene)
         assert len(reads) == 1 and detector._simulator.model is detector.model  # noqa: SLF001 - read once
+        assert detector._simulator.model_sha == detector.model_sha == sha256_of(detector.model_path)  # noqa: SLF001
+        with pytest.raises(ValueError, match="model_sha"):  # a model as read, without the file's checksum
+            Simulator(detector.model_path, detector.settings, model=detector.model)
         raised = detector.run(scene, parameters={HIDDEN: {"v_th": 50.0}})
         with pytest.raises(ValueError, match="without lesions"):
             detector.run(scene, silenced={HIDDEN: [0]})

@@ -11,7 +11,8 @@ dynamic arrays, random generators and network constructed anew, the arrays zeroe
 them, the static arrays that a run can change (a ``TimedArray``'s values) read again; the static arrays only ever
 copied from, and the groups' indices (constant ``arange`` arrays), stay as they were first set. The run's own values
 (``main``'s body: clocks, starting values) are set again by the same code as in a new process, and then the next
-request is read and its arguments set (where Brian2's ``main`` sets them, just before the run).
+request is read and its arguments set (where Brian2's ``main`` sets them, just before the run): in the order a new
+process sets them. At the end of its input it resets once more, frees its arrays and exits.
 Without ``--serve`` the binary runs once, as Brian2's does.
 
 Not reset, and so not served (:class:`NotServable`; the binary is started per image): Brian2 ``Synapses`` with
@@ -223,6 +224,8 @@ SERVE_LOOP_HEAD = f"""\
 \t{{
 \tif (_serve && _image > 0) {RESET_FUNCTION}();
 """
+"""What stands for ``brian_start();`` in ``main``: the start, then the image loop, whose every image but the first
+begins with the reset (right after the previous image's answer)."""
 SERVE_REQUEST = """\
 \tif (_serve)
 \t{
@@ -233,6 +236,11 @@ SERVE_REQUEST = """\
 \t\t\tif (!std::getline(std::cin, _arg)) return 3;
 \t}
 """
+"""What comes before ``set_from_command_line(args);`` (where Brian2's ``main`` sets the run's arguments, once, just
+before its first run): the next request read. The starting values of ``main``'s body, and code inserted with
+``device.insert_code`` before the run, are set before it (code that reads ``results_dir`` there sees the previous
+image's folder). At the end of the input the binary, having reset and set them once more, frees its arrays and
+exits with status 0; a request cut short ends it with status 3."""
 SERVE_LOOP_TAIL = f"""\
 \tif (!_serve) break;
 \t_write_arrays();
@@ -241,11 +249,7 @@ SERVE_LOOP_TAIL = f"""\
 \tif (_serve) {{ _dealloc_arrays(); return 0; }}
 \tbrian_end();
 """
-"""What replaces ``brian_start();`` (:data:`SERVE_LOOP_HEAD`: the reset before every image but the first), comes
-before ``set_from_command_line(args);`` (:data:`SERVE_REQUEST`: reading a request) and replaces ``brian_end();``
-(this: the results written, the answer on a line of its own) in ``main``. An image's reset and the setting of its
-starting values (``main``'s body up to the run's arguments) come before its request is read: right after the
-previous image's answer, while the caller reads that image's results and prepares the next."""
+"""What stands for ``brian_end();`` in ``main``: the image's results written, the answer on a line of its own."""
 _SET_FROM_COMMAND_LINE = re.compile(r"^[ \t]*set_from_command_line\(args\);\n", re.MULTILINE)
 """Where Brian2's ``main`` sets the run's arguments: once, just before the first run."""
 
@@ -283,9 +287,11 @@ def serving_main(main_cpp: str) -> str:
     if main_cpp.count(_MAIN_START) != 1 or main_cpp.count(_MAIN_END) != 1 or "std::vector<std::string> args" \
             not in main_cpp or len(_MAIN.findall(main_cpp)) != 1:
         raise NotServable("main.cpp has no brian_start() and brian_end() of the form brainyolo's binary server runs")
-    if len(_SET_FROM_COMMAND_LINE.findall(main_cpp)) != 1:
-        raise NotServable("main.cpp does not set a run's arguments once (set_from_command_line), as Brian2's "
-                          "main does before its first run")
+    start, end = main_cpp.index(_MAIN_START), main_cpp.index(_MAIN_END)
+    lines = [line.start() for line in _SET_FROM_COMMAND_LINE.finditer(main_cpp)]
+    if len(lines) != 1 or not start < lines[0] < end:
+        raise NotServable("main.cpp does not set a run's arguments once (set_from_command_line) between "
+                          "brian_start() and brian_end(), as Brian2's main does before its first run")
     main_cpp = main_cpp.replace(_MAIN_START, SERVE_LOOP_HEAD).replace(_MAIN_END, SERVE_LOOP_TAIL)
     main_cpp = _SET_FROM_COMMAND_LINE.sub(lambda line: SERVE_REQUEST + line[0], main_cpp)
     # the arrays copied from their static arrays at every image (yolov3-tiny: 63 MB), large ones by every thread
@@ -329,8 +335,8 @@ def _peak_memory_bytes(pid: int) -> int:
 
 
 def _stop(process: subprocess.Popen, kill: bool = False) -> None:
-    """End a server: its standard input closed (it frees its arrays and exits), killed if it does not (or at
-    once with ``kill``)."""
+    """End a server: its standard input closed (it resets once more, as after every answer, then frees its arrays
+    and exits), killed if it does not within :data:`STOP_SECONDS` (or at once with ``kill``)."""
     if process.poll() is None:
         if kill:
             process.kill()

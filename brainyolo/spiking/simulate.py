@@ -122,14 +122,18 @@ class Simulator:
     Use as a context manager; :meth:`run` simulates one image. With ``progress`` the binary shows
     each run's steps, ms/step and time left on stderr (:mod:`brainyolo.spiking.measure`): in place on
     a terminal, a line every half minute in a log (``progress_every`` seconds instead: after that
-    long on a terminal, between two lines of a log). ``model``: ``model_path``'s model as already read
-    (:func:`~brainyolo.convert.model_file.load_model`: a detector's own), or None to read it here.
+    long on a terminal, between two lines of a log). ``model`` and ``model_sha``: ``model_path``'s model as
+    already read (:func:`~brainyolo.convert.model_file.load_model`: a detector's own) and the file's SHA-256 taken
+    then, or None for both to read them here.
     """
 
     def __init__(self, model_path, settings: SimulationSettings, progress: bool = False,
-                 progress_every: float | None = None, extra=None, model: ConvertedModel | None = None):
+                 progress_every: float | None = None, extra=None, model: ConvertedModel | None = None,
+                 model_sha: str | None = None):
         if settings.device not in DEVICES:
             raise ValueError(f"device {settings.device!r} not in {DEVICES}")
+        if (model is None) != (model_sha is None):
+            raise ValueError("a model as read comes with the checksum of the file it was read from (model_sha)")
         self.model_path = Path(model_path)
         self.model = load_model(model_path) if model is None else model
         # a directly trained network runs its own neuron file and schedule (see model_build_options)
@@ -138,7 +142,7 @@ class Simulator:
             build = dataclasses.replace(build, normalization=self.model.normalization)
         settings = dataclasses.replace(settings, build=build)
         self.settings = settings
-        self.model_sha = sha256_of(model_path)
+        self.model_sha = sha256_of(model_path) if model_sha is None else model_sha
         self.parameters = run_parameters(self.model, settings)  # checked before anything is built
         self._runner = None
         self.progress, self.progress_every = progress, progress_every

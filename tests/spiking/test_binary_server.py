@@ -261,8 +261,10 @@ def test_main_loops_over_requests_only_when_asked():
     assert text.index(f"void {RESET_FUNCTION}();") < text.index("int main(")
     with pytest.raises(NotServable, match="brian_start"):
         serving_main(MAIN_CPP.replace("\tbrian_end();\n", ""))
-    with pytest.raises(NotServable, match="set_from_command_line"):
-        serving_main(MAIN_CPP.replace("\t\tset_from_command_line(args);\n", ""))
+    without = MAIN_CPP.replace("\t\tset_from_command_line(args);\n", "")
+    for text in (without, without.replace("\tbrian_end();\n", "\tbrian_end();\n\tset_from_command_line(args);\n")):
+        with pytest.raises(NotServable, match="set_from_command_line"):
+            serving_main(text)
 
 
 @pytest.mark.codegen_independent
@@ -401,6 +403,8 @@ def test_served_images_equal_a_process_per_image(tiny_converted, build_cache, mo
         for image, parameters in runs:
             served.append(simulator.run(image, parameters))
         assert runner.server is not None and runner.server.images == 3
+        process = runner.server.process
+    assert process.returncode == 0  # the end of its input: reset once more, arrays freed, a clean exit
     monkeypatch.setenv("BRAINYOLO_SERVE", "0")
     with Simulator(model_path, settings) as simulator:
         assert simulator._runner.not_served_reason == "$BRAINYOLO_SERVE is 0"
