@@ -53,8 +53,9 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 if not np.all(np.isfinite(grey)):
                     raise BrainyoloError(path, "holds pixel values that are not finite numbers")
                 rgb = np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2)
-            else:
-                rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+            else:  # (the bytes divided in float32 as they are converted: one pass)
+                pixels = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+                rgb = np.divide(pixels, np.float32(255.0), dtype=np.float32)
     except BrainyoloError:
         raise
     except UnidentifiedImageError:
@@ -79,15 +80,23 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def darknet_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Darknet's ``resize_image`` of an ``(H, W, C)`` float32 image, arithmetic as in C.
+@dataclass(frozen=True)
+class _ResizeWeights:
+    """Darknet's bilinear sample points and weights of one resize (:func:`_resize_weights`)."""
 
-    Horizontal pass: output column ``c`` samples ``c * (in_w - 1) / (out_w - 1)`` bilinearly; the
-    last column copies the last input column. Vertical pass likewise, except that Darknet gives
-    the last row only its ``(1 - dy)`` term (with ``dy`` as float32 rounding leaves it).
-    """
-    in_h, in_w = image.shape[:2]
-    image = image.astype(np.float32, copy=False)
+    x0: np.ndarray
+    x1: np.ndarray
+    left: np.ndarray  # (1 - dx): the weight of column x0
+    right: np.ndarray  # dx
+    y0: np.ndarray
+    y1: np.ndarray
+    low: np.ndarray  # (1 - dy): the weight of row y0
+    high: np.ndarray  # dy, 0 on the last row
+
+
+def _resize_weights(in_w: int, in_h: int, width: int, height: int) -> _ResizeWeights:
+    """The sample points and float32 weights of Darknet's ``resize_image`` from ``in_w x in_h`` to
+    ``width x height`` (:func:`darknet_resize`)."""
 
     def sample_points(n_in: int, n_out: int):
         if n_out == 1:
@@ -103,16 +112,27 @@ def darknet_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if in_w == 1:
         x0[:], dx[:] = 0, 0
     x1 = np.minimum(x0 + 1, in_w - 1)
-    part = image[:, x0] * (one - dx)[None, :, None] + image[:, x1] * dx[None, :, None]
     y0, dy = sample_points(in_h, height)
     y0 = np.minimum(y0, in_h - 1)
-    low_weight = one - dy
-    high_weight = dy.copy()
-    high_weight[-1] = 0  # Darknet skips the second term on the last row ...
+    high = dy.copy()
+    high[-1] = 0  # Darknet skips the second term on the last row ...
     if in_h == 1:
-        high_weight[:] = 0  # ... and on every row of a 1-high input
-    y1 = np.minimum(y0 + 1, in_h - 1)
-    return part[y0] * low_weight[:, None, None] + part[y1] * high_weight[:, None, None]
+        high[:] = 0  # ... and on every row of a 1-high input
+    return _ResizeWeights(x0, x1, one - dx, dx, y0, np.minimum(y0 + 1, in_h - 1), one - dy, high)
+
+
+def darknet_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Darknet's ``resize_image`` of an ``(H, W, C)`` float32 image, arithmetic as in C.
+
+    Horizontal pass: output column ``c`` samples ``c * (in_w - 1) / (out_w - 1)`` bilinearly; the
+    last column copies the last input column. Vertical pass likewise, except that Darknet gives
+    the last row only its ``(1 - dy)`` term (with ``dy`` as float32 rounding leaves it).
+    """
+    in_h, in_w = image.shape[:2]
+    image = image.astype(np.float32, copy=False)
+    w = _resize_weights(in_w, in_h, width, height)
+    part = image[:, w.x0] * w.left[None, :, None] + image[:, w.x1] * w.right[None, :, None]
+    return part[w.y0] * w.low[:, None, None] + part[w.y1] * w.high[:, None, None]
 
 
 @dataclass(frozen=True)
@@ -154,9 +174,17 @@ def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, L
     box = Letterbox((image.shape[1], image.shape[0]), (width, height))
     new_w, new_h = box.scaled_size
     left, top = box.offset
-    canvas = np.full((height, width, image.shape[2]), 0.5, np.float32)
-    canvas[top:top + new_h, left:left + new_w] = darknet_resize(image, new_w, new_h)
-    return np.ascontiguousarray(canvas.transpose(2, 0, 1)), box
+    # darknet_resize's arithmetic, element for element, on the channels as planes, written into the canvas: the
+    # same float32 numbers without its (H, W, C) temporaries and the transpose of the canvas
+    w = _resize_weights(image.shape[1], image.shape[0], new_w, new_h)
+    planes = np.ascontiguousarray(image.astype(np.float32, copy=False).transpose(2, 0, 1))
+    part = planes[:, :, w.x0] * w.left
+    part += planes[:, :, w.x1] * w.right
+    canvas = np.full((image.shape[2], height, width), 0.5, np.float32)
+    inside = canvas[:, top:top + new_h, left:left + new_w]
+    np.multiply(part[:, w.y0], w.low[:, None], out=inside)
+    inside += part[:, w.y1] * w.high[:, None]
+    return canvas, box
 
 
 def iterate_letterboxed(paths, width: int, height: int) -> Iterator[tuple[Path, np.ndarray, Letterbox]]:

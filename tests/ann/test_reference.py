@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import CFG_DIR, VAL, YOLOV3_TINY, opencv_head_inputs, opencv_net, write_random_model
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from brainyolo.ann import darknet
-from brainyolo.ann.letterbox import darknet_resize, letterbox, load_image
+from brainyolo.ann.letterbox import Letterbox, darknet_resize, letterbox, load_image
 from brainyolo.ann.reference import conv2d, forward, head_maps, maxpool2d, upsample2d
 
 pytestmark = pytest.mark.codegen_independent
@@ -111,6 +113,41 @@ def test_darknet_resize_matches_c_port(src, dst):
     if src[0] * src[1] > 1000:  # the C port is slow: compare a crop of rows of the big ones
         im = im[:, :, :1]
     np.testing.assert_array_equal(darknet_resize(im, dst[1], dst[0]), darknet_c_resize(im, dst[1], dst[0]))
+
+
+def darknet_letterbox(image, width, height, resize=darknet_c_resize):
+    """Darknet's ``letterbox_image``: ``resize`` (by default the C port) keeping the aspect ratio, grey 0.5
+    around; then (C, H, W)."""
+    box = Letterbox((image.shape[1], image.shape[0]), (width, height))
+    (new_w, new_h), (left, top) = box.scaled_size, box.offset
+    canvas = np.full((height, width, image.shape[2]), 0.5, np.float32)
+    canvas[top:top + new_h, left:left + new_w] = resize(image, new_w, new_h)
+    return np.ascontiguousarray(canvas.transpose(2, 0, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(in_w=st.integers(1, 24), in_h=st.integers(1, 24), width=st.integers(2, 30), height=st.integers(2, 30),
+       channels=st.sampled_from([1, 3]), seed=st.integers(0, 2 ** 32 - 1))
+# 8 rows to 24: float32 puts the last row's sample just below row 7, and Darknet gives it only its (1 - dy) term
+@example(in_w=10, in_h=8, width=30, height=24, channels=3, seed=1)
+def test_letterbox_is_darknets_bit_for_bit(in_w, in_h, width, height, channels, seed):
+    """``letterbox`` resizes plane by plane into the canvas: the same float32 numbers as the C port's resize placed
+    on Darknet's grey canvas."""
+    assume(min(Letterbox((in_w, in_h), (width, height)).scaled_size) > 1)  # (the C port divides by size - 1)
+    image = np.random.default_rng(seed).random((in_h, in_w, channels), dtype=np.float32)
+    chw, box = letterbox(image, width, height)
+    assert chw.dtype == np.float32 and chw.shape == (channels, height, width) and chw.flags.c_contiguous
+    assert box == Letterbox((in_w, in_h), (width, height))
+    np.testing.assert_array_equal(chw, darknet_letterbox(image, width, height))
+
+
+def test_a_photo_sized_letterbox_is_darknets_bit_for_bit():
+    """A 640x480 picture into 416x416 (COCO's common size; yolov3-tiny's input), given as float64 (taken as float32,
+    as darknet_resize takes it): against darknet_resize, itself checked against the C port on this size above."""
+    image = np.random.default_rng(3).random((480, 640, 3))
+    chw, box = letterbox(image, 416, 416)
+    assert box.scaled_size == (416, 312) and box.offset == (0, 52)
+    np.testing.assert_array_equal(chw, darknet_letterbox(image, 416, 416, resize=darknet_resize))
 
 
 def test_letterbox_geometry_and_grey_padding():

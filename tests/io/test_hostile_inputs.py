@@ -240,6 +240,20 @@ def test_decompression_bomb_is_refused_before_decoding(corpus, tmp_path):
                  "10000x10000 pixels is more than", tmp_path / "out")
 
 
+@pytest.mark.parametrize(("mode", "suffix"), [("RGB", "png"), ("RGB", "jpg"), ("L", "png"), ("P", "png"),
+                                              ("RGBA", "png"), ("LA", "png"), ("CMYK", "jpg")])
+def test_eight_bit_images_are_their_rgb_bytes_over_255(tmp_path, mode, suffix):
+    """Every 8-bit mode: Pillow's own conversion to RGB, each byte divided by 255 in float32, exactly."""
+    path = tmp_path / f"picture.{suffix}"
+    pixels = (np.random.default_rng(7).random((9, 13, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels, "RGB").convert(mode).save(path)
+    with Image.open(path) as image:
+        expected = np.asarray(image.convert("RGB")).astype(np.float32) / np.float32(255)
+    rgb = load_image(path)
+    assert rgb.dtype == np.float32 and rgb.flags.c_contiguous
+    np.testing.assert_array_equal(rgb, expected)
+
+
 def test_sixteen_bit_grey_keeps_its_range(tmp_path):
     path = tmp_path / "grey16.png"
     Image.fromarray(np.array([[0, 40000], [65535, 1000]], np.uint16)).save(path)
