@@ -196,7 +196,7 @@ def zeroed_together(body: str) -> str:
                 f"            for (size_t _at = 0; _at < _z.bytes; _at += {ZEROED_PIECE_BYTES})\n"
                 "                _pieces.push_back({static_cast<char *>(_z.start) + _at, "
                 f"std::min<size_t>({ZEROED_PIECE_BYTES}, _z.bytes - _at)}});\n"
-                "        #pragma omp parallel for schedule(static)\n"
+                "        #pragma omp parallel for schedule(static) num_threads(1)\n"
                 "        for (long _k = 0; _k < static_cast<long>(_pieces.size()); _k++)\n"
                 "            std::memset(_pieces[_k].start, 0, _pieces[_k].bytes);\n    }\n")
 
