@@ -171,13 +171,17 @@ _MEMSET_RUN = re.compile(r"(?:^[ \t]*std::memset\((\w+), 0, sizeof\(\1\[0\]\) \*
 """Consecutive arrays zeroed by ``memset`` (:func:`brainyolo.spiking.device.zeroed_by_memset`), blank lines between."""
 _MEMSET = re.compile(r"std::memset\((?P<name>\w+), 0, (?P<bytes>sizeof\(\w+\[0\]\) \* \w+)\);")
 ZEROED_PIECE_BYTES = 1 << 20
+RESET_THREADS = 1
+"""The OpenMP threads that zero the reset's arrays (:func:`zeroed_together`). The reset runs right after an image's
+answer, while the caller reads the results (:data:`SERVE_REQUEST`): one thread leaves the caller a core. One thread
+of this machine zeroed yolov3-tiny's 418 MB (386 MB since the indices are kept) in 0.036 s, two in 0.019 s; but beside
+two, the caller's reading of an image's results took 0.005-0.007 s longer (``analysis/overhead/README.md``, 0.15.4)."""
 
 
 def zeroed_together(body: str) -> str:
     """``body`` whose runs of consecutive ``memset`` zeroings are one loop over pieces of at most
-    :data:`ZEROED_PIECE_BYTES`, shared out between the OpenMP threads: yolov3-tiny's reset zeroes 418 MB, which one
-    thread of this machine writes in 0.036 s and two in 0.019 s. The same bytes zeroed, in the same place; nothing
-    else runs between them. Without OpenMP the pragma is ignored.
+    :data:`ZEROED_PIECE_BYTES`, shared out between :data:`RESET_THREADS` OpenMP threads. The same bytes zeroed, in
+    the same place; nothing else runs between them. Without OpenMP the pragma is ignored.
 
     >>> print(zeroed_together("    std::memset(_array_v, 0, sizeof(_array_v[0]) * 6);\\n"))  # doctest: +ELLIPSIS
         {
@@ -196,7 +200,7 @@ def zeroed_together(body: str) -> str:
                 f"            for (size_t _at = 0; _at < _z.bytes; _at += {ZEROED_PIECE_BYTES})\n"
                 "                _pieces.push_back({static_cast<char *>(_z.start) + _at, "
                 f"std::min<size_t>({ZEROED_PIECE_BYTES}, _z.bytes - _at)}});\n"
-                "        #pragma omp parallel for schedule(static) num_threads(1)\n"
+                f"        #pragma omp parallel for schedule(static) num_threads({RESET_THREADS})\n"
                 "        for (long _k = 0; _k < static_cast<long>(_pieces.size()); _k++)\n"
                 "            std::memset(_pieces[_k].start, 0, _pieces[_k].bytes);\n    }\n")
 

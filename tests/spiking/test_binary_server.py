@@ -197,17 +197,21 @@ int main()
 
 
 @pytest.mark.standalone_only
-def test_the_reset_zeroes_every_byte_of_arrays_of_any_size_with_two_threads(tmp_path):
-    """The reset's zeroing in pieces shared between threads (:func:`zeroed_together`), compiled as a build compiles
-    it (OpenMP, two threads): arrays of a piece and more, not a multiple of one, zeroed to their last byte; an array
-    whose zeroing was not in the body untouched."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_reset_zeroes_every_byte_of_arrays_of_any_size_in_pieces(tmp_path, monkeypatch, threads):
+    """The reset's zeroing in pieces shared between threads (:func:`zeroed_together`; :data:`RESET_THREADS` of
+    them), compiled as a build compiles it (OpenMP): arrays of a piece and more, not a multiple of one, zeroed to
+    their last byte; an array whose zeroing was not in the body untouched."""
     import subprocess
 
+    from brainyolo.spiking import binary_server
     from brainyolo.spiking.binary_server import _ZEROED_TYPE, zeroed_together
 
+    monkeypatch.setattr(binary_server, "RESET_THREADS", threads)
     body = zeroed_together("    std::memset(_array_a, 0, sizeof(_array_a[0]) * 3145733);\n\n"
                            "    std::memset(_array_c, 0, sizeof(_array_c[0]) * 262145);\n")
-    assert body.count("#pragma omp parallel for") == 1 and "_array_b" not in body
+    assert body.count(f"#pragma omp parallel for schedule(static) num_threads({threads})") == 1
+    assert "_array_b" not in body
     source = tmp_path / "zeroing.cpp"
     source.write_text(ZEROING_PROGRAM.format(declarations="#include <algorithm>\n#include <vector>\n" + _ZEROED_TYPE,
                                              body=body))
