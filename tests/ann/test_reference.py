@@ -141,6 +141,16 @@ def test_letterbox_is_darknets_bit_for_bit(in_w, in_h, width, height, channels, 
     np.testing.assert_array_equal(chw, darknet_letterbox(image, width, height))
 
 
+@pytest.mark.parametrize("size", [(1000, 1), (1, 1000), (1, 1), (3, 40)])
+def test_a_letterbox_with_one_pixel_sides_is_darknet_resize_on_the_canvas(size):
+    """Sides of one pixel, in the picture or scaled (the C port cannot divide by ``1 - 1``): ``darknet_resize``'s
+    numbers on the canvas."""
+    image = np.random.default_rng(5).random((size[1], size[0], 3), dtype=np.float32)
+    chw, box = letterbox(image, 16, 16)
+    assert 1 in (*box.image_size, *box.scaled_size)
+    np.testing.assert_array_equal(chw, darknet_letterbox(image, 16, 16, resize=darknet_resize))
+
+
 def test_a_photo_sized_letterbox_is_darknets_bit_for_bit():
     """A 640x480 picture into 416x416 (COCO's common size; yolov3-tiny's input), given as float64 (taken as float32,
     as darknet_resize takes it): against darknet_resize, itself checked against the C port on this size above."""

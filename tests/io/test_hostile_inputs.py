@@ -243,7 +243,7 @@ def test_decompression_bomb_is_refused_before_decoding(corpus, tmp_path):
 @pytest.mark.parametrize(("mode", "suffix"), [("RGB", "png"), ("RGB", "jpg"), ("L", "png"), ("P", "png"),
                                               ("RGBA", "png"), ("LA", "png"), ("CMYK", "jpg")])
 def test_eight_bit_images_are_their_rgb_bytes_over_255(tmp_path, mode, suffix):
-    """Every 8-bit mode: Pillow's own conversion to RGB, each byte divided by 255 in float32, exactly."""
+    """8-bit images of these modes: Pillow's own conversion to RGB, each byte divided by 255 in float32, exactly."""
     path = tmp_path / f"picture.{suffix}"
     pixels = (np.random.default_rng(7).random((9, 13, 3)) * 255).astype(np.uint8)
     Image.fromarray(pixels, "RGB").convert(mode).save(path)
