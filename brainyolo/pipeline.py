@@ -58,17 +58,17 @@ def snn_detect(model_path, image_paths: list[Path], settings, out_dir: Path, dec
     """
     from brainyolo.detector import SpikingDetector
 
-    model = load_model(model_path)
-    graph, names = model.graph, model.graph.class_names
     found, records = {}, {}
-
-    def decoded(run) -> None:  # while the run's recordings are in memory (the file has them too)
-        found[run.name] = run.detections
-        for step, detections in run.detections.items():
-            records.setdefault(step, []).extend(detections.records(run.name, names))
-
     settings = dataclasses.replace(settings, decode=decode)
     with SpikingDetector.from_settings(model_path, settings, progress=progress) as detector:
+        model = detector.model  # (the file read once, by the detector)
+        graph, names = model.graph, model.graph.class_names
+
+        def decoded(run) -> None:  # while the run's recordings are in memory (the file has them too)
+            found[run.name] = run.detections
+            for step, detections in run.detections.items():
+                records.setdefault(step, []).extend(detections.records(run.name, names))
+
         detector.record(image_paths, out_dir / "run", on_run=decoded, threshold=threshold)
     records, last = dict(sorted(records.items())), max(records)
     with stage("writing"):

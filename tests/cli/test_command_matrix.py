@@ -24,6 +24,7 @@ import pytest
 from conftest import TEST_DATA, run_cli, write_random_model
 from PIL import Image
 
+from brainyolo.convert import model_file
 from brainyolo.data.scenes import write_scenes
 
 try:
@@ -234,10 +235,14 @@ def test_the_pipeline_commands_share_out_every_cell():
 
 
 @pytest.mark.parametrize("detector, kind, device", command_cells("detect"))
-def test_detect(matrix, cache, tmp_path, detector, kind, device):
+def test_detect(matrix, cache, tmp_path, detector, kind, device, monkeypatch):
     out = tmp_path / "out"
+    reads = []
+    monkeypatch.setattr(model_file, "read_model", lambda path, read=model_file.read_model: reads.append(path)
+                        or read(path))
     as_user(["detect", model_argument(matrix, detector), first_sample(matrix, kind), "--mode", "snn",
              *simulation(detector, kind), *input_options(kind), "--device", device, "--threshold", "0", "-o", str(out)])
+    assert len(reads) == 2  # the model file read by the command (its checks) and by the detector, no more
     names = sample_names(matrix, kind)
     assert_records(out / "detections.json", names)
     assert_records(out / "checkpoints" / f"detections_t{STEPS}.json", names)
