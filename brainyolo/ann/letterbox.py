@@ -128,11 +128,18 @@ def darknet_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     last column copies the last input column. Vertical pass likewise, except that Darknet gives
     the last row only its ``(1 - dy)`` term (with ``dy`` as float32 rounding leaves it).
     """
-    in_h, in_w = image.shape[:2]
-    image = image.astype(np.float32, copy=False)
-    w = _resize_weights(in_w, in_h, width, height)
-    part = image[:, w.x0] * w.left[None, :, None] + image[:, w.x1] * w.right[None, :, None]
-    return part[w.y0] * w.low[:, None, None] + part[w.y1] * w.high[:, None, None]
+    planes = np.ascontiguousarray(image.astype(np.float32, copy=False).transpose(2, 0, 1))
+    return np.ascontiguousarray(_resized_planes(planes, width, height).transpose(1, 2, 0))
+
+
+def _resized_planes(planes: np.ndarray, width: int, height: int, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`darknet_resize` of float32 ``(C, H, W)`` planes, into ``out`` (``(C, height, width)``) where given."""
+    w = _resize_weights(planes.shape[2], planes.shape[1], width, height)
+    part = planes[:, :, w.x0] * w.left
+    part += planes[:, :, w.x1] * w.right
+    out = np.multiply(part[:, w.y0], w.low[:, None], out=out)
+    out += part[:, w.y1] * w.high[:, None]
+    return out
 
 
 @dataclass(frozen=True)
@@ -174,16 +181,9 @@ def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, L
     box = Letterbox((image.shape[1], image.shape[0]), (width, height))
     new_w, new_h = box.scaled_size
     left, top = box.offset
-    # darknet_resize's arithmetic, element for element, on the channels as planes, written into the canvas: the
-    # same float32 numbers without its (H, W, C) temporaries and the transpose of the canvas
-    w = _resize_weights(image.shape[1], image.shape[0], new_w, new_h)
     planes = np.ascontiguousarray(image.astype(np.float32, copy=False).transpose(2, 0, 1))
-    part = planes[:, :, w.x0] * w.left
-    part += planes[:, :, w.x1] * w.right
     canvas = np.full((image.shape[2], height, width), 0.5, np.float32)
-    inside = canvas[:, top:top + new_h, left:left + new_w]
-    np.multiply(part[:, w.y0], w.low[:, None], out=inside)
-    inside += part[:, w.y1] * w.high[:, None]
+    _resized_planes(planes, new_w, new_h, out=canvas[:, top:top + new_h, left:left + new_w])  # (written in place)
     return canvas, box
 
 
