@@ -1,7 +1,8 @@
 """YOLO head decoding and class-wise non-maximum suppression, as Darknet does them.
 
 A head map ``(n_anchors * (5 + classes), H, W)`` becomes candidate boxes ``(x, y, w, h)`` (centre
-and size, relative to the network input) and per-class scores ``objectness * class probability``.
+and size, relative to the network input) and per-class scores ``objectness * class probability``;
+only the cells whose objectness exceeds the score threshold are decoded (no other cell can score above it).
 Boxes are then moved from the letterboxed input back to original image pixels, candidates with a
 score above the threshold are kept per class, and greedy NMS per class removes overlaps.
 """
@@ -21,64 +22,70 @@ EVAL_THRESHOLD = 0.005
 NMS_IOU = 0.45
 
 decode_rule = Registry("head decoding")
+"""A head kind's decoding: ``rule(layer, head_map, network_size, threshold=None) -> (boxes, scores)``, boxes ``(K,
+4)`` (centre and size relative to the network input) and scores ``(K, classes)`` of the cells that can hold a score
+above ``threshold`` (every cell, anchor-major, where None), in anchor-major order."""
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # overflow-free logistic
 
 
-def _split(head_map: np.ndarray, n_anchors: int):
-    """(n_anchors, entries, H, W) view of a head map, float64."""
+OBJECTNESS = 4
+"""The entry of an anchor's objectness logit (after x, y, w, h)."""
+
+
+def _cells(head_map: np.ndarray, n_anchors: int, threshold: float | None):
+    """The cells of a head map worth decoding, and their entries: ``(anchor, row, column, entries)``.
+
+    ``entries`` is ``(K, entries per anchor)`` float64, one row per cell kept, in anchor-major order (anchor, row,
+    column). With a ``threshold``, a cell is kept where its objectness (the logistic of entry :data:`OBJECTNESS`)
+    exceeds it: each class score of a cell is its objectness times a probability of at most 1 (a product that
+    rounds to at most the objectness), so no score of a cell left out exceeds the threshold. ``None``: every cell.
+    """
     channels, height, width = head_map.shape
-    return head_map.astype(np.float64).reshape(n_anchors, channels // n_anchors, height, width)
-
-
-def _grid(height: int, width: int):
-    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
-    return cols[None], rows[None]
+    p = head_map.reshape(n_anchors, channels // n_anchors, height, width)
+    if threshold is None:
+        anchor, row, column = (a.ravel() for a in np.indices((n_anchors, height, width)))
+    else:
+        anchor, row, column = np.nonzero(sigmoid(p[:, OBJECTNESS].astype(np.float64)) > threshold)
+    return anchor, row, column, p[anchor, :, row, column].astype(np.float64)
 
 
 @decode_rule.register(YoloHead)
-def _decode_yolo(layer: YoloHead, head_map: np.ndarray, network_size: tuple[int, int]):
+def _decode_yolo(layer: YoloHead, head_map: np.ndarray, network_size: tuple[int, int],
+                 threshold: float | None = None):
     anchors = layer.anchors.astype(np.float64)
-    p = _split(head_map, len(anchors))
-    _, _, height, width = p.shape
-    cols, rows = _grid(height, width)
+    _, height, width = head_map.shape
+    anchor, row, column, p = _cells(head_map, len(anchors), threshold)
     net_w, net_h = network_size
-    x = (cols + sigmoid(p[:, 0])) / width
-    y = (rows + sigmoid(p[:, 1])) / height
-    w = np.exp(p[:, 2]) * anchors[:, 0, None, None] / net_w
-    h = np.exp(p[:, 3]) * anchors[:, 1, None, None] / net_h
-    objectness = sigmoid(p[:, 4])
-    scores = objectness[:, None] * sigmoid(p[:, 5:])
-    return _flatten(x, y, w, h, scores)
+    x = (column + sigmoid(p[:, 0])) / width
+    y = (row + sigmoid(p[:, 1])) / height
+    w = np.exp(p[:, 2]) * anchors[anchor, 0] / net_w
+    h = np.exp(p[:, 3]) * anchors[anchor, 1] / net_h
+    objectness = sigmoid(p[:, OBJECTNESS])
+    return np.stack([x, y, w, h], axis=1), objectness[:, None] * sigmoid(p[:, 5:])
 
 
 @decode_rule.register(RegionHead)
-def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[int, int]):
+def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[int, int],
+                   threshold: float | None = None):
     anchors = layer.anchors.astype(np.float64)
-    p = _split(head_map, len(anchors))
-    _, _, height, width = p.shape
-    cols, rows = _grid(height, width)
-    x = (cols + sigmoid(p[:, 0])) / width
-    y = (rows + sigmoid(p[:, 1])) / height
-    w = np.exp(p[:, 2]) * anchors[:, 0, None, None] / width
-    h = np.exp(p[:, 3]) * anchors[:, 1, None, None] / height
-    objectness = sigmoid(p[:, 4])
-    logits = p[:, 5:]
+    _, height, width = head_map.shape
+    anchor, row, column, p = _cells(head_map, len(anchors), threshold)
+    x = (column + sigmoid(p[:, 0])) / width
+    y = (row + sigmoid(p[:, 1])) / height
+    w = np.exp(p[:, 2]) * anchors[anchor, 0] / width
+    h = np.exp(p[:, 3]) * anchors[anchor, 1] / height
+    objectness = sigmoid(p[:, OBJECTNESS])
     if layer.softmax:
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = e / e.sum(axis=1, keepdims=True)
+        # classes by rows (C, K): the sum over classes adds them one after another, in class order
+        logits = np.ascontiguousarray(p[:, 5:].T)
+        e = np.exp(logits - logits.max(axis=0, keepdims=True))
+        probs = (e / e.sum(axis=0, keepdims=True)).T
     else:
-        probs = sigmoid(logits)
-    return _flatten(x, y, w, h, objectness[:, None] * probs)
-
-
-def _flatten(x, y, w, h, scores):
-    """(N, 4) boxes and (N, classes) scores, N = anchors * H * W in anchor-major order."""
-    boxes = np.stack([x.ravel(), y.ravel(), w.ravel(), h.ravel()], axis=1)
-    classes = scores.shape[1]
-    return boxes, scores.transpose(0, 2, 3, 1).reshape(-1, classes)
+        probs = sigmoid(p[:, 5:])
+    return np.stack([x, y, w, h], axis=1), objectness[:, None] * probs
 
 
 def undo_letterbox(boxes: np.ndarray, box: Letterbox) -> np.ndarray:
@@ -164,7 +171,7 @@ def detect_from_heads(graph: Graph, maps: list[np.ndarray], box: Letterbox,
     Every (box, class) whose score exceeds ``threshold`` is a candidate (one box may carry several
     classes, as in Darknet); NMS runs per class; results are sorted by descending score.
     """
-    decoded = [decode_rule(graph.layers[i], m, box.network_size)
+    decoded = [decode_rule(graph.layers[i], m, box.network_size, threshold)
                for i, m in zip(graph.heads(), maps, strict=True)]
     boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
     scores = np.concatenate([s for _, s in decoded])

@@ -157,6 +157,99 @@ def test_detections_of_every_class_as_a_loop_over_classes_finds_them():
         np.testing.assert_array_equal(found.boxes, to_pixels(np.array([e[2] for e in expected]), box.image_size))
 
 
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _decoded_on_the_whole_grid(layer, head_map, network_size):
+    """Every cell of a head map decoded at once (the implementation before the cells were chosen first): boxes
+    ``(N, 4)`` and scores ``(N, classes)``, N = anchors x H x W in anchor-major order."""
+    anchors = layer.anchors.astype(np.float64)
+    channels, height, width = head_map.shape
+    p = head_map.astype(np.float64).reshape(len(anchors), channels // len(anchors), height, width)
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    x = (cols[None] + _sigmoid(p[:, 0])) / width
+    y = (rows[None] + _sigmoid(p[:, 1])) / height
+    scale_w, scale_h = network_size if isinstance(layer, YoloHead) else (width, height)
+    w = np.exp(p[:, 2]) * anchors[:, 0, None, None] / scale_w
+    h = np.exp(p[:, 3]) * anchors[:, 1, None, None] / scale_h
+    if isinstance(layer, RegionHead) and layer.softmax:
+        e = np.exp(p[:, 5:] - p[:, 5:].max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+    else:
+        probs = _sigmoid(p[:, 5:])
+    scores = _sigmoid(p[:, 4])[:, None] * probs
+    boxes = np.stack([x.ravel(), y.ravel(), w.ravel(), h.ravel()], axis=1)
+    return boxes, scores.transpose(0, 2, 3, 1).reshape(-1, scores.shape[1])
+
+
+_HEADS = {
+    "yolo": YoloHead((0,), classes=5, mask=(1, 2), all_anchors=np.array([[10, 14], [23, 27], [37, 58]], np.float32)),
+    "region softmax": RegionHead((0,), classes=20, coords=4, softmax=True,  # enough classes for sums in blocks
+                                 anchors=np.array([[1.1, 1.4], [3.4, 4.4]], np.float32)),
+    "region logistic": RegionHead((0,), classes=5, coords=4, softmax=False,
+                                  anchors=np.array([[1.1, 1.4], [3.4, 4.4]], np.float32)),
+}
+
+
+@pytest.mark.parametrize("kind", list(_HEADS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decoding_chosen_cells_equals_the_whole_grid(kind, dtype):
+    """Every cell (no threshold) bit for bit the whole grid decoded at once; with a threshold, exactly the cells
+    whose objectness exceeds it, the same rows in the same order, and no score of a dropped cell above it: maps of
+    both precisions, of two sizes, with saturating and non-finite entries."""
+    layer = _HEADS[kind]
+    rng = np.random.default_rng(11)
+    for height, width in ((3, 5), (13, 13)):
+        entries = 5 + layer.classes
+        head_map = rng.normal(-3.0, 4.0, (2 * entries, height, width)).astype(dtype)
+        head_map.reshape(-1)[::37] = 60.0  # the logistic at exactly 1
+        head_map.reshape(-1)[5::41] = -60.0
+        head_map[4, 0, 0], head_map[entries + 4, 1, 1], head_map[7, 2, 3] = np.inf, np.nan, -np.inf
+        boxes, scores = _decoded_on_the_whole_grid(layer, head_map, (416, 320))
+        every_boxes, every_scores = decode_rule(layer, head_map, (416, 320))
+        np.testing.assert_array_equal(every_boxes, boxes)
+        np.testing.assert_array_equal(every_scores, scores)
+        objectness = _sigmoid(head_map.astype(np.float64).reshape(2, entries, height, width)[:, 4]).ravel()
+        for threshold in (0.005, 0.3, 0.9, 1.0):
+            kept = objectness > threshold
+            chosen_boxes, chosen_scores = decode_rule(layer, head_map, (416, 320), threshold)
+            np.testing.assert_array_equal(chosen_boxes, boxes[kept])
+            np.testing.assert_array_equal(chosen_scores, scores[kept])
+            assert not (scores[~kept] > threshold).any()
+            assert 0 < kept.sum() < len(kept) or threshold == 1.0
+
+
+def test_detections_of_a_region_head_as_the_whole_grid_gives_them():
+    """A region head's detections (softmax over its classes) against the whole grid decoded, thresholded and
+    suppressed row by row: the same boxes, scores and classes."""
+    from brainyolo.ann.heads import detect_from_heads, to_pixels
+
+    class _OneRegionHead:
+        layers = {3: _HEADS["region softmax"]}
+
+        def heads(self):
+            return [3]
+
+    rng = np.random.default_rng(5)
+    graph, box = _OneRegionHead(), Letterbox((300, 240), (96, 96))
+    for _ in range(4):
+        head_map = rng.normal(-1.0, 3.0, (2 * 25, 6, 6))
+        found = detect_from_heads(graph, [head_map], box, threshold=0.05)
+        boxes, scores = _decoded_on_the_whole_grid(graph.layers[3], head_map, box.network_size)
+        boxes = undo_letterbox(boxes, box)
+        expected = []
+        for cls in range(scores.shape[1]):
+            candidates = np.flatnonzero(scores[:, cls] > 0.05)
+            for k in _nms_row_by_row(boxes[candidates], scores[candidates, cls], 0.45):
+                expected.append((scores[candidates[k], cls], cls, boxes[candidates[k]]))
+        expected.sort(key=lambda e: -e[0])
+        assert len(found) == len(expected) > 0
+        np.testing.assert_array_equal(found.scores, [e[0] for e in expected])
+        np.testing.assert_array_equal(found.classes, [e[1] for e in expected])
+        np.testing.assert_array_equal(found.boxes, to_pixels(np.array([e[2] for e in expected]), box.image_size))
+
+
 def test_undo_letterbox_inverts_placement():
     box = Letterbox((200, 100), (64, 64))  # scaled to 64x32, offset 16 rows
     centre_in_net = np.array([[0.5, (16 + 8) / 64, 0.25, 0.125]])
