@@ -66,12 +66,15 @@ def maxpool2d(x: np.ndarray, size: int, stride: int, pad: int) -> np.ndarray:
         padded = np.full((channels, max(need_h, height + offset), max(need_w, width + offset)),
                          -np.inf, x.dtype)
         padded[:, offset:offset + height, offset:offset + width] = x
-    out = None
+    # separably: the maximum over the window's rows, then over its columns (2 x size passes, not size**2)
+    rows = None
     for dy in range(size):
-        for dx in range(size):
-            view = padded[:, dy:dy + stride * (out_h - 1) + 1:stride,
-                          dx:dx + stride * (out_w - 1) + 1:stride]
-            out = view.copy() if out is None else np.maximum(out, view, out=out)
+        view = padded[:, dy:dy + stride * (out_h - 1) + 1:stride, :need_w]
+        rows = view.copy() if rows is None else np.maximum(rows, view, out=rows)
+    out = None
+    for dx in range(size):
+        view = rows[:, :, dx:dx + stride * (out_w - 1) + 1:stride]
+        out = view.copy() if out is None else np.maximum(out, view, out=out)
     return out
 
 
