@@ -20,7 +20,7 @@ Subpackages, in the order of the pipeline::
 ``detector`` the Python API (``brainyolo.SpikingDetector``); ``stimuli`` what a run shows the network.
 """
 
-__version__ = "0.15.4"
+__version__ = "0.15.5"
 
 _API = ("SpikingDetector", "Layer", "DetectorRun", "neuron_index", "neuron_at", "simulate")
 """The Python API (:mod:`brainyolo.detector`), imported on first use: ``import brainyolo`` stays light."""
