@@ -79,10 +79,12 @@ def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[
     h = np.exp(p[:, 3]) * anchors[anchor, 1] / height
     objectness = sigmoid(p[:, OBJECTNESS])
     if layer.softmax:
-        # classes by rows (C, K): the sum over classes adds them one after another, in class order
-        logits = np.ascontiguousarray(p[:, 5:].T)
-        e = np.exp(logits - logits.max(axis=0, keepdims=True))
-        probs = (e / e.sum(axis=0, keepdims=True)).T
+        logits = p[:, 5:].T  # (C, K)
+        e = np.exp(logits - logits.max(axis=0))
+        total = e[0].copy()
+        for row in e[1:]:  # in class order, whatever K is (numpy's own sum pairs terms where they are contiguous)
+            total += row
+        probs = (e / total).T
     else:
         probs = sigmoid(p[:, 5:])
     return np.stack([x, y, w, h], axis=1), objectness[:, None] * probs

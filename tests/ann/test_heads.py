@@ -211,13 +211,33 @@ def test_decoding_chosen_cells_equals_the_whole_grid(kind, dtype):
         np.testing.assert_array_equal(every_boxes, boxes)
         np.testing.assert_array_equal(every_scores, scores)
         objectness = _sigmoid(head_map.astype(np.float64).reshape(2, entries, height, width)[:, 4]).ravel()
-        for threshold in (0.005, 0.3, 0.9, 1.0):
+        middle = np.sort(objectness[np.isfinite(objectness)])[len(objectness) // 2]
+        # a cell's objectness exactly at the threshold (left out) and one step of float64 above it (kept)
+        for threshold in (0.005, 0.3, 0.9, 1.0, middle, np.nextafter(middle, -np.inf)):
             kept = objectness > threshold
             chosen_boxes, chosen_scores = decode_rule(layer, head_map, (416, 320), threshold)
             np.testing.assert_array_equal(chosen_boxes, boxes[kept])
             np.testing.assert_array_equal(chosen_scores, scores[kept])
             assert not (scores[~kept] > threshold).any()
             assert 0 < kept.sum() < len(kept) or threshold == 1.0
+
+
+@pytest.mark.parametrize("kind", list(_HEADS))
+def test_decoding_one_chosen_cell_equals_the_whole_grid(kind):
+    """A single cell above the threshold (the classes of one cell summed in class order as for many: numpy's own
+    sum of contiguous terms pairs them): its row bit for bit the whole grid's, for every cell of the grid."""
+    layer = _HEADS[kind]
+    entries = 5 + layer.classes
+    rng = np.random.default_rng(13)
+    for cell in range(2 * 3 * 4):
+        head_map = rng.normal(0.0, 6.0, (2 * entries, 3, 4))
+        head_map[[4, entries + 4]] = -20.0  # no objectness above 0.005
+        anchor_index, rest = divmod(cell, 12)
+        head_map[anchor_index * entries + 4, rest // 4, rest % 4] = 3.0
+        boxes, scores = _decoded_on_the_whole_grid(layer, head_map, (416, 416))
+        chosen_boxes, chosen_scores = decode_rule(layer, head_map, (416, 416), 0.005)
+        np.testing.assert_array_equal(chosen_boxes, boxes[[cell]])
+        np.testing.assert_array_equal(chosen_scores, scores[[cell]])
 
 
 def test_detections_of_a_region_head_as_the_whole_grid_gives_them():
