@@ -82,8 +82,8 @@ def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[
         logits = p[:, 5:].T  # (C, K)
         e = np.exp(logits - logits.max(axis=0))
         total = e[0].copy()
-        for row in e[1:]:  # in class order, whatever K is (numpy's own sum pairs terms where they are contiguous)
-            total += row
+        for class_terms in e[1:]:  # in class order, whatever K is (numpy's own sum pairs contiguous terms)
+            total += class_terms
         probs = (e / total).T
     else:
         probs = sigmoid(p[:, 5:])
