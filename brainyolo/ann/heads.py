@@ -35,59 +35,52 @@ OBJECTNESS = 4
 """The entry of an anchor's objectness logit (after x, y, w, h)."""
 
 
-def _cells(head_map: np.ndarray, n_anchors: int, threshold: float | None):
-    """The cells of a head map worth decoding, and their entries: ``(anchor, row, column, entries)``.
+def _kept_cells(layer, head_map: np.ndarray, scale: tuple[int, int], threshold: float | None):
+    """The boxes of the cells of a head map worth decoding, their objectness and their class entries:
+    ``(boxes (K, 4), objectness (K,), class logits (K, classes))``, float64, in anchor-major order (anchor, row,
+    column); an anchor's width and height are divided by ``scale`` (width, height).
 
-    ``entries`` is ``(K, entries per anchor)`` float64, one row per cell kept, in anchor-major order (anchor, row,
-    column). With a ``threshold``, a cell is kept where its objectness (the logistic of entry :data:`OBJECTNESS`)
-    exceeds it: each class score of a cell is its objectness times a probability of at most 1 (a product that
-    rounds to at most the objectness), so no score of a cell left out exceeds the threshold. ``None``: every cell.
+    With a ``threshold``, a cell is kept where its objectness (the logistic of entry :data:`OBJECTNESS`) exceeds it:
+    each class score of a cell is its objectness times a probability of at most 1 (a product that rounds to at most
+    the objectness), so no score of a cell left out exceeds the threshold. ``None``: every cell.
     """
+    anchors = layer.anchors.astype(np.float64)
     channels, height, width = head_map.shape
-    p = head_map.reshape(n_anchors, channels // n_anchors, height, width)
+    p = head_map.reshape(len(anchors), channels // len(anchors), height, width)
+    objectness = sigmoid(p[:, OBJECTNESS].astype(np.float64))
     if threshold is None:
-        anchor, row, column = (a.ravel() for a in np.indices((n_anchors, height, width)))
+        anchor, row, column = (a.ravel() for a in np.indices(objectness.shape))
     else:
-        anchor, row, column = np.nonzero(sigmoid(p[:, OBJECTNESS].astype(np.float64)) > threshold)
-    return anchor, row, column, p[anchor, :, row, column].astype(np.float64)
+        anchor, row, column = np.nonzero(objectness > threshold)
+    kept = p[anchor, :, row, column].astype(np.float64)
+    x = (column + sigmoid(kept[:, 0])) / width
+    y = (row + sigmoid(kept[:, 1])) / height
+    w = np.exp(kept[:, 2]) * anchors[anchor, 0] / scale[0]
+    h = np.exp(kept[:, 3]) * anchors[anchor, 1] / scale[1]
+    return np.stack([x, y, w, h], axis=1), objectness[anchor, row, column], kept[:, OBJECTNESS + 1:]
 
 
 @decode_rule.register(YoloHead)
 def _decode_yolo(layer: YoloHead, head_map: np.ndarray, network_size: tuple[int, int],
                  threshold: float | None = None):
-    anchors = layer.anchors.astype(np.float64)
-    _, height, width = head_map.shape
-    anchor, row, column, p = _cells(head_map, len(anchors), threshold)
-    net_w, net_h = network_size
-    x = (column + sigmoid(p[:, 0])) / width
-    y = (row + sigmoid(p[:, 1])) / height
-    w = np.exp(p[:, 2]) * anchors[anchor, 0] / net_w
-    h = np.exp(p[:, 3]) * anchors[anchor, 1] / net_h
-    objectness = sigmoid(p[:, OBJECTNESS])
-    return np.stack([x, y, w, h], axis=1), objectness[:, None] * sigmoid(p[:, 5:])
+    boxes, objectness, logits = _kept_cells(layer, head_map, network_size, threshold)
+    return boxes, objectness[:, None] * sigmoid(logits)
 
 
 @decode_rule.register(RegionHead)
 def _decode_region(layer: RegionHead, head_map: np.ndarray, network_size: tuple[int, int],
                    threshold: float | None = None):
-    anchors = layer.anchors.astype(np.float64)
     _, height, width = head_map.shape
-    anchor, row, column, p = _cells(head_map, len(anchors), threshold)
-    x = (column + sigmoid(p[:, 0])) / width
-    y = (row + sigmoid(p[:, 1])) / height
-    w = np.exp(p[:, 2]) * anchors[anchor, 0] / width
-    h = np.exp(p[:, 3]) * anchors[anchor, 1] / height
-    objectness = sigmoid(p[:, OBJECTNESS])
+    boxes, objectness, logits = _kept_cells(layer, head_map, (width, height), threshold)  # anchors in grid cells
     if layer.softmax:
-        logits = p[:, 5:].T  # (C, K)
-        e = np.exp(logits - logits.max(axis=0))
+        e = np.exp(logits.T - logits.max(axis=1))  # (C, K)
         total = e[0].copy()
         for class_terms in e[1:]:  # in class order, whatever K is (numpy's own sum pairs contiguous terms)
             total += class_terms
         probs = (e / total).T
     else:
-        probs = sigmoid(p[:, 5:])
-    return np.stack([x, y, w, h], axis=1), objectness[:, None] * probs
+        probs = sigmoid(logits)
+    return boxes, objectness[:, None] * probs
 
 
 def undo_letterbox(boxes: np.ndarray, box: Letterbox) -> np.ndarray:

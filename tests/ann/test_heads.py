@@ -117,6 +117,18 @@ def test_nms_keeps_what_the_row_by_row_nms_kept(dtype):
             assert nms(boxes, scores, threshold).tolist() == _nms_row_by_row(boxes, scores, threshold)
 
 
+def _per_class_row_by_row(boxes, scores, threshold):
+    """Detections as the loop over classes found them: each class's candidates above ``threshold``, the row-by-row
+    NMS, then ``(score, class, box)`` by descending score (stable: by class within equal scores)."""
+    expected = []
+    for cls in range(scores.shape[1]):
+        candidates = np.flatnonzero(scores[:, cls] > threshold)
+        for k in _nms_row_by_row(boxes[candidates], scores[candidates, cls], 0.45):
+            expected.append((scores[candidates[k], cls], cls, boxes[candidates[k]]))
+    expected.sort(key=lambda e: -e[0])
+    return expected
+
+
 class _TwoHeads:
     """A graph as detect_from_heads reads it: two YOLO heads of three classes."""
 
@@ -143,13 +155,7 @@ def test_detections_of_every_class_as_a_loop_over_classes_finds_them():
         found = detect_from_heads(graph, maps, box, threshold=0.05)
         decoded = [decode_rule(graph.layers[i], m, box.network_size) for i, m in zip(graph.heads(), maps, strict=True)]
         boxes = undo_letterbox(np.concatenate([b for b, _ in decoded]), box)
-        scores = np.concatenate([s for _, s in decoded])
-        expected = []
-        for cls in range(scores.shape[1]):
-            candidates = np.flatnonzero(scores[:, cls] > 0.05)
-            for k in _nms_row_by_row(boxes[candidates], scores[candidates, cls], 0.45):
-                expected.append((scores[candidates[k], cls], cls, boxes[candidates[k]]))
-        expected.sort(key=lambda e: -e[0])  # stable: by class within equal scores, as detect_from_heads
+        expected = _per_class_row_by_row(boxes, np.concatenate([s for _, s in decoded]), 0.05)
         assert len(found) == len(expected) > 0
         assert len({int(c) for c in found.classes}) > 1
         np.testing.assert_array_equal(found.scores, [e[0] for e in expected])
@@ -257,13 +263,7 @@ def test_detections_of_a_region_head_as_the_whole_grid_gives_them():
         head_map = rng.normal(-1.0, 3.0, (2 * 25, 6, 6))
         found = detect_from_heads(graph, [head_map], box, threshold=0.05)
         boxes, scores = _decoded_on_the_whole_grid(graph.layers[3], head_map, box.network_size)
-        boxes = undo_letterbox(boxes, box)
-        expected = []
-        for cls in range(scores.shape[1]):
-            candidates = np.flatnonzero(scores[:, cls] > 0.05)
-            for k in _nms_row_by_row(boxes[candidates], scores[candidates, cls], 0.45):
-                expected.append((scores[candidates[k], cls], cls, boxes[candidates[k]]))
-        expected.sort(key=lambda e: -e[0])
+        expected = _per_class_row_by_row(undo_letterbox(boxes, box), scores, 0.05)
         assert len(found) == len(expected) > 0
         np.testing.assert_array_equal(found.scores, [e[0] for e in expected])
         np.testing.assert_array_equal(found.classes, [e[1] for e in expected])
